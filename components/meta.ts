@@ -1,0 +1,74 @@
+/**
+ * Shared vocabulary of every component: trace and exception annotations, common labels,
+ * content checksums and the error type for invalid props.
+ */
+import { createHash } from 'node:crypto';
+import { ApiObject } from 'cdk8s';
+import type { IConstruct } from 'constructs';
+
+/** Annotation naming the catalog concerns an object implements, e.g. `OPE-1,OPE-4`. */
+export const CONCERNS_ANNOTATION = 'stackbook.io/concerns';
+/** Prefix of a deliberate, reviewed relaxation of a policy: `exception.stackbook.io/<rule-id>: <reason>`. */
+export const EXCEPTION_PREFIX = 'exception.stackbook.io/';
+
+/** Thrown when a component receives props it cannot render safely. The message names the prop and the value. */
+export class ComponentError extends Error {
+  constructor(component: string, id: string, prop: string, message: string, value?: unknown) {
+    super(`${component} "${id}": ${prop} ${message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`);
+    this.name = 'ComponentError';
+  }
+}
+
+const CONCERN_ID = /^(OSC|OWS|OUB|OPE|AION|X)-\d+$/;
+
+function concernOrder(a: string, b: string): number {
+  const [pa, na] = a.split('-');
+  const [pb, nb] = b.split('-');
+  return pa === pb ? Number(na) - Number(nb) : (pa ?? '').localeCompare(pb ?? '');
+}
+
+const traced = new WeakMap<ApiObject, Set<string>>();
+
+function apiObjectOf(c: IConstruct): ApiObject {
+  return ApiObject.isApiObject(c) ? c : ApiObject.of(c);
+}
+
+/** Mark objects as implementing catalog concerns (merged with what they already carry, sorted). */
+export function trace(objects: IConstruct | readonly IConstruct[], ...ids: readonly string[]): void {
+  for (const id of ids) {
+    if (!CONCERN_ID.test(id)) throw new Error(`trace: "${id}" is not a catalog concern ID`);
+  }
+  const list: readonly IConstruct[] = Array.isArray(objects) ? objects : [objects as IConstruct];
+  for (const c of list) {
+    const obj = apiObjectOf(c);
+    const set = traced.get(obj) ?? new Set<string>();
+    for (const id of ids) set.add(id);
+    traced.set(obj, set);
+    if (set.size > 0) obj.metadata.addAnnotation(CONCERNS_ANNOTATION, [...set].sort(concernOrder).join(','));
+  }
+}
+
+/** Record a named, reasoned policy exception on one object. */
+export function exception(object: IConstruct, ruleId: string, reason: string): void {
+  if (reason.trim().length < 10) throw new Error(`exception ${ruleId}: a reason a reviewer can judge is required`);
+  apiObjectOf(object).metadata.addAnnotation(`${EXCEPTION_PREFIX}${ruleId}`, reason);
+}
+
+/** The selector labels of a workload: stable, literal, never hashed. */
+export function selectorLabels(name: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': name };
+}
+
+/** Deterministic JSON: object keys sorted at every depth. */
+export function stableJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : v,
+  );
+}
+
+/** sha256 of a value's stable JSON: the checksum annotation that rolls pods when config changes. */
+export function checksum(value: unknown): string {
+  return createHash('sha256').update(stableJson(value)).digest('hex');
+}

@@ -1,0 +1,274 @@
+/**
+ * Hardened workload (X-1): ServiceAccount (no token) + Deployment + Service.
+ * Pod Security "restricted" by default, including what cdk8s-plus does not set
+ * (seccomp RuntimeDefault, drop ALL). Writable paths are volumes, never the root FS.
+ */
+import { Construct } from 'constructs';
+import { ApiObject, JsonPatch } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { ComponentError, selectorLabels, trace } from './meta.js';
+
+/** An environment variable: a literal (never a secret), or a reference. */
+export type EnvValue =
+  | string
+  | { readonly secret: { readonly name: string; readonly key: string } }
+  | { readonly configMap: { readonly name: string; readonly key: string } }
+  | { readonly field: string };
+
+export interface HttpProbe {
+  /** HTTP path, e.g. `/healthz`. */
+  readonly path: string;
+  /** @default the container port */
+  readonly port?: number;
+}
+
+export interface WorkloadResources {
+  readonly cpuRequest: string;
+  readonly cpuLimit: string;
+  readonly memoryRequest: string;
+  readonly memoryLimit: string;
+  /** Extended resources (e.g. `nvidia.com/gpu`), set as request = limit. @default none */
+  readonly extended?: Readonly<Record<string, string>>;
+}
+
+export interface WritablePath {
+  /** Mount path inside the container. */
+  readonly path: string;
+  /** emptyDir size limit. @default 256Mi */
+  readonly sizeLimit?: string;
+  /** Mount this PersistentVolumeClaim instead of an emptyDir. @default emptyDir */
+  readonly claimName?: string;
+}
+
+export interface Toleration {
+  readonly key: string;
+  readonly operator?: 'Equal' | 'Exists';
+  readonly value?: string;
+  readonly effect: 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+}
+
+export interface WorkloadProps {
+  /** Name of the Deployment, ServiceAccount, Service and `app.kubernetes.io/name` label. */
+  readonly name: string;
+  readonly namespace: string;
+  /** Fully resolved image reference (`repo@sha256:...` where a digest is configured). */
+  readonly image: string;
+  /** The port the process listens on; the Service exposes it under the same number, named `http`. */
+  readonly port: number;
+  /** @default the image's entrypoint */
+  readonly command?: readonly string[];
+  /** @default the image's arguments */
+  readonly args?: readonly string[];
+  /** Environment, sorted by name when rendered. Secret values only as `{ secret: ... }` references. @default none */
+  readonly env?: Readonly<Record<string, EnvValue>>;
+  /** ConfigMaps whose every key becomes an env var. @default none */
+  readonly envFromConfigMaps?: readonly string[];
+  /** Liveness: restart when this fails (slow, tolerant). */
+  readonly liveness: HttpProbe;
+  /** Readiness: take out of the Service when this fails (fast). */
+  readonly readiness: HttpProbe;
+  /** How long start-up may take before liveness applies. @default 60 */
+  readonly startupSeconds?: number;
+  /** @default 100m / 500m CPU, 128Mi / 256Mi memory */
+  readonly resources?: WorkloadResources;
+  /** Fixed replica count; leave unset when an autoscaler owns it. @default 1 unless `autoscaled` */
+  readonly replicas?: number;
+  /** An HPA or ScaledObject owns the replica count: `replicas` is not rendered. @default false */
+  readonly autoscaled?: boolean;
+  /** Writable directories (the root FS is read-only). @default [{ path: '/tmp' }] */
+  readonly writablePaths?: readonly WritablePath[];
+  /** UID/GID the process runs as. @default 10001 */
+  readonly runAsUser?: number;
+  /** SIGTERM → SIGKILL budget. @default 30 */
+  readonly terminationGracePeriodSeconds?: number;
+  /** Seconds the pod keeps serving after removal from endpoints, before SIGTERM. @default 5 */
+  readonly preStopSleepSeconds?: number;
+  /** Spread replicas over zones (best effort) and nodes (strict). @default true */
+  readonly spread?: boolean;
+  /** Pod template annotations, e.g. checksums of referenced ConfigMaps/Secrets. @default none */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
+  /** @default none */
+  readonly nodeSelector?: Readonly<Record<string, string>>;
+  /** @default none */
+  readonly tolerations?: readonly Toleration[];
+  /** Extra pod labels (also used by NetworkPolicy peers). @default none */
+  readonly podLabels?: Readonly<Record<string, string>>;
+  /** Catalog concerns carried by every object of this workload. @default none */
+  readonly concerns?: readonly string[];
+}
+
+const DEFAULT_RESOURCES: WorkloadResources = { cpuRequest: '100m', cpuLimit: '500m', memoryRequest: '128Mi', memoryLimit: '256Mi' };
+
+function q(v: string): k8s.Quantity {
+  return k8s.Quantity.fromString(v);
+}
+
+function envVar(name: string, v: EnvValue): k8s.EnvVar {
+  if (typeof v === 'string') return { name, value: v };
+  if ('secret' in v) return { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } };
+  if ('configMap' in v) return { name, valueFrom: { configMapKeyRef: { name: v.configMap.name, key: v.configMap.key } } };
+  return { name, valueFrom: { fieldRef: { fieldPath: v.field } } };
+}
+
+function volumeName(path: string): string {
+  const n = path.replace(/^\/+/, '').replace(/[^a-z0-9]+/gi, '-').toLowerCase().replace(/-+$/, '');
+  return n.length === 0 ? 'root' : n.slice(0, 63);
+}
+
+export class Workload extends Construct {
+  readonly name: string;
+  readonly namespace: string;
+  readonly port: number;
+  readonly selector: Record<string, string>;
+  /** A typed KubeDeployment's props rendered onto a plain ApiObject, so JSON patches survive. */
+  readonly deployment: ApiObject;
+  readonly service: k8s.KubeService;
+  readonly serviceAccount: k8s.KubeServiceAccount;
+
+  constructor(scope: Construct, id: string, props: WorkloadProps) {
+    super(scope, id);
+    const C = 'Workload';
+    const replicas = props.replicas ?? 1;
+    if (!Number.isInteger(props.port) || props.port < 1 || props.port > 65535) throw new ComponentError(C, props.name, 'port', 'must be 1–65535', props.port);
+    if (props.autoscaled && props.replicas !== undefined) {
+      throw new ComponentError(C, props.name, 'replicas', 'must be unset when autoscaled (the autoscaler owns it)', props.replicas);
+    }
+    if (!Number.isInteger(replicas) || replicas < 1) throw new ComponentError(C, props.name, 'replicas', 'must be an integer ≥ 1', replicas);
+    const runAsUser = props.runAsUser ?? 10001;
+    if (!Number.isInteger(runAsUser) || runAsUser < 1) throw new ComponentError(C, props.name, 'runAsUser', 'must be a non-root UID (≥ 1)', runAsUser);
+    for (const [key, value] of Object.entries(props.env ?? {})) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new ComponentError(C, props.name, `env.${key}`, 'is not a valid variable name');
+      if (typeof value === 'string' && /(SECRET|TOKEN|PASSWORD|API_KEY|PRIVATE_KEY)$/.test(key)) {
+        throw new ComponentError(C, props.name, `env.${key}`, 'looks like a secret: reference a Secret key instead of a literal');
+      }
+    }
+    const grace = props.terminationGracePeriodSeconds ?? 30;
+    const preStop = props.preStopSleepSeconds ?? 5;
+    if (preStop >= grace) {
+      throw new ComponentError(C, props.name, 'preStopSleepSeconds', `must be shorter than terminationGracePeriodSeconds (${grace})`, preStop);
+    }
+    const startupSeconds = props.startupSeconds ?? 60;
+    const res = props.resources ?? DEFAULT_RESOURCES;
+    const writable = props.writablePaths ?? [{ path: '/tmp' }];
+    const seen = new Set<string>();
+    for (const w of writable) {
+      if (!w.path.startsWith('/')) throw new ComponentError(C, props.name, 'writablePaths', 'must be absolute paths', w.path);
+      if (seen.has(w.path)) throw new ComponentError(C, props.name, 'writablePaths', 'has a duplicate path', w.path);
+      seen.add(w.path);
+    }
+
+    this.name = props.name;
+    this.namespace = props.namespace;
+    this.port = props.port;
+    this.selector = selectorLabels(props.name);
+    const labels = { ...this.selector, ...props.podLabels };
+    const concerns = ['X-1', ...(props.concerns ?? [])];
+
+    this.serviceAccount = new k8s.KubeServiceAccount(this, 'ServiceAccount', {
+      metadata: { name: props.name, namespace: props.namespace, labels: this.selector },
+      automountServiceAccountToken: false,
+    });
+
+    const probe = (p: HttpProbe, o: Partial<k8s.Probe>): k8s.Probe => ({
+      httpGet: { path: p.path, port: k8s.IntOrString.fromNumber(p.port ?? props.port), scheme: 'HTTP' },
+      ...o,
+    });
+    const env = Object.keys(props.env ?? {})
+      .sort()
+      .map((k) => envVar(k, props.env![k]!));
+    const extended = Object.fromEntries(Object.entries(res.extended ?? {}).map(([k, v]) => [k, q(v)]));
+
+    const spread: k8s.TopologySpreadConstraint[] = (props.spread ?? true)
+      ? [
+          { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: this.selector } },
+          { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: this.selector } },
+        ]
+      : [];
+
+    const deploymentProps: k8s.KubeDeploymentProps = {
+      metadata: { name: props.name, namespace: props.namespace, labels },
+      spec: {
+        ...(props.autoscaled ? {} : { replicas }),
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: this.selector },
+        // Never below capacity during a rollout: surge one, take none away.
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        template: {
+          metadata: {
+            labels,
+            ...(props.podAnnotations && Object.keys(props.podAnnotations).length > 0 ? { annotations: { ...props.podAnnotations } } : {}),
+          },
+          spec: {
+            serviceAccountName: props.name,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: grace,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser,
+              runAsGroup: runAsUser,
+              fsGroup: runAsUser,
+              seccompProfile: { type: 'RuntimeDefault' },
+            },
+            ...(spread.length > 0 ? { topologySpreadConstraints: spread } : {}),
+            ...(props.nodeSelector ? { nodeSelector: { ...props.nodeSelector } } : {}),
+            ...(props.tolerations ? { tolerations: props.tolerations.map((t) => ({ ...t })) } : {}),
+            containers: [
+              {
+                name: props.name,
+                image: props.image,
+                imagePullPolicy: 'IfNotPresent',
+                ...(props.command ? { command: [...props.command] } : {}),
+                ...(props.args ? { args: [...props.args] } : {}),
+                ports: [{ name: 'http', containerPort: props.port, protocol: 'TCP' }],
+                ...(env.length > 0 ? { env } : {}),
+                ...(props.envFromConfigMaps && props.envFromConfigMaps.length > 0
+                  ? { envFrom: props.envFromConfigMaps.map((name) => ({ configMapRef: { name } })) }
+                  : {}),
+                resources: {
+                  requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), ...extended },
+                  limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), ...extended },
+                },
+                securityContext: {
+                  runAsNonRoot: true,
+                  readOnlyRootFilesystem: true,
+                  allowPrivilegeEscalation: false,
+                  privileged: false,
+                  capabilities: { drop: ['ALL'] },
+                  seccompProfile: { type: 'RuntimeDefault' },
+                },
+                startupProbe: probe(props.readiness, { periodSeconds: 5, failureThreshold: Math.max(1, Math.ceil(startupSeconds / 5)), timeoutSeconds: 2 }),
+                livenessProbe: probe(props.liveness, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 }),
+                readinessProbe: probe(props.readiness, { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 }),
+                volumeMounts: writable.map((w) => ({ name: volumeName(w.path), mountPath: w.path })),
+              },
+            ],
+            volumes: writable.map((w) =>
+              w.claimName
+                ? { name: volumeName(w.path), persistentVolumeClaim: { claimName: w.claimName } }
+                : { name: volumeName(w.path), emptyDir: { sizeLimit: q(w.sizeLimit ?? '256Mi') } },
+            ),
+          },
+        },
+      },
+    };
+    this.deployment = new ApiObject(this, 'Deployment', {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      ...k8s.toJson_KubeDeploymentProps(deploymentProps),
+    } as ConstructorParameters<typeof ApiObject>[2]);
+
+    // `preStop.sleep` (Kubernetes ≥ 1.30) needs no shell in the image; the 1.27 typings lack it.
+    this.deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/lifecycle', { preStop: { sleep: { seconds: preStop } } }));
+
+    this.service = new k8s.KubeService(this, 'Service', {
+      metadata: { name: props.name, namespace: props.namespace, labels: this.selector },
+      spec: {
+        type: 'ClusterIP',
+        selector: this.selector,
+        ports: [{ name: 'http', port: props.port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+      },
+    });
+    trace([this.serviceAccount, this.deployment, this.service], ...concerns);
+  }
+}

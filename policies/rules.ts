@@ -1,0 +1,459 @@
+/**
+ * Policies: plain functions over rendered manifests. The same list runs at synth (a mandatory
+ * violation fails it), in `stackbook check`, and in the Pulumi policy pack (./pack.ts).
+ *
+ * A deliberate relaxation is the annotation `exception.stackbook.io/<rule-id>: <reason>` on the
+ * object concerned (the workload, for pod-level rules), and nothing else.
+ */
+export interface Obj {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+export interface Violation {
+  readonly rule: string;
+  readonly object: string;
+  readonly message: string;
+  readonly fix: string;
+  readonly enforcement: 'mandatory' | 'advisory';
+  /** Set when the object carries an exception for this rule: reported, not enforced. */
+  readonly exceptedBecause?: string;
+}
+
+export interface Context {
+  /** From the Namespaces' `stackbook.io/tier` label. */
+  readonly tier: 'development' | 'staging' | 'production' | undefined;
+  /** From the Namespaces' `stackbook.io/image-registry` annotation (air-gapped stacks). */
+  readonly registry: string | undefined;
+}
+
+export interface Rule {
+  readonly id: string;
+  readonly description: string;
+  readonly enforcement: 'mandatory' | 'advisory';
+  check(objects: readonly Obj[], ctx: Context): Array<{ object: Obj; message: string; fix: string }>;
+}
+
+type AnyRec = Record<string, any>;
+
+export function ref(o: Obj): string {
+  return `${o.kind} ${o.metadata.namespace ? `${o.metadata.namespace}/` : ''}${o.metadata.name}`;
+}
+
+export function contextOf(objects: readonly Obj[]): Context {
+  let tier: Context['tier'];
+  let registry: string | undefined;
+  for (const o of objects) {
+    if (o.kind !== 'Namespace') continue;
+    const t = o.metadata.labels?.['stackbook.io/tier'];
+    if (t === 'development' || t === 'staging' || t === 'production') tier = t;
+    registry = o.metadata.annotations?.['stackbook.io/image-registry'] ?? registry;
+  }
+  return { tier, registry };
+}
+
+/** The pod template of a workload object, if it has one. */
+export function podSpecOf(o: Obj): AnyRec | undefined {
+  const spec = o.spec as AnyRec | undefined;
+  switch (o.kind) {
+    case 'Pod':
+      return spec;
+    case 'Deployment':
+    case 'StatefulSet':
+    case 'DaemonSet':
+    case 'ReplicaSet':
+    case 'Job':
+      return spec?.template?.spec;
+    case 'CronJob':
+      return spec?.jobTemplate?.spec?.template?.spec;
+    default:
+      return undefined;
+  }
+}
+
+export function podLabelsOf(o: Obj): Record<string, string> {
+  const spec = o.spec as AnyRec | undefined;
+  if (o.kind === 'Pod') return o.metadata.labels ?? {};
+  if (o.kind === 'CronJob') return spec?.jobTemplate?.spec?.template?.metadata?.labels ?? {};
+  return spec?.template?.metadata?.labels ?? {};
+}
+
+function containersOf(pod: AnyRec): AnyRec[] {
+  return [...(pod.initContainers ?? []), ...(pod.containers ?? [])];
+}
+
+const LONG_RUNNING = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
+
+const podSecurity: Rule = {
+  id: 'pod-security-restricted',
+  description: 'Pods meet Pod Security "restricted" plus a read-only root FS and no service-account token (X-1).',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      if (o.kind === 'Namespace') {
+        if (o.metadata.labels?.['pod-security.kubernetes.io/enforce'] !== 'restricted') {
+          out.push({ object: o, message: 'namespace does not enforce Pod Security "restricted"', fix: 'label pod-security.kubernetes.io/enforce=restricted' });
+        }
+        continue;
+      }
+      const pod = podSpecOf(o);
+      if (!pod) continue;
+      const psc: AnyRec = pod.securityContext ?? {};
+      const bad = (message: string, fix: string) => out.push({ object: o, message, fix });
+      if (pod.hostNetwork || pod.hostPID || pod.hostIPC) bad('uses host namespaces', 'remove hostNetwork/hostPID/hostIPC');
+      if (pod.automountServiceAccountToken !== false) bad('mounts a service-account token', 'set automountServiceAccountToken: false');
+      for (const v of pod.volumes ?? []) if (v.hostPath) bad(`volume ${v.name} is a hostPath`, 'use an emptyDir or a PVC');
+      const podSeccomp = psc.seccompProfile?.type;
+      for (const c of containersOf(pod)) {
+        const sc: AnyRec = c.securityContext ?? {};
+        const name = `container ${c.name}`;
+        if (!(sc.runAsNonRoot ?? psc.runAsNonRoot)) bad(`${name} may run as root`, 'set runAsNonRoot: true');
+        if ((sc.runAsUser ?? psc.runAsUser) === 0) bad(`${name} runs as UID 0`, 'run as a non-zero UID');
+        if (sc.privileged) bad(`${name} is privileged`, 'set privileged: false');
+        if (sc.allowPrivilegeEscalation !== false) bad(`${name} allows privilege escalation`, 'set allowPrivilegeEscalation: false');
+        const drop: string[] = sc.capabilities?.drop ?? [];
+        if (!drop.includes('ALL')) bad(`${name} does not drop ALL capabilities`, 'set capabilities.drop: [ALL]');
+        const add: string[] = sc.capabilities?.add ?? [];
+        if (add.some((x) => x !== 'NET_BIND_SERVICE')) bad(`${name} adds capabilities ${add.join(',')}`, 'add only NET_BIND_SERVICE, or none');
+        const seccomp = sc.seccompProfile?.type ?? podSeccomp;
+        if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') bad(`${name} has no RuntimeDefault seccomp profile`, 'set seccompProfile.type: RuntimeDefault');
+        if (sc.readOnlyRootFilesystem !== true) bad(`${name} has a writable root filesystem`, 'set readOnlyRootFilesystem: true and mount writable paths as volumes');
+        for (const p of c.ports ?? []) if (p.hostPort) bad(`${name} binds hostPort ${p.hostPort}`, 'remove hostPort');
+      }
+    }
+    return out;
+  },
+};
+
+const probes: Rule = {
+  id: 'probes',
+  description: 'Long-running containers have liveness and readiness probes that are not identical.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      if (!LONG_RUNNING.has(o.kind)) continue;
+      for (const c of podSpecOf(o)?.containers ?? []) {
+        if (!c.livenessProbe) out.push({ object: o, message: `container ${c.name} has no liveness probe`, fix: 'add a livenessProbe' });
+        if (!c.readinessProbe) out.push({ object: o, message: `container ${c.name} has no readiness probe`, fix: 'add a readinessProbe' });
+        if (c.livenessProbe && c.readinessProbe && JSON.stringify(c.livenessProbe) === JSON.stringify(c.readinessProbe)) {
+          out.push({ object: o, message: `container ${c.name} has identical liveness and readiness probes`, fix: 'make liveness slower and more tolerant than readiness' });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const resources: Rule = {
+  id: 'resources',
+  description: 'Every container sets CPU and memory requests and limits.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      const pod = podSpecOf(o);
+      if (!pod) continue;
+      for (const c of containersOf(pod)) {
+        for (const kind of ['requests', 'limits'] as const) {
+          for (const r of ['cpu', 'memory']) {
+            if (c.resources?.[kind]?.[r] === undefined) {
+              out.push({ object: o, message: `container ${c.name} has no ${r} ${kind.slice(0, -1)}`, fix: `set resources.${kind}.${r}` });
+            }
+          }
+        }
+      }
+    }
+    return out;
+  },
+};
+
+function selects(selector: AnyRec | undefined, labels: Record<string, string>): boolean {
+  if (!selector) return false;
+  const ml: Record<string, string> = selector.matchLabels ?? {};
+  if (!Object.entries(ml).every(([k, v]) => labels[k] === v)) return false;
+  for (const e of selector.matchExpressions ?? []) {
+    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
+    const val = labels[e.key];
+    if (e.operator === 'In' && !(has && e.values.includes(val))) return false;
+    if (e.operator === 'NotIn' && has && e.values.includes(val)) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+const networkPolicyCoverage: Rule = {
+  id: 'network-policy-coverage',
+  description: 'Every pod is selected by NetworkPolicies for both ingress and egress (X-3).',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    const policies = objects.filter((o) => o.kind === 'NetworkPolicy');
+    for (const o of objects) {
+      if (!podSpecOf(o)) continue;
+      const labels = podLabelsOf(o);
+      const ns = o.metadata.namespace;
+      const mine = policies.filter((p) => p.metadata.namespace === ns && selects((p.spec as AnyRec).podSelector, labels));
+      for (const dir of ['Ingress', 'Egress']) {
+        if (!mine.some((p) => ((p.spec as AnyRec).policyTypes ?? ['Ingress']).includes(dir))) {
+          out.push({ object: o, message: `pods are not selected by any ${dir} NetworkPolicy`, fix: 'add the namespace default-deny and an allow-list' });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const networkPolicyPeers: Rule = {
+  id: 'network-policy-peers',
+  description: 'No rule allows everyone; namespace and pod selectors meant together are one peer.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      if (o.kind !== 'NetworkPolicy') continue;
+      const spec = o.spec as AnyRec;
+      for (const [dir, key] of [['ingress', 'from'], ['egress', 'to']] as const) {
+        (spec[dir] ?? []).forEach((r: AnyRec, i: number) => {
+          const peers: AnyRec[] | undefined = r[key];
+          if (!peers || peers.length === 0) {
+            out.push({ object: o, message: `${dir}[${i}] has no peers: it allows every source/destination`, fix: `name the ${key} peers` });
+            return;
+          }
+          if (!r.ports || r.ports.length === 0) {
+            out.push({ object: o, message: `${dir}[${i}] has no ports: it allows every port`, fix: 'list the ports' });
+          }
+          for (const p of peers) {
+            if (Object.keys(p).length === 0) out.push({ object: o, message: `${dir}[${i}] has an empty peer (matches everything)`, fix: 'name the peer' });
+            if (p.ipBlock?.cidr === '0.0.0.0/0' && !p.ipBlock.except) {
+              out.push({ object: o, message: `${dir}[${i}] allows 0.0.0.0/0`, fix: 'name the CIDRs' });
+            }
+          }
+          const nsOnly = peers.some((p) => p.namespaceSelector && !p.podSelector);
+          const podOnly = peers.some((p) => p.podSelector && !p.namespaceSelector);
+          if (nsOnly && podOnly) {
+            out.push({
+              object: o,
+              message: `${dir}[${i}] has a namespace-only peer beside a pod-only peer (OR, not AND): access wider than meant`,
+              fix: 'combine namespaceSelector and podSelector in one peer',
+            });
+          }
+        });
+      }
+    }
+    return out;
+  },
+};
+
+const SECRET_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIALS?)$/i;
+const SECRET_VALUE = [
+  /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
+  /\bgh[pousr]_[A-Za-z0-9]{20,}/,
+  /\bAKIA[0-9A-Z]{16}\b/,
+  /\bxox[abpr]-[A-Za-z0-9-]{10,}/,
+  /\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\./,
+  /:\/\/[^/\s:@]+:[^/\s@]+@/,
+];
+
+export function looksSecret(key: string, value: string): boolean {
+  if (SECRET_VALUE.some((re) => re.test(value))) return true;
+  return SECRET_NAME.test(key) && value.length > 0 && !/^(true|false|0|1|on|off)$/i.test(value);
+}
+
+const noSecretLiteral: Rule = {
+  id: 'no-secret-literal',
+  description: 'No secret-looking literal in container env or ConfigMaps; secrets are Secret references.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      if (o.kind === 'ConfigMap') {
+        for (const [k, v] of Object.entries((o.data as Record<string, string> | undefined) ?? {})) {
+          if (looksSecret(k, v)) out.push({ object: o, message: `key ${k} looks like a secret`, fix: 'move it to a Secret and reference it by key' });
+        }
+        continue;
+      }
+      const pod = podSpecOf(o);
+      if (!pod) continue;
+      for (const c of containersOf(pod)) {
+        for (const e of c.env ?? []) {
+          if (typeof e.value === 'string' && looksSecret(e.name, e.value)) {
+            out.push({ object: o, message: `container ${c.name} env ${e.name} is a secret-looking literal`, fix: 'use valueFrom.secretKeyRef' });
+          }
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const noSecretData: Rule = {
+  id: 'no-secret-data',
+  description: 'A bundle carries no Secret values (Secrets come from Pulumi, Vault or the operator).',
+  enforcement: 'mandatory',
+  check(objects) {
+    return objects
+      .filter((o) => o.kind === 'Secret' && (Object.keys((o.data as object) ?? {}).length > 0 || Object.keys((o.stringData as object) ?? {}).length > 0))
+      .map((o) => ({ object: o, message: 'Secret with data in the bundle', fix: 'declare a secret requirement; let Pulumi, external-secrets or the operator create it' }));
+  },
+};
+
+const ingressTls: Rule = {
+  id: 'ingress-tls',
+  description: 'Every Ingress terminates TLS for all its hosts, with a cert-manager Certificate and HSTS (X-4).',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    const certs = objects.filter((o) => o.kind === 'Certificate');
+    for (const o of objects) {
+      if (o.kind !== 'Ingress') continue;
+      const spec = o.spec as AnyRec;
+      const tlsHosts = new Set<string>((spec.tls ?? []).flatMap((t: AnyRec) => t.hosts ?? []));
+      for (const r of spec.rules ?? []) {
+        if (!r.host) out.push({ object: o, message: 'a rule has no host', fix: 'name the host' });
+        else if (!tlsHosts.has(r.host)) out.push({ object: o, message: `host ${r.host} is not covered by tls`, fix: 'add it to spec.tls' });
+      }
+      for (const t of spec.tls ?? []) {
+        const cert = certs.find((c) => c.metadata.namespace === o.metadata.namespace && (c.spec as AnyRec).secretName === t.secretName);
+        if (!cert) out.push({ object: o, message: `no Certificate produces TLS secret ${t.secretName}`, fix: 'add a cert-manager Certificate' });
+      }
+      if (!o.metadata.annotations?.['stackbook.io/hsts']) out.push({ object: o, message: 'no HSTS declared', fix: 'use the TlsIngress component' });
+    }
+    return out;
+  },
+};
+
+const imageDigest: Rule = {
+  id: 'image-digest',
+  description: 'Images are pinned by digest in staging, production and air-gapped stacks, and come from the mirror when air-gapped.',
+  enforcement: 'mandatory',
+  check(objects, ctx) {
+    const out: ReturnType<Rule['check']> = [];
+    const strict = ctx.tier === 'staging' || ctx.tier === 'production' || ctx.registry !== undefined;
+    for (const o of objects) {
+      const pod = podSpecOf(o);
+      if (!pod) continue;
+      for (const c of containersOf(pod)) {
+        const image: string = c.image ?? '';
+        if (strict && !/@sha256:[a-f0-9]{64}$/.test(image)) {
+          out.push({ object: o, message: `container ${c.name} image ${image} is not pinned by digest`, fix: 'configure image.digest' });
+        }
+        if (ctx.registry !== undefined && !image.startsWith(`${ctx.registry}/`)) {
+          out.push({ object: o, message: `container ${c.name} image ${image} is not from the mirror ${ctx.registry}`, fix: 'relocate the image' });
+        }
+      }
+    }
+    return out;
+  },
+};
+
+const hpaPdb: Rule = {
+  id: 'hpa-pdb',
+  description: 'HPA ranges are valid, the target has no fixed replicas, and a PDB that never blocks drains covers it (X-2).',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget');
+    for (const h of objects) {
+      if (h.kind !== 'HorizontalPodAutoscaler') continue;
+      const spec = h.spec as AnyRec;
+      const min: number = spec.minReplicas ?? 1;
+      const max: number = spec.maxReplicas;
+      if (!(min >= 1 && min <= max)) out.push({ object: h, message: `range ${min}–${max} is invalid`, fix: 'use 1 ≤ minReplicas ≤ maxReplicas' });
+      for (const m of spec.metrics ?? []) {
+        const u = m.resource?.target?.averageUtilization;
+        if (u !== undefined && !(u >= 1 && u <= 100)) out.push({ object: h, message: `utilisation target ${u} is outside 1–100`, fix: 'use 1–100' });
+      }
+      const ref = spec.scaleTargetRef ?? {};
+      const target = objects.find((o) => o.kind === ref.kind && o.metadata.name === ref.name && o.metadata.namespace === h.metadata.namespace);
+      if (!target) {
+        out.push({ object: h, message: `target ${ref.kind}/${ref.name} is not in the bundle`, fix: 'point at a rendered workload' });
+        continue;
+      }
+      if ((target.spec as AnyRec).replicas !== undefined) {
+        out.push({ object: target, message: 'has fixed replicas and an HPA: every apply fights the autoscaler', fix: 'omit spec.replicas' });
+      }
+      const labels = podLabelsOf(target);
+      const pdb = pdbs.find((p) => p.metadata.namespace === h.metadata.namespace && selects((p.spec as AnyRec).selector, labels));
+      if (!pdb) {
+        out.push({ object: h, message: 'target has no PodDisruptionBudget', fix: 'add a PDB with maxUnavailable: 1' });
+        continue;
+      }
+      const ps = pdb.spec as AnyRec;
+      if (typeof ps.minAvailable === 'number' && ps.minAvailable >= min) {
+        out.push({ object: pdb, message: `minAvailable ${ps.minAvailable} ≥ HPA minimum ${min}: drains block at the minimum`, fix: 'use maxUnavailable: 1' });
+      }
+      if (ps.maxUnavailable === 0 || ps.maxUnavailable === '0%') {
+        out.push({ object: pdb, message: 'maxUnavailable 0 blocks every drain', fix: 'use maxUnavailable: 1' });
+      }
+    }
+    return out;
+  },
+};
+
+const CONCERN_LIST = /^((OSC|OWS|OUB|OPE|AION|X)-\d+)(,(OSC|OWS|OUB|OPE|AION|X)-\d+)*$/;
+
+const traceFormat: Rule = {
+  id: 'trace-format',
+  description: 'Trace annotations are comma-separated catalog IDs; exception annotations carry a reason.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    for (const o of objects) {
+      const a = o.metadata.annotations ?? {};
+      const c = a['stackbook.io/concerns'];
+      if (c !== undefined && !CONCERN_LIST.test(c)) out.push({ object: o, message: `bad stackbook.io/concerns "${c}"`, fix: 'use IDs from CONCERNS.md, comma-separated' });
+      for (const [k, v] of Object.entries(a)) {
+        if (k.startsWith('exception.stackbook.io/') && v.trim().length < 10) out.push({ object: o, message: `${k} has no real reason`, fix: 'say why, for the reviewer' });
+      }
+    }
+    return out;
+  },
+};
+
+export const RULES: readonly Rule[] = [
+  podSecurity,
+  probes,
+  resources,
+  networkPolicyCoverage,
+  networkPolicyPeers,
+  noSecretLiteral,
+  noSecretData,
+  ingressTls,
+  imageDigest,
+  hpaPdb,
+  traceFormat,
+];
+
+/** Run every rule; exceptions (annotations) turn a violation into a reported, non-enforced one. */
+export function evaluate(objects: readonly Obj[], ctx: Context = contextOf(objects), rules: readonly Rule[] = RULES): Violation[] {
+  const out: Violation[] = [];
+  for (const rule of rules) {
+    for (const v of rule.check(objects, ctx)) {
+      const reason = v.object.metadata.annotations?.[`exception.stackbook.io/${rule.id}`];
+      out.push({
+        rule: rule.id,
+        object: ref(v.object),
+        message: v.message,
+        fix: v.fix,
+        enforcement: rule.enforcement,
+        ...(reason !== undefined ? { exceptedBecause: reason } : {}),
+      });
+    }
+  }
+  return out;
+}
+
+/** Violations that fail synth/check/preview. */
+export function blocking(vs: readonly Violation[]): Violation[] {
+  return vs.filter((v) => v.enforcement === 'mandatory' && v.exceptedBecause === undefined);
+}
+
+export function formatViolation(v: Violation): string {
+  const tag = v.exceptedBecause !== undefined ? `excepted (${v.exceptedBecause})` : v.enforcement;
+  return `${v.object}: [${v.rule}] ${v.message} — fix: ${v.fix} [${tag}]`;
+}

@@ -1,0 +1,52 @@
+import type { Construct } from 'constructs';
+import type { ImageRef, Stack } from '../stacks/schema.js';
+
+/** A Secret that must exist for a workload; its value never enters a bundle. */
+export interface SecretRequirement {
+  readonly name: string;
+  readonly namespace: string;
+  readonly keys: readonly string[];
+  /**
+   * - `pulumi`: created by the Pulumi program (random value, or a Pulumi config secret), secret in state;
+   * - `vault`: synchronised by external-secrets from Vault;
+   * - `existing`: created out of band by the operator.
+   */
+  readonly source: 'pulumi' | 'vault' | 'existing';
+  /** Workloads that read it. */
+  readonly consumers: readonly string[];
+  /** For `pulumi`: per key, generate a random value of this length, or read this `stackbook:` config secret. */
+  readonly pulumi?: Readonly<Record<string, { readonly randomLength: number } | { readonly configKey: string }>>;
+}
+
+/** An image a stack deploys: where it comes from and what the manifests reference. */
+export interface ImageUse {
+  readonly source: string;
+  readonly reference: string;
+  readonly digest?: string;
+}
+
+export interface BuildContext {
+  readonly stack: Stack;
+  /** Resolve an image reference (digest-pinned; relocated to the mirror when air-gapped). */
+  image(ref: ImageRef): string;
+  /** The environment's ClusterIssuer. */
+  readonly clusterIssuer: string;
+  /** Declare a Secret the stack needs. */
+  requireSecret(req: SecretRequirement): void;
+  /** `<base>/<service>#<anchor>` for alert runbook links. */
+  runbookUrl(service: string, anchor: string): string;
+}
+
+/** One runbook = one module. */
+export interface ServiceModule {
+  /** Key under `stackbook:services`. */
+  readonly key: 'ope';
+  /** Concern ID prefix in ../shared/runbooks/CONCERNS.md. */
+  readonly prefix: 'OSC' | 'OWS' | 'OUB' | 'OPE' | 'AION';
+  /** Runbook file name in ../shared/runbooks. */
+  readonly runbook: string;
+  /** *(app)* concerns: what the deployment provides for them (a line in the coverage report). */
+  readonly appConcerns: Readonly<Record<string, string>>;
+  /** Render the service into `scope`; called only when the service is enabled. */
+  build(scope: Construct, ctx: BuildContext): void;
+}

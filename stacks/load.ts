@@ -1,0 +1,191 @@
+/**
+ * One loader for both front doors:
+ *  - the CLI reads `stacks/Pulumi.<env>.yaml` itself (`loadStackFile`),
+ *  - the Pulumi program hands over `pulumi.Config` values (`parseStack` on the same raw object).
+ * Every problem is collected and reported at once, each naming the file, the config path and
+ * the value received: `stacks/Pulumi.prod.yaml: config.stackbook:services.ope.oidc.issuer: required in production`.
+ */
+import { readFileSync } from 'node:fs';
+import * as yaml from 'js-yaml';
+import type { z } from 'zod';
+import { stackSchema, type Stack } from './schema.js';
+import { stackRules } from './rules.js';
+
+/** The Pulumi config namespace that holds stackbook's settings (`stackbook:<key>`). */
+export const CONFIG_NAMESPACE = 'stackbook';
+
+export type PathSegment = string | number;
+
+export interface ConfigProblem {
+  readonly file: string;
+  /** Path below `config.stackbook:`, e.g. ['services', 'ope', 'oidc', 'issuer']. Empty: the file itself. */
+  readonly path: readonly PathSegment[];
+  readonly message: string;
+  /** Whether the offending value is known and may be shown (never for secrets). */
+  readonly value?: { readonly shown: unknown };
+}
+
+/** A user error in a stack file: reported without a stack trace, exit code 2. */
+export class ConfigError extends Error {
+  readonly problems: readonly ConfigProblem[];
+  constructor(problems: readonly ConfigProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export function formatPath(path: readonly PathSegment[]): string {
+  if (path.length === 0) return '';
+  const [head, ...rest] = path;
+  let out = `config.${CONFIG_NAMESPACE}:${String(head)}`;
+  for (const seg of rest) out += typeof seg === 'number' ? `[${seg}]` : `.${seg}`;
+  return out;
+}
+
+function showValue(v: unknown): string {
+  const s = JSON.stringify(v);
+  if (s === undefined) return String(v);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
+}
+
+export function formatProblem(p: ConfigProblem): string {
+  const where = formatPath(p.path);
+  const got = p.value !== undefined ? ` (got ${showValue(p.value.shown)})` : '';
+  return where ? `${p.file}: ${where}: ${p.message}${got}` : `${p.file}: ${p.message}`;
+}
+
+function valueAt(root: unknown, path: readonly PathSegment[]): { found: boolean; value: unknown } {
+  let cur: unknown = root;
+  for (const seg of path) {
+    if (cur === null || typeof cur !== 'object' || !Object.prototype.hasOwnProperty.call(cur, seg)) {
+      return { found: false, value: undefined };
+    }
+    cur = (cur as Record<string | number, unknown>)[seg];
+  }
+  return { found: true, value: cur };
+}
+
+/** Turn a problem's raw value into something safe to print. */
+function describe(raw: unknown, path: readonly PathSegment[], secretTopKeys: ReadonlySet<string>): ConfigProblem['value'] {
+  const top = path[0];
+  if (typeof top === 'string' && (secretTopKeys.has(top) || top === 'secrets')) return undefined;
+  const { found, value } = valueAt(raw, path);
+  if (!found) return undefined;
+  if (value !== null && typeof value === 'object' && 'secure' in value) return undefined;
+  return { shown: value };
+}
+
+function zodMessage(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'invalid_type':
+      return issue.input === undefined ? 'required' : `must be ${issue.expected}`;
+    case 'too_small':
+      return `must be ≥ ${String(issue.minimum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
+    case 'too_big':
+      return `must be ≤ ${String(issue.maximum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'invalid_union':
+      if ('note' in issue && issue.note === 'No matching discriminator') {
+        return `unknown kind`;
+      }
+      return 'does not match any allowed form';
+    default:
+      return issue.message;
+  }
+}
+
+/**
+ * Validate a raw stack object (keys without the `stackbook:` prefix).
+ * @param raw       the values, as read from YAML or from Pulumi config
+ * @param file      the stack file to name in messages, e.g. `stacks/Pulumi.prod.yaml`
+ * @param secretTopKeys top-level keys whose values are Pulumi secrets: never echoed back
+ * @throws ConfigError with every problem found
+ */
+export function parseStack(raw: Record<string, unknown>, file: string, secretTopKeys: ReadonlySet<string> = new Set()): Stack {
+  const result = stackSchema.safeParse(raw);
+  const problems: ConfigProblem[] = [];
+  if (!result.success) {
+    for (const issue of result.error.issues) {
+      if (issue.code === 'unrecognized_keys') {
+        for (const key of issue.keys) {
+          const path = [...issue.path, key] as PathSegment[];
+          problems.push({ file, path, message: 'unknown key (a typo?)', value: describe(raw, path, secretTopKeys) });
+        }
+        continue;
+      }
+      const path = issue.path as PathSegment[];
+      // Discriminated unions report on the discriminator itself.
+      const dpath = issue.code === 'invalid_union' && 'discriminator' in issue && typeof issue.discriminator === 'string'
+        ? [...path, issue.discriminator]
+        : path;
+      problems.push({ file, path: dpath, message: zodMessage(issue), value: describe(raw, dpath, secretTopKeys) });
+    }
+  } else {
+    for (const r of stackRules(result.data)) {
+      problems.push({ file, path: r.path, message: r.message, value: describe(raw, r.path, secretTopKeys) });
+    }
+  }
+  if (problems.length > 0) {
+    problems.sort((a, b) => formatPath(a.path).localeCompare(formatPath(b.path)));
+    throw new ConfigError(problems);
+  }
+  return result.data as Stack;
+}
+
+/** Pulumi stack-file keys beside `config:` that are not ours to judge. */
+const STACK_FILE_KEYS = new Set(['config', 'secretsprovider', 'encryptedkey', 'encryptionsalt', 'environment']);
+
+/**
+ * Read `stacks/Pulumi.<env>.yaml` the way `pulumi.Config` would see it.
+ * Keys of other namespaces (`kubernetes:context`, ...) belong to providers and are left alone.
+ */
+export function rawFromStackFile(text: string, file: string): { raw: Record<string, unknown>; secretTopKeys: Set<string> } {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text, { filename: file });
+  } catch (e) {
+    const reason = e instanceof Error ? e.message.split('\n')[0] : String(e);
+    throw new ConfigError([{ file, path: [], message: `not valid YAML: ${reason}` }]);
+  }
+  if (doc === undefined || doc === null) {
+    throw new ConfigError([{ file, path: [], message: 'empty stack file: expected a `config:` map with stackbook:* keys' }]);
+  }
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new ConfigError([{ file, path: [], message: 'expected a YAML map with a `config:` key' }]);
+  }
+  const problems: ConfigProblem[] = [];
+  for (const key of Object.keys(doc)) {
+    if (!STACK_FILE_KEYS.has(key)) problems.push({ file, path: [], message: `unknown top-level key "${key}" (expected config:)` });
+  }
+  const config = (doc as Record<string, unknown>).config;
+  if (config === undefined || config === null || typeof config !== 'object' || Array.isArray(config)) {
+    problems.push({ file, path: [], message: 'missing `config:` map' });
+    throw new ConfigError(problems);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const raw: Record<string, unknown> = {};
+  const secretTopKeys = new Set<string>();
+  for (const [key, value] of Object.entries(config)) {
+    const colon = key.indexOf(':');
+    const ns = colon < 0 ? '' : key.slice(0, colon);
+    if (ns !== CONFIG_NAMESPACE) continue;
+    const name = key.slice(colon + 1);
+    raw[name] = value;
+    if (value !== null && typeof value === 'object' && 'secure' in value) secretTopKeys.add(name);
+  }
+  return { raw, secretTopKeys };
+}
+
+export function loadStackFile(path: string, displayName = path): Stack {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError([{ file: displayName, path: [], message: code === 'ENOENT' ? 'no such stack file' : `cannot read: ${code ?? String(e)}` }]);
+  }
+  const { raw, secretTopKeys } = rawFromStackFile(text, displayName);
+  return parseStack(raw, displayName, secretTopKeys);
+}

@@ -1,0 +1,198 @@
+/**
+ * The one typed model of a stack (an environment). Both the CLI (reading
+ * `stacks/Pulumi.<env>.yaml` directly) and the Pulumi program (`pulumi.Config`)
+ * feed the same raw object through `parseStack` in ./load.ts, so they cannot
+ * disagree about what a stack means.
+ *
+ * Every object is strict: an unknown key is a typo and is rejected, never ignored.
+ * Every optional field carries its default here, next to the runbook line it comes from.
+ */
+import { z } from 'zod';
+
+/** RFC 1123 label: Kubernetes names, namespaces, environment names. */
+export const dnsLabel = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS label (lowercase letters, digits, "-")' });
+
+export const hostname = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    error: 'must be a lowercase DNS name',
+  });
+
+export const httpsUrl = z
+  .url({ protocol: /^https$/, error: 'must be an https:// URL' });
+
+const ipv4Cidr = z
+  .string()
+  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, {
+    error: 'must be an IPv4 CIDR such as 10.0.0.0/8',
+  });
+
+export const port = z.int().min(1).max(65535);
+
+/** Kubernetes CPU quantity, e.g. `250m` or `2`. */
+export const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'must be a CPU quantity such as 250m or 2' });
+/** Kubernetes memory/storage quantity, e.g. `512Mi`, `1Gi`. */
+export const byteQuantity = z
+  .string()
+  .regex(/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, { error: 'must be a byte quantity such as 512Mi or 1Gi' });
+
+/**
+ * An image reference: repository + tag, pinned by digest where one is given.
+ * In staging, prod and air-gapped stacks the policy `image-digest` requires the digest.
+ */
+export const imageRef = z.strictObject({
+  repository: z
+    .string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, {
+      error: 'must be an image repository such as ghcr.io/acme/app (no tag, no digest)',
+    }),
+  tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, { error: 'must be an image tag' }),
+  digest: z
+    .string()
+    .regex(/^sha256:[a-f0-9]{64}$/, { error: 'must be sha256:<64 lowercase hex digits>' })
+    .optional(),
+});
+export type ImageRef = z.infer<typeof imageRef>;
+
+export const resources = z.strictObject({
+  cpuRequest: cpuQuantity,
+  cpuLimit: cpuQuantity,
+  memoryRequest: byteQuantity,
+  memoryLimit: byteQuantity,
+});
+export type Resources = z.infer<typeof resources>;
+
+/** X-2, OPE-7: an HPA range; cross-checked (min ≤ max) in rules.ts. */
+export const autoscaling = z.strictObject({
+  minReplicas: z.int().min(1).max(1000),
+  maxReplicas: z.int().min(1).max(1000),
+  /** Target average CPU utilisation, percent of the request. */
+  cpuUtilization: z.int().min(1).max(100),
+});
+export type Autoscaling = z.infer<typeof autoscaling>;
+
+const issuer = z.discriminatedUnion('kind', [
+  z.strictObject({
+    /** ACME (e.g. Let's Encrypt) with HTTP-01 through the ingress class; public clusters only. */
+    kind: z.literal('acme'),
+    email: z.email({ error: 'must be an e-mail address' }),
+    /** @default Let's Encrypt production */
+    server: httpsUrl.default('https://acme-v02.api.letsencrypt.org/directory'),
+  }),
+  z.strictObject({
+    /** A private CA whose key pair is the Secret `secretName` in cert-manager's namespace. */
+    kind: z.literal('ca'),
+    secretName: dnsLabel,
+  }),
+]);
+
+export const cluster = z.strictObject({
+  /** Ingress controller: annotations and class differ per controller. */
+  ingressClass: z.enum(['nginx', 'alb']),
+  /** `internal`: no public load balancer (internal ALB scheme / internal nginx class). */
+  exposure: z.enum(['public', 'internal']),
+  /** Services are exposed as `<host>.<domain>`. */
+  domain: hostname,
+  issuer,
+  /** The bundle is carried into a cluster with no internet access (X-12). @default false */
+  airgapped: z.boolean().default(false),
+  /** Private registry that mirrors every image, e.g. `registry.corp.internal:5000/mirror`. Required when air-gapped. */
+  registry: z
+    .string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, { error: 'must be a registry host with optional path' })
+    .optional(),
+  /** Namespace of the ingress controller pods (allowed in by NetworkPolicies). @default ingress-nginx */
+  ingressNamespace: dnsLabel.default('ingress-nginx'),
+  /**
+   * Source ranges of the load balancer nodes/ENIs (ALB with target-type ip connects straight to pods,
+   * not from a namespace). Required with ingressClass alb.
+   */
+  loadBalancerCidrs: z.array(ipv4Cidr).min(1).optional(),
+  /** Namespace of Prometheus (allowed in to scrape). @default monitoring */
+  monitoringNamespace: dnsLabel.default('monitoring'),
+  /** Where cluster DNS runs, for the always-allowed DNS egress. @default kube-system / k8s-app=kube-dns */
+  dns: z
+    .strictObject({ namespace: dnsLabel, podLabel: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/) })
+    .default({ namespace: 'kube-system', podLabel: 'k8s-app=kube-dns' }),
+  /** Label of the Prometheus instance that selects ServiceMonitors/PrometheusRules. @default release=prometheus */
+  prometheusSelector: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/).default('release=prometheus'),
+  /** Base URL of the runbook pages linked from every alert's `runbook_url`. @default https://stackbook.example.com/runbooks */
+  runbookBaseUrl: z.url({ protocol: /^https?$/ }).default('https://stackbook.example.com/runbooks'),
+});
+export type Cluster = z.infer<typeof cluster>;
+
+/** OIDC for OPE (OPE-3): required in production; egress to the issuer is opened to `egressCidrs` on 443. */
+const oidc = z.strictObject({
+  issuer: httpsUrl,
+  audience: z.string().min(1),
+  jwksUrl: httpsUrl,
+  /** CIDRs of the issuer/JWKS endpoints (NetworkPolicy cannot name hosts). */
+  egressCidrs: z.array(ipv4Cidr).min(1),
+});
+
+/** Options Pricing Engine (runbook 003). */
+export const opeService = z.strictObject({
+  /** @default true */
+  enabled: z.boolean().default(true),
+  /** @default ope */
+  namespace: dnsLabel.default('ope'),
+  /** Public host is `<host>.<cluster.domain>`. @default ope */
+  host: dnsLabel.default('ope'),
+  image: imageRef,
+  /** OPE-1: uvicorn workers, the runbook recommends 2–4. @default 2 */
+  workers: z.int().min(2, { error: 'OPE runs 2–4 uvicorn workers' }).max(4, { error: 'OPE runs 2–4 uvicorn workers' }).default(2),
+  /** OPE-2: `OPE_THREADS`, pricing thread pool size. @default 4 */
+  threads: z.int().min(1).max(256).default(4),
+  /** OPE-2/OPE-8: `OPE_THREAD_QUEUE_MAX`, back-pressure queue length. @default 64 */
+  threadQueueMax: z.int().min(1).max(100000).default(64),
+  /** OPE-8: latency-sensitive environments must keep the queue short (≤ 32). @default true in production, else false */
+  latencySensitive: z.boolean().optional(),
+  /** OPE-2: `RATE_LIMIT_DEFAULT`, e.g. `100/minute`. @default 120/minute */
+  rateLimitDefault: z
+    .string()
+    .regex(/^\d+\/(second|minute|hour|day)$/, { error: 'must look like 100/minute' })
+    .default('120/minute'),
+  /** OPE-2: `MAX_BODY_BYTES`. @default 1048576 (1 MiB) */
+  maxBodyBytes: z.int().min(1024).max(64 * 1024 * 1024).default(1048576),
+  /** OPE-3: required in production. */
+  oidc: oidc.optional(),
+  /** OPE-7: @default 2–6 replicas at 70 % CPU */
+  autoscaling: autoscaling.default({ minReplicas: 2, maxReplicas: 6, cpuUtilization: 70 }),
+  /** @default 250m/1 CPU, 256Mi/512Mi */
+  resources: resources.default({ cpuRequest: '250m', cpuLimit: '1', memoryRequest: '256Mi', memoryLimit: '512Mi' }),
+});
+export type OpeService = z.infer<typeof opeService>;
+
+export const services = z.strictObject({
+  ope: opeService.optional(),
+});
+
+export const tier = z.enum(['development', 'staging', 'production']);
+
+/**
+ * Pulumi config secrets (`pulumi config set --secret --path 'stackbook:secrets.<name>' <value>`).
+ * The CLI sees them encrypted (`{ secure: ... }`) and never needs them; the Pulumi program sees
+ * the decrypted string and keeps it secret in state. Never echoed in an error message.
+ */
+export const secretValues = z.record(
+  z.string().regex(/^[a-z][a-zA-Z0-9]*$/, { error: 'secret names are lowerCamelCase' }),
+  z.union([z.string().min(1), z.strictObject({ secure: z.string().min(1) })]),
+);
+
+/** The whole stack: what `config: stackbook:<key>` holds in `stacks/Pulumi.<env>.yaml`. */
+export const stackSchema = z.strictObject({
+  /** Pulumi config secrets by name. @default none */
+  secrets: secretValues.default({}),
+  /** Environment name, used in labels and stack outputs. */
+  environment: dnsLabel,
+  /** Production-tier stacks get the strict rules (OIDC, enforce cosign, digests...). */
+  tier,
+  cluster,
+  services,
+});
+export type Stack = z.infer<typeof stackSchema>;
+export type StackInput = z.input<typeof stackSchema>;

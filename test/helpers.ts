@@ -1,0 +1,37 @@
+/** Shared test helpers: load and render the project's real stacks. */
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { loadStackFile } from '../stacks/load.js';
+import { render, type Rendered, type Manifest } from '../synth/render.js';
+import type { Stack } from '../stacks/schema.js';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const SHARED = join(ROOT, '..', 'shared');
+export const ENVS = ['dev', 'staging', 'prod', 'airgap'] as const;
+export type Env = (typeof ENVS)[number];
+
+export function loadEnv(env: string): Stack {
+  return loadStackFile(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), `stacks/Pulumi.${env}.yaml`);
+}
+
+const cache = new Map<string, Rendered>();
+/** Render a real stack (cached per test file). Do not mutate the result. */
+export function renderEnv(env: string): Rendered {
+  let r = cache.get(env);
+  if (!r) {
+    r = render(loadEnv(env));
+    cache.set(env, r);
+  }
+  return r;
+}
+
+export function find(objects: readonly Manifest[], kind: string, name: string, namespace?: string): Manifest {
+  const o = objects.find((m) => m.kind === kind && m.metadata.name === name && (namespace === undefined || m.metadata.namespace === namespace));
+  if (!o) throw new Error(`no ${kind} ${namespace ?? '*'}/${name} among ${objects.length} objects`);
+  return o;
+}
+
+/** The catalog concern IDs an object carries. */
+export function concernsOf(o: Manifest): string[] {
+  return (o.metadata.annotations?.['stackbook.io/concerns'] ?? '').split(',').filter(Boolean);
+}

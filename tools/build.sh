@@ -1,0 +1,298 @@
+#!/usr/bin/env bash
+# Builds the real-cluster tools (kube-apiserver + kube-controller-manager, etcd, the Pulumi CLI
+# with its Node.js language host, the pulumi-kubernetes provider, kube-score, kube-linter) from
+# Go modules into a cache outside the repo, keyed by version:
+#   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
+# Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
+# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|checkers]...   (default: all)
+# Works non-interactively (CI=true, no stdin).
+set -euo pipefail
+
+TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=versions.env
+source "$TOOLS_DIR/versions.env"
+CACHE="${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}"
+SRC="$CACHE/src"
+mkdir -p "$CACHE" "$SRC"
+
+export CGO_ENABLED=0
+export GOFLAGS="-buildvcs=false -mod=mod"
+export GOTOOLCHAIN=local
+export GOWORK=off
+export GONOSUMDB="${GONOSUMDB:-}" GOPRIVATE="${GOPRIVATE:-}"
+
+log() { printf '[build] %s\n' "$*" >&2; }
+
+# have <bin>...: all given binary paths exist and are executable
+have() { local f; for f in "$@"; do [[ -x "$f" ]] || return 1; done; }
+
+# fresh_module <dir> <module-name> <go-version>: a new throwaway module in <dir>
+fresh_module() {
+  rm -rf "$1"; mkdir -p "$1"
+  printf 'module %s\n\ngo %s\n' "$2" "$3" >"$1/go.mod"
+}
+
+# mod_file <module@version>: downloads the module and prints the path of its go.mod in the cache
+mod_file() {
+  local f
+  f="$(go mod download -json "$1" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  [[ -f "$f" ]] || { log "cannot download $1"; return 1; }
+  printf '%s\n' "$f"
+}
+
+# ---------------------------------------------------------------- kubernetes
+build_apiserver() {
+  local out="$CACHE/kubernetes-$KUBERNETES_VERSION/bin"
+  if have "$out/kube-apiserver" "$out/kube-controller-manager"; then
+    log "kubernetes $KUBERNETES_VERSION: cached ($out)"; return 0
+  fi
+  local mod="$SRC/kubernetes-$KUBERNETES_VERSION"
+  fresh_module "$mod" stackbook.local/kube-build 1.23.0
+  (
+    cd "$mod"
+    local gomod
+    gomod="$(mod_file "k8s.io/kubernetes@$KUBERNETES_VERSION")"
+    # same go / godebug lines as upstream (k8s pins GODEBUG defaults to its go line)
+    go mod edit -go="$(sed -n 's/^go //p' "$gomod")"
+    sed -n '/^godebug /p' "$gomod" >>go.mod
+    go mod edit -require="k8s.io/kubernetes@$KUBERNETES_VERSION"
+    # every staging module (k8s.io/x => ./staging/src/k8s.io/x) -> the published k8s.io/x v0.N.M
+    local m n=0
+    for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[^ ]*\) => ./staging/.*#\1#p' "$gomod"); do
+      go mod edit -replace="$m=$m@$KUBERNETES_STAGING_VERSION"; n=$((n + 1))
+    done
+    log "kubernetes: replaced $n staging modules with $KUBERNETES_STAGING_VERSION"
+    local ld="-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION"
+    local minor="${KUBERNETES_VERSION#v1.}"; minor="${minor%%.*}"
+    ld+=" -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor"
+    ld+=" -X k8s.io/component-base/version.gitTreeState=clean"
+    ld+=" -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION"
+    ld+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    go build -trimpath -ldflags "$ld" -o "$out.tmp/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+  )
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  "$out/kube-apiserver" --version
+}
+
+# copy_replaces <upstream go.mod>: copies its module replace lines (not the ../path ones, which
+# point into the upstream repo checkout) into the current throwaway module
+copy_replaces() {
+  local r
+  for r in $(awk '/=>/ {
+      line = $0; sub(/^[ \t]*replace[ \t]+/, "", line); sub(/^[ \t]+/, "", line); sub(/[ \t]*\/\/.*$/, "", line)
+      split(line, a, /[ \t]*=>[ \t]*/); n = split(a[2], r, /[ \t]+/)
+      if (r[1] ~ /^[.\/]/ || n < 2) next
+      m = split(a[1], l, /[ \t]+/); old = l[1]; if (m > 1 && l[2] != "") old = old "@" l[2]
+      print old "=" r[1] "@" r[2] }' "$1"); do
+    go mod edit -replace="$r"
+  done
+}
+
+# proxy_refuses <module@version>: true when the module proxy refuses the module (403 etc.)
+proxy_refuses() {
+  local out
+  out="$(go mod download -json "$1" 2>&1 || true)"
+  if grep -q '"Error"' <<<"$out"; then
+    log "UNAVAILABLE: $1: $(sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' <<<"$out" | head -1)"
+    return 0
+  fi
+  return 1
+}
+
+# ---------------------------------------------------------------- etcd
+build_etcd() {
+  local out="$CACHE/etcd-$ETCD_VERSION/bin"
+  if have "$out/etcd"; then log "etcd $ETCD_VERSION: cached ($out)"; return 0; fi
+  local mod="$SRC/etcd-$ETCD_VERSION"
+  fresh_module "$mod" stackbook.local/etcd-build 1.22
+  (
+    cd "$mod"
+    local gomod; gomod="$(mod_file "go.etcd.io/etcd/server/v3@$ETCD_VERSION")"
+    go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+    copy_replaces "$gomod"
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/etcd" go.etcd.io/etcd/server/v3
+  )
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  "$out/etcd" --version | head -1
+}
+
+# ---------------------------------------------------------------- pulumi
+# The CLI is github.com/pulumi/pulumi/pkg/v3/cmd/pulumi at PULUMI_VERSION. The module proxy refuses
+# github.com/pulumi/pulumi/sdk/nodejs/cmd/pulumi-language-nodejs/v3 (403), so the Node.js language
+# host is built from the newest github.com/pulumi/pulumi/sdk/v3 release the proxy serves that still
+# had it inside the sdk module (PULUMI_LANGUAGE_NODEJS_SDK_VERSION). The sum database has no entry
+# for these pulumi versions (404), hence GONOSUMDB for github.com/pulumi/pulumi (go.sum still
+# records the hashes the proxy served).
+pulumi_env() { export GONOSUMDB="github.com/pulumi/pulumi${GONOSUMDB:+,$GONOSUMDB}"; }
+
+build_pulumi() {
+  pulumi_env
+  local out="$CACHE/pulumi-$PULUMI_VERSION/bin"
+  if have "$out/pulumi" "$out/pulumi-resource-pulumi-nodejs"; then
+    log "pulumi $PULUMI_VERSION: cached ($out)"
+  else
+    local mod="$SRC/pulumi-$PULUMI_VERSION"
+    fresh_module "$mod" stackbook.local/pulumi-build 1.25
+    (
+      cd "$mod"
+      local gomod sdkdir
+      gomod="$(mod_file "github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION")"
+      go mod edit -go="$(sed -n 's/^go //p' "$gomod")" \
+        -require="github.com/pulumi/pulumi/pkg/v3@$PULUMI_VERSION" \
+        -require="github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION"
+      copy_replaces "$gomod"
+      rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+      go build -trimpath -tags osusergo,grpcnotrace \
+        -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_VERSION" \
+        -o "$out.tmp/pulumi" github.com/pulumi/pulumi/pkg/v3/cmd/pulumi
+      # the dynamic-provider launcher script ships in the sdk module (nodejs/dist)
+      sdkdir="$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$PULUMI_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+      install -m 0755 "$sdkdir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out.tmp/"
+    )
+    rm -rf "$out"; mv "$out.tmp" "$out"
+  fi
+  "$out/pulumi" version
+
+  local lout="$CACHE/pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION/bin"
+  if have "$lout/pulumi-language-nodejs"; then
+    log "pulumi-language-nodejs $PULUMI_LANGUAGE_NODEJS_SDK_VERSION: cached ($lout)"; return 0
+  fi
+  local lmod="$SRC/pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION"
+  fresh_module "$lmod" stackbook.local/pulumi-language-nodejs-build 1.18
+  (
+    cd "$lmod"
+    local gomod; gomod="$(mod_file "github.com/pulumi/pulumi/sdk/v3@$PULUMI_LANGUAGE_NODEJS_SDK_VERSION")"
+    go mod edit -go="$(sed -n 's/^go //p' "$gomod")" \
+      -require="github.com/pulumi/pulumi/sdk/v3@$PULUMI_LANGUAGE_NODEJS_SDK_VERSION"
+    copy_replaces "$gomod"
+    rm -rf "$lout.tmp"; mkdir -p "$lout.tmp"
+    go build -trimpath -tags osusergo \
+      -ldflags "-s -w -X github.com/pulumi/pulumi/sdk/v3/go/common/version.Version=$PULUMI_LANGUAGE_NODEJS_SDK_VERSION" \
+      -o "$lout.tmp/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
+  )
+  rm -rf "$lout"; mv "$lout.tmp" "$lout"
+}
+
+# ---------------------------------------------------------------- pulumi-kubernetes provider
+# provider/cmd/pulumi-resource-kubernetes/main.go embeds schema-embed.json (schema.json with the
+# version stamped in, minified) and terraform-mapping-embed.json, which upstream generates at
+# build time. They are generated here into a copy of that main package inside the throwaway module.
+build_kube_provider() {
+  pulumi_env
+  export GONOSUMDB="github.com/pulumi/pulumi-kubernetes,$GONOSUMDB"
+  local out="$CACHE/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION/bin"
+  if have "$out/pulumi-resource-kubernetes"; then
+    log "pulumi-kubernetes $PULUMI_KUBERNETES_VERSION: cached ($out)"; return 0
+  fi
+  local modpath="github.com/pulumi/pulumi-kubernetes/provider/v4"
+  if proxy_refuses "$modpath@$PULUMI_KUBERNETES_VERSION"; then return 3; fi
+  local mod="$SRC/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION"
+  fresh_module "$mod" stackbook.local/pulumi-kubernetes-build 1.24
+  (
+    cd "$mod"
+    local gomod dir ver="${PULUMI_KUBERNETES_VERSION#v}"
+    gomod="$(mod_file "$modpath@$PULUMI_KUBERNETES_VERSION")"
+    dir="$(go mod download -json "$modpath@$PULUMI_KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+    go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$PULUMI_KUBERNETES_VERSION"
+    copy_replaces "$gomod"
+    local f
+    for f in "$dir"/provider/cmd/pulumi-resource-kubernetes/*.go "$dir"/cmd/pulumi-resource-kubernetes/*.go; do
+      [[ -f "$f" && "$f" != *_test.go && "$(basename "$f")" != generate.go ]] || continue
+      install -m 0644 "$f" .
+    done
+    local cmddir; cmddir="$(dirname "$(ls "$dir"/cmd/pulumi-resource-kubernetes/schema.json "$dir"/provider/cmd/pulumi-resource-kubernetes/schema.json 2>/dev/null | head -1)")"
+    jq -c --arg v "$ver" '.version = $v' "$cmddir/schema.json" >schema-embed.json
+    if [[ -f "$cmddir/terraform-mapping.json" ]]; then
+      jq -c . "$cmddir/terraform-mapping.json" >terraform-mapping-embed.json
+    else
+      echo '{}' >terraform-mapping-embed.json
+    fi
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    go build -trimpath \
+      -ldflags "-s -w -X $modpath/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
+      -o "$out.tmp/pulumi-resource-kubernetes" .
+  )
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  # also register it as an installed plugin under env.sh's PULUMI_HOME (exact version; offline)
+  local pulumi_bin="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
+  if have "$pulumi_bin"; then
+    PULUMI_HOME="$CACHE/pulumi-home" PULUMI_SKIP_UPDATE_CHECK=true \
+      "$pulumi_bin" plugin install resource kubernetes "${PULUMI_KUBERNETES_VERSION#v}" \
+      --file "$out/pulumi-resource-kubernetes"
+  fi
+}
+
+# ---------------------------------------------------------------- manifest checkers
+build_checkers() {
+  local rc=0
+  local out="$CACHE/kube-score-$KUBE_SCORE_VERSION/bin"
+  if have "$out/kube-score"; then
+    log "kube-score $KUBE_SCORE_VERSION: cached ($out)"
+  else
+    local start=$SECONDS
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath \
+      -ldflags "-s -w -X main.version=${KUBE_SCORE_VERSION#v}" \
+      "github.com/zegl/kube-score/cmd/kube-score@$KUBE_SCORE_VERSION"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+    log "kube-score: $((SECONDS - start))s"
+  fi
+  out="$CACHE/kube-linter-$KUBE_LINTER_VERSION/bin"
+  if have "$out/kube-linter"; then
+    log "kube-linter $KUBE_LINTER_VERSION: cached ($out)"
+  elif proxy_refuses "golang.stackrox.io/kube-linter@$KUBE_LINTER_VERSION"; then
+    rc=3
+  else
+    local start=$SECONDS
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath \
+      -ldflags "-s -w -X golang.stackrox.io/kube-linter/internal/version.version=$KUBE_LINTER_VERSION" \
+      "golang.stackrox.io/kube-linter/cmd/kube-linter@$KUBE_LINTER_VERSION"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+    log "kube-linter: $((SECONDS - start))s"
+  fi
+  return $rc
+}
+
+# run_step <name> <function>: runs one build step with errexit in a subshell, prints its time and
+# records the outcome (0 ok, 3 source refused by the module proxy, other: failed)
+declare -a SUMMARY=()
+FAILED=0 UNAVAILABLE=0
+run_step() {
+  local name="$1" start=$SECONDS rc=0; shift
+  set +e; ( set -e; "$@" ); rc=$?; set -e
+  local took=$((SECONDS - start)) what=ok
+  case "$rc" in 0) ;; 3) what=UNAVAILABLE; UNAVAILABLE=1 ;; *) what="FAILED (exit $rc)"; FAILED=1 ;; esac
+  log "$name: $what in ${took}s"
+  SUMMARY+=("$(printf '%-14s %-22s %5ss' "$name" "$what" "$took")")
+}
+
+main() {
+  local targets=("$@") t
+  [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+  for t in "${targets[@]}"; do
+    case "$t" in
+      all) run_step apiserver build_apiserver; run_step etcd build_etcd; run_step pulumi build_pulumi
+           run_step kube-provider build_kube_provider; run_step checkers build_checkers ;;
+      apiserver) run_step apiserver build_apiserver ;;
+      etcd) run_step etcd build_etcd ;;
+      pulumi) run_step pulumi build_pulumi ;;
+      kube-provider) run_step kube-provider build_kube_provider ;;
+      checkers) run_step checkers build_checkers ;;
+      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|checkers]..." >&2; exit 2 ;;
+    esac
+  done
+  log "summary (cache: $CACHE):"
+  printf '[build]   %s\n' "${SUMMARY[@]}" >&2
+  if [[ $FAILED == 1 ]]; then exit 1; fi
+  if [[ $UNAVAILABLE == 1 ]]; then
+    log "some tools are unavailable here (module proxy refused their source)"
+    [[ "${STACKBOOK_TOOLS_STRICT:-0}" == 1 ]] && exit 3
+  fi
+  return 0
+}
+
+main "$@" </dev/null
