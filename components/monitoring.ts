@@ -26,6 +26,11 @@ export interface ServiceMonitorProps {
   readonly concerns?: readonly string[];
 }
 
+/** A `key=value` selector label; anything else would select the object into no Prometheus. */
+function checkSelector(component: string, name: string, s: string | undefined): void {
+  if (s !== undefined && !/^[^=]+=[^=]*$/.test(s)) throw new ComponentError(component, name, 'prometheusSelector', 'must be key=value', s);
+}
+
 function selectorLabel(s: string | undefined): Record<string, string> {
   const v = s ?? 'release=prometheus';
   const i = v.indexOf('=');
@@ -38,6 +43,7 @@ export class ServiceMonitor extends Construct {
     super(scope, id);
     const interval = props.interval ?? '30s';
     if (!/^\d+(s|m)$/.test(interval)) throw new ComponentError('ServiceMonitor', props.name, 'interval', 'must look like 30s or 1m', interval);
+    checkSelector('ServiceMonitor', props.name, props.prometheusSelector);
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'ServiceMonitor',
@@ -97,6 +103,7 @@ export class PrometheusRules extends Construct {
     super(scope, id);
     const C = 'PrometheusRules';
     if (props.rules.length === 0) throw new ComponentError(C, props.name, 'rules', 'must not be empty');
+    checkSelector(C, props.name, props.prometheusSelector);
     const seen = new Set<string>();
     for (const r of props.rules) {
       if (!/^[A-Z][A-Za-z0-9]*$/.test(r.alert)) throw new ComponentError(C, props.name, 'rules[].alert', 'must be UpperCamelCase', r.alert);

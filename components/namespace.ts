@@ -1,6 +1,6 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { trace } from './meta.js';
+import { ComponentError, trace } from './meta.js';
 
 export interface NamespaceProps {
   /** Namespace name. */
@@ -27,7 +27,7 @@ export class Namespace extends Construct {
     super(scope, id);
     const level = props.podSecurity ?? 'restricted';
     if (level !== 'restricted' && (props.exceptionReason ?? '').trim().length < 10) {
-      throw new Error(`Namespace "${props.name}": podSecurity "${level}" needs an exceptionReason a reviewer can judge`);
+      throw new ComponentError('Namespace', props.name, 'exceptionReason', `is required (a reason a reviewer can judge) when podSecurity is "${level}"`, props.exceptionReason);
     }
     this.name = props.name;
     this.object = new k8s.KubeNamespace(this, 'Resource', {

@@ -81,6 +81,10 @@ export class DefaultDeny extends Construct {
   readonly dns: k8s.KubeNetworkPolicy;
   constructor(scope: Construct, id: string, props: DefaultDenyProps) {
     super(scope, id);
+    // A label without `=` would become a selector that matches no DNS pod: every lookup blocked.
+    if (props.dnsPodLabel !== undefined && !/^[^=]+=[^=]*$/.test(props.dnsPodLabel)) {
+      throw new ComponentError('DefaultDeny', props.namespace, 'dnsPodLabel', 'must be key=value', props.dnsPodLabel);
+    }
     this.deny = new k8s.KubeNetworkPolicy(this, 'Deny', {
       metadata: { name: 'default-deny', namespace: props.namespace },
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },

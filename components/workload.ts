@@ -150,11 +150,14 @@ export class Workload extends Construct {
     const startupSeconds = props.startupSeconds ?? 60;
     const res = props.resources ?? DEFAULT_RESOURCES;
     const writable = props.writablePaths ?? [{ path: '/tmp' }];
-    const seen = new Set<string>();
+    const seen = new Map<string, string>();
     for (const w of writable) {
       if (!w.path.startsWith('/')) throw new ComponentError(C, props.name, 'writablePaths', 'must be absolute paths', w.path);
       if (seen.has(w.path)) throw new ComponentError(C, props.name, 'writablePaths', 'has a duplicate path', w.path);
-      seen.add(w.path);
+      // Volumes are named after their path: `/a-b` and `/a/b` (or `/tmp` and `/tmp/`) would collide.
+      const other = [...seen].find(([, v]) => v === volumeName(w.path));
+      if (other) throw new ComponentError(C, props.name, 'writablePaths', `has two paths that map to volume "${other[1]}" (${other[0]})`, w.path);
+      seen.set(w.path, volumeName(w.path));
     }
 
     this.name = props.name;

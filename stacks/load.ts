@@ -8,8 +8,8 @@
 import { readFileSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
-import { stackSchema, type Stack } from './schema.js';
-import { stackRules } from './rules.js';
+import { cluster as clusterSchema, opeService, stackSchema, tier as tierSchema, type Stack } from './schema.js';
+import { partRules, stackRules, type StackParts } from './rules.js';
 
 /** The Pulumi config namespace that holds stackbook's settings (`stackbook:<key>`). */
 export const CONFIG_NAMESPACE = 'stackbook';
@@ -72,28 +72,95 @@ function describe(raw: unknown, path: readonly PathSegment[], secretTopKeys: Rea
   if (typeof top === 'string' && (secretTopKeys.has(top) || top === 'secrets')) return undefined;
   const { found, value } = valueAt(raw, path);
   if (!found) return undefined;
-  if (value !== null && typeof value === 'object' && 'secure' in value) return undefined;
+  // A `{ secure: ... }` value anywhere inside (e.g. under a mistyped key) is never shown.
+  if (containsSecure(value)) return undefined;
   return { shown: value };
 }
 
-function zodMessage(issue: z.core.$ZodIssue): string {
+function containsSecure(v: unknown): boolean {
+  if (v === null || typeof v !== 'object') return false;
+  if (!Array.isArray(v) && 'secure' in v) return true;
+  return Object.values(v).some(containsSecure);
+}
+
+/** zod's own wording for a bound ("Too big: expected ..."), as opposed to a message the schema gives. */
+const ZOD_DEFAULT_BOUND = /^Too (big|small)\b/;
+
+/**
+ * @param present whether the raw input has a value at the issue's path (zod does not report
+ *                its input back, so "required" vs "wrong type" is decided from the raw object)
+ */
+function zodMessage(issue: z.core.$ZodIssue, present: boolean): string {
   switch (issue.code) {
     case 'invalid_type':
-      return issue.input === undefined ? 'required' : `must be ${issue.expected}`;
+      return present ? `must be ${issue.expected}` : 'required';
     case 'too_small':
+      if (!ZOD_DEFAULT_BOUND.test(issue.message)) return issue.message;
       return `must be ≥ ${String(issue.minimum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
     case 'too_big':
+      if (!ZOD_DEFAULT_BOUND.test(issue.message)) return issue.message;
       return `must be ≤ ${String(issue.maximum)}${issue.origin === 'array' ? ' items' : issue.origin === 'string' ? ' characters' : ''}`;
     case 'invalid_value':
       return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_union':
       if ('note' in issue && issue.note === 'No matching discriminator') {
-        return `unknown kind`;
+        const options = 'options' in issue && Array.isArray(issue.options) ? issue.options : [];
+        return options.length > 0 ? `must be one of ${options.map((v) => JSON.stringify(v)).join(', ')}` : 'unknown kind';
       }
       return 'does not match any allowed form';
+    case 'invalid_key':
+      // A record key that fails its own schema: the key schema's message says what is expected.
+      return issue.issues[0]?.message ?? issue.message;
     default:
       return issue.message;
   }
+}
+
+type SafeParser<T> = { safeParse(v: unknown): { success: true; data: T } | { success: false; error: z.ZodError } };
+
+/**
+ * Parse one part of a rejected stack, leaving out the keys the schema rejected (their defaults
+ * apply, where they have one), so the cross-field rules can judge the rest of it.
+ */
+function partOf<T>(schema: SafeParser<T>, v: unknown, at: readonly PathSegment[], dropped: PathSegment[][]): T | undefined {
+  if (v === undefined) return undefined;
+  let cur: unknown = v !== null && typeof v === 'object' && !Array.isArray(v) ? { ...(v as object) } : v;
+  for (;;) {
+    const r = schema.safeParse(cur);
+    if (r.success) return r.data;
+    if (cur === null || typeof cur !== 'object' || Array.isArray(cur)) return undefined;
+    const obj = cur as Record<string, unknown>;
+    let changed = false;
+    for (const issue of r.error.issues) {
+      const keys = issue.path.length === 0 && issue.code === 'unrecognized_keys' ? issue.keys : [issue.path[0]];
+      for (const key of keys) {
+        if (typeof key !== 'string' || !(key in obj)) continue;
+        delete obj[key];
+        dropped.push([...at, key]);
+        changed = true;
+      }
+    }
+    if (!changed) return undefined;
+  }
+}
+
+/** The parts of a rejected stack that are valid, and the paths left out to get them. */
+function validParts(raw: Record<string, unknown>): { parts: StackParts; dropped: PathSegment[][] } {
+  const dropped: PathSegment[][] = [];
+  const services = raw.services !== null && typeof raw.services === 'object' ? (raw.services as Record<string, unknown>) : {};
+  const tier = partOf(tierSchema, raw.tier, ['tier'], dropped);
+  const cluster = partOf(clusterSchema, raw.cluster, ['cluster'], dropped);
+  const ope = partOf(opeService, services.ope, ['services', 'ope'], dropped);
+  return {
+    parts: { ...(tier !== undefined ? { tier } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(ope !== undefined ? { ope } : {}) },
+    dropped,
+  };
+}
+
+function overlaps(a: readonly PathSegment[], b: readonly PathSegment[]): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /**
@@ -116,11 +183,19 @@ export function parseStack(raw: Record<string, unknown>, file: string, secretTop
         continue;
       }
       const path = issue.path as PathSegment[];
-      // Discriminated unions report on the discriminator itself.
-      const dpath = issue.code === 'invalid_union' && 'discriminator' in issue && typeof issue.discriminator === 'string'
+      // Discriminated unions report on the discriminator itself (zod 4 already ends the path with it).
+      const dpath = issue.code === 'invalid_union' && 'discriminator' in issue && typeof issue.discriminator === 'string' &&
+        path[path.length - 1] !== issue.discriminator
         ? [...path, issue.discriminator]
         : path;
-      problems.push({ file, path: dpath, message: zodMessage(issue), value: describe(raw, dpath, secretTopKeys) });
+      problems.push({ file, path: dpath, message: zodMessage(issue, valueAt(raw, dpath).found), value: describe(raw, dpath, secretTopKeys) });
+    }
+    // The cross-field rules still judge the parts that parsed, so one run reports everything
+    // (but never a field the schema already rejected, nor one it had to leave out).
+    const { parts, dropped } = validParts(raw);
+    for (const r of partRules(parts)) {
+      if (dropped.some((d) => overlaps(d, r.path))) continue;
+      problems.push({ file, path: r.path, message: r.message, value: describe(raw, r.path, secretTopKeys) });
     }
   } else {
     for (const r of stackRules(result.data)) {
@@ -142,6 +217,10 @@ const STACK_FILE_KEYS = new Set(['config', 'secretsprovider', 'encryptedkey', 'e
  * Keys of other namespaces (`kubernetes:context`, ...) belong to providers and are left alone.
  */
 export function rawFromStackFile(text: string, file: string): { raw: Record<string, unknown>; secretTopKeys: Set<string> } {
+  // Only blanks and comments: js-yaml would call that "not valid YAML"; say what is missing instead.
+  if (text.split(/\r?\n/).every((line) => /^\s*(#.*)?$/.test(line))) {
+    throw new ConfigError([{ file, path: [], message: 'empty stack file: expected a `config:` map with stackbook:* keys' }]);
+  }
   let doc: unknown;
   try {
     doc = yaml.load(text, { filename: file });
@@ -172,7 +251,9 @@ export function rawFromStackFile(text: string, file: string): { raw: Record<stri
     const ns = colon < 0 ? '' : key.slice(0, colon);
     if (ns !== CONFIG_NAMESPACE) continue;
     const name = key.slice(colon + 1);
-    raw[name] = value;
+    // The Pulumi engine hands every top-level scalar over as a string; so does this path, so the
+    // CLI and the program can never read the same file differently.
+    raw[name] = value !== null && typeof value !== 'object' ? String(value) : value;
     if (value !== null && typeof value === 'object' && 'secure' in value) secretTopKeys.add(name);
   }
   return { raw, secretTopKeys };

@@ -116,10 +116,13 @@ export const cluster = z.strictObject({
   monitoringNamespace: dnsLabel.default('monitoring'),
   /** Where cluster DNS runs, for the always-allowed DNS egress. @default kube-system / k8s-app=kube-dns */
   dns: z
-    .strictObject({ namespace: dnsLabel, podLabel: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/) })
+    .strictObject({ namespace: dnsLabel, podLabel: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: 'must be a label such as k8s-app=kube-dns' }) })
     .default({ namespace: 'kube-system', podLabel: 'k8s-app=kube-dns' }),
   /** Label of the Prometheus instance that selects ServiceMonitors/PrometheusRules. @default release=prometheus */
-  prometheusSelector: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/).default('release=prometheus'),
+  prometheusSelector: z
+    .string()
+    .regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: 'must be a label such as release=prometheus' })
+    .default('release=prometheus'),
   /** Base URL of the runbook pages linked from every alert's `runbook_url`. @default https://stackbook.example.com/runbooks */
   runbookBaseUrl: z.url({ protocol: /^https?$/ }).default('https://stackbook.example.com/runbooks'),
 });

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
 
@@ -49,7 +49,7 @@ export type WriteHook = (file: string) => void;
 export function writeBundle(outDir: string, files: readonly BundleFile[], hook?: WriteHook): void {
   const parent = dirname(outDir);
   mkdirSync(parent, { recursive: true });
-  const name = outDir.slice(parent.length + 1);
+  const name = basename(outDir);
   const tmp = join(parent, `.${name}.tmp-${process.pid}`);
   const old = join(parent, `.${name}.old-${process.pid}`);
   // Recover from an interrupted earlier swap: the previous bundle is still beside it.

@@ -1,0 +1,251 @@
+/**
+ * Policies (X-13): the real stacks pass every rule; a deliberately broken copy of a real object
+ * fails with exactly the rule that guards it; a reasoned exception annotation turns that
+ * violation into an excepted, non-blocking one.
+ */
+import { describe, expect, it } from 'vitest';
+import { blocking, contextOf, evaluate, formatViolation, ref, RULES, type Obj } from '../policies/rules.js';
+import { ENVS, renderEnv } from './helpers.js';
+
+type J = Record<string, any>;
+
+/** A deep, mutable copy of a real stack's rendered objects. */
+function copy(env: string): J[] {
+  return structuredClone(renderEnv(env).objects) as unknown as J[];
+}
+
+function get(objects: J[], kind: string, name = 'ope'): J {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`no ${kind} ${name}`);
+  return o;
+}
+
+const container = (objects: J[]) => get(objects, 'Deployment').spec.template.spec.containers[0];
+
+/** One way to break each rule on real objects, without breaking any other rule. */
+const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[]) => void }> = {
+  'pod-security-restricted': {
+    env: 'prod',
+    why: 'container allows privilege escalation',
+    breakIt: (o) => {
+      container(o).securityContext.allowPrivilegeEscalation = true;
+    },
+  },
+  probes: {
+    env: 'prod',
+    why: 'container has no liveness probe',
+    breakIt: (o) => {
+      delete container(o).livenessProbe;
+    },
+  },
+  resources: {
+    env: 'prod',
+    why: 'container has no memory limit',
+    breakIt: (o) => {
+      delete container(o).resources.limits.memory;
+    },
+  },
+  'network-policy-coverage': {
+    env: 'dev',
+    why: 'the default deny is missing and the allow-list covers ingress only',
+    breakIt: (o) => {
+      o.splice(o.findIndex((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'default-deny'), 1);
+      o.splice(o.findIndex((x) => x.kind === 'NetworkPolicy' && x.metadata.name === 'allow-dns'), 1);
+    },
+  },
+  'network-policy-peers': {
+    env: 'prod',
+    why: 'namespace-only peer beside a pod-only peer (OR instead of AND)',
+    breakIt: (o) => {
+      const np = get(o, 'NetworkPolicy');
+      const rule = np.spec.ingress.find((r: J) => r.from.some((p: J) => p.namespaceSelector));
+      rule.from.push({ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } });
+    },
+  },
+  'no-secret-literal': {
+    env: 'prod',
+    why: 'a client secret in the ConfigMap',
+    breakIt: (o) => {
+      get(o, 'ConfigMap', 'ope-settings').data.OIDC_CLIENT_SECRET = 'd41d8cd98f00b204e9800998ecf8427e';
+    },
+  },
+  'no-secret-data': {
+    env: 'prod',
+    why: 'a Secret with data in the bundle',
+    breakIt: (o) => {
+      o.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ope-oidc', namespace: 'ope' }, data: { clientSecret: 'c2VjcmV0' } });
+    },
+  },
+  'ingress-tls': {
+    env: 'prod',
+    why: 'no Certificate produces the TLS secret',
+    breakIt: (o) => {
+      o.splice(o.findIndex((x) => x.kind === 'Certificate'), 1);
+    },
+  },
+  'image-digest': {
+    env: 'prod',
+    why: 'the image is pinned by tag only',
+    breakIt: (o) => {
+      const c = container(o);
+      c.image = c.image.replace(/@sha256:[a-f0-9]{64}$/, '');
+    },
+  },
+  'hpa-pdb': {
+    env: 'prod',
+    why: 'the PDB blocks every drain',
+    breakIt: (o) => {
+      get(o, 'PodDisruptionBudget').spec.maxUnavailable = 0;
+    },
+  },
+  'trace-format': {
+    env: 'prod',
+    why: 'a trace annotation that is not a catalog ID',
+    breakIt: (o) => {
+      get(o, 'Service').metadata.annotations['stackbook.io/concerns'] = 'OPE-90,ope 4';
+    },
+  },
+};
+
+describe('the real stacks pass every policy (X-13)', () => {
+  it.each(ENVS)('%s: zero violations, blocking or not', (env) => {
+    const objects = renderEnv(env).objects;
+    const ctx = contextOf(objects);
+    expect(ctx.tier).toBeDefined();
+    expect(evaluate(objects).map(formatViolation)).toEqual([]);
+  });
+
+  it('the policy context is read from the rendered Namespaces', () => {
+    expect(contextOf(renderEnv('dev').objects)).toEqual({ tier: 'development', registry: undefined });
+    expect(contextOf(renderEnv('prod').objects)).toEqual({ tier: 'production', registry: undefined });
+    expect(contextOf(renderEnv('airgap').objects)).toEqual({ tier: 'production', registry: renderEnv('airgap').stack.cluster.registry });
+  });
+});
+
+describe('each rule catches a deliberately broken real object', () => {
+  it('every rule has a breaker here (a new rule needs a test)', () => {
+    expect(RULES.map((r) => r.id).sort()).toEqual(Object.keys(BREAKERS).sort());
+  });
+
+  it.each(RULES.map((r) => [r.id, r.enforcement] as const))('%s', (id) => {
+    const { env, breakIt } = BREAKERS[id]!;
+    const objects = copy(env);
+    breakIt(objects);
+    const vs = evaluate(objects as Obj[]);
+    expect(vs.length).toBeGreaterThan(0);
+    expect([...new Set(vs.map((v) => v.rule))]).toEqual([id]);
+    expect(blocking(vs)).toEqual(vs);
+    for (const v of vs) {
+      expect(v.enforcement).toBe('mandatory');
+      expect(v.fix.length).toBeGreaterThan(0);
+      expect(formatViolation(v)).toContain(`[${id}]`);
+    }
+  });
+
+  it.each(RULES.map((r) => r.id))('%s: an exception annotation with a reason makes it excepted, not blocking', (id) => {
+    const { env, breakIt } = BREAKERS[id]!;
+    const objects = copy(env);
+    breakIt(objects);
+    const before = evaluate(objects as Obj[]);
+    const reason = `accepted risk for this test: ${id} is relaxed on purpose`;
+    for (const v of before) {
+      const o = objects.find((x) => ref(x as Obj) === v.object)!;
+      o.metadata.annotations = { ...o.metadata.annotations, [`exception.stackbook.io/${id}`]: reason };
+    }
+    const after = evaluate(objects as Obj[]);
+    expect(after).toHaveLength(before.length);
+    expect(blocking(after)).toEqual([]);
+    for (const v of after) {
+      expect(v.rule).toBe(id);
+      expect(v.exceptedBecause).toBe(reason);
+      expect(formatViolation(v)).toContain(`excepted (${reason})`);
+    }
+  });
+
+  it('an exception for another rule does not excuse the violation', () => {
+    const objects = copy('prod');
+    BREAKERS.probes!.breakIt(objects);
+    get(objects, 'Deployment').metadata.annotations['exception.stackbook.io/resources'] = 'resources are relaxed, probes are not';
+    const vs = evaluate(objects as Obj[]);
+    expect(blocking(vs).map((v) => v.rule)).toEqual(['probes']);
+  });
+
+  it('an exception without a real reason is itself a blocking violation', () => {
+    const objects = copy('prod');
+    BREAKERS.probes!.breakIt(objects);
+    get(objects, 'Deployment').metadata.annotations['exception.stackbook.io/probes'] = 'ok';
+    const vs = evaluate(objects as Obj[]);
+    expect(vs.find((v) => v.rule === 'probes')?.exceptedBecause).toBe('ok');
+    expect(blocking(vs).map((v) => v.rule)).toEqual(['trace-format']);
+  });
+});
+
+describe('rule details on real objects', () => {
+  it('pod-security-restricted: each hardening field is checked on its own', () => {
+    const cases: Array<(c: J, pod: J) => void> = [
+      (c) => { c.securityContext.readOnlyRootFilesystem = false; },
+      (c) => { c.securityContext.capabilities = { drop: ['NET_RAW'] }; },
+      (c) => { c.securityContext.capabilities.add = ['SYS_ADMIN']; },
+      (c) => { c.securityContext.privileged = true; },
+      (c) => { c.securityContext.runAsUser = 0; },
+      (c, pod) => { delete c.securityContext.seccompProfile; delete pod.securityContext.seccompProfile; },
+      (c, pod) => { delete c.securityContext.runAsNonRoot; delete pod.securityContext.runAsNonRoot; },
+      (_c, pod) => { pod.automountServiceAccountToken = true; },
+      (_c, pod) => { pod.hostNetwork = true; },
+      (_c, pod) => { pod.volumes.push({ name: 'host', hostPath: { path: '/' } }); },
+    ];
+    for (const [i, mutate] of cases.entries()) {
+      const objects = copy('prod');
+      const pod = get(objects, 'Deployment').spec.template.spec;
+      mutate(pod.containers[0], pod);
+      expect([...new Set(evaluate(objects as Obj[]).map((v) => v.rule))], `case ${i}`).toEqual(['pod-security-restricted']);
+    }
+  });
+
+  it('pod-security-restricted: a namespace that does not enforce restricted', () => {
+    const objects = copy('dev');
+    get(objects, 'Namespace').metadata.labels['pod-security.kubernetes.io/enforce'] = 'baseline';
+    expect(evaluate(objects as Obj[]).map((v) => [v.rule, v.object])).toEqual([['pod-security-restricted', 'Namespace ope']]);
+  });
+
+  it('probes: identical liveness and readiness probes', () => {
+    const objects = copy('prod');
+    const c = container(objects);
+    c.livenessProbe = structuredClone(c.readinessProbe);
+    expect(evaluate(objects as Obj[]).map((v) => v.message)).toEqual([expect.stringMatching(/identical liveness and readiness/)]);
+  });
+
+  it('image-digest: an air-gapped image not relocated to the mirror', () => {
+    const objects = copy('airgap');
+    const c = container(objects);
+    c.image = c.image.replace(/^.*?\/ghcr\.io\//, 'ghcr.io/');
+    expect(c.image.startsWith('ghcr.io/')).toBe(true);
+    expect(evaluate(objects as Obj[]).map((v) => v.rule)).toEqual(['image-digest']);
+  });
+
+  it('image-digest: a tag-only image is fine in development', () => {
+    expect(container(copy('dev')).image).not.toContain('@sha256:');
+    expect(evaluate(copy('dev') as Obj[])).toEqual([]);
+  });
+
+  it('hpa-pdb: fixed replicas beside an HPA, and a missing PDB', () => {
+    const fixed = copy('prod');
+    get(fixed, 'Deployment').spec.replicas = 3;
+    expect(evaluate(fixed as Obj[]).map((v) => [v.rule, v.object])).toEqual([['hpa-pdb', 'Deployment ope/ope']]);
+    const noPdb = copy('prod');
+    noPdb.splice(noPdb.findIndex((x) => x.kind === 'PodDisruptionBudget'), 1);
+    expect(evaluate(noPdb as Obj[]).map((v) => [v.rule, v.object])).toEqual([['hpa-pdb', 'HorizontalPodAutoscaler ope/ope']]);
+  });
+
+  it('network-policy-peers: egress to the whole internet', () => {
+    const objects = copy('prod');
+    get(objects, 'NetworkPolicy').spec.egress[0].to.push({ ipBlock: { cidr: '0.0.0.0/0' } });
+    expect(evaluate(objects as Obj[]).map((v) => v.message)).toEqual([expect.stringContaining('0.0.0.0/0')]);
+  });
+
+  it('no-secret-literal: a secret-looking literal in container env', () => {
+    const objects = copy('prod');
+    container(objects).env = [{ name: 'OIDC_CLIENT_SECRET', value: 'd41d8cd98f00b204e9800998ecf8427e' }];
+    expect(evaluate(objects as Obj[]).map((v) => v.rule)).toEqual(['no-secret-literal']);
+  });
+});
