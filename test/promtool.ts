@@ -1,0 +1,192 @@
+/**
+ * promtool helpers for tests: find the binary, collect the PrometheusRules of rendered stacks
+ * (deduplicated), write them as rule files, prepare the unit-test files of `test/alerts/`, and
+ * tally which alerts those files cover.
+ */
+import { spawnSync } from 'node:child_process';
+import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { load } from 'js-yaml';
+import type { Manifest, Rendered } from '../synth/render.js';
+
+export const ALERT_TESTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'alerts');
+
+export const PROMTOOL_MISSING =
+  'promtool is not installed: run `apt-get install -y prometheus` (the Debian package ships /usr/bin/promtool), ' +
+  'or point PROMTOOL at a promtool binary. The alert tests fail, never skip, without it.';
+
+/** `$PROMTOOL`, else `promtool` on PATH; undefined when neither is executable. */
+export function findPromtool(): string | undefined {
+  const candidates = process.env.PROMTOOL
+    ? [process.env.PROMTOOL]
+    : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'promtool'));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      return c;
+    } catch {
+      // next
+    }
+  }
+  return undefined;
+}
+
+export function requirePromtool(): string {
+  const p = findPromtool();
+  if (!p) throw new Error(PROMTOOL_MISSING);
+  return p;
+}
+
+export interface ToolResult {
+  readonly code: number;
+  /** stdout and stderr together, for assertion messages. */
+  readonly output: string;
+}
+
+export function promtool(args: readonly string[], cwd: string): ToolResult {
+  const r = spawnSync(requirePromtool(), args, { cwd, encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw r.error;
+  return { code: r.status ?? -1, output: `$ promtool ${args.join(' ')}\n${r.stdout}${r.stderr}` };
+}
+
+export interface AlertingRule {
+  readonly alert: string;
+  readonly expr: string;
+  readonly for?: string;
+  readonly labels?: Record<string, string>;
+  readonly annotations?: Record<string, string>;
+}
+export interface RuleGroup {
+  readonly name: string;
+  readonly rules: readonly (AlertingRule | { readonly record: string; readonly expr: string })[];
+}
+
+/** One distinct `spec.groups`, with every stack rendering it. */
+export interface RuleSet {
+  /** metadata.name of the PrometheusRule; its unit tests live in `test/alerts/<name>.test.yaml`. */
+  readonly name: string;
+  readonly namespace: string;
+  readonly groups: readonly RuleGroup[];
+  readonly stacks: readonly string[];
+  /** `cluster.runbookBaseUrl` of those stacks, without trailing slashes. */
+  readonly runbookBaseUrl: string;
+}
+
+export function prometheusRules(objects: readonly Manifest[]): Manifest[] {
+  return objects.filter((o) => o.apiVersion === 'monitoring.coreos.com/v1' && o.kind === 'PrometheusRule');
+}
+
+export function alertsOf(groups: readonly RuleGroup[]): AlertingRule[] {
+  return groups.flatMap((g) => g.rules.filter((r): r is AlertingRule => 'alert' in r));
+}
+
+/** What an alert lacks of severity (critical | warning | info), summary, description and a runbook_url under `runbookBase`. */
+export function alertProblems(a: AlertingRule, runbookBase: string): string[] {
+  const problems: string[] = [];
+  if (!['critical', 'warning', 'info'].includes(a.labels?.severity ?? '')) problems.push(`severity ${JSON.stringify(a.labels?.severity)}`);
+  for (const k of ['summary', 'description'] as const) {
+    if (!a.annotations?.[k]?.trim()) problems.push(`no ${k}`);
+  }
+  const url = a.annotations?.runbook_url ?? '';
+  if (!url.startsWith(`${runbookBase}/`) || !URL.canParse(url)) problems.push(`runbook_url ${JSON.stringify(url)} is not a URL under ${runbookBase}/`);
+  return problems;
+}
+
+/** The PrometheusRules of all stacks; identical ones (same name, same groups) once. */
+export function ruleSets(rendered: readonly Rendered[]): RuleSet[] {
+  const byKey = new Map<string, { name: string; namespace: string; groups: RuleGroup[]; stacks: string[]; runbookBaseUrl: string }>();
+  for (const r of rendered) {
+    for (const pr of prometheusRules(r.objects)) {
+      const groups = (pr.spec as { groups: RuleGroup[] }).groups;
+      const base = r.stack.cluster.runbookBaseUrl.replace(/\/+$/, '');
+      const key = JSON.stringify([pr.metadata.name, base, groups]);
+      const seen = byKey.get(key);
+      if (seen) seen.stacks.push(r.stack.environment);
+      else byKey.set(key, { name: pr.metadata.name, namespace: pr.metadata.namespace ?? '', groups, stacks: [r.stack.environment], runbookBaseUrl: base });
+    }
+  }
+  return [...byKey.values()];
+}
+
+/** Write `groups:` as a rule file (JSON is YAML; promtool reads it as is). */
+export function writeRuleFile(path: string, groups: readonly RuleGroup[]): void {
+  writeFileSync(path, `${JSON.stringify({ groups }, null, 2)}\n`);
+}
+
+export const unitTestFile = (name: string): string => join(ALERT_TESTS_DIR, `${name}.test.yaml`);
+export const ruleFileName = (name: string): string => `${name}.rules.yaml`;
+export const RUNBOOK_PLACEHOLDER = '${RUNBOOK_BASE_URL}';
+
+interface UnitTestDoc {
+  rule_files?: string[];
+  tests?: {
+    name?: string;
+    input_series?: { series: string; values: string }[];
+    alert_rule_test?: { eval_time: string; alertname: string; exp_alerts?: unknown[] | null }[];
+  }[];
+}
+
+export function readUnitTests(path: string): { text: string; doc: UnitTestDoc } {
+  const text = readFileSync(path, 'utf8');
+  return { text, doc: load(text) as UnitTestDoc };
+}
+
+/** alertname -> number of firing cases (non-empty exp_alerts) and quiet cases (empty exp_alerts). */
+export function coverage(doc: UnitTestDoc): Map<string, { firing: number; quiet: number }> {
+  const out = new Map<string, { firing: number; quiet: number }>();
+  for (const t of doc.tests ?? []) {
+    for (const c of t.alert_rule_test ?? []) {
+      const e = out.get(c.alertname) ?? { firing: 0, quiet: 0 };
+      if ((c.exp_alerts ?? []).length > 0) e.firing++;
+      else e.quiet++;
+      out.set(c.alertname, e);
+    }
+  }
+  return out;
+}
+
+/** Problems with how `doc` covers `alerts`: each needs a firing and a quiet case; no case may name an absent alert. */
+export function coverageProblems(alerts: readonly string[], doc: UnitTestDoc): string[] {
+  const cov = coverage(doc);
+  const problems: string[] = [];
+  for (const a of alerts) {
+    const c = cov.get(a);
+    if (!c) problems.push(`${a}: no promtool test case`);
+    else {
+      if (c.firing === 0) problems.push(`${a}: no FIRING case (exp_alerts non-empty)`);
+      if (c.quiet === 0) problems.push(`${a}: no QUIET case (exp_alerts: [])`);
+    }
+  }
+  // A quiet case for a misspelt alert would pass vacuously.
+  for (const name of cov.keys()) if (!alerts.includes(name)) problems.push(`${name}: tested but not an alert of this rule set`);
+  // So would a quiet case fed with the wrong metric: its series must include a metric that a
+  // firing case of the same alert uses (the firing case proves that metric reaches the expression).
+  const metrics = (t: NonNullable<UnitTestDoc['tests']>[number]): string[] => (t.input_series ?? []).map((s) => s.series.split('{')[0]!.trim());
+  const firingMetrics = new Map<string, Set<string>>();
+  for (const t of doc.tests ?? []) {
+    for (const c of t.alert_rule_test ?? []) {
+      if ((c.exp_alerts ?? []).length === 0) continue;
+      const set = firingMetrics.get(c.alertname) ?? new Set<string>();
+      for (const m of metrics(t)) set.add(m);
+      firingMetrics.set(c.alertname, set);
+    }
+  }
+  for (const t of doc.tests ?? []) {
+    for (const c of t.alert_rule_test ?? []) {
+      if ((c.exp_alerts ?? []).length > 0 || !firingMetrics.has(c.alertname)) continue;
+      if (!metrics(t).some((m) => firingMetrics.get(c.alertname)!.has(m))) {
+        problems.push(`${c.alertname}: QUIET case in ${JSON.stringify(t.name ?? '?')} feeds none of the metrics its FIRING cases use`);
+      }
+    }
+  }
+  return problems;
+}
+
+/** Write the rule set and its unit-test file (placeholder filled in) into `dir`; returns the test file name. */
+export function prepareUnitTest(dir: string, set: RuleSet, testText: string): string {
+  writeRuleFile(join(dir, ruleFileName(set.name)), set.groups);
+  const name = `${set.name}.test.yaml`;
+  writeFileSync(join(dir, name), testText.split(RUNBOOK_PLACEHOLDER).join(set.runbookBaseUrl));
+  return name;
+}
