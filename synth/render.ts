@@ -88,7 +88,8 @@ export function clusterIssuerName(stack: Stack): string {
   return `stackbook-${stack.environment}-${stack.cluster.issuer.kind}`;
 }
 
-const COMMON_LABELS = (stack: Stack): Record<string, string> => ({
+/** Labels on every object stackbook creates, rendered or Pulumi-owned. */
+export const commonLabels = (stack: Stack): Record<string, string> => ({
   'app.kubernetes.io/managed-by': 'stackbook',
   'app.kubernetes.io/part-of': 'stackbook',
   'stackbook.io/environment': stack.environment,
@@ -131,7 +132,7 @@ export function render(stack: Stack): Rendered {
     svc.build(app, ctx);
   }
 
-  const labels = COMMON_LABELS(stack);
+  const labels = commonLabels(stack);
   const objects: Manifest[] = [];
   for (const chart of app.charts) {
     for (const raw of chart.toJson() as Manifest[]) {

@@ -1,0 +1,244 @@
+/**
+ * The Pulumi program: registers exactly the objects `render()` returns (the objects `stackbook synth`
+ * writes), plus the Secrets only Pulumi may own (`SecretRequirement`s with source `pulumi`).
+ * Everything it knows about the stack comes from `render()`'s result; it adds no manifest logic.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import * as k8s from '@pulumi/kubernetes';
+import * as random from '@pulumi/random';
+import { PULUMI_SECRET_SOURCE_ANNOTATION } from '../policies/pulumi-adapter.js';
+import type { SecretRequirement } from '../services/types.js';
+import { ConfigError, type ConfigProblem } from '../stacks/load.js';
+import { commonLabels, PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
+import { loadStackFromPulumiConfig, type LoadedStack } from './config.js';
+
+export interface StackOutputs {
+  /** Namespaces the stack creates. */
+  readonly namespaces: string[];
+  /** `https://<host>` of every Ingress host, sorted. */
+  readonly endpoints: string[];
+}
+
+export interface Deployment {
+  readonly outputs: StackOutputs;
+  /** The rendered objects, as typed children of one ConfigGroup. */
+  readonly group: k8s.yaml.ConfigGroup;
+  /** The Secrets owned by Pulumi, in `rendered.secrets` order. */
+  readonly secrets: readonly k8s.core.v1.Secret[];
+  /** The value of each key of each of those Secrets (base64, as in `data`): every one a secret Output. */
+  readonly secretData: ReadonlyArray<Readonly<Record<string, pulumi.Output<string>>>>;
+  readonly passwords: readonly random.RandomPassword[];
+  /** Resolves once every resource above is registered. For tests; the entry does not wait on it. */
+  settled(): Promise<void>;
+}
+
+/** How one key of a Pulumi-owned Secret gets its value. */
+export type SecretKeySource =
+  | { readonly key: string; readonly from: 'random'; readonly length: number }
+  | { readonly key: string; readonly from: 'config'; readonly configKey: string; readonly value: string };
+
+export interface SecretPlan {
+  readonly requirement: SecretRequirement;
+  readonly keys: readonly SecretKeySource[];
+}
+
+/**
+ * Pure: where each key of each `pulumi` Secret comes from. A requirement that does not say how to
+ * fill a key is a bug in its service module (Error); a missing or plain-text `stackbook:secrets.<key>`
+ * is the stack's problem (ConfigError, named like every other config problem, value never shown).
+ */
+export function planPulumiSecrets(rendered: Rendered, loaded: Pick<LoadedStack, 'file' | 'secretTopKeys'>): SecretPlan[] {
+  const problems: ConfigProblem[] = [];
+  const plans: SecretPlan[] = [];
+  const values = rendered.stack.secrets;
+  for (const req of rendered.secrets) {
+    if (req.source !== 'pulumi') continue;
+    const id = `Secret ${req.namespace}/${req.name}`;
+    const extra = Object.keys(req.pulumi ?? {}).filter((k) => !req.keys.includes(k));
+    if (extra.length > 0) throw new Error(`${id}: pulumi sources for undeclared keys ${extra.join(', ')}`);
+    const keys: SecretKeySource[] = [];
+    for (const key of req.keys) {
+      const how = req.pulumi?.[key];
+      if (how === undefined) throw new Error(`${id}: key ${key} has no pulumi source (randomLength or configKey)`);
+      if ('randomLength' in how) {
+        if (!Number.isInteger(how.randomLength) || how.randomLength < 1) throw new Error(`${id}: key ${key}: randomLength must be a positive integer`);
+        keys.push({ key, from: 'random', length: how.randomLength });
+        continue;
+      }
+      const path = ['secrets', how.configKey];
+      const hint = `pulumi config set --secret --path 'stackbook:secrets.${how.configKey}' <value>`;
+      const value = Object.prototype.hasOwnProperty.call(values, how.configKey) ? values[how.configKey] : undefined;
+      if (value === undefined) {
+        problems.push({ file: loaded.file, path, message: `required by ${id} (key ${key}): set it with \`${hint}\`` });
+      } else if (typeof value !== 'string') {
+        problems.push({ file: loaded.file, path, message: `still encrypted: ${id} (key ${key}) needs the decrypted value` });
+      } else if (!loaded.secretTopKeys.has('secrets')) {
+        problems.push({ file: loaded.file, path, message: `must be a Pulumi secret, not plain text (used by ${id}): set it with \`${hint}\`` });
+      } else {
+        keys.push({ key, from: 'config', configKey: how.configKey, value });
+      }
+    }
+    plans.push({ requirement: req, keys });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return plans;
+}
+
+/** Pure: the stack outputs, read off the rendered objects. */
+export function outputsOf(rendered: Rendered): StackOutputs {
+  const namespaces = rendered.objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name);
+  const hosts = new Set<string>();
+  for (const o of rendered.objects) {
+    if (o.kind !== 'Ingress') continue;
+    const rules = (o.spec as { rules?: Array<{ host?: string }> } | undefined)?.rules ?? [];
+    for (const r of rules) if (r.host) hosts.add(r.host);
+  }
+  return { namespaces, endpoints: [...hosts].sort().map((h) => `https://${h}`) };
+}
+
+/** The key `k8s.yaml.ConfigGroup` (v1) files each child under in its `resources` map. */
+export function configGroupKey(m: Manifest): string {
+  const id = m.metadata.namespace ? `${m.metadata.namespace}/${m.metadata.name}` : m.metadata.name;
+  return `${m.apiVersion}/${m.kind}::${id}`;
+}
+
+function urnRegistered(r: pulumi.Resource): Promise<void> {
+  return new Promise((resolve) => {
+    r.urn.apply((u) => {
+      resolve();
+      return u;
+    });
+  });
+}
+
+const base64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/**
+ * Register a rendered stack. Apply order is synth's bundle order: every object depends on all
+ * objects of earlier phases (`PHASES`: Namespaces and cluster-scoped objects such as the
+ * ClusterIssuer first, then config, network, workloads, monitoring). The Pulumi-owned Secrets
+ * belong to the config phase: they wait for the namespaces, and network/workloads/monitoring wait
+ * for them. One ConfigGroup for all objects keeps every URN independent of the phase table.
+ */
+export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'file' | 'secretTopKeys'>): Deployment {
+  const plans = planPulumiSecrets(rendered, loaded); // every config problem before any resource
+  const phaseIndex = (m: Manifest) => PHASES.indexOf(phaseOf(m));
+  const configIndex = PHASES.indexOf('config');
+  const phaseByKey = new Map<string, number>();
+  for (const m of rendered.objects) phaseByKey.set(configGroupKey(m), phaseIndex(m));
+
+  // The children exist only once the group has expanded its objects (asynchronously), hence a promise.
+  let resolveChildren!: (rs: Record<string, pulumi.CustomResource>) => void;
+  const children = new Promise<Record<string, pulumi.CustomResource>>((resolve) => {
+    resolveChildren = resolve;
+  });
+  let resolveSecrets!: (rs: readonly pulumi.Resource[]) => void;
+  const secretsReady = new Promise<readonly pulumi.Resource[]>((resolve) => {
+    resolveSecrets = resolve;
+  });
+  const before = new Map<number, Promise<pulumi.Resource[]>>();
+  const dependenciesOf = (phase: number): Promise<pulumi.Resource[]> => {
+    let p = before.get(phase);
+    if (!p) {
+      p = Promise.all([children, phase > configIndex ? secretsReady : Promise.resolve([])]).then(([byKey, secrets]) => {
+        const out: pulumi.Resource[] = [];
+        for (const [key, r] of Object.entries(byKey)) {
+          const i = phaseByKey.get(key);
+          if (i === undefined) throw new Error(`ConfigGroup child ${key} is not a rendered object`);
+          if (i < phase) out.push(r);
+        }
+        return [...out, ...secrets];
+      });
+      before.set(phase, p);
+    }
+    return p;
+  };
+
+  const group = new k8s.yaml.ConfigGroup('stackbook', {
+    // Copies: the group hands its objects to transformations and resource constructors.
+    objs: rendered.objects.map((m) => structuredClone(m)),
+    transformations: [
+      (obj: Manifest, opts: pulumi.CustomResourceOptions) => {
+        const phase = phaseIndex(obj);
+        if (phase > 0) opts.dependsOn = dependenciesOf(phase);
+      },
+    ],
+  });
+  group.resources.apply((rs) => {
+    resolveChildren(rs);
+    return rs;
+  });
+
+  const labels = commonLabels(rendered.stack);
+  const passwords: random.RandomPassword[] = [];
+  const secretData: Array<Record<string, pulumi.Output<string>>> = [];
+  const secrets = plans.map(({ requirement: req, keys }) => {
+    const data: Record<string, pulumi.Output<string>> = {};
+    secretData.push(data);
+    for (const k of keys) {
+      if (k.from === 'random') {
+        const pw = new random.RandomPassword(
+          `${req.namespace}/${req.name}/${k.key}`,
+          { length: k.length, special: false },
+          { additionalSecretOutputs: ['result', 'bcryptHash'] },
+        );
+        passwords.push(pw);
+        data[k.key] = pulumi.secret(pw.result.apply(base64));
+      } else {
+        data[k.key] = pulumi.secret(base64(k.value));
+      }
+    }
+    return new k8s.core.v1.Secret(
+      `${req.namespace}/${req.name}`,
+      {
+        metadata: {
+          name: req.name,
+          namespace: req.namespace,
+          labels,
+          annotations: {
+            [PULUMI_SECRET_SOURCE_ANNOTATION]: 'pulumi',
+            'stackbook.io/consumers': [...req.consumers].sort().join(','),
+          },
+        },
+        type: 'Opaque',
+        data,
+      },
+      { dependsOn: dependenciesOf(configIndex), additionalSecretOutputs: ['data', 'stringData'] },
+    );
+  });
+  resolveSecrets(secrets);
+
+  return {
+    outputs: outputsOf(rendered),
+    group,
+    secrets,
+    secretData,
+    passwords,
+    async settled() {
+      const all = [group, ...Object.values(await children), ...secrets, ...passwords];
+      await Promise.all(all.map(urnRegistered));
+    },
+  };
+}
+
+/**
+ * The whole program: `stackbook:*` config -> Stack (the CLI's loader) -> `render()` -> resources.
+ * Config problems end the run as a RunError carrying the ConfigError text: the engine prints it
+ * without a stack trace.
+ */
+export function program(): Deployment {
+  try {
+    const loaded = loadStackFromPulumiConfig();
+    for (const key of [...loaded.secretTopKeys].sort()) {
+      if (key !== 'secrets') {
+        pulumi.log.warn(
+          `${loaded.file}: config.stackbook:${key} is a Pulumi secret, but its values are rendered into plain manifests; only stackbook:secrets.* values stay secret`,
+        );
+      }
+    }
+    return deployRendered(render(loaded.stack), loaded);
+  } catch (e) {
+    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    throw e;
+  }
+}

@@ -1,0 +1,328 @@
+/**
+ * The Pulumi program registers exactly what `stackbook synth` renders, under Pulumi mocks:
+ * same kinds, names, namespaces and full bodies for every real stack; nothing else but the
+ * Secrets Pulumi owns; those Secrets keep their values secret; config errors read like the CLI's.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as yaml from 'js-yaml';
+import * as pulumi from '@pulumi/pulumi';
+import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { SecretRequirement } from '../services/types.js';
+import { ConfigError } from '../stacks/load.js';
+import { PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
+import { ENVS, ROOT, loadEnv } from './helpers.js';
+
+// --------------------------------------------------------------------------- mocks
+
+interface Registered {
+  type: string;
+  name: string;
+  custom: boolean;
+  inputs: Record<string, any>;
+  urn?: string;
+  dependencies?: string[];
+}
+
+let registered: Registered[] = [];
+const PASSWORD_TYPE = 'random:index/randomPassword:RandomPassword';
+/** The mock "random" value of a RandomPassword: distinctive, so a leak is easy to find. */
+const passwordOf = (name: string, length: number) => `MockPw${name.replace(/[^A-Za-z0-9]/g, '')}`.padEnd(length, 'Q').slice(0, length);
+
+const mocks: pulumi.runtime.Mocks = {
+  newResource(args) {
+    const rec = registered.find((r) => r.type === args.type && r.name === args.name && r.inputs === undefined);
+    if (rec) {
+      rec.custom = args.custom ?? true;
+      rec.inputs = args.inputs;
+    } else {
+      registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
+    }
+    if (args.type === PASSWORD_TYPE) {
+      return { id: args.name, state: { ...args.inputs, result: passwordOf(args.name, Number(args.inputs.length)) } };
+    }
+    return { id: `${args.name}-id`, state: args.inputs };
+  },
+  call(args) {
+    throw new Error(`unexpected invoke ${args.token}`);
+  },
+};
+
+/** Mocks for one stack; also records each registration's URN and explicit dependencies. */
+async function useStack(stack: string, preview = false): Promise<void> {
+  registered = [];
+  await pulumi.runtime.setMocks(mocks, 'stackbook', stack, preview);
+  const monitor = pulumi.runtime.getMonitor() as unknown as {
+    registerResource(req: any, cb: (err: unknown, resp: any) => void): unknown;
+  };
+  const original = monitor.registerResource.bind(monitor);
+  monitor.registerResource = (req, cb) => {
+    const rec: Registered = {
+      type: req.getType(),
+      name: req.getName(),
+      custom: req.getCustom(),
+      inputs: undefined as unknown as Record<string, any>,
+      dependencies: req.getDependenciesList(),
+    };
+    registered.push(rec);
+    return original(req, (err, resp) => {
+      if (resp) rec.urn = resp.getUrn();
+      cb(err, resp);
+    });
+  };
+}
+
+/** What the engine hands a Node.js program for a stack file: scalars as text, maps as JSON. */
+function pulumiConfigOf(env: string): Record<string, string> {
+  const doc = yaml.load(readFileSync(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), 'utf8')) as { config: Record<string, unknown> };
+  const out: Record<string, string> = { 'kubernetes:context': 'not-ours' };
+  for (const [k, v] of Object.entries(doc.config)) out[k] = v !== null && typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return out;
+}
+
+// --------------------------------------------------------------------------- helpers
+
+const SECRET_SIG = pulumi.runtime.specialSigKey;
+const isSecretValue = (v: unknown): v is { value: unknown } =>
+  v !== null && typeof v === 'object' && (v as Record<string, unknown>)[SECRET_SIG] === pulumi.runtime.specialSecretSig;
+
+/** A registered input with every secret value cut out: what would be stored in plain text. */
+function withoutSecrets(v: unknown): unknown {
+  if (isSecretValue(v)) return '[secret]';
+  if (Array.isArray(v)) return v.map(withoutSecrets);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, withoutSecrets(x)]));
+  return v;
+}
+
+/** The registered `data` of a Secret, unwrapped from its secret envelope. */
+function secretData(r: Registered): Record<string, unknown> {
+  const d: unknown = r.inputs.data;
+  return (isSecretValue(d) ? d.value : d) as Record<string, unknown>;
+}
+
+/** Pulumi type token of a Kubernetes object (`v1` is the `core` group). */
+function typeToken(m: { apiVersion: string; kind: string }): string {
+  return `kubernetes:${m.apiVersion.includes('/') ? m.apiVersion : `core/${m.apiVersion}`}:${m.kind}`;
+}
+
+const idOf = (m: { apiVersion: string; kind: string; metadata: { namespace?: string; name: string } }) =>
+  `${m.apiVersion} ${m.kind} ${m.metadata.namespace ?? ''}/${m.metadata.name}`;
+
+/** Kubernetes object resources registered (the ConfigGroup's children and Pulumi's Secrets). */
+const k8sObjects = () => registered.filter((r) => r.custom && r.type.startsWith('kubernetes:'));
+const plainJson = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
+const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+
+type ProgramModule = typeof import('../pulumi/program.js');
+type ConfigModule = typeof import('../pulumi/config.js');
+let prog: ProgramModule;
+let cfg: ConfigModule;
+
+beforeAll(async () => {
+  // Mocks first, then @pulumi/kubernetes (imported by the program).
+  await useStack('dev');
+  prog = await import('../pulumi/program.js');
+  cfg = await import('../pulumi/config.js');
+});
+
+// --------------------------------------------------------------------------- real stacks
+
+describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
+  let expected: Rendered;
+  let deployment: Awaited<ReturnType<ProgramModule['program']>>;
+
+  beforeAll(async () => {
+    expected = render(loadEnv(env));
+    await useStack(env);
+    pulumi.runtime.setAllConfig(pulumiConfigOf(env), []);
+    deployment = prog.program();
+    await deployment.settled();
+  });
+
+  it('reads the same typed Stack from Pulumi config as the CLI from the stack file', () => {
+    pulumi.runtime.setAllConfig(pulumiConfigOf(env), []);
+    const loaded = cfg.loadStackFromPulumiConfig();
+    expect(loaded.file).toBe(`stacks/Pulumi.${env}.yaml`);
+    expect(loaded.stack).toEqual(loadEnv(env));
+  });
+
+  it('registers every rendered object, with its full body, and nothing else', () => {
+    const actual = new Map(k8sObjects().map((r) => [idOf(r.inputs as Manifest), r]));
+    const want = new Map(expected.objects.map((m) => [idOf(m), m]));
+    expect([...actual.keys()].sort()).toEqual([...want.keys()].sort());
+    for (const [id, m] of want) {
+      const r = actual.get(id)!;
+      expect(r.type, id).toBe(typeToken(m));
+      expect(r.inputs, id).toEqual(plainJson(m));
+    }
+    // No other custom resource (no random values, no Secrets: the real stacks need none).
+    expect(registered.filter((r) => r.custom && !r.type.startsWith('kubernetes:'))).toEqual([]);
+    expect(expected.secrets.filter((s) => s.source === 'pulumi')).toEqual([]);
+  });
+
+  it('orders the apply like the bundles: each object depends on every object of earlier phases', () => {
+    const objs = k8sObjects();
+    const phase = (r: Registered) => PHASES.indexOf(phaseOf(r.inputs as Manifest));
+    expect(objs.some((r) => phase(r) === 0)).toBe(true);
+    for (const r of objs) {
+      const earlier = objs.filter((o) => phase(o) < phase(r)).map((o) => o.urn).sort();
+      const deps = (r.dependencies ?? []).filter((u) => objs.some((o) => o.urn === u)).sort();
+      expect(deps, `${r.type} ${r.name}`).toEqual(earlier);
+    }
+    const ns = objs.find((r) => r.inputs.kind === 'Namespace')!;
+    const deploy = objs.find((r) => r.inputs.kind === 'Deployment')!;
+    expect(deploy.dependencies).toContain(ns.urn);
+  });
+
+  it('exports the namespaces and the https endpoint of every Ingress', () => {
+    const stack = loadEnv(env);
+    expect(deployment.outputs).toEqual({ namespaces: ['ope'], endpoints: [`https://ope.${stack.cluster.domain}`] });
+  });
+});
+
+// --------------------------------------------------------------------------- Pulumi-owned Secrets
+
+describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', () => {
+  const CONFIG_SECRET = 'cfg-Secret-Value-7f3a9e';
+  const owned: SecretRequirement = {
+    name: 'ope-credentials',
+    namespace: 'ope',
+    keys: ['apiToken', 'dbPassword'],
+    source: 'pulumi',
+    consumers: ['ope'],
+    pulumi: { dbPassword: { randomLength: 40 }, apiToken: { configKey: 'opeApiToken' } },
+  };
+  const external: SecretRequirement = { name: 'ope-vault', namespace: 'ope', keys: ['x'], source: 'vault', consumers: ['ope'] };
+  let fixture: Rendered;
+  let deployment: ReturnType<ProgramModule['deployRendered']>;
+
+  beforeAll(async () => {
+    await useStack('dev');
+    pulumi.runtime.setAllConfig(
+      { ...pulumiConfigOf('dev'), 'stackbook:secrets': JSON.stringify({ opeApiToken: CONFIG_SECRET }) },
+      ['stackbook:secrets'],
+    );
+    const loaded = cfg.loadStackFromPulumiConfig();
+    expect(loaded.secretTopKeys.has('secrets')).toBe(true);
+    const base = render(loaded.stack);
+    fixture = { ...base, secrets: [...base.secrets, owned, external] };
+    deployment = prog.deployRendered(fixture, loaded);
+    await deployment.settled();
+  });
+
+  it('registers one Secret per pulumi requirement, with the right name, namespace and keys', () => {
+    const secrets = k8sObjects().filter((r) => r.type === 'kubernetes:core/v1:Secret');
+    expect(secrets.map((r) => r.name)).toEqual(['ope/ope-credentials']);
+    const s = secrets[0]!;
+    expect(s.inputs.metadata.name).toBe('ope-credentials');
+    expect(s.inputs.metadata.namespace).toBe('ope');
+    expect(s.inputs.metadata.annotations['stackbook.io/secret-source']).toBe('pulumi');
+    expect(s.inputs.type).toBe('Opaque');
+    expect(Object.keys(secretData(s)).sort()).toEqual(['apiToken', 'dbPassword']);
+    expect(s.inputs.stringData).toBeUndefined();
+    // Besides that Secret and its RandomPassword: exactly the rendered objects.
+    const others = k8sObjects().filter((r) => r !== s).map((r) => idOf(r.inputs as Manifest)).sort();
+    expect(others).toEqual(fixture.objects.map(idOf).sort());
+    const passwords = registered.filter((r) => r.type === PASSWORD_TYPE);
+    expect(passwords.map((r) => [r.name, r.inputs.length])).toEqual([['ope/ope-credentials/dbPassword', 40]]);
+  });
+
+  it('sends every value as a secret: the config secret and the random value', async () => {
+    const s = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    // The engine receives `data` wrapped as a secret (so state encrypts it), not just its parts.
+    expect(isSecretValue(s.inputs.data)).toBe(true);
+    const data = secretData(s);
+    const decoded = (v: unknown) => Buffer.from(String(isSecretValue(v) ? v.value : v), 'base64').toString();
+    expect(decoded(data.apiToken)).toBe(CONFIG_SECRET);
+    expect(decoded(data.dbPassword)).toBe(passwordOf('ope/ope-credentials/dbPassword', 40));
+    expect(await pulumi.isSecret(deployment.secrets[0]!.data)).toBe(true);
+    // Each value is a secret before it reaches the Secret (not only because the SDK wraps `data`).
+    const values = deployment.secretData[0]!;
+    expect(Object.keys(values).sort()).toEqual(['apiToken', 'dbPassword']);
+    for (const [k, v] of Object.entries(values)) expect(await pulumi.isSecret(v), k).toBe(true);
+  });
+
+  it('never carries a secret value in plain text in any registered input or output', () => {
+    const password = passwordOf('ope/ope-credentials/dbPassword', 40);
+    const leaks = [CONFIG_SECRET, b64(CONFIG_SECRET), password, b64(password)];
+    expect(registered.length).toBeGreaterThan(fixture.objects.length);
+    for (const r of registered) {
+      const text = JSON.stringify(withoutSecrets(r.inputs));
+      for (const l of leaks) expect(text, `${r.type} ${r.name}`).not.toContain(l);
+    }
+    const outputs = JSON.stringify(deployment.outputs);
+    for (const l of leaks) expect(outputs).not.toContain(l);
+  });
+
+  it('creates the Secret after its namespace, and the workloads after the Secret', () => {
+    const urnOf = (kind: string) => k8sObjects().find((r) => r.inputs.kind === kind)!.urn!;
+    const secret = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    expect(secret.dependencies).toContain(urnOf('Namespace'));
+    const deploy = k8sObjects().find((r) => r.inputs.kind === 'Deployment')!;
+    expect(deploy.dependencies).toContain(secret.urn);
+    const configMap = k8sObjects().find((r) => r.inputs.kind === 'ConfigMap')!;
+    expect(configMap.dependencies).not.toContain(secret.urn);
+  });
+
+  it('rejects a missing or plain-text config secret with a config error that never shows the value', () => {
+    const loaded = { file: 'stacks/Pulumi.dev.yaml', secretTopKeys: new Set(['secrets']) };
+    const noValue = { ...fixture, stack: { ...fixture.stack, secrets: {} } };
+    expect(() => prog.planPulumiSecrets(noValue, loaded)).toThrow(ConfigError);
+    expect(() => prog.planPulumiSecrets(noValue, loaded)).toThrow(
+      /^stacks\/Pulumi\.dev\.yaml: config\.stackbook:secrets\.opeApiToken: required by Secret ope\/ope-credentials \(key apiToken\)/,
+    );
+    const plain = { file: 'stacks/Pulumi.dev.yaml', secretTopKeys: new Set<string>() };
+    let message = '';
+    try {
+      prog.planPulumiSecrets(fixture, plain);
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/^stacks\/Pulumi\.dev\.yaml: config\.stackbook:secrets\.opeApiToken: must be a Pulumi secret/);
+    expect(message).not.toContain(CONFIG_SECRET);
+  });
+});
+
+// --------------------------------------------------------------------------- errors and preview
+
+describe('program errors and preview', () => {
+  beforeEach(() => {
+    registered = [];
+  });
+
+  it('fails a bad config with the ConfigError text naming the stack file and config path, as a RunError', async () => {
+    await useStack('prod');
+    const config = pulumiConfigOf('prod');
+    const services = JSON.parse(config['stackbook:services']!) as { ope: Record<string, unknown> };
+    services.ope.workerz = 3;
+    config['stackbook:services'] = JSON.stringify(services);
+    pulumi.runtime.setAllConfig(config, []);
+    let err: unknown;
+    try {
+      prog.program();
+    } catch (e) {
+      err = e;
+    }
+    expect(pulumi.RunError.isInstance(err)).toBe(true);
+    expect((err as Error).message).toBe('stacks/Pulumi.prod.yaml: config.stackbook:services.ope.workerz: unknown key (a typo?) (got 3)');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(registered).toEqual([]);
+  });
+
+  it('never echoes the value of a secret config key in an error', async () => {
+    await useStack('staging');
+    const config = pulumiConfigOf('staging');
+    config['stackbook:tier'] = 'top-secret-tier';
+    pulumi.runtime.setAllConfig(config, ['stackbook:tier']);
+    expect(() => prog.program()).toThrow(/^stacks\/Pulumi\.staging\.yaml: config\.stackbook:tier: must be one of /);
+    expect(() => prog.program()).not.toThrow(/top-secret-tier/);
+  });
+
+  it('completes a preview (dry run) of a real stack', async () => {
+    await useStack('airgap', true);
+    pulumi.runtime.setAllConfig(pulumiConfigOf('airgap'), []);
+    const d = prog.program();
+    await d.settled();
+    expect(k8sObjects().length).toBe(render(loadEnv('airgap')).objects.length);
+  });
+});
