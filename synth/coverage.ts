@@ -138,7 +138,8 @@ export function formatCoverage(r: CoverageReport): string {
   const lines: string[] = [];
   for (const row of r.rows) {
     const mark = row.status === 'covered' ? 'ok     ' : row.status === 'pending' ? 'pending' : 'MISSING';
-    const what = row.objects.length > 0 ? `${row.objects.length} objects` : row.implementedBy ? 'config/program' : row.note ? 'app' : 'nothing';
+    const what =
+      row.objects.length > 0 ? `${row.objects.length} objects` : row.implementedBy ? 'config/program' : row.status === 'pending' ? 'open issue' : row.note ? 'app' : 'nothing';
     lines.push(`${mark} ${row.id.padEnd(7)} ${what.padEnd(14)} tests: ${row.tests.join(', ') || 'none'}${row.status === 'missing-objects' ? '  <- no object carries it' : row.status === 'missing-test' ? '  <- no test names it' : ''}`);
     if (row.note && row.status !== 'covered') lines.push(`        ${row.note}`);
   }
