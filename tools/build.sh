@@ -126,7 +126,11 @@ build_etcd() {
 # had it inside the sdk module (PULUMI_LANGUAGE_NODEJS_SDK_VERSION). The sum database has no entry
 # for these pulumi versions (404), hence GONOSUMDB for github.com/pulumi/pulumi (go.sum still
 # records the hashes the proxy served).
-pulumi_env() { export GONOSUMDB="github.com/pulumi/pulumi${GONOSUMDB:+,$GONOSUMDB}"; }
+pulumi_env() {
+  export GONOSUMDB="github.com/pulumi/pulumi${GONOSUMDB:+,$GONOSUMDB}"
+  export PULUMI_HOME="${STACKBOOK_PULUMI_HOME:-$CACHE/pulumi-home}" PULUMI_SKIP_UPDATE_CHECK=true
+  export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+}
 
 build_pulumi() {
   pulumi_env
@@ -134,7 +138,7 @@ build_pulumi() {
   if have "$out/pulumi" "$out/pulumi-resource-pulumi-nodejs"; then
     log "pulumi $PULUMI_VERSION: cached ($out)"
   else
-    local mod="$SRC/pulumi-$PULUMI_VERSION"
+    local mod="$SRC/pulumi-$PULUMI_VERSION" start=$SECONDS
     fresh_module "$mod" stackbook.local/pulumi-build 1.25
     (
       cd "$mod"
@@ -153,13 +157,54 @@ build_pulumi() {
       install -m 0755 "$sdkdir/nodejs/dist/pulumi-resource-pulumi-nodejs" "$out.tmp/"
     )
     rm -rf "$out"; mv "$out.tmp" "$out"
+    log "pulumi CLI: $((SECONDS - start))s"
   fi
   "$out/pulumi" version
 
   local lout="$CACHE/pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION/bin"
   if have "$lout/pulumi-language-nodejs"; then
-    log "pulumi-language-nodejs $PULUMI_LANGUAGE_NODEJS_SDK_VERSION: cached ($lout)"; return 0
+    log "pulumi-language-nodejs $PULUMI_LANGUAGE_NODEJS_SDK_VERSION: cached ($lout)"
+  else
+    build_language_nodejs "$lout"
   fi
+  # Next to the CLI (the engine then uses it without a "using pulumi-language-nodejs from $PATH"
+  # warning), a launcher that passes the "typescript" runtime option as the -typescript flag: the
+  # v3.68 host reads it only from that flag, while the 3.248 engine sends Pulumi.yaml's runtime
+  # options over gRPC. Without this, `typescript: false` is ignored and ts-node is always loaded.
+  write_language_launcher "$lout/pulumi-language-nodejs" >"$out/pulumi-language-nodejs.tmp"
+  chmod 0755 "$out/pulumi-language-nodejs.tmp"
+  mv -f "$out/pulumi-language-nodejs.tmp" "$out/pulumi-language-nodejs"
+}
+
+# write_language_launcher <real host binary>: prints the launcher script
+write_language_launcher() {
+  cat <<EOF
+#!/bin/sh
+# Written by stackbook tools/build.sh. The Node.js language host built from sdk $PULUMI_LANGUAGE_NODEJS_SDK_VERSION learns the
+# "typescript" runtime option only from its -typescript flag, which the $PULUMI_VERSION engine no longer
+# passes (it sends Pulumi.yaml's runtime options over gRPC, which that host does not read).
+# Use PULUMI_NODEJS_TYPESCRIPT if set, else "typescript: false" in the nearest Pulumi.yaml above
+# the directory the engine starts the host in (the program directory).
+ts="\${PULUMI_NODEJS_TYPESCRIPT:-}"
+if [ -z "\$ts" ]; then
+  ts=true d="\$PWD"
+  while :; do
+    for f in "\$d/Pulumi.yaml" "\$d/Pulumi.yml"; do
+      if [ -f "\$f" ]; then
+        grep -Eq '^[[:space:]]+typescript:[[:space:]]*("?false"?)[[:space:]]*(#.*)?\$' "\$f" && ts=false
+        break 2
+      fi
+    done
+    [ "\$d" = / ] && break
+    d="\$(dirname "\$d")"
+  done
+fi
+exec "$1" -typescript="\$ts" "\$@"
+EOF
+}
+
+build_language_nodejs() {
+  local lout="$1" start=$SECONDS
   local lmod="$SRC/pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION"
   fresh_module "$lmod" stackbook.local/pulumi-language-nodejs-build 1.18
   (
@@ -174,6 +219,7 @@ build_pulumi() {
       -o "$lout.tmp/pulumi-language-nodejs" github.com/pulumi/pulumi/sdk/v3/nodejs/cmd/pulumi-language-nodejs
   )
   rm -rf "$lout"; mv "$lout.tmp" "$lout"
+  log "pulumi-language-nodejs: $((SECONDS - start))s"
 }
 
 # ---------------------------------------------------------------- pulumi-kubernetes provider
@@ -198,12 +244,13 @@ build_kube_provider() {
     dir="$(go mod download -json "$modpath@$PULUMI_KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
     go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$PULUMI_KUBERNETES_VERSION"
     copy_replaces "$gomod"
-    local f
-    for f in "$dir"/provider/cmd/pulumi-resource-kubernetes/*.go "$dir"/cmd/pulumi-resource-kubernetes/*.go; do
-      [[ -f "$f" && "$f" != *_test.go && "$(basename "$f")" != generate.go ]] || continue
+    # the module root is the repo's provider/ dir; copy its main package (minus the go:generate
+    # helper and tests) so the embedded JSON files can be generated next to it
+    local cmddir="$dir/cmd/pulumi-resource-kubernetes" f
+    for f in "$cmddir"/*.go; do
+      [[ "$f" != *_test.go && "$(basename "$f")" != generate.go ]] || continue
       install -m 0644 "$f" .
     done
-    local cmddir; cmddir="$(dirname "$(ls "$dir"/cmd/pulumi-resource-kubernetes/schema.json "$dir"/provider/cmd/pulumi-resource-kubernetes/schema.json 2>/dev/null | head -1)")"
     jq -c --arg v "$ver" '.version = $v' "$cmddir/schema.json" >schema-embed.json
     if [[ -f "$cmddir/terraform-mapping.json" ]]; then
       jq -c . "$cmddir/terraform-mapping.json" >terraform-mapping-embed.json
@@ -219,8 +266,7 @@ build_kube_provider() {
   # also register it as an installed plugin under env.sh's PULUMI_HOME (exact version; offline)
   local pulumi_bin="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
   if have "$pulumi_bin"; then
-    PULUMI_HOME="$CACHE/pulumi-home" PULUMI_SKIP_UPDATE_CHECK=true \
-      "$pulumi_bin" plugin install resource kubernetes "${PULUMI_KUBERNETES_VERSION#v}" \
+    "$pulumi_bin" plugin install resource kubernetes "${PULUMI_KUBERNETES_VERSION#v}" \
       --file "$out/pulumi-resource-kubernetes"
   fi
 }

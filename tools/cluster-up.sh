@@ -44,7 +44,7 @@ k() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@"; }
 alive() {
   local pid
   pid="$(cat "$DIR/$1.pid" 2>/dev/null)" || return 1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && grep -q "$1" "/proc/$pid/cmdline" 2>/dev/null
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$1"
 }
 
 install_crds() {
@@ -54,7 +54,7 @@ install_crds() {
     if grep -Eq '^[[:space:]]+strategy:[[:space:]]*Webhook' "$f"; then
       # no webhook backend runs here: serve every version with strategy None
       k patch --local -f "$f" --type=json -o json \
-        -p '[{"op":"replace","path":"/spec/conversion","value":{"strategy":"None"}}]' \
+        -p '[{"op":"add","path":"/spec/conversion","value":{"strategy":"None"}}]' \
         >"$tmp/$(basename "$f" .yaml).json"
       log "CRD $(basename "$f"): conversion webhook replaced by strategy None"
       f="$tmp/$(basename "$f" .yaml).json"
@@ -225,6 +225,7 @@ start kube-apiserver "$APISERVER" \
   --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
   --disable-admission-plugins=ServiceAccount \
   --admission-control-config-file="$DIR/admission.yaml" \
+  --endpoint-reconciler-type=none \
   --allow-privileged=true --profiling=false --v=1
 apiserver_ready() { alive kube-apiserver && [[ "$(k get --raw /readyz 2>/dev/null)" == ok ]]; }
 wait_for "kube-apiserver /readyz" 120 apiserver_ready
