@@ -65,6 +65,8 @@ export interface TlsIngressProps {
   readonly exposure: Exposure;
   /** ClusterIssuer that signs the certificate. */
   readonly clusterIssuer: string;
+  /** IngressClass name, where the cluster's differs from the convention. @default `alb`, `nginx` or `nginx-internal` (see ingressClassName()) */
+  readonly className?: string;
   /** Paths routed to the service (Prefix). @default ['/'] */
   readonly paths?: readonly string[];
   /** Idle/read timeout for long-lived connections (WebSockets), seconds. @default 60 */
@@ -88,6 +90,9 @@ export class TlsIngress extends Construct {
     const C = 'TlsIngress';
     if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(props.host)) {
       throw new ComponentError(C, props.name, 'host', 'must be a fully qualified lowercase DNS name', props.host);
+    }
+    if (props.className !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(props.className)) {
+      throw new ComponentError(C, props.name, 'className', 'must be an IngressClass name', props.className);
     }
     const paths = props.paths ?? ['/'];
     if (paths.length === 0 || paths.some((p) => !p.startsWith('/'))) throw new ComponentError(C, props.name, 'paths', 'must be absolute paths', paths);
@@ -135,7 +140,7 @@ export class TlsIngress extends Construct {
     this.ingress = new k8s.KubeIngress(this, 'Ingress', {
       metadata: { name: props.name, namespace: props.namespace, annotations },
       spec: {
-        ingressClassName: ingressClassName(props.ingressClass, props.exposure),
+        ingressClassName: props.className ?? ingressClassName(props.ingressClass, props.exposure),
         tls: [{ hosts: [props.host], secretName: this.secretName }],
         rules: [
           {

@@ -159,6 +159,7 @@ export const ope: ServiceModule = {
       serviceName: app.name,
       servicePort: PORT,
       ingressClass: cluster.ingressClass,
+      ...(cluster.ingressClassName ? { className: cluster.ingressClassName } : {}),
       exposure: cluster.exposure,
       clusterIssuer: ctx.clusterIssuer,
       concerns: ['OPE-1'],

@@ -93,6 +93,8 @@ const issuer = z.discriminatedUnion('kind', [
 export const cluster = z.strictObject({
   /** Ingress controller: annotations and class differ per controller. */
   ingressClass: z.enum(['nginx', 'alb']),
+  /** IngressClass name where the cluster's differs from the convention. @default `nginx`, `nginx-internal` (internal exposure) or `alb` */
+  ingressClassName: dnsLabel.optional(),
   /** `internal`: no public load balancer (internal ALB scheme / internal nginx class). */
   exposure: z.enum(['public', 'internal']),
   /** Services are exposed as `<host>.<domain>`. */

@@ -73,6 +73,12 @@ describe('TlsIngress (X-4)', () => {
     expect(ing.spec.ingressClassName).toBe('nginx-internal');
   });
 
+  it('a cluster-specific IngressClass name overrides the convention, and must be a valid name', () => {
+    const { ing } = ingress({ exposure: 'internal', className: 'internal-lb' });
+    expect(ing.spec.ingressClassName).toBe('internal-lb');
+    expect(errorOf(() => ingress({ className: 'Bad_Class' })).message).toMatch(/className must be an IngressClass name \(got "Bad_Class"\)/);
+  });
+
   it('alb public: internet-facing, IP targets, both listeners, redirect to 443, HSTS header on the HTTPS listener', () => {
     const { ing, a } = ingress({ ingressClass: 'alb', hstsMaxAgeSeconds: 2 * ONE_YEAR, timeoutSeconds: 120 });
     expect(ing.spec.ingressClassName).toBe('alb');
