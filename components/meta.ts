@@ -59,6 +59,16 @@ export function selectorLabels(name: string): Record<string, string> {
   return { 'app.kubernetes.io/name': name };
 }
 
+/**
+ * Parse a `key=value` label (a selector written in config). Anything else would become a selector
+ * that matches nothing: every DNS lookup blocked, or rules picked up by no Prometheus.
+ */
+export function parseLabel(component: string, id: string, prop: string, label: string): Record<string, string> {
+  if (!/^[^=]+=[^=]*$/.test(label)) throw new ComponentError(component, id, prop, 'must be key=value', label);
+  const i = label.indexOf('=');
+  return { [label.slice(0, i)]: label.slice(i + 1) };
+}
+
 /** Deterministic JSON: object keys sorted at every depth. */
 export function stableJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>

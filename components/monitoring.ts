@@ -5,7 +5,7 @@
  */
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
-import { ComponentError, trace } from './meta.js';
+import { ComponentError, parseLabel, trace } from './meta.js';
 
 export interface ServiceMonitorProps {
   readonly name: string;
@@ -26,15 +26,8 @@ export interface ServiceMonitorProps {
   readonly concerns?: readonly string[];
 }
 
-/** A `key=value` selector label; anything else would select the object into no Prometheus. */
-function checkSelector(component: string, name: string, s: string | undefined): void {
-  if (s !== undefined && !/^[^=]+=[^=]*$/.test(s)) throw new ComponentError(component, name, 'prometheusSelector', 'must be key=value', s);
-}
-
-function selectorLabel(s: string | undefined): Record<string, string> {
-  const v = s ?? 'release=prometheus';
-  const i = v.indexOf('=');
-  return { [v.slice(0, i)]: v.slice(i + 1) };
+function selectorLabel(component: string, name: string, s: string | undefined): Record<string, string> {
+  return parseLabel(component, name, 'prometheusSelector', s ?? 'release=prometheus');
 }
 
 export class ServiceMonitor extends Construct {
@@ -43,11 +36,10 @@ export class ServiceMonitor extends Construct {
     super(scope, id);
     const interval = props.interval ?? '30s';
     if (!/^\d+(s|m)$/.test(interval)) throw new ComponentError('ServiceMonitor', props.name, 'interval', 'must look like 30s or 1m', interval);
-    checkSelector('ServiceMonitor', props.name, props.prometheusSelector);
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'ServiceMonitor',
-      metadata: { name: props.name, namespace: props.namespace, labels: selectorLabel(props.prometheusSelector) },
+      metadata: { name: props.name, namespace: props.namespace, labels: selectorLabel('ServiceMonitor', props.name, props.prometheusSelector) },
       spec: {
         selector: { matchLabels: { ...props.selector } },
         namespaceSelector: { matchNames: [props.namespace] },
@@ -103,7 +95,6 @@ export class PrometheusRules extends Construct {
     super(scope, id);
     const C = 'PrometheusRules';
     if (props.rules.length === 0) throw new ComponentError(C, props.name, 'rules', 'must not be empty');
-    checkSelector(C, props.name, props.prometheusSelector);
     const seen = new Set<string>();
     for (const r of props.rules) {
       if (!/^[A-Z][A-Za-z0-9]*$/.test(r.alert)) throw new ComponentError(C, props.name, 'rules[].alert', 'must be UpperCamelCase', r.alert);
@@ -116,7 +107,7 @@ export class PrometheusRules extends Construct {
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'monitoring.coreos.com/v1',
       kind: 'PrometheusRule',
-      metadata: { name: props.name, namespace: props.namespace, labels: selectorLabel(props.prometheusSelector) },
+      metadata: { name: props.name, namespace: props.namespace, labels: selectorLabel(C, props.name, props.prometheusSelector) },
       spec: {
         groups: [
           {

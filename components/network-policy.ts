@@ -5,7 +5,7 @@
  */
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, trace } from './meta.js';
+import { ComponentError, parseLabel, trace } from './meta.js';
 
 /** Who may talk / be talked to. Exactly one form per peer. */
 export type Peer =
@@ -29,10 +29,6 @@ export interface Rule {
 
 const NS_LABEL = 'kubernetes.io/metadata.name';
 
-function parseLabel(label: string): Record<string, string> {
-  const i = label.indexOf('=');
-  return { [label.slice(0, i)]: label.slice(i + 1) };
-}
 
 export function peerOf(p: Peer): k8s.NetworkPolicyPeer {
   if ('cidr' in p) return { ipBlock: { cidr: p.cidr, ...(p.except ? { except: [...p.except] } : {}) } };
@@ -81,10 +77,7 @@ export class DefaultDeny extends Construct {
   readonly dns: k8s.KubeNetworkPolicy;
   constructor(scope: Construct, id: string, props: DefaultDenyProps) {
     super(scope, id);
-    // A label without `=` would become a selector that matches no DNS pod: every lookup blocked.
-    if (props.dnsPodLabel !== undefined && !/^[^=]+=[^=]*$/.test(props.dnsPodLabel)) {
-      throw new ComponentError('DefaultDeny', props.namespace, 'dnsPodLabel', 'must be key=value', props.dnsPodLabel);
-    }
+    const dnsPods = parseLabel('DefaultDeny', props.namespace, 'dnsPodLabel', props.dnsPodLabel ?? 'k8s-app=kube-dns');
     this.deny = new k8s.KubeNetworkPolicy(this, 'Deny', {
       metadata: { name: 'default-deny', namespace: props.namespace },
       spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
@@ -96,7 +89,7 @@ export class DefaultDeny extends Construct {
         policyTypes: ['Egress'],
         egress: [
           {
-            to: [peerOf({ namespace: props.dnsNamespace ?? 'kube-system', pods: parseLabel(props.dnsPodLabel ?? 'k8s-app=kube-dns') })],
+            to: [peerOf({ namespace: props.dnsNamespace ?? 'kube-system', pods: dnsPods })],
             ports: portsOf([{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]),
           },
         ],

@@ -7,6 +7,7 @@ import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, selectorLabels, trace } from './meta.js';
+import { SECRET_NAME } from '../policies/rules.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
 export type EnvValue =
@@ -138,7 +139,7 @@ export class Workload extends Construct {
     if (!Number.isInteger(runAsUser) || runAsUser < 1) throw new ComponentError(C, props.name, 'runAsUser', 'must be a non-root UID (≥ 1)', runAsUser);
     for (const [key, value] of Object.entries(props.env ?? {})) {
       if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new ComponentError(C, props.name, `env.${key}`, 'is not a valid variable name');
-      if (typeof value === 'string' && /(SECRET|TOKEN|PASSWORD|API_KEY|PRIVATE_KEY)$/.test(key)) {
+      if (typeof value === 'string' && SECRET_NAME.test(key)) {
         throw new ComponentError(C, props.name, `env.${key}`, 'looks like a secret: reference a Secret key instead of a literal');
       }
     }

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
-import { cluster as clusterSchema, opeService, stackSchema, tier as tierSchema, type Stack } from './schema.js';
+import { cluster as clusterSchema, services as servicesSchema, stackSchema, tier as tierSchema, type Stack } from './schema.js';
 import { partRules, stackRules, type StackParts } from './rules.js';
 
 /** The Pulumi config namespace that holds stackbook's settings (`stackbook:<key>`). */
@@ -150,9 +150,18 @@ function validParts(raw: Record<string, unknown>): { parts: StackParts; dropped:
   const services = raw.services !== null && typeof raw.services === 'object' ? (raw.services as Record<string, unknown>) : {};
   const tier = partOf(tierSchema, raw.tier, ['tier'], dropped);
   const cluster = partOf(clusterSchema, raw.cluster, ['cluster'], dropped);
-  const ope = partOf(opeService, services.ope, ['services', 'ope'], dropped);
+  // Every service the schema knows, so a new service's rules need no change here.
+  const parsed: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(servicesSchema.shape)) {
+    const part = partOf(schema as SafeParser<unknown>, services[key], ['services', key], dropped);
+    if (part !== undefined) parsed[key] = part;
+  }
   return {
-    parts: { ...(tier !== undefined ? { tier } : {}), ...(cluster !== undefined ? { cluster } : {}), ...(ope !== undefined ? { ope } : {}) },
+    parts: {
+      ...(tier !== undefined ? { tier } : {}),
+      ...(cluster !== undefined ? { cluster } : {}),
+      services: parsed as StackParts['services'],
+    },
     dropped,
   };
 }

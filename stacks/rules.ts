@@ -5,13 +5,14 @@
  * parts that did parse (so every problem is reported at once).
  */
 import type { PathSegment } from './load.js';
-import type { Autoscaling, Cluster, OpeService, Stack } from './schema.js';
+import type { Autoscaling, Cluster, Stack } from './schema.js';
 
 /** The parts of a stack that passed the schema; a rule runs only when its inputs are all here. */
 export interface StackParts {
   readonly tier?: Stack['tier'];
   readonly cluster?: Cluster;
-  readonly ope?: OpeService;
+  /** Each service's settings, where they parsed. */
+  readonly services?: Partial<Stack['services']>;
 }
 
 export interface RuleProblem {
@@ -49,7 +50,8 @@ function clusterRules(c: Cluster): RuleProblem[] {
 }
 
 function opeRules(p: StackParts): RuleProblem[] {
-  const { ope, tier, cluster } = p;
+  const { tier, cluster } = p;
+  const ope = p.services?.ope;
   if (ope === undefined || !ope.enabled) return [];
   const base = ['services', 'ope'];
   const out: RuleProblem[] = [...autoscalingRange(ope.autoscaling, [...base, 'autoscaling'])];
@@ -80,5 +82,5 @@ export function partRules(p: StackParts): RuleProblem[] {
 }
 
 export function stackRules(stack: Stack): RuleProblem[] {
-  return partRules({ tier: stack.tier, cluster: stack.cluster, ope: stack.services.ope });
+  return partRules({ tier: stack.tier, cluster: stack.cluster, services: stack.services });
 }

@@ -31,6 +31,10 @@ const ipv4Cidr = z
     error: 'must be an IPv4 CIDR such as 10.0.0.0/8',
   });
 
+/** A `key=value` label written in config (e.g. a selector). */
+const labelPair = (example: string) =>
+  z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: `must be a label such as ${example}` });
+
 export const port = z.int().min(1).max(65535);
 
 /** Kubernetes CPU quantity, e.g. `250m` or `2`. */
@@ -118,13 +122,10 @@ export const cluster = z.strictObject({
   monitoringNamespace: dnsLabel.default('monitoring'),
   /** Where cluster DNS runs, for the always-allowed DNS egress. @default kube-system / k8s-app=kube-dns */
   dns: z
-    .strictObject({ namespace: dnsLabel, podLabel: z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: 'must be a label such as k8s-app=kube-dns' }) })
+    .strictObject({ namespace: dnsLabel, podLabel: labelPair('k8s-app=kube-dns') })
     .default({ namespace: 'kube-system', podLabel: 'k8s-app=kube-dns' }),
   /** Label of the Prometheus instance that selects ServiceMonitors/PrometheusRules. @default release=prometheus */
-  prometheusSelector: z
-    .string()
-    .regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: 'must be a label such as release=prometheus' })
-    .default('release=prometheus'),
+  prometheusSelector: labelPair('release=prometheus').default('release=prometheus'),
   /** Base URL of the runbook pages linked from every alert's `runbook_url`. @default https://stackbook.example.com/runbooks */
   runbookBaseUrl: z.url({ protocol: /^https?$/ }).default('https://stackbook.example.com/runbooks'),
 });

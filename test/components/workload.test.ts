@@ -276,6 +276,12 @@ describe('Workload rejects props it cannot render safely', () => {
     expect(e.message).not.toContain('hunter2');
   });
 
+  it('every secret-looking name the no-secret-literal policy knows, in any case', () => {
+    for (const name of ['DB_PASSWD', 'STRIPE_APIKEY', 'AWS_CREDENTIALS', 'github_token', 'ADMIN_SECRET', 'TLS_PRIVATE_KEY']) {
+      expect(errorOf(() => build({ env: { [name]: 'x1' } })).message, name).toContain(`env.${name}`);
+    }
+  });
+
   it('preStop sleep not shorter than the grace period', () => {
     const e = errorOf(() => build({ terminationGracePeriodSeconds: 10, preStopSleepSeconds: 10 }));
     expect(e.message).toContain('preStopSleepSeconds');
