@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
-//   node bench/run.js [--runs N]
+//   node bench/run.js [--runs N] [--tests]
 // Measures CLI start-up (`stackbook --help`), `synth <env>` per stack and `synth --all`,
 // peak RSS of synth --all, and a floor: parsing and re-serialising the same YAML with js-yaml
-// in a fresh node process. Prints a table and writes bench/results.json.
+// in a fresh node process; scaling over a synthetic fleet of 1, 10, 100 and 1,000 services
+// (bench/fleet.js); with --tests, the wall time of `npm test`. Prints tables and writes
+// bench/results.json.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
@@ -14,6 +16,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
 const cli = join(root, 'bin', 'stackbook.js');
+const WITH_TESTS = process.argv.includes('--tests');
+const FLEET = [1, 10, 100, 1000];
 
 function timeOnce(args, cwd = root) {
   // /usr/bin/time is not always there: measure wall time here, peak RSS via node's own report.
@@ -63,14 +67,45 @@ try {
   const floor = bench('floor: node + js-yaml parse/dump of the same YAML', [floorScript]);
   results.push(floor);
 
+  // Scaling: a synthetic fleet of N services in one stack, each size in fresh processes.
+  const fleet = [];
+  for (const n of FLEET) {
+    const runs = [];
+    for (let i = 0; i < Math.min(RUNS, n >= 1000 ? 3 : RUNS); i++) {
+      runs.push(JSON.parse(timeOnce(['--expose-gc', join(root, 'bench', 'fleet.js'), String(n)]).stdout.trim().split('\n').pop()));
+    }
+    const ms = median(runs.map((r) => r.totalMs));
+    const mib = median(runs.map((r) => r.peakAboveBaselineMiB));
+    const objects = runs[0].objects;
+    fleet.push({ services: n, objects, medianMs: Math.round(ms), usPerObject: Math.round((ms * 1000) / objects), peakMiB: Math.round(mib), kibPerObject: Math.round((mib * 1024) / objects) });
+  }
+  // Linear means the cost per object does not grow with the fleet: compare the two largest sizes
+  // (the small ones are dominated by fixed costs, which only makes the per-object figure fall).
+  const [prev, last] = fleet.slice(-2);
+  const timeGrowth = last.usPerObject / prev.usPerObject;
+  const memGrowth = last.kibPerObject / Math.max(1, prev.kibPerObject);
+  const linear = timeGrowth <= 1.5 && memGrowth <= 1.5;
+
+  let npmTest;
+  if (WITH_TESTS) {
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync('npm', ['test'], { cwd: root, encoding: 'utf8' });
+    npmTest = { wallMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e6), status: r.status, summary: (r.stdout.match(/\d+ passed, \d+ failed, \d+ skipped/) ?? ['?'])[0] };
+  }
+
   const table = results.map((r) => `${r.name.padEnd(52)} ${String(r.medianMs).padStart(6)} ms (min ${r.minMs})`).join('\n');
+  const fleetTable = [
+    'services  objects   median ms   µs/object   peak MiB   KiB/object',
+    ...fleet.map((f) => `${String(f.services).padStart(8)} ${String(f.objects).padStart(8)} ${String(f.medianMs).padStart(11)} ${String(f.usPerObject).padStart(11)} ${String(f.peakMiB).padStart(10)} ${String(f.kibPerObject).padStart(12)}`),
+    `per-object growth ${prev.services} -> ${last.services} services: time x${timeGrowth.toFixed(2)}, memory x${memGrowth.toFixed(2)}: ${linear ? 'linear' : 'SUPER-LINEAR'}`,
+  ].join('\n');
   const ratio = (all.medianMs / floor.medianMs).toFixed(2);
   const objectsPerSecond = Math.round(objects / (all.medianMs / 1000));
   const summary = `synth --all: ${objects} objects, ${objectsPerSecond} objects/s, peak RSS ${maxRssMiB} MiB, ${ratio}x the floor`;
-  console.log(`${table}\n${summary}\nmachine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${npmTest ? `npm test: ${npmTest.wallMs} ms wall (${npmTest.summary}, exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   writeFileSync(
     join(root, 'bench', 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, results, synthAll: { objects, objectsPerSecond, maxRssMiB, ratioToFloor: Number(ratio) } }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, results, synthAll: { objects, objectsPerSecond, maxRssMiB, ratioToFloor: Number(ratio) }, fleet, fleetGrowth: { time: Number(timeGrowth.toFixed(2)), memory: Number(memGrowth.toFixed(2)), linear }, npmTest }, null, 2)}\n`,
   );
 } finally {
   rmSync(out, { recursive: true, force: true });
