@@ -1,6 +1,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
+import { IMAGE_POLICY_CONTEXT, IMAGE_POLICY_INCLUDE_LABEL } from './image-policy.js';
 
 export interface NamespaceProps {
   /** Namespace name. */
@@ -17,6 +18,14 @@ export interface NamespaceProps {
   readonly labels?: Readonly<Record<string, string>>;
   /** Catalog concerns this namespace carries. @default none */
   readonly concerns?: readonly string[];
+  /**
+   * Opt in to cosign signature admission (X-7): label `policy.sigstore.dev/include: "true"`, so
+   * policy-controller checks every image of this namespace against the ClusterImagePolicy.
+   * `false` writes `"false"` (an explicit, visible opt-out).
+   * @default true when the App renders a ClusterImagePolicy (construct context
+   * `stackbook.io/image-policy`, set by synth/render.ts from `cluster.signing`), else no label
+   */
+  readonly imagePolicy?: boolean;
 }
 
 /** A namespace that enforces Pod Security "restricted" by default (X-1). */
@@ -30,11 +39,13 @@ export class Namespace extends Construct {
       throw new ComponentError('Namespace', props.name, 'exceptionReason', `is required (a reason a reviewer can judge) when podSecurity is "${level}"`, props.exceptionReason);
     }
     this.name = props.name;
+    const include = props.imagePolicy ?? (this.node.tryGetContext(IMAGE_POLICY_CONTEXT) === true ? true : undefined);
     this.object = new k8s.KubeNamespace(this, 'Resource', {
       metadata: {
         name: props.name,
         labels: {
           ...props.labels,
+          ...(include === undefined ? {} : { [IMAGE_POLICY_INCLUDE_LABEL]: String(include) }),
           'pod-security.kubernetes.io/enforce': level,
           'pod-security.kubernetes.io/enforce-version': 'latest',
           'pod-security.kubernetes.io/audit': 'restricted',
@@ -45,6 +56,6 @@ export class Namespace extends Construct {
         ...(level !== 'restricted' ? { annotations: { 'exception.stackbook.io/pod-security-restricted': props.exceptionReason! } } : {}),
       },
     });
-    trace(this.object, 'X-1', ...(props.concerns ?? []));
+    trace(this.object, 'X-1', ...(include === true ? ['X-7'] : []), ...(props.concerns ?? []));
   }
 }

@@ -30,6 +30,13 @@ export interface WorkloadResources {
   readonly memoryLimit: string;
   /** Extended resources (e.g. `nvidia.com/gpu`), set as request = limit. @default none */
   readonly extended?: Readonly<Record<string, string>>;
+  /** Local ephemeral storage the scheduler reserves (logs, emptyDirs). @default 64Mi */
+  readonly ephemeralStorageRequest?: string;
+  /**
+   * Eviction bound for local ephemeral storage (container logs plus every emptyDir).
+   * @default 256Mi for logs plus the sum of the emptyDir `sizeLimit`s
+   */
+  readonly ephemeralStorageLimit?: string;
 }
 
 export interface WritablePath {
@@ -104,6 +111,16 @@ function q(v: string): k8s.Quantity {
   return k8s.Quantity.fromString(v);
 }
 
+const BYTES = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+const BYTE_FACTOR: Readonly<Record<string, number>> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A byte quantity (`256Mi`, `1G`) in MiB, rounded up. */
+function mebibytes(id: string, prop: string, v: string): number {
+  const m = BYTES.exec(v);
+  if (!m) throw new ComponentError('Workload', id, prop, 'must be a byte quantity such as 256Mi', v);
+  return Math.ceil((Number(m[1]) * BYTE_FACTOR[m[2] ?? '']!) / 2 ** 20);
+}
+
 function envVar(name: string, v: EnvValue): k8s.EnvVar {
   if (typeof v === 'string') return { name, value: v };
   if ('secret' in v) return { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } };
@@ -151,6 +168,13 @@ export class Workload extends Construct {
     const startupSeconds = props.startupSeconds ?? 60;
     const res = props.resources ?? DEFAULT_RESOURCES;
     const writable = props.writablePaths ?? [{ path: '/tmp' }];
+    const ephemeralRequest = res.ephemeralStorageRequest ?? '64Mi';
+    const ephemeralLimit =
+      res.ephemeralStorageLimit ??
+      `${256 + writable.filter((w) => !w.claimName).reduce((sum, w) => sum + mebibytes(id, 'writablePaths.sizeLimit', w.sizeLimit ?? '256Mi'), 0)}Mi`;
+    if (mebibytes(id, 'resources.ephemeralStorageRequest', ephemeralRequest) > mebibytes(id, 'resources.ephemeralStorageLimit', ephemeralLimit)) {
+      throw new ComponentError('Workload', id, 'resources.ephemeralStorageRequest', `must be ≤ ephemeralStorageLimit (${ephemeralLimit})`, ephemeralRequest);
+    }
     const seen = new Map<string, string>();
     for (const w of writable) {
       if (!w.path.startsWith('/')) throw new ComponentError(C, props.name, 'writablePaths', 'must be absolute paths', w.path);
@@ -221,7 +245,8 @@ export class Workload extends Construct {
               {
                 name: props.name,
                 image: props.image,
-                imagePullPolicy: 'IfNotPresent',
+                // A digest names one content: pull it once. A bare tag can move: check the registry on every start.
+                imagePullPolicy: props.image.includes('@sha256:') ? 'IfNotPresent' : 'Always',
                 ...(props.command ? { command: [...props.command] } : {}),
                 ...(props.args ? { args: [...props.args] } : {}),
                 ports: [{ name: 'http', containerPort: props.port, protocol: 'TCP' }],
@@ -230,8 +255,8 @@ export class Workload extends Construct {
                   ? { envFrom: props.envFromConfigMaps.map((name) => ({ configMapRef: { name } })) }
                   : {}),
                 resources: {
-                  requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), ...extended },
-                  limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), ...extended },
+                  requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(ephemeralRequest), ...extended },
+                  limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(ephemeralLimit), ...extended },
                 },
                 securityContext: {
                   runAsNonRoot: true,

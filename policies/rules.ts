@@ -396,6 +396,46 @@ const hpaPdb: Rule = {
   },
 };
 
+/**
+ * AION-16, X-2: one autoscaler per workload. KEDA drives a ScaledObject through an HPA it creates
+ * for the same target; a second HPA or ScaledObject on that target makes two controllers fight
+ * over `replicas` (KEDA's admission webhook refuses it, so the apply would fail half-way).
+ */
+const singleAutoscaler: Rule = {
+  id: 'single-autoscaler',
+  description: 'A workload is scaled by at most one autoscaler: an HPA or a KEDA ScaledObject, never both, never two (AION-16).',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    const byTarget = new Map<string, Obj[]>();
+    for (const o of objects) {
+      const isHpa = o.kind === 'HorizontalPodAutoscaler';
+      const isKeda = o.kind === 'ScaledObject' && o.apiVersion.startsWith('keda.sh/');
+      if (!isHpa && !isKeda) continue;
+      const tref: AnyRec = (o.spec as AnyRec | undefined)?.scaleTargetRef ?? {};
+      // KEDA defaults the target to an apps/v1 Deployment; the HPA names its kind.
+      const kind: string = tref.kind ?? (isKeda ? 'Deployment' : '');
+      const group = String(tref.apiVersion ?? (isKeda ? 'apps/v1' : '')).split('/').slice(0, -1).join('/');
+      const key = `${o.metadata.namespace ?? ''}/${group}/${kind}/${String(tref.name)}`;
+      byTarget.set(key, [...(byTarget.get(key) ?? []), o]);
+    }
+    for (const scalers of byTarget.values()) {
+      if (scalers.length < 2) continue;
+      const ref0: AnyRec = (scalers[0]!.spec as AnyRec).scaleTargetRef;
+      const target = `${ref0.kind ?? 'Deployment'} ${scalers[0]!.metadata.namespace ?? ''}/${String(ref0.name)}`;
+      for (const o of scalers) {
+        const others = scalers.filter((x) => x !== o).map(ref).join(', ');
+        out.push({
+          object: o,
+          message: `${target} is also scaled by ${others}: two autoscalers fight over its replicas`,
+          fix: 'keep one autoscaler per workload: the HPA (Autoscaling) or the KEDA ScaledObject, not both',
+        });
+      }
+    }
+    return out;
+  },
+};
+
 const CONCERN_LIST = /^((OSC|OWS|OUB|OPE|AION|X)-\d+)(,(OSC|OWS|OUB|OPE|AION|X)-\d+)*$/;
 
 const traceFormat: Rule = {
@@ -427,6 +467,7 @@ export const RULES: readonly Rule[] = [
   ingressTls,
   imageDigest,
   hpaPdb,
+  singleAutoscaler,
   traceFormat,
 ];
 

@@ -7,6 +7,7 @@ import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
 import * as random from '@pulumi/random';
 import { PULUMI_SECRET_SOURCE_ANNOTATION } from '../policies/pulumi-adapter.js';
+import { ROTATION_VERSION_ANNOTATION, secretListing, type SecretListing } from '../components/secret.js';
 import type { SecretRequirement } from '../services/types.js';
 import { ConfigError, type ConfigProblem } from '../stacks/load.js';
 import { commonLabels, PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
@@ -17,6 +18,8 @@ export interface StackOutputs {
   readonly namespaces: string[];
   /** `https://<host>` of every Ingress host, sorted. */
   readonly endpoints: string[];
+  /** Every Secret the stack needs (as in the bundle's secrets.json): names, keys, source, version; never a value. */
+  readonly secrets: SecretListing[];
 }
 
 export interface Deployment {
@@ -93,7 +96,7 @@ export function outputsOf(rendered: Rendered): StackOutputs {
     const rules = (o.spec as { rules?: Array<{ host?: string }> } | undefined)?.rules ?? [];
     for (const r of rules) if (r.host) hosts.add(r.host);
   }
-  return { namespaces, endpoints: [...hosts].sort().map((h) => `https://${h}`) };
+  return { namespaces, endpoints: [...hosts].sort().map((h) => `https://${h}`), secrets: rendered.secrets.map(secretListing) };
 }
 
 /** The key `k8s.yaml.ConfigGroup` (v1) files each child under in its `resources` map. */
@@ -112,6 +115,26 @@ function urnRegistered(r: pulumi.Resource): Promise<void> {
 }
 
 const base64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64');
+
+/** Test-only switch, set by `npm run test:cluster` (tools/test-cluster.mjs) and nowhere else. */
+export const TEST_SKIP_AWAIT_ENV = 'STACKBOOK_TEST_SKIP_AWAIT';
+/**
+ * Kinds whose provider readiness wait needs a kubelet (ready Pods, Service endpoints), an ingress
+ * controller (Ingress load balancer status) or a volume provisioner (bound PVCs): the kubelet-less
+ * test cluster of `npm run test:cluster` has none of them, so those waits could only time out.
+ */
+export const TEST_SKIP_AWAIT_KINDS: ReadonlySet<string> = new Set([
+  'DaemonSet', 'Deployment', 'Ingress', 'Job', 'PersistentVolumeClaim', 'Pod', 'ReplicaSet', 'Service', 'StatefulSet',
+]);
+
+/**
+ * With `STACKBOOK_TEST_SKIP_AWAIT=true` (the real-cluster test only), marks an object of a
+ * `TEST_SKIP_AWAIT_KINDS` kind `pulumi.com/skipAwait: "true"`. Otherwise leaves it untouched.
+ */
+export function applyTestSkipAwait(obj: Manifest, env: Readonly<Record<string, string | undefined>> = process.env): void {
+  if (env[TEST_SKIP_AWAIT_ENV] !== 'true' || !TEST_SKIP_AWAIT_KINDS.has(obj.kind)) return;
+  obj.metadata.annotations = { ...obj.metadata.annotations, 'pulumi.com/skipAwait': 'true' };
+}
 
 /**
  * Register a rendered stack. Apply order is synth's bundle order: every object depends on all
@@ -161,6 +184,7 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
       (obj: Manifest, opts: pulumi.CustomResourceOptions) => {
         const phase = phaseIndex(obj);
         if (phase > 0) opts.dependsOn = dependenciesOf(phase);
+        applyTestSkipAwait(obj);
       },
     ],
   });
@@ -177,9 +201,10 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
     secretData.push(data);
     for (const k of keys) {
       if (k.from === 'random') {
+        // The rotation version is a keeper: bumping it generates a new value (and rolls the consumers).
         const pw = new random.RandomPassword(
           `${req.namespace}/${req.name}/${k.key}`,
-          { length: k.length, special: false },
+          { length: k.length, special: false, keepers: { [ROTATION_VERSION_ANNOTATION]: String(req.version ?? 1) } },
           { additionalSecretOutputs: ['result', 'bcryptHash'] },
         );
         passwords.push(pw);
@@ -197,6 +222,7 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
           labels,
           annotations: {
             [PULUMI_SECRET_SOURCE_ANNOTATION]: 'pulumi',
+            [ROTATION_VERSION_ANNOTATION]: String(req.version ?? 1),
             'stackbook.io/consumers': [...req.consumers].sort().join(','),
           },
         },

@@ -1,4 +1,5 @@
 import type { Construct } from 'constructs';
+import type { EnvValue } from '../components/workload.js';
 import type { ImageRef, Stack } from '../stacks/schema.js';
 
 /** A Secret that must exist for a workload; its value never enters a bundle. */
@@ -16,6 +17,29 @@ export interface SecretRequirement {
   readonly consumers: readonly string[];
   /** For `pulumi`: per key, generate a random value of this length, or read this `stackbook:` config secret. */
   readonly pulumi?: Readonly<Record<string, { readonly randomLength: number } | { readonly configKey: string }>>;
+  /**
+   * For `vault`: the Vault path including the KV mount (e.g. `secret/omertaos/hooks`), the Vault
+   * property per key (@default the key's name) and the refresh interval (@default 1h).
+   */
+  readonly vault?: {
+    readonly path: string;
+    readonly properties?: Readonly<Record<string, string>>;
+    readonly refreshInterval?: string;
+  };
+  /** Rotation counter: consumers' pods roll when it changes (`stackbook:secretSources.<name>.version`). @default 1 */
+  readonly version?: number;
+  /** Catalog concerns traced on what the bundle carries for it (the ExternalSecret), e.g. AION-11. @default none */
+  readonly concerns?: readonly string[];
+}
+
+/** What a service gets back for a declared Secret: the resolved requirement and how to consume it. */
+export interface SecretHandle {
+  /** The requirement after the stack's `secretSources` override (source, vault path, version). */
+  readonly requirement: SecretRequirement;
+  /** Pod-template annotations for the consumers (`rotation.stackbook.io/secret-<name>: "<version>"`). */
+  readonly annotations: Readonly<Record<string, string>>;
+  /** An env var reading one declared key. */
+  env(key: string): EnvValue;
 }
 
 /** An image a stack deploys: where it comes from and what the manifests reference. */
@@ -31,8 +55,12 @@ export interface BuildContext {
   image(ref: ImageRef): string;
   /** The environment's ClusterIssuer. */
   readonly clusterIssuer: string;
-  /** Declare a Secret the stack needs. */
-  requireSecret(req: SecretRequirement): void;
+  /**
+   * Declare a Secret the stack needs, with the source the service prefers; `stackbook:secretSources`
+   * may override source, vault details and rotation version per stack. Consumers put
+   * `handle.annotations` on their pod template and read keys with `handle.env(key)`.
+   */
+  requireSecret(req: SecretRequirement): SecretHandle;
   /** `<base>/<service>#<anchor>` for alert runbook links. */
   runbookUrl(service: string, anchor: string): string;
 }

@@ -13,6 +13,8 @@ export interface StackParts {
   readonly cluster?: Cluster;
   /** Each service's settings, where they parsed. */
   readonly services?: Partial<Stack['services']>;
+  /** Per-Secret sources (`stackbook:secretSources`), where they parsed. */
+  readonly secretSources?: Stack['secretSources'];
 }
 
 export interface RuleProblem {
@@ -27,9 +29,78 @@ export function autoscalingRange(a: Autoscaling, path: readonly PathSegment[]): 
     : [];
 }
 
+const QUANTITY_FACTOR: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
+
+/** A Kubernetes CPU or byte quantity as a number (cores, bytes); NaN when it is not one the schema allows. */
+export function quantityValue(q: string): number {
+  const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q);
+  return m ? Number(m[1]) * (m[2] ? QUANTITY_FACTOR[m[2]]! : 1) : NaN;
+}
+
+/** Kubernetes refuses a pod whose request exceeds its limit: request ≤ limit for CPU and memory. */
+export function resourcesRange(
+  r: { readonly cpuRequest: string; readonly cpuLimit: string; readonly memoryRequest: string; readonly memoryLimit: string },
+  path: readonly PathSegment[],
+): RuleProblem[] {
+  const out: RuleProblem[] = [];
+  if (quantityValue(r.cpuRequest) > quantityValue(r.cpuLimit)) out.push({ path: [...path, 'cpuRequest'], message: `must be ≤ cpuLimit (${r.cpuLimit})` });
+  if (quantityValue(r.memoryRequest) > quantityValue(r.memoryLimit)) {
+    out.push({ path: [...path, 'memoryRequest'], message: `must be ≤ memoryLimit (${r.memoryLimit})` });
+  }
+  return out;
+}
+
+/** request ≤ limit for every `resources`-shaped block of every enabled service, wherever it sits. */
+function serviceResourceRules(p: StackParts): RuleProblem[] {
+  const out: RuleProblem[] = [];
+  const walk = (v: unknown, path: PathSegment[]): void => {
+    if (v === null || typeof v !== 'object') return;
+    if (Array.isArray(v)) return v.forEach((x, i) => walk(x, [...path, i]));
+    const o = v as Record<string, unknown>;
+    if (['cpuRequest', 'cpuLimit', 'memoryRequest', 'memoryLimit'].every((k) => typeof o[k] === 'string')) {
+      out.push(...resourcesRange(o as Parameters<typeof resourcesRange>[0], path));
+    }
+    for (const [k, x] of Object.entries(o)) walk(x, [...path, k]);
+  };
+  for (const [name, svc] of Object.entries(p.services ?? {})) {
+    if (svc !== undefined && (svc as { enabled?: boolean }).enabled !== false) walk(svc, ['services', name]);
+  }
+  return out;
+}
+
 /** True where the stack must pin every image by digest (staging, production, air-gapped). */
 export function requiresDigests(stack: Pick<Stack, 'tier' | 'cluster'>): boolean {
   return stack.tier !== 'development' || stack.cluster.airgapped;
+}
+
+/** X-7: where unsigned images must be rejected, not just warned about (production tier, air-gapped). */
+export function requiresSignatureEnforcement(stack: Pick<Stack, 'tier' | 'cluster'>): boolean {
+  return stack.tier === 'production' || stack.cluster.airgapped;
+}
+
+/** X-7: the ClusterImagePolicy mode: as configured, else enforce in production and air-gapped stacks, warn elsewhere. */
+export function signingMode(stack: Pick<Stack, 'tier' | 'cluster'>): 'enforce' | 'warn' {
+  return stack.cluster.signing?.mode ?? (requiresSignatureEnforcement(stack) ? 'enforce' : 'warn');
+}
+
+/** X-7: production and air-gapped stacks verify signatures, in enforce mode; key names are unique. */
+function signingRules(p: StackParts): RuleProblem[] {
+  const { tier, cluster } = p;
+  if (cluster === undefined) return [];
+  const out: RuleProblem[] = [];
+  const seen = new Set<string>();
+  (cluster.signing?.keys ?? []).forEach((k, i) => {
+    if (seen.has(k.name)) out.push({ path: ['cluster', 'signing', 'keys', i, 'name'], message: 'is used by two keys: key names must be unique' });
+    seen.add(k.name);
+  });
+  if (tier === undefined || !requiresSignatureEnforcement({ tier, cluster })) return out;
+  const where = tier === 'production' ? (cluster.airgapped ? 'production (air-gapped)' : 'production') : 'air-gapped';
+  if (cluster.signing === undefined) {
+    out.push({ path: ['cluster', 'signing'], message: `required in ${where} stacks: cosign admission rejects unsigned images (keys: [{name, publicKey}])` });
+  } else if (cluster.signing.mode === 'warn') {
+    out.push({ path: ['cluster', 'signing', 'mode'], message: `must be enforce in ${where} stacks (warn admits unsigned images)` });
+  }
+  return out;
 }
 
 function clusterRules(c: Cluster): RuleProblem[] {
@@ -70,17 +141,44 @@ function opeRules(p: StackParts): RuleProblem[] {
       message: 'must be ≤ 32 in a latency-sensitive environment (prefer fast 503s over long waits; set latencySensitive: false to opt out)',
     });
   }
+  // The Ingress host `<host>.<domain>`: the API server refuses a host name over 253 characters.
+  if (cluster !== undefined && ope.host.length + 1 + cluster.domain.length > 253) {
+    out.push({ path: [...base, 'host'], message: `with cluster.domain makes a ${ope.host.length + 1 + cluster.domain.length}-character host name: at most 253` });
+  }
   if (cluster !== undefined && requiresDigests({ tier, cluster }) && ope.image.digest === undefined) {
     out.push({ path: [...base, 'image', 'digest'], message: `required in ${tier}${cluster.airgapped ? ' (air-gapped)' : ''} stacks: images are pinned by digest` });
   }
   return out;
 }
 
+/**
+ * Secrets read from Vault need the cluster's Vault connection (the ClusterSecretStore), and their
+ * path must lie under its KV mount (external-secrets strips the mount and reads `<mount>/data/...`).
+ */
+function secretSourceRules(p: StackParts): RuleProblem[] {
+  const out: RuleProblem[] = [];
+  if (p.secretSources === undefined || p.cluster === undefined) return out;
+  const vault = p.cluster.vault;
+  for (const name of Object.keys(p.secretSources).sort()) {
+    const s = p.secretSources[name]!;
+    if (s.source !== 'vault') continue;
+    if (vault === undefined) {
+      out.push({
+        path: ['secretSources', name, 'source'],
+        message: `Secret ${name} reads Vault path ${s.path}: cluster.vault (server, auth.role) is required for vault sources`,
+      });
+    } else if (!s.path.startsWith(`${vault.mountPath}/`)) {
+      out.push({ path: ['secretSources', name, 'path'], message: `must start with the KV mount of cluster.vault (${vault.mountPath}/)` });
+    }
+  }
+  return out;
+}
+
 /** The rules that can be judged on the parts given (all of them for a whole stack). */
 export function partRules(p: StackParts): RuleProblem[] {
-  return [...(p.cluster ? clusterRules(p.cluster) : []), ...opeRules(p)];
+  return [...(p.cluster ? clusterRules(p.cluster) : []), ...signingRules(p), ...opeRules(p), ...serviceResourceRules(p), ...secretSourceRules(p)];
 }
 
 export function stackRules(stack: Stack): RuleProblem[] {
-  return partRules({ tier: stack.tier, cluster: stack.cluster, services: stack.services });
+  return partRules({ tier: stack.tier, cluster: stack.cluster, services: stack.services, secretSources: stack.secretSources });
 }

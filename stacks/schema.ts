@@ -94,6 +94,72 @@ const issuer = z.discriminatedUnion('kind', [
   }),
 ]);
 
+/**
+ * Vault as seen by external-secrets: one ClusterSecretStore (KV engine, Kubernetes auth) that every
+ * `vault`-sourced Secret is read through. Required as soon as one Secret's source is `vault`.
+ */
+export const vaultConnection = z.strictObject({
+  /** Vault address, e.g. `https://vault.corp.internal:8200`. */
+  server: httpsUrl,
+  /** ClusterSecretStore name. @default vault */
+  storeName: dnsLabel.default('vault'),
+  /** Mount of the KV secrets engine; every secret path starts with it. @default secret */
+  mountPath: z
+    .string()
+    .regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*$/, { error: 'must be a KV mount such as secret or kv/team (no leading or trailing slash)' })
+    .default('secret'),
+  /** KV engine version. @default v2 */
+  kvVersion: z.enum(['v1', 'v2']).default('v2'),
+  /** Vault Enterprise namespace. @default none */
+  namespace: z.string().min(1).optional(),
+  /** Kubernetes auth method: the Vault role, where the method is mounted, the ServiceAccount that logs in. */
+  auth: z.strictObject({
+    role: z.string().min(1),
+    /** @default kubernetes */
+    mountPath: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_./-]*$/, { error: 'must be a Vault auth mount path' }).default('kubernetes'),
+    /** @default the external-secrets controller's own ServiceAccount */
+    serviceAccount: z.strictObject({ name: dnsLabel, namespace: dnsLabel, audiences: z.array(z.string().min(1)).min(1).optional() }).optional(),
+  }),
+  /** CA bundle of the Vault server certificate, from a ConfigMap or Secret. @default the controller's trust store */
+  ca: z
+    .strictObject({
+      kind: z.enum(['ConfigMap', 'Secret']),
+      name: dnsLabel,
+      namespace: dnsLabel,
+      key: z.string().regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a data key such as ca.crt' }),
+    })
+    .optional(),
+});
+export type VaultConnection = z.infer<typeof vaultConnection>;
+
+/**
+ * X-7 (AION-4, OSC-16): cosign signature admission by sigstore policy-controller. Verification is
+ * key-based and offline (no Rekor, Fulcio or TUF); see components/image-policy.ts.
+ */
+export const signing = z.strictObject({
+  /** Public keys whose signatures are accepted (any one suffices; list old and new while rotating). */
+  keys: z
+    .array(
+      z.strictObject({
+        /** Authority name, unique. */
+        name: dnsLabel,
+        /** PKIX PEM public key as printed by `cosign public-key` (never the private key). */
+        publicKey: z.string().regex(/^\s*-----BEGIN PUBLIC KEY-----\r?\n(?:[A-Za-z0-9+/=]{1,76}\r?\n)+-----END PUBLIC KEY-----\s*$/, {
+          error: 'must be a PEM public key (-----BEGIN PUBLIC KEY----- ... -----END PUBLIC KEY-----), as printed by `cosign public-key`',
+        }),
+      }),
+    )
+    .min(1),
+  /** `enforce` rejects unsigned images, `warn` admits them with a warning. @default enforce when tier is production or the cluster is air-gapped, else warn */
+  mode: z.enum(['enforce', 'warn']).optional(),
+  /** policy-controller globs of the images that must be signed. @default one glob per repository the stack deploys */
+  images: z
+    .array(z.string().regex(/^[a-zA-Z0-9\-_:/*.]+$/, { error: 'must be a policy-controller glob (letters, digits, - _ : / * .)' }))
+    .min(1)
+    .optional(),
+});
+export type Signing = z.infer<typeof signing>;
+
 export const cluster = z.strictObject({
   /** Ingress controller: annotations and class differ per controller. */
   ingressClass: z.enum(['nginx', 'alb']),
@@ -111,6 +177,13 @@ export const cluster = z.strictObject({
     .string()
     .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, { error: 'must be a registry host with optional path' })
     .optional(),
+  /**
+   * X-12: hosts (each with its subdomains) outside the cluster's network that an air-gapped bundle may
+   * still reference, e.g. a documentation site reachable from operators' desks. Everything else that is
+   * not private (the cluster domain, the registry, `.internal`/`.local`/`.svc`..., private IPs) fails synth.
+   * @default none
+   */
+  allowedExternalHosts: z.array(hostname).default([]),
   /** Namespace of the ingress controller pods (allowed in by NetworkPolicies). @default ingress-nginx */
   ingressNamespace: dnsLabel.default('ingress-nginx'),
   /**
@@ -128,6 +201,10 @@ export const cluster = z.strictObject({
   prometheusSelector: labelPair('release=prometheus').default('release=prometheus'),
   /** Base URL of the runbook pages linked from every alert's `runbook_url`. @default https://stackbook.example.com/runbooks */
   runbookBaseUrl: z.url({ protocol: /^https?$/ }).default('https://stackbook.example.com/runbooks'),
+  /** X-7: cosign admission (ClusterImagePolicy + namespaces opted in). Required in production and air-gapped stacks. @default none */
+  signing: signing.optional(),
+  /** Vault for `vault`-sourced Secrets (external-secrets ClusterSecretStore). @default none (no Secret may use vault) */
+  vault: vaultConnection.optional(),
 });
 export type Cluster = z.infer<typeof cluster>;
 
@@ -189,10 +266,62 @@ export const secretValues = z.record(
   z.union([z.string().min(1), z.strictObject({ secure: z.string().min(1) })]),
 );
 
+/** Rotation counter of a Secret: bump it to roll every pod that reads the Secret (OUB-15, AION-11). @default 1 */
+const rotationVersion = z.int().min(1).max(1_000_000).default(1);
+const secretDataKey = z.string().regex(/^[-._a-zA-Z0-9]+$/, { error: 'must be a Secret key ([-._a-zA-Z0-9])' });
+
+/**
+ * Where one Secret comes from in this stack, overriding the source its service declares. Keys are
+ * Secret names (`stackbook:secretSources.<secret-name>`); a name no enabled service declares is an
+ * error at render. Never holds a value: values live in Pulumi config secrets, Vault, or the cluster.
+ */
+export const secretSource = z.discriminatedUnion('source', [
+  z.strictObject({
+    /** Created by the Pulumi program: random values, or `stackbook:secrets.<configKey>`. */
+    source: z.literal('pulumi'),
+    version: rotationVersion,
+    /** Per key: `{randomLength}` or `{configKey}`. @default what the service declares */
+    values: z
+      .record(
+        secretDataKey,
+        z.union([
+          z.strictObject({ randomLength: z.int().min(16).max(1024) }),
+          z.strictObject({ configKey: z.string().regex(/^[a-z][a-zA-Z0-9]*$/, { error: 'secret names are lowerCamelCase' }) }),
+        ]),
+      )
+      .optional(),
+  }),
+  z.strictObject({
+    /** Synchronised by external-secrets from Vault (needs `cluster.vault`). */
+    source: z.literal('vault'),
+    version: rotationVersion,
+    /** Vault path including the KV mount, e.g. `secret/omertaos/hooks`. */
+    path: z.string().regex(/^[A-Za-z0-9_-][A-Za-z0-9_.-]*(\/[A-Za-z0-9_-][A-Za-z0-9_.-]*)+$/, {
+      error: 'must be a Vault path such as secret/omertaos/hooks (mount/path, no leading or trailing slash)',
+    }),
+    /** Vault property per Secret key. @default the key's own name */
+    properties: z.record(secretDataKey, z.string().min(1)).optional(),
+    /** How often external-secrets re-reads Vault. @default 1h */
+    refreshInterval: z
+      .string()
+      .regex(/^(?=.*[1-9])(\d+h)?(\d+m)?(\d+s)?$/, { error: 'must be a positive duration such as 1h, 15m or 1h30m' })
+      .default('1h'),
+  }),
+  z.strictObject({
+    /** Created out of band by the operator (listed in secrets.json). */
+    source: z.literal('existing'),
+    version: rotationVersion,
+  }),
+]);
+export type SecretSource = z.infer<typeof secretSource>;
+export const secretSources = z.record(dnsLabel, secretSource);
+
 /** The whole stack: what `config: stackbook:<key>` holds in `stacks/Pulumi.<env>.yaml`. */
 export const stackSchema = z.strictObject({
   /** Pulumi config secrets by name. @default none */
   secrets: secretValues.default({}),
+  /** Source and rotation version per Secret name (see `secretSource`). @default the services' declared sources, version 1 */
+  secretSources: secretSources.default({}),
   /** Environment name, used in labels and stack outputs. */
   environment: dnsLabel,
   /** Production-tier stacks get the strict rules (OIDC, enforce cosign, digests...). */

@@ -24,15 +24,14 @@ export const NON_OBJECT_CONCERNS: Readonly<Record<string, string>> = {
   'X-9': 'stacks/Pulumi.{dev,staging,prod,airgap}.yaml, validated by stacks/schema.ts + stacks/rules.ts',
   'X-10': 'pulumi/index.ts: `pulumi up --stack <env>` registers the rendered objects plus Pulumi-owned Secrets',
   'X-13': 'policies/rules.ts, run by `stackbook synth`, `stackbook check` and the policy pack policies/pack.ts',
+  'X-11': 'synth/diff.ts + synth/base.ts: `stackbook diff --base <ref>` (text/markdown/json, risk flags), .github/workflows/pr.yml posts it on every pull request',
+  'X-12': 'synth/bundle.ts + synth/airgap.ts: mirror-relocated digest-pinned images (synth refuses otherwise), images.txt, apply order files + apply.sh, kustomization.yaml, PREREQUISITES.md, SHA256SUMS',
 };
 
 /** Cross-cutting concerns that belong to open issues: reported, not yet required. */
 export const X_PENDING: Readonly<Record<string, string>> = {
-  'X-5': 'Redis component (platform components issue)',
-  'X-6': 'backup CronJobs (platform components issue)',
-  'X-7': 'cosign admission (platform components issue)',
-  'X-11': 'PR preview diffs (air-gapped bundles and diffs issue)',
-  'X-12': 'air-gapped relocation, apply order and checksums are rendered; images.txt/apply.sh/PREREQUISITES land with the bundles issue',
+  'X-5': 'components/redis.ts (traced X-5, tested); no stack renders Redis until the services issue composes it',
+  'X-6': 'components/backup.ts (traced X-6, tested); no stack renders a backup until the services issue composes them',
 };
 
 export function parseCatalog(text: string): CatalogEntry[] {

@@ -5,8 +5,12 @@
  */
 import { ApiObject, App, Chart } from 'cdk8s';
 import { ClusterIssuer } from '../components/tls-ingress.js';
+import { IMAGE_POLICY_CONTEXT, ImagePolicy, imageGlobs } from '../components/image-policy.js';
+import { signingMode } from '../stacks/rules.js';
 import { SERVICES } from '../services/index.js';
-import type { BuildContext, ImageUse, SecretRequirement, ServiceModule } from '../services/types.js';
+import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
+import type { BuildContext, ImageUse, SecretHandle, SecretRequirement, ServiceModule } from '../services/types.js';
+import { ConfigError, type ConfigProblem } from '../stacks/load.js';
 import type { ImageRef, Stack } from '../stacks/schema.js';
 
 export interface Manifest {
@@ -96,12 +100,104 @@ export const commonLabels = (stack: Stack): Record<string, string> => ({
 });
 
 /**
+ * A declared Secret with the stack's `secretSources.<name>` applied: the stack picks the source
+ * (and its details) and the rotation version; the service keeps name, namespace, keys, consumers.
+ */
+export function resolveSecret(stack: Stack, declared: SecretRequirement): SecretRequirement {
+  const o = stack.secretSources[declared.name];
+  const { pulumi, vault, version, ...base } = declared;
+  if (o === undefined) {
+    return { ...base, ...(pulumi ? { pulumi } : {}), ...(vault ? { vault } : {}), version: version ?? 1 };
+  }
+  switch (o.source) {
+    case 'pulumi': {
+      const how = o.values ?? pulumi;
+      return { ...base, source: 'pulumi', ...(how ? { pulumi: how } : {}), version: o.version };
+    }
+    case 'vault':
+      return {
+        ...base,
+        source: 'vault',
+        vault: { path: o.path, ...(o.properties ? { properties: o.properties } : {}), refreshInterval: o.refreshInterval },
+        version: o.version,
+      };
+    case 'existing':
+      return { ...base, source: 'existing', version: o.version };
+  }
+}
+
+function secretHandle(req: SecretRequirement): SecretHandle {
+  return {
+    requirement: req,
+    annotations: rotationAnnotations([{ name: req.name, version: req.version ?? 1 }]),
+    env(key) {
+      if (!req.keys.includes(key)) throw new Error(`Secret ${req.namespace}/${req.name} has no declared key ${key} (declared: ${req.keys.join(', ')})`);
+      return { secret: { name: req.name, key } };
+    },
+  };
+}
+
+/**
+ * What the bundle carries for the declared Secrets: an ExternalSecret per `vault` Secret and one
+ * Vault ClusterSecretStore (platform chart) restricted to their namespaces; nothing for `pulumi`
+ * and `existing`. Stack problems (a source for a Secret nobody declares, vault without
+ * `cluster.vault`) are config errors naming the stack file.
+ */
+function renderSecrets(app: App, platform: Chart, stack: Stack, secrets: readonly SecretRequirement[]): void {
+  const file = `stacks/Pulumi.${stack.environment}.yaml`;
+  const problems: ConfigProblem[] = [];
+  const declared = new Set(secrets.map((s) => s.name));
+  for (const name of Object.keys(stack.secretSources).sort()) {
+    if (!declared.has(name)) {
+      problems.push({ file, path: ['secretSources', name], message: `no enabled service declares a Secret named ${name} (declared: ${[...declared].sort().join(', ') || 'none'})` });
+    }
+  }
+  const vault = stack.cluster.vault;
+  const fromVault = secrets.filter((s) => s.source === 'vault');
+  for (const s of fromVault) {
+    const path = s.vault?.path;
+    if (path === undefined) throw new Error(`Secret ${s.namespace}/${s.name}: source vault without a vault path`);
+    if (vault === undefined) {
+      problems.push({ file, path: ['cluster', 'vault'], message: `required: Secret ${s.namespace}/${s.name} is read from Vault path ${path}` });
+    } else if (!path.startsWith(`${vault.mountPath}/`)) {
+      problems.push({ file, path: ['secretSources', s.name, 'path'], message: `Vault path ${path} must start with the KV mount of cluster.vault (${vault.mountPath}/)` });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  if (vault === undefined || fromVault.length === 0) return;
+  new VaultSecretStore(platform, 'VaultSecretStore', {
+    name: vault.storeName,
+    server: vault.server,
+    mountPath: vault.mountPath,
+    kvVersion: vault.kvVersion,
+    ...(vault.namespace ? { vaultNamespace: vault.namespace } : {}),
+    auth: vault.auth,
+    ...(vault.ca ? { ca: vault.ca } : {}),
+    namespaces: fromVault.map((s) => s.namespace),
+  });
+  const chart = new Chart(app, 'secrets', { disableResourceNameHashes: true });
+  for (const s of fromVault) {
+    new ManagedSecret(chart, `${s.namespace}.${s.name}`, {
+      name: s.name,
+      namespace: s.namespace,
+      keys: s.keys,
+      source: 'vault',
+      vault: { store: vault.storeName, ...s.vault! },
+      version: s.version ?? 1,
+      ...(s.concerns ? { concerns: s.concerns } : {}),
+    });
+  }
+}
+
+/**
  * Render a validated stack into plain, sorted manifest objects.
  * @param services the service modules to compose. @default every module in services/index.ts
  * (benchmarks pass a synthetic fleet).
  */
 export function render(stack: Stack, services: readonly ServiceModule[] = SERVICES): Rendered {
   const app = new App({ outdir: '/nonexistent' });
+  // X-7: with a signing config every Namespace opts in to cosign admission by default (components/namespace.ts).
+  app.node.setContext(IMAGE_POLICY_CONTEXT, stack.cluster.signing !== undefined);
   const secrets: SecretRequirement[] = [];
   const images = new Map<string, ImageUse>();
   const issuer = clusterIssuerName(stack);
@@ -113,11 +209,13 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
       return use.reference;
     },
     clusterIssuer: issuer,
-    requireSecret(req) {
-      if (secrets.some((s) => s.name === req.name && s.namespace === req.namespace)) {
-        throw new Error(`Secret ${req.namespace}/${req.name} is declared twice`);
+    requireSecret(declared) {
+      if (secrets.some((s) => s.name === declared.name && s.namespace === declared.namespace)) {
+        throw new Error(`Secret ${declared.namespace}/${declared.name} is declared twice`);
       }
+      const req = resolveSecret(stack, declared);
       secrets.push(req);
+      return secretHandle(req);
     },
     runbookUrl(service, anchor) {
       return `${stack.cluster.runbookBaseUrl.replace(/\/+$/, '')}/${service}#${anchor}`;
@@ -134,6 +232,15 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
     const cfg = stack.services[svc.key];
     if (cfg === undefined || !cfg.enabled) continue;
     svc.build(app, ctx);
+  }
+
+  renderSecrets(app, platform, stack, secrets);
+
+  // X-7: one ClusterImagePolicy per stack, over the images the services deploy (or the configured globs).
+  const signing = stack.cluster.signing;
+  const globs = signing?.images ?? imageGlobs(images.keys());
+  if (signing !== undefined && globs.length > 0) {
+    new ImagePolicy(platform, 'ImagePolicy', { name: `stackbook-${stack.environment}`, mode: signingMode(stack), keys: signing.keys, images: globs });
   }
 
   const labels = commonLabels(stack);

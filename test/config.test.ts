@@ -396,3 +396,158 @@ describe('broken stack files get one clear line', () => {
     expect(loadStackFile(path, 'stacks/Pulumi.dev.yaml').environment).toBe('dev');
   });
 });
+
+describe('X-7: cluster.signing (cosign admission)', () => {
+  it('production requires it', () => {
+    const r = raw('prod');
+    delete r.cluster.signing;
+    expect(problems(r)).toEqual([
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing: required in production stacks: cosign admission rejects unsigned images (keys: [{name, publicKey}])',
+    ]);
+  });
+
+  it('an air-gapped stack requires it whatever its tier', () => {
+    const r = raw('airgap');
+    r.tier = 'staging';
+    delete r.cluster.signing;
+    expect(problems(r, 'stacks/Pulumi.airgap.yaml')).toEqual([
+      'stacks/Pulumi.airgap.yaml: config.stackbook:cluster.signing: required in air-gapped stacks: cosign admission rejects unsigned images (keys: [{name, publicKey}])',
+    ]);
+  });
+
+  it('development and staging may go without (nothing is verified there)', () => {
+    for (const env of ['dev', 'staging']) {
+      const r = raw(env);
+      delete r.cluster.signing;
+      expect(accepted(r, `stacks/Pulumi.${env}.yaml`).cluster.signing).toBeUndefined();
+    }
+  });
+
+  it('warn is refused in production (it would admit unsigned images); allowed in development', () => {
+    const r = raw('prod');
+    r.cluster.signing.mode = 'warn';
+    expect(problems(r)).toEqual(['stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing.mode: must be enforce in production stacks (warn admits unsigned images) (got "warn")']);
+    const d = raw('dev');
+    d.cluster.signing.mode = 'enforce';
+    expect(accepted(d, 'stacks/Pulumi.dev.yaml').cluster.signing?.mode).toBe('enforce');
+  });
+
+  it('a key that is not a PEM public key', () => {
+    const r = raw('prod');
+    r.cluster.signing.keys[0].publicKey = 'MFkwEwYHKoZIzj0CAQYI';
+    expect(problems(r)).toEqual([
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing.keys[0].publicKey: must be a PEM public key (-----BEGIN PUBLIC KEY----- ... -----END PUBLIC KEY-----), as printed by `cosign public-key` (got "MFkwEwYHKoZIzj0CAQYI")',
+    ]);
+  });
+
+  it('a private key pasted as the public key is refused and never echoed, not even in part', () => {
+    const r = raw('prod');
+    const secretBody = 'MHcCAQEEIFAKEFAKEFAKEprivatekeymaterialthatmustneverbeprinted';
+    r.cluster.signing.keys[0].publicKey = `-----BEGIN EC PRIVATE KEY-----\n${secretBody}\n-----END EC PRIVATE KEY-----\n`;
+    const out = problems(r);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:cluster\.signing\.keys\[0\]\.publicKey: /);
+    expect(out[0]).toContain('<a private key, not shown>');
+    expect(out[0]).not.toContain('BEGIN EC PRIVATE');
+    expect(out[0]).not.toContain(secretBody.slice(0, 12));
+  });
+
+  it('no keys at all, and two keys with one name', () => {
+    const r = raw('prod');
+    r.cluster.signing.keys = [];
+    expect(problems(r)).toEqual(['stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing.keys: must be ≥ 1 items (got [])']);
+    const d = raw('prod');
+    d.cluster.signing.keys.push({ ...d.cluster.signing.keys[0] });
+    expect(problems(d)).toEqual(['stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing.keys[1].name: is used by two keys: key names must be unique (got "prod-release")']);
+  });
+
+  it('an image glob policy-controller would reject', () => {
+    const r = raw('dev');
+    r.cluster.signing.images = ['ghcr.io/acme/app@sha256:*'];
+    expect(problems(r, 'stacks/Pulumi.dev.yaml')).toEqual([
+      'stacks/Pulumi.dev.yaml: config.stackbook:cluster.signing.images[0]: must be a policy-controller glob (letters, digits, - _ : / * .) (got "ghcr.io/acme/app@sha256:*")',
+    ]);
+  });
+
+  it('a rejected signing block is not also reported as missing', () => {
+    const r = raw('prod');
+    r.cluster.signing.mode = 'audit';
+    const lines = problems(r);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain('config.stackbook:cluster.signing.mode: must be one of "enforce", "warn" (got "audit")');
+  });
+});
+
+describe('secret sources and cluster.vault', () => {
+  const VAULT = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } };
+
+  it('cluster.vault defaults: store vault, KV mount secret, KV v2, Kubernetes auth at kubernetes; secretSources default to none', () => {
+    const r = raw('prod');
+    r.cluster.vault = VAULT;
+    const stack = accepted(r);
+    expect(stack.cluster.vault).toEqual({ ...VAULT, storeName: 'vault', mountPath: 'secret', kvVersion: 'v2', auth: { role: 'stackbook', mountPath: 'kubernetes' } });
+    expect(stack.secretSources).toEqual({});
+    expect(accepted(raw('prod')).cluster.vault).toBeUndefined();
+  });
+
+  it('a vault source defaults to version 1 and refreshInterval 1h; pulumi and existing to version 1', () => {
+    const r = raw('prod');
+    r.cluster.vault = VAULT;
+    r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' }, db: { source: 'existing' }, api: { source: 'pulumi' } };
+    expect(accepted(r).secretSources).toEqual({
+      'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks', version: 1, refreshInterval: '1h' },
+      db: { source: 'existing', version: 1 },
+      api: { source: 'pulumi', version: 1 },
+    });
+  });
+
+  it('a vault source without cluster.vault names the secret, its Vault path and the missing connection', () => {
+    const r = raw('prod');
+    r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' } };
+    expect(problems(r)).toEqual([
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.aion-hooks.source: Secret aion-hooks reads Vault path secret/omertaos/hooks: cluster.vault (server, auth.role) is required for vault sources (got "vault")',
+    ]);
+  });
+
+  it('the vault rule is still reported when another part of the stack is invalid (all errors at once)', () => {
+    const r = raw('prod');
+    r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' } };
+    r.tier = 'prodution';
+    const out = problems(r);
+    expect(out.some((m: string) => m.startsWith('stacks/Pulumi.prod.yaml: config.stackbook:tier: '))).toBe(true);
+    expect(out).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.aion-hooks.source: Secret aion-hooks reads Vault path secret/omertaos/hooks: cluster.vault (server, auth.role) is required for vault sources (got "vault")',
+    );
+  });
+
+  it('a Vault path outside the KV mount of cluster.vault', () => {
+    const r = raw('prod');
+    r.cluster.vault = { ...VAULT, mountPath: 'kv' };
+    r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' } };
+    expect(problems(r)).toEqual([
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.aion-hooks.path: must start with the KV mount of cluster.vault (kv/) (got "secret/omertaos/hooks")',
+    ]);
+  });
+
+  it('schema mistakes: unknown source, missing path, version 0, zero refresh interval, plain-http Vault, missing role, typo', () => {
+    const r = raw('prod');
+    r.cluster.vault = { server: 'http://vault:8200', auth: {}, mount: 'secret' };
+    r.secretSources = {
+      a: { source: 'sops' },
+      b: { source: 'vault' },
+      c: { source: 'existing', version: 0 },
+      d: { source: 'vault', path: 'secret/x', refreshInterval: '0s' },
+      e: { source: 'vault', path: '/secret/x' },
+    };
+    expect(problems(r)).toEqual([
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.vault.auth.role: required',
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.vault.mount: unknown key (a typo?) (got "secret")',
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.vault.server: must be an https:// URL (got "http://vault:8200")',
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.a.source: must be one of "pulumi", "vault", "existing" (got "sops")',
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.b.path: required',
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.c.version: must be ≥ 1 (got 0)',
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.d.refreshInterval: must be a positive duration such as 1h, 15m or 1h30m (got "0s")',
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.e.path: must be a Vault path such as secret/omertaos/hooks (mount/path, no leading or trailing slash) (got "/secret/x")',
+    ]);
+  });
+});

@@ -98,6 +98,16 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       get(o, 'PodDisruptionBudget').spec.maxUnavailable = 0;
     },
   },
+  'single-autoscaler': {
+    env: 'prod',
+    why: 'a KEDA ScaledObject beside the HPA on the same Deployment (cases: test/policies-autoscaler.test.ts)',
+    breakIt: (o) => {
+      o.push({
+        apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'ope-queue', namespace: 'ope' },
+        spec: { scaleTargetRef: { name: 'ope' }, triggers: [{ type: 'prometheus', metadata: {} }] },
+      });
+    },
+  },
   'trace-format': {
     env: 'prod',
     why: 'a trace annotation that is not a catalog ID',

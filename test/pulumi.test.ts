@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import * as pulumi from '@pulumi/pulumi';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { SecretRequirement } from '../services/types.js';
+import type { SecretRequirement, ServiceModule } from '../services/types.js';
 import { ConfigError } from '../stacks/load.js';
 import { PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
 import { ENVS, ROOT, loadEnv } from './helpers.js';
@@ -176,7 +176,7 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
 
   it('exports the namespaces and the https endpoint of every Ingress', () => {
     const stack = loadEnv(env);
-    expect(deployment.outputs).toEqual({ namespaces: ['ope'], endpoints: [`https://ope.${stack.cluster.domain}`] });
+    expect(deployment.outputs).toEqual({ namespaces: ['ope'], endpoints: [`https://ope.${stack.cluster.domain}`], secrets: [] });
   });
 });
 
@@ -191,8 +191,11 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
     source: 'pulumi',
     consumers: ['ope'],
     pulumi: { dbPassword: { randomLength: 40 }, apiToken: { configKey: 'opeApiToken' } },
+    version: 3,
   };
-  const external: SecretRequirement = { name: 'ope-vault', namespace: 'ope', keys: ['x'], source: 'vault', consumers: ['ope'] };
+  const external: SecretRequirement = {
+    name: 'ope-vault', namespace: 'ope', keys: ['x'], source: 'vault', consumers: ['ope'], vault: { path: 'secret/ope/x' },
+  };
   let fixture: Rendered;
   let deployment: ReturnType<ProgramModule['deployRendered']>;
 
@@ -264,6 +267,22 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
     expect(configMap.dependencies).not.toContain(secret.urn);
   });
 
+  it('rotation: the version is a keeper of each RandomPassword (a bump makes new values) and an annotation on the Secret', () => {
+    const password = registered.find((r) => r.type === PASSWORD_TYPE)!;
+    expect(password.inputs.keepers).toEqual({ 'rotation.stackbook.io/version': '3' });
+    const s = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    expect(s.inputs.metadata.annotations['rotation.stackbook.io/version']).toBe('3');
+  });
+
+  it('outputs list every required Secret (pulumi, vault, existing) with keys, source and Vault path, never a value', () => {
+    expect(deployment.outputs.secrets).toEqual([
+      { name: 'ope-credentials', namespace: 'ope', keys: ['apiToken', 'dbPassword'], source: 'pulumi', consumers: ['ope'], version: 3 },
+      { name: 'ope-vault', namespace: 'ope', keys: ['x'], source: 'vault', consumers: ['ope'], version: 1, vault: { path: 'secret/ope/x', properties: { x: 'x' } } },
+    ]);
+    // Nothing is created for the vault requirement: external-secrets does that from the bundle's ExternalSecret.
+    expect(k8sObjects().filter((r) => r.inputs.metadata?.name === 'ope-vault')).toEqual([]);
+  });
+
   it('rejects a missing or plain-text config secret with a config error that never shows the value', () => {
     const loaded = { file: 'stacks/Pulumi.dev.yaml', secretTopKeys: new Set(['secrets']) };
     const noValue = { ...fixture, stack: { ...fixture.stack, secrets: {} } };
@@ -280,6 +299,73 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
     }
     expect(message).toMatch(/^stacks\/Pulumi\.dev\.yaml: config\.stackbook:secrets\.opeApiToken: must be a Pulumi secret/);
     expect(message).not.toContain(CONFIG_SECRET);
+  });
+});
+
+// --------------------------------------------------------------------------- secrets from every source, rotation
+
+describe('a stack with vault, pulumi and existing Secrets and rotated consumers: the program registers exactly the bundle', () => {
+  let fixture: Rendered;
+  let deployment: ReturnType<ProgramModule['deployRendered']>;
+
+  beforeAll(async () => {
+    const [{ Chart }, { ope }, { Workload }, { stackSchema }] = await Promise.all([
+      import('cdk8s'), import('../services/ope.js'), import('../components/workload.js'), import('../stacks/schema.js'),
+    ]);
+    const base = loadEnv('prod');
+    const stack = stackSchema.parse({
+      ...base,
+      cluster: { ...base.cluster, vault: { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } } },
+      secretSources: { 'hooks-hmac': { source: 'vault', path: 'secret/omertaos/hooks', version: 2 }, 'hooks-db': { source: 'pulumi', version: 5 } },
+    });
+    const module: ServiceModule = {
+      ...ope,
+      build(scope, ctx) {
+        const handles = [
+          ctx.requireSecret({ name: 'hooks-hmac', namespace: 'ope', keys: ['hmacKey'], source: 'existing', consumers: ['hooks'] }),
+          ctx.requireSecret({ name: 'hooks-db', namespace: 'ope', keys: ['password'], source: 'existing', consumers: ['hooks'], pulumi: { password: { randomLength: 32 } } }),
+          ctx.requireSecret({ name: 'hooks-api', namespace: 'ope', keys: ['apiKey'], source: 'existing', consumers: ['hooks'] }),
+        ];
+        new Workload(new Chart(scope, 'hooks', { disableResourceNameHashes: true }), 'Hooks', {
+          name: 'hooks', namespace: 'ope', image: `example.com/hooks:1@sha256:${'b'.repeat(64)}`, port: 8080,
+          liveness: { path: '/livez' }, readiness: { path: '/readyz' },
+          env: { HMAC_KEY: handles[0]!.env('hmacKey'), DB_PASSWORD: handles[1]!.env('password'), API_KEY: handles[2]!.env('apiKey') },
+          podAnnotations: Object.assign({}, ...handles.map((h) => h.annotations)),
+        });
+      },
+    };
+    fixture = render(stack, [ope, module]);
+    await useStack('prod');
+    pulumi.runtime.setAllConfig(pulumiConfigOf('prod'), []);
+    deployment = prog.deployRendered(fixture, { file: 'stacks/Pulumi.prod.yaml', secretTopKeys: new Set() });
+    await deployment.settled();
+  });
+
+  it('the bundle carries the ExternalSecret, the ClusterSecretStore and the rotation annotations; Pulumi registers them unchanged', () => {
+    const kinds = fixture.objects.map((o) => o.kind);
+    expect(kinds).toContain('ExternalSecret');
+    expect(kinds).toContain('ClusterSecretStore');
+    const hooks = fixture.objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'hooks') as any;
+    expect(hooks.spec.template.metadata.annotations).toEqual({
+      'rotation.stackbook.io/secret-hooks-api': '1',
+      'rotation.stackbook.io/secret-hooks-db': '5',
+      'rotation.stackbook.io/secret-hooks-hmac': '2',
+    });
+    const owned = k8sObjects().filter((r) => r.type === 'kubernetes:core/v1:Secret');
+    expect(owned.map((r) => r.name)).toEqual(['ope/hooks-db']);
+    const actual = new Map(k8sObjects().filter((r) => !owned.includes(r)).map((r) => [idOf(r.inputs as Manifest), r]));
+    expect([...actual.keys()].sort()).toEqual(fixture.objects.map(idOf).sort());
+    for (const m of fixture.objects) {
+      const r = actual.get(idOf(m))!;
+      expect(r.type, idOf(m)).toBe(typeToken(m));
+      expect(r.inputs, idOf(m)).toEqual(plainJson(m));
+    }
+  });
+
+  it('the Pulumi-owned Secret and its random value carry the same version as the consumers\' annotation', () => {
+    const secret = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    expect(secret.inputs.metadata.annotations['rotation.stackbook.io/version']).toBe('5');
+    expect(registered.find((r) => r.type === PASSWORD_TYPE)!.inputs.keepers).toEqual({ 'rotation.stackbook.io/version': '5' });
   });
 });
 

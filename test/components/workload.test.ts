@@ -85,8 +85,26 @@ describe('Workload secure defaults (X-1)', () => {
     const { container } = build({
       resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '300Mi', memoryLimit: '1Gi', extended: { 'nvidia.com/gpu': '1' } },
     });
-    expect(container.resources.requests).toEqual({ cpu: '250m', memory: '300Mi', 'nvidia.com/gpu': '1' });
-    expect(container.resources.limits).toEqual({ cpu: '2', memory: '1Gi', 'nvidia.com/gpu': '1' });
+    expect(container.resources.requests).toEqual({ cpu: '250m', memory: '300Mi', 'ephemeral-storage': '64Mi', 'nvidia.com/gpu': '1' });
+    expect(container.resources.limits).toEqual({ cpu: '2', memory: '1Gi', 'ephemeral-storage': '512Mi', 'nvidia.com/gpu': '1' });
+  });
+
+  it('bounds local ephemeral storage: 64Mi requested, limit = 256Mi for logs + every emptyDir sizeLimit', () => {
+    expect(build().container.resources.limits['ephemeral-storage']).toBe('512Mi');
+    const two = build({ writablePaths: [{ path: '/tmp', sizeLimit: '1Gi' }, { path: '/cache', sizeLimit: '100M' }, { path: '/data', claimName: 'data' }] });
+    // 256 + 1024 + ceil(100e6 / 2^20) = 96 MiB; the PVC does not count.
+    expect(two.container.resources.limits['ephemeral-storage']).toBe('1376Mi');
+    const given = build({ resources: { cpuRequest: '1', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi', ephemeralStorageRequest: '1Gi', ephemeralStorageLimit: '2Gi' } });
+    expect(given.container.resources.requests['ephemeral-storage']).toBe('1Gi');
+    expect(given.container.resources.limits['ephemeral-storage']).toBe('2Gi');
+    expect(
+      errorOf(() => build({ resources: { cpuRequest: '1', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi', ephemeralStorageRequest: '1Gi', ephemeralStorageLimit: '100Mi' } })).message,
+    ).toBe('Workload "W": resources.ephemeralStorageRequest must be ≤ ephemeralStorageLimit (100Mi) (got "1Gi")');
+  });
+
+  it('pull policy: IfNotPresent for a digest (immutable content), Always for a bare tag (it can move)', () => {
+    expect(build({ image: `ghcr.io/acme/api:1.0@sha256:${'a'.repeat(64)}` }).container.imagePullPolicy).toBe('IfNotPresent');
+    expect(build({ image: 'ghcr.io/acme/api:1.0' }).container.imagePullPolicy).toBe('Always');
   });
 
   it('rolls out without ever going below capacity: RollingUpdate with maxUnavailable 0 and a surge', () => {

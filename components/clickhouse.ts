@@ -1,0 +1,180 @@
+/**
+ * ClickHouse (AION-2 data service) on the hardened StatefulSet base, or external.
+ *
+ * - `clickhouse-server` is started directly (not the image's entrypoint, which writes user
+ *   files under /etc and needs a writable root FS). Settings come from a ConfigMap mounted as
+ *   single files beside the image's own `config.d`/`users.d`: logs to the console, and the
+ *   `default` user's password read from the environment (`from_env`), which is a Secret
+ *   reference: no password in the ConfigMap.
+ * - Data on a PVC (`/var/lib/clickhouse`, also holding tmp and preprocessed configs).
+ * - Probes: readiness `GET /ping` on the HTTP port, liveness a TCP check on the native port.
+ * - Single node: replicated tables need ClickHouse Keeper; `replicas > 1` is a ComponentError.
+ */
+import { Construct } from 'constructs';
+import { ConfigMap } from './config-map.js';
+import { ComponentError } from './meta.js';
+import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import type { WorkloadResources } from './workload.js';
+import type { ImageRef } from '../stacks/schema.js';
+
+/** clickhouse-server 25.8.3.66, the upstream image from ClickHouse Inc.: 25.8 is an LTS release (a year of fixes); includes clickhouse-client for the TTL job; runs as UID 101. */
+export const CLICKHOUSE_IMAGE: ImageRef = { repository: 'docker.io/clickhouse/clickhouse-server', tag: '25.8.3.66' };
+export const CLICKHOUSE_HTTP_PORT = 8123;
+export const CLICKHOUSE_NATIVE_PORT = 9000;
+
+export interface ClickHouseConnection {
+  /** Host of the native protocol endpoint (not a secret). */
+  readonly host: string;
+  /** User name (not a secret). */
+  readonly user: string;
+  readonly passwordSecret: SecretKeyRef;
+  /** TLS on the native protocol (`clickhouse-client --secure`). */
+  readonly secure: boolean;
+  /** Native protocol (clickhouse-client); `http` the HTTP interface. */
+  readonly endpoint: Endpoint;
+  readonly http: Endpoint;
+}
+
+export interface ClickHouseProps {
+  /** @default clickhouse */
+  readonly name?: string;
+  readonly namespace: string;
+  readonly image: string;
+  /** Secret key with the `default` user's password. */
+  readonly passwordSecret: SecretKeyRef;
+  readonly clients: readonly ClientRef[];
+  /** Must be 1. @default 1 */
+  readonly replicas?: number;
+  /** @default 20Gi */
+  readonly storageSize?: string;
+  /** @default the cluster default */
+  readonly storageClassName?: string;
+  /** @default 500m/2 CPU, 2Gi/2Gi memory */
+  readonly resources?: WorkloadResources;
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+export const CLICKHOUSE_SERVER_XML = `<clickhouse>
+    <listen_host>0.0.0.0</listen_host>
+    <listen_host>::</listen_host>
+    <listen_try>1</listen_try>
+    <logger>
+        <level>information</level>
+        <console>1</console>
+        <log remove="remove"/>
+        <errorlog remove="remove"/>
+    </logger>
+</clickhouse>
+`;
+
+export const CLICKHOUSE_USERS_XML = `<clickhouse>
+    <users>
+        <default>
+            <password from_env="CLICKHOUSE_PASSWORD"/>
+            <access_management>0</access_management>
+        </default>
+    </users>
+</clickhouse>
+`;
+
+export class ClickHouse extends Construct {
+  readonly store: StatefulStore;
+  readonly config: ConfigMap;
+  private readonly passwordSecret: SecretKeyRef;
+  constructor(scope: Construct, id: string, props: ClickHouseProps) {
+    super(scope, id);
+    const C = 'ClickHouse';
+    const name = props.name ?? 'clickhouse';
+    const replicas = props.replicas ?? 1;
+    if (replicas !== 1) throw new ComponentError(C, name, 'replicas', 'must be 1: replication (ClickHouse Keeper) is not implemented; use an external ClickHouse for HA', replicas);
+    this.passwordSecret = props.passwordSecret;
+    const concerns = props.concerns ?? [];
+    this.config = new ConfigMap(this, 'Config', {
+      name: `${name}-config`,
+      namespace: props.namespace,
+      data: { 'server.xml': CLICKHOUSE_SERVER_XML, 'users.xml': CLICKHOUSE_USERS_XML },
+      concerns,
+    });
+    this.store = new StatefulStore(
+      this,
+      'Store',
+      {
+        name,
+        namespace: props.namespace,
+        runAsUser: 101,
+        clients: props.clients,
+        terminationGracePeriodSeconds: 120,
+        podAnnotations: this.config.annotation,
+        emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }],
+        configMaps: [{ name: 'config', configMap: this.config.name }],
+        volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
+        container: {
+          name: 'clickhouse',
+          image: props.image,
+          command: ['/usr/bin/clickhouse-server', '--config-file=/etc/clickhouse-server/config.xml'],
+          env: { CLICKHOUSE_PASSWORD: { secret: { name: props.passwordSecret.name, key: props.passwordSecret.key } } },
+          ports: [
+            { name: 'http', port: CLICKHOUSE_HTTP_PORT },
+            { name: 'native', port: CLICKHOUSE_NATIVE_PORT },
+          ],
+          liveness: { tcp: { port: CLICKHOUSE_NATIVE_PORT } },
+          readiness: { http: { path: '/ping', port: CLICKHOUSE_HTTP_PORT } },
+          startupSeconds: 300,
+          resources: props.resources ?? { cpuRequest: '500m', cpuLimit: '2', memoryRequest: '2Gi', memoryLimit: '2Gi' },
+          mounts: [
+            { volume: 'data', path: '/var/lib/clickhouse' },
+            { volume: 'config', path: '/etc/clickhouse-server/config.d/stackbook.xml', subPath: 'server.xml', readOnly: true },
+            { volume: 'config', path: '/etc/clickhouse-server/users.d/stackbook.xml', subPath: 'users.xml', readOnly: true },
+            { volume: 'logs', path: '/var/log/clickhouse-server' },
+            { volume: 'tmp', path: '/tmp' },
+          ],
+        },
+        concerns,
+      },
+      C,
+    );
+  }
+
+  connection(): ClickHouseConnection {
+    return { host: this.store.host, user: 'default', passwordSecret: this.passwordSecret, secure: false, endpoint: this.store.endpoint('native'), http: this.store.endpoint('http') };
+  }
+}
+
+export interface ExternalClickHouseProps {
+  /** @default clickhouse */
+  readonly name?: string;
+  readonly host: string;
+  /** Native protocol port. @default 9440 (TLS) */
+  readonly port?: number;
+  /** @default default */
+  readonly user?: string;
+  /** TLS on the native protocol. @default true */
+  readonly secure?: boolean;
+  readonly cidrs: readonly string[];
+  readonly passwordSecret: SecretKeyRef;
+  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+/** External ClickHouse, native protocol only. */
+export class ExternalClickHouse extends Construct {
+  readonly external: ExternalService;
+  private readonly props: ExternalClickHouseProps;
+  constructor(scope: Construct, id: string, props: ExternalClickHouseProps) {
+    super(scope, id);
+    this.props = props;
+    this.external = new ExternalService(
+      this,
+      'External',
+      { name: props.name ?? 'clickhouse', host: props.host, port: props.port ?? 9440, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
+      'ExternalClickHouse',
+    );
+  }
+
+  connection(): ClickHouseConnection {
+    const e = this.external.endpoint;
+    return { host: e.host, user: this.props.user ?? 'default', passwordSecret: this.props.passwordSecret, secure: this.props.secure ?? true, endpoint: e, http: e };
+  }
+}

@@ -1,0 +1,159 @@
+/**
+ * Cosign signature admission (X-7; AION-4, OSC-16): a sigstore policy-controller
+ * `ClusterImagePolicy` (policy.sigstore.dev/v1beta1) that admits an image into an opted-in
+ * namespace (label `policy.sigstore.dev/include: "true"`) only when a cosign signature made by one
+ * of the configured keys verifies.
+ *
+ * Offline by construction: every authority is a `key` authority with the PEM public key inline
+ * (`key.data`) and NO `ctlog`, `keyless` or `rfc3161timestamp` block. policy-controller then sets
+ * `SkipTlogVerify` (no Rekor lookup), needs no Fulcio roots and no TUF metadata for this policy
+ * (pkg/webhook/validator.go `checkOptsFromAuthority`); the signature itself is read from the
+ * registry (the mirror, in an air-gapped cluster) next to the image. Sign with
+ * `cosign sign --key ... --tlog-upload=false` accordingly.
+ *
+ * An image passes when ANY one authority verifies it (policy-controller semantics), so a key
+ * rotation lists the old and the new key until every image is re-signed.
+ */
+import { createPublicKey } from 'node:crypto';
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import { ComponentError, trace } from './meta.js';
+
+/** Namespace label that makes policy-controller's admission webhooks look at a namespace. */
+export const IMAGE_POLICY_INCLUDE_LABEL = 'policy.sigstore.dev/include';
+/**
+ * Construct-context key (set on the cdk8s App before any chart is added, by synth/render.ts):
+ * `true` when the stack renders a ClusterImagePolicy, so Namespaces opt in by default.
+ */
+export const IMAGE_POLICY_CONTEXT = 'stackbook.io/image-policy';
+
+/** A cosign verification key. */
+export interface SigningKey {
+  /** Authority name (DNS label), e.g. `release-2025`. Unique within the policy. */
+  readonly name: string;
+  /** PKIX PEM public key (`-----BEGIN PUBLIC KEY-----`), as printed by `cosign public-key`. */
+  readonly publicKey: string;
+}
+
+export interface ImagePolicyProps {
+  /** ClusterImagePolicy name (cluster-scoped). */
+  readonly name: string;
+  /**
+   * `enforce` rejects an unsigned or wrongly signed image; `warn` admits it with a warning.
+   * @default 'enforce'
+   */
+  readonly mode?: 'enforce' | 'warn';
+  /** Keys whose signatures are accepted (any one suffices). At least one. */
+  readonly keys: readonly SigningKey[];
+  /**
+   * policy-controller globs of the images that must be signed (`*` = any characters but `/`,
+   * `**` = anything). See `imageGlobs` to derive them from image references. At least one.
+   */
+  readonly images: readonly string[];
+  /** Catalog concerns carried besides X-7 (e.g. AION-4, OSC-16). @default none */
+  readonly concerns?: readonly string[];
+}
+
+/** policy-controller's own check (pkg/apis/glob): only these characters are a valid glob. */
+const GLOB = /^[a-zA-Z0-9\-_:/*.]+$/;
+const KEY_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END PUBLIC KEY-----$/;
+const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
+/** Curves cosign and policy-controller verify with (sigstore `signature.LoadVerifier`). */
+const CURVES = new Set(['prime256v1', 'secp384r1', 'secp521r1']);
+
+/**
+ * Check a PEM public key and return it normalised (LF line ends, one trailing newline).
+ * A private key is refused WITHOUT echoing it; anything else shows only its first line.
+ */
+export function checkPublicKey(component: string, id: string, prop: string, pem: string): string {
+  if (PRIVATE_KEY.test(pem)) {
+    throw new ComponentError(component, id, prop, 'is a PRIVATE key: it must never be in config or a bundle; give the public key (`cosign public-key --key <key>`)');
+  }
+  const text = pem.replace(/\r\n/g, '\n').trim();
+  const firstLine = text.split('\n')[0] ?? '';
+  if (!PEM_PUBLIC_KEY.test(text)) {
+    throw new ComponentError(component, id, prop, 'must be a PEM public key: "-----BEGIN PUBLIC KEY-----", base64 lines, "-----END PUBLIC KEY-----" (first line shown)', firstLine);
+  }
+  let details: { type?: string; curve?: string; bits?: number };
+  try {
+    const k = createPublicKey(text);
+    details = { type: k.asymmetricKeyType, curve: k.asymmetricKeyDetails?.namedCurve, bits: k.asymmetricKeyDetails?.modulusLength };
+  } catch {
+    throw new ComponentError(component, id, prop, 'has the PEM shape but does not decode to a public key', firstLine);
+  }
+  const ok =
+    (details.type === 'ec' && CURVES.has(details.curve ?? '')) ||
+    (details.type === 'rsa' && (details.bits ?? 0) >= 2048) ||
+    details.type === 'ed25519';
+  if (!ok) {
+    const what = details.type === 'ec' ? `ec ${details.curve}` : details.type === 'rsa' ? `rsa ${details.bits}` : String(details.type);
+    throw new ComponentError(component, id, prop, 'must be an ECDSA P-256/P-384/P-521, RSA ≥ 2048 or Ed25519 key (what cosign signs with)', what);
+  }
+  return `${text}\n`;
+}
+
+/**
+ * The canonical repository policy-controller matches against: go-containerregistry's
+ * fully-qualified name (`postgres` -> `index.docker.io/library/postgres`, `docker.io/x/y` ->
+ * `index.docker.io/x/y`), without tag or digest.
+ */
+export function canonicalRepository(reference: string): string {
+  let repo = reference.split('@')[0]!;
+  const slash = repo.lastIndexOf('/');
+  const colon = repo.lastIndexOf(':');
+  if (colon > slash) repo = repo.slice(0, colon);
+  const parts = repo.split('/');
+  const first = parts[0]!;
+  const hasRegistry = parts.length > 1 && (first.includes('.') || first.includes(':') || first === 'localhost');
+  if (!hasRegistry) return `index.docker.io/${parts.length === 1 ? `library/${repo}` : repo}`;
+  if (first === 'docker.io') return `index.docker.io/${parts.length === 2 ? `library/${parts[1]}` : parts.slice(1).join('/')}`;
+  return repo;
+}
+
+/**
+ * Globs covering exactly the repositories of the given image references, any tag or digest:
+ * `<canonical repository>*` (`*` never crosses a `/`; it may also match a sibling repository
+ * with the same prefix, which then also needs a signature: stricter, never looser). Sorted, unique.
+ */
+export function imageGlobs(references: Iterable<string>): string[] {
+  return [...new Set([...references].map((r) => `${canonicalRepository(r)}*`))].sort();
+}
+
+/** A ClusterImagePolicy verifying cosign signatures with inline public keys, offline. */
+export class ImagePolicy extends Construct {
+  readonly object: ApiObject;
+  readonly mode: 'enforce' | 'warn';
+  constructor(scope: Construct, id: string, props: ImagePolicyProps) {
+    super(scope, id);
+    const C = 'ImagePolicy';
+    if (!KEY_NAME.test(props.name)) throw new ComponentError(C, props.name, 'name', 'must be a DNS label', props.name);
+    const mode = props.mode ?? 'enforce';
+    if (mode !== 'enforce' && mode !== 'warn') throw new ComponentError(C, props.name, 'mode', 'must be "enforce" or "warn"', mode);
+    if (props.keys.length === 0) throw new ComponentError(C, props.name, 'keys', 'must name at least one public key (no key: nothing could ever verify)');
+    const names = new Set<string>();
+    const authorities = props.keys.map((k, i) => {
+      if (!KEY_NAME.test(k.name)) throw new ComponentError(C, props.name, `keys[${i}].name`, 'must be a DNS label', k.name);
+      if (names.has(k.name)) throw new ComponentError(C, props.name, `keys[${i}].name`, 'is duplicated', k.name);
+      names.add(k.name);
+      // No ctlog / keyless / rfc3161timestamp: verification needs neither Rekor, Fulcio nor TUF.
+      return { name: k.name, key: { data: checkPublicKey(C, props.name, `keys[${i}].publicKey`, k.publicKey), hashAlgorithm: 'sha256' } };
+    });
+    if (props.images.length === 0) throw new ComponentError(C, props.name, 'images', 'must list at least one glob');
+    for (const g of props.images) {
+      if (!GLOB.test(g)) throw new ComponentError(C, props.name, 'images', 'must be policy-controller globs (letters, digits, - _ : / * .)', g);
+    }
+    this.mode = mode;
+    this.object = new ApiObject(this, 'Resource', {
+      apiVersion: 'policy.sigstore.dev/v1beta1',
+      kind: 'ClusterImagePolicy',
+      metadata: { name: props.name },
+      spec: {
+        mode,
+        images: [...new Set(props.images)].sort().map((glob) => ({ glob })),
+        authorities: authorities.sort((a, b) => (a.name < b.name ? -1 : 1)),
+      },
+    });
+    trace(this.object, 'X-7', ...(props.concerns ?? []));
+  }
+}

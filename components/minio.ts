@@ -1,0 +1,159 @@
+/**
+ * MinIO object storage (AION-2 data service; AION-13 for the multipart clean-up) on the
+ * hardened StatefulSet base, or any external S3-compatible endpoint.
+ *
+ * - Image: MinIO's community edition became source-only in October 2025 (the security release
+ *   RELEASE.2025-10-15T17-29-55Z shipped without an image), the Docker Hub `minio/*`
+ *   repositories were later removed, and the project was archived. `quay.io/minio/minio` is
+ *   MinIO's own registry and still serves the last published release, so that is the default
+ *   here; it will never get fixes. Production stacks should point `repository`/`digest` at an
+ *   image built from a pinned source tag into the mirror registry (stack config), or use an
+ *   external S3 service. `MINIO_IMAGE`/`MC_IMAGE` only name the fallback.
+ * - Single drive, single node (`minio server /data`). Distributed mode (erasure sets across 4+
+ *   pods) is not implemented: `replicas > 1` is a ComponentError.
+ * - Root credentials from Secret keys (`MINIO_ROOT_USER`, `MINIO_ROOT_PASSWORD`).
+ * - Incomplete multipart uploads (AION-13): MinIO ignores `AbortIncompleteMultipartUpload` in a
+ *   lifecycle (it drops the element on import); the server aborts uploads older than
+ *   `MINIO_API_STALE_UPLOADS_EXPIRY` instead, set here from `abortIncompleteUploadsAfterHours`
+ *   (@default 72). The lifecycle Job still sends the element, for external S3 targets.
+ * - Probes: liveness `/minio/health/live`, readiness `/minio/health/ready`.
+ */
+import { Construct } from 'constructs';
+import { ComponentError } from './meta.js';
+import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import type { WorkloadResources } from './workload.js';
+import type { ImageRef } from '../stacks/schema.js';
+
+/** The last community image MinIO published (September 2025), from MinIO's own quay.io registry; see the file comment. */
+export const MINIO_IMAGE: ImageRef = { repository: 'quay.io/minio/minio', tag: 'RELEASE.2025-09-07T16-13-09Z' };
+/** The MinIO client for lifecycle Jobs, same registry and era as MINIO_IMAGE. */
+export const MC_IMAGE: ImageRef = { repository: 'quay.io/minio/mc', tag: 'RELEASE.2025-08-13T08-35-41Z' };
+export const MINIO_PORT = 9000;
+
+export interface MinioConnection {
+  /** `http(s)://<host>:<port>` (not a secret). */
+  readonly url: string;
+  readonly accessKeySecret: SecretKeyRef;
+  readonly secretKeySecret: SecretKeyRef;
+  readonly endpoint: Endpoint;
+}
+
+export interface MinioProps {
+  /** @default minio */
+  readonly name?: string;
+  readonly namespace: string;
+  readonly image: string;
+  /** Secret keys of the root user (also what the lifecycle Job uses). */
+  readonly rootUser: SecretKeyRef;
+  readonly rootPassword: SecretKeyRef;
+  readonly clients: readonly ClientRef[];
+  /** Must be 1. @default 1 */
+  readonly replicas?: number;
+  /** @default 20Gi */
+  readonly storageSize?: string;
+  /** @default the cluster default */
+  readonly storageClassName?: string;
+  /** Abort multipart uploads older than this (AION-13), 24–720 h. @default 72 */
+  readonly abortIncompleteUploadsAfterHours?: number;
+  /** @default 250m/1 CPU, 512Mi/1Gi memory */
+  readonly resources?: WorkloadResources;
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+export class Minio extends Construct {
+  readonly store: StatefulStore;
+  private readonly props: MinioProps;
+  constructor(scope: Construct, id: string, props: MinioProps) {
+    super(scope, id);
+    const C = 'Minio';
+    const name = props.name ?? 'minio';
+    const replicas = props.replicas ?? 1;
+    if (replicas !== 1) throw new ComponentError(C, name, 'replicas', 'must be 1: distributed (erasure-coded) mode is not implemented; use an external S3 service for HA', replicas);
+    const abortHours = props.abortIncompleteUploadsAfterHours ?? 72;
+    if (!Number.isInteger(abortHours) || abortHours < 24 || abortHours > 720) {
+      throw new ComponentError(C, name, 'abortIncompleteUploadsAfterHours', 'must be an integer 24–720', abortHours);
+    }
+    this.props = props;
+    const ref = (s: SecretKeyRef) => ({ secret: { name: s.name, key: s.key } });
+    this.store = new StatefulStore(
+      this,
+      'Store',
+      {
+        name,
+        namespace: props.namespace,
+        runAsUser: 1000,
+        clients: props.clients,
+        terminationGracePeriodSeconds: 60,
+        emptyDirs: [{ name: 'tmp', sizeLimit: '256Mi' }],
+        volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
+        container: {
+          name: 'minio',
+          image: props.image,
+          command: ['minio', 'server', '/data', '--address', `:${MINIO_PORT}`, '--console-address', ':9001', '--certs-dir', '/tmp/certs'],
+          env: {
+            HOME: '/tmp',
+            MINIO_ROOT_USER: ref(props.rootUser),
+            MINIO_ROOT_PASSWORD: ref(props.rootPassword),
+            MINIO_API_STALE_UPLOADS_EXPIRY: `${abortHours}h`,
+            MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL: '6h',
+            MINIO_BROWSER: 'off',
+            MINIO_UPDATE: 'off',
+          },
+          ports: [{ name: 's3', port: MINIO_PORT }],
+          liveness: { http: { path: '/minio/health/live', port: MINIO_PORT } },
+          readiness: { http: { path: '/minio/health/ready', port: MINIO_PORT } },
+          startupSeconds: 120,
+          resources: props.resources ?? { cpuRequest: '250m', cpuLimit: '1', memoryRequest: '512Mi', memoryLimit: '1Gi' },
+          mounts: [
+            { volume: 'data', path: '/data' },
+            { volume: 'tmp', path: '/tmp' },
+          ],
+        },
+        concerns: props.concerns ?? [],
+      },
+      C,
+    );
+  }
+
+  connection(): MinioConnection {
+    return { url: `http://${this.store.host}:${MINIO_PORT}`, accessKeySecret: this.props.rootUser, secretKeySecret: this.props.rootPassword, endpoint: this.store.endpoint() };
+  }
+}
+
+export interface ExternalMinioProps {
+  /** @default minio */
+  readonly name?: string;
+  readonly host: string;
+  /** @default 443 */
+  readonly port?: number;
+  /** @default true (https) */
+  readonly tls?: boolean;
+  readonly cidrs: readonly string[];
+  readonly accessKeySecret: SecretKeyRef;
+  readonly secretKeySecret: SecretKeyRef;
+  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+/** External MinIO or any S3-compatible service. */
+export class ExternalMinio extends Construct {
+  readonly external: ExternalService;
+  private readonly props: ExternalMinioProps;
+  constructor(scope: Construct, id: string, props: ExternalMinioProps) {
+    super(scope, id);
+    this.props = props;
+    this.external = new ExternalService(
+      this,
+      'External',
+      { name: props.name ?? 'minio', host: props.host, port: props.port ?? 443, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
+      'ExternalMinio',
+    );
+  }
+
+  connection(): MinioConnection {
+    const e = this.external.endpoint;
+    return { url: `${(this.props.tls ?? true) ? 'https' : 'http'}://${e.host}:${e.port}`, accessKeySecret: this.props.accessKeySecret, secretKeySecret: this.props.secretKeySecret, endpoint: e };
+  }
+}

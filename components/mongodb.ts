@@ -1,0 +1,140 @@
+/**
+ * MongoDB (AION-2 data service) on the hardened StatefulSet base, or external.
+ *
+ * - Standalone `mongod` with `--auth`: the official image's entrypoint creates the root user on
+ *   the first start from `MONGO_INITDB_ROOT_USERNAME`/`_PASSWORD` (Secret references).
+ *   A replica set (keyFile, `rs.initiate`) is not implemented: `replicas > 1` is a
+ *   ComponentError; use an external (managed) MongoDB for HA.
+ * - Data on a PVC (`/data/db`); `/data/configdb` and `/tmp` are emptyDirs (the entrypoint
+ *   writes its temporary init files there), the root FS stays read-only.
+ * - Probes: liveness is a TCP check on 27017 (restart only a wedged mongod), readiness runs
+ *   `db.adminCommand("ping")` with mongosh (unauthenticated command: no credential in the probe).
+ * - Consumers get a `MongoConnection`: the URI (with credentials) from a Secret key.
+ */
+import { Construct } from 'constructs';
+import { ComponentError } from './meta.js';
+import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import type { WorkloadResources } from './workload.js';
+import type { ImageRef } from '../stacks/schema.js';
+
+/** mongo 8.0.12, the official Docker library image: 8.0 is MongoDB's current major line (supported into 2029), ships mongosh for the probe and the TTL job, runs as UID 999. */
+export const MONGODB_IMAGE: ImageRef = { repository: 'docker.io/library/mongo', tag: '8.0.12' };
+export const MONGODB_PORT = 27017;
+
+export interface MongoConnection {
+  /** Secret key holding `mongodb://<user>:<password>@<host>:27017/?authSource=admin` (or `mongodb+srv://`). */
+  readonly uriSecret: SecretKeyRef;
+  readonly endpoint: Endpoint;
+}
+
+export interface MongoDbProps {
+  /** @default mongodb */
+  readonly name?: string;
+  readonly namespace: string;
+  /** Resolved image reference of MONGODB_IMAGE. */
+  readonly image: string;
+  /** Secret keys of the root user, created on first start. */
+  readonly rootUsername: SecretKeyRef;
+  readonly rootPassword: SecretKeyRef;
+  /** Secret key with the client URI handed to consumers. */
+  readonly uriSecret: SecretKeyRef;
+  readonly clients: readonly ClientRef[];
+  /** Must be 1 (standalone). @default 1 */
+  readonly replicas?: number;
+  /** @default 10Gi */
+  readonly storageSize?: string;
+  /** @default the cluster default */
+  readonly storageClassName?: string;
+  /** @default 250m/1 CPU, 1Gi/1Gi memory */
+  readonly resources?: WorkloadResources;
+  /** WiredTiger cache in GiB; keep it ≤ half the memory limit. @default 0.25 */
+  readonly cacheSizeGb?: number;
+  /** Catalog concerns on every object (e.g. AION-2). @default none */
+  readonly concerns?: readonly string[];
+}
+
+export class MongoDb extends Construct {
+  readonly store: StatefulStore;
+  private readonly uriSecret: SecretKeyRef;
+  constructor(scope: Construct, id: string, props: MongoDbProps) {
+    super(scope, id);
+    const C = 'MongoDb';
+    const name = props.name ?? 'mongodb';
+    const replicas = props.replicas ?? 1;
+    if (replicas !== 1) throw new ComponentError(C, name, 'replicas', 'must be 1: a replica set (keyFile, rs.initiate) is not implemented; use an external MongoDB for HA', replicas);
+    const cache = props.cacheSizeGb ?? 0.25;
+    if (!(cache >= 0.25 && cache <= 1024)) throw new ComponentError(C, name, 'cacheSizeGb', 'must be 0.25–1024', cache);
+    this.uriSecret = props.uriSecret;
+    this.store = new StatefulStore(
+      this,
+      'Store',
+      {
+        name,
+        namespace: props.namespace,
+        runAsUser: 999,
+        clients: props.clients,
+        terminationGracePeriodSeconds: 60,
+        emptyDirs: [{ name: 'configdb', sizeLimit: '16Mi' }, { name: 'tmp', sizeLimit: '64Mi' }],
+        volumeClaims: [{ name: 'data', size: props.storageSize ?? '10Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
+        container: {
+          name: 'mongod',
+          image: props.image,
+          args: ['mongod', '--bind_ip_all', '--port', String(MONGODB_PORT), '--wiredTigerCacheSizeGB', String(cache)],
+          env: {
+            HOME: '/tmp',
+            MONGO_INITDB_ROOT_USERNAME: { secret: { name: props.rootUsername.name, key: props.rootUsername.key } },
+            MONGO_INITDB_ROOT_PASSWORD: { secret: { name: props.rootPassword.name, key: props.rootPassword.key } },
+          },
+          ports: [{ name: 'mongodb', port: MONGODB_PORT }],
+          liveness: { tcp: { port: MONGODB_PORT } },
+          readiness: { exec: ['mongosh', '--quiet', '--norc', '--port', String(MONGODB_PORT), '--eval', 'db.adminCommand("ping").ok'] },
+          startupSeconds: 300,
+          resources: props.resources ?? { cpuRequest: '250m', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi' },
+          mounts: [
+            { volume: 'data', path: '/data/db' },
+            { volume: 'configdb', path: '/data/configdb' },
+            { volume: 'tmp', path: '/tmp' },
+          ],
+        },
+        concerns: props.concerns ?? [],
+      },
+      C,
+    );
+  }
+
+  connection(): MongoConnection {
+    return { uriSecret: this.uriSecret, endpoint: this.store.endpoint() };
+  }
+}
+
+export interface ExternalMongoDbProps {
+  /** @default mongodb */
+  readonly name?: string;
+  readonly host: string;
+  /** @default 27017 */
+  readonly port?: number;
+  readonly cidrs: readonly string[];
+  readonly uriSecret: SecretKeyRef;
+  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+export class ExternalMongoDb extends Construct {
+  readonly external: ExternalService;
+  private readonly uriSecret: SecretKeyRef;
+  constructor(scope: Construct, id: string, props: ExternalMongoDbProps) {
+    super(scope, id);
+    this.uriSecret = props.uriSecret;
+    this.external = new ExternalService(
+      this,
+      'External',
+      { name: props.name ?? 'mongodb', host: props.host, port: props.port ?? MONGODB_PORT, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
+      'ExternalMongoDb',
+    );
+  }
+
+  connection(): MongoConnection {
+    return { uriSecret: this.uriSecret, endpoint: this.external.endpoint };
+  }
+}

@@ -1,0 +1,564 @@
+/**
+ * PostgreSQL on CloudNativePG (operator v1.30, `postgresql.cnpg.io/v1`): a `Cluster`, its backups
+ * and its network path. One component, the database's operational concerns:
+ *
+ * | object | what |
+ * |---|---|
+ * | `Cluster` | instances, pinned image, storage, requests = limits for memory, `initdb` database + owner from a Secret, superuser access off, PDB on, anti-affinity + zone spread, TLS-only client connections, explicit restricted security contexts |
+ * | `ObjectStore` (`barmancloud.cnpg.io/v1`) + `ScheduledBackup` | physical base backups and WAL archiving through the Barman Cloud plugin (`method: plugin`), S3 credentials from a Secret, retention, 6-field cron schedule |
+ * | `NetworkPolicy` | in: clients and peers on 5432, the CNPG operator on 8000/5432, Prometheus on 9187; out: DNS, the Kubernetes API, peers, the backup target |
+ * | `PodMonitor` | scrapes the instances' exporter (`metrics` port, 9187) |
+ *
+ * Choices, checked against the v1.30.0 CRDs in `../shared/crds/cloudnative-pg` and upstream docs:
+ * - Backups use the Barman Cloud plugin. In-tree `spec.backup.barmanObjectStore` is deprecated since
+ *   CNPG 1.26 and announced for removal in 1.31; the plugin keeps the same `configuration` schema in
+ *   an `ObjectStore` resource, the Cluster lists it in `spec.plugins` (`isWALArchiver: true`) and the
+ *   ScheduledBackup says `method: plugin`. The plugin (installed next to the operator) is a
+ *   prerequisite. There is no ObjectStore CRD fixture: tests validate it against a hand-checked shape.
+ * - `spec.monitoring.enablePodMonitor` is deprecated in v1.30 ("create a PodMonitor manually"): a
+ *   separate PodMonitor is rendered instead.
+ * - Image: `ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie`. The official CNPG operand image
+ *   (the operator's own default for v1.30.0 is `18.6-system-trixie`); PostgreSQL 18 is the newest
+ *   major (EOL 2030-11). `standard` instead of `system` because the `system` flavour only adds the
+ *   in-tree barman-cloud tools, which the plugin replaces (it runs them in its own sidecar), and a
+ *   cluster cannot switch from `system` to `standard` later. `standard` = PGDG packages on Debian
+ *   13 slim plus pgaudit, pgvector, failover slots and all locales. The tag pins major.minor; the
+ *   service adds the digest (staging/production) and relocates it (air-gapped).
+ * - The instance manager in every pod talks to the Kubernetes API (it reconciles its own Cluster,
+ *   Secrets and status; CNPG has no other path), so egress to the API server is required: pass the
+ *   API server endpoint CIDRs (policies are enforced after the Service DNAT, hence 443 and 6443).
+ * - The owner Secret must be `kubernetes.io/basic-auth` with `username` equal to the owner and a
+ *   `password`; label it `cnpg.io/reload: "true"` or a password rotation is silently ignored.
+ * - Runbook AION-10 says "nightly pg_dump to aion-backups/pg": this renders the operator-native
+ *   equivalent, nightly physical base backups plus continuous WAL archiving to `s3://aion-backups/pg`,
+ *   which also gives point-in-time recovery. A logical dump, if still wanted, is a separate CronJob.
+ */
+import { ApiObject } from 'cdk8s';
+import { Construct } from 'constructs';
+import { k8s } from 'cdk8s-plus-27';
+import { ComponentError, parseLabel, trace } from './meta.js';
+import { peerOf, type Peer, type PortSpec } from './network-policy.js';
+import type { WorkloadResources } from './workload.js';
+
+const C = 'Postgres';
+
+/** The PostgreSQL operand image (repository + tag, the shape of a stack `ImageRef`). */
+export const POSTGRES_IMAGE = { repository: 'ghcr.io/cloudnative-pg/postgresql', tag: '18.6-standard-trixie' } as const;
+/** Name under which the Barman Cloud plugin registers with the operator. */
+export const BARMAN_CLOUD_PLUGIN = 'barman-cloud.cloudnative-pg.io';
+/** Ports of a CNPG instance pod. */
+export const POSTGRES_PORTS = { postgres: 5432, status: 8000, metrics: 9187 } as const;
+
+/**
+ * Minimum instances per tier: production needs a primary and two standbys (one can fail or be
+ * drained while a synchronous-capable standby remains). The service/stack applies this rule.
+ */
+export const POSTGRES_MIN_INSTANCES = { development: 1, staging: 1, production: 3 } as const;
+
+/** `undefined` when `instances` is enough for `tier`, else the reason (for a config error). */
+export function postgresInstancesProblem(tier: keyof typeof POSTGRES_MIN_INSTANCES, instances: number): string | undefined {
+  const min = POSTGRES_MIN_INSTANCES[tier];
+  return instances >= min ? undefined : `${tier} needs at least ${min} PostgreSQL instances (got ${instances})`;
+}
+
+/**
+ * postgresql.conf parameters the operator owns; the admission webhook rejects them, so they are
+ * refused here with the prop name instead (CNPG docs, "PostgreSQL Configuration: fixed parameters").
+ */
+export const CNPG_FIXED_PARAMETERS: readonly string[] = [
+  'allow_system_table_mods', 'archive_cleanup_command', 'archive_command', 'archive_mode', 'bonjour', 'bonjour_name',
+  'cluster_name', 'config_file', 'data_directory', 'data_sync_retry', 'event_source', 'external_pid_file', 'hba_file',
+  'hot_standby', 'ident_file', 'jit_provider', 'listen_addresses', 'log_destination', 'log_directory', 'log_file_mode',
+  'log_filename', 'log_rotation_age', 'log_rotation_size', 'log_truncate_on_rotation', 'logging_collector', 'port',
+  'primary_conninfo', 'primary_slot_name', 'promote_trigger_file', 'recovery_end_command', 'recovery_min_apply_delay',
+  'recovery_target', 'recovery_target_action', 'recovery_target_inclusive', 'recovery_target_lsn', 'recovery_target_name',
+  'recovery_target_time', 'recovery_target_timeline', 'recovery_target_xid', 'restart_after_crash', 'restore_command',
+  'shared_preload_libraries', 'ssl', 'ssl_ca_file', 'ssl_cert_file', 'ssl_crl_file', 'ssl_dh_params_file', 'ssl_ecdh_curve',
+  'ssl_key_file', 'ssl_passphrase_command', 'ssl_passphrase_command_supports_reload', 'ssl_prefer_server_ciphers',
+  'stats_temp_directory', 'synchronous_standby_names', 'syslog_facility', 'syslog_ident', 'syslog_sequence_numbers',
+  'syslog_split_messages', 'unix_socket_directories', 'unix_socket_group', 'unix_socket_permissions', 'wal_level', 'wal_log_hints',
+];
+
+// ---------------------------------------------------------------------------------------------
+// Quantities and resources (shared with components/kafka.ts)
+
+const QUANTITY = /^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+const FACTOR: Readonly<Record<string, number>> = {
+  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+};
+
+/** A Kubernetes quantity as a number (cores or bytes); `undefined` when it is not one. */
+export function quantityValue(q: string): number | undefined {
+  const m = QUANTITY.exec(q);
+  if (!m) return undefined;
+  return Number(m[1]) * FACTOR[m[3] ?? '']!;
+}
+
+/** Validate requests/limits (quantities, request ≤ limit) and render them. */
+export function resourcesOf(component: string, id: string, prop: string, r: WorkloadResources): {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+} {
+  const pairs: [string, string, string][] = [
+    ['cpu', r.cpuRequest, r.cpuLimit],
+    ['memory', r.memoryRequest, r.memoryLimit],
+  ];
+  for (const [kind, request, limit] of pairs) {
+    const rq = quantityValue(request);
+    const lm = quantityValue(limit);
+    if (rq === undefined || rq <= 0) throw new ComponentError(component, id, `${prop}.${kind}Request`, 'must be a positive quantity such as 500m or 1Gi', request);
+    if (lm === undefined || lm <= 0) throw new ComponentError(component, id, `${prop}.${kind}Limit`, 'must be a positive quantity such as 1 or 2Gi', limit);
+    if (rq > lm) throw new ComponentError(component, id, `${prop}.${kind}Request`, `must not exceed the limit ${limit}`, request);
+  }
+  return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
+}
+
+/** Validate a storage size (a positive quantity, at least 1Gi). */
+export function storageSizeOf(component: string, id: string, prop: string, size: string): string {
+  const v = quantityValue(size);
+  if (v === undefined || v < 2 ** 30) throw new ComponentError(component, id, prop, 'must be a quantity of at least 1Gi, such as 20Gi', size);
+  return size;
+}
+
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export function checkName(component: string, id: string, prop: string, name: string, maxLength = 63): void {
+  if (name.length > maxLength || !DNS_LABEL.test(name)) throw new ComponentError(component, id, prop, `must be a DNS-1123 label of at most ${maxLength} characters`, name);
+}
+
+export function checkSubdomain(component: string, id: string, prop: string, name: string): void {
+  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new ComponentError(component, id, prop, 'must be a DNS-1123 subdomain', name);
+}
+
+/** Peers and ports of one network rule, validated with the AllowList component's contract. */
+export interface RenderedRule {
+  readonly peers: k8s.NetworkPolicyPeer[];
+  readonly ports: k8s.NetworkPolicyPort[];
+}
+
+/** Validate a network rule (same contract as the AllowList component) and render its peers and ports. */
+export function ruleOf(component: string, id: string, prop: string, peers: readonly Peer[], ports: readonly PortSpec[]): RenderedRule {
+  if (peers.length === 0) throw new ComponentError(component, id, prop, 'needs at least one peer (an empty peer list allows everyone)', []);
+  if (ports.length === 0) throw new ComponentError(component, id, prop, 'needs at least one port (no ports means all ports)', []);
+  for (const p of peers) {
+    if ('cidr' in p && (p.cidr === '0.0.0.0/0' || p.cidr === '::/0') && !p.except) throw new ComponentError(component, id, prop, 'allows the whole internet; name the CIDRs', p.cidr);
+    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) throw new ComponentError(component, id, prop, 'has an empty pod selector (matches every pod); name the pods', p.pods);
+  }
+  for (const port of ports) {
+    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) throw new ComponentError(component, id, prop, 'port must be 1–65535', port.port);
+  }
+  return {
+    peers: peers.map(peerOf),
+    ports: ports.map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' })),
+  };
+}
+
+export const tcp = (...ports: number[]): PortSpec[] => ports.map((port) => ({ port }));
+export const ingressRule = (r: RenderedRule): k8s.NetworkPolicyIngressRule => ({ from: r.peers, ports: r.ports });
+export const egressRule = (r: RenderedRule): k8s.NetworkPolicyEgressRule => ({ to: r.peers, ports: r.ports });
+
+/** Pod Security "restricted" for the operator-managed containers: the values the policies demand. */
+export function restrictedContainer(): Record<string, unknown> {
+  return {
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ['ALL'] },
+    privileged: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface PostgresBackupProps {
+  /** Bucket and prefix, e.g. `s3://aion-backups/pg`. WAL and base backups go below `<prefix>/<cluster>/`. */
+  readonly destinationPath: string;
+  /** S3-compatible endpoint (MinIO), `https://` only. @default AWS S3 (endpoint discovery) */
+  readonly endpointUrl?: string;
+  /** Secret key holding the CA bundle of an endpoint with a private CA. @default system trust store */
+  readonly endpointCa?: { readonly secretName: string; readonly key: string };
+  /** Secret with the S3 access key pair (referenced, never copied). */
+  readonly credentials: {
+    readonly secretName: string;
+    /** @default ACCESS_KEY_ID */
+    readonly accessKeyIdKey?: string;
+    /** @default ACCESS_SECRET_KEY */
+    readonly secretAccessKeyKey?: string;
+  };
+  /** How long backups and WAL are kept: `<n>d|w|m`. @default 30d */
+  readonly retention?: string;
+  /** CNPG cron with SECONDS first (6 fields: s m h dom mon dow) or a descriptor such as `@daily`. @default '0 0 2 * * *' (02:00 nightly) */
+  readonly schedule?: string;
+  /** Take the first backup as soon as the ScheduledBackup is created. @default true */
+  readonly immediate?: boolean;
+  /** Compression of WAL segments and base backups. @default gzip */
+  readonly compression?: 'gzip' | 'bzip2' | 'snappy';
+  /** Where the object store is reachable (egress rule of the instances). */
+  readonly egress: { readonly peers: readonly Peer[]; readonly ports: readonly PortSpec[] };
+  /** Requests/limits of the plugin sidecar injected into each instance. @default 50m / 250m CPU, 128Mi / 256Mi memory */
+  readonly sidecarResources?: WorkloadResources;
+}
+
+export interface PostgresProps {
+  /** Cluster name (pods `<name>-1…`, Services `<name>-rw|ro|r`). */
+  readonly name: string;
+  readonly namespace: string;
+  /** PostgreSQL instances (one primary, the rest streaming standbys); see `POSTGRES_MIN_INSTANCES`. @default 3 */
+  readonly instances?: number;
+  /** Operand image reference (resolved by the service: digest, mirror). @default `POSTGRES_IMAGE` (`ghcr.io/cloudnative-pg/postgresql:18.6-standard-trixie`) */
+  readonly imageName?: string;
+  /** Data volume per instance. @default 10Gi */
+  readonly storageSize?: string;
+  /** @default the cluster's default StorageClass */
+  readonly storageClass?: string;
+  /** Per instance (the postgres container). Memory request = limit is recommended (Guaranteed QoS). @default 500m / 1 CPU, 1Gi / 1Gi memory */
+  readonly resources?: WorkloadResources;
+  /** Application database created by `initdb`. */
+  readonly database: string;
+  /** Owner role of `database`. @default database */
+  readonly owner?: string;
+  /** `kubernetes.io/basic-auth` Secret with `username` (= owner) and `password` of the owner. */
+  readonly ownerSecret: string;
+  /** Enable the `postgres` superuser with the password in this Secret. @default disabled (no superuser login) */
+  readonly superuserSecret?: string;
+  /** Operator-managed PodDisruptionBudgets (primary protected, one standby at a time). @default true */
+  readonly enablePDB?: boolean;
+  /** Anti-affinity domain between instances. @default kubernetes.io/hostname */
+  readonly topologyKey?: string;
+  /** `required` refuses to co-locate instances; `preferred` co-locates when nodes are short. @default preferred */
+  readonly antiAffinity?: 'preferred' | 'required';
+  /** Spread instances over this topology (best effort, max skew 1). @default topology.kubernetes.io/zone */
+  readonly zoneTopologyKey?: string;
+  /**
+   * postgresql.conf parameters, merged over the defaults: `max_connections` 200,
+   * `shared_buffers` 25 % and `effective_cache_size` 75 % of the memory limit,
+   * `log_min_duration_statement` 1000 (ms), `log_checkpoints` on, `log_lock_waits` on,
+   * `idle_in_transaction_session_timeout` 300000 (ms), `password_encryption` scram-sha-256.
+   * @default those defaults
+   */
+  readonly parameters?: Readonly<Record<string, string>>;
+  /** Reject client connections without TLS (`hostnossl all all all reject`). @default true */
+  readonly requireTls?: boolean;
+  /** Backups to S3/MinIO through the Barman Cloud plugin. @default none */
+  readonly backup?: PostgresBackupProps;
+  /** Workloads allowed to connect on 5432 (at least one). */
+  readonly clients: readonly Peer[];
+  /** Namespace of the CNPG operator (it calls every instance on 8000 and 5432). @default cnpg-system */
+  readonly operatorNamespace?: string;
+  /** `key=value` label of the operator pods. @default app.kubernetes.io/name=cloudnative-pg */
+  readonly operatorPodLabel?: string;
+  /** Namespace of Prometheus (scrapes 9187). @default monitoring */
+  readonly monitoringNamespace?: string;
+  /** Kubernetes API server endpoint CIDRs (the instance manager needs the API). */
+  readonly kubeApiCidrs: readonly string[];
+  /** API server ports as seen after the Service DNAT. @default [443, 6443] */
+  readonly kubeApiPorts?: readonly number[];
+  /** @default kube-system */
+  readonly dnsNamespace?: string;
+  /** @default k8s-app=kube-dns */
+  readonly dnsPodLabel?: string;
+  /** Render a PodMonitor for the instances' exporter. @default true */
+  readonly podMonitor?: boolean;
+  /** Label selecting the PodMonitor into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+  /** Catalog concerns carried by every object (the service decides, e.g. AION-2, AION-10). @default none */
+  readonly concerns?: readonly string[];
+}
+
+/** A Secret the cluster reads (for the service's `requireSecret`); values never pass through here. */
+export interface PostgresSecretUse {
+  readonly name: string;
+  readonly keys: readonly string[];
+  readonly purpose: string;
+}
+
+const DEFAULT_RESOURCES: WorkloadResources = { cpuRequest: '500m', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi' };
+const DEFAULT_SIDECAR: WorkloadResources = { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '128Mi', memoryLimit: '256Mi' };
+const PG_IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+const RESERVED_ROLES = new Set(['postgres', 'streaming_replica', 'cnpg_pooler_pgbouncer']);
+
+/** The default postgresql.conf parameters for a given memory limit (bytes). */
+export function defaultParameters(memoryLimitBytes: number): Record<string, string> {
+  const mb = (fraction: number): string => `${Math.max(16, Math.floor((memoryLimitBytes * fraction) / 2 ** 20))}MB`;
+  return {
+    effective_cache_size: mb(0.75),
+    idle_in_transaction_session_timeout: '300000',
+    log_checkpoints: 'on',
+    log_lock_waits: 'on',
+    log_min_duration_statement: '1000',
+    max_connections: '200',
+    password_encryption: 'scram-sha-256',
+    shared_buffers: mb(0.25),
+  };
+}
+
+const CRON_FIELDS: readonly (readonly [string, number, number])[] = [
+  ['seconds', 0, 59],
+  ['minutes', 0, 59],
+  ['hours', 0, 23],
+  ['day of month', 1, 31],
+  ['month', 1, 12],
+  ['day of week', 0, 6],
+];
+const CRON_DESCRIPTORS = new Set(['@yearly', '@annually', '@monthly', '@weekly', '@daily', '@midnight', '@hourly']);
+
+/**
+ * Why `schedule` is not a CNPG schedule (robfig/cron with seconds), or `undefined`. A 5-field
+ * Kubernetes CronJob schedule is the usual mistake: it would silently shift every field by one.
+ */
+export function cnpgScheduleProblem(schedule: string): string | undefined {
+  const s = schedule.trim();
+  if (CRON_DESCRIPTORS.has(s)) return undefined;
+  const fields = s.split(/\s+/);
+  if (fields.length === 5) return 'has 5 fields: CNPG schedules have 6, seconds first (e.g. "0 0 2 * * *" for 02:00)';
+  if (fields.length !== 6) return `must have 6 fields (seconds minutes hours day-of-month month day-of-week), found ${fields.length}`;
+  for (let i = 0; i < 6; i++) {
+    const [label, min, max] = CRON_FIELDS[i]!;
+    for (const part of fields[i]!.split(',')) {
+      const m = /^(\*|\?|(\d+)(-(\d+))?)(\/(\d+))?$/.exec(part);
+      if (!m) return `${label} field "${fields[i]}" is not a cron expression`;
+      const nums = [m[2], m[4]].filter((x): x is string => x !== undefined).map(Number);
+      if (m[6] !== undefined && Number(m[6]) < 1) return `${label} step must be ≥ 1`;
+      if (nums.some((n) => n < min || n > max)) return `${label} field "${fields[i]}" is outside ${min}–${max}`;
+      if (nums.length === 2 && nums[0]! > nums[1]!) return `${label} range "${part}" is reversed`;
+    }
+  }
+  return undefined;
+}
+
+function cidrOk(cidr: string): boolean {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
+  if (m) return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
+  return /^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr) && cidr.includes(':') && Number(cidr.split('/')[1]) <= 128;
+}
+
+/** Validate the Kubernetes API egress (CIDRs, ports) and render the rule. */
+export function kubeApiEgress(component: string, id: string, cidrs: readonly string[], ports: readonly number[]): k8s.NetworkPolicyEgressRule {
+  if (cidrs.length === 0) throw new ComponentError(component, id, 'kubeApiCidrs', 'must name the API server endpoint CIDRs (the operator-managed pods need the API)', []);
+  for (const c of cidrs) {
+    if (!cidrOk(c)) throw new ComponentError(component, id, 'kubeApiCidrs', 'must be CIDRs such as 10.0.0.1/32', c);
+    if (c === '0.0.0.0/0' || c === '::/0') throw new ComponentError(component, id, 'kubeApiCidrs', 'allows the whole internet; name the API server endpoints', c);
+  }
+  return egressRule(ruleOf(component, id, 'kubeApiPorts', cidrs.map((cidr) => ({ cidr })), tcp(...ports)));
+}
+
+/** The DNS egress rule every operator-managed pod needs (kept in the component's own policy). */
+export function dnsEgress(component: string, id: string, namespace: string | undefined, podLabel: string | undefined): k8s.NetworkPolicyEgressRule {
+  const pods = parseLabel(component, id, 'dnsPodLabel', podLabel ?? 'k8s-app=kube-dns');
+  return egressRule(ruleOf(component, id, 'dns', [{ namespace: namespace ?? 'kube-system', pods }], [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]));
+}
+
+/** A CloudNativePG cluster with backups, network policy and monitoring. */
+export class Postgres extends Construct {
+  readonly name: string;
+  readonly namespace: string;
+  /** Read-write Service (the primary): `<name>-rw`, port 5432. */
+  readonly serviceName: string;
+  readonly cluster: ApiObject;
+  readonly networkPolicy: k8s.KubeNetworkPolicy;
+  readonly podMonitor?: ApiObject;
+  readonly objectStore?: ApiObject;
+  readonly scheduledBackup?: ApiObject;
+  /** The Secrets this cluster reads (names and keys only). */
+  readonly secrets: readonly PostgresSecretUse[];
+
+  constructor(scope: Construct, id: string, props: PostgresProps) {
+    super(scope, id);
+    const n = props.name;
+    // Instance pods are `<name>-<n>`, PVCs and Services derive from it; 50 leaves room for suffixes.
+    checkName(C, n, 'name', n, 50);
+    checkName(C, n, 'namespace', props.namespace);
+    const instances = props.instances ?? 3;
+    if (!Number.isInteger(instances) || instances < 1) throw new ComponentError(C, n, 'instances', 'must be an integer ≥ 1', instances);
+    const imageName = props.imageName ?? `${POSTGRES_IMAGE.repository}:${POSTGRES_IMAGE.tag}`;
+    // The operator reads the PostgreSQL major version from the tag, so the tag must start with it.
+    if (!/^[^\s@]+:(1[3-9]|[2-9]\d)(\.\d+)?([-._A-Za-z0-9]*)?(@sha256:[a-f0-9]{64})?$/.test(imageName)) {
+      throw new ComponentError(C, n, 'imageName', 'must be <repository>:<major>[.<minor>][-suffix][@sha256:…] with a supported major (13+)', imageName);
+    }
+    const storageSize = storageSizeOf(C, n, 'storageSize', props.storageSize ?? '10Gi');
+    if (props.storageClass !== undefined) checkSubdomain(C, n, 'storageClass', props.storageClass);
+    const resources = resourcesOf(C, n, 'resources', props.resources ?? DEFAULT_RESOURCES);
+    if (!PG_IDENTIFIER.test(props.database)) throw new ComponentError(C, n, 'database', 'must be a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, ≤ 63)', props.database);
+    if (props.database === 'postgres' || props.database.startsWith('template')) throw new ComponentError(C, n, 'database', 'must not be a system database', props.database);
+    const owner = props.owner ?? props.database;
+    if (!PG_IDENTIFIER.test(owner)) throw new ComponentError(C, n, 'owner', 'must be a lower-case PostgreSQL identifier ([a-z_][a-z0-9_]*, ≤ 63)', owner);
+    if (RESERVED_ROLES.has(owner)) throw new ComponentError(C, n, 'owner', 'is a role the operator reserves', owner);
+    checkSubdomain(C, n, 'ownerSecret', props.ownerSecret);
+    if (props.superuserSecret !== undefined) checkSubdomain(C, n, 'superuserSecret', props.superuserSecret);
+    const topologyKey = props.topologyKey ?? 'kubernetes.io/hostname';
+    const zoneKey = props.zoneTopologyKey ?? 'topology.kubernetes.io/zone';
+    for (const [prop, key] of [['topologyKey', topologyKey], ['zoneTopologyKey', zoneKey]] as const) {
+      if (!/^([a-z0-9.-]+\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/.test(key)) throw new ComponentError(C, n, prop, 'must be a node label key', key);
+    }
+    const parameters: Record<string, string> = { ...defaultParameters(quantityValue(resources.limits.memory)!) };
+    for (const [key, value] of Object.entries(props.parameters ?? {})) {
+      if (!/^[a-z_][a-z0-9_.]*$/.test(key)) throw new ComponentError(C, n, `parameters.${key}`, 'is not a PostgreSQL parameter name');
+      if (CNPG_FIXED_PARAMETERS.includes(key)) throw new ComponentError(C, n, `parameters.${key}`, 'is managed by the operator and cannot be set', value);
+      if (typeof value !== 'string' || value === '') throw new ComponentError(C, n, `parameters.${key}`, 'must be a non-empty string', value);
+      parameters[key] = value;
+    }
+    if (props.clients.length === 0) throw new ComponentError(C, n, 'clients', 'must name at least one client workload (nothing else may connect on 5432)', []);
+
+    this.name = n;
+    this.namespace = props.namespace;
+    this.serviceName = `${n}-rw`;
+    const concerns = props.concerns ?? [];
+    const selector = { 'cnpg.io/cluster': n };
+    const storeName = `${n}-backup`;
+    const secrets: PostgresSecretUse[] = [{ name: props.ownerSecret, keys: ['password', 'username'], purpose: `owner "${owner}" of database "${props.database}" (type kubernetes.io/basic-auth, label cnpg.io/reload=true)` }];
+    if (props.superuserSecret) secrets.push({ name: props.superuserSecret, keys: ['password', 'username'], purpose: 'postgres superuser (type kubernetes.io/basic-auth, label cnpg.io/reload=true)' });
+
+    // ---- backups (validated before anything renders)
+    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule };
+    if (props.backup) {
+      const b = props.backup;
+      if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._\-/]*)?$/.test(b.destinationPath)) {
+        throw new ComponentError(C, n, 'backup.destinationPath', 'must be s3://<bucket>[/<prefix>]', b.destinationPath);
+      }
+      if (b.endpointUrl !== undefined && !/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/.test(b.endpointUrl)) {
+        throw new ComponentError(C, n, 'backup.endpointUrl', 'must be an https:// URL without a path (credentials and backups never travel in clear text)', b.endpointUrl);
+      }
+      const retention = b.retention ?? '30d';
+      if (!/^[1-9][0-9]*[dwm]$/.test(retention)) throw new ComponentError(C, n, 'backup.retention', 'must be <n>d, <n>w or <n>m, such as 30d', retention);
+      const schedule = b.schedule ?? '0 0 2 * * *';
+      const problem = cnpgScheduleProblem(schedule);
+      if (problem) throw new ComponentError(C, n, 'backup.schedule', problem, schedule);
+      checkSubdomain(C, n, 'backup.credentials.secretName', b.credentials.secretName);
+      const idKey = b.credentials.accessKeyIdKey ?? 'ACCESS_KEY_ID';
+      const secretKey = b.credentials.secretAccessKeyKey ?? 'ACCESS_SECRET_KEY';
+      for (const [prop, key] of [['accessKeyIdKey', idKey], ['secretAccessKeyKey', secretKey]] as const) {
+        if (!/^[-._a-zA-Z0-9]+$/.test(key)) throw new ComponentError(C, n, `backup.credentials.${prop}`, 'must be a Secret key', key);
+      }
+      if (b.endpointCa) checkSubdomain(C, n, 'backup.endpointCa.secretName', b.endpointCa.secretName);
+      const compression = b.compression ?? 'gzip';
+      const sidecar = resourcesOf(C, n, 'backup.sidecarResources', b.sidecarResources ?? DEFAULT_SIDECAR);
+      const egress = egressRule(ruleOf(C, n, 'backup.egress', b.egress.peers, b.egress.ports));
+      secrets.push({ name: b.credentials.secretName, keys: [idKey, secretKey].sort(), purpose: `S3 credentials for ${b.destinationPath}` });
+      if (b.endpointCa) secrets.push({ name: b.endpointCa.secretName, keys: [b.endpointCa.key], purpose: 'CA bundle of the backup endpoint' });
+      backup = {
+        egress,
+        store: {
+          configuration: {
+            destinationPath: b.destinationPath,
+            ...(b.endpointUrl ? { endpointURL: b.endpointUrl } : {}),
+            ...(b.endpointCa ? { endpointCA: { name: b.endpointCa.secretName, key: b.endpointCa.key } } : {}),
+            s3Credentials: {
+              accessKeyId: { name: b.credentials.secretName, key: idKey },
+              secretAccessKey: { name: b.credentials.secretName, key: secretKey },
+            },
+            wal: { compression },
+            data: { compression },
+          },
+          retentionPolicy: retention,
+          instanceSidecarConfiguration: { resources: sidecar },
+        },
+        scheduled: {
+          cluster: { name: n },
+          schedule,
+          immediate: b.immediate ?? true,
+          // The Backup objects it creates are garbage-collected with the ScheduledBackup.
+          backupOwnerReference: 'self',
+          method: 'plugin',
+          pluginConfiguration: { name: BARMAN_CLOUD_PLUGIN },
+        },
+      };
+    }
+
+    // ---- network (validated before anything renders)
+    const operatorPods = parseLabel(C, n, 'operatorPodLabel', props.operatorPodLabel ?? 'app.kubernetes.io/name=cloudnative-pg');
+    const operatorNamespace = props.operatorNamespace ?? 'cnpg-system';
+    const monitoringNamespace = props.monitoringNamespace ?? 'monitoring';
+    checkName(C, n, 'operatorNamespace', operatorNamespace);
+    checkName(C, n, 'monitoringNamespace', monitoringNamespace);
+    const peers: Peer[] = [{ pods: selector }];
+    const ingress: k8s.NetworkPolicyIngressRule[] = [
+      ingressRule(ruleOf(C, n, 'clients', props.clients, tcp(POSTGRES_PORTS.postgres))),
+      ingressRule(ruleOf(C, n, 'peers', peers, tcp(POSTGRES_PORTS.postgres, POSTGRES_PORTS.status))),
+      ingressRule(ruleOf(C, n, 'operator', [{ namespace: operatorNamespace, pods: operatorPods }], tcp(POSTGRES_PORTS.postgres, POSTGRES_PORTS.status))),
+      ingressRule(ruleOf(C, n, 'monitoring', [{ namespace: monitoringNamespace }], tcp(POSTGRES_PORTS.metrics))),
+    ];
+    const egress: k8s.NetworkPolicyEgressRule[] = [
+      dnsEgress(C, n, props.dnsNamespace, props.dnsPodLabel),
+      kubeApiEgress(C, n, props.kubeApiCidrs, props.kubeApiPorts ?? [443, 6443]),
+      egressRule(ruleOf(C, n, 'peers', peers, tcp(POSTGRES_PORTS.postgres, POSTGRES_PORTS.status))),
+      ...(backup ? [backup.egress] : []),
+    ];
+    const prometheusLabels = parseLabel(C, n, 'prometheusSelector', props.prometheusSelector ?? 'release=prometheus');
+
+    // ---- objects
+    const hba = (props.requireTls ?? true) ? ['hostnossl all all all reject'] : [];
+    this.cluster = new ApiObject(this, 'Cluster', {
+      apiVersion: 'postgresql.cnpg.io/v1',
+      kind: 'Cluster',
+      metadata: { name: n, namespace: props.namespace },
+      spec: {
+        instances,
+        imageName,
+        storage: { size: storageSize, ...(props.storageClass ? { storageClass: props.storageClass } : {}) },
+        resources,
+        bootstrap: {
+          initdb: { database: props.database, owner, secret: { name: props.ownerSecret }, dataChecksums: true },
+        },
+        enableSuperuserAccess: props.superuserSecret !== undefined,
+        ...(props.superuserSecret ? { superuserSecret: { name: props.superuserSecret } } : {}),
+        enablePDB: props.enablePDB ?? true,
+        affinity: {
+          enablePodAntiAffinity: true,
+          podAntiAffinityType: props.antiAffinity ?? 'preferred',
+          topologyKey,
+        },
+        topologySpreadConstraints: [
+          { maxSkew: 1, topologyKey: zoneKey, whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } },
+        ],
+        postgresql: {
+          parameters: Object.fromEntries(Object.keys(parameters).sort().map((k) => [k, parameters[k]!])),
+          ...(hba.length > 0 ? { pg_hba: hba } : {}),
+        },
+        // Explicit, not inherited from operator defaults: these are the restricted profile the
+        // policies check on workloads we render ourselves. UID/GID 26 is `postgres` in the image.
+        podSecurityContext: { runAsNonRoot: true, runAsUser: 26, runAsGroup: 26, fsGroup: 26, seccompProfile: { type: 'RuntimeDefault' } },
+        securityContext: restrictedContainer(),
+        ...(backup ? { plugins: [{ name: BARMAN_CLOUD_PLUGIN, isWALArchiver: true, parameters: { barmanObjectName: storeName } }] } : {}),
+      },
+    });
+    trace(this.cluster, 'X-1', ...concerns);
+
+    if (backup) {
+      this.objectStore = new ApiObject(this, 'ObjectStore', {
+        apiVersion: 'barmancloud.cnpg.io/v1',
+        kind: 'ObjectStore',
+        metadata: { name: storeName, namespace: props.namespace },
+        spec: backup.store,
+      });
+      this.scheduledBackup = new ApiObject(this, 'ScheduledBackup', {
+        apiVersion: 'postgresql.cnpg.io/v1',
+        kind: 'ScheduledBackup',
+        metadata: { name: `${n}-scheduled`, namespace: props.namespace },
+        spec: backup.scheduled,
+      });
+      if (concerns.length > 0) trace([this.objectStore, this.scheduledBackup], ...concerns);
+    }
+
+    this.networkPolicy = new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {
+      metadata: { name: `${n}-postgres`, namespace: props.namespace },
+      spec: { podSelector: { matchLabels: selector }, policyTypes: ['Ingress', 'Egress'], ingress, egress },
+    });
+    trace(this.networkPolicy, 'X-3', ...concerns);
+
+    if (props.podMonitor ?? true) {
+      this.podMonitor = new ApiObject(this, 'PodMonitor', {
+        apiVersion: 'monitoring.coreos.com/v1',
+        kind: 'PodMonitor',
+        metadata: { name: `${n}-postgres`, namespace: props.namespace, labels: prometheusLabels },
+        spec: {
+          selector: { matchLabels: selector },
+          podMetricsEndpoints: [{ port: 'metrics', path: '/metrics', interval: '30s' }],
+        },
+      });
+      trace(this.podMonitor, 'X-8', ...concerns);
+    }
+    this.secrets = secrets.sort((a, b) => a.name.localeCompare(b.name));
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Backup alerts (X-6; X-8) through promtool: the PrometheusRule a BackupCronJob renders is
+ * syntax-checked and unit-tested against `test/alerts/backup.test.yaml` (a FIRING and a QUIET case
+ * per alert), with the same harness as test/alerts.test.ts. Without promtool these tests fail.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dump } from 'js-yaml';
+import { BackupCronJob, type BackupProps } from '../../components/backup.js';
+import {
+  PROMTOOL_MISSING,
+  alertProblems,
+  alertsOf,
+  coverageProblems,
+  findPromtool,
+  prepareUnitTest,
+  promtool,
+  readUnitTests,
+  unitTestFile,
+  writeRuleFile,
+  type RuleGroup,
+  type RuleSet,
+} from '../promtool.js';
+import { newChart, objectsOf, only } from './util.js';
+
+const BASE = 'https://runbooks.example.com/runbooks';
+const ALERTS = ['BackupStale', 'BackupRestoreDrillFailed', 'BackupRestoreDrillStale'];
+
+/** The rule set of the backup `sample` in `backups`, as test/alerts/backup.test.yaml describes it. */
+function ruleSet(props: Partial<BackupProps> = {}): RuleSet {
+  const chart = newChart();
+  new BackupCronJob(chart, 'Backup', {
+    name: 'sample',
+    namespace: 'backups',
+    schedule: '0 3 * * *',
+    drillSchedule: '30 5 * * 0',
+    source: { kind: 'pvc-tarball', claimName: 'projects' },
+    target: { kind: 'pvc', claimName: 'backups' },
+    runbookUrl: `${BASE}/backup#sample`,
+    ...props,
+  });
+  const rule = only(objectsOf(chart), 'PrometheusRule');
+  return { name: 'backup', namespace: 'backups', groups: rule.spec.groups as RuleGroup[], stacks: ['component'], runbookBaseUrl: BASE };
+}
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'stackbook-backup-alerts-'));
+});
+afterAll(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+const runDir = (label: string) => mkdtempSync(join(tmp, `${label}-`));
+
+function unitTest(set: RuleSet, text = readUnitTests(unitTestFile('backup')).text) {
+  const dir = runDir('test');
+  return promtool(['test', 'rules', prepareUnitTest(dir, set, text)], dir);
+}
+
+describe('backup alerts (X-6, X-8)', () => {
+  it('X-8: promtool is installed (apt-get install prometheus)', () => {
+    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
+  });
+
+  it('X-6: a backup renders the three alerts, each with severity, summary, description and runbook_url', () => {
+    const set = ruleSet();
+    const alerts = alertsOf(set.groups);
+    expect(alerts.map((a) => a.alert)).toEqual(ALERTS);
+    for (const a of alerts) {
+      expect(alertProblems(a, BASE), a.alert).toEqual([]);
+      expect(a.labels).toEqual({ namespace: 'backups', backup: 'sample', severity: 'warning' });
+    }
+  });
+
+  it('X-6: thresholds are twice the longest gap of each schedule', () => {
+    const expr = (set: RuleSet, name: string) => alertsOf(set.groups).find((a) => a.alert === name)!.expr;
+    expect(expr(ruleSet(), 'BackupStale')).toMatch(/ > 172800$/);
+    expect(expr(ruleSet(), 'BackupRestoreDrillStale')).toMatch(/ > 1209600$/);
+    // weekdays only: Friday -> Monday is 3 days, so 6 days before it is stale
+    expect(expr(ruleSet({ schedule: '0 3 * * 1-5' }), 'BackupStale')).toMatch(/ > 518400$/);
+    expect(expr(ruleSet({ schedule: '0 */6 * * *' }), 'BackupStale')).toMatch(/ > 43200$/);
+  });
+
+  it('X-6: alert severity is configurable (critical pages)', () => {
+    for (const a of alertsOf(ruleSet({ alertSeverity: 'critical' }).groups)) expect(a.labels?.severity).toBe('critical');
+  });
+
+  it('X-8: promtool check rules accepts the rendered rules', () => {
+    const set = ruleSet();
+    const dir = runDir('check');
+    writeRuleFile(join(dir, 'rules.yaml'), set.groups);
+    const r = promtool(['check', 'rules', 'rules.yaml'], dir);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('SUCCESS: 3 rules found');
+  });
+
+  it('X-6: each alert has a FIRING and a QUIET promtool case in test/alerts/backup.test.yaml', () => {
+    const { doc } = readUnitTests(unitTestFile('backup'));
+    expect(doc.rule_files).toEqual(['backup.rules.yaml']);
+    expect(coverageProblems(ALERTS, doc)).toEqual([]);
+  });
+
+  it('X-6 X-8: promtool test rules passes', () => {
+    const r = unitTest(ruleSet());
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('SUCCESS');
+  });
+});
+
+describe('the backup alert harness can fail (X-6)', () => {
+  it('fails when a FIRING expectation is turned QUIET', () => {
+    const { doc } = readUnitTests(unitTestFile('backup'));
+    const firing = (doc.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => c.alertname === 'BackupRestoreDrillFailed' && (c.exp_alerts ?? []).length > 0);
+    if (!firing) throw new Error('no FIRING BackupRestoreDrillFailed case');
+    firing.exp_alerts = [];
+    const r = unitTest(ruleSet(), dump(doc));
+    expect(r.code, r.output).not.toBe(0);
+    expect(r.output).toContain(`alertname: ${firing.alertname}, time: ${firing.eval_time},`);
+  });
+
+  it('fails when the rules are rendered for another schedule (the thresholds are what is tested)', () => {
+    const r = unitTest(ruleSet({ schedule: '0 3 */2 * *' }));
+    expect(r.code, r.output).not.toBe(0);
+    expect(r.output).toContain('alertname: BackupStale');
+  });
+
+  it('fails when the drill is not the one the failed job belongs to', () => {
+    const r = unitTest(ruleSet({ name: 'other' }));
+    expect(r.code, r.output).not.toBe(0);
+  });
+});

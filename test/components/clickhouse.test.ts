@@ -1,0 +1,89 @@
+/**
+ * ClickHouse (AION-2 data service): clickhouse-server started directly (read-only root FS), config
+ * from a ConfigMap whose password is read from the environment, `/ping` readiness, or external.
+ */
+import { describe, expect, it } from 'vitest';
+import { DefaultDeny } from '../../components/network-policy.js';
+import { CLICKHOUSE_IMAGE, ClickHouse, ExternalClickHouse, type ClickHouseProps } from '../../components/clickhouse.js';
+import { evaluate } from '../../policies/rules.js';
+import { invalidManifests } from '../schema.js';
+import { errorOf, newChart, objectsOf, only, type Json } from './util.js';
+
+const BASE: ClickHouseProps = {
+  namespace: 'aion',
+  image: `docker.io/clickhouse/clickhouse-server:25.8.3.66@sha256:${'2'.repeat(64)}`,
+  passwordSecret: { name: 'clickhouse', key: 'password' },
+  clients: [{ name: 'control' }],
+};
+
+function build(overrides: Partial<ClickHouseProps> = {}) {
+  const chart = newChart();
+  const ch = new ClickHouse(chart, 'C', { ...BASE, ...overrides });
+  const objects = objectsOf(chart);
+  const sts = only(objects, 'StatefulSet');
+  return { ch, objects, sts, pod: sts.spec.template.spec as Json, c: sts.spec.template.spec.containers[0] as Json, cm: only(objects, 'ConfigMap') };
+}
+
+describe('ClickHouse (AION-2)', () => {
+  it('is schema-valid and passes every policy with no exception', () => {
+    const { objects } = build();
+    const chart = newChart();
+    new DefaultDeny(chart, 'D', { namespace: 'aion' });
+    expect(invalidManifests(objects)).toEqual({});
+    expect(evaluate([...objects, ...objectsOf(chart)] as never, { tier: 'production', registry: undefined })).toEqual([]);
+  });
+
+  it('default image: upstream clickhouse-server, an LTS release, pinned; runs as UID 101', () => {
+    expect(CLICKHOUSE_IMAGE).toEqual({ repository: 'docker.io/clickhouse/clickhouse-server', tag: '25.8.3.66' });
+    expect(build().pod.securityContext).toMatchObject({ runAsUser: 101, fsGroup: 101 });
+  });
+
+  it('starts clickhouse-server directly, HTTP 8123 and native 9000; readiness GET /ping, liveness TCP 9000', () => {
+    const { c } = build();
+    expect(c.command).toEqual(['/usr/bin/clickhouse-server', '--config-file=/etc/clickhouse-server/config.xml']);
+    expect(c.ports.map((p: Json) => `${p.name}:${p.containerPort}`)).toEqual(['http:8123', 'native:9000']);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/ping', port: 8123, scheme: 'HTTP' });
+    expect(c.livenessProbe.tcpSocket).toEqual({ port: 9000 });
+  });
+
+  it('the password is a Secret reference read via from_env; the ConfigMap holds no password', () => {
+    const { c, cm, sts } = build();
+    expect(c.env).toEqual([{ name: 'CLICKHOUSE_PASSWORD', valueFrom: { secretKeyRef: { name: 'clickhouse', key: 'password' } } }]);
+    expect(cm.data['users.xml']).toContain('<password from_env="CLICKHOUSE_PASSWORD"/>');
+    expect(cm.data['users.xml']).not.toMatch(/<password>[^<]/);
+    expect(cm.data['server.xml']).toContain('<console>1</console>');
+    expect(Object.keys(sts.spec.template.metadata.annotations)).toEqual([`checksum.stackbook.io/configmap-${cm.metadata.name}`]);
+  });
+
+  it('config files are mounted one by one beside the image ones; data on a 20Gi PVC (@default); logs and /tmp are emptyDirs', () => {
+    const { c, sts, pod } = build();
+    expect(c.volumeMounts).toEqual([
+      { name: 'data', mountPath: '/var/lib/clickhouse' },
+      { name: 'config', mountPath: '/etc/clickhouse-server/config.d/stackbook.xml', subPath: 'server.xml', readOnly: true },
+      { name: 'config', mountPath: '/etc/clickhouse-server/users.d/stackbook.xml', subPath: 'users.xml', readOnly: true },
+      { name: 'logs', mountPath: '/var/log/clickhouse-server' },
+      { name: 'tmp', mountPath: '/tmp' },
+    ]);
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('20Gi');
+    expect(pod.terminationGracePeriodSeconds).toBe(120);
+  });
+
+  it('connection(): host, user, password Secret, plain native protocol in-cluster', () => {
+    const c = build().ch.connection();
+    expect(c).toMatchObject({ host: 'clickhouse.aion.svc', user: 'default', passwordSecret: { name: 'clickhouse', key: 'password' }, secure: false });
+    expect([c.endpoint.port, c.http.port]).toEqual([9000, 8123]);
+  });
+
+  it('rejects replicas > 1 (Keeper not implemented)', () => {
+    const e = errorOf(() => build({ replicas: 2 }));
+    expect(e.message).toContain('ClickHouse "clickhouse": replicas');
+    expect(e.message).toContain('(got 2)');
+  });
+
+  it('external mode: TLS native port 9440 by default, egress policy only', () => {
+    const chart = newChart();
+    const x = new ExternalClickHouse(chart, 'X', { host: 'ch.example.com', cidrs: ['10.70.0.0/24'], passwordSecret: { name: 'ch', key: 'pw' }, clients: [{ name: 'control', namespace: 'aion' }] });
+    expect(x.connection()).toMatchObject({ host: 'ch.example.com', user: 'default', secure: true, endpoint: { port: 9440 } });
+    expect(objectsOf(chart).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['NetworkPolicy/clickhouse-egress-control']);
+  });
+});

@@ -1,0 +1,80 @@
+/**
+ * Qdrant (AION-2 data service): the unprivileged upstream image on the StatefulSet base, API key
+ * from a Secret, `/livez` and `/readyz` probes, read-only root FS, or external.
+ */
+import { describe, expect, it } from 'vitest';
+import { DefaultDeny } from '../../components/network-policy.js';
+import { ExternalQdrant, QDRANT_IMAGE, Qdrant, type QdrantProps } from '../../components/qdrant.js';
+import { evaluate } from '../../policies/rules.js';
+import { invalidManifests } from '../schema.js';
+import { errorOf, newChart, objectsOf, only, type Json } from './util.js';
+
+const BASE: QdrantProps = {
+  namespace: 'aion',
+  image: `docker.io/qdrant/qdrant:v1.15.4-unprivileged@sha256:${'f'.repeat(64)}`,
+  apiKeySecret: { name: 'qdrant', key: 'api-key' },
+  clients: [{ name: 'memory' }],
+};
+
+function build(overrides: Partial<QdrantProps> = {}) {
+  const chart = newChart();
+  const q = new Qdrant(chart, 'Q', { ...BASE, ...overrides });
+  const objects = objectsOf(chart);
+  const sts = only(objects, 'StatefulSet');
+  return { q, objects, sts, pod: sts.spec.template.spec as Json, c: sts.spec.template.spec.containers[0] as Json };
+}
+
+describe('Qdrant (AION-2)', () => {
+  it('is schema-valid and passes every policy with no exception', () => {
+    const { objects } = build();
+    const chart = newChart();
+    new DefaultDeny(chart, 'D', { namespace: 'aion' });
+    expect(invalidManifests(objects)).toEqual({});
+    expect(evaluate([...objects, ...objectsOf(chart)] as never, { tier: 'production', registry: undefined })).toEqual([]);
+  });
+
+  it('default image: upstream qdrant/qdrant, the non-root variant, pinned', () => {
+    expect(QDRANT_IMAGE).toEqual({ repository: 'docker.io/qdrant/qdrant', tag: 'v1.15.4-unprivileged' });
+    expect(build().pod.securityContext).toMatchObject({ runAsUser: 1000, runAsGroup: 1000, fsGroup: 1000 });
+  });
+
+  it('HTTP 6333 and gRPC 6334; liveness /livez, readiness /readyz (both answer without the API key)', () => {
+    const { c, objects } = build();
+    expect(c.ports.map((p: Json) => `${p.name}:${p.containerPort}`)).toEqual(['http:6333', 'grpc:6334']);
+    expect(c.livenessProbe.httpGet).toEqual({ path: '/livez', port: 6333, scheme: 'HTTP' });
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 6333, scheme: 'HTTP' });
+    const np = only(objects, 'NetworkPolicy');
+    expect(np.spec.ingress[0].ports).toEqual([{ port: 6333, protocol: 'TCP' }, { port: 6334, protocol: 'TCP' }]);
+  });
+
+  it('API key from the Secret; storage and snapshots on the PVC; init marker in an emptyDir (read-only root FS)', () => {
+    const { c, sts } = build();
+    const env = Object.fromEntries(c.env.map((e: Json) => [e.name, e.value ?? e.valueFrom]));
+    expect(env.QDRANT__SERVICE__API_KEY).toEqual({ secretKeyRef: { name: 'qdrant', key: 'api-key' } });
+    expect(env.QDRANT__STORAGE__SNAPSHOTS_PATH).toBe('/qdrant/storage/snapshots');
+    expect(env.QDRANT_INIT_FILE_PATH).toBe('/qdrant/init/.qdrant-initialized');
+    expect(c.volumeMounts.map((m: Json) => `${m.name}:${m.mountPath}`)).toEqual(['storage:/qdrant/storage', 'init:/qdrant/init', 'tmp:/tmp']);
+    expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('10Gi');
+    expect(c.securityContext.readOnlyRootFilesystem).toBe(true);
+  });
+
+  it('connection(): http URL, API key Secret, HTTP and gRPC endpoints', () => {
+    const c = build().q.connection();
+    expect(c.url).toBe('http://qdrant.aion.svc:6333');
+    expect(c.apiKeySecret).toEqual({ name: 'qdrant', key: 'api-key' });
+    expect([c.endpoint.port, c.grpc.port]).toEqual([6333, 6334]);
+  });
+
+  it('rejects replicas > 1 (distributed mode not implemented)', () => {
+    const e = errorOf(() => build({ replicas: 2 }));
+    expect(e.message).toContain('Qdrant "qdrant": replicas');
+    expect(e.message).toContain('(got 2)');
+  });
+
+  it('external mode: an https URL when tls, egress to the CIDR on the port only', () => {
+    const chart = newChart();
+    const x = new ExternalQdrant(chart, 'X', { host: 'qdrant.example.com', port: 443, tls: true, cidrs: ['10.50.0.0/24'], apiKeySecret: { name: 'q', key: 'k' }, clients: [{ name: 'memory', namespace: 'aion' }] });
+    expect(x.connection().url).toBe('https://qdrant.example.com:443');
+    expect(objectsOf(chart).map((o) => o.spec.egress[0].ports[0].port)).toEqual([443]);
+  });
+});
