@@ -1,0 +1,465 @@
+/**
+ * X-12: the bundle directory as a deliverable: files and modes, `apply.sh` run against a fake
+ * `kubectl` (order, flags, waits, first error stops it), the Kustomize base checked by the real
+ * `kubectl kustomize`, SHA256SUMS with `sha256sum -c`, the optional signature with openssl,
+ * `images.txt` usable as documented, and `PREREQUISITES.md` / `secrets.json` derived from the objects.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as yaml from 'js-yaml';
+import { afterAll, describe, expect, it } from 'vitest';
+import { BundleError, bundleFiles, imageLines, loadSigningKey, phaseFiles, splitImage, writeBundle, type BundleFile } from '../synth/bundle.js';
+import { apiUses, cosignKeys, operatorNeeds, PLURALS, requiredCrds, requiredSecrets } from '../synth/prerequisites.js';
+import type { Manifest, Rendered } from '../synth/render.js';
+import { ENVS, renderEnv, SHARED } from './helpers.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'stackbook-bundle-'));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+let n = 0;
+function tmpDir(label: string): string {
+  const d = join(TMP, `${label}-${++n}`);
+  mkdirSync(d, { recursive: true });
+  return d;
+}
+
+function written(env: string, files: readonly BundleFile[] = bundleFiles(renderEnv(env))): string {
+  const dir = join(tmpDir(env), env);
+  writeBundle(dir, files);
+  return dir;
+}
+
+/** A `kubectl` that records its argv, one call per line, and fails when an argument contains $KUBECTL_FAIL_ON. */
+const STUBS = tmpDir('stubs');
+writeFileSync(
+  join(STUBS, 'kubectl'),
+  `#!/bin/sh
+printf '%s\\n' "$*" >> "$KUBECTL_LOG"
+if [ -n "\${KUBECTL_FAIL_ON:-}" ]; then
+  case "$*" in *"$KUBECTL_FAIL_ON"*) echo "error: simulated failure" >&2; exit 1 ;; esac
+fi
+exit 0
+`,
+);
+chmodSync(join(STUBS, 'kubectl'), 0o755);
+writeFileSync(join(STUBS, 'skopeo'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "$SKOPEO_LOG"\n`);
+chmodSync(join(STUBS, 'skopeo'), 0o755);
+
+function applySh(dir: string, args: string[], failOn = ''): { code: number | null; stderr: string; calls: string[] } {
+  const log = join(dir, '..', `kubectl-${++n}.log`);
+  const r = spawnSync('bash', [join(dir, 'apply.sh'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, PATH: `${STUBS}:${process.env.PATH}`, KUBECTL_LOG: log, KUBECTL_FAIL_ON: failOn, KUBECTL: '' },
+  });
+  const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : [];
+  return { code: r.status, stderr: r.stderr, calls };
+}
+
+const parseAll = (text: string) => yaml.loadAll(text) as Manifest[];
+
+describe('X-12: bundle files', () => {
+  it('every stack gets phase files, kustomization.yaml, apply.sh, PREREQUISITES.md, secrets.json, images.txt, then SHA256SUMS last', () => {
+    for (const env of ENVS) {
+      const r = renderEnv(env);
+      const paths = bundleFiles(r).map((f) => f.path);
+      const keys = cosignKeys(r.objects).map((k) => k.file);
+      expect(paths, env).toEqual([
+        ...phaseFiles(r).map((f) => f.path),
+        'kustomization.yaml',
+        'apply.sh',
+        'PREREQUISITES.md',
+        'secrets.json',
+        'images.txt',
+        ...keys,
+        'SHA256SUMS',
+      ]);
+      expect(paths.filter((p) => /^0\d-/.test(p))[0], env).toBe('01-cluster.yaml');
+    }
+  });
+
+  it('is deterministic: the same stack gives byte-identical files', () => {
+    for (const env of ENVS) expect(bundleFiles(renderEnv(env)), env).toEqual(bundleFiles(renderEnv(env)));
+  });
+
+  it('apply.sh is written 0755, every other file 0644, whatever the umask', () => {
+    const old = process.umask(0o077);
+    try {
+      const dir = written('airgap');
+      for (const f of readdirSync(dir)) {
+        expect((statSync(join(dir, f)).mode & 0o777).toString(8), f).toBe(f === 'apply.sh' ? '755' : '644');
+      }
+    } finally {
+      process.umask(old);
+    }
+  });
+
+  it('SHA256SUMS covers every other file (cosign keys, apply.sh, kustomization.yaml ...) and verifies with sha256sum -c', () => {
+    const dir = written('airgap');
+    const listed = readFileSync(join(dir, 'SHA256SUMS'), 'utf8').trim().split('\n').map((l) => l.split('  ')[1]);
+    expect(listed.sort()).toEqual(readdirSync(dir).filter((f) => f !== 'SHA256SUMS').sort());
+    expect(listed).toEqual(expect.arrayContaining(['apply.sh', 'kustomization.yaml', 'PREREQUISITES.md', 'images.txt', 'secrets.json']));
+    const out = execFileSync('sha256sum', ['-c', 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    expect(out.trim().split('\n')).toHaveLength(listed.length);
+    writeFileSync(join(dir, 'apply.sh'), readFileSync(join(dir, 'apply.sh'), 'utf8').replace('set -euo pipefail', 'set -eu'));
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: dir }).status).not.toBe(0);
+  });
+});
+
+describe('X-12: apply.sh', () => {
+  const r = renderEnv('airgap');
+  const phases = phaseFiles(r).map((f) => f.path);
+
+  it('is valid bash (bash -n) with set -euo pipefail', () => {
+    const dir = written('airgap');
+    expect(spawnSync('bash', ['-n', join(dir, 'apply.sh')], { encoding: 'utf8' }).stderr).toBe('');
+    expect(readFileSync(join(dir, 'apply.sh'), 'utf8')).toMatch(/^#!\/usr\/bin\/env bash\n[\s\S]*^set -euo pipefail$/m);
+  });
+
+  it('checks the CRDs, then applies each file in order server-side, waiting for issuers, rollouts and CA certificates', () => {
+    const dir = written('airgap');
+    const { code, stderr, calls } = applySh(dir, ['--context', 'corp-a']);
+    expect(stderr).toMatch(/done: \d+ objects from 5 files applied/);
+    expect(code).toBe(0);
+    const ctx = '--context=corp-a';
+    const apply = (f: string) => `${ctx} apply --server-side --field-manager=stackbook -f ${f}`;
+    expect(calls).toEqual([
+      `${ctx} wait --for=condition=Established --timeout=300s ${requiredCrds(r.objects).map((c) => `crd/${c}`).join(' ')}`,
+      apply('01-cluster.yaml'),
+      `${ctx} wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-airgap-ca`,
+      apply('02-config.yaml'),
+      apply('03-network.yaml'),
+      apply('04-workloads.yaml'),
+      `${ctx} rollout status --namespace=ope --timeout=300s deployment/ope`,
+      `${ctx} wait --for=condition=Ready --namespace=ope --timeout=300s certificates.cert-manager.io/ope`,
+      apply('05-monitoring.yaml'),
+    ]);
+    expect(calls[0]).toContain('crd/certificates.cert-manager.io');
+    expect(calls[0]).toContain('crd/servicemonitors.monitoring.coreos.com');
+  });
+
+  it('every Deployment/StatefulSet of a bundle gets a rollout wait after the workloads file', () => {
+    for (const env of ENVS) {
+      const rendered = renderEnv(env);
+      const { calls } = applySh(written(env), []);
+      const rollouts = rendered.objects.filter((o) => ['Deployment', 'StatefulSet', 'DaemonSet'].includes(o.kind));
+      expect(rollouts.length, env).toBeGreaterThan(0);
+      const workloads = calls.indexOf('apply --server-side --field-manager=stackbook -f 04-workloads.yaml');
+      const monitoring = calls.indexOf('apply --server-side --field-manager=stackbook -f 05-monitoring.yaml');
+      for (const o of rollouts) {
+        const i = calls.indexOf(`rollout status --namespace=${o.metadata.namespace} --timeout=300s ${o.kind.toLowerCase()}/${o.metadata.name}`);
+        expect(i, `${env} ${o.kind} ${o.metadata.name}`).toBeGreaterThan(workloads);
+        expect(i).toBeLessThan(monitoring);
+      }
+    }
+  });
+
+  it('ACME certificates are not waited for (issuance needs DNS to point at the new ingress)', () => {
+    const { calls } = applySh(written('prod'), []);
+    expect(calls.filter((c) => c.includes('certificates.cert-manager.io/'))).toEqual([]);
+    expect(calls).toContain('wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-prod-acme');
+  });
+
+  it('stops at the first failing file, naming it; later files are not applied', () => {
+    const dir = written('airgap');
+    const { code, stderr, calls } = applySh(dir, [], '03-network.yaml');
+    expect(code).toBe(1);
+    expect(stderr).toContain('apply.sh: kubectl apply failed on 03-network.yaml; the files after it were not applied');
+    expect(calls.at(-1)).toBe('apply --server-side --field-manager=stackbook -f 03-network.yaml');
+    expect(calls.some((c) => c.includes('04-workloads.yaml'))).toBe(false);
+  });
+
+  it('a rollout that does not finish fails the run before the monitoring file', () => {
+    const { code, stderr, calls } = applySh(written('airgap'), ['--timeout', '90s'], 'rollout status');
+    expect(code).toBe(1);
+    expect(stderr).toContain('Deployment/ope/ope is not ready after 90s');
+    expect(calls.at(-1)).toBe('rollout status --namespace=ope --timeout=90s deployment/ope');
+    expect(calls.some((c) => c.includes('05-monitoring.yaml'))).toBe(false);
+  });
+
+  it('missing CRDs fail before anything is applied', () => {
+    const { code, stderr, calls } = applySh(written('airgap'), [], 'crd/');
+    expect(code).toBe(1);
+    expect(stderr).toContain('required CRDs are missing or not Established');
+    expect(calls).toHaveLength(1);
+  });
+
+  it('verifies SHA256SUMS first: a changed file means no kubectl call at all', () => {
+    const dir = written('airgap');
+    writeFileSync(join(dir, '04-workloads.yaml'), readFileSync(join(dir, '04-workloads.yaml'), 'utf8').replace('runAsNonRoot: true', 'runAsNonRoot: false'));
+    const { code, stderr, calls } = applySh(dir, []);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/04-workloads\.yaml: FAILED[\s\S]*SHA256SUMS does not verify/);
+    expect(calls).toEqual([]);
+  });
+
+  it('--dry-run applies every file with --dry-run=server and skips the waits; --kubeconfig is passed through', () => {
+    const { code, calls } = applySh(written('airgap'), ['--dry-run', '--kubeconfig', '/tmp/kc']);
+    expect(code).toBe(0);
+    expect(calls.filter((c) => c.includes(' apply '))).toEqual(phases.map((f) => `--kubeconfig=/tmp/kc apply --server-side --field-manager=stackbook --dry-run=server -f ${f}`));
+    expect(calls.filter((c) => c.includes('rollout') || c.includes('condition=Ready'))).toEqual([]);
+  });
+
+  it('an unknown argument exits 2 with the usage, without calling kubectl', () => {
+    const { code, stderr, calls } = applySh(written('dev'), ['--force']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/unknown argument: --force\nusage: \.\/apply\.sh/);
+    expect(calls).toEqual([]);
+  });
+});
+
+describe('X-12: the bundle is a Kustomize base', () => {
+  it('kustomization.yaml lists the phase files in apply order, with fifo order', () => {
+    const r = renderEnv('airgap');
+    const k = yaml.load(bundleFiles(r).find((f) => f.path === 'kustomization.yaml')!.content) as Record<string, unknown>;
+    expect(k).toEqual({
+      apiVersion: 'kustomize.config.k8s.io/v1beta1',
+      kind: 'Kustomization',
+      sortOptions: { order: 'fifo' },
+      resources: phaseFiles(r).map((f) => f.path),
+    });
+  });
+
+  it('kubectl kustomize yields exactly the objects of the phase files, in the same order', () => {
+    for (const env of ['airgap', 'prod']) {
+      const dir = written(env);
+      const out = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+      const fromKustomize = parseAll(out);
+      const fromFiles = phaseFiles(renderEnv(env)).flatMap((f) => parseAll(readFileSync(join(dir, f.path), 'utf8')));
+      expect(fromKustomize.length, env).toBe(renderEnv(env).objects.length);
+      expect(fromKustomize, env).toEqual(fromFiles);
+    }
+  });
+});
+
+describe('X-12: SHA256SUMS.sig', () => {
+  const keyDir = tmpDir('keys');
+  const pair = (name: string) => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+    writeFileSync(join(keyDir, `${name}.key`), privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    writeFileSync(join(keyDir, `${name}.pub`), publicKey.export({ type: 'spki', format: 'pem' }));
+    return { key: join(keyDir, `${name}.key`), pub: join(keyDir, `${name}.pub`) };
+  };
+  const good = pair('good');
+  const other = pair('other');
+
+  it('with a key: a base64 ECDSA-SHA256 signature over SHA256SUMS that openssl verifies, not itself in SHA256SUMS', () => {
+    const files = bundleFiles(renderEnv('airgap'), { signingKey: loadSigningKey(good.key) });
+    expect(files.map((f) => f.path).slice(-2)).toEqual(['SHA256SUMS', 'SHA256SUMS.sig']);
+    expect(files.find((f) => f.path === 'SHA256SUMS')!.content).not.toContain('SHA256SUMS.sig');
+    const dir = written('airgap', files);
+    expect(readFileSync(join(dir, 'SHA256SUMS.sig'), 'utf8')).toMatch(/^[A-Za-z0-9+/]+=*\n$/);
+    execFileSync('openssl', ['base64', '-d', '-A', '-in', 'SHA256SUMS.sig', '-out', join(keyDir, 'sig.der')], { cwd: dir });
+    const verify = (pub: string) => spawnSync('openssl', ['dgst', '-sha256', '-verify', pub, '-signature', join(keyDir, 'sig.der'), 'SHA256SUMS'], { cwd: dir, encoding: 'utf8' });
+    expect(verify(good.pub).stdout).toBe('Verified OK\n');
+    expect(verify(other.pub).status).not.toBe(0);
+    writeFileSync(join(dir, 'SHA256SUMS'), readFileSync(join(dir, 'SHA256SUMS'), 'utf8').replace('images.txt', 'images.txt '));
+    expect(verify(good.pub).status).not.toBe(0);
+  });
+
+  it('PREREQUISITES.md names the signing key by fingerprint; without a key it says there is no signature', () => {
+    const fp = execFileSync('sh', ['-c', `openssl pkey -pubin -in '${good.pub}' -outform DER | sha256sum`], { encoding: 'utf8' }).split(' ')[0]!;
+    const signed = bundleFiles(renderEnv('airgap'), { signingKey: loadSigningKey(good.key) }).find((f) => f.path === 'PREREQUISITES.md')!.content;
+    expect(signed).toContain(`\`${fp}\``);
+    expect(signed).toContain('cosign verify-blob --key bundle.pub --signature SHA256SUMS.sig --insecure-ignore-tlog SHA256SUMS');
+    const unsigned = bundleFiles(renderEnv('airgap')).find((f) => f.path === 'PREREQUISITES.md')!.content;
+    expect(unsigned).toContain('No signing key was configured (`STACKBOOK_BUNDLE_SIGNING_KEY`): this bundle has no SHA256SUMS.sig.');
+  });
+
+  it('apply.sh --verify-key checks the signature before anything is applied', () => {
+    const dir = written('airgap', bundleFiles(renderEnv('airgap'), { signingKey: loadSigningKey(good.key) }));
+    expect(applySh(dir, ['--verify-key', good.pub]).code).toBe(0);
+    const bad = applySh(dir, ['--verify-key', other.pub]);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain(`SHA256SUMS.sig does not verify with ${other.pub}; nothing applied`);
+    expect(bad.calls).toEqual([]);
+    const unsigned = applySh(written('airgap'), ['--verify-key', good.pub]);
+    expect(unsigned.code).toBe(1);
+    expect(unsigned.stderr).toContain('--verify-key given but the bundle has no SHA256SUMS.sig');
+  });
+
+  it('an unusable key is a BundleError naming the file: missing, not a key, an Ed25519 key', () => {
+    const missing = join(keyDir, 'missing.key');
+    expect(() => loadSigningKey(missing)).toThrow(new BundleError(`STACKBOOK_BUNDLE_SIGNING_KEY=${missing}: cannot read the signing key (ENOENT)`));
+    writeFileSync(join(keyDir, 'junk.key'), 'not a key\n');
+    expect(() => loadSigningKey(join(keyDir, 'junk.key'))).toThrow(/junk\.key: not an unencrypted PEM private key/);
+    const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
+    writeFileSync(join(keyDir, 'ed.key'), ed);
+    expect(() => loadSigningKey(join(keyDir, 'ed.key'))).toThrow(/ed\.key: a ed25519 key; use an EC \(P-256\) or RSA key/);
+  });
+});
+
+describe('X-12: images.txt', () => {
+  it('splitImage tells a registry port from a tag', () => {
+    expect(splitImage('registry:5000/a/b:1.0@sha256:abc')).toEqual({ name: 'registry:5000/a/b', tag: '1.0', digest: 'sha256:abc' });
+    expect(splitImage('registry:5000/a/b')).toEqual({ name: 'registry:5000/a/b' });
+    expect(splitImage('a/b@sha256:abc')).toEqual({ name: 'a/b', digest: 'sha256:abc' });
+    expect(splitImage('nginx:1.25')).toEqual({ name: 'nginx', tag: '1.25' });
+  });
+
+  it('air-gapped: source by digest, mirror by tag under the registry, the digest; comments explain usage', () => {
+    const r = renderEnv('airgap');
+    const text = bundleFiles(r).find((f) => f.path === 'images.txt')!.content;
+    const data = text.split('\n').filter((l) => l && !l.startsWith('#'));
+    expect(data.length).toBe(r.images.length);
+    for (const line of data) {
+      const [src, dst, digest, ...rest] = line.split(' ');
+      expect(rest).toEqual([]);
+      expect(digest).toMatch(/^sha256:[a-f0-9]{64}$/);
+      expect(src).toMatch(new RegExp(`@${digest}$`));
+      expect(dst!.startsWith(`${r.stack.cluster.registry}/`)).toBe(true);
+      expect(dst).not.toContain('@');
+      // the manifests reference exactly <mirror>@<digest>
+      expect(r.images.map((i) => i.reference)).toContain(`${dst}@${digest}`);
+    }
+    expect(data[0]).toBe(
+      'ghcr.io/acme/options-pricing-engine@sha256:cc097af1991ad110b3aaf2dbddd21fb002883f76af919200c429803c3b1b2adb registry.corp.internal:5000/mirror/ghcr.io/acme/options-pricing-engine:1.8.2 sha256:cc097af1991ad110b3aaf2dbddd21fb002883f76af919200c429803c3b1b2adb',
+    );
+  });
+
+  it('the documented copy loop runs as written (with a recording skopeo)', () => {
+    const dir = written('airgap');
+    const text = readFileSync(join(dir, 'images.txt'), 'utf8');
+    const start = text.indexOf("#   grep -v '^#' images.txt");
+    const loop = text.slice(start).split('\n').filter((l) => l.startsWith('#   ')).map((l) => l.slice(4)).join('\n');
+    expect(loop).toMatch(/^grep[\s\S]*skopeo copy --all --preserve-digests "docker:\/\/\$src" "docker:\/\/\$dst"[\s\S]*done$/);
+    const log = join(dir, '..', 'skopeo.log');
+    const r = spawnSync('sh', ['-c', loop], { cwd: dir, encoding: 'utf8', env: { ...process.env, PATH: `${STUBS}:${process.env.PATH}`, SKOPEO_LOG: log } });
+    expect(r.status, r.stderr).toBe(0);
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual(
+      imageLines(renderEnv('airgap')).map((l) => `copy --all --preserve-digests docker://${l.source} docker://${l.mirror}`),
+    );
+  });
+
+  it('without a digest (dev) the source is repo:tag and the digest column is "-"', () => {
+    const lines = imageLines(renderEnv('dev'));
+    expect(lines.find((l) => l.reference === 'ghcr.io/acme/options-pricing-engine:1.8.2')).toEqual({
+      source: 'ghcr.io/acme/options-pricing-engine:1.8.2',
+      mirror: 'ghcr.io/acme/options-pricing-engine:1.8.2',
+      digest: '-',
+      reference: 'ghcr.io/acme/options-pricing-engine:1.8.2',
+    });
+  });
+
+  it('an image a component renders without registering it is listed too', () => {
+    const r = renderEnv('airgap');
+    const extra: Manifest = {
+      apiVersion: 'batch/v1',
+      kind: 'CronJob',
+      metadata: { name: 'x', namespace: 'ope' },
+      spec: { jobTemplate: { spec: { template: { spec: { initContainers: [{ name: 'i', image: 'mirror.internal/tools/kubectl:1.0' }], containers: [] } } } } },
+    };
+    const lines = imageLines({ objects: [...r.objects, extra], images: r.images });
+    expect(lines.map((l) => l.reference)).toContain('mirror.internal/tools/kubectl:1.0');
+  });
+});
+
+describe('X-12: PREREQUISITES.md and secrets.json', () => {
+  const md = (r: Rendered) => bundleFiles(r).find((f) => f.path === 'PREREQUISITES.md')!.content;
+
+  it('PLURALS agree with the upstream CRDs, and each CRD serves the versions the stacks render', () => {
+    const crdFiles = readdirSync(join(SHARED, 'crds'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
+    const served = new Map<string, string[]>();
+    for (const f of crdFiles) {
+      const crd = yaml.load(readFileSync(join(SHARED, 'crds', f), 'utf8')) as any;
+      const key = `${crd.spec.group}/${crd.spec.names.kind}`;
+      expect(PLURALS[key], key).toBe(crd.spec.names.plural);
+      served.set(`${crd.spec.names.plural}.${crd.spec.group}`, crd.spec.versions.filter((v: any) => v.served).map((v: any) => v.name));
+    }
+    expect(Object.keys(PLURALS).length).toBe(crdFiles.length);
+    for (const env of ENVS) {
+      for (const u of apiUses(renderEnv(env).objects)) {
+        if (!u.crd) continue;
+        expect(served.get(u.crd), `${env}: ${u.crd}`).toEqual(expect.arrayContaining([...u.versions]));
+      }
+    }
+  });
+
+  it('maps each custom group to its operator, with the versions rendered', () => {
+    const obj = (apiVersion: string, kind: string, name = 'x'): Manifest => ({ apiVersion, kind, metadata: { name, namespace: 'n' } });
+    const needs = operatorNeeds([
+      obj('kafka.strimzi.io/v1', 'Kafka'),
+      obj('kafka.strimzi.io/v1', 'KafkaTopic'),
+      obj('postgresql.cnpg.io/v1', 'Cluster'),
+      obj('keda.sh/v1alpha1', 'ScaledObject'),
+      obj('external-secrets.io/v1', 'ExternalSecret'),
+      obj('policy.sigstore.dev/v1beta1', 'ClusterImagePolicy'),
+      obj('policy.sigstore.dev/v1alpha1', 'ClusterImagePolicy', 'y'),
+      obj('example.org/v1', 'Widget'),
+      obj('apps/v1', 'Deployment'),
+    ]);
+    expect(needs.map((o) => [o.operator, o.group, o.uses.map((u) => `${u.crd} ${u.versions.join(',')}`)])).toEqual([
+      ['unknown operator for example.org', 'example.org', ['widgets.example.org v1']],
+      ['External Secrets Operator', 'external-secrets.io', ['externalsecrets.external-secrets.io v1']],
+      ['Strimzi', 'kafka.strimzi.io', ['kafkas.kafka.strimzi.io v1', 'kafkatopics.kafka.strimzi.io v1']],
+      ['KEDA', 'keda.sh', ['scaledobjects.keda.sh v1alpha1']],
+      ['Sigstore policy-controller', 'policy.sigstore.dev', ['clusterimagepolicies.policy.sigstore.dev v1alpha1,v1beta1']],
+      ['CloudNativePG', 'postgresql.cnpg.io', ['clusters.postgresql.cnpg.io v1']],
+    ]);
+  });
+
+  it('airgap: lists cert-manager and prometheus-operator CRDs, capabilities, the CA Secret, the image and how to apply', () => {
+    const text = md(renderEnv('airgap'));
+    expect(text).toMatch(/^\| cert-manager .*\| `cert-manager\.io` \| Certificate \(v1\), ClusterIssuer \(v1\) \| `certificates\.cert-manager\.io`, `clusterissuers\.cert-manager\.io` \|$/m);
+    expect(text).toMatch(/^\| prometheus-operator .*\| PrometheusRule \(v1\), ServiceMonitor \(v1\) \|/m);
+    expect(text).toContain('IngressClass `nginx-internal`');
+    expect(text).toContain('metrics-server');
+    expect(text).toContain('| `cert-manager` | `corp-root-ca` | `tls.crt`, `tls.key` | existing | ClusterIssuer stackbook-airgap-ca |');
+    expect(text).toContain('`registry.corp.internal:5000/mirror/ghcr.io/acme/options-pricing-engine:1.8.2`');
+    expect(text).toContain('./apply.sh --context <cluster>');
+    expect(text).toMatch(/^\| 1 \| `01-cluster\.yaml` \| Namespace 1, ClusterIssuer 1/m);
+  });
+
+  it('requiredSecrets: declared ones keep their source; references the bundle does not create are "existing"; produced ones are not listed', () => {
+    const pod = (containers: object[], volumes: object[] = []) => ({ spec: { template: { spec: { containers, volumes } } } });
+    const objects: Manifest[] = [
+      { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'a' }, ...pod([{ name: 'c', env: [{ name: 'P', valueFrom: { secretKeyRef: { name: 'db', key: 'password' } } }], envFrom: [{ secretRef: { name: 'extra' } }] }], [{ name: 'v', secret: { secretName: 'files', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }, { name: 't', secret: { secretName: 'web-tls' } }]) },
+      { apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'web', namespace: 'a' }, spec: { secretName: 'web-tls' } },
+      { apiVersion: 'cert-manager.io/v1', kind: 'ClusterIssuer', metadata: { name: 'ca' }, spec: { ca: { secretName: 'root' } } },
+      { apiVersion: 'monitoring.coreos.com/v1', kind: 'ServiceMonitor', metadata: { name: 'web', namespace: 'a' }, spec: { endpoints: [{ authorization: { credentials: { name: 'scrape', key: 'token' } } }] } },
+    ];
+    const secrets = requiredSecrets({
+      objects,
+      secrets: [
+        { name: 'db', namespace: 'a', keys: ['password', 'user'], source: 'vault', consumers: ['web'], version: 3, vault: { path: 'secret/a/db', properties: { user: 'username' } } },
+      ],
+    });
+    expect(secrets).toEqual([
+      // Declared Secrets keep their rotation version and Vault path (key -> Vault field; unmapped keys read the same name).
+      { name: 'db', namespace: 'a', keys: ['password', 'user'], source: 'vault', consumers: ['web'], version: 3, vault: { path: 'secret/a/db', properties: { password: 'password', user: 'username' } } },
+      { name: 'extra', namespace: 'a', keys: [], source: 'existing', consumers: ['Deployment a/web'] },
+      { name: 'files', namespace: 'a', keys: ['ca.crt'], source: 'existing', consumers: ['Deployment a/web'] },
+      { name: 'scrape', namespace: 'a', keys: ['token'], source: 'existing', consumers: ['ServiceMonitor a/web'] },
+      { name: 'root', namespace: 'cert-manager', keys: ['tls.crt', 'tls.key'], source: 'existing', consumers: ['ClusterIssuer ca'] },
+    ]);
+  });
+
+  it('secrets.json equals requiredSecrets and carries no values', () => {
+    for (const env of ENVS) {
+      const r = renderEnv(env);
+      const json = JSON.parse(bundleFiles(r).find((f) => f.path === 'secrets.json')!.content) as object[];
+      expect(json, env).toEqual(requiredSecrets(r));
+      for (const s of json) expect(Object.keys(s).sort(), env).toEqual(['consumers', 'keys', 'name', 'namespace', 'source']);
+    }
+  });
+
+  it('cosign public keys of ClusterImagePolicies become cosign-<policy>-<authority>.pub files, listed in PREREQUISITES.md', () => {
+    const pem = '-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n';
+    const dev = renderEnv('dev');
+    const r = { ...dev, objects: dev.objects.filter((o) => o.kind !== 'ClusterImagePolicy') };
+    const policy: Manifest = {
+      apiVersion: 'policy.sigstore.dev/v1beta1',
+      kind: 'ClusterImagePolicy',
+      metadata: { name: 'release' },
+      spec: { images: [{ glob: '**' }], authorities: [{ name: 'ci', key: { data: pem } }, { keyless: { url: 'https://fulcio.example.internal' } }, { key: { data: `  ${pem}` } }] },
+    };
+    const files = bundleFiles({ ...r, objects: [...r.objects, policy] });
+    expect(files.filter((f) => f.path.startsWith('cosign-')).map((f) => [f.path, f.content])).toEqual([
+      ['cosign-release-2.pub', pem],
+      ['cosign-release-ci.pub', pem],
+    ]);
+    expect(files.find((f) => f.path === 'PREREQUISITES.md')!.content).toContain('| `cosign-release-ci.pub` | `release` | `ci` |');
+    expect(md(r)).toContain('No ClusterImagePolicy in this bundle: no cosign public keys are needed.');
+  });
+});
