@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
-import { cluster as clusterSchema, services as servicesSchema, stackSchema, tier as tierSchema, type Stack } from './schema.js';
+import { cluster as clusterSchema, secretSources as secretSourcesSchema, services as servicesSchema, stackSchema, tier as tierSchema, type Stack } from './schema.js';
 import { partRules, stackRules, type StackParts } from './rules.js';
 
 /** The Pulumi config namespace that holds stackbook's settings (`stackbook:<key>`). */
@@ -45,6 +45,8 @@ export function formatPath(path: readonly PathSegment[]): string {
 
 function showValue(v: unknown): string {
   const s = JSON.stringify(v);
+  // A private key pasted where a public one (or any value) belongs is never echoed, not even in part.
+  if (s !== undefined && /PRIVATE KEY/.test(s)) return '<a private key, not shown>';
   if (s === undefined) return String(v);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
@@ -150,6 +152,7 @@ function validParts(raw: Record<string, unknown>): { parts: StackParts; dropped:
   const services = raw.services !== null && typeof raw.services === 'object' ? (raw.services as Record<string, unknown>) : {};
   const tier = partOf(tierSchema, raw.tier, ['tier'], dropped);
   const cluster = partOf(clusterSchema, raw.cluster, ['cluster'], dropped);
+  const secretSources = partOf(secretSourcesSchema, raw.secretSources, ['secretSources'], dropped);
   // Every service the schema knows, so a new service's rules need no change here.
   const parsed: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(servicesSchema.shape)) {
@@ -160,6 +163,7 @@ function validParts(raw: Record<string, unknown>): { parts: StackParts; dropped:
     parts: {
       ...(tier !== undefined ? { tier } : {}),
       ...(cluster !== undefined ? { cluster } : {}),
+      ...(secretSources !== undefined ? { secretSources } : {}),
       services: parsed as StackParts['services'],
     },
     dropped,
@@ -218,6 +222,21 @@ export function parseStack(raw: Record<string, unknown>, file: string, secretTop
   return result.data as Stack;
 }
 
+/** Values (maps, lists, scalars) a stack file may hold: far above any real stack, far below an alias bomb. */
+const MAX_STACK_VALUES = 100_000;
+
+/** Whether a loaded document holds more than `limit` values, counting each alias use (stops early). */
+function exceedsValues(doc: unknown, limit: number): boolean {
+  const todo: unknown[] = [doc];
+  let seen = 0;
+  while (todo.length > 0) {
+    const v = todo.pop();
+    if (++seen > limit) return true;
+    if (v !== null && typeof v === 'object') todo.push(...Object.values(v));
+  }
+  return false;
+}
+
 /** Pulumi stack-file keys beside `config:` that are not ours to judge. */
 const STACK_FILE_KEYS = new Set(['config', 'secretsprovider', 'encryptedkey', 'encryptionsalt', 'environment']);
 
@@ -239,6 +258,11 @@ export function rawFromStackFile(text: string, file: string): { raw: Record<stri
   }
   if (doc === undefined || doc === null) {
     throw new ConfigError([{ file, path: [], message: 'empty stack file: expected a `config:` map with stackbook:* keys' }]);
+  }
+  // YAML aliases can make a small file expand exponentially (a "billion laughs"): every later step
+  // walks the values, so refuse before any of them does.
+  if (exceedsValues(doc, MAX_STACK_VALUES)) {
+    throw new ConfigError([{ file, path: [], message: `too large: more than ${MAX_STACK_VALUES} values once YAML aliases are expanded` }]);
   }
   if (typeof doc !== 'object' || Array.isArray(doc)) {
     throw new ConfigError([{ file, path: [], message: 'expected a YAML map with a `config:` key' }]);

@@ -32,7 +32,9 @@ export function loadStacks(root: string, envs: readonly string[]): Map<string, S
   for (const env of envs) {
     const file = stackFile(env);
     if (!/^[a-z0-9][-a-z0-9]*$/.test(env) || !known.includes(env)) {
-      problems.push({ file, path: [], message: `unknown environment "${env}" (known: ${known.join(', ') || 'none'})` });
+      // Quoted as JSON: a name with a newline or control characters stays one line.
+      const quoted = JSON.stringify(env);
+      problems.push({ file: stackFile(quoted.slice(1, -1)), path: [], message: `unknown environment ${quoted} (known: ${known.join(', ') || 'none'})` });
       continue;
     }
     try {
