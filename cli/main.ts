@@ -4,8 +4,11 @@
  *   stackbook synth <env...> | --all [--out dist]
  *   stackbook check <env...> | --all
  *   stackbook coverage [--json] [--catalog <CONCERNS.md>]
+ *   stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
+ *   stackbook report failure-budget [--write-readme]
  *
- * Exit codes: 0 ok; 1 policy violations or untraced concerns; 2 configuration or usage errors.
+ * Exit codes: 0 ok; 1 policy violations or untraced concerns (diff: changes, with --exit-code);
+ * 2 configuration or usage errors (diff: also a bad ref or a base that cannot be synthesized).
  */
 import { resolve } from 'node:path';
 
@@ -13,9 +16,16 @@ const USAGE = `usage:
   stackbook synth <env...> | --all [--out <dir>]   write dist/<env>/ bundles (atomic)
   stackbook check <env...> | --all                 run the policies on the rendered objects
   stackbook coverage [--json] [--catalog <file>]   trace every runbook concern to objects and tests
+  stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
+                                                   semantic diff of the rendered objects: git ref -> working tree
+  stackbook report failure-budget [--write-readme] replicas, PDB, spread, grace of every workload of every stack
+                                                   (--write-readme: into README.md between the failure-budget markers)
 environments are the stacks/Pulumi.<env>.yaml files`;
 
 class UsageError extends Error {}
+
+/** The output could not be written (permissions, full disk, a file in the way): exit 2, no stack trace. */
+class OutputError extends Error {}
 
 interface Args {
   readonly command: string;
@@ -23,8 +33,8 @@ interface Args {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out', '--catalog']);
-const BOOL_FLAGS = new Set(['--all', '--json', '--help']);
+const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env']);
+const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme']);
 
 function parseArgs(argv: readonly string[]): Args {
   const [command = '--help', ...rest] = argv;
@@ -35,7 +45,7 @@ function parseArgs(argv: readonly string[]): Args {
     if (VALUE_FLAGS.has(a)) {
       const v = rest[++i];
       if (v === undefined) throw new UsageError(`${a} needs a value`);
-      flags.set(a, v);
+      flags.set(a, a === '--env' && typeof flags.get(a) === 'string' ? `${flags.get(a)},${v}` : v); // --env repeats
     } else if (BOOL_FLAGS.has(a)) flags.set(a, true);
     else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
     else positional.push(a);
@@ -83,17 +93,47 @@ async function synth(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const outRoot = resolve(root, (args.flags.get('--out') as string | undefined) ?? 'dist');
   const { results, failed } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`));
+  // X-12: an air-gapped bundle is judged on what was rendered: mirror + digest for every image, no public hosts.
+  const { airgapProblems, formatAirgapProblem } = await import('../synth/airgap.js');
+  let refused = false;
+  for (const { env, rendered } of results) {
+    if (!rendered.stack.cluster.airgapped) continue;
+    for (const p of airgapProblems(rendered)) {
+      process.stderr.write(`${env}: air-gap: ${formatAirgapProblem(p)}\n`);
+      refused = true;
+    }
+  }
+  if (refused) {
+    process.stderr.write('synth: air-gapped bundle refused (images must come from the mirror by digest; no public hosts): nothing written\n');
+    return 2;
+  }
   if (failed) {
     process.stderr.write('synth: mandatory policy violations: nothing written\n');
     return 1;
   }
-  const { bundleFiles, writeBundle } = await import('../synth/bundle.js');
-  for (const { env, rendered, violations } of results) {
-    const files = bundleFiles(rendered);
-    writeBundle(resolve(outRoot, env), files);
+  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../synth/bundle.js');
+  const { requiredSecrets } = await import('../synth/prerequisites.js');
+  const keyPath = process.env[SIGNING_KEY_ENV];
+  const signingKey = keyPath ? loadSigningKey(resolve(root, keyPath)) : undefined;
+  // Every bundle is computed before the first is written: a failure writes nothing.
+  const planned = results.map((r) => ({ ...r, files: bundleFiles(r.rendered, signingKey ? { signingKey } : {}) }));
+  const written: string[] = [];
+  for (const { env, rendered, violations, files } of planned) {
+    try {
+      writeBundle(resolve(outRoot, env), files);
+    } catch (e) {
+      // Each bundle is swapped in whole or not at all: say which ones are new and which are as before.
+      if (!(e instanceof Error) || !('code' in e || e.name === 'BundleError')) throw e;
+      const rest = planned.map((p) => p.env).filter((x) => !written.includes(x));
+      throw new OutputError(
+        `cannot write ${resolve(outRoot, env)}: ${e.message.split('\n')[0]}\n` +
+          `stackbook: written: ${written.join(', ') || 'none'}; not written: ${rest.join(', ')} (previous bundles left as they were)`,
+      );
+    }
+    written.push(env);
     const warnings = violations.length;
     process.stdout.write(
-      `${env}: ${rendered.objects.length} objects (${countKinds(rendered.objects)}), ${rendered.secrets.length} secret references, ${warnings} warning${warnings === 1 ? '' : 's'} -> ${resolve(outRoot, env)}\n`,
+      `${env}: ${rendered.objects.length} objects (${countKinds(rendered.objects)}), ${requiredSecrets(rendered).length} secrets required (secrets.json), ${warnings} warning${warnings === 1 ? '' : 's'} -> ${resolve(outRoot, env)}\n`,
     );
   }
   return 0;
@@ -116,6 +156,46 @@ async function coverage(root: string, args: Args): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
+/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (synth/failure-budget.ts). */
+async function report(root: string, args: Args): Promise<number> {
+  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget');
+  const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { failureBudgetTable, withFailureBudget } = await import('../synth/failure-budget.js');
+  const stacks = loadStacks(root, knownEnvironments(root));
+  const table = failureBudgetTable([...stacks].map(([env, stack]) => [env, render(stack)] as const));
+  if (!args.flags.has('--write-readme')) {
+    process.stdout.write(table);
+    return 0;
+  }
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const readme = resolve(root, 'README.md');
+  let text: string;
+  try {
+    text = withFailureBudget(readFileSync(readme, 'utf8'), table);
+    writeFileSync(readme, text);
+  } catch (e) {
+    throw new OutputError(`cannot update ${readme}: ${(e as Error).message}`);
+  }
+  process.stdout.write(`failure budget written to ${readme}\n`);
+  return 0;
+}
+
+/** X-11: `diff --base <ref>`: the base revision synthesized with its own code vs the working tree. */
+async function diff(root: string, args: Args): Promise<number> {
+  const base = args.flags.get('--base');
+  if (typeof base !== 'string' || base === '') throw new UsageError('diff needs --base <git-ref>');
+  const format = (args.flags.get('--format') as string | undefined) ?? 'text';
+  if (format !== 'text' && format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be text, markdown or json (got "${format}")`);
+  const envFlag = args.flags.get('--env');
+  const envs = [...new Set([...(typeof envFlag === 'string' ? envFlag.split(',') : []), ...args.positional].filter(Boolean))];
+  const { runDiff } = await import('../synth/base.js');
+  return runDiff(root, { base, format, exitCode: args.flags.has('--exit-code'), ...(envs.length > 0 ? { envs } : {}) }, {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+  });
+}
+
 export async function main(argv: readonly string[], root = process.cwd()): Promise<number> {
   try {
     const args = parseArgs(argv);
@@ -130,6 +210,10 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
         return await check(root, args);
       case 'coverage':
         return await coverage(root, args);
+      case 'diff':
+        return await diff(root, args);
+      case 'report':
+        return await report(root, args);
       default:
         throw new UsageError(`unknown command "${args.command}"`);
     }
@@ -139,12 +223,20 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
       process.stderr.write(`${e.message}\n`);
       return 2;
     }
+    if (e instanceof OutputError) {
+      process.stderr.write(`stackbook: ${e.message}\n`);
+      return 2;
+    }
     if (e instanceof UsageError) {
       process.stderr.write(`stackbook: ${e.message}\n${USAGE}\n`);
       return 2;
     }
-    if (e instanceof Error && e.name === 'ComponentError') {
+    if (e instanceof Error && (e.name === 'ComponentError' || e.name === 'BundleError')) {
       process.stderr.write(`stackbook: ${e.message}\n`);
+      return 2;
+    }
+    if (e instanceof Error && e.name === 'DiffError') {
+      process.stderr.write(`stackbook diff: ${e.message}\n`);
       return 2;
     }
     throw e;

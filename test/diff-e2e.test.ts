@@ -1,0 +1,199 @@
+/**
+ * X-11 end to end, as a new user would: a git repository holding this project (committed as it is
+ * now, node_modules linked), a value changed in `stacks/Pulumi.prod.yaml`, `stackbook diff --base
+ * HEAD` showing exactly that change and flagging it; plus the failure modes (bad ref, a base that
+ * predates the CLI or does not synthesize) exiting 2 and never leaving a temp directory behind.
+ */
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli/main.js';
+import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../synth/diff.js';
+import { ROOT } from './helpers.js';
+
+type J = Record<string, any>;
+const TMP = mkdtempSync(join(tmpdir(), 'stackbook-diff-e2e-'));
+const REPO = join(TMP, 'project');
+const PROD = join(REPO, 'stacks', 'Pulumi.prod.yaml');
+let pristineProd = '';
+let head = '';
+
+function git(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): string {
+  return execFileSync('git', ['-c', 'user.name=stackbook test', '-c', 'user.email=test@stackbook.invalid', '-c', 'commit.gpgsign=false', ...args], {
+    cwd: REPO,
+    encoding: 'utf8',
+    env: opts.env ?? process.env,
+    ...(opts.input !== undefined ? { input: opts.input } : {}),
+  });
+}
+
+/** A commit on top of HEAD with some files replaced (or removed, null), made without touching HEAD, index or files. */
+function commitWith(files: Record<string, string | null>): string {
+  const env = { ...process.env, GIT_INDEX_FILE: join(TMP, `index-${Object.keys(files).join('-').replace(/\W/g, '_')}`) };
+  git(['read-tree', 'HEAD'], { env });
+  for (const [path, content] of Object.entries(files)) {
+    if (content === null) git(['update-index', '--force-remove', path], { env });
+    else git(['update-index', '--add', '--cacheinfo', `100644,${git(['hash-object', '-w', '--stdin'], { input: content }).trim()},${path}`], { env });
+  }
+  const tree = git(['write-tree'], { env }).trim();
+  return git(['commit-tree', tree, '-p', 'HEAD', '-m', 'test base'], { env }).trim();
+}
+
+beforeAll(() => {
+  // The project as it is in this working tree (tracked and new files; ignored ones like dist/ left out).
+  const files = execFileSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: ROOT, encoding: 'utf8' }).split('\0').filter(Boolean);
+  for (const f of files) {
+    try {
+      mkdirSync(dirname(join(REPO, f)), { recursive: true });
+      copyFileSync(join(ROOT, f), join(REPO, f));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // deleted in the working tree
+    }
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(REPO, 'node_modules'), 'dir');
+  git(['init', '-q', '-b', 'main']);
+  writeFileSync(join(REPO, '.git', 'info', 'exclude'), '/node_modules\n'); // a symlink is not matched by `node_modules/`
+  git(['add', '-A']);
+  git(['commit', '-q', '-m', 'project as of this test run']);
+  head = git(['rev-parse', 'HEAD']).trim();
+  pristineProd = readFileSync(PROD, 'utf8');
+}, 60_000);
+
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+
+beforeEach(() => {
+  writeFileSync(PROD, pristineProd);
+  rmSync(join(REPO, 'stacks', 'Pulumi.qa.yaml'), { force: true });
+});
+
+const baseDirs = () => new Set(readdirSync(tmpdir()).filter((d) => d.startsWith('stackbook-base-')));
+
+/** `stackbook <argv>` in the test repository (in process), with what it printed; checks no temp dir is left. */
+async function stackbook(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const before = baseDirs();
+  let stdout = '';
+  let stderr = '';
+  vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((stdout += String(c)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((stderr += String(c)), true));
+  let code: number;
+  try {
+    code = await main(argv, REPO);
+  } finally {
+    vi.restoreAllMocks();
+  }
+  expect([...baseDirs()].filter((d) => !before.has(d)), 'temporary base directories left behind').toEqual([]);
+  return { code, stdout, stderr };
+}
+
+function editProd(from: string, to: string): void {
+  const text = readFileSync(PROD, 'utf8');
+  expect(text, `stacks/Pulumi.prod.yaml contains "${from}"`).toContain(from);
+  writeFileSync(PROD, text.replace(from, to));
+}
+
+describe('stackbook diff --base HEAD, as a new user would run it', () => {
+  it('nothing changed: exit 0 and no output at all', async () => {
+    const r = await stackbook('diff', '--base', 'HEAD');
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+  }, 120_000);
+
+  it('prod minReplicas 3→2 and memory limit 1Gi→2Gi: exactly those two changes, the HPA one flagged', async () => {
+    editProd('minReplicas: 3', 'minReplicas: 2');
+    editProd('memoryLimit: 1Gi', 'memoryLimit: 2Gi');
+    const r = await stackbook('diff', '--base', 'HEAD');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(
+      [
+        `stackbook diff: HEAD (${head.slice(0, 12)}) → working tree`,
+        '',
+        'Risk flags (1):',
+        '  ! hpa-min-lowered  prod  HorizontalPodAutoscaler ope/ope: minReplicas 3 → 2',
+        '',
+        'prod: 2 changed',
+        '  ~ Deployment ope/ope',
+        '      spec.template.spec.containers[name=ope].resources.limits.memory: 1Gi → 2Gi',
+        '  ~ HorizontalPodAutoscaler ope/ope  [hpa-min-lowered]',
+        '      spec.minReplicas: 3 → 2',
+        '',
+        'unchanged: airgap, dev, staging',
+        '',
+      ].join('\n'),
+    );
+
+    // the same, for machines and for the pull-request comment; --exit-code reports that something changed
+    const json = await stackbook('diff', '--base', 'HEAD', '--env', 'prod', '--format', 'json', '--exit-code');
+    expect(json.code).toBe(1);
+    const doc = JSON.parse(json.stdout) as J;
+    expect(doc).toMatchObject({ schema: JSON_SCHEMA_ID, base: { ref: 'HEAD', commit: head }, changed: true });
+    expect(doc.environments.map((e: J) => e.env)).toEqual(['prod']);
+    expect(doc.environments[0].objects.map((o: J) => [o.id, o.changes])).toEqual([
+      ['Deployment ope/ope', [{ path: 'spec.template.spec.containers[name=ope].resources.limits.memory', op: 'changed', old: '1Gi', new: '2Gi' }]],
+      ['HorizontalPodAutoscaler ope/ope', [{ path: 'spec.minReplicas', op: 'changed', old: 3, new: 2 }]],
+    ]);
+    expect(doc.risks.map((x: J) => x.id)).toEqual(['hpa-min-lowered']);
+
+    const md = await stackbook('diff', '--base', 'HEAD', '--format', 'markdown');
+    expect(md.code).toBe(0);
+    expect(md.stdout.startsWith(`${MARKDOWN_MARKER}\n`)).toBe(true);
+    expect(md.stdout).toContain('| `hpa-min-lowered` | prod | `HorizontalPodAutoscaler ope/ope` | minReplicas 3 → 2 |');
+    expect(md.stdout).toContain('| prod | 0 | 0 | 2 | 1 |');
+  }, 120_000);
+
+  it('an equal quantity written differently (1Gi → 1024Mi) is not a change: quiet, exit 0 even with --exit-code', async () => {
+    editProd('memoryLimit: 1Gi', 'memoryLimit: 1024Mi');
+    const r = await stackbook('diff', '--base', 'HEAD', '--exit-code');
+    expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
+  }, 120_000);
+
+  it('an environment only in the working tree is shown as new, every object added', async () => {
+    const dev = readFileSync(join(REPO, 'stacks', 'Pulumi.dev.yaml'), 'utf8');
+    expect(dev).toContain('stackbook:environment: dev');
+    writeFileSync(join(REPO, 'stacks', 'Pulumi.qa.yaml'), dev.replace('stackbook:environment: dev', 'stackbook:environment: qa'));
+    const r = await stackbook('diff', '--base', 'HEAD', '--env', 'qa', '--format', 'json');
+    expect(r.code).toBe(0);
+    const env = (JSON.parse(r.stdout) as J).environments[0];
+    expect(env).toMatchObject({ env: 'qa', note: 'base-missing', removed: 0, changed: 0 });
+    expect(env.added).toBeGreaterThan(5);
+    expect(env.objects.every((o: J) => o.op === 'added')).toBe(true);
+  }, 120_000);
+});
+
+describe('stackbook diff failures: exit 2, one clear message, nothing left behind', () => {
+  it('an unknown ref', async () => {
+    const r = await stackbook('diff', '--base', 'no-such-branch');
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe('stackbook diff: unknown git revision "no-such-branch" (fetch it first, e.g. git fetch origin)\n');
+  });
+
+  it('a base that predates the CLI', async () => {
+    const old = commitWith({ 'cli/main.ts': null });
+    const r = await stackbook('diff', '--base', old);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`stackbook diff: ${old} (${old.slice(0, 12)}) predates the stackbook CLI (no cli/main.ts): it cannot be synthesized\n`);
+  });
+
+  it('a base whose stacks do not synthesize: its own error is shown', async () => {
+    expect(pristineProd).toContain('workers: 4');
+    const broken = commitWith({ 'stacks/Pulumi.prod.yaml': pristineProd.replace('workers: 4', 'workers: 6') });
+    const r = await stackbook('diff', '--base', broken);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(new RegExp(`^stackbook diff: ${broken} \\(${broken.slice(0, 12)}\\) could not be synthesized \\(its synth exited 2\\):\\n`));
+    expect(r.stderr).toMatch(/stacks\/Pulumi\.prod\.yaml: config\.stackbook:services\.ope\.workers: .*\(got 6\)/);
+  }, 120_000);
+
+  it('usage: no --base, a bad --format, an unknown environment', async () => {
+    const noBase = await stackbook('diff');
+    expect(noBase.code).toBe(2);
+    expect(noBase.stderr).toMatch(/^stackbook: diff needs --base <git-ref>\nusage:/);
+    const format = await stackbook('diff', '--base', 'HEAD', '--format', 'html');
+    expect(format.code).toBe(2);
+    expect(format.stderr).toMatch(/^stackbook: --format must be text, markdown or json \(got "html"\)/);
+    const env = await stackbook('diff', '--base', 'HEAD', '--env', 'mars');
+    expect(env.code).toBe(2);
+    expect(env.stderr).toBe('stackbook diff: unknown environment "mars" (known: airgap, dev, prod, staging)\n');
+  }, 120_000);
+});
