@@ -17,7 +17,7 @@ if [[ ! -f "$DIR/.stackbook-cluster" ]]; then
 fi
 
 # ours <name> <pid>: the pid is alive and runs the named binary
-ours() { kill -0 "$2" 2>/dev/null && tr '\0' ' ' <"/proc/$2/cmdline" 2>/dev/null | grep -q "$1"; }
+ours() { kill -0 "$2" 2>/dev/null && tr '\0' ' ' 2>/dev/null <"/proc/$2/cmdline" | grep -q "$1"; }
 
 for name in kube-controller-manager kube-apiserver etcd; do
   pidfile="$DIR/$name.pid"

@@ -44,7 +44,7 @@ k() { "$KUBECTL" --kubeconfig="$KUBECONFIG_FILE" "$@"; }
 alive() {
   local pid
   pid="$(cat "$DIR/$1.pid" 2>/dev/null)" || return 1
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "$1"
+  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q "$1"
 }
 
 install_crds() {

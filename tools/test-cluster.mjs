@@ -1,0 +1,736 @@
+#!/usr/bin/env node
+// `npm run test:cluster [stack...]`: the real-cluster tier. For every stack (default: all):
+//   1. a fresh test cluster (tools/cluster-up.sh: etcd + kube-apiserver + kube-controller-manager,
+//      Pod Security restricted, the shared CRDs), server-side apply of each bundle phase file with
+//      --warnings-as-errors --validate=strict: counts objects and warnings; a non-compliant Pod is
+//      refused in each workload namespace (control); the controller manager's ReplicaSets /
+//      StatefulSets / Jobs create Pods that Pod Security admits (no FailedCreate event);
+//   2. drift: every field of every synthesized object equals the live value (tools/lib/drift.mjs);
+//   3. kube-score (and kube-linter when built) on the bundle: findings not listed in
+//      tools/checker-exceptions.yaml fail, as do exceptions that matched nothing (stale);
+//   4. Pulumi: with pulumi-resource-kubernetes present, on another fresh cluster: preview, up,
+//      preview --expect-no-changes, drift of the Pulumi-deployed objects, destroy, nothing left.
+//      Without it the row says "blocked" (never a pass); a preview still proves the program runs
+//      under the real engine up to the provider load.
+// Prints a markdown results table and writes it to dist/cluster-test.md (+ .json).
+// Exit: 0 all ran and passed; 1 a failure; 3 only with STACKBOOK_CLUSTER_STRICT=1 when something
+// was blocked/unavailable. Every cluster is stopped and the temp dir removed on any exit
+// (including SIGINT/SIGTERM/SIGHUP); leftovers of a killed earlier run are cleaned at start.
+import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import * as yaml from 'js-yaml';
+import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
+import { compareObject, objectKey } from './lib/drift.mjs';
+
+const TOOLS = dirname(fileURLToPath(import.meta.url));
+const ROOT = resolve(TOOLS, '..');
+const WORK_PREFIX = 'stackbook-cluster-test.';
+const RESULTS = resolve(ROOT, process.env.STACKBOOK_CLUSTER_RESULTS ?? 'dist/cluster-test.md');
+const STRICT = process.env.STACKBOOK_CLUSTER_STRICT === '1';
+const POD_WAIT_SECONDS = 90;
+const DELETE_WAIT_SECONDS = 120;
+const PASSPHRASE = 'stackbook-cluster-test-only';
+const BLOCKED_PROVIDER = 'blocked: pulumi-resource-kubernetes not buildable (Go proxy 403)';
+const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'Job', 'ReplicaSet', 'DaemonSet', 'CronJob'];
+
+const log = (msg) => process.stderr.write(`[test-cluster] ${msg}\n`);
+const secs = (s) => `${s.toFixed(1)} s`;
+const now = () => performance.now() / 1000;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const head = (text, n = 8) => text.trim().split('\n').slice(0, n).join('\n');
+
+// ------------------------------------------------------------------ processes and cleanup
+/** @type {Set<import('node:child_process').ChildProcess>} */
+const children = new Set();
+/** cluster dirs started by this run and not yet stopped */
+const liveClusters = new Set();
+let WORK = '';
+let ENV = { ...process.env };
+
+/**
+ * Runs a command; resolves (never rejects) with its exit code, output and duration.
+ * @returns {Promise<{ code: number, stdout: string, stderr: string, secs: number }>}
+ */
+function run(cmd, args, { env = ENV, cwd = ROOT, input, timeoutSecs = 600, echo = false } = {}) {
+  return new Promise((done) => {
+    const t0 = now();
+    let stdout = '';
+    let stderr = '';
+    const child = spawn(cmd, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
+    children.add(child);
+    const timer = setTimeout(() => {
+      stderr += `\n[test-cluster] ${cmd} timed out after ${timeoutSecs} s`;
+      child.kill('SIGTERM');
+    }, timeoutSecs * 1000);
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      if (echo) process.stderr.write(d);
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (echo) process.stderr.write(d);
+    });
+    child.on('error', (e) => {
+      stderr += `\n${e.message}`;
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      children.delete(child);
+      done({ code: code ?? 128, stdout, stderr, secs: now() - t0 });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(input ?? '');
+  });
+}
+
+/** Synchronous last-resort cleanup: also runs on process.exit from a signal or a crash. */
+function cleanupSync() {
+  const pids = [...children].map((c) => c.pid).filter(Boolean);
+  for (const c of children) {
+    try {
+      c.kill('SIGTERM');
+    } catch {
+      /* already gone */
+    }
+  }
+  if (pids.length > 0 || liveClusters.size > 0) {
+    // wait for our children (a cluster-up.sh being stopped runs its own teardown), then stop clusters
+    const script = `for p in ${pids.join(' ')}; do for i in $(seq 1 80); do
+        [ -e /proc/$p ] && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ] || break; sleep 0.25; done; done
+      for d in "$@"; do "${TOOLS}/cluster-down.sh" "$d" || true; done`;
+    spawnSync('bash', ['-c', script, 'cleanup', ...liveClusters], { stdio: ['ignore', 'ignore', 'inherit'] });
+    liveClusters.clear();
+  }
+  if (WORK && existsSync(WORK)) rmSync(WORK, { recursive: true, force: true });
+}
+
+function installHandlers() {
+  process.on('exit', cleanupSync);
+  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
+    process.on(sig, () => {
+      log(`${sig}: stopping clusters and removing ${WORK || 'temp files'}`);
+      process.exit(128 + n);
+    });
+  }
+  process.on('uncaughtException', (e) => {
+    log(`crashed: ${e?.stack ?? e}`);
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (e) => {
+    log(`crashed: ${e?.stack ?? e}`);
+    process.exit(1);
+  });
+}
+
+/** PIDs of live (non-zombie) processes whose command line mentions `needle`. */
+function processesMentioning(needle) {
+  const out = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      if (readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.startsWith('Z')) continue;
+      const cmd = readFileSync(`/proc/${p}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmd.includes(needle)) out.push({ pid: Number(p), cmd: cmd.trim() });
+    } catch {
+      /* exited meanwhile */
+    }
+  }
+  return out;
+}
+
+/** Leftovers of an earlier run that was killed (SIGKILL cannot be trapped): stop and remove them. */
+function cleanStaleRuns() {
+  for (const name of readdirSync(tmpdir())) {
+    if (!name.startsWith(WORK_PREFIX)) continue;
+    const dir = join(tmpdir(), name);
+    let pid = 0;
+    try {
+      pid = Number(readFileSync(join(dir, 'driver.pid'), 'utf8'));
+    } catch {
+      continue; // not (yet) ours to judge
+    }
+    let alive = false;
+    try {
+      alive = readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('test-cluster');
+    } catch {
+      alive = false;
+    }
+    if (alive) continue;
+    log(`removing leftovers of an interrupted run: ${dir}`);
+    for (const sub of readdirSync(dir)) {
+      if (sub.startsWith('cluster-')) spawnSync('bash', [join(TOOLS, 'cluster-down.sh'), join(dir, sub)], { stdio: 'inherit' });
+    }
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The environment of `source tools/env.sh` (cached bin dirs on PATH, offline Pulumi variables). */
+function toolEnv() {
+  const r = spawnSync('bash', ['-c', `source "${TOOLS}/env.sh" && env -0`], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`sourcing tools/env.sh failed: ${r.stderr}`);
+  const env = {};
+  for (const kv of r.stdout.split('\0')) {
+    const i = kv.indexOf('=');
+    if (i > 0) env[kv.slice(0, i)] = kv.slice(i + 1);
+  }
+  // versions.env is sourced, not exported, by env.sh: read the pins here
+  for (const line of readFileSync(join(TOOLS, 'versions.env'), 'utf8').split('\n')) {
+    const m = /^([A-Z_]+)=(\S+)/.exec(line);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+function which(bin, env = ENV) {
+  for (const d of (env.PATH ?? '').split(':')) {
+    if (d && existsSync(join(d, bin))) return join(d, bin);
+  }
+  return undefined;
+}
+
+// ------------------------------------------------------------------ results
+function newRow(stack) {
+  return {
+    stack,
+    failures: [],
+    blocked: [],
+    objects: { expected: 0, applied: 0 },
+    warnings: 0,
+    psaControl: [],
+    pods: { count: 0, failedCreate: 0, detail: [] },
+    drift: { objects: 0, fields: 0, mismatches: [] },
+    kubeScore: { open: [], excepted: [], ran: false },
+    kubeLinter: { open: [], excepted: [], status: 'not run' },
+    pulumi: { status: 'not run', times: {}, drift: undefined, note: '' },
+    times: {},
+  };
+}
+const fail = (row, msg) => {
+  row.failures.push(msg);
+  log(`${row.stack}: FAIL ${msg.split('\n')[0]}`);
+};
+
+// ------------------------------------------------------------------ clusters
+async function clusterUp(row, dir) {
+  liveClusters.add(dir);
+  const r = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs: 300 });
+  if (r.code !== 0) {
+    liveClusters.delete(dir); // cluster-up.sh tears itself down on failure
+    fail(row, `cluster-up.sh failed (exit ${r.code}):\n${r.stderr.trim().split('\n').slice(-25).join('\n')}`);
+    return undefined;
+  }
+  return { kubeconfig: join(dir, 'kubeconfig'), secs: r.secs };
+}
+
+async function clusterDown(row, dir) {
+  const r = await run('bash', [join(TOOLS, 'cluster-down.sh'), dir], { timeoutSecs: 120 });
+  if (r.code !== 0) fail(row, `cluster-down.sh ${dir} failed: ${head(r.stderr)}`);
+  else liveClusters.delete(dir);
+  const stray = processesMentioning(dir);
+  if (stray.length > 0) fail(row, `processes left after cluster-down: ${stray.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
+  return r.secs;
+}
+
+const kc = (kubeconfig, args, opts = {}) => run('kubectl', [`--kubeconfig=${kubeconfig}`, ...args], opts);
+
+async function getJson(kubeconfig, args) {
+  const r = await kc(kubeconfig, ['get', ...args, '-o', 'json']);
+  if (r.code !== 0) throw new Error(`kubectl get ${args.join(' ')}: ${head(r.stderr)}`);
+  const j = JSON.parse(r.stdout);
+  return j.kind === 'List' || Array.isArray(j.items) ? j.items : [j];
+}
+
+// ------------------------------------------------------------------ steps
+/** Server-side apply of each phase file, in order. */
+async function applyBundle(row, kubeconfig, phases) {
+  for (const p of phases) {
+    const r = await kc(kubeconfig, [
+      'apply', '--server-side', '--warnings-as-errors', '--validate=strict', '--field-manager=stackbook', '-f', p.file,
+    ]);
+    const applied = r.stdout.split('\n').filter((l) => /\s(serverside-applied|unchanged|configured|created)$/.test(l.trim())).length;
+    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('Warning:'));
+    // kubectl apply can exit 0 after per-object errors (e.g. "resource mapping not found")
+    const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'));
+    row.objects.applied += applied;
+    row.warnings += warnings.length;
+    if (r.code !== 0 || errors.length > 0) fail(row, `apply ${p.name} (exit ${r.code}):\n${head(r.stderr, 20)}`);
+    else if (applied !== p.docs.length) fail(row, `apply ${p.name}: ${applied} objects applied, ${p.docs.length} in the file`);
+  }
+}
+
+/** A Pod violating "restricted" must be refused in every namespace that runs workloads. */
+async function podSecurityControl(row, kubeconfig, docs) {
+  const namespaces = [...new Set(docs.filter((d) => WORKLOAD_KINDS.includes(d.kind)).map((d) => d.metadata.namespace ?? 'default'))].sort();
+  for (const ns of namespaces) {
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'stackbook-psa-control', namespace: ns },
+      spec: { containers: [{ name: 'c', image: 'registry.invalid/control:1', securityContext: { allowPrivilegeEscalation: true } }] },
+    };
+    const r = await kc(kubeconfig, ['apply', '--server-side', '--dry-run=server', '--field-manager=stackbook-control', '-f', '-'], {
+      input: JSON.stringify(pod),
+    });
+    if (r.code !== 0 && /violates PodSecurity "restricted/.test(r.stderr)) row.psaControl.push(`${ns}: refused`);
+    else fail(row, `Pod Security control in namespace ${ns}: a non-compliant Pod was ${r.code === 0 ? 'accepted' : `refused for another reason: ${head(r.stderr)}`}`);
+  }
+}
+
+/** Waits until the controllers created the Pods of every workload; no FailedCreate allowed. */
+async function checkPods(row, kubeconfig, docs) {
+  const workloads = docs.filter((d) => WORKLOAD_KINDS.includes(d.kind));
+  if (workloads.length === 0) return;
+  const deadline = now() + POD_WAIT_SECONDS;
+  for (;;) {
+    const live = await getJson(kubeconfig, ['deployments,statefulsets,jobs,daemonsets,cronjobs,replicasets,pods', '-A']);
+    const events = (await getJson(kubeconfig, ['events', '-A'])).filter((e) => e.reason === 'FailedCreate');
+    const find = (kind, ns, name) => live.find((o) => o.kind === kind && o.metadata.namespace === ns && o.metadata.name === name);
+    const ownedBy = (kind, uid) => live.filter((o) => o.kind === kind && (o.metadata.ownerReferences ?? []).some((r) => r.uid === uid));
+    const status = workloads.map((w) => {
+      const ns = w.metadata.namespace ?? 'default';
+      const id = `${w.kind} ${ns}/${w.metadata.name}`;
+      const o = find(w.kind, ns, w.metadata.name);
+      if (!o) return { id, done: false, pods: 0, text: 'not found' };
+      if (w.kind === 'DaemonSet') return { id, done: true, pods: 0, text: 'no Pods expected (no Nodes without a kubelet)' };
+      if (w.kind === 'CronJob') return { id, done: true, pods: 0, text: 'no Pods expected before its schedule' };
+      if (w.kind === 'Job' && o.spec.suspend) return { id, done: true, pods: 0, text: 'suspended' };
+      let pods = [];
+      let want = 1;
+      if (w.kind === 'Deployment') {
+        const rss = ownedBy('ReplicaSet', o.metadata.uid);
+        want = rss.reduce((n, rs) => n + (rs.spec.replicas ?? 0), 0);
+        pods = rss.flatMap((rs) => ownedBy('Pod', rs.metadata.uid));
+        if (rss.length === 0) return { id, done: false, pods: 0, text: 'no ReplicaSet yet' };
+      } else {
+        pods = ownedBy('Pod', o.metadata.uid);
+        // StatefulSet OrderedReady creates pod 0 and waits for it to be Ready (never, without a kubelet)
+        if (w.kind === 'ReplicaSet' || (w.kind === 'StatefulSet' && o.spec.podManagementPolicy === 'Parallel')) want = o.spec.replicas ?? 1;
+      }
+      if (w.kind !== 'Job' && o.spec.replicas === 0) return { id, done: true, pods: pods.length, text: 'scaled to 0 replicas' };
+      return { id, done: want >= 1 && pods.length >= want, pods: pods.length, text: `${pods.length}/${want} Pods` };
+    });
+    if (events.length > 0 || status.every((s) => s.done) || now() > deadline) {
+      row.pods.count = status.reduce((n, s) => n + s.pods, 0);
+      row.pods.failedCreate = events.length;
+      row.pods.detail = status.map((s) => `${s.id}: ${s.text}`);
+      for (const e of events) fail(row, `FailedCreate ${e.involvedObject.kind} ${e.metadata.namespace}/${e.involvedObject.name}: ${e.message}`);
+      for (const s of status) if (!s.done && events.length === 0) fail(row, `${s.id}: ${s.text} after ${POD_WAIT_SECONDS} s`);
+      return;
+    }
+    await sleep(1000);
+  }
+}
+
+/** Every field of every synthesized object equals the live one (tools/lib/drift.mjs). */
+async function driftCheck(row, kubeconfig, phases, target) {
+  for (const p of phases) {
+    let live;
+    try {
+      live = new Map((await getJson(kubeconfig, ['-f', p.file])).map((o) => [objectKey(o), o]));
+    } catch {
+      // some object is missing (or its kind unknown): fetch one by one, the missing ones stay absent
+      live = new Map();
+      for (const d of p.docs) {
+        const r = await kc(kubeconfig, ['get', '-f', '-', '-o', 'json'], { input: JSON.stringify(d) });
+        const j = r.code === 0 ? JSON.parse(r.stdout) : undefined; // kubectl wraps even one object in a List
+        const o = Array.isArray(j?.items) ? j.items[0] : j;
+        if (o) live.set(objectKey(d), o);
+      }
+    }
+    for (const d of p.docs) {
+      const res = compareObject(d, live.get(objectKey(d)));
+      target.objects++;
+      target.fields += res.compared;
+      for (const m of res.mismatches) target.mismatches.push({ object: objectKey(d), ...m });
+    }
+  }
+  for (const m of target.mismatches) {
+    fail(row, `drift ${m.object} ${m.path}: expected ${JSON.stringify(m.expected)}, live ${JSON.stringify(m.live)}`);
+  }
+}
+
+async function runCheckers(row, phases, exceptions) {
+  const files = phases.map((p) => p.file);
+  const k8sMinor = (ENV.KUBERNETES_VERSION ?? 'v1.33').split('.').slice(0, 2).join('.');
+  const r = await run('kube-score', ['score', '-o', 'json', '--kubernetes-version', k8sMinor, ...files]);
+  let findings;
+  try {
+    findings = kubeScoreFindings(r.stdout);
+  } catch {
+    fail(row, `kube-score (exit ${r.code}) gave no JSON: ${head(r.stderr || r.stdout)}`);
+  }
+  const used = new Set();
+  if (findings) {
+    const a = applyExceptions(findings, exceptions, row.stack);
+    row.kubeScore = { open: a.open, excepted: a.excepted, ran: true };
+    a.used.forEach((i) => used.add(i));
+    for (const f of a.open) fail(row, `kube-score ${f.test} ${f.object}: ${f.message}`);
+  }
+  if (!which('kube-linter')) {
+    row.kubeLinter.status = 'UNAVAILABLE (module proxy 403)';
+    row.blocked.push('kube-linter: not buildable (golang.stackrox.io/kube-linter: Go proxy 403)');
+  } else {
+    const l = await run('kube-linter', ['lint', '--format', 'json', ...files]);
+    try {
+      const a = applyExceptions(kubeLinterFindings(l.stdout), exceptions, row.stack);
+      row.kubeLinter = { open: a.open, excepted: a.excepted, status: 'ran' };
+      a.used.forEach((i) => used.add(i));
+      for (const f of a.open) fail(row, `kube-linter ${f.test} ${f.object}: ${f.message}`);
+    } catch {
+      fail(row, `kube-linter (exit ${l.code}) gave no JSON: ${head(l.stderr || l.stdout)}`);
+    }
+  }
+  return used;
+}
+
+// ------------------------------------------------------------------ pulumi
+function pulumiEnv(kubeconfig) {
+  return {
+    ...ENV,
+    KUBECONFIG: kubeconfig,
+    PULUMI_HOME: join(WORK, 'pulumi-home'),
+    PULUMI_BACKEND_URL: `file://${join(WORK, 'pulumi-state')}`,
+    PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
+    PULUMI_SKIP_UPDATE_CHECK: 'true',
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
+    // test-only: pulumi/program.ts marks kinds whose readiness needs a kubelet pulumi.com/skipAwait
+    STACKBOOK_TEST_SKIP_AWAIT: 'true',
+  };
+}
+
+function providerInstalled() {
+  if (which('pulumi-resource-kubernetes')) return true;
+  const plugins = join(ENV.PULUMI_HOME ?? '', 'plugins');
+  const want = `resource-kubernetes-${ENV.PULUMI_KUBERNETES_VERSION}`;
+  return existsSync(plugins) && readdirSync(plugins).includes(want);
+}
+
+const pulumi = (args, env) => run('pulumi', [...args, '--non-interactive'], { env, cwd: join(WORK, 'proj'), timeoutSecs: 900 });
+
+/** `pulumi stack init`, then a preview; missing `stackbook:secrets.*` values get a test value once. */
+async function pulumiInitAndPreview(row, stack, env) {
+  const init = await pulumi(['stack', 'init', stack], env);
+  if (init.code !== 0) {
+    fail(row, `pulumi stack init ${stack}: ${head(init.stderr || init.stdout)}`);
+    return undefined;
+  }
+  let p = await pulumi(['preview', '--stack', stack], env);
+  const missing = [...new Set([...`${p.stdout}\n${p.stderr}`.matchAll(/stackbook:secrets\.([A-Za-z0-9_.-]+?): required by/g)].map((m) => m[1]))];
+  if (p.code !== 0 && missing.length > 0) {
+    for (const key of missing) {
+      // a throwaway value for the throwaway stack; kept as a Pulumi secret like a real one
+      const set = await pulumi(['config', 'set', '--stack', stack, '--secret', '--path', `stackbook:secrets.${key}`, randomBytes(18).toString('hex')], env);
+      if (set.code !== 0) fail(row, `pulumi config set stackbook:secrets.${key}: ${head(set.stderr)}`);
+    }
+    p = await pulumi(['preview', '--stack', stack], env);
+  }
+  return p;
+}
+
+async function pulumiStep(row, stack, phases, kubeconfigA) {
+  if (!which('pulumi')) {
+    row.pulumi.status = 'blocked: pulumi CLI not built';
+    row.blocked.push(row.pulumi.status);
+    return;
+  }
+  if (!providerInstalled()) {
+    // Everything up to the provider still runs for real: config, program, render, registration.
+    const p = await pulumiInitAndPreview(row, stack, pulumiEnv(kubeconfigA));
+    if (!p) return;
+    const out = `${p.stdout}\n${p.stderr}`;
+    const missing = [...new Set([...out.matchAll(/no resource plugin '(pulumi-resource-[a-z]+)'/g)].map((m) => m[1]))].sort();
+    row.pulumi.status = BLOCKED_PROVIDER;
+    row.blocked.push('pulumi: pulumi-resource-kubernetes not buildable (Go proxy 403)');
+    if (p.code !== 0 && missing.length > 0) {
+      row.pulumi.note = `preview ran the program under the real engine (${secs(p.secs)}${/namespaces/.test(p.stdout) ? ', stack outputs computed' : ''}) and stopped at the missing plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
+    } else {
+      fail(row, `pulumi preview without the provider: expected a missing-plugin error, got exit ${p.code}:\n${head(out, 20)}`);
+    }
+    return;
+  }
+
+  const dir = join(WORK, `cluster-${stack}-pulumi`);
+  const up = await clusterUp(row, dir);
+  if (!up) return;
+  const env = pulumiEnv(up.kubeconfig);
+  const t = row.pulumi.times;
+  try {
+    const p = await pulumiInitAndPreview(row, stack, env);
+    if (!p) return;
+    t.preview = p.secs;
+    const blockedBy = /no resource plugin '(pulumi-resource-[a-z]+)'/.exec(`${p.stdout}\n${p.stderr}`)?.[1];
+    if (p.code !== 0 && blockedBy) {
+      row.pulumi.status = `blocked: ${blockedBy} not buildable (Go proxy 403)`;
+      row.blocked.push(`pulumi: ${row.pulumi.status}`);
+      return;
+    }
+    if (p.code !== 0) return fail(row, `pulumi preview (exit ${p.code}):\n${head(p.stdout + p.stderr, 30)}`);
+    const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
+    t.up = u.secs;
+    if (u.code !== 0) return fail(row, `pulumi up (exit ${u.code}):\n${head(u.stdout + u.stderr, 30)}`);
+    const again = await pulumi(['preview', '--stack', stack, '--expect-no-changes', '--diff'], env);
+    t.previewAgain = again.secs;
+    if (again.code !== 0) fail(row, `second pulumi preview reports changes (exit ${again.code}):\n${head(again.stdout + again.stderr, 30)}`);
+    row.pulumi.drift = { objects: 0, fields: 0, mismatches: [] };
+    await driftCheck(row, up.kubeconfig, phases, row.pulumi.drift);
+    const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
+    t.destroy = d.secs;
+    if (d.code !== 0) return fail(row, `pulumi destroy (exit ${d.code}):\n${head(d.stdout + d.stderr, 30)}`);
+    const left = await leftovers(up.kubeconfig, phases);
+    if (left.length > 0) fail(row, `left after pulumi destroy: ${left.join(', ')}`);
+    const rm = await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
+    if (rm.code !== 0) fail(row, `pulumi stack rm: ${head(rm.stderr)}`);
+    row.pulumi.status = row.failures.some((f) => f.startsWith('pulumi') || f.startsWith('second pulumi') || f.startsWith('left after'))
+      ? 'FAIL'
+      : 'ok';
+  } finally {
+    t.clusterDown = await clusterDown(row, dir);
+  }
+}
+
+/** Objects of the bundle still present (waits for namespaces to finish terminating). */
+async function leftovers(kubeconfig, phases) {
+  const deadline = now() + DELETE_WAIT_SECONDS;
+  for (;;) {
+    const left = [];
+    for (const p of phases) {
+      const r = await kc(kubeconfig, ['get', '-f', p.file, '-o', 'name', '--ignore-not-found']);
+      left.push(...r.stdout.split('\n').filter(Boolean));
+      if (r.code !== 0 && !/not found|the server doesn't have a resource type/i.test(r.stderr)) left.push(`(kubectl get -f ${p.name}: ${head(r.stderr, 2)})`);
+    }
+    if (left.length === 0 || now() > deadline) return left;
+    await sleep(2000);
+  }
+}
+
+// ------------------------------------------------------------------ one stack
+function loadPhases(bundleDir) {
+  return readdirSync(bundleDir)
+    .filter((f) => /^\d\d-[a-z]+\.yaml$/.test(f))
+    .sort()
+    .map((name) => {
+      const file = join(bundleDir, name);
+      const docs = yaml.loadAll(readFileSync(file, 'utf8')).filter((d) => d && typeof d === 'object');
+      return { name, file, docs };
+    });
+}
+
+async function testStack(stack, exceptions, usedExceptions) {
+  const row = newRow(stack);
+  const t0 = now();
+  log(`${stack}: start`);
+  const phases = loadPhases(join(WORK, 'bundles', stack));
+  const docs = phases.flatMap((p) => p.docs);
+  row.objects.expected = docs.length;
+
+  const tc = now();
+  (await runCheckers(row, phases, exceptions)).forEach((i) => usedExceptions.add(i));
+  row.times.checkers = now() - tc;
+
+  const dir = join(WORK, `cluster-${stack}`);
+  const up = await clusterUp(row, dir);
+  if (up) {
+    row.times.clusterUp = up.secs;
+    try {
+      let t = now();
+      await applyBundle(row, up.kubeconfig, phases);
+      row.times.apply = now() - t;
+      t = now();
+      await podSecurityControl(row, up.kubeconfig, docs);
+      await checkPods(row, up.kubeconfig, docs);
+      row.times.pods = now() - t;
+      t = now();
+      await driftCheck(row, up.kubeconfig, phases, row.drift);
+      row.times.drift = now() - t;
+      t = now();
+      await pulumiStep(row, stack, phases, up.kubeconfig);
+      row.times.pulumi = now() - t;
+    } catch (e) {
+      fail(row, `aborted: ${e?.stack ?? e}`);
+    } finally {
+      row.times.clusterDown = await clusterDown(row, dir);
+    }
+  }
+  row.times.total = now() - t0;
+  log(`${stack}: ${row.failures.length === 0 ? (row.blocked.length ? 'PARTIAL' : 'PASS') : 'FAIL'} in ${secs(row.times.total)}`);
+  return row;
+}
+
+// ------------------------------------------------------------------ report
+function resultOf(row) {
+  if (row.failures.length > 0) return `FAIL (${row.failures.length})`;
+  return row.blocked.length > 0 ? 'PARTIAL (blocked parts)' : 'PASS';
+}
+
+function pulumiCell(row) {
+  const t = row.pulumi.times;
+  if (row.pulumi.status !== 'ok' && row.pulumi.status !== 'FAIL') return row.pulumi.status;
+  const f = (x) => (x === undefined ? '—' : secs(x));
+  return `${row.pulumi.status}: preview ${f(t.preview)}, up ${f(t.up)}, preview again ${f(t.previewAgain)}, destroy ${f(t.destroy)}`;
+}
+
+function report(rows, meta) {
+  const L = [];
+  L.push('# stackbook real-cluster tier (`npm run test:cluster`)', '');
+  L.push(`kube-apiserver ${meta.kubernetes}, etcd ${meta.etcd}, pulumi ${meta.pulumi}, kube-score ${meta.kubeScore}, kubectl ${meta.kubectl}`, '');
+  L.push('| stack | objects applied | warnings | Pods created (FailedCreate) | PSA control | drift: fields (mismatches) | kube-score: open (excepted) | kube-linter | pulumi preview / up / preview again / destroy | cluster up | apply + Pods | total | result |');
+  L.push('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const f = (x) => (x === undefined ? '—' : secs(x));
+  for (const r of rows) {
+    L.push(`| ${[
+      r.stack,
+      `${r.objects.applied}/${r.objects.expected}`,
+      r.warnings,
+      `${r.pods.count} (${r.pods.failedCreate})`,
+      r.psaControl.length ? `${r.psaControl.length} ns refused` : '—',
+      `${r.drift.fields} (${r.drift.mismatches.length})`,
+      r.kubeScore.ran ? `${r.kubeScore.open.length} (${r.kubeScore.excepted.length})` : '—',
+      r.kubeLinter.status === 'ran' ? `${r.kubeLinter.open.length} (${r.kubeLinter.excepted.length})` : r.kubeLinter.status,
+      pulumiCell(r),
+      f(r.times.clusterUp),
+      f((r.times.apply ?? 0) + (r.times.pods ?? 0)),
+      f(r.times.total),
+      resultOf(r),
+    ].join(' | ')} |`);
+  }
+  L.push('', `Tools: \`tools/build.sh\` ${secs(meta.build.secs)} this run (${meta.build.summary}). Cold build (empty Go caches, 2 cores), measured when the tools were first built: ~11.5 min.`);
+  L.push(`Project: tsc ${secs(meta.tsc)}${meta.typeErrors ? ` (${meta.typeErrors} type errors, emitted anyway)` : ''}, synth ${secs(meta.synth)}. Whole run: ${secs(meta.total)}.`, '');
+  for (const r of rows) {
+    L.push(`## ${r.stack}: ${resultOf(r)}`, '');
+    if (r.pods.detail.length) L.push(...r.pods.detail.map((d) => `- ${d}`));
+    if (r.pulumi.note) L.push(`- pulumi: ${r.pulumi.note}`);
+    if (r.pulumi.drift) L.push(`- drift after pulumi up: ${r.pulumi.drift.fields} fields, ${r.pulumi.drift.mismatches.length} mismatches`);
+    for (const e of [...r.kubeScore.excepted, ...r.kubeLinter.excepted]) L.push(`- excepted ${e.checker} ${e.test} ${e.object}: ${e.message}`);
+    for (const b of r.blocked) L.push(`- BLOCKED ${b}`);
+    for (const x of r.failures) L.push(`- FAIL ${x.replaceAll('\n', '\n    ')}`);
+    L.push('');
+  }
+  for (const x of meta.failures) L.push(`- FAIL ${x}`);
+  return `${L.join('\n').trimEnd()}\n`;
+}
+
+// ------------------------------------------------------------------ main
+async function main() {
+  installHandlers();
+  const known = readdirSync(join(ROOT, 'stacks'))
+    .map((n) => /^Pulumi\.([a-z0-9][-a-z0-9]*)\.yaml$/.exec(n)?.[1])
+    .filter(Boolean)
+    .sort();
+  const stacks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : known;
+  for (const s of stacks) if (!known.includes(s)) throw new Error(`unknown stack "${s}" (known: ${known.join(', ')})`);
+  cleanStaleRuns();
+  const tStart = now();
+  WORK = mkdtempSync(join(tmpdir(), WORK_PREFIX));
+  writeFileSync(join(WORK, 'driver.pid'), String(process.pid));
+  const metaFailures = [];
+
+  log('tools/build.sh (builds only what is missing in the cache)');
+  const b = await run('bash', [join(TOOLS, 'build.sh')], { timeoutSecs: 85 * 60, echo: true });
+  if (b.code !== 0) throw new Error(`tools/build.sh failed (exit ${b.code})`);
+  const buildSummary = b.stderr
+    .split('\n')
+    .map((l) => /^\[build\]\s{3}(\S+)\s+(ok|UNAVAILABLE|FAILED.*?)\s+(\d+)s$/.exec(l))
+    .filter(Boolean)
+    .map((m) => `${m[1]} ${m[2]} ${m[3]} s`)
+    .join(', ');
+  ENV = toolEnv();
+  for (const bin of ['kubectl', 'kube-apiserver', 'etcd', 'kube-score']) {
+    if (!which(bin)) throw new Error(`${bin} not found after tools/build.sh`);
+  }
+  mkdirSync(join(WORK, 'pulumi-home'));
+  mkdirSync(join(WORK, 'pulumi-state'));
+  const plugins = join(ENV.PULUMI_HOME ?? '', 'plugins');
+  if (existsSync(plugins)) symlinkSync(plugins, join(WORK, 'pulumi-home', 'plugins'));
+
+  // The project, compiled into a private copy: the CLI synthesizes from it and Pulumi runs it
+  // (pulumi stack init writes an encryption salt into the stack file: the copy takes it).
+  const proj = join(WORK, 'proj');
+  mkdirSync(join(proj, 'stacks'), { recursive: true });
+  for (const f of ['package.json', 'Pulumi.yaml']) copyFileSync(join(ROOT, f), join(proj, f));
+  for (const f of readdirSync(join(ROOT, 'stacks'))) {
+    if (/^Pulumi\..+\.yaml$/.test(f)) copyFileSync(join(ROOT, 'stacks', f), join(proj, 'stacks', f));
+  }
+  symlinkSync(join(ROOT, 'node_modules'), join(proj, 'node_modules'));
+  const tsc = await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.json'), '--outDir', join(proj, 'build')]);
+  // Type errors are `npm run typecheck`'s business; tsc still emits, and this tier tests what it emits.
+  const typeErrors = (tsc.stdout.match(/error TS\d+/g) ?? []).length;
+  if (tsc.code !== 0 && (typeErrors === 0 || !existsSync(join(proj, 'build/cli/main.js')))) {
+    throw new Error(`tsc failed:\n${head(tsc.stdout + tsc.stderr, 30)}`);
+  }
+  if (typeErrors > 0) log(`tsc: ${typeErrors} type errors (not this tier's check: npm run typecheck); testing the emitted JavaScript:\n${head(tsc.stdout, 10)}`);
+  const synth = await run(
+    process.execPath,
+    ['--input-type=module', '-e', 'const { main } = await import(process.argv[1]); process.exitCode = await main(process.argv.slice(2));',
+      join(proj, 'build/cli/main.js'), 'synth', ...stacks, '--out', join(WORK, 'bundles')],
+    { cwd: ROOT },
+  );
+  if (synth.code !== 0) throw new Error(`stackbook synth failed (exit ${synth.code}):\n${head(synth.stdout + synth.stderr, 30)}`);
+  process.stderr.write(synth.stdout);
+
+  const exceptions = parseExceptions(yaml.load(readFileSync(join(TOOLS, 'checker-exceptions.yaml'), 'utf8')));
+  const used = new Set();
+  const rows = [];
+  for (const s of stacks) rows.push(await testStack(s, exceptions, used));
+
+  // an exception that could have applied in this run and matched nothing is stale
+  const linterRan = rows.some((r) => r.kubeLinter.status === 'ran');
+  exceptions.forEach((e, i) => {
+    const applies = (!e.stacks || e.stacks.some((s) => stacks.includes(s))) && (e.checker === 'kube-score' || linterRan);
+    if (applies && !used.has(i)) metaFailures.push(`stale exception in tools/checker-exceptions.yaml: ${e.checker} ${e.test} ${e.object} matched no finding`);
+  });
+
+  const version = async (cmd, args) => (await run(cmd, args, { timeoutSecs: 30 })).stdout.trim().split('\n')[0] ?? '?';
+  const meta = {
+    kubernetes: ENV.KUBERNETES_VERSION,
+    etcd: ENV.ETCD_VERSION,
+    pulumi: which('pulumi') ? await version('pulumi', ['version']) : 'not built',
+    kubeScore: /version: ([^,\s]+)/.exec(await version('kube-score', ['version']))?.[1] ?? '?',
+    kubectl: JSON.parse((await run('kubectl', ['version', '--client', '-o', 'json'])).stdout || '{}').clientVersion?.gitVersion ?? '?',
+    build: { secs: b.secs, summary: buildSummary },
+    tsc: tsc.secs,
+    typeErrors,
+    synth: synth.secs,
+    total: 0,
+    failures: metaFailures,
+  };
+
+  // cleanup now (the exit handler is the fallback), then prove nothing of ours still runs
+  for (const d of [...liveClusters]) await clusterDown(rows[rows.length - 1] ?? newRow('cleanup'), d);
+  const workDir = WORK;
+  rmSync(WORK, { recursive: true, force: true });
+  WORK = '';
+  const stray = processesMentioning(workDir);
+  if (stray.length > 0) {
+    metaFailures.push(`processes left running: ${stray.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
+    for (const p of stray) process.kill(p.pid, 'SIGKILL');
+  }
+  meta.total = now() - tStart;
+
+  const md = report(rows, meta);
+  process.stdout.write(`\n${md}`);
+  mkdirSync(dirname(RESULTS), { recursive: true });
+  writeFileSync(RESULTS, md);
+  writeFileSync(RESULTS.replace(/\.md$/, '') + '.json', `${JSON.stringify({ meta, rows }, null, 2)}\n`);
+  log(`results written to ${RESULTS}`);
+
+  const failed = rows.some((r) => r.failures.length > 0) || metaFailures.length > 0;
+  const blocked = rows.some((r) => r.blocked.length > 0);
+  const summary = `${rows.filter((r) => r.failures.length === 0).length}/${rows.length} stacks without failures${blocked ? ', some parts BLOCKED (see table)' : ''}`;
+  process.stdout.write(`\ntest:cluster: ${failed ? 'FAIL' : blocked ? 'PARTIAL' : 'PASS'}: ${summary}\n`);
+  return failed ? 1 : blocked && STRICT ? 3 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    log(`FAIL: ${e?.message ?? e}`);
+    process.exit(1);
+  },
+);
