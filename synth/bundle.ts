@@ -15,7 +15,7 @@
  * so a failure at any point leaves the previous `dist/<env>` exactly as it was.
  */
 import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
@@ -460,7 +460,16 @@ export function writeBundle(outDir: string, files: readonly BundleFile[], hook?:
   const old = join(parent, `.${name}.old-${process.pid}`);
   // Only a directory (a previous bundle) is ever replaced: a file in its place is someone's data.
   if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new BundleError(`${outDir} exists and is not a bundle directory: move it away first`);
-  // Recover from an interrupted earlier swap: the previous bundle is still beside it.
+  // Recover from an earlier run killed between its two renames: the previous bundle is still
+  // beside it as `.<name>.old-<pid>`. Put it back first, so a failure now leaves it in place.
+  if (!existsSync(outDir)) {
+    const orphan = readdirSync(parent)
+      .filter((f) => f.startsWith(`.${name}.old-`) && /^\d+$/.test(f.slice(`.${name}.old-`.length)))
+      .map((f) => join(parent, f))
+      .filter((f) => statSync(f).isDirectory())
+      .sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    if (orphan) renameSync(orphan, outDir);
+  }
   rmSync(tmp, { recursive: true, force: true });
   try {
     mkdirSync(tmp);

@@ -3,7 +3,7 @@
  * one child-process test of the built command for exit codes and stderr without stack traces.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -249,6 +249,25 @@ describe('writeBundle is atomic', () => {
     expect(() => writeBundle(out, files())).toThrow('EXDEV');
     failSwap.on = false;
     expectSameFiles(before, snapshot(out));
+    expect(readdirSync(parent)).toEqual(['prod']);
+  });
+
+  it('a run killed between its two renames is recovered: the next run puts the previous bundle back first', () => {
+    const parent = tmpDir('killed');
+    const out = join(parent, 'prod');
+    writeBundle(out, bundleFiles(renderEnv('dev')));
+    const before = snapshot(out);
+    // What a SIGKILL after `rename(out, old)` leaves behind (another pid's old copy, no bundle).
+    renameSync(out, join(parent, '.prod.old-4242'));
+    let written = 0;
+    expect(() =>
+      writeBundle(out, files(), () => {
+        if (++written === 2) throw new Error('disk full');
+      }),
+    ).toThrow('disk full');
+    expectSameFiles(before, snapshot(out));
+    expect(readdirSync(parent)).toEqual(['prod']);
+    writeBundle(out, files());
     expect(readdirSync(parent)).toEqual(['prod']);
   });
 
