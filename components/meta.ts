@@ -82,3 +82,15 @@ export function stableJson(value: unknown): string {
 export function checksum(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex');
 }
+
+const QUANTITY = /^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
+const FACTOR: Readonly<Record<string, number>> = {
+  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+};
+
+/** A Kubernetes quantity as a number (cores or bytes); `undefined` when it is not one. */
+export function quantityValue(q: string): number | undefined {
+  const m = QUANTITY.exec(q);
+  if (!m) return undefined;
+  return Number(m[1]) * FACTOR[m[3] ?? '']!;
+}

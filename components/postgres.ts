@@ -36,7 +36,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, trace } from './meta.js';
+import { ComponentError, parseLabel, quantityValue, trace } from './meta.js';
 import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
 
@@ -81,18 +81,6 @@ export const CNPG_FIXED_PARAMETERS: readonly string[] = [
 
 // ---------------------------------------------------------------------------------------------
 // Quantities and resources (shared with components/kafka.ts)
-
-const QUANTITY = /^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
-const FACTOR: Readonly<Record<string, number>> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-};
-
-/** A Kubernetes quantity as a number (cores or bytes); `undefined` when it is not one. */
-export function quantityValue(q: string): number | undefined {
-  const m = QUANTITY.exec(q);
-  if (!m) return undefined;
-  return Number(m[1]) * FACTOR[m[3] ?? '']!;
-}
 
 /** Validate requests/limits (quantities, request ≤ limit) and render them. */
 export function resourcesOf(component: string, id: string, prop: string, r: WorkloadResources): {

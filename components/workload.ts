@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, selectorLabels, trace } from './meta.js';
+import { ComponentError, quantityValue, selectorLabels, trace } from './meta.js';
 import { SECRET_NAME } from '../policies/rules.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
@@ -111,14 +111,11 @@ function q(v: string): k8s.Quantity {
   return k8s.Quantity.fromString(v);
 }
 
-const BYTES = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
-const BYTE_FACTOR: Readonly<Record<string, number>> = { '': 1, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
 /** A byte quantity (`256Mi`, `1G`) in MiB, rounded up. */
 function mebibytes(id: string, prop: string, v: string): number {
-  const m = BYTES.exec(v);
-  if (!m) throw new ComponentError('Workload', id, prop, 'must be a byte quantity such as 256Mi', v);
-  return Math.ceil((Number(m[1]) * BYTE_FACTOR[m[2] ?? '']!) / 2 ** 20);
+  const bytes = /m$/.test(v) ? undefined : quantityValue(v);
+  if (bytes === undefined) throw new ComponentError('Workload', id, prop, 'must be a byte quantity such as 256Mi', v);
+  return Math.ceil(bytes / 2 ** 20);
 }
 
 function envVar(name: string, v: EnvValue): k8s.EnvVar {

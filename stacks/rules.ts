@@ -4,6 +4,7 @@
  * defaulted values: on the whole stack, or, when the schema rejected some of it, on the
  * parts that did parse (so every problem is reported at once).
  */
+import { quantityValue } from '../components/meta.js';
 import type { PathSegment } from './load.js';
 import type { Autoscaling, Cluster, Stack } from './schema.js';
 
@@ -29,13 +30,8 @@ export function autoscalingRange(a: Autoscaling, path: readonly PathSegment[]): 
     : [];
 }
 
-const QUANTITY_FACTOR: Record<string, number> = { m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 };
-
-/** A Kubernetes CPU or byte quantity as a number (cores, bytes); NaN when it is not one the schema allows. */
-export function quantityValue(q: string): number {
-  const m = /^(\d+(?:\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(q);
-  return m ? Number(m[1]) * (m[2] ? QUANTITY_FACTOR[m[2]]! : 1) : NaN;
-}
+/** A quantity as a number; NaN (never ordered) when it is not one the schema allows. */
+const amount = (q: string): number => quantityValue(q) ?? NaN;
 
 /** Kubernetes refuses a pod whose request exceeds its limit: request ≤ limit for CPU and memory. */
 export function resourcesRange(
@@ -43,8 +39,8 @@ export function resourcesRange(
   path: readonly PathSegment[],
 ): RuleProblem[] {
   const out: RuleProblem[] = [];
-  if (quantityValue(r.cpuRequest) > quantityValue(r.cpuLimit)) out.push({ path: [...path, 'cpuRequest'], message: `must be ≤ cpuLimit (${r.cpuLimit})` });
-  if (quantityValue(r.memoryRequest) > quantityValue(r.memoryLimit)) {
+  if (amount(r.cpuRequest) > amount(r.cpuLimit)) out.push({ path: [...path, 'cpuRequest'], message: `must be ≤ cpuLimit (${r.cpuLimit})` });
+  if (amount(r.memoryRequest) > amount(r.memoryLimit)) {
     out.push({ path: [...path, 'memoryRequest'], message: `must be ≤ memoryLimit (${r.memoryLimit})` });
   }
   return out;
