@@ -38,7 +38,19 @@ export interface Deployment {
 /** How one key of a Pulumi-owned Secret gets its value. */
 export type SecretKeySource =
   | { readonly key: string; readonly from: 'random'; readonly length: number }
-  | { readonly key: string; readonly from: 'config'; readonly configKey: string; readonly value: string };
+  | { readonly key: string; readonly from: 'config'; readonly configKey: string; readonly value: string }
+  /** Built from other keys of the same Secret, each `{key}` replaced by that key's value, URL-encoded (e.g. a Redis URL around a random password). */
+  | { readonly key: string; readonly from: 'template'; readonly template: string; readonly refs: readonly string[] };
+
+/** The `{key}` references of a template, in order of first use. */
+export function templateRefs(template: string): string[] {
+  return [...new Set([...template.matchAll(/\{([-._a-zA-Z0-9]+)\}/g)].map((m) => m[1]!))];
+}
+
+/** A template with every `{key}` replaced by `encodeURIComponent(values[key])`. */
+export function fillTemplate(template: string, values: Readonly<Record<string, string>>): string {
+  return template.replace(/\{([-._a-zA-Z0-9]+)\}/g, (_, k: string) => encodeURIComponent(values[k] ?? ''));
+}
 
 export interface SecretPlan {
   readonly requirement: SecretRequirement;
@@ -62,7 +74,14 @@ export function planPulumiSecrets(rendered: Rendered, loaded: Pick<LoadedStack, 
     const keys: SecretKeySource[] = [];
     for (const key of req.keys) {
       const how = req.pulumi?.[key];
-      if (how === undefined) throw new Error(`${id}: key ${key} has no pulumi source (randomLength or configKey)`);
+      if (how === undefined) throw new Error(`${id}: key ${key} has no pulumi source (randomLength, configKey or template)`);
+      if ('template' in how) {
+        const refs = templateRefs(how.template);
+        const bad = refs.filter((r) => r === key || !req.keys.includes(r) || (req.pulumi?.[r] !== undefined && 'template' in req.pulumi[r]!));
+        if (refs.length === 0 || bad.length > 0) throw new Error(`${id}: key ${key}: template must reference other non-template keys of the Secret (bad: ${bad.join(', ') || 'none referenced'})`);
+        keys.push({ key, from: 'template', template: how.template, refs });
+        continue;
+      }
       if ('randomLength' in how) {
         if (!Number.isInteger(how.randomLength) || how.randomLength < 1) throw new Error(`${id}: key ${key}: randomLength must be a positive integer`);
         keys.push({ key, from: 'random', length: how.randomLength });
@@ -200,6 +219,7 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
     const data: Record<string, pulumi.Output<string>> = {};
     secretData.push(data);
     for (const k of keys) {
+      if (k.from === 'template') continue;
       if (k.from === 'random') {
         // The rotation version is a keeper: bumping it generates a new value (and rolls the consumers).
         const pw = new random.RandomPassword(
@@ -212,6 +232,13 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
       } else {
         data[k.key] = pulumi.secret(base64(k.value));
       }
+    }
+    for (const k of keys) {
+      if (k.from !== 'template') continue;
+      const parts = Object.fromEntries(k.refs.map((r) => [r, data[r]!]));
+      data[k.key] = pulumi.secret(
+        pulumi.all(parts).apply((vs) => base64(fillTemplate(k.template, Object.fromEntries(Object.entries(vs).map(([r, b]) => [r, Buffer.from(b, 'base64').toString('utf8')]))))),
+      );
     }
     return new k8s.core.v1.Secret(
       `${req.namespace}/${req.name}`,

@@ -1,4 +1,5 @@
 import type { Construct } from 'constructs';
+import type { PlatformImageName } from '../components/images.js';
 import type { EnvValue } from '../components/workload.js';
 import type { ImageRef, Stack } from '../stacks/schema.js';
 
@@ -15,8 +16,12 @@ export interface SecretRequirement {
   readonly source: 'pulumi' | 'vault' | 'existing';
   /** Workloads that read it. */
   readonly consumers: readonly string[];
-  /** For `pulumi`: per key, generate a random value of this length, or read this `stackbook:` config secret. */
-  readonly pulumi?: Readonly<Record<string, { readonly randomLength: number } | { readonly configKey: string }>>;
+  /**
+   * For `pulumi`: per key, generate a random value of this length, read this `stackbook:` config
+   * secret, or build it from other keys (`{ template: 'redis://:{password}@redis.ns.svc:6379' }`,
+   * each `{key}` URL-encoded).
+   */
+  readonly pulumi?: Readonly<Record<string, { readonly randomLength: number } | { readonly configKey: string } | { readonly template: string }>>;
   /**
    * For `vault`: the Vault path including the KV mount (e.g. `secret/omertaos/hooks`), the Vault
    * property per key (@default the key's name) and the refresh interval (@default 1h).
@@ -53,6 +58,12 @@ export interface BuildContext {
   readonly stack: Stack;
   /** Resolve an image reference (digest-pinned; relocated to the mirror when air-gapped). */
   image(ref: ImageRef): string;
+  /**
+   * Resolve a platform image (Redis, an exporter, a data store, a backup tool) by name: the
+   * default in components/images.ts, overridden by `stackbook:images.<name>` (repository, tag,
+   * digest). Where digests are required a missing one is a config error at render.
+   */
+  platformImage(name: PlatformImageName): string;
   /** The environment's ClusterIssuer. */
   readonly clusterIssuer: string;
   /**
@@ -68,7 +79,7 @@ export interface BuildContext {
 /** One runbook = one module. */
 export interface ServiceModule {
   /** Key under `stackbook:services`. */
-  readonly key: 'ope';
+  readonly key: 'osc' | 'ows' | 'oub' | 'ope' | 'aion';
   /** Concern ID prefix in ../shared/runbooks/CONCERNS.md. */
   readonly prefix: 'OSC' | 'OWS' | 'OUB' | 'OPE' | 'AION';
   /** Runbook file name in ../shared/runbooks. */

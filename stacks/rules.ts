@@ -6,7 +6,11 @@
  */
 import { quantityValue } from '../components/meta.js';
 import type { PathSegment } from './load.js';
-import type { Autoscaling, Cluster, Stack } from './schema.js';
+import type { Autoscaling, Cluster, ImageRef, Stack } from './schema.js';
+import { aionRules } from './aion.js';
+import { oscRules } from './osc.js';
+import { oubRules } from './oub.js';
+import { owsRules } from './ows.js';
 
 /** The parts of a stack that passed the schema; a rule runs only when its inputs are all here. */
 export interface StackParts {
@@ -67,6 +71,20 @@ function serviceResourceRules(p: StackParts): RuleProblem[] {
 /** True where the stack must pin every image by digest (staging, production, air-gapped). */
 export function requiresDigests(stack: Pick<Stack, 'tier' | 'cluster'>): boolean {
   return stack.tier !== 'development' || stack.cluster.airgapped;
+}
+
+/** A service image without a digest where digests are required (staging, production, air-gapped). */
+export function imageDigestRule(p: StackParts, image: ImageRef, path: readonly PathSegment[]): RuleProblem[] {
+  const { tier, cluster } = p;
+  if (tier === undefined || cluster === undefined || !requiresDigests({ tier, cluster }) || image.digest !== undefined) return [];
+  return [{ path: [...path, 'digest'], message: `required in ${tier}${cluster.airgapped ? ' (air-gapped)' : ''} stacks: images are pinned by digest` }];
+}
+
+/** An Ingress host `<host>.<domain>`: the API server refuses a host name over 253 characters. */
+export function hostLengthRule(p: StackParts, host: string, path: readonly PathSegment[]): RuleProblem[] {
+  const domain = p.cluster?.domain;
+  if (domain === undefined || host.length + 1 + domain.length <= 253) return [];
+  return [{ path, message: `with cluster.domain makes a ${host.length + 1 + domain.length}-character host name: at most 253` }];
 }
 
 /** X-7: where unsigned images must be rejected, not just warned about (production tier, air-gapped). */
@@ -172,7 +190,7 @@ function secretSourceRules(p: StackParts): RuleProblem[] {
 
 /** The rules that can be judged on the parts given (all of them for a whole stack). */
 export function partRules(p: StackParts): RuleProblem[] {
-  return [...(p.cluster ? clusterRules(p.cluster) : []), ...signingRules(p), ...opeRules(p), ...serviceResourceRules(p), ...secretSourceRules(p)];
+  return [...(p.cluster ? clusterRules(p.cluster) : []), ...signingRules(p), ...oscRules(p), ...owsRules(p), ...oubRules(p), ...opeRules(p), ...aionRules(p), ...serviceResourceRules(p), ...secretSourceRules(p)];
 }
 
 export function stackRules(stack: Stack): RuleProblem[] {

@@ -9,75 +9,27 @@
  */
 import { z } from 'zod';
 
-/** RFC 1123 label: Kubernetes names, namespaces, environment names. */
-export const dnsLabel = z
-  .string()
-  .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS label (lowercase letters, digits, "-")' });
-
-export const hostname = z
-  .string()
-  .max(253)
-  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
-    error: 'must be a lowercase DNS name',
-  });
-
-export const httpsUrl = z
-  .url({ protocol: /^https$/, error: 'must be an https:// URL' });
-
-const ipv4Cidr = z
-  .string()
-  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, {
-    error: 'must be an IPv4 CIDR such as 10.0.0.0/8',
-  });
-
-/** A `key=value` label written in config (e.g. a selector). */
-const labelPair = (example: string) =>
-  z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: `must be a label such as ${example}` });
-
-export const port = z.int().min(1).max(65535);
-
-/** Kubernetes CPU quantity, e.g. `250m` or `2`. */
-export const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'must be a CPU quantity such as 250m or 2' });
-/** Kubernetes memory/storage quantity, e.g. `512Mi`, `1Gi`. */
-export const byteQuantity = z
-  .string()
-  .regex(/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, { error: 'must be a byte quantity such as 512Mi or 1Gi' });
-
-/**
- * An image reference: repository + tag, pinned by digest where one is given.
- * In staging, prod and air-gapped stacks the policy `image-digest` requires the digest.
- */
-export const imageRef = z.strictObject({
-  repository: z
-    .string()
-    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, {
-      error: 'must be an image repository such as ghcr.io/acme/app (no tag, no digest)',
-    }),
-  tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, { error: 'must be an image tag' }),
-  digest: z
-    .string()
-    .regex(/^sha256:[a-f0-9]{64}$/, { error: 'must be sha256:<64 lowercase hex digits>' })
-    .optional(),
-});
-export type ImageRef = z.infer<typeof imageRef>;
-
-export const resources = z.strictObject({
-  cpuRequest: cpuQuantity,
-  cpuLimit: cpuQuantity,
-  memoryRequest: byteQuantity,
-  memoryLimit: byteQuantity,
-});
-export type Resources = z.infer<typeof resources>;
-
-/** X-2, OPE-7: an HPA range; cross-checked (min ≤ max) in rules.ts. */
-export const autoscaling = z.strictObject({
-  minReplicas: z.int().min(1).max(1000),
-  maxReplicas: z.int().min(1).max(1000),
-  /** Target average CPU utilisation, percent of the request. */
-  cpuUtilization: z.int().min(1).max(100),
-});
-export type Autoscaling = z.infer<typeof autoscaling>;
+export {
+  autoscaling,
+  byteQuantity,
+  cpuQuantity,
+  dnsLabel,
+  hostname,
+  httpsUrl,
+  imageRef,
+  ipv4Cidr,
+  labelPair,
+  port,
+  resources,
+  type Autoscaling,
+  type ImageRef,
+  type Resources,
+} from './primitives.js';
+import { autoscaling, dnsLabel, hostname, httpsUrl, imageRef, ipv4Cidr, labelPair, resources } from './primitives.js';
+import { aionService } from './aion.js';
+import { oscService } from './osc.js';
+import { oubService } from './oub.js';
+import { owsService } from './ows.js';
 
 const issuer = z.discriminatedUnion('kind', [
   z.strictObject({
@@ -203,6 +155,12 @@ export const cluster = z.strictObject({
   runbookBaseUrl: z.url({ protocol: /^https?$/ }).default('https://stackbook.example.com/runbooks'),
   /** X-7: cosign admission (ClusterImagePolicy + namespaces opted in). Required in production and air-gapped stacks. @default none */
   signing: signing.optional(),
+  /**
+   * Endpoints of the Kubernetes API server (the `kubernetes` Service's endpoints, or the managed
+   * control plane's range), for the egress of operator-managed pods that talk to it (CloudNativePG
+   * instances, Strimzi brokers). Required when a stack runs in-cluster PostgreSQL or Kafka. @default none
+   */
+  kubeApiCidrs: z.array(ipv4Cidr).min(1).optional(),
   /** Vault for `vault`-sourced Secrets (external-secrets ClusterSecretStore). @default none (no Secret may use vault) */
   vault: vaultConnection.optional(),
 });
@@ -250,8 +208,13 @@ export const opeService = z.strictObject({
 });
 export type OpeService = z.infer<typeof opeService>;
 
+/** The five runbooks, one block each (`stackbook:services.<key>`); a service without a block is not deployed. */
 export const services = z.strictObject({
+  osc: oscService.optional(),
+  ows: owsService.optional(),
+  oub: oubService.optional(),
   ope: opeService.optional(),
+  aion: aionService.optional(),
 });
 
 export const tier = z.enum(['development', 'staging', 'production']);
@@ -316,8 +279,26 @@ export const secretSource = z.discriminatedUnion('source', [
 export type SecretSource = z.infer<typeof secretSource>;
 export const secretSources = z.record(dnsLabel, secretSource);
 
+/**
+ * Overrides of the platform images the components deploy (Redis, exporters, data stores, backup
+ * tools), keyed by the name the service asks for (`redis`, `redis-exporter`, `postgres`...): pin
+ * the digest (required wherever digests are, see rules.ts), or move to another tag or repository.
+ * A name no enabled service uses is an error at render.
+ */
+export const platformImages = z.record(
+  dnsLabel,
+  z.strictObject({
+    repository: imageRef.shape.repository.optional(),
+    tag: imageRef.shape.tag.optional(),
+    digest: imageRef.shape.digest,
+  }),
+);
+export type PlatformImages = z.infer<typeof platformImages>;
+
 /** The whole stack: what `config: stackbook:<key>` holds in `stacks/Pulumi.<env>.yaml`. */
 export const stackSchema = z.strictObject({
+  /** Platform image pins and overrides (see `platformImages`). @default the components' images, by tag */
+  images: platformImages.default({}),
   /** Pulumi config secrets by name. @default none */
   secrets: secretValues.default({}),
   /** Source and rotation version per Secret name (see `secretSource`). @default the services' declared sources, version 1 */

@@ -5,8 +5,9 @@
  */
 import { ApiObject, App, Chart } from 'cdk8s';
 import { ClusterIssuer } from '../components/tls-ingress.js';
+import { isPlatformImageName, PLATFORM_IMAGES } from '../components/images.js';
 import { IMAGE_POLICY_CONTEXT, ImagePolicy, imageGlobs } from '../components/image-policy.js';
-import { signingMode } from '../stacks/rules.js';
+import { requiresDigests, signingMode } from '../stacks/rules.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
 import type { BuildContext, ImageUse, SecretHandle, SecretRequirement, ServiceModule } from '../services/types.js';
@@ -190,6 +191,32 @@ function renderSecrets(app: App, platform: Chart, stack: Stack, secrets: readonl
 }
 
 /**
+ * `stackbook:images`: every name is a platform image (components/images.ts; pins of images no
+ * enabled service uses are allowed, so disabling a service keeps its pins), and where digests are
+ * required every platform image in use has one (config errors naming `images.<name>.digest`).
+ */
+function platformImageProblems(stack: Stack, used: ReadonlyMap<string, ImageRef>): void {
+  const file = `stacks/Pulumi.${stack.environment}.yaml`;
+  const problems: ConfigProblem[] = [];
+  for (const name of Object.keys(stack.images).sort()) {
+    if (!isPlatformImageName(name)) {
+      problems.push({ file, path: ['images', name], message: `is not a platform image (known: ${Object.keys(PLATFORM_IMAGES).sort().join(', ')})` });
+    }
+  }
+  if (requiresDigests(stack)) {
+    for (const [name, ref] of [...used].sort(([a], [b]) => a.localeCompare(b))) {
+      if (ref.digest !== undefined) continue;
+      problems.push({
+        file,
+        path: ['images', name, 'digest'],
+        message: `required in ${stack.tier}${stack.cluster.airgapped ? ' (air-gapped)' : ''} stacks: ${ref.repository}:${ref.tag} must be pinned by digest`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
  * Render a validated stack into plain, sorted manifest objects.
  * @param services the service modules to compose. @default every module in services/index.ts
  * (benchmarks pass a synthetic fleet).
@@ -201,12 +228,24 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
   const secrets: SecretRequirement[] = [];
   const images = new Map<string, ImageUse>();
   const issuer = clusterIssuerName(stack);
+  const platformImagesUsed = new Map<string, ImageRef>();
   const ctx: BuildContext = {
     stack,
     image(ref) {
       const use = resolveImage(stack, ref);
       images.set(use.reference, use);
       return use.reference;
+    },
+    platformImage(name) {
+      const fallback: ImageRef = PLATFORM_IMAGES[name];
+      const o = stack.images[name];
+      const ref: ImageRef = {
+        repository: o?.repository ?? fallback.repository,
+        tag: o?.tag ?? fallback.tag,
+        ...(o?.digest ? { digest: o.digest } : fallback.digest ? { digest: fallback.digest } : {}),
+      };
+      platformImagesUsed.set(name, ref);
+      return ctx.image(ref);
     },
     clusterIssuer: issuer,
     requireSecret(declared) {
@@ -234,6 +273,7 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
     svc.build(app, ctx);
   }
 
+  platformImageProblems(stack, platformImagesUsed);
   renderSecrets(app, platform, stack, secrets);
 
   // X-7: one ClusterImagePolicy per stack, over the images the services deploy (or the configured globs).

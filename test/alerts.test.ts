@@ -22,6 +22,7 @@ import {
   readUnitTests,
   ruleSets,
   unitTestFile,
+  unitTestFileOf,
   writeRuleFile,
   type RuleSet,
 } from './promtool.js';
@@ -97,7 +98,7 @@ describe('alert rules (X-8)', () => {
   it('X-8: every alert in every stack is covered by a promtool test file with a FIRING and a QUIET case', () => {
     const problems: string[] = [];
     for (const set of sets) {
-      const file = unitTestFile(set.name);
+      const file = unitTestFileOf(set);
       let doc;
       try {
         doc = readUnitTests(file).doc;
@@ -119,7 +120,7 @@ describe('alert rules (X-8)', () => {
   it('OPE-6 X-8: promtool test rules passes for every PrometheusRule of every stack', () => {
     for (const set of sets) {
       const dir = runDir(`test-${set.name}`);
-      const testFile = prepareUnitTest(dir, set, readUnitTests(unitTestFile(set.name)).text);
+      const testFile = prepareUnitTest(dir, set, readUnitTests(unitTestFileOf(set)).text);
       const r = promtool(['test', 'rules', testFile], dir);
       expect(r.code, `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${r.output}`).toBe(0);
       expect(r.output).toContain('SUCCESS');

@@ -4,7 +4,7 @@
  * tally which alerts those files cover.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { load } from 'js-yaml';
@@ -115,6 +115,15 @@ export function writeRuleFile(path: string, groups: readonly RuleGroup[]): void 
 }
 
 export const unitTestFile = (name: string): string => join(ALERT_TESTS_DIR, `${name}.test.yaml`);
+/**
+ * The unit-test file of a rendered PrometheusRule: `<namespace>.<name>.test.yaml` where one exists
+ * (the same component rendered into several namespaces, e.g. a Redis per service, whose rules name
+ * their namespace), else `<name>.test.yaml`.
+ */
+export function unitTestFileOf(set: { readonly name: string; readonly namespace: string }): string {
+  const perNamespace = join(ALERT_TESTS_DIR, `${set.namespace}.${set.name}.test.yaml`);
+  return existsSync(perNamespace) ? perNamespace : unitTestFile(set.name);
+}
 export const ruleFileName = (name: string): string => `${name}.rules.yaml`;
 export const RUNBOOK_PLACEHOLDER = '${RUNBOOK_BASE_URL}';
 

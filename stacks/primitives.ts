@@ -1,0 +1,76 @@
+/**
+ * Schema building blocks shared by the stack schema (./schema.ts) and the per-service schemas
+ * (./osc.ts, ./ows.ts, ./oub.ts, ./aion.ts). Kept apart so that those files can import them
+ * without an import cycle through schema.ts.
+ */
+import { z } from 'zod';
+
+/** RFC 1123 label: Kubernetes names, namespaces, environment names. */
+export const dnsLabel = z
+  .string()
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS label (lowercase letters, digits, "-")' });
+
+export const hostname = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+    error: 'must be a lowercase DNS name',
+  });
+
+export const httpsUrl = z
+  .url({ protocol: /^https$/, error: 'must be an https:// URL' });
+
+export const ipv4Cidr = z
+  .string()
+  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, {
+    error: 'must be an IPv4 CIDR such as 10.0.0.0/8',
+  });
+
+/** A `key=value` label written in config (e.g. a selector). */
+export const labelPair = (example: string) =>
+  z.string().regex(/^[a-z0-9./-]+=[A-Za-z0-9._-]+$/, { error: `must be a label such as ${example}` });
+
+export const port = z.int().min(1).max(65535);
+
+/** Kubernetes CPU quantity, e.g. `250m` or `2`. */
+export const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'must be a CPU quantity such as 250m or 2' });
+/** Kubernetes memory/storage quantity, e.g. `512Mi`, `1Gi`. */
+export const byteQuantity = z
+  .string()
+  .regex(/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, { error: 'must be a byte quantity such as 512Mi or 1Gi' });
+
+/**
+ * An image reference: repository + tag, pinned by digest where one is given.
+ * In staging, prod and air-gapped stacks the policy `image-digest` requires the digest.
+ */
+export const imageRef = z.strictObject({
+  repository: z
+    .string()
+    .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, {
+      error: 'must be an image repository such as ghcr.io/acme/app (no tag, no digest)',
+    }),
+  tag: z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, { error: 'must be an image tag' }),
+  digest: z
+    .string()
+    .regex(/^sha256:[a-f0-9]{64}$/, { error: 'must be sha256:<64 lowercase hex digits>' })
+    .optional(),
+});
+export type ImageRef = z.infer<typeof imageRef>;
+
+export const resources = z.strictObject({
+  cpuRequest: cpuQuantity,
+  cpuLimit: cpuQuantity,
+  memoryRequest: byteQuantity,
+  memoryLimit: byteQuantity,
+});
+export type Resources = z.infer<typeof resources>;
+
+/** X-2, OPE-7: an HPA range; cross-checked (min ≤ max) in rules.ts. */
+export const autoscaling = z.strictObject({
+  minReplicas: z.int().min(1).max(1000),
+  maxReplicas: z.int().min(1).max(1000),
+  /** Target average CPU utilisation, percent of the request. */
+  cpuUtilization: z.int().min(1).max(100),
+});
+export type Autoscaling = z.infer<typeof autoscaling>;
