@@ -18,24 +18,36 @@
  *   OOM-kills it. The exporter has its own requests/limits.
  * - Persistence: AOF (`appendfsync everysec`) on a PVC; @default off in development, on in
  *   staging and production. Without it `/data` is an emptyDir and a restart empties Redis.
- * - Replicas: primary-only. Replication with Sentinel (or Redis Cluster) is not implemented:
- *   `replicas > 1` is a ComponentError rather than N unrelated primaries behind one Service.
- *   Availability comes from fast restart, the PDB (a drain is planned downtime of one pod) and
- *   the `RedisDown` alert; consumers that fail closed (AION-6) must alert on it.
+ * - Replicas: `1` (@default) is a single primary: availability comes from fast restart, the PDB
+ *   (a drain is planned downtime of one pod) and the `RedisDown` alert. An odd number ≥ 3 is
+ *   replication with automatic failover, the shape of the redis-ha chart (see `RedisHa` below):
+ *   a StatefulSet `<name>-node` whose every pod runs redis + sentinel (+ exporter), and an
+ *   HAProxy Deployment behind the client Service `<name>` that routes to the primary only, so
+ *   clients keep the plain `redis://:<password>@<name>.<namespace>.svc:6379/<db>` URL (no
+ *   Sentinel-aware client). Even counts are refused: with 2 (or 4) members, losing half leaves
+ *   no Sentinel majority and no failover.
  *
  * External: `ExternalRedis` renders only egress NetworkPolicies from the named clients to the
  * given CIDRs and port. Both modes give consumers a typed `RedisConnection` (URL from a Secret,
  * DB index 0–15) that `redisEnv` turns into env vars.
  */
+import { JsonPatch } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
-import { ComponentError, trace } from './meta.js';
+import { ComponentError, selectorLabels, trace } from './meta.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
+import { AllowList } from './network-policy.js';
 import {
   ExternalService,
   StatefulStore,
+  clientPeer,
+  hardenedContainer,
   parseBytes,
+  podVolumes,
+  restrictedPodSecurity,
   type ClientRef,
+  type ContainerSpec,
   type Endpoint,
   type SecretKeyRef,
   type Tier,
@@ -50,7 +62,13 @@ export const REDIS_EXPORTER_IMAGE: ImageRef = { repository: 'docker.io/oliver006
 
 export const REDIS_PORT = 6379;
 export const REDIS_EXPORTER_PORT = 9121;
+/** Sentinel's port (replicated mode). */
+export const SENTINEL_PORT = 26379;
+/** HAProxy's health endpoint (`/healthz`, readiness) in replicated mode. */
+export const HAPROXY_HEALTH_PORT = 8404;
 const REDIS_UID = 999;
+/** The official haproxy image's `haproxy` user and group. */
+const HAPROXY_UID = 99;
 
 /** What a consumer needs: the URL (with credentials) from a Secret, the DB index, and where to open egress. */
 export interface RedisConnection {
@@ -92,8 +110,30 @@ export interface RedisProps {
   readonly urlSecret: SecretKeyRef;
   /** Workloads allowed to connect. */
   readonly clients: readonly ClientRef[];
-  /** Must be 1: primary-only (see the file comment). @default 1 */
+  /**
+   * 1: a single primary. An odd number ≥ 3: that many redis + sentinel members with automatic
+   * failover behind HAProxy (see the file comment); 2 and other even numbers are refused. @default 1
+   */
   readonly replicas?: number;
+  /** Resolved image reference of the platform image `haproxy`. Required when `replicas > 1`. @default none */
+  readonly haproxyImage?: string;
+  /** HAProxy replicas in front of a replicated Redis, at least 2. @default 2 */
+  readonly haproxyReplicas?: number;
+  /** HAProxy container resources. @default 50m/250m CPU, 64Mi/128Mi memory */
+  readonly haproxyResources?: WorkloadResources;
+  /** Sentinel container resources. @default 20m/100m CPU, 32Mi/64Mi memory */
+  readonly sentinelResources?: WorkloadResources;
+  /** Sentinel `down-after-milliseconds`: how long the primary may be unreachable before a failover, 1000–60000. @default 5000 */
+  readonly downAfterMilliseconds?: number;
+  /**
+   * Sentinel `failover-timeout`, at least 2 × downAfterMilliseconds. A sentinel retries an aborted
+   * failover (e.g. `-failover-abort-no-good-slave` when the replicas' last INFO is older than 5 s
+   * at the moment of the vote) only after twice this, so it bounds the worst-case time without a
+   * primary. @default 10000
+   */
+  readonly failoverTimeoutMilliseconds?: number;
+  /** The cluster's DNS domain: members announce `<pod>.<name>-node.<namespace>.svc.<domain>`. @default cluster.local */
+  readonly clusterDomain?: string;
   /** AOF on a PVC. @default false in development, true otherwise */
   readonly persistence?: boolean;
   /** PVC size when persistent. @default 1Gi */
@@ -164,11 +204,16 @@ export function redisAlerts(name: string, namespace: string, runbookUrl: (anchor
   ];
 }
 
-/** `redis.conf` for the given settings (no secret in it). */
-export function redisConf(o: { maxmemory: number; policy: string; maxclients: number; persistence: boolean }): string {
+/**
+ * `redis.conf` for the given settings (no secret in it). Primary-only: it includes the auth file
+ * the init container writes. Replicated (`replicated: true`): the init container copies it into
+ * a memory emptyDir and appends the password, the announced host name and `replicaof`.
+ */
+export function redisConf(o: { maxmemory: number; policy: string; maxclients: number; persistence: boolean; replicated?: boolean }): string {
   return [
-    '# Rendered by stackbook (components/redis.ts). The password comes from the included file.',
-    'include /run/redis-auth/auth.conf',
+    ...(o.replicated
+      ? ['# Rendered by stackbook (components/redis.ts). The init container appends the password, the announced host and replicaof.']
+      : ['# Rendered by stackbook (components/redis.ts). The password comes from the included file.', 'include /run/redis-auth/auth.conf']),
     `port ${REDIS_PORT}`,
     'bind * -::*',
     'protected-mode yes',
@@ -197,22 +242,264 @@ export const AUTH_SCRIPT = [
   'printf \'requirepass "%s"\\n\' "$escaped" > /run/redis-auth/auth.conf',
 ].join('\n');
 
+/** Static head of `sentinel.conf` (replicated mode): the init container appends the monitored primary, the timings and the password. */
+export function sentinelConf(): string {
+  return [
+    '# Rendered by stackbook (components/redis.ts). The init container appends the monitored primary, the timings and the password.',
+    `port ${SENTINEL_PORT}`,
+    'bind * -::*',
+    'dir /tmp',
+    // Members are known by their stable pod DNS names, not by pod IPs that change on restart.
+    'sentinel resolve-hostnames yes',
+    'sentinel announce-hostnames yes',
+    '',
+  ].join('\n');
+}
+
+/**
+ * Shell of the init container in replicated mode: decide the role, then write `redis.conf` and
+ * `sentinel.conf` (with the password) into the memory emptyDir `/run/redis`, readable by the owner only.
+ *
+ * The primary is the member a reachable sentinel names (`SENTINEL get-master-addr-by-name`, only
+ * answers naming a member count); when none answers (first start, or every member restarted),
+ * member 0. When the sentinels still name this very member (it restarted before they failed over),
+ * it waits up to `REDIS_HA_WAIT_SECONDS` for their failover instead of coming back as a primary
+ * that may have lost its data and would then empty the replicas. Environment: `REDIS_PASSWORD`
+ * (Secret reference), `POD_NAME`, and the literals `REDIS_HA_*` (member host names in ordinal order,
+ * master group name, ports, quorum, timings).
+ */
+export const HA_INIT_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'ordinal=${POD_NAME##*-}',
+  "self=''",
+  "first=''",
+  'i=0',
+  'for h in $REDIS_HA_HOSTS; do',
+  '  [ -n "$first" ] || first=$h',
+  '  [ "$i" != "$ordinal" ] || self=$h',
+  '  i=$((i + 1))',
+  'done',
+  'if [ -z "$self" ]; then',
+  '  echo "redis-ha: pod $POD_NAME has no host in REDIS_HA_HOSTS" >&2',
+  '  exit 1',
+  'fi',
+  'export REDISCLI_AUTH="$REDIS_PASSWORD"',
+  'ask() {',
+  '  for h in $REDIS_HA_HOSTS; do',
+  '    [ "$h" != "$self" ] || continue',
+  "    reply=$(timeout 3 redis-cli --raw -h \"$h\" -p \"$REDIS_HA_SENTINEL_PORT\" SENTINEL get-master-addr-by-name \"$REDIS_HA_MASTER\" 2>/dev/null | head -n 1) || reply=''",
+  '    for m in $REDIS_HA_HOSTS; do',
+  '      if [ "$reply" = "$m" ]; then echo "$m"; return 0; fi',
+  '    done',
+  '  done',
+  '  return 1',
+  '}',
+  "primary=$(ask) || primary=''",
+  'if [ "$primary" = "$self" ]; then',
+  '  echo "redis-ha: the sentinels still name $self the primary: waiting up to ${REDIS_HA_WAIT_SECONDS}s for their failover" >&2',
+  '  waited=0',
+  '  while [ "$primary" = "$self" ] && [ "$waited" -lt "$REDIS_HA_WAIT_SECONDS" ]; do',
+  '    sleep 1',
+  '    waited=$((waited + 1))',
+  '    primary=$(ask) || primary=$self',
+  '  done',
+  'fi',
+  '[ -n "$primary" ] || primary=$first',
+  'pw=$(printf \'%s\' "$REDIS_PASSWORD" | sed \'s/[\\\\"]/\\\\&/g\')',
+  '{',
+  '  cat /etc/redis/redis.conf',
+  '  printf \'requirepass "%s"\\n\' "$pw"',
+  '  printf \'masterauth "%s"\\n\' "$pw"',
+  '  printf \'replica-announce-ip %s\\n\' "$self"',
+  '  if [ "$primary" != "$self" ]; then printf \'replicaof %s %s\\n\' "$primary" "$REDIS_HA_REDIS_PORT"; fi',
+  '} > /run/redis/redis.conf',
+  '{',
+  '  cat /etc/redis/sentinel.conf',
+  '  printf \'sentinel announce-ip %s\\n\' "$self"',
+  '  printf \'sentinel monitor %s %s %s %s\\n\' "$REDIS_HA_MASTER" "$primary" "$REDIS_HA_REDIS_PORT" "$REDIS_HA_QUORUM"',
+  '  printf \'sentinel down-after-milliseconds %s %s\\n\' "$REDIS_HA_MASTER" "$REDIS_HA_DOWN_AFTER_MS"',
+  '  printf \'sentinel failover-timeout %s %s\\n\' "$REDIS_HA_MASTER" "$REDIS_HA_FAILOVER_TIMEOUT_MS"',
+  '  printf \'sentinel parallel-syncs %s 1\\n\' "$REDIS_HA_MASTER"',
+  '  printf \'sentinel auth-pass %s "%s"\\n\' "$REDIS_HA_MASTER" "$pw"',
+  '  printf \'sentinel sentinel-pass "%s"\\n\' "$pw"',
+  '  printf \'requirepass "%s"\\n\' "$pw"',
+  '} > /run/redis/sentinel.conf',
+  'if [ "$primary" = "$self" ]; then echo "redis-ha: $self starts as the primary"; else echo "redis-ha: $self starts as a replica of $primary"; fi',
+].join('\n');
+
+/** RESP `AUTH <password>` with the password read by HAProxy from its environment (binary-safe: the length is computed, no quoting). */
+const HAPROXY_AUTH = 'tcp-check send-lf "*2\\r\\n\\$4\\r\\nAUTH\\r\\n\\$%[env(REDIS_PASSWORD),length]\\r\\n%[env(REDIS_PASSWORD)]\\r\\n"';
+
+/**
+ * `haproxy.cfg` (replicated mode; no secret in it). A member receives clients only while it answers
+ * `role:master` AND at least `quorum` sentinels name it the primary: servers have weight 0, so
+ * load balancing never picks one and only the `use-server` rules route, and a primary that the
+ * sentinels have demoted (or a partitioned old primary) gets no new clients. When a member stops
+ * being the primary its client sessions are cut (`on-marked-down shutdown-sessions`) and clients
+ * reconnect to the new one. Host names are resolved at run time (pod IPs change). No `QUIT` at the
+ * end of a check: Sentinel does not know the command; HAProxy closes the connection itself.
+ */
+export function haproxyConfig(o: { master: string; hosts: readonly string[]; quorum: number; maxconn: number }): string {
+  const server = (name: string, host: string, port: number, extra: string) =>
+    `  server ${name} ${host}:${port} check inter 1s ${extra} resolvers cluster resolve-prefer ipv4 init-addr none`;
+  const lines = [
+    `# Rendered by stackbook (components/redis.ts): clients of Redis "${o.master}" reach the current primary only.`,
+    '# No password here: HAProxy reads REDIS_PASSWORD (a Secret reference) from its environment.',
+    'global',
+    '  log stdout format raw local0 notice',
+    `  maxconn ${o.maxconn}`,
+    '',
+    'defaults',
+    '  mode tcp',
+    '  log global',
+    '  timeout connect 3s',
+    // Longer than Redis's tcp-keepalive (60 s): idle pooled client connections survive.
+    '  timeout client 330s',
+    '  timeout server 330s',
+    '  timeout check 2s',
+    '',
+    'resolvers cluster',
+    '  parse-resolv-conf',
+    '  resolve_retries 3',
+    '  timeout resolve 1s',
+    '  timeout retry 1s',
+    '  hold valid 5s',
+    '  hold nx 5s',
+    '  hold obsolete 5s',
+    '',
+    'frontend health',
+    '  mode http',
+    `  bind :${HAPROXY_HEALTH_PORT}`,
+    '  monitor-uri /healthz',
+    '',
+    'frontend redis',
+    `  bind :${REDIS_PORT}`,
+    '  default_backend primary',
+    '',
+    'backend primary',
+    '  option tcp-check',
+    '  tcp-check connect',
+    `  ${HAPROXY_AUTH}`,
+    '  tcp-check expect string +OK',
+    '  tcp-check send "INFO replication\\r\\n"',
+    '  tcp-check expect string role:master',
+    ...o.hosts.map((_h, i) => `  use-server node-${i} if { srv_is_up(node-${i}) } { nbsrv(sentinels-agree-${i}) ge ${o.quorum} }`),
+    ...o.hosts.map((h, i) => server(`node-${i}`, h, REDIS_PORT, 'fall 2 rise 1 weight 0 on-marked-down shutdown-sessions')),
+  ];
+  o.hosts.forEach((h, i) => {
+    lines.push(
+      '',
+      `# Up while a sentinel names ${h} the primary: one server per sentinel.`,
+      `backend sentinels-agree-${i}`,
+      '  option tcp-check',
+      '  tcp-check connect',
+      `  ${HAPROXY_AUTH}`,
+      '  tcp-check expect string +OK',
+      `  tcp-check send "SENTINEL get-master-addr-by-name ${o.master}\\r\\n"`,
+      `  tcp-check expect string "${h}\\r\\n"`,
+      ...o.hosts.map((s, j) => server(`sentinel-${j}`, s, SENTINEL_PORT, 'fall 1 rise 1')),
+    );
+  });
+  return `${lines.join('\n')}\n`;
+}
+
+/**
+ * The replicated-mode alerts for Redis `name` (`replicas` members), in their own PrometheusRule
+ * `<name>-replication`: the three `redisAlerts` stay the same in both modes (`RedisDown`, critical,
+ * still means every member is down).
+ */
+export function redisReplicationAlerts(name: string, namespace: string, replicas: number, runbookUrl: (anchor: string) => string): AlertRule[] {
+  const sel = `job="${name}",namespace="${namespace}"`;
+  const anyUp = `on() (max(redis_up{${sel}}) == 1)`;
+  return [
+    {
+      alert: 'RedisNoPrimary',
+      expr: `(count(redis_instance_info{${sel},role="master"}) or vector(0)) == 0 and ${anyUp}`,
+      for: '1m',
+      severity: 'critical',
+      summary: `Redis ${namespace}/${name} has no primary`,
+      description: `Members are up but none reports role master: Sentinel has not promoted a replica (no majority of sentinels, or no replica fit to promote). Writes fail and consumers that fail closed reject requests: check SENTINEL masters and SENTINEL ckquorum ${name} on a member.`,
+      runbookUrl: runbookUrl('redisnoprimary'),
+      concerns: ['X-5'],
+    },
+    {
+      alert: 'RedisReplicasMissing',
+      expr: `(max(redis_connected_slaves{${sel}} and on(instance) redis_instance_info{${sel},role="master"}) or vector(0)) < ${replicas - 1}`,
+      for: '5m',
+      severity: 'warning',
+      summary: `Redis ${namespace}/${name} has fewer than ${replicas - 1} replicas connected to its primary`,
+      description: `A replica is down or cannot follow the primary (wrong masterauth, full resync looping, network policy). One more failure may leave no replica to promote. Check INFO replication on the members and their logs.`,
+      runbookUrl: runbookUrl('redisreplicasmissing'),
+      concerns: ['X-5'],
+    },
+    {
+      alert: 'RedisInstanceDown',
+      expr: `(count(redis_up{${sel}} == 1) or vector(0)) < ${replicas} and ${anyUp}`,
+      for: '5m',
+      severity: 'warning',
+      summary: `Redis ${namespace}/${name} runs with fewer than ${replicas} members up`,
+      description: `At least one member is down or not scraped while others still serve (all down is RedisDown). The set tolerates one more loss at most: check the pod, its PVC, its node and its events.`,
+      runbookUrl: runbookUrl('redisinstancedown'),
+      concerns: ['X-5'],
+    },
+  ];
+}
+
+const HAPROXY_RESOURCES: WorkloadResources = { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '128Mi' };
+const SENTINEL_RESOURCES: WorkloadResources = { cpuRequest: '20m', cpuLimit: '100m', memoryRequest: '32Mi', memoryLimit: '64Mi' };
+const INIT_RESOURCES: WorkloadResources = { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' };
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The objects of a replicated Redis (`replicas` ≥ 3). */
+export interface RedisHaObjects {
+  /** `<name>-node`: the redis + sentinel members. */
+  readonly statefulSet: k8s.KubeStatefulSet;
+  /** `<name>-node`, headless: stable member DNS names, and the metrics Service. */
+  readonly headless: k8s.KubeService;
+  readonly nodeServiceAccount: k8s.KubeServiceAccount;
+  readonly nodePdb: k8s.KubePodDisruptionBudget;
+  readonly nodePolicy: k8s.KubeNetworkPolicy;
+  /** `<name>`: HAProxy, routing to the primary. */
+  readonly deployment: k8s.KubeDeployment;
+  /** `<name>`: the client Service, selecting the HAProxy pods. */
+  readonly service: k8s.KubeService;
+  readonly proxyServiceAccount: k8s.KubeServiceAccount;
+  readonly proxyPdb: k8s.KubePodDisruptionBudget;
+  readonly proxyPolicy: k8s.KubeNetworkPolicy;
+  /** `<name>-haproxy`: haproxy.cfg. */
+  readonly proxyConfig: ConfigMap;
+  /** `<name>-replication`: the replicated-mode alerts. */
+  readonly rules: PrometheusRules;
+  /** Member host names, in ordinal order. */
+  readonly hosts: readonly string[];
+  readonly quorum: number;
+}
+
 export class Redis extends Construct implements RedisSource {
-  readonly store: StatefulStore;
+  /** The primary-only store (`replicas` 1); undefined when replicated. */
+  readonly store: StatefulStore | undefined;
+  /** The replicated objects (`replicas` ≥ 3); undefined for a single primary. */
+  readonly ha: RedisHaObjects | undefined;
   readonly config: ConfigMap;
   readonly serviceMonitor: ServiceMonitor;
   readonly rules: PrometheusRules;
   readonly maxmemory: number;
   readonly persistence: boolean;
+  readonly replicas: number;
   private readonly urlSecret: SecretKeyRef;
+  private readonly endpointOf: () => Endpoint;
+  private readonly storeName: string;
 
   constructor(scope: Construct, id: string, props: RedisProps) {
     super(scope, id);
     const C = 'Redis';
     const name = props.name ?? 'redis';
     const replicas = props.replicas ?? 1;
-    if (replicas !== 1) {
-      throw new ComponentError(C, name, 'replicas', 'must be 1: this component runs a single primary (Sentinel/replication is not implemented); use an external Redis for HA', replicas);
+    if (!Number.isInteger(replicas) || replicas < 1) throw new ComponentError(C, name, 'replicas', 'must be 1 (a single primary) or an odd number ≥ 3 (replication with Sentinel failover)', replicas);
+    if (replicas > 1 && replicas % 2 === 0) {
+      throw new ComponentError(C, name, 'replicas', `must be odd: with ${replicas} members, losing ${replicas / 2} leaves no Sentinel majority and no failover (use ${replicas + 1} or ${replicas - 1 > 1 ? replicas - 1 : 1})`, replicas);
     }
     const ratio = props.maxmemoryRatio ?? 0.75;
     if (!(ratio >= 0.1 && ratio <= 0.9)) throw new ComponentError(C, name, 'maxmemoryRatio', 'must be 0.1–0.9 of the memory limit', ratio);
@@ -225,89 +512,105 @@ export class Redis extends Construct implements RedisSource {
     if (limit === undefined || limit < 32 * 1024 ** 2) throw new ComponentError(C, name, 'resources.memoryLimit', 'must be a memory quantity of at least 32Mi', resources.memoryLimit);
     this.maxmemory = Math.floor(limit * ratio);
     this.persistence = props.persistence ?? props.tier !== 'development';
+    this.replicas = replicas;
     this.urlSecret = props.urlSecret;
+    this.storeName = name;
     const concerns = ['X-5', ...(props.concerns ?? [])];
     const monitoringNamespace = props.monitoringNamespace ?? 'monitoring';
-
-    this.config = new ConfigMap(this, 'Config', {
-      name: `${name}-config`,
-      namespace: props.namespace,
-      data: { 'redis.conf': redisConf({ maxmemory: this.maxmemory, policy: props.maxmemoryPolicy ?? 'noeviction', maxclients, persistence: this.persistence }) },
-      concerns,
-    });
     const password = { secret: { name: props.passwordSecret.name, key: props.passwordSecret.key } };
+    const exporter: ContainerSpec = {
+      name: 'exporter',
+      image: props.exporterImage,
+      env: { REDIS_ADDR: `redis://localhost:${REDIS_PORT}`, REDIS_PASSWORD: password },
+      ports: [{ name: 'metrics', port: REDIS_EXPORTER_PORT }],
+      liveness: { tcp: { port: REDIS_EXPORTER_PORT } },
+      readiness: { http: { path: '/health', port: REDIS_EXPORTER_PORT } },
+      resources: props.exporterResources ?? EXPORTER_RESOURCES,
+    };
+    const confOptions = { maxmemory: this.maxmemory, policy: props.maxmemoryPolicy ?? 'noeviction', maxclients, persistence: this.persistence };
 
-    this.store = new StatefulStore(
-      this,
-      'Store',
-      {
+    if (replicas === 1) {
+      this.config = new ConfigMap(this, 'Config', {
+        name: `${name}-config`,
+        namespace: props.namespace,
+        data: { 'redis.conf': redisConf(confOptions) },
+        concerns,
+      });
+      const store = new StatefulStore(
+        this,
+        'Store',
+        {
+          name,
+          namespace: props.namespace,
+          replicas: 1,
+          runAsUser: REDIS_UID,
+          clients: props.clients,
+          metrics: { namespace: monitoringNamespace, port: 'metrics' },
+          terminationGracePeriodSeconds: 30,
+          podAnnotations: this.config.annotation,
+          emptyDirs: [
+            { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' },
+            { name: 'tmp', sizeLimit: '16Mi' },
+            ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
+          ],
+          configMaps: [{ name: 'config', configMap: this.config.name }],
+          ...(this.persistence
+            ? { volumeClaims: [{ name: 'data', size: props.storageSize ?? '1Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }] }
+            : {}),
+          initContainers: [
+            {
+              name: 'auth',
+              image: props.image,
+              command: ['/bin/sh', '-c', AUTH_SCRIPT],
+              env: { REDIS_PASSWORD: password },
+              resources: INIT_RESOURCES,
+              mounts: [{ volume: 'auth', path: '/run/redis-auth' }],
+            },
+          ],
+          container: {
+            name: 'redis',
+            image: props.image,
+            command: ['redis-server', '/etc/redis/redis.conf'],
+            env: { REDISCLI_AUTH: password },
+            ports: [{ name: 'redis', port: REDIS_PORT }],
+            liveness: { tcp: { port: REDIS_PORT } },
+            readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${REDIS_PORT} ping | grep -q PONG`] },
+            startupSeconds: this.persistence ? 300 : 30,
+            resources,
+            mounts: [
+              { volume: 'config', path: '/etc/redis', readOnly: true },
+              { volume: 'auth', path: '/run/redis-auth', readOnly: true },
+              { volume: 'data', path: '/data' },
+              { volume: 'tmp', path: '/tmp' },
+            ],
+          },
+          sidecars: [exporter],
+          concerns,
+        },
+        C,
+      );
+      this.store = store;
+      this.ha = undefined;
+      this.endpointOf = () => store.endpoint();
+      this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
         name,
         namespace: props.namespace,
-        replicas: 1,
-        runAsUser: REDIS_UID,
-        clients: props.clients,
-        metrics: { namespace: monitoringNamespace, port: 'metrics' },
-        terminationGracePeriodSeconds: 30,
-        podAnnotations: this.config.annotation,
-        emptyDirs: [
-          { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' },
-          { name: 'tmp', sizeLimit: '16Mi' },
-          ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
-        ],
-        configMaps: [{ name: 'config', configMap: this.config.name }],
-        ...(this.persistence
-          ? { volumeClaims: [{ name: 'data', size: props.storageSize ?? '1Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }] }
-          : {}),
-        initContainers: [
-          {
-            name: 'auth',
-            image: props.image,
-            command: ['/bin/sh', '-c', AUTH_SCRIPT],
-            env: { REDIS_PASSWORD: password },
-            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
-            mounts: [{ volume: 'auth', path: '/run/redis-auth' }],
-          },
-        ],
-        container: {
-          name: 'redis',
-          image: props.image,
-          command: ['redis-server', '/etc/redis/redis.conf'],
-          env: { REDISCLI_AUTH: password },
-          ports: [{ name: 'redis', port: REDIS_PORT }],
-          liveness: { tcp: { port: REDIS_PORT } },
-          readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${REDIS_PORT} ping | grep -q PONG`] },
-          startupSeconds: this.persistence ? 300 : 30,
-          resources,
-          mounts: [
-            { volume: 'config', path: '/etc/redis', readOnly: true },
-            { volume: 'auth', path: '/run/redis-auth', readOnly: true },
-            { volume: 'data', path: '/data' },
-            { volume: 'tmp', path: '/tmp' },
-          ],
-        },
-        sidecars: [
-          {
-            name: 'exporter',
-            image: props.exporterImage,
-            env: { REDIS_ADDR: `redis://localhost:${REDIS_PORT}`, REDIS_PASSWORD: password },
-            ports: [{ name: 'metrics', port: REDIS_EXPORTER_PORT }],
-            liveness: { tcp: { port: REDIS_EXPORTER_PORT } },
-            readiness: { http: { path: '/health', port: REDIS_EXPORTER_PORT } },
-            resources: props.exporterResources ?? EXPORTER_RESOURCES,
-          },
-        ],
+        selector: store.selector,
+        port: 'metrics',
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
         concerns,
-      },
-      C,
-    );
-    this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
-      name,
-      namespace: props.namespace,
-      selector: this.store.selector,
-      port: 'metrics',
-      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
-      concerns,
-    });
+      });
+      trace([store.serviceAccount, store.statefulSet, store.headless, store.service, store.pdb, store.networkPolicy], ...concerns);
+    } else {
+      this.store = undefined;
+      const ha = this.replicated(C, name, props, { replicas, concerns, monitoringNamespace, password, exporter, resources, confOptions });
+      this.config = ha.config;
+      this.ha = ha.objects;
+      this.serviceMonitor = ha.serviceMonitor;
+      const endpoint: Endpoint = { host: `${name}.${props.namespace}.svc`, port: REDIS_PORT, peers: [{ namespace: props.namespace, pods: selectorLabels(name) }] };
+      this.endpointOf = () => endpoint;
+    }
+    // The same three alerts in both modes (replicated mode adds `<name>-replication`).
     this.rules = new PrometheusRules(this, 'Rules', {
       name,
       namespace: props.namespace,
@@ -315,14 +618,304 @@ export class Redis extends Construct implements RedisSource {
       ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
       concerns,
     });
-    trace([this.store.serviceAccount, this.store.statefulSet, this.store.headless, this.store.service, this.store.pdb, this.store.networkPolicy], ...concerns);
+  }
+
+  /** Replicated mode: the members (redis + sentinel + exporter), HAProxy in front, their policies, PDBs and alerts. */
+  private replicated(
+    C: string,
+    name: string,
+    props: RedisProps,
+    o: {
+      replicas: number;
+      concerns: string[];
+      monitoringNamespace: string;
+      password: { secret: { name: string; key: string } };
+      exporter: ContainerSpec;
+      resources: WorkloadResources;
+      confOptions: Parameters<typeof redisConf>[0];
+    },
+  ): { config: ConfigMap; objects: RedisHaObjects; serviceMonitor: ServiceMonitor } {
+    const ns = props.namespace;
+    if (!DNS_LABEL.test(name) || name.length > 47) throw new ComponentError(C, name, 'name', 'must be a DNS label of ≤ 47 characters when replicated (members are <name>-node-<n>)', name);
+    if (!props.haproxyImage) throw new ComponentError(C, name, 'haproxyImage', 'is required when replicas > 1 (HAProxy routes clients to the primary): resolve the platform image "haproxy"', props.haproxyImage);
+    const proxyReplicas = props.haproxyReplicas ?? 2;
+    if (!Number.isInteger(proxyReplicas) || proxyReplicas < 2) throw new ComponentError(C, name, 'haproxyReplicas', 'must be an integer ≥ 2 (one HAProxy is a single point of failure)', proxyReplicas);
+    const downAfter = props.downAfterMilliseconds ?? 5000;
+    if (!Number.isInteger(downAfter) || downAfter < 1000 || downAfter > 60000) throw new ComponentError(C, name, 'downAfterMilliseconds', 'must be an integer 1000–60000', downAfter);
+    const failoverTimeout = props.failoverTimeoutMilliseconds ?? 10000;
+    if (!Number.isInteger(failoverTimeout) || failoverTimeout < 2 * downAfter) {
+      throw new ComponentError(C, name, 'failoverTimeoutMilliseconds', `must be an integer ≥ 2 × downAfterMilliseconds (${2 * downAfter})`, failoverTimeout);
+    }
+    const domain = props.clusterDomain ?? 'cluster.local';
+    if (!DOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
+    if (props.clients.length === 0) throw new ComponentError(C, name, 'clients', 'must name at least one client workload (nobody could connect)');
+    const storageBytes = parseBytes(props.storageSize ?? '1Gi');
+    if (this.persistence && (storageBytes === undefined || storageBytes <= 0)) throw new ComponentError(C, name, 'storageSize', 'must be a storage quantity such as 10Gi', props.storageSize);
+
+    const nodeName = `${name}-node`;
+    const nodeSel = selectorLabels(nodeName);
+    const proxySel = selectorLabels(name);
+    const hosts = Array.from({ length: o.replicas }, (_v, i) => `${nodeName}-${i}.${nodeName}.${ns}.svc.${domain}`);
+    const quorum = Math.floor(o.replicas / 2) + 1;
+    const concerns = o.concerns;
+
+    const config = new ConfigMap(this, 'Config', {
+      name: `${name}-config`,
+      namespace: ns,
+      data: { 'redis.conf': redisConf({ ...o.confOptions, replicated: true }), 'sentinel.conf': sentinelConf() },
+      concerns,
+    });
+    const proxyConfig = new ConfigMap(this, 'HaproxyConfig', {
+      name: `${name}-haproxy`,
+      namespace: ns,
+      data: { 'haproxy.cfg': haproxyConfig({ master: name, hosts, quorum, maxconn: o.confOptions.maxclients }) },
+      concerns,
+    });
+
+    // ------------------------------------------------------------------ members
+    const nodeSa = new k8s.KubeServiceAccount(this, 'NodeServiceAccount', { metadata: { name: nodeName, namespace: ns, labels: nodeSel }, automountServiceAccountToken: false });
+    const emptyDirs = [
+      { name: 'run', sizeLimit: '4Mi', medium: 'Memory' as const },
+      { name: 'tmp', sizeLimit: '16Mi' },
+      ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
+    ];
+    const configMaps = [{ name: 'config', configMap: config.name }];
+    const volumeNames = new Set([...emptyDirs.map((e) => e.name), 'config', ...(this.persistence ? ['data'] : [])]);
+    const haEnv = {
+      POD_NAME: { field: 'metadata.name' },
+      REDIS_PASSWORD: o.password,
+      REDIS_HA_HOSTS: hosts.join(' '),
+      REDIS_HA_MASTER: name,
+      REDIS_HA_QUORUM: String(quorum),
+      REDIS_HA_REDIS_PORT: String(REDIS_PORT),
+      REDIS_HA_SENTINEL_PORT: String(SENTINEL_PORT),
+      REDIS_HA_DOWN_AFTER_MS: String(downAfter),
+      REDIS_HA_FAILOVER_TIMEOUT_MS: String(failoverTimeout),
+      // Long enough for the sentinels to notice this member is gone and promote another.
+      REDIS_HA_WAIT_SECONDS: String(Math.ceil((2 * downAfter) / 1000) + 30),
+    } as const;
+    const init: ContainerSpec = {
+      name: 'config',
+      image: props.image,
+      command: ['/bin/sh', '-c', HA_INIT_SCRIPT],
+      env: haEnv,
+      resources: INIT_RESOURCES,
+      mounts: [
+        { volume: 'config', path: '/etc/redis', readOnly: true },
+        { volume: 'run', path: '/run/redis' },
+      ],
+    };
+    const redis: ContainerSpec = {
+      name: 'redis',
+      image: props.image,
+      command: ['redis-server', '/run/redis/redis.conf'],
+      env: { REDISCLI_AUTH: o.password },
+      ports: [{ name: 'redis', port: REDIS_PORT }],
+      liveness: { tcp: { port: REDIS_PORT } },
+      readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${REDIS_PORT} ping | grep -q PONG`] },
+      startupSeconds: this.persistence ? 300 : 60,
+      resources: o.resources,
+      mounts: [
+        { volume: 'run', path: '/run/redis' },
+        { volume: 'data', path: '/data' },
+        { volume: 'tmp', path: '/tmp' },
+      ],
+    };
+    const sentinel: ContainerSpec = {
+      name: 'sentinel',
+      image: props.image,
+      command: ['redis-server', '/run/redis/sentinel.conf', '--sentinel'],
+      env: { REDISCLI_AUTH: o.password },
+      ports: [{ name: 'sentinel', port: SENTINEL_PORT }],
+      liveness: { tcp: { port: SENTINEL_PORT } },
+      readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${SENTINEL_PORT} ping | grep -q PONG`] },
+      resources: props.sentinelResources ?? SENTINEL_RESOURCES,
+      mounts: [
+        { volume: 'run', path: '/run/redis' },
+        { volume: 'tmp', path: '/tmp' },
+      ],
+    };
+    const spread = (sel: Record<string, string>): k8s.TopologySpreadConstraint[] => [
+      { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: sel } },
+      { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: sel } },
+    ];
+    const volumes = podVolumes(emptyDirs, configMaps);
+    const statefulSet = new k8s.KubeStatefulSet(this, 'NodeStatefulSet', {
+      metadata: { name: nodeName, namespace: ns, labels: nodeSel },
+      spec: {
+        replicas: o.replicas,
+        serviceName: nodeName,
+        // One after another: member 0 is the first primary, the next ones find it through its sentinel.
+        podManagementPolicy: 'OrderedReady',
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: nodeSel },
+        updateStrategy: { type: 'RollingUpdate' },
+        ...(this.persistence
+          ? {
+              persistentVolumeClaimRetentionPolicy: { whenDeleted: 'Retain', whenScaled: 'Retain' },
+              volumeClaimTemplates: [
+                {
+                  metadata: { name: 'data', labels: nodeSel },
+                  spec: {
+                    accessModes: ['ReadWriteOnce'],
+                    ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}),
+                    resources: { requests: { storage: k8s.Quantity.fromString(props.storageSize ?? '1Gi') } },
+                  },
+                },
+              ],
+            }
+          : {}),
+        template: {
+          metadata: { labels: nodeSel, annotations: { ...config.annotation } },
+          spec: {
+            serviceAccountName: nodeName,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: 30,
+            securityContext: restrictedPodSecurity(C, name, REDIS_UID),
+            topologySpreadConstraints: spread(nodeSel),
+            initContainers: [hardenedContainer(C, name, init, 'init', volumeNames)],
+            containers: [
+              hardenedContainer(C, name, redis, 'main', volumeNames),
+              hardenedContainer(C, name, sentinel, 'sidecar', volumeNames),
+              hardenedContainer(C, name, o.exporter, 'sidecar', volumeNames),
+            ],
+            volumes,
+          },
+        },
+      },
+    });
+    const port = (n: string, p: number): k8s.ServicePort => ({ name: n, port: p, targetPort: k8s.IntOrString.fromString(n), protocol: 'TCP' });
+    // Headless, published before readiness: members find each other while starting. Also the
+    // metrics Service: the ServiceMonitor takes `job` from its instance label, so the alerts
+    // select `job="<name>"` in both modes.
+    const headless = new k8s.KubeService(this, 'NodeService', {
+      metadata: { name: nodeName, namespace: ns, labels: { ...nodeSel, 'app.kubernetes.io/instance': name } },
+      spec: {
+        clusterIp: 'None',
+        publishNotReadyAddresses: true,
+        selector: nodeSel,
+        ports: [port('redis', REDIS_PORT), port('sentinel', SENTINEL_PORT), port('metrics', REDIS_EXPORTER_PORT)],
+      },
+    });
+    const nodePdb = new k8s.KubePodDisruptionBudget(this, 'NodePdb', {
+      metadata: { name: nodeName, namespace: ns, labels: nodeSel },
+      spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: nodeSel } },
+    });
+    const memberPorts = [{ port: REDIS_PORT }, { port: SENTINEL_PORT }];
+    const nodePolicy = new AllowList(this, 'NodePolicy', {
+      name: nodeName,
+      namespace: ns,
+      pods: nodeSel,
+      ingress: [
+        { peers: [{ pods: proxySel }], ports: memberPorts },
+        { peers: [{ pods: nodeSel }], ports: memberPorts },
+        { peers: [{ namespace: o.monitoringNamespace }], ports: [{ port: REDIS_EXPORTER_PORT }] },
+      ],
+      egress: [{ peers: [{ pods: nodeSel }], ports: memberPorts }],
+      concerns,
+    }).policy;
+
+    // ------------------------------------------------------------------ HAProxy
+    const proxySa = new k8s.KubeServiceAccount(this, 'ProxyServiceAccount', { metadata: { name, namespace: ns, labels: proxySel }, automountServiceAccountToken: false });
+    const proxyVolumes = new Set(['haproxy', 'tmp']);
+    const proxyContainer: k8s.Container = {
+      ...hardenedContainer(
+        C,
+        name,
+        {
+          name: 'haproxy',
+          image: props.haproxyImage,
+          command: ['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db'],
+          env: { REDIS_PASSWORD: o.password },
+          ports: [
+            { name: 'redis', port: REDIS_PORT },
+            { name: 'health', port: HAPROXY_HEALTH_PORT },
+          ],
+          liveness: { tcp: { port: REDIS_PORT } },
+          readiness: { http: { path: '/healthz', port: HAPROXY_HEALTH_PORT } },
+          startupSeconds: 30,
+          resources: props.haproxyResources ?? HAPROXY_RESOURCES,
+          mounts: [
+            { volume: 'haproxy', path: '/usr/local/etc/haproxy', readOnly: true },
+            { volume: 'tmp', path: '/tmp' },
+          ],
+        },
+        'main',
+        proxyVolumes,
+      ),
+      // Out of the Service before SIGTERM (HAProxy stops at once on SIGTERM).
+      lifecycle: { preStop: { exec: { command: ['sleep', '5'] } } },
+    };
+    const deployment = new k8s.KubeDeployment(this, 'ProxyDeployment', {
+      metadata: { name, namespace: ns, labels: proxySel },
+      spec: {
+        replicas: proxyReplicas,
+        revisionHistoryLimit: 5,
+        selector: { matchLabels: proxySel },
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        template: {
+          metadata: { labels: proxySel, annotations: { ...proxyConfig.annotation } },
+          spec: {
+            serviceAccountName: name,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            terminationGracePeriodSeconds: 30,
+            securityContext: restrictedPodSecurity(C, name, HAPROXY_UID),
+            topologySpreadConstraints: spread(proxySel),
+            containers: [proxyContainer],
+            volumes: podVolumes([{ name: 'tmp', sizeLimit: '16Mi' }], [{ name: 'haproxy', configMap: proxyConfig.name }]),
+          },
+        },
+      },
+    });
+    const service = new k8s.KubeService(this, 'ProxyService', {
+      metadata: { name, namespace: ns, labels: proxySel },
+      spec: { type: 'ClusterIP', selector: proxySel, ports: [port('redis', REDIS_PORT)] },
+    });
+    const proxyPdb = new k8s.KubePodDisruptionBudget(this, 'ProxyPdb', {
+      metadata: { name, namespace: ns, labels: proxySel },
+      spec: { maxUnavailable: k8s.IntOrString.fromNumber(1), selector: { matchLabels: proxySel } },
+    });
+    const proxyPolicy = new AllowList(this, 'ProxyPolicy', {
+      name,
+      namespace: ns,
+      pods: proxySel,
+      ingress: [{ peers: props.clients.map((c) => clientPeer(c, ns)), ports: [{ port: REDIS_PORT }] }],
+      egress: [{ peers: [{ pods: nodeSel }], ports: memberPorts }],
+      concerns,
+    }).policy;
+    const serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+      name,
+      namespace: ns,
+      selector: nodeSel,
+      port: 'metrics',
+      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+      concerns,
+    });
+    serviceMonitor.object.addJsonPatch(JsonPatch.add('/spec/jobLabel', 'app.kubernetes.io/instance'));
+    const rules = new PrometheusRules(this, 'ReplicationRules', {
+      name: `${name}-replication`,
+      namespace: ns,
+      rules: redisReplicationAlerts(name, ns, o.replicas, props.runbookUrl),
+      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+      concerns,
+    });
+    trace([statefulSet, deployment], 'X-1');
+    trace([nodeSa, statefulSet, headless, nodePdb, nodePolicy, proxySa, deployment, service, proxyPdb, proxyPolicy], ...concerns);
+    return {
+      config,
+      serviceMonitor,
+      objects: { statefulSet, headless, nodeServiceAccount: nodeSa, nodePdb, nodePolicy, deployment, service, proxyServiceAccount: proxySa, proxyPdb, proxyPolicy, proxyConfig, rules, hosts, quorum },
+    };
   }
 
   connection(db: number): RedisConnection {
-    checkDb('Redis', this.store.name, db);
-    return { urlSecret: this.urlSecret, db, endpoint: this.store.endpoint() };
+    checkDb('Redis', this.storeName, db);
+    return { urlSecret: this.urlSecret, db, endpoint: this.endpointOf() };
   }
 }
+
 
 export interface ExternalRedisProps {
   /** @default redis */

@@ -216,7 +216,8 @@ describe('Redis in-cluster (X-5)', () => {
   });
 
   it.each([
-    ['replicas > 1 (no Sentinel/replication)', { replicas: 3 }, 'replicas', '(got 3)', /Sentinel/],
+    ['replicas 2 (no Sentinel majority after one loss)', { replicas: 2 }, 'replicas', '(got 2)', /must be odd: with 2 members, losing 1 leaves no Sentinel majority/],
+    ['replicas 0', { replicas: 0 }, 'replicas', '(got 0)', /1 \(a single primary\) or an odd number ≥ 3/],
     ['maxmemoryRatio above 0.9', { maxmemoryRatio: 0.95 }, 'maxmemoryRatio', '(got 0.95)', /0\.1–0\.9/],
     ['a memory limit that is no quantity', { resources: { cpuRequest: '1', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: 'lots' } }, 'resources.memoryLimit', '(got "lots")', /32Mi/],
     ['maxclients 0', { maxclients: 0 }, 'maxclients', '(got 0)', /1–65000/],
