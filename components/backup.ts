@@ -32,7 +32,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, parseLabel, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
-import type { WorkloadResources } from './workload.js';
+import type { Toleration, WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -252,6 +252,8 @@ export interface BackupProps {
   readonly runAsUser?: number;
   /** Labels of the pods that use a ReadWriteOnce source/target claim: the backup pods are scheduled on their node. @default none */
   readonly colocateWith?: Readonly<Record<string, string>>;
+  /** Taints the backup pods tolerate (a dedicated node pool the `colocateWith` pods run on). @default none */
+  readonly tolerations?: readonly Toleration[];
   /** Time zone of both schedules. @default Etc/UTC */
   readonly timeZone?: string;
   /** A run that cannot start within this many seconds of its time is skipped (and counted missed). @default 600 */
@@ -673,6 +675,7 @@ export class BackupCronJob extends Construct {
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
                   ...(affinity ? { affinity } : {}),
+                  ...(props.tolerations && props.tolerations.length > 0 ? { tolerations: props.tolerations.map((t) => ({ ...t })) } : {}),
                   ...pod,
                 },
               },

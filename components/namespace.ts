@@ -8,10 +8,11 @@ export interface NamespaceProps {
   readonly name: string;
   /**
    * Pod Security Standards level enforced, audited and warned.
-   * Lowering it is a policy exception and must be requested with `exceptionReason`.
+   * Lowering it is a policy exception and must be requested with `exceptionReason`
+   * (`privileged`: only for a namespace confined to a workload that cannot run otherwise, e.g. OUB-10).
    * @default 'restricted'
    */
-  readonly podSecurity?: 'restricted' | 'baseline';
+  readonly podSecurity?: 'restricted' | 'baseline' | 'privileged';
   /** Required when `podSecurity` is not `restricted`: why, for the reviewer. */
   readonly exceptionReason?: string;
   /** Extra labels (e.g. `policy.sigstore.dev/include`). @default none */

@@ -73,6 +73,12 @@ export interface TlsIngressProps {
   readonly timeoutSeconds?: number;
   /** HSTS max-age in seconds. @default 31536000 (one year) */
   readonly hstsMaxAgeSeconds?: number;
+  /**
+   * Extra controller annotations, e.g. `nginx.ingress.kubernetes.io/proxy-body-size` for uploads
+   * above nginx's 1m default; a key the component sets itself (redirect, HSTS, timeouts) is refused.
+   * @default none
+   */
+  readonly annotations?: Readonly<Record<string, string>>;
   /** @default none */
   readonly concerns?: readonly string[];
 }
@@ -123,6 +129,11 @@ export class TlsIngress extends Construct {
             'stackbook.io/hsts': `max-age=${hsts}; includeSubDomains`,
           };
 
+    const extra = props.annotations ?? {};
+    for (const key of Object.keys(extra)) {
+      if (key in annotations) throw new ComponentError(C, props.name, `annotations.${key}`, 'is set by the component (HTTPS redirect, HSTS, timeouts) and cannot be overridden', extra[key]);
+    }
+
     this.certificate = new ApiObject(this, 'Certificate', {
       apiVersion: 'cert-manager.io/v1',
       kind: 'Certificate',
@@ -138,7 +149,7 @@ export class TlsIngress extends Construct {
     });
 
     this.ingress = new k8s.KubeIngress(this, 'Ingress', {
-      metadata: { name: props.name, namespace: props.namespace, annotations },
+      metadata: { name: props.name, namespace: props.namespace, annotations: { ...annotations, ...extra } },
       spec: {
         ingressClassName: props.className ?? ingressClassName(props.ingressClass, props.exposure),
         tls: [{ hosts: [props.host], secretName: this.secretName }],
