@@ -1,11 +1,44 @@
 /**
  * AION data plane (runbook 004: "Deploy data services", Backups, Redis & Kafka recovery, MinIO
- * lifecycle, ClickHouse TTL, Retention). Built by services/aion.ts. Work in progress.
+ * lifecycle, ClickHouse TTL, Retention). Built by services/aion.ts into its chart; returns what
+ * each AION workload kind (gateway, control plane, module hosts) needs: env, egress rules and
+ * pod-template rotation annotations.
+ *
+ * | runbook section                                   | where it lands                                                            | concern |
+ * |---------------------------------------------------|---------------------------------------------------------------------------|---------|
+ * | Bootstrapping 2: PostgreSQL, Redis, MongoDB, Kafka, Qdrant, MinIO (+ ClickHouse) | one store each, `mode: in-cluster` (components) or `external` (egress to CIDRs); credentials from Secrets; `AION_*` connection env | AION-2 |
+ * | Health checks: Kafka topics exist                 | `KafkaTopic` `aion.metrics.runtime`, `kernel.proposals`; topic names as env | AION-5 |
+ * | Redis & Kafka recovery: fail-closed rate limiting | Redis `redis` (replicas from config, PDB, `RedisDown` critical alert)     | AION-6 |
+ * | Webhooks: idempotency keys `redis://redis:6379/3`, 24 h | `AION_IDEMPOTENCY_REDIS_DB` 3, `AION_IDEMPOTENCY_TTL_SECONDS` 86400 | AION-9 |
+ * | Backups: pg_dump, mongodump to MinIO, ClickHouse to S3 | `BackupCronJob` `pg` (→ `aion-backups/pg`), `mongo` (→ `aion-backups/mongo`); ClickHouse `BACKUP DATABASE … TO S3` (→ `aion-backups/clickhouse`); restore drills + staleness alerts | AION-10 |
+ * | MinIO lifecycle: `memory-retention`, multipart 72 h | `MinioLifecycleJob` on bucket `memory`; MinIO's stale-upload expiry 72 h | AION-13 |
+ * | ClickHouse TTL, Mongo TTL indexes, `AION_*_TTL_DAYS` | `ClickHouseTtlJob`, `MongoTtlJob`, env; days validated per tier          | AION-14 |
+ * | Kafka: monitor lag of group `control-plane`       | PrometheusRule `kafka-consumer-lag` (Kafka Exporter)                      | AION-18 |
+ *
+ * Env names are this module's assumptions (the runbook names none but the TTL overrides): see
+ * `AION_ENV` and README. Kafka clients authenticate with mutual TLS: one `KafkaUser` per client kind
+ * (`aion-control-plane`, `aion-modules`) whose Secret (`user.crt`, `user.key`) the User Operator
+ * creates, and the cluster CA from `aion-cluster-ca-cert`.
  */
-import type { Chart } from 'cdk8s';
-import type { Rule } from '../components/network-policy.js';
+import { ApiObject, type Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import { backupAlerts, BackupCronJob, scheduleInterval, shellCommand, type BackupTarget } from '../components/backup.js';
+import { ClickHouse, ExternalClickHouse, type ClickHouseConnection } from '../components/clickhouse.js';
+import { consumerLagAlert, Kafka, KAFKA_PORTS } from '../components/kafka.js';
+import { checksum, selectorLabels, trace } from '../components/meta.js';
+import { ExternalMinio, Minio, type MinioConnection } from '../components/minio.js';
+import { ExternalMongoDb, MongoDb, type MongoConnection } from '../components/mongodb.js';
+import { PrometheusRules } from '../components/monitoring.js';
+import { AllowList, type Peer, type Rule } from '../components/network-policy.js';
+import { Postgres } from '../components/postgres.js';
+import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdrant.js';
+import { ExternalRedis, Redis, redisEnv, type RedisSource } from '../components/redis.js';
+import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
+import { egressTo, ExternalService, hardenedContainer, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
 import type { EnvValue } from '../components/workload.js';
-import type { BuildContext } from './types.js';
+import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
+import type { BuildContext, SecretHandle } from './types.js';
 
 /** The AION workloads that use the data services, by name (their `app.kubernetes.io/name` label). */
 export interface AionClients {
@@ -36,7 +69,898 @@ export interface AionDataPlane {
   };
 }
 
-export function buildAionData(_chart: Chart, _ctx: BuildContext, _clients: AionClients): AionDataPlane {
-  const none = { gateway: {}, controlPlane: {}, modules: {} };
-  return { env: none, egress: { gateway: [], controlPlane: [], modules: [] }, podAnnotations: none };
+/** AION-5: the runbook's topics (KafkaTopic resources) and the consumer group whose lag alerts (AION-18). */
+export const AION_TOPICS = { metricsRuntime: 'aion.metrics.runtime', kernelProposals: 'kernel.proposals' } as const;
+export const CONTROL_PLANE_GROUP = 'control-plane';
+/** AION-10: the runbook's backup bucket (`aion-backups/pg`), and AION-13's memory bucket (`mc ilm ls minio/memory`). */
+export const BACKUP_BUCKET = 'aion-backups';
+export const MEMORY_BUCKET = 'memory';
+/** Object names. */
+export const AION_DATA_NAMES = {
+  redis: 'redis',
+  postgres: 'aion-pg',
+  postgresDatabase: 'aion',
+  kafka: 'aion',
+  mongodb: 'mongodb',
+  qdrant: 'qdrant',
+  minio: 'minio',
+  clickhouse: 'clickhouse',
+  clickhouseDatabase: 'aion',
+} as const;
+/** Secrets the data plane declares (`stackbook:secretSources.<name>` may change their source). */
+export const AION_DATA_SECRETS = {
+  redis: 'aion-redis',
+  postgres: 'aion-postgres',
+  mongodb: 'aion-mongodb',
+  qdrant: 'aion-qdrant',
+  minio: 'aion-minio',
+  clickhouse: 'aion-clickhouse',
+  kafkaExternal: 'aion-kafka-client',
+} as const;
+/** Drill schedule of every AION backup (Sundays 05:30 UTC, the BackupCronJob default). */
+const DRILL_SCHEDULE = '30 5 * * 0';
+
+type Kind = 'gateway' | 'controlPlane' | 'modules';
+const KINDS: readonly Kind[] = ['gateway', 'controlPlane', 'modules'];
+
+/** Accumulates what each workload kind gets, deterministically. */
+class Grants {
+  readonly env: Record<Kind, Record<string, EnvValue>> = { gateway: {}, controlPlane: {}, modules: {} };
+  readonly egress: Record<Kind, Rule[]> = { gateway: [], controlPlane: [], modules: [] };
+  readonly annotations: Record<Kind, Record<string, string>> = { gateway: {}, controlPlane: {}, modules: {} };
+  give(kinds: readonly Kind[], what: { env?: Readonly<Record<string, EnvValue>>; egress?: readonly Rule[]; secret?: SecretHandle }): void {
+    for (const k of kinds) {
+      Object.assign(this.env[k], what.env ?? {});
+      this.egress[k].push(...(what.egress ?? []));
+      Object.assign(this.annotations[k], what.secret?.annotations ?? {});
+    }
+  }
+  plane(): AionDataPlane {
+    const sorted = <T>(r: Record<string, T>): Record<string, T> => Object.fromEntries(Object.keys(r).sort().map((k) => [k, r[k]!]));
+    const of = <T>(f: (k: Kind) => T) => ({ gateway: f('gateway'), controlPlane: f('controlPlane'), modules: f('modules') });
+    return {
+      env: of((k) => sorted(this.env[k])),
+      egress: of((k) => [...this.egress[k]]),
+      podAnnotations: of((k) => sorted(this.annotations[k])),
+    };
+  }
+}
+
+const app = (name: string) => selectorLabels(name);
+
+/**
+ * Build the data plane into `chart` (namespace `services.aion.namespace`) from
+ * `services.aion.data` (see stacks/aion-data.ts), and return what each workload kind needs.
+ */
+export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClients): AionDataPlane {
+  const stack = ctx.stack;
+  const cfg = stack.services.aion!;
+  const data: AionData = (cfg as { data?: AionData }).data ?? aionData.parse(undefined);
+  const ns = cfg.namespace;
+  const tier = stack.tier;
+  const cluster = stack.cluster;
+  const runbook = (anchor: string) => ctx.runbookUrl('aion', anchor);
+  const monitoring = { monitoringNamespace: cluster.monitoringNamespace, prometheusSelector: cluster.prometheusSelector };
+  const dns = { dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel };
+  const g = new Grants();
+  const { gateway, controlPlane } = clients;
+  const modules = [...clients.modules].sort();
+  const kubeApi = (): readonly string[] => {
+    if (cluster.kubeApiCidrs === undefined) throw new Error('services.aion.data: cluster.kubeApiCidrs is required for in-cluster PostgreSQL/Kafka (checked by aionDataRules)');
+    return cluster.kubeApiCidrs;
+  };
+  const local = (...names: string[]) => names.map((name) => ({ name }));
+  const inNs = (...names: string[]) => names.map((name) => ({ name, namespace: ns }));
+  const N = AION_DATA_NAMES;
+  const S = AION_DATA_SECRETS;
+  const backupClients = (name: string) => [`${name}-backup`, `${name}-restore-drill`];
+
+  // ------------------------------------------------------------------ MinIO (first: backups target it)
+  const minioClients = [controlPlane, ...modules, ...backupClients('pg'), ...backupClients('mongo'), ...backupClients('clickhouse'), 'minio-lifecycle', 'minio-buckets'];
+  if (data.clickhouse.mode === 'in-cluster') minioClients.push(N.clickhouse); // BACKUP … TO S3 runs in the server
+  let minio: MinioConnection;
+  let minioSecret: SecretHandle;
+  if (data.minio.mode === 'in-cluster') {
+    minioSecret = ctx.requireSecret({
+      name: S.minio,
+      namespace: ns,
+      keys: ['password', 'user'],
+      source: 'pulumi',
+      pulumi: { user: { randomLength: 20 }, password: { randomLength: 40 } },
+      consumers: [N.minio, ...minioClients].sort(),
+    });
+    minio = new Minio(chart, 'Minio', {
+      name: N.minio,
+      namespace: ns,
+      image: ctx.platformImage('minio'),
+      rootUser: { name: S.minio, key: 'user' },
+      rootPassword: { name: S.minio, key: 'password' },
+      clients: local(...minioClients),
+      ...(data.minio.storageSize ? { storageSize: data.minio.storageSize } : {}),
+      ...(data.minio.resources ? { resources: data.minio.resources } : {}),
+      abortIncompleteUploadsAfterHours: 72,
+      concerns: ['AION-2', 'AION-13'],
+    }).connection();
+  } else {
+    minioSecret = ctx.requireSecret({ name: S.minio, namespace: ns, keys: ['password', 'user'], source: 'existing', consumers: minioClients.sort() });
+    minio = new ExternalMinio(chart, 'Minio', {
+      name: N.minio,
+      host: data.minio.host,
+      port: data.minio.port,
+      tls: data.minio.tls,
+      cidrs: data.minio.cidrs,
+      accessKeySecret: { name: S.minio, key: 'user' },
+      secretKeySecret: { name: S.minio, key: 'password' },
+      clients: inNs(...minioClients),
+      concerns: ['AION-2'],
+    }).connection();
+  }
+  g.give(['controlPlane', 'modules'], {
+    env: {
+      AION_MINIO_ENDPOINT: minio.url,
+      AION_MINIO_ACCESS_KEY: minioSecret.env('user'),
+      AION_MINIO_SECRET_KEY: minioSecret.env('password'),
+      AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET,
+    },
+    egress: [egressTo(minio.endpoint)],
+    secret: minioSecret,
+  });
+  const s3Target = (name: string): BackupTarget => ({
+    kind: 's3',
+    endpoint: minio.url,
+    bucket: BACKUP_BUCKET,
+    prefix: name,
+    accessKeyId: { secretName: S.minio, key: 'user' },
+    secretAccessKey: { secretName: S.minio, key: 'password' },
+    peer: minio.endpoint.peers[0]!,
+  });
+  new BucketJob(chart, 'Buckets', { namespace: ns, image: ctx.platformImage('minio-mc'), connection: minio, buckets: [BACKUP_BUCKET], dns });
+
+  // ------------------------------------------------------------------ Redis (AION-6, AION-9)
+  const redisClients = [gateway, controlPlane];
+  let redis: RedisSource;
+  let redisSecret: SecretHandle;
+  if (data.redis.mode === 'in-cluster') {
+    redisSecret = ctx.requireSecret({
+      name: S.redis,
+      namespace: ns,
+      keys: ['password', 'url'],
+      source: 'pulumi',
+      pulumi: { password: { randomLength: 32 }, url: { template: `redis://:{password}@${N.redis}.${ns}.svc:6379` } },
+      consumers: [N.redis, ...redisClients].sort(),
+      concerns: ['AION-6'],
+    });
+    redis = new Redis(chart, 'Redis', {
+      name: N.redis,
+      namespace: ns,
+      tier,
+      image: ctx.platformImage('redis'),
+      exporterImage: ctx.platformImage('redis-exporter'),
+      passwordSecret: { name: S.redis, key: 'password' },
+      urlSecret: { name: S.redis, key: 'url' },
+      clients: local(...redisClients),
+      replicas: data.redis.replicas,
+      ...(data.redis.replicas > 1 ? { haproxyImage: ctx.platformImage('haproxy') } : {}),
+      ...(data.redis.persistence !== undefined ? { persistence: data.redis.persistence } : {}),
+      ...(data.redis.storageSize ? { storageSize: data.redis.storageSize } : {}),
+      ...(data.redis.resources ? { resources: data.redis.resources } : {}),
+      ...monitoring,
+      runbookUrl: runbook,
+      concerns: ['AION-2', 'AION-6', 'AION-9'],
+    });
+  } else {
+    redisSecret = ctx.requireSecret({ name: S.redis, namespace: ns, keys: ['url'], source: 'existing', consumers: redisClients.sort(), concerns: ['AION-6'] });
+    redis = new ExternalRedis(chart, 'Redis', {
+      name: N.redis,
+      host: data.redis.host,
+      port: data.redis.port,
+      cidrs: data.redis.cidrs,
+      urlSecret: { name: S.redis, key: 'url' },
+      clients: inNs(...redisClients),
+      concerns: ['AION-2', 'AION-6', 'AION-9'],
+    });
+  }
+  const idempotency = redis.connection(data.idempotency.db);
+  g.give(['gateway', 'controlPlane'], {
+    env: {
+      // AION-6: fail-closed rate limiting (the runbook: 429s while Redis is unavailable).
+      ...redisEnv(redis.connection(data.rateLimitDb), { url: 'AION_REDIS_URL', db: 'AION_RATE_LIMIT_REDIS_DB' }),
+      AION_RATE_LIMIT_FAIL_CLOSED: 'true',
+      // AION-9: idempotency keys in DB 3, 24 h.
+      ...redisEnv(idempotency, { url: 'AION_REDIS_URL', db: 'AION_IDEMPOTENCY_REDIS_DB' }),
+      AION_IDEMPOTENCY_TTL_SECONDS: String(data.idempotency.ttlSeconds),
+    },
+    egress: [egressTo(idempotency.endpoint)],
+    secret: redisSecret,
+  });
+
+  // ------------------------------------------------------------------ PostgreSQL
+  // CloudNativePG reads the owner from a `kubernetes.io/basic-auth` Secret labelled
+  // `cnpg.io/reload: "true"` (a Pulumi-created Opaque Secret is neither): created by the operator.
+  const pgClients = [controlPlane, 'pg-backup'];
+  const pgSecret = ctx.requireSecret({
+    name: S.postgres,
+    namespace: ns,
+    keys: ['password', 'url', 'username'],
+    source: 'existing',
+    consumers: [...(data.postgres.mode === 'in-cluster' ? [N.postgres] : []), ...pgClients].sort(),
+  });
+  let pgEndpoint: Endpoint;
+  if (data.postgres.mode === 'in-cluster') {
+    const pg = new Postgres(chart, 'Postgres', {
+      name: N.postgres,
+      namespace: ns,
+      instances: data.postgres.instances,
+      imageName: ctx.platformImage('postgres'),
+      ...(data.postgres.storageSize ? { storageSize: data.postgres.storageSize } : {}),
+      ...(data.postgres.resources ? { resources: data.postgres.resources } : {}),
+      database: N.postgresDatabase,
+      owner: N.postgresDatabase,
+      ownerSecret: S.postgres,
+      clients: pgClients.map((c) => ({ pods: app(c) })),
+      kubeApiCidrs: kubeApi(),
+      ...monitoring,
+      ...dns,
+      concerns: ['AION-2'],
+    });
+    pgEndpoint = { host: `${pg.serviceName}.${ns}.svc`, port: 5432, peers: [{ pods: { 'cnpg.io/cluster': N.postgres } }] };
+  } else {
+    pgEndpoint = new ExternalService(chart, 'Postgres', {
+      name: 'postgres',
+      host: data.postgres.host,
+      port: data.postgres.port,
+      cidrs: data.postgres.cidrs,
+      clients: inNs(...pgClients),
+      concerns: ['AION-2'],
+    }).endpoint;
+  }
+  g.give(['controlPlane'], { env: { AION_DATABASE_URL: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
+
+  // ------------------------------------------------------------------ MongoDB
+  const mongoClients = [controlPlane, 'mongo-backup', 'mongo-ttl'];
+  let mongo: MongoConnection;
+  let mongoSecret: SecretHandle;
+  if (data.mongodb.mode === 'in-cluster') {
+    mongoSecret = ctx.requireSecret({
+      name: S.mongodb,
+      namespace: ns,
+      keys: ['password', 'uri', 'username'],
+      source: 'pulumi',
+      pulumi: {
+        username: { randomLength: 16 },
+        password: { randomLength: 32 },
+        uri: { template: `mongodb://{username}:{password}@${N.mongodb}.${ns}.svc:27017/?authSource=admin` },
+      },
+      consumers: [N.mongodb, ...mongoClients].sort(),
+    });
+    mongo = new MongoDb(chart, 'MongoDb', {
+      name: N.mongodb,
+      namespace: ns,
+      image: ctx.platformImage('mongodb'),
+      rootUsername: { name: S.mongodb, key: 'username' },
+      rootPassword: { name: S.mongodb, key: 'password' },
+      uriSecret: { name: S.mongodb, key: 'uri' },
+      clients: local(...mongoClients),
+      ...(data.mongodb.storageSize ? { storageSize: data.mongodb.storageSize } : {}),
+      ...(data.mongodb.resources ? { resources: data.mongodb.resources } : {}),
+      concerns: ['AION-2'],
+    }).connection();
+  } else {
+    mongoSecret = ctx.requireSecret({ name: S.mongodb, namespace: ns, keys: ['uri'], source: 'existing', consumers: mongoClients.sort() });
+    mongo = new ExternalMongoDb(chart, 'MongoDb', {
+      name: N.mongodb,
+      host: data.mongodb.host,
+      port: data.mongodb.port,
+      cidrs: data.mongodb.cidrs,
+      uriSecret: { name: S.mongodb, key: 'uri' },
+      clients: inNs(...mongoClients),
+      concerns: ['AION-2'],
+    }).connection();
+  }
+  g.give(['controlPlane'], { env: { AION_MONGO_URL: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
+
+  // ------------------------------------------------------------------ Qdrant
+  const qdrantClients = [controlPlane, ...modules];
+  let qdrant: QdrantConnection;
+  const qdrantSecret = ctx.requireSecret({
+    name: S.qdrant,
+    namespace: ns,
+    keys: ['api-key'],
+    source: data.qdrant.mode === 'in-cluster' ? 'pulumi' : 'existing',
+    ...(data.qdrant.mode === 'in-cluster' ? { pulumi: { 'api-key': { randomLength: 40 } } } : {}),
+    consumers: [...(data.qdrant.mode === 'in-cluster' ? [N.qdrant] : []), ...qdrantClients].sort(),
+  });
+  if (data.qdrant.mode === 'in-cluster') {
+    qdrant = new Qdrant(chart, 'Qdrant', {
+      name: N.qdrant,
+      namespace: ns,
+      image: ctx.platformImage('qdrant'),
+      apiKeySecret: { name: S.qdrant, key: 'api-key' },
+      clients: local(...qdrantClients),
+      ...(data.qdrant.storageSize ? { storageSize: data.qdrant.storageSize } : {}),
+      ...(data.qdrant.resources ? { resources: data.qdrant.resources } : {}),
+      concerns: ['AION-2'],
+    }).connection();
+  } else {
+    qdrant = new ExternalQdrant(chart, 'Qdrant', {
+      name: N.qdrant,
+      host: data.qdrant.host,
+      port: data.qdrant.port,
+      tls: data.qdrant.tls,
+      cidrs: data.qdrant.cidrs,
+      apiKeySecret: { name: S.qdrant, key: 'api-key' },
+      clients: inNs(...qdrantClients),
+      concerns: ['AION-2'],
+    }).connection();
+  }
+  g.give(['controlPlane', 'modules'], { env: { AION_QDRANT_URL: qdrant.url, AION_QDRANT_API_KEY: qdrantSecret.env('api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+
+  // ------------------------------------------------------------------ ClickHouse
+  const chClients = [controlPlane, 'clickhouse-ttl', 'clickhouse-backup'];
+  let clickhouse: ClickHouseConnection;
+  const chSecret = ctx.requireSecret({
+    name: S.clickhouse,
+    namespace: ns,
+    keys: ['password'],
+    source: data.clickhouse.mode === 'in-cluster' ? 'pulumi' : 'existing',
+    ...(data.clickhouse.mode === 'in-cluster' ? { pulumi: { password: { randomLength: 32 } } } : {}),
+    consumers: [...(data.clickhouse.mode === 'in-cluster' ? [N.clickhouse] : []), ...chClients].sort(),
+  });
+  if (data.clickhouse.mode === 'in-cluster') {
+    const ch = new ClickHouse(chart, 'ClickHouse', {
+      name: N.clickhouse,
+      namespace: ns,
+      image: ctx.platformImage('clickhouse'),
+      passwordSecret: { name: S.clickhouse, key: 'password' },
+      clients: local(...chClients),
+      ...(data.clickhouse.storageSize ? { storageSize: data.clickhouse.storageSize } : {}),
+      ...(data.clickhouse.resources ? { resources: data.clickhouse.resources } : {}),
+      concerns: ['AION-2'],
+    });
+    clickhouse = ch.connection();
+    // AION-10: `BACKUP … TO S3` is executed by the server itself: it needs a path to the object store.
+    const serverEgress = new AllowList(chart, 'ClickHouseBackupEgress', {
+      name: `${N.clickhouse}-backup-target`,
+      namespace: ns,
+      pods: app(N.clickhouse),
+      egress: [egressTo(minio.endpoint)],
+      concerns: ['AION-10'],
+    });
+    trace(serverEgress.policy, 'AION-10');
+  } else {
+    clickhouse = new ExternalClickHouse(chart, 'ClickHouse', {
+      name: N.clickhouse,
+      host: data.clickhouse.host,
+      port: data.clickhouse.port,
+      secure: data.clickhouse.secure,
+      cidrs: data.clickhouse.cidrs,
+      passwordSecret: { name: S.clickhouse, key: 'password' },
+      clients: inNs(...chClients),
+      concerns: ['AION-2'],
+    }).connection();
+  }
+  g.give(['controlPlane'], {
+    env: {
+      AION_CLICKHOUSE_URL: `clickhouse://${clickhouse.host}:${clickhouse.endpoint.port}`,
+      AION_CLICKHOUSE_SECURE: String(clickhouse.secure),
+      AION_CLICKHOUSE_USER: clickhouse.user,
+      AION_CLICKHOUSE_PASSWORD: chSecret.env('password'),
+    },
+    egress: [egressTo(clickhouse.endpoint)],
+    secret: chSecret,
+  });
+
+  // ------------------------------------------------------------------ Kafka (AION-5, AION-18)
+  const kafkaClients = [controlPlane, ...modules];
+  const topicEnv = {
+    AION_KAFKA_TOPIC_METRICS_RUNTIME: AION_TOPICS.metricsRuntime,
+    AION_KAFKA_TOPIC_KERNEL_PROPOSALS: AION_TOPICS.kernelProposals,
+    AION_KAFKA_SECURITY_PROTOCOL: 'SSL',
+  };
+  if (data.kafka.mode === 'in-cluster') {
+    const kafka = new Kafka(chart, 'Kafka', {
+      name: N.kafka,
+      namespace: ns,
+      brokers: data.kafka.brokers,
+      image: ctx.platformImage('kafka'),
+      ...(data.kafka.storageSize ? { storageSize: data.kafka.storageSize } : {}),
+      ...(data.kafka.resources ? { resources: data.kafka.resources } : {}),
+      clients: kafkaClients.map((c) => ({ pods: app(c) })),
+      kubeApiCidrs: kubeApi(),
+      ...monitoring,
+      ...dns,
+      topics: [
+        // Runtime metrics: high volume, read soon after (the latency-spike runbook entry).
+        { name: AION_TOPICS.metricsRuntime, partitions: 6, retentionDays: 3, concerns: ['AION-5'] },
+        // Kernel proposal audit records: kept longer.
+        { name: AION_TOPICS.kernelProposals, partitions: 3, retentionDays: 30, concerns: ['AION-5'] },
+      ],
+      concerns: ['AION-2'],
+    });
+    const ca = { secret: { name: `${N.kafka}-cluster-ca-cert`, key: 'ca.crt' } };
+    const users: [Kind, string, readonly Acl[]][] = [
+      [
+        'controlPlane',
+        `aion-${controlPlane}`,
+        [
+          acl('topic', AION_TOPICS.kernelProposals, 'Describe', 'Read', 'Write'),
+          acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Read'),
+          acl('group', CONTROL_PLANE_GROUP, 'Read'),
+        ],
+      ],
+    ];
+    if (modules.length > 0) users.push(['modules', 'aion-modules', [acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Write')]]);
+    for (const [kind, user, acls] of users) {
+      const u = new ApiObject(chart, `KafkaUser-${user}`, {
+        apiVersion: 'kafka.strimzi.io/v1',
+        kind: 'KafkaUser',
+        metadata: { name: user, namespace: ns, labels: { 'strimzi.io/cluster': N.kafka } },
+        spec: { authentication: { type: 'tls' }, authorization: { type: 'simple', acls } },
+      });
+      trace(u, 'AION-2', 'AION-5');
+      g.give([kind], {
+        env: {
+          AION_KAFKA_SSL_CA: ca,
+          AION_KAFKA_SSL_CERT: { secret: { name: user, key: 'user.crt' } },
+          AION_KAFKA_SSL_KEY: { secret: { name: user, key: 'user.key' } },
+        },
+      });
+    }
+    g.give(['controlPlane', 'modules'], {
+      env: { AION_KAFKA_BOOTSTRAP: `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`, ...topicEnv },
+      egress: [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }],
+    });
+    // AION-18: the runbook's `kafka-consumer-groups.sh --group control-plane --describe`, as an alert.
+    new PrometheusRules(chart, 'KafkaLag', {
+      name: 'kafka-consumer-lag',
+      namespace: ns,
+      rules: [
+        consumerLagAlert({
+          group: CONTROL_PLANE_GROUP,
+          runbookUrl: runbook('kafka-consumer-lag'),
+          threshold: data.consumerLagThreshold,
+          matchers: { namespace: ns },
+          concerns: ['AION-18'],
+        }),
+      ],
+      prometheusSelector: cluster.prometheusSelector,
+      concerns: ['AION-18'],
+    });
+  } else {
+    // External Kafka: topics are not Kubernetes resources here (no Strimzi operator owns that cluster).
+    const kafkaSecret = ctx.requireSecret({ name: S.kafkaExternal, namespace: ns, keys: ['ca.crt', 'user.crt', 'user.key'], source: 'existing', consumers: kafkaClients.sort() });
+    const ext = new ExternalService(chart, 'Kafka', {
+      name: 'kafka',
+      host: data.kafka.host,
+      port: data.kafka.port,
+      cidrs: data.kafka.cidrs,
+      clients: inNs(...kafkaClients),
+      concerns: ['AION-2'],
+    });
+    g.give(['controlPlane', 'modules'], {
+      env: {
+        AION_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}`,
+        ...topicEnv,
+        AION_KAFKA_SSL_CA: kafkaSecret.env('ca.crt'),
+        AION_KAFKA_SSL_CERT: kafkaSecret.env('user.crt'),
+        AION_KAFKA_SSL_KEY: kafkaSecret.env('user.key'),
+      },
+      egress: [egressTo(ext.endpoint)],
+      secret: kafkaSecret,
+    });
+  }
+  g.give(['controlPlane'], { env: { AION_KAFKA_CONSUMER_GROUP: CONTROL_PLANE_GROUP } });
+
+  // ------------------------------------------------------------------ Backups (AION-10)
+  const backupCommon = {
+    namespace: ns,
+    schedule: data.backups.schedule,
+    drillSchedule: DRILL_SCHEDULE,
+    retention: data.backups.keep,
+    runbookUrl: runbook('backups'),
+    images: { postgres: ctx.platformImage('backup-postgres'), mongodb: ctx.platformImage('backup-mongodb'), s3: ctx.platformImage('backup-s3') },
+    prometheusSelector: cluster.prometheusSelector,
+    ...dns,
+    concerns: ['AION-10'],
+  };
+  new BackupCronJob(chart, 'BackupPg', {
+    ...backupCommon,
+    name: 'pg',
+    source: {
+      kind: 'postgres',
+      host: pgEndpoint.host,
+      port: pgEndpoint.port,
+      database: N.postgresDatabase,
+      username: { secretName: S.postgres, key: 'username' },
+      password: { secretName: S.postgres, key: 'password' },
+      peer: pgEndpoint.peers[0]!,
+    },
+    target: s3Target('pg'),
+  });
+  new BackupCronJob(chart, 'BackupMongo', {
+    ...backupCommon,
+    name: 'mongo',
+    source: { kind: 'mongodb', uri: { secretName: mongoSecret.requirement.name, key: 'uri' }, port: mongo.endpoint.port, peer: mongo.endpoint.peers[0]! },
+    target: s3Target('mongo'),
+  });
+  new ClickHouseBackup(chart, 'BackupClickHouse', {
+    namespace: ns,
+    schedule: data.backups.schedule,
+    drillSchedule: DRILL_SCHEDULE,
+    keep: data.backups.keep,
+    image: ctx.platformImage('clickhouse'),
+    s3Image: ctx.platformImage('backup-s3'),
+    source: clickhouse,
+    database: N.clickhouseDatabase,
+    target: minio,
+    bucket: BACKUP_BUCKET,
+    runbookUrl: runbook('backups'),
+    prometheusSelector: cluster.prometheusSelector,
+    dns,
+  });
+  // Backup pods reach every address of an external store (BackupCronJob takes one peer).
+  for (const [name, endpoint] of [['pg', pgEndpoint], ['mongo', mongo.endpoint]] as const) {
+    if (endpoint.peers.length > 1) extraEgress(chart, ns, `${name}-backup`, endpoint);
+  }
+  if (minio.endpoint.peers.length > 1) {
+    for (const name of ['pg', 'mongo']) for (const c of backupClients(name)) extraEgress(chart, ns, c, minio.endpoint);
+  }
+
+  // ------------------------------------------------------------------ Retention (AION-13, AION-14)
+  const days = retentionDays(data, tier);
+  new MinioLifecycleJob(chart, 'MinioLifecycle', {
+    name: 'minio-lifecycle',
+    namespace: ns,
+    tier,
+    retentionDays: days.memory,
+    image: ctx.platformImage('minio-mc'),
+    connection: minio,
+    bucket: MEMORY_BUCKET,
+    abortIncompleteUploadsAfterHours: 72,
+    concerns: ['AION-13'],
+  });
+  new ClickHouseTtlJob(chart, 'ClickHouseTtl', {
+    name: 'clickhouse-ttl',
+    namespace: ns,
+    tier,
+    retentionDays: days.clickhouse,
+    image: ctx.platformImage('clickhouse'),
+    connection: clickhouse,
+    tables: data.retention.clickhouseTables,
+    concerns: ['AION-14'],
+  });
+  new MongoTtlJob(chart, 'MongoTtl', {
+    name: 'mongo-ttl',
+    namespace: ns,
+    tier,
+    retentionDays: days.log,
+    image: ctx.platformImage('mongodb'),
+    connection: mongo,
+    indexes: data.retention.mongoCollections,
+    concerns: ['AION-14'],
+  });
+  g.give(['controlPlane'], { env: { AION_LOG_TTL_DAYS: String(days.log), AION_CLICKHOUSE_TTL_DAYS: String(days.clickhouse) } });
+
+  for (const k of KINDS) g.egress[k].sort((a, b) => stableKey(a).localeCompare(stableKey(b)));
+  return g.plane();
+}
+
+const stableKey = (r: Rule): string => JSON.stringify([r.ports.map((p) => p.port), r.peers]);
+
+interface Acl {
+  readonly resource: { readonly type: 'topic' | 'group'; readonly name: string; readonly patternType: 'literal' };
+  readonly operations: readonly string[];
+  readonly host: '*';
+}
+function acl(type: 'topic' | 'group', name: string, ...operations: string[]): Acl {
+  return { resource: { type, name, patternType: 'literal' }, operations: [...operations].sort(), host: '*' };
+}
+
+/** One more egress policy for `client` pods to every address of `endpoint`. */
+function extraEgress(scope: Construct, namespace: string, client: string, endpoint: Endpoint): void {
+  new AllowList(scope, `Egress-${client}-${endpoint.host}`, {
+    name: `${client}-to-${endpoint.host.split('.')[0]}`,
+    namespace,
+    pods: app(client),
+    egress: [egressTo(endpoint)],
+    concerns: ['AION-10'],
+  });
+}
+
+// ------------------------------------------------------------------------------------------------
+// Buckets the backups write to
+
+interface BucketJobProps {
+  readonly namespace: string;
+  readonly image: string;
+  readonly connection: MinioConnection;
+  readonly buckets: readonly string[];
+  readonly dns: { readonly dnsNamespace: string; readonly dnsPodLabel: string };
+}
+
+export const BUCKET_SCRIPT = [
+  'set -eu',
+  'printf \'%s\\n%s\\n\' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" | mc alias set target "$S3_URL" --api S3v4 >/dev/null',
+  'for b in $BUCKETS; do mc mb --ignore-existing "target/$b"; done',
+].join('\n');
+
+/** AION-10: an idempotent Job creating the backup bucket(s) (`mc mb --ignore-existing`); named `minio-buckets-<hash>`. */
+class BucketJob extends Construct {
+  constructor(scope: Construct, id: string, props: BucketJobProps) {
+    super(scope, id);
+    const C = 'BucketJob';
+    const n = 'minio-buckets';
+    const c = props.connection;
+    const env: Record<string, EnvValue> = {
+      HOME: '/tmp',
+      MC_CONFIG_DIR: '/tmp/mc',
+      BUCKETS: [...props.buckets].sort().join(' '),
+      S3_URL: c.url,
+      S3_ACCESS_KEY: { secret: { name: c.accessKeySecret.name, key: c.accessKeySecret.key } },
+      S3_SECRET_KEY: { secret: { name: c.secretKeySecret.name, key: c.secretKeySecret.key } },
+    };
+    const command = ['/bin/sh', '-c', BUCKET_SCRIPT];
+    const container = hardenedContainer(
+      C,
+      n,
+      {
+        name: 'buckets',
+        image: props.image,
+        command,
+        env,
+        resources: { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '256Mi' },
+        mounts: [{ volume: 'tmp', path: '/tmp' }],
+      },
+      'job',
+      new Set(['tmp']),
+    );
+    const labels = app(n);
+    const sa = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: n, namespace: props.namespace, labels }, automountServiceAccountToken: false });
+    const job = new k8s.KubeJob(this, 'Job', {
+      metadata: { name: `${n}-${checksum({ image: props.image, command, env }).slice(0, 8)}`, namespace: props.namespace, labels },
+      spec: {
+        backoffLimit: 6,
+        ttlSecondsAfterFinished: 86400,
+        activeDeadlineSeconds: 900,
+        template: {
+          metadata: { labels },
+          spec: {
+            serviceAccountName: n,
+            automountServiceAccountToken: false,
+            enableServiceLinks: false,
+            restartPolicy: 'Never',
+            securityContext: restrictedPodSecurity(C, n, 10001),
+            containers: [container],
+            volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], []),
+          },
+        },
+      },
+    });
+    const policy = new AllowList(this, 'NetworkPolicy', {
+      name: n,
+      namespace: props.namespace,
+      pods: labels,
+      egress: [dnsRule(props.dns), egressTo(c.endpoint)],
+      concerns: ['AION-10'],
+    });
+    trace([sa, job, policy.policy], 'AION-10');
+    trace(job, 'X-1');
+  }
+}
+
+function dnsRule(dns: { readonly dnsNamespace: string; readonly dnsPodLabel: string }): Rule {
+  const [k, v] = dns.dnsPodLabel.split('=') as [string, string];
+  return { peers: [{ namespace: dns.dnsNamespace, pods: { [k]: v } }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] };
+}
+
+// ------------------------------------------------------------------------------------------------
+// ClickHouse backups (AION-10): `BACKUP DATABASE … TO S3(…)`, verified, pruned, drilled, alerted
+
+export interface ClickHouseBackupProps {
+  readonly namespace: string;
+  /** 5-field cron (UTC). */
+  readonly schedule: string;
+  readonly drillSchedule: string;
+  /** Newest backups kept under `<bucket>/clickhouse/`. */
+  readonly keep: number;
+  /** clickhouse-server image (clickhouse-client for the backup, a scratch server for the drill). */
+  readonly image: string;
+  /** AWS CLI image (pruning). */
+  readonly s3Image: string;
+  readonly source: ClickHouseConnection;
+  readonly database: string;
+  readonly target: MinioConnection;
+  readonly bucket: string;
+  readonly runbookUrl: string;
+  readonly prometheusSelector: string;
+  readonly dns: { readonly dnsNamespace: string; readonly dnsPodLabel: string };
+}
+
+/** Shell helpers shared by the ClickHouse scripts (after backup.ts's PREAMBLE: `set -eu`, `fail`): SQL-quote the S3 keys. */
+const CH_COMMON = String.raw`sq() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; }
+S3_KEY=$(sq "$AWS_ACCESS_KEY_ID"); S3_SECRET=$(sq "$AWS_SECRET_ACCESS_KEY")
+BASE="$S3_ENDPOINT/$S3_BUCKET/$S3_PREFIX"
+umask 077
+`;
+
+export const CLICKHOUSE_SCRIPTS = {
+  /** Server-side BACKUP to S3, then verified: status BACKUP_CREATED and the `.backup` manifest read back from the bucket. */
+  backup: CH_COMMON + String.raw`NAME="clickhouse-$(date -u +%Y%m%dT%H%M%SZ)"
+ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" --user "$CH_USER" $CH_SECURE --queries-file "$1"; }
+printf "BACKUP DATABASE \`%s\` TO S3('%s/%s', '%s', '%s')" "$CH_DATABASE" "$BASE" "$NAME" "$S3_KEY" "$S3_SECRET" > /tmp/backup.sql
+RESULT=$(ch /tmp/backup.sql) || { rm -f /tmp/backup.sql; fail "BACKUP DATABASE $CH_DATABASE to $BASE/$NAME failed"; }
+rm -f /tmp/backup.sql
+echo "$RESULT" | grep -q BACKUP_CREATED || fail "BACKUP of $CH_DATABASE ended as: $RESULT"
+printf "SELECT count() FROM s3('%s/%s/.backup', '%s', '%s', 'RawBLOB')" "$BASE" "$NAME" "$S3_KEY" "$S3_SECRET" > /tmp/verify.sql
+FOUND=$(ch /tmp/verify.sql) || { rm -f /tmp/verify.sql; fail "cannot read back $BASE/$NAME/.backup"; }
+rm -f /tmp/verify.sql
+[ "$FOUND" = "1" ] || fail "$BASE/$NAME/.backup not found after BACKUP (verification)"
+echo "$NAME" > "$WORK/artifact"
+echo "backed up and verified $BASE/$NAME"
+`,
+  /** Keep the newest N backups (directories `clickhouse-<UTC stamp>/`). */
+  prune: String.raw`NAME=$(cat "$WORK/artifact")
+s3() { aws --endpoint-url "$S3_ENDPOINT" --no-cli-pager "$@"; }
+DIRS=$(s3 s3 ls "s3://$S3_BUCKET/$S3_PREFIX/" | sed -n 's|^ *PRE \(clickhouse-[0-9]\{8\}T[0-9]\{6\}Z\)/$|\1|p' | sort -r) || fail "cannot list s3://$S3_BUCKET/$S3_PREFIX/"
+echo "$DIRS" | grep -qx "$NAME" || fail "$NAME is not listed in s3://$S3_BUCKET/$S3_PREFIX/ (verification)"
+echo "$DIRS" | tail -n +$((RETENTION + 1)) | while read -r old; do
+  [ -n "$old" ] || continue
+  s3 s3 rm --recursive --only-show-errors "s3://$S3_BUCKET/$S3_PREFIX/$old/" || fail "cannot remove $old"
+  echo "retention ($RETENTION): removed $old"
+done
+`,
+  /** Restore the newest backup into a scratch clickhouse-server in the pod; at least MIN_COUNT tables. */
+  drill: CH_COMMON + String.raw`clickhouse-server --config-file=/etc/clickhouse-server/config.xml > /tmp/server.log 2>&1 &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+i=0; until clickhouse-client --query 'SELECT 1' >/dev/null 2>&1; do i=$((i + 1)); [ $i -lt 120 ] || { tail -n 50 /tmp/server.log >&2; fail "scratch clickhouse-server did not start"; }; sleep 1; done
+printf "SELECT max(_path) FROM s3('%s/clickhouse-*/.backup', '%s', '%s', 'RawBLOB')" "$BASE" "$S3_KEY" "$S3_SECRET" > /tmp/latest.sql
+LATEST=$(clickhouse-client --queries-file /tmp/latest.sql) || fail "cannot list $BASE"
+rm -f /tmp/latest.sql
+NAME=$(echo "$LATEST" | sed -n 's|.*/\(clickhouse-[0-9]\{8\}T[0-9]\{6\}Z\)/\.backup$|\1|p')
+[ -n "$NAME" ] || fail "no ClickHouse backup in $BASE"
+printf "RESTORE DATABASE \`%s\` FROM S3('%s/%s', '%s', '%s')" "$CH_DATABASE" "$BASE" "$NAME" "$S3_KEY" "$S3_SECRET" > /tmp/restore.sql
+clickhouse-client --queries-file /tmp/restore.sql >/dev/null || { rm -f /tmp/restore.sql; fail "RESTORE of $NAME into the scratch server failed"; }
+rm -f /tmp/restore.sql
+TABLES=$(clickhouse-client --query "SELECT count() FROM system.tables WHERE database = '$CH_DATABASE'") || fail "cannot query the scratch server"
+[ "$TABLES" -ge "$MIN_COUNT" ] || fail "restored $NAME has $TABLES tables, expected at least $MIN_COUNT"
+echo "restore drill ok: $NAME restored into a scratch clickhouse-server, $TABLES tables"
+`,
+} as const;
+
+/**
+ * AION-10, ClickHouse: the runbook replicates ClickHouse to S3-compatible storage. BackupCronJob
+ * has no ClickHouse kind, so this renders the same shape: CronJob `clickhouse-backup` (init:
+ * `BACKUP DATABASE … TO S3` through clickhouse-client, executed by the server, verified; main:
+ * keep the newest N with the AWS CLI), CronJob `clickhouse-restore-drill` (a scratch
+ * clickhouse-server in the pod restores the newest backup: never the source), their
+ * NetworkPolicies, and BackupCronJob's three alerts in PrometheusRule `clickhouse-backup`.
+ * S3 keys reach the SQL through a 0600 file in the pod's /tmp, never argv.
+ */
+export class ClickHouseBackup extends Construct {
+  readonly backup: k8s.KubeCronJob;
+  readonly drill: k8s.KubeCronJob;
+  readonly rules: PrometheusRules;
+  constructor(scope: Construct, id: string, props: ClickHouseBackupProps) {
+    super(scope, id);
+    const C = 'ClickHouseBackup';
+    const n = 'clickhouse';
+    const interval = scheduleInterval(props.schedule);
+    const drillInterval = scheduleInterval(props.drillSchedule);
+    const src = props.source;
+    const tgt = props.target;
+    const s3Env: Record<string, EnvValue> = {
+      S3_ENDPOINT: tgt.url.replace(/\/$/, ''),
+      S3_BUCKET: props.bucket,
+      S3_PREFIX: n,
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_ACCESS_KEY_ID: { secret: { name: tgt.accessKeySecret.name, key: tgt.accessKeySecret.key } },
+      AWS_SECRET_ACCESS_KEY: { secret: { name: tgt.secretKeySecret.name, key: tgt.secretKeySecret.key } },
+    };
+    const common = { HOME: '/tmp', WORK: '/work' };
+    const res = { cpuRequest: '100m', cpuLimit: '1', memoryRequest: '256Mi', memoryLimit: '1Gi' };
+    const saName = `${n}-backup`;
+    const sa = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: saName, namespace: props.namespace, labels: app(saName) }, automountServiceAccountToken: false });
+    const tmpWork = [{ volume: 'tmp', path: '/tmp' }, { volume: 'work', path: '/work' }];
+    const cron = (cid: string, name: string, schedule: string, every: number, pod: Pick<k8s.PodSpec, 'initContainers' | 'containers' | 'volumes'>) => {
+      const labels = { ...app(name), 'stackbook.io/backup': n };
+      return new k8s.KubeCronJob(this, cid, {
+        metadata: { name, namespace: props.namespace, labels },
+        spec: {
+          schedule,
+          timeZone: 'Etc/UTC',
+          concurrencyPolicy: 'Forbid',
+          startingDeadlineSeconds: 600,
+          successfulJobsHistoryLimit: 3,
+          failedJobsHistoryLimit: 3,
+          suspend: false,
+          jobTemplate: {
+            metadata: { labels },
+            spec: {
+              backoffLimit: 2,
+              activeDeadlineSeconds: 3600,
+              ttlSecondsAfterFinished: Math.max(86400, 2 * every),
+              template: {
+                metadata: { labels },
+                spec: {
+                  serviceAccountName: saName,
+                  automountServiceAccountToken: false,
+                  enableServiceLinks: false,
+                  restartPolicy: 'Never',
+                  securityContext: restrictedPodSecurity(C, name, 101),
+                  ...pod,
+                },
+              },
+            },
+          },
+        },
+      });
+    };
+    const backupVolumes = new Set(['tmp', 'work']);
+    this.backup = cron('Backup', `${n}-backup`, props.schedule, interval, {
+      initContainers: [
+        hardenedContainer(C, n, {
+          name: 'backup',
+          image: props.image,
+          command: shellCommand(CLICKHOUSE_SCRIPTS.backup),
+          env: {
+            ...common,
+            ...s3Env,
+            CH_HOST: src.host,
+            CH_PORT: String(src.endpoint.port),
+            CH_USER: src.user,
+            CH_SECURE: src.secure ? '--secure' : '',
+            CH_DATABASE: props.database,
+            CLICKHOUSE_PASSWORD: { secret: { name: src.passwordSecret.name, key: src.passwordSecret.key } },
+          },
+          resources: res,
+          mounts: tmpWork,
+        }, 'init', backupVolumes),
+      ],
+      containers: [
+        hardenedContainer(C, n, { name: 'prune', image: props.s3Image, command: shellCommand(CLICKHOUSE_SCRIPTS.prune), env: { ...common, ...s3Env, RETENTION: String(props.keep) }, resources: res, mounts: tmpWork }, 'job', backupVolumes),
+      ],
+      volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], []),
+    });
+    const drillVolumes = new Set(['tmp', 'work', 'data', 'logs']);
+    this.drill = cron('Drill', `${n}-restore-drill`, props.drillSchedule, drillInterval, {
+      containers: [
+        hardenedContainer(C, n, {
+          name: 'restore',
+          image: props.image,
+          command: shellCommand(CLICKHOUSE_SCRIPTS.drill),
+          env: { ...common, ...s3Env, CH_DATABASE: props.database, MIN_COUNT: '1' },
+          resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '1Gi', memoryLimit: '2Gi' },
+          mounts: [...tmpWork, { volume: 'data', path: '/var/lib/clickhouse' }, { volume: 'logs', path: '/var/log/clickhouse-server' }],
+        }, 'job', drillVolumes),
+      ],
+      volumes: podVolumes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }], []),
+    });
+    const dns = dnsRule(props.dns);
+    const toMinio = egressTo(tgt.endpoint);
+    const backupPolicy = new AllowList(this, 'BackupPolicy', {
+      name: `${n}-backup`,
+      namespace: props.namespace,
+      pods: app(`${n}-backup`),
+      egress: [dns, egressTo(src.endpoint), toMinio],
+      concerns: ['X-6', 'AION-10'],
+    });
+    const drillPolicy = new AllowList(this, 'DrillPolicy', {
+      name: `${n}-restore-drill`,
+      namespace: props.namespace,
+      pods: app(`${n}-restore-drill`),
+      egress: [dns, toMinio],
+      concerns: ['X-6', 'AION-10'],
+    });
+    this.rules = new PrometheusRules(this, 'Alerts', {
+      name: `${n}-backup`,
+      namespace: props.namespace,
+      rules: backupAlerts({ name: n, namespace: props.namespace, interval, drillInterval, runbookUrl: props.runbookUrl, severity: 'warning' }),
+      prometheusSelector: props.prometheusSelector,
+      concerns: ['X-6', 'AION-10'],
+    });
+    trace([sa, this.backup, this.drill], 'X-1', 'X-6', 'AION-10');
+    trace([backupPolicy.policy, drillPolicy.policy], 'AION-10');
+  }
 }

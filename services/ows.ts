@@ -1,11 +1,117 @@
 /**
- * OWS — runbook `001_8ef09203eb418336.txt` (concerns OWS-*). Work in progress.
+ * OpenWorld Specialty Chemicals (dashboard + WebSockets) — runbook `001_8ef09203eb418336.txt`
+ * (concerns OWS-1 … OWS-15).
+ *
+ * | runbook section                                   | where it lands                                                                  |
+ * |---------------------------------------------------|---------------------------------------------------------------------------------|
+ * | Deployment: non-root, read-only root FS, volumes  | Workload defaults; `/app/artifacts` + `/app/logs` emptyDirs, `/app/reports` PVC `ows-reports` (OWS-1) |
+ * | Docker run `-p 8000:8000`                         | container port and Service `ows` on 8000, Ingress backend (OWS-2)               |
+ * | `OW_SC_API_TOKEN`                                 | Secret `ows-api-token` (Pulumi random, or vault/existing per stack) (OWS-3, OWS-13) |
+ * | `OW_SC_METRICS_PROTECT`, `OW_SC_METRICS_TOKEN`    | ConfigMap flag, Secret `ows-metrics-token`, ServiceMonitor Bearer auth (OWS-4)  |
+ * | Rate limits                                       | ConfigMap `ows-settings` `OW_SC_RL_PER_SEC`, `OW_SC_WS_*` (OWS-5)                |
+ * | CSV limits                                        | ConfigMap `OW_SC_MAX_CSV_*`; nginx `proxy-body-size` follows (OWS-6)            |
+ * | Logging `LOG_FORMAT`, `LOG_LEVEL`                 | ConfigMap, validated enums (OWS-7)                                              |
+ * | Health & Readiness `/livez`, `/readyz`            | liveness `/livez`, readiness + startup `/readyz` (`/health` is not probed) (OWS-8) |
+ * | Metrics `/metrics`, `ws_*`                        | ServiceMonitor + monitoring ingress rule; PrometheusRule `ows` (OWS-9)          |
+ * | Scaling: Redis fan-out, `OW_SC_REDIS_*`           | Redis (in-cluster or external), Secret `ows-redis` key `url`, channel in ConfigMap; >1 process without Redis is a config error (OWS-10) |
+ * | Scaling: horizontal, uvicorn workers per CPU      | HPA + PDB; `WEB_CONCURRENCY` = workers derived from the CPU limit (OWS-11)      |
+ * | Security: HTTPS, HSTS                             | TlsIngress: redirect, HSTS, WebSocket timeouts (OWS-12)                         |
+ * | Security: tokens in a secret manager              | every token is a Secret reference; the stack picks pulumi/vault/existing (OWS-13) |
+ * | Distroless image                                  | `variant: distroless` + `distrolessImage`; nothing runs a shell (OWS-14)        |
+ * | Offload CPU-bound chemistry to worker processes   | Deployment `ows-worker` (own resources, HPA, no Service), egress to Redis only (OWS-15) |
+ *
+ * Assumptions (the runbook does not say): the image's entrypoint is the uvicorn CLI (it reads
+ * `WEB_CONCURRENCY` as its `--workers` default) listening on 8000; the worker is the same image
+ * with `worker.command`, takes its jobs from Redis and serves `/livez` + `/readyz` on
+ * `worker.healthPort`; `ws_message_size_bytes` is a histogram.
  */
 import { Chart } from 'cdk8s';
+import { k8s } from 'cdk8s-plus-27';
 import type { Construct } from 'constructs';
 import { Namespace } from '../components/namespace.js';
-import { DefaultDeny } from '../components/network-policy.js';
-import type { BuildContext, ServiceModule } from './types.js';
+import { Workload, type EnvValue, type WritablePath } from '../components/workload.js';
+import { Autoscaling } from '../components/autoscaling.js';
+import { AllowList, DefaultDeny, type Rule } from '../components/network-policy.js';
+import { TlsIngress } from '../components/tls-ingress.js';
+import { ConfigMap } from '../components/config-map.js';
+import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
+import { ExternalRedis, Redis, REDIS_PORT } from '../components/redis.js';
+import { egressTo } from '../components/stateful.js';
+import { trace } from '../components/meta.js';
+import { owsWorkers, type OwsService } from '../stacks/ows.js';
+import type { BuildContext, SecretHandle, ServiceModule } from './types.js';
+import { ingressPeers } from './common.js';
+
+export const OWS_PORT = 8000;
+const MiB = 1024 * 1024;
+
+/** Names of what the service renders, for tests and other services. */
+export const OWS_NAMES = {
+  api: 'ows',
+  worker: 'ows-worker',
+  settings: 'ows-settings',
+  reports: 'ows-reports',
+  apiToken: 'ows-api-token',
+  metricsToken: 'ows-metrics-token',
+  redisSecret: 'ows-redis',
+  redis: 'redis',
+} as const;
+
+/** OWS-6: nginx's request body limit for the CSV upload: the CSV plus 1 MiB of multipart framing, in MiB. */
+export function owsBodySize(maxCsvBytes: number): string {
+  return `${Math.ceil(maxCsvBytes / MiB) + 1}m`;
+}
+
+/** OWS-9: alerts on the `ws_*` metrics of the API pods (scraped with `job` = the Service name). */
+export function owsAlerts(cfg: Pick<OwsService, 'namespace' | 'alerts' | 'rateLimits'>, runbook: (anchor: string) => string): AlertRule[] {
+  const sel = `job="${OWS_NAMES.api}",namespace="${cfg.namespace}"`;
+  const a = cfg.alerts;
+  const nearConnections = Math.floor(a.maxConnectionsPerPod * 0.8);
+  const nearBytes = Math.floor(cfg.rateLimits.wsMaxMessageBytes * 0.8);
+  return [
+    {
+      alert: 'OWSWebSocketErrors',
+      expr: `sum(rate(ws_errors_total{${sel}}[5m])) > ${a.wsErrorsPerSecond}`,
+      for: '10m',
+      severity: 'warning',
+      summary: `OWS WebSockets fail more than ${a.wsErrorsPerSecond} times per second`,
+      description:
+        'ws_errors_total is rising: check the JSON logs by X-Request-ID, rejected tokens (OW_SC_API_TOKEN), oversized or rate-limited messages, and Redis fan-out.',
+      runbookUrl: runbook('owswebsocketerrors'),
+      concerns: ['OWS-9'],
+    },
+    {
+      alert: 'OWSWebSocketConnectionsNearLimit',
+      expr: `max(sum by (pod) (ws_active_connections{${sel}})) > ${nearConnections}`,
+      for: '10m',
+      severity: 'warning',
+      summary: `An OWS pod holds more than ${nearConnections} WebSocket connections (80 % of ${a.maxConnectionsPerPod})`,
+      description: 'ws_active_connections per pod is near what a pod is sized for: check the HPA range (autoscaling.maxReplicas) and the CPU limit.',
+      runbookUrl: runbook('owswebsocketconnectionsnearlimit'),
+      concerns: ['OWS-9', 'OWS-11'],
+    },
+    {
+      alert: 'OWSWebSocketConnectionsLost',
+      expr: `(sum(ws_active_connections{${sel}}) or vector(0)) == 0 and on() sum(max_over_time(ws_active_connections{${sel}}[15m])) >= ${a.lostConnectionsMinimum}`,
+      for: '2m',
+      severity: 'critical',
+      summary: 'OWS has lost every WebSocket client',
+      description: `No WebSocket connection is left after at least ${a.lostConnectionsMinimum} within 15 minutes: check the pods, /readyz, the ingress timeouts and the certificate.`,
+      runbookUrl: runbook('owswebsocketconnectionslost'),
+      concerns: ['OWS-9'],
+    },
+    {
+      alert: 'OWSWebSocketMessagesNearSizeLimit',
+      expr: `histogram_quantile(0.99, sum by (le) (rate(ws_message_size_bytes_bucket{${sel}}[5m]))) > ${nearBytes}`,
+      for: '15m',
+      severity: 'warning',
+      summary: `OWS p99 WebSocket message size is above ${nearBytes} bytes (80 % of OW_SC_WS_MAX_MESSAGE_BYTES)`,
+      description: 'Clients send messages close to OW_SC_WS_MAX_MESSAGE_BYTES and will soon be rejected: raise rateLimits.wsMaxMessageBytes or fix the client.',
+      runbookUrl: runbook('owswebsocketmessagesnearsizelimit'),
+      concerns: ['OWS-5', 'OWS-9'],
+    },
+  ];
+}
 
 export const ows: ServiceModule = {
   key: 'ows',
@@ -15,8 +121,251 @@ export const ows: ServiceModule = {
   build(scope: Construct, ctx: BuildContext): void {
     const cfg = ctx.stack.services.ows!;
     const cluster = ctx.stack.cluster;
+    const ns = cfg.namespace;
     const chart = new Chart(scope, 'ows', { disableResourceNameHashes: true });
-    new Namespace(chart, 'Namespace', { name: cfg.namespace });
-    new DefaultDeny(chart, 'DefaultDeny', { namespace: cfg.namespace, dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel });
+    const worker = cfg.worker?.enabled ? cfg.worker : undefined;
+    const clients = [{ name: OWS_NAMES.api }, ...(worker ? [{ name: OWS_NAMES.worker }] : [])];
+
+    new Namespace(chart, 'Namespace', { name: ns });
+    new DefaultDeny(chart, 'DefaultDeny', { namespace: ns, dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel });
+
+    // OWS-3, OWS-4, OWS-13: tokens are Secret references; the stack decides where they come from.
+    const apiToken = ctx.requireSecret({
+      name: OWS_NAMES.apiToken,
+      namespace: ns,
+      keys: ['token'],
+      source: 'pulumi',
+      consumers: [OWS_NAMES.api],
+      pulumi: { token: { randomLength: 48 } },
+      concerns: ['OWS-3', 'OWS-13'],
+    });
+    const metricsToken = cfg.metricsProtect
+      ? ctx.requireSecret({
+          name: OWS_NAMES.metricsToken,
+          namespace: ns,
+          keys: ['token'],
+          source: 'pulumi',
+          consumers: [OWS_NAMES.api, 'prometheus'],
+          pulumi: { token: { randomLength: 48 } },
+          concerns: ['OWS-4', 'OWS-13'],
+        })
+      : undefined;
+
+    // OWS-10: Redis for cross-instance (and cross-process) WebSocket fan-out.
+    let redisUrl: SecretHandle | undefined;
+    const redisEgress: Rule[] = [];
+    if (cfg.redis?.mode === 'in-cluster') {
+      redisUrl = ctx.requireSecret({
+        name: OWS_NAMES.redisSecret,
+        namespace: ns,
+        keys: ['password', 'url'],
+        source: 'pulumi',
+        consumers: [...clients.map((c) => c.name), OWS_NAMES.redis],
+        pulumi: { password: { randomLength: 32 }, url: { template: `redis://:{password}@${OWS_NAMES.redis}.${ns}.svc:${REDIS_PORT}/0` } },
+        concerns: ['OWS-10'],
+      });
+      const redis = new Redis(chart, 'Redis', {
+        name: OWS_NAMES.redis,
+        namespace: ns,
+        tier: ctx.stack.tier,
+        image: ctx.platformImage('redis'),
+        exporterImage: ctx.platformImage('redis-exporter'),
+        passwordSecret: { name: OWS_NAMES.redisSecret, key: 'password' },
+        urlSecret: { name: OWS_NAMES.redisSecret, key: 'url' },
+        clients,
+        replicas: cfg.redis.replicas,
+        // OWS-10 in production: replication with Sentinel failover, clients routed to the primary by HAProxy.
+        ...(cfg.redis.replicas > 1 ? { haproxyImage: ctx.platformImage('haproxy') } : {}),
+        ...(cfg.redis.persistence !== undefined ? { persistence: cfg.redis.persistence } : {}),
+        storageSize: cfg.redis.storageSize,
+        ...(cfg.redis.storageClassName ? { storageClassName: cfg.redis.storageClassName } : {}),
+        resources: cfg.redis.resources,
+        monitoringNamespace: cluster.monitoringNamespace,
+        prometheusSelector: cluster.prometheusSelector,
+        runbookUrl: (anchor) => ctx.runbookUrl('ows', anchor),
+        concerns: ['OWS-10'],
+      });
+      redisEgress.push(egressTo(redis.connection(0).endpoint));
+    } else if (cfg.redis?.mode === 'external') {
+      // The URL (with credentials) of a Redis run elsewhere cannot be generated: the operator or Vault provides it.
+      redisUrl = ctx.requireSecret({
+        name: OWS_NAMES.redisSecret,
+        namespace: ns,
+        keys: ['url'],
+        source: 'existing',
+        consumers: clients.map((c) => c.name),
+        concerns: ['OWS-10'],
+      });
+      // Renders the egress policies of both clients itself.
+      new ExternalRedis(chart, 'Redis', {
+        name: OWS_NAMES.redis,
+        host: cfg.redis.host,
+        port: cfg.redis.port,
+        cidrs: cfg.redis.cidrs,
+        urlSecret: { name: OWS_NAMES.redisSecret, key: 'url' },
+        clients: clients.map((c) => ({ ...c, namespace: ns })),
+        concerns: ['OWS-10'],
+      });
+    }
+
+    // OWS-4, OWS-5, OWS-6, OWS-7, OWS-10: non-secret settings; pods roll when they change.
+    const settings = new ConfigMap(chart, 'Settings', {
+      name: OWS_NAMES.settings,
+      namespace: ns,
+      data: {
+        OW_SC_RL_PER_SEC: String(cfg.rateLimits.httpPerSecond),
+        OW_SC_WS_MSGS_PER_SEC: String(cfg.rateLimits.wsMessagesPerSecond),
+        OW_SC_WS_MAX_MESSAGE_BYTES: String(cfg.rateLimits.wsMaxMessageBytes),
+        OW_SC_MAX_CSV_BYTES: String(cfg.csv.maxBytes),
+        OW_SC_MAX_CSV_ROWS: String(cfg.csv.maxRows),
+        LOG_FORMAT: cfg.logging.format,
+        LOG_LEVEL: cfg.logging.level,
+        OW_SC_METRICS_PROTECT: cfg.metricsProtect ? '1' : '0',
+        ...(redisUrl ? { OW_SC_REDIS_CHANNEL: cfg.redisChannel } : {}),
+      },
+      concerns: ['OWS-4', 'OWS-5', 'OWS-6', 'OWS-7', ...(redisUrl ? ['OWS-10'] : [])],
+    });
+
+    // OWS-14: one image per variant; nothing below runs a shell (HTTP probes, preStop `sleep` action).
+    const image = ctx.image(cfg.variant === 'distroless' ? cfg.distrolessImage! : cfg.image);
+    const redisEnv: Record<string, EnvValue> = redisUrl ? { OW_SC_REDIS_URL: redisUrl.env('url') } : {};
+    const scratch = (extra: readonly WritablePath[]): WritablePath[] => [
+      { path: '/app/artifacts', sizeLimit: cfg.volumes.artifactsSizeLimit },
+      { path: '/app/logs', sizeLimit: cfg.volumes.logsSizeLimit },
+      ...extra,
+      { path: '/tmp', sizeLimit: '256Mi' },
+    ];
+
+    // OWS-1: the reports survive pods; every API pod mounts the same claim (ReadWriteMany when > 1, rule).
+    const reports = new k8s.KubePersistentVolumeClaim(chart, 'Reports', {
+      metadata: { name: OWS_NAMES.reports, namespace: ns, labels: { 'app.kubernetes.io/name': OWS_NAMES.api } },
+      spec: {
+        accessModes: [cfg.volumes.reports.accessMode],
+        resources: { requests: { storage: k8s.Quantity.fromString(cfg.volumes.reports.size) } },
+        ...(cfg.volumes.reports.storageClassName ? { storageClassName: cfg.volumes.reports.storageClassName } : {}),
+      },
+    });
+    trace(reports, 'OWS-1');
+
+    const apiScaled = cfg.autoscaling.maxReplicas > 1;
+    const workers = owsWorkers(cfg);
+    const app = new Workload(chart, 'Api', {
+      name: OWS_NAMES.api,
+      namespace: ns,
+      image,
+      port: OWS_PORT,
+      env: {
+        // OWS-11: uvicorn reads WEB_CONCURRENCY as its --workers default.
+        WEB_CONCURRENCY: String(workers),
+        OW_SC_API_TOKEN: apiToken.env('token'),
+        ...(metricsToken ? { OW_SC_METRICS_TOKEN: metricsToken.env('token') } : {}),
+        ...redisEnv,
+      },
+      envFromConfigMaps: [settings.name],
+      liveness: { path: '/livez' },
+      readiness: { path: '/readyz' },
+      resources: cfg.resources,
+      ...(apiScaled ? { autoscaled: true } : { replicas: 1 }),
+      writablePaths: scratch([{ path: '/app/reports', claimName: OWS_NAMES.reports }]),
+      // A ReadWriteOnce volume attaches to one node: a surge pod forced onto another node by the strict
+      // node spread would never start (Multi-Attach). Single replica (rule), so nothing to spread.
+      spread: cfg.volumes.reports.accessMode === 'ReadWriteMany',
+      podAnnotations: { ...settings.annotation, ...apiToken.annotations, ...metricsToken?.annotations, ...redisUrl?.annotations },
+    });
+    trace(
+      app.deployment,
+      'OWS-1', 'OWS-2', 'OWS-3', 'OWS-5', 'OWS-6', 'OWS-7', 'OWS-8', 'OWS-11', 'OWS-13', 'OWS-14',
+      ...(metricsToken ? ['OWS-4'] : []),
+      ...(redisUrl ? ['OWS-10'] : []),
+    );
+    trace(app.service, 'OWS-2');
+
+    if (apiScaled) {
+      new Autoscaling(chart, 'Autoscaling', {
+        target: { name: app.name, namespace: ns, selector: app.selector },
+        ...cfg.autoscaling,
+        concerns: ['OWS-11'],
+      });
+    }
+
+    const allow = new AllowList(chart, 'AllowList', {
+      name: OWS_NAMES.api,
+      namespace: ns,
+      pods: app.selector,
+      ingress: [
+        { peers: ingressPeers(cluster), ports: [{ port: OWS_PORT }] },
+        { peers: [{ namespace: cluster.monitoringNamespace }], ports: [{ port: OWS_PORT }] },
+      ],
+      ...(redisEgress.length > 0 ? { egress: redisEgress } : {}),
+    });
+    trace(allow.policy, 'OWS-2', 'OWS-9', ...(redisEgress.length > 0 ? ['OWS-10'] : []));
+
+    // OWS-12: HTTPS only (redirect, HSTS); idle WebSockets outlive the default 60 s proxy timeouts.
+    new TlsIngress(chart, 'Ingress', {
+      name: OWS_NAMES.api,
+      namespace: ns,
+      host: `${cfg.host}.${cluster.domain}`,
+      serviceName: app.name,
+      servicePort: OWS_PORT,
+      ingressClass: cluster.ingressClass,
+      ...(cluster.ingressClassName ? { className: cluster.ingressClassName } : {}),
+      exposure: cluster.exposure,
+      clusterIssuer: ctx.clusterIssuer,
+      timeoutSeconds: cfg.wsTimeoutSeconds,
+      // OWS-6: nginx refuses bodies over 1m by default; the ALB has no such limit.
+      ...(cluster.ingressClass === 'nginx' ? { annotations: { 'nginx.ingress.kubernetes.io/proxy-body-size': owsBodySize(cfg.csv.maxBytes) } } : {}),
+      concerns: ['OWS-2', 'OWS-6', 'OWS-12'],
+    });
+
+    // OWS-9 (OWS-4): Prometheus scrapes /metrics, with the metrics token as Bearer when protected.
+    new ServiceMonitor(chart, 'Metrics', {
+      name: OWS_NAMES.api,
+      namespace: ns,
+      selector: app.selector,
+      ...(metricsToken ? { bearerToken: { secretName: OWS_NAMES.metricsToken, key: 'token' } } : {}),
+      prometheusSelector: cluster.prometheusSelector,
+      concerns: ['OWS-9', ...(metricsToken ? ['OWS-4'] : [])],
+    });
+    new PrometheusRules(chart, 'Alerts', {
+      name: 'ows',
+      namespace: ns,
+      rules: owsAlerts(cfg, (a) => ctx.runbookUrl('ows', a)),
+      prometheusSelector: cluster.prometheusSelector,
+    });
+
+    // OWS-15: CPU-bound chemistry in its own Deployment: own resources and scaling, no Service, no Ingress.
+    if (worker) {
+      const workerScaled = worker.autoscaling.maxReplicas > 1;
+      const w = new Workload(chart, 'Worker', {
+        name: OWS_NAMES.worker,
+        namespace: ns,
+        image,
+        port: worker.healthPort,
+        command: worker.command,
+        env: redisEnv,
+        envFromConfigMaps: [settings.name],
+        liveness: { path: '/livez' },
+        readiness: { path: '/readyz' },
+        resources: worker.resources,
+        ...(workerScaled ? { autoscaled: true } : { replicas: 1 }),
+        writablePaths: scratch([]),
+        podAnnotations: { ...settings.annotation, ...redisUrl?.annotations },
+      });
+      // Nobody connects to the worker: drop the Service the Workload component always renders.
+      w.node.tryRemoveChild('Service');
+      trace(w.deployment, 'OWS-1', 'OWS-5', 'OWS-6', 'OWS-7', 'OWS-10', 'OWS-14', 'OWS-15');
+      if (workerScaled) {
+        new Autoscaling(chart, 'WorkerAutoscaling', {
+          target: { name: w.name, namespace: ns, selector: w.selector },
+          ...worker.autoscaling,
+          concerns: ['OWS-15'],
+        });
+      }
+      // In: nothing (the kubelet's probes are not pod traffic). Out: Redis (an external one has its own policy).
+      if (redisEgress.length > 0) {
+        const wp = new AllowList(chart, 'WorkerAllowList', { name: OWS_NAMES.worker, namespace: ns, pods: w.selector, egress: redisEgress });
+        trace(wp.policy, 'OWS-10', 'OWS-15');
+      }
+    }
   },
 };

@@ -1,0 +1,656 @@
+/**
+ * AION / OmertaOS application side (runbook 004_dada5245eb69c1ad.txt): gateway, control plane,
+ * module hosts (services/aion.ts, stacks/aion.ts). One block per concern AION-1, 3, 4, 7, 8, 11, 12,
+ * 15, 16, 17 (the data plane's concerns are tested in test/aion-data.test.ts).
+ *
+ * Each stack is the real stack file with only `services.aion` enabled (and only the `aion-*`
+ * secret sources): AION's objects depend on no other service, so these tests judge AION alone.
+ * Expected values come from the runbook text and from the stack files, read here with a plain YAML
+ * parser (not the loader).
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as yaml from 'js-yaml';
+import { parseStack, rawFromStackFile } from '../stacks/load.js';
+import { render, type Manifest, type Rendered } from '../synth/render.js';
+import { blocking, evaluate } from '../policies/rules.js';
+import { aion, aionDashboards, cpuTargetCores, dashboardJson, HOOKS_VAULT_PATH, KERNEL_PROPOSALS_TOPIC } from '../services/aion.js';
+import { concernsOf, ENVS, ROOT, SHARED } from './helpers.js';
+import { promtool } from './promtool.js';
+
+type J = Record<string, any>;
+
+const RUNBOOK = readFileSync(join(SHARED, 'runbooks', '004_dada5245eb69c1ad.txt'), 'utf8');
+const HA_ENVS = ['staging', 'prod', 'airgap'] as const;
+const PROD_ENVS = ['prod', 'airgap'] as const;
+const GW = 'aion-gateway';
+const CP = 'aion-control-plane';
+
+/** The `stackbook:` values of a stack file, read independently of the loader. */
+function cfg(env: string): J {
+  const doc = yaml.load(readFileSync(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), 'utf8')) as { config: J };
+  return Object.fromEntries(Object.entries(doc.config).map(([k, v]) => [k.replace(/^stackbook:/, ''), v]));
+}
+const aionCfg = (env: string): J => cfg(env).services.aion;
+
+/** The raw stack (as the loader sees it) with only AION enabled, changed by `change`. */
+function rawAion(env: string, change?: (r: J) => void): J {
+  const file = `stacks/Pulumi.${env}.yaml`;
+  const raw = rawFromStackFile(readFileSync(join(ROOT, file), 'utf8'), file).raw as J;
+  raw.services = { aion: raw.services.aion };
+  raw.secretSources = Object.fromEntries(Object.entries(raw.secretSources ?? {}).filter(([k]) => k.startsWith('aion-')));
+  change?.(raw);
+  return raw;
+}
+const parseAion = (env: string, change?: (r: J) => void) => parseStack(rawAion(env, change), `stacks/Pulumi.${env}.yaml`);
+const renderAion = (env: string, change?: (r: J) => void): Rendered => render(parseAion(env, change));
+
+const cache = new Map<string, Rendered>();
+function rendered(env: string): Rendered {
+  let r = cache.get(env);
+  if (!r) cache.set(env, (r = renderAion(env)));
+  return r;
+}
+const objs = (env: string) => rendered(env).objects;
+
+function get(objects: readonly Manifest[], kind: string, name: string, ns = 'aion'): J {
+  const o = objects.find((m) => m.kind === kind && m.metadata.name === name && (m.metadata.namespace ?? '') === ns);
+  if (!o) throw new Error(`no ${kind} ${ns}/${name}`);
+  return o as J;
+}
+const dep = (env: string, name: string) => get(objs(env), 'Deployment', name);
+const container = (d: J): J => d.spec.template.spec.containers[0];
+const envOf = (d: J): Record<string, J> => Object.fromEntries((container(d).env ?? []).map((e: J) => [e.name, e]));
+const aionDeployments = (objects: readonly Manifest[]) => objects.filter((o) => o.kind === 'Deployment' && o.metadata.namespace === 'aion' && o.metadata.name.startsWith('aion-')) as J[];
+const moduleDeps = (env: string) => aionDeployments(objs(env)).filter((d) => d.metadata.name.startsWith('aion-module-'));
+
+function expectTrace(o: J, id: string) {
+  expect(concernsOf(o as Manifest), `${o.kind} ${o.metadata.name} traces ${id}`).toContain(id);
+}
+
+/** Run `f`, return the message it throws (fails when it does not throw). */
+function errorOf(f: () => unknown): string {
+  try {
+    f();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  throw new Error('expected a configuration error, got none');
+}
+
+describe('AION application side', () => {
+  it('every stack renders AION with no blocking policy violation', () => {
+    for (const env of ENVS) {
+      expect(blocking(evaluate(objs(env))).map((v) => `${v.object}: [${v.rule}] ${v.message}`), env).toEqual([]);
+      expect(aionDeployments(objs(env)).length, env).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('AION-1 AION-16: the schema defaults (a minimal aion block)', () => {
+    const stack = parseAion('dev', (r) => {
+      const a = r.services.aion;
+      r.services.aion = {
+        release: a.release,
+        gateway: { image: a.gateway.image },
+        controlPlane: { image: a.controlPlane.image },
+        modules: [{ name: 'm', pool: 'gpu', image: a.modules[0].image, resources: a.modules[0].resources }],
+      };
+    });
+    const a = stack.services.aion!;
+    expect(a).toMatchObject({ enabled: true, namespace: 'aion' });
+    expect(a.gateway).toMatchObject({
+      host: 'aion',
+      resources: { cpuRequest: '250m', cpuLimit: '1', memoryRequest: '256Mi', memoryLimit: '512Mi' },
+      autoscaling: { minReplicas: 2, maxReplicas: 6, cpuUtilization: 70, p95LatencySeconds: 0.5 },
+    });
+    expect(a.controlPlane).toEqual({
+      image: a.controlPlane.image,
+      resources: { cpuRequest: '250m', cpuLimit: '1', memoryRequest: '512Mi', memoryLimit: '1Gi' },
+      autoscaling: { minReplicas: 2, maxReplicas: 6, p95LatencySeconds: 1, queueItemsPerReplica: 50 },
+      webhookEgressCidrs: [],
+    });
+    expect(a.modules[0]!.replicas).toBe(1);
+    expect(a.nodePools).toEqual({
+      gpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true' }, tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }] },
+      cpu: { nodeSelector: {}, tolerations: [] },
+    });
+    expect(a.prometheusUrl).toBeUndefined();
+    expect(a.dashboardsNamespace).toBeUndefined();
+    // a GPU module without `gpus` requests one GPU; the KEDA server defaults to the monitoring namespace's Prometheus
+    const objects = render(stack).objects;
+    expect(container(get(objects, 'Deployment', 'aion-module-m')).resources.limits['nvidia.com/gpu']).toBe('1');
+    expect(get(objects, 'ScaledObject', GW).spec.triggers[0].metadata.serverAddress).toBe('http://prometheus-operated.monitoring.svc:9090');
+    const custom = renderAion('dev', (r) => (r.services.aion.prometheusUrl = 'https://thanos.corp.internal:9091')).objects;
+    expect(get(custom, 'ScaledObject', CP).spec.triggers.map((t: J) => t.metadata.serverAddress)).toEqual(['https://thanos.corp.internal:9091', 'https://thanos.corp.internal:9091']);
+  });
+
+  // ----------------------------------------------------------------------------------- AION-1
+  it('AION-1: GPU module hosts run on the GPU pool and request GPUs; CPU hosts never tolerate the GPU taint', () => {
+    expect(RUNBOOK).toMatch(/Kubernetes cluster with GPU and CPU pools/);
+    let gpuHosts = 0;
+    for (const env of ENVS) {
+      const mods: J[] = aionCfg(env).modules;
+      for (const m of mods) {
+        const d = dep(env, `aion-module-${m.name}`);
+        const pod = d.spec.template.spec;
+        const res = container(d).resources;
+        expectTrace(d, 'AION-1');
+        if (m.pool === 'gpu') {
+          gpuHosts++;
+          const gpus = String(m.gpus ?? 1);
+          expect(res.requests['nvidia.com/gpu'], `${env} ${m.name}`).toBe(gpus);
+          expect(res.limits['nvidia.com/gpu'], `${env} ${m.name}`).toBe(gpus);
+          // the default GPU pool: labelled by the GPU operator, tainted nvidia.com/gpu:NoSchedule
+          expect(pod.nodeSelector, `${env} ${m.name}`).toEqual({ 'nvidia.com/gpu.present': 'true' });
+          expect(pod.tolerations, `${env} ${m.name}`).toEqual([{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }]);
+          expect(d.spec.template.metadata.labels['aion.omertaos.io/pool']).toBe('gpu');
+        }
+      }
+      // CPU module hosts, the gateway and the control plane: no GPU, no GPU toleration, no GPU node label.
+      for (const d of aionDeployments(objs(env)).filter((x) => x.spec.template.metadata.labels['aion.omertaos.io/pool'] !== 'gpu')) {
+        const pod = d.spec.template.spec;
+        expect(container(d).resources.requests['nvidia.com/gpu'], `${env} ${d.metadata.name}`).toBeUndefined();
+        expect((pod.tolerations ?? []).map((t: J) => t.key), `${env} ${d.metadata.name}`).not.toContain('nvidia.com/gpu');
+        expect(pod.nodeSelector?.['nvidia.com/gpu.present'], `${env} ${d.metadata.name}`).toBeUndefined();
+      }
+    }
+    expect(gpuHosts, 'the HA stacks run GPU module hosts').toBeGreaterThanOrEqual(3);
+    expect(aionCfg('dev').modules.every((m: J) => m.pool === 'cpu'), 'dev fits one small node: no GPU module').toBe(true);
+    for (const env of PROD_ENVS) expect(new Set(aionCfg(env).modules.map((m: J) => m.pool)), env).toEqual(new Set(['gpu', 'cpu']));
+
+    // configured pools pass through
+    const custom = renderAion('prod', (r) => {
+      r.services.aion.nodePools = {
+        gpu: { nodeSelector: { 'node.example.com/pool': 'gpu' }, tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }] },
+        cpu: { nodeSelector: { 'node.example.com/pool': 'cpu' } },
+      };
+    }).objects;
+    expect(get(custom, 'Deployment', 'aion-module-inference').spec.template.spec).toMatchObject({
+      nodeSelector: { 'node.example.com/pool': 'gpu' },
+      tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'gpu', effect: 'NoSchedule' }],
+    });
+    for (const n of ['aion-module-planner', GW, CP]) {
+      expect(get(custom, 'Deployment', n).spec.template.spec.nodeSelector, n).toEqual({ 'node.example.com/pool': 'cpu' });
+      expect(get(custom, 'Deployment', n).spec.template.spec.tolerations, n).toBeUndefined();
+    }
+  });
+
+  it('AION-1: pool mistakes are configuration errors naming file, path and value', () => {
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.modules[1].gpus = 2)))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:services.aion.modules[1].gpus: is only for modules on the gpu pool (pool: cpu never requests GPUs) (got 2)',
+    );
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.modules[0].pool = 'tpu')))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:services.aion.modules[0].pool: must be one of "gpu", "cpu" (got "tpu")',
+    );
+    expect(
+      errorOf(() => parseAion('prod', (r) => (r.services.aion.nodePools = { cpu: { tolerations: [{ key: 'nvidia.com/gpu', effect: 'NoSchedule' }] } }))),
+    ).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.nodePools.cpu.tolerations[0]: tolerates the GPU taint nvidia.com/gpu:NoSchedule: CPU hosts would land on GPU nodes');
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.nodePools = { gpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true' } } })))).toContain(
+      "stacks/Pulumi.prod.yaml: config.stackbook:services.aion.nodePools.gpu.tolerations: must tolerate the GPU nodes' NoSchedule (or NoExecute) taint",
+    );
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.nodePools = { cpu: { nodeSelector: { 'nvidia.com/gpu.present': 'true' } } })))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:services.aion.nodePools.cpu.nodeSelector.nvidia.com/gpu.present: selects GPU nodes',
+    );
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.nodePools = { gpu: { tolerations: [{ key: 'nvidia.com/gpu', operator: 'Equal', effect: 'NoSchedule' }] } })))).toContain(
+      'config.stackbook:services.aion.nodePools.gpu.tolerations[0].value: required with operator Equal',
+    );
+  });
+
+  // ----------------------------------------------------------------------------------- AION-3
+  it('AION-3: gateway, control plane and every module host are Deployments + Services with GET /healthz probes', () => {
+    for (const line of ['- Gateway: `GET /healthz`', '- Control: `GET /healthz`', '- Modules: `/healthz` endpoints exposed by hosts']) expect(RUNBOOK).toContain(line);
+    for (const env of ENVS) {
+      const names = [GW, CP, ...aionCfg(env).modules.map((m: J) => `aion-module-${m.name}`)];
+      expect(aionDeployments(objs(env)).map((d) => d.metadata.name).sort(), env).toEqual([...names].sort());
+      const ports: Record<string, number> = { [GW]: 8080, [CP]: 8000 };
+      for (const n of names) {
+        const d = dep(env, n);
+        const port = ports[n] ?? 9000;
+        const c = container(d);
+        for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) {
+          expect(c[probe].httpGet, `${env} ${n} ${probe}`).toMatchObject({ path: '/healthz', port });
+        }
+        expect(c.ports, `${env} ${n}`).toEqual([{ name: 'http', containerPort: port, protocol: 'TCP' }]);
+        expect(get(objs(env), 'Service', n).spec.ports, `${env} ${n}`).toEqual([expect.objectContaining({ port, targetPort: 'http' })]);
+        expectTrace(d, 'AION-3');
+        expectTrace(get(objs(env), 'Service', n), 'AION-3');
+      }
+      // every module from config, with its own image and replica count
+      for (const m of aionCfg(env).modules) {
+        const d = dep(env, `aion-module-${m.name}`);
+        expect(container(d).image, `${env} ${m.name}`).toContain(`${m.image.repository}:${m.image.tag}`);
+        expect(d.spec.replicas, `${env} ${m.name}`).toBe(m.replicas ?? 1);
+      }
+      expect(container(dep(env, GW)).image).toContain(aionCfg(env).gateway.image.repository);
+      expect(container(dep(env, CP)).image).toContain(aionCfg(env).controlPlane.image.repository);
+      // only the gateway is exposed, under <host>.<domain>; the control plane and modules are internal
+      const ingresses = objs(env).filter((o) => o.kind === 'Ingress' && o.metadata.namespace === 'aion') as J[];
+      expect(ingresses.map((i) => i.metadata.name), env).toEqual([GW]);
+      const host = `${aionCfg(env).gateway.host ?? 'aion'}.${cfg(env).cluster.domain}`;
+      expect(ingresses[0]!.spec.rules, env).toEqual([{ host, http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: GW, port: { number: 8080 } } } }] } }]);
+      expectTrace(ingresses[0]!, 'AION-3');
+      // dev is small; production runs highly available
+      if (env === 'dev') expect(aionCfg(env).modules.map((m: J) => m.replicas)).toEqual([1]);
+    }
+  });
+
+  it('AION-3: every AION pod is Pod Security restricted, without a token, with requests and limits', () => {
+    for (const env of ENVS) {
+      for (const d of aionDeployments(objs(env))) {
+        const pod = d.spec.template.spec;
+        const c = container(d);
+        const n = `${env} ${d.metadata.name}`;
+        expect(pod.automountServiceAccountToken, n).toBe(false);
+        expect(pod.securityContext, n).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
+        expect(c.securityContext, n).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+        for (const k of ['requests', 'limits']) for (const r of ['cpu', 'memory']) expect(c.resources[k][r], `${n} ${k}.${r}`).toBeDefined();
+      }
+      expect(get(objs(env), 'Namespace', 'aion', '').metadata.labels['pod-security.kubernetes.io/enforce'], env).toBe('restricted');
+    }
+  });
+
+  it('AION-3: module list mistakes are configuration errors naming file, path and value', () => {
+    expect(errorOf(() => parseAion('prod', (r) => (r.services.aion.modules[1].name = r.services.aion.modules[0].name)))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:services.aion.modules[1].name: is used by two modules: module names must be unique (got "inference")',
+    );
+    expect(errorOf(() => parseAion('dev', (r) => (r.services.aion.modules = [])))).toContain('stacks/Pulumi.dev.yaml: config.stackbook:services.aion.modules: must be ≥ 1 items (got [])');
+    expect(errorOf(() => parseAion('dev', (r) => delete r.services.aion.modules[0].resources))).toContain('stacks/Pulumi.dev.yaml: config.stackbook:services.aion.modules[0].resources: required');
+  });
+
+  it('AION-3: NetworkPolicies: gateway from the ingress controller, control plane from the gateway, modules from both; Prometheus in', () => {
+    for (const env of ENVS) {
+      const c = cfg(env).cluster;
+      const mon = { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c.monitoringNamespace ?? 'monitoring' } } };
+      const ingressPeer =
+        c.ingressClass === 'alb'
+          ? c.loadBalancerCidrs.map((cidr: string) => ({ ipBlock: { cidr } }))
+          : [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': c.ingressNamespace ?? 'ingress-nginx' } } }];
+      const pods = (name: string) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': name } } });
+      const port = (p: number) => [{ port: p, protocol: 'TCP' }];
+      const gw = get(objs(env), 'NetworkPolicy', GW);
+      expect(gw.spec.ingress, env).toEqual([{ from: ingressPeer, ports: port(8080) }, { from: [mon], ports: port(8080) }]);
+      expect(gw.spec.egress.slice(0, 2), env).toEqual([
+        { to: [pods(CP)], ports: port(8000) },
+        { to: [{ podSelector: { matchLabels: { 'app.kubernetes.io/component': 'module-host' } } }], ports: port(9000) },
+      ]);
+      const cp = get(objs(env), 'NetworkPolicy', CP);
+      expect(cp.spec.ingress, env).toEqual([{ from: [pods(GW)], ports: port(8000) }, { from: [mon], ports: port(8000) }]);
+      const mod = get(objs(env), 'NetworkPolicy', 'aion-module-hosts');
+      expect(mod.spec.podSelector, env).toEqual({ matchLabels: { 'app.kubernetes.io/component': 'module-host' } });
+      expect(mod.spec.ingress, env).toEqual([{ from: [pods(GW), pods(CP)], ports: port(9000) }, { from: [mon], ports: port(9000) }]);
+      for (const d of moduleDeps(env)) expect(d.spec.template.metadata.labels['app.kubernetes.io/component']).toBe('module-host');
+      for (const p of [gw, cp, mod]) expectTrace(p, 'AION-3');
+      // the namespace denies everything else
+      expect(get(objs(env), 'NetworkPolicy', 'default-deny').spec).toEqual({ podSelector: {}, policyTypes: ['Ingress', 'Egress'] });
+    }
+  });
+
+  // ----------------------------------------------------------------------------------- AION-4
+  it('AION-4: TLS certificate for the gateway host; the namespace is under cosign admission, enforced in production', () => {
+    for (const env of ENVS) {
+      const host = `${aionCfg(env).gateway.host ?? 'aion'}.${cfg(env).cluster.domain}`;
+      const cert = get(objs(env), 'Certificate', GW);
+      expect(cert.spec.dnsNames, env).toEqual([host]);
+      expect(cert.spec.issuerRef.name, env).toBe(`stackbook-${env}-${cfg(env).cluster.issuer.kind}`);
+      expect(get(objs(env), 'Ingress', GW).spec.tls, env).toEqual([{ hosts: [host], secretName: cert.spec.secretName }]);
+      expectTrace(cert, 'AION-4');
+      const ns = get(objs(env), 'Namespace', 'aion', '');
+      expect(ns.metadata.labels['policy.sigstore.dev/include'], env).toBe('true');
+      expectTrace(ns, 'AION-4');
+      const policy = objs(env).find((o) => o.kind === 'ClusterImagePolicy') as J;
+      expect(policy.spec.mode, env).toBe(PROD_ENVS.includes(env as never) ? 'enforce' : 'warn');
+      const globs: string[] = policy.spec.images.map((i: J) => i.glob);
+      for (const d of aionDeployments(objs(env))) {
+        const image: string = container(d).image;
+        expect(globs.some((g) => g.endsWith('*') && image.startsWith(g.slice(0, -1))), `${env}: ${image} is covered by ${globs.join(', ')}`).toBe(true);
+        if (env !== 'dev') expect(image, `${env} ${d.metadata.name}`).toMatch(/@sha256:[a-f0-9]{64}$/);
+        expectTrace(d, 'AION-4');
+      }
+    }
+  });
+
+  it('AION-4: production needs cosign signing and every AION image (modules too) pinned by digest', () => {
+    expect(RUNBOOK).toContain('production module containers must have signatures verified');
+    const noDigest = errorOf(() =>
+      parseAion('prod', (r) => {
+        delete r.services.aion.modules[0].image.digest;
+        delete r.services.aion.controlPlane.image.digest;
+      }),
+    );
+    expect(noDigest).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.modules[0].image.digest: required in production stacks: images are pinned by digest');
+    expect(noDigest).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.controlPlane.image.digest: required in production stacks: images are pinned by digest');
+    expect(errorOf(() => parseAion('airgap', (r) => delete r.services.aion.gateway.image.digest))).toContain(
+      'stacks/Pulumi.airgap.yaml: config.stackbook:services.aion.gateway.image.digest: required in production (air-gapped) stacks',
+    );
+    expect(errorOf(() => parseAion('prod', (r) => delete r.cluster.signing))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:cluster.signing: required in production stacks: cosign admission rejects unsigned images',
+    );
+    // dev may deploy tags
+    expect(() => parseAion('dev')).not.toThrow();
+  });
+
+  // ----------------------------------------------------------------------------------- AION-7
+  it('AION-7: the control plane gets the kernel.proposals audit topic and the approver role (app concern)', () => {
+    expect(RUNBOOK).toContain('emits an audit record to Kafka (`kernel.proposals`)');
+    expect(RUNBOOK).toContain('`kernel.admin` role');
+    expect(KERNEL_PROPOSALS_TOPIC).toBe('kernel.proposals');
+    for (const env of ENVS) {
+      const e = envOf(dep(env, CP));
+      expect(e.AION_KERNEL_PROPOSALS_TOPIC, env).toEqual({ name: 'AION_KERNEL_PROPOSALS_TOPIC', value: 'kernel.proposals' });
+      expect(e.AION_KERNEL_APPROVER_ROLE?.value, env).toBe('kernel.admin');
+      expectTrace(dep(env, CP), 'AION-7');
+      const rules = get(objs(env), 'PrometheusRule', 'aion');
+      expectTrace(rules, 'AION-7');
+      expect(rules.spec.groups[0].rules.find((r: J) => r.alert === 'AIONKernelRollbacks').expr).toContain('k_rollbacks_total');
+    }
+    expect(aion.appConcerns['AION-7']).toMatch(/AION_KERNEL_PROPOSALS_TOPIC=kernel\.proposals/);
+  });
+
+  // ----------------------------------------------------------------------------------- AION-8
+  it('AION-8: webhook HMAC keys come from Vault secret/omertaos/hooks, as Secret references only', () => {
+    expect(RUNBOOK).toContain('Verification keys live in Vault (`secret/omertaos/hooks`)');
+    expect(HOOKS_VAULT_PATH).toBe('secret/omertaos/hooks');
+    for (const env of ENVS) {
+      const req = rendered(env).secrets.find((s) => s.name === 'aion-hooks')!;
+      expect(req, env).toBeDefined();
+      expect([...req.consumers].sort(), env).toEqual([CP, GW]);
+      for (const n of [GW, CP]) {
+        const e = envOf(dep(env, n));
+        expect(e.AION_WEBHOOK_HMAC_KEY, `${env} ${n}`).toEqual({ name: 'AION_WEBHOOK_HMAC_KEY', valueFrom: { secretKeyRef: { name: 'aion-hooks', key: 'hmac-key' } } });
+        expectTrace(dep(env, n), 'AION-8');
+      }
+      if (env === 'dev') {
+        // no Vault in development: a Pulumi random, declared in the stack's secretSources
+        expect(cfg('dev').secretSources['aion-hooks']).toEqual({ source: 'pulumi' });
+        expect(req.source).toBe('pulumi');
+        expect(objs(env).some((o) => o.kind === 'ExternalSecret')).toBe(false);
+      } else {
+        expect(req.source, env).toBe('vault');
+        expect(req.vault?.path, env).toBe('secret/omertaos/hooks');
+        const es = get(objs(env), 'ExternalSecret', 'aion-hooks');
+        expect(es.spec.data, env).toEqual([{ secretKey: 'hmac-key', remoteRef: { key: 'secret/omertaos/hooks', property: 'hmac-key' } }]);
+        expectTrace(es, 'AION-8');
+      }
+    }
+    // production may not replace the Vault keys with a Pulumi random
+    expect(errorOf(() => parseAion('prod', (r) => (r.secretSources = { 'aion-hooks': { source: 'pulumi' } })))).toContain(
+      'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.aion-hooks.source: must be vault (or existing) in production: the webhook HMAC verification keys live in Vault (secret/omertaos/hooks) (got "pulumi")',
+    );
+    // and a stack without Vault cannot read them from there
+    expect(errorOf(() => renderAion('staging', (r) => delete r.cluster.vault))).toContain(
+      'stacks/Pulumi.staging.yaml: config.stackbook:cluster.vault: required: Secret aion/aion-hooks is read from Vault path secret/omertaos/hooks',
+    );
+  });
+
+  it('AION-8: webhook_failures_total and k_rollbacks_total are alerted (PrometheusRule aion); outbound webhooks have their egress', () => {
+    expect(RUNBOOK).toContain('panel `webhook_failures_total`');
+    for (const env of ENVS) {
+      const pr = get(objs(env), 'PrometheusRule', 'aion');
+      const rules: J[] = pr.spec.groups[0].rules;
+      expect(rules.map((r) => r.alert), env).toEqual(['AIONWebhookFailures', 'AIONKernelRollbacks']);
+      const wh = rules[0]!;
+      expect(wh.expr).toBe('sum(increase(webhook_failures_total{namespace="aion"}[15m])) > 0');
+      expect(wh.labels.severity, 'a failed verification is a security incident').toBe('critical');
+      expect(wh.annotations.runbook_url).toBe(`${rendered(env).stack.cluster.runbookBaseUrl}/aion#webhook-operations`);
+      expect(rules[1]!.expr).toBe('sum(increase(k_rollbacks_total{namespace="aion"}[15m])) > 0');
+      expectTrace(pr, 'AION-8');
+      // the metrics are scraped
+      for (const n of [GW, CP]) expect(get(objs(env), 'ServiceMonitor', n).spec.endpoints[0]).toMatchObject({ port: 'http', path: '/metrics' });
+      // outbound deliveries retried up to 5 times (runbook), only to the configured receivers on 443
+      expect(envOf(dep(env, CP)).AION_WEBHOOK_MAX_RETRIES?.value).toBe('5');
+      const cidrs: string[] = aionCfg(env).controlPlane.webhookEgressCidrs ?? [];
+      const egress: J[] = get(objs(env), 'NetworkPolicy', CP).spec.egress;
+      const rule = { to: cidrs.map((cidr) => ({ ipBlock: { cidr } })), ports: [{ port: 443, protocol: 'TCP' }] };
+      if (cidrs.length > 0) expect(egress, env).toContainEqual(rule);
+    }
+    expect(aionCfg('prod').controlPlane.webhookEgressCidrs).toEqual(['198.51.100.64/28']);
+    // without receivers the rule is gone (nothing else opens them)
+    const none = get(renderAion('prod', (r) => (r.services.aion.controlPlane.webhookEgressCidrs = [])).objects, 'NetworkPolicy', CP).spec.egress as J[];
+    expect(none.length).toBe((get(objs('prod'), 'NetworkPolicy', CP).spec.egress as J[]).length - 1);
+    expect(JSON.stringify(none)).not.toContain('198.51.100.64/28');
+  });
+
+  // ---------------------------------------------------------------------------------- AION-11
+  it('AION-11: AION_GATEWAY_API_KEYS and the JWT signing keys are Secrets; bumping a version rolls exactly their consumers', () => {
+    expect(RUNBOOK).toContain('Update `AION_GATEWAY_API_KEYS` secret and reload gateway Deployment');
+    for (const env of ENVS) {
+      const gw = envOf(dep(env, GW));
+      const cp = envOf(dep(env, CP));
+      expect(gw.AION_GATEWAY_API_KEYS, env).toEqual({ name: 'AION_GATEWAY_API_KEYS', valueFrom: { secretKeyRef: { name: 'aion-gateway-api-keys', key: 'api-keys' } } });
+      expect(gw.AION_JWT_PUBLIC_KEY?.valueFrom.secretKeyRef, env).toEqual({ name: 'aion-jwt-signing-keys', key: 'verification-key' });
+      expect(cp.AION_JWT_SIGNING_KEY?.valueFrom.secretKeyRef, env).toEqual({ name: 'aion-jwt-signing-keys', key: 'signing-key' });
+      expect(cp.AION_GATEWAY_API_KEYS, 'the control plane never sees the API keys').toBeUndefined();
+      expect(gw.AION_JWT_SIGNING_KEY, 'the gateway never holds the signing key').toBeUndefined();
+      expect(dep(env, GW).spec.template.metadata.annotations).toMatchObject({
+        'rotation.stackbook.io/secret-aion-gateway-api-keys': '1',
+        'rotation.stackbook.io/secret-aion-jwt-signing-keys': '1',
+      });
+      expectTrace(dep(env, GW), 'AION-11');
+      expectTrace(dep(env, CP), 'AION-11');
+      // no value anywhere: no Secret objects, and no literal env value that could be one
+      expect(objs(env).some((o) => o.kind === 'Secret')).toBe(false);
+      for (const d of aionDeployments(objs(env))) {
+        for (const e of container(d).env ?? []) if (/KEY|SECRET|TOKEN/.test(e.name)) expect(e.value, `${env} ${d.metadata.name} ${e.name}`).toBeUndefined();
+      }
+    }
+    // prod: rotate the API keys (version 2): only the gateway's pods roll
+    const before = objs('prod');
+    const after = renderAion('prod', (r) => (r.secretSources = { 'aion-gateway-api-keys': { source: 'vault', path: 'secret/omertaos/gateway', version: 2 } })).objects;
+    const ann = (o: readonly Manifest[], n: string) => get(o, 'Deployment', n).spec.template.metadata.annotations;
+    expect(ann(after, GW)['rotation.stackbook.io/secret-aion-gateway-api-keys']).toBe('2');
+    expect(ann(before, GW)['rotation.stackbook.io/secret-aion-gateway-api-keys']).toBe('1');
+    expect(ann(after, CP)).toEqual(ann(before, CP));
+    expect(get(after, 'ExternalSecret', 'aion-gateway-api-keys').metadata.annotations['rotation.stackbook.io/version']).toBe('2');
+    expectTrace(get(after, 'ExternalSecret', 'aion-gateway-api-keys'), 'AION-11');
+    // rotating the JWT keys rolls the gateway (new public key) and the control plane (new signing key)
+    const jwt = renderAion('prod', (r) => (r.secretSources = { 'aion-jwt-signing-keys': { source: 'vault', path: 'secret/omertaos/jwt', version: 3 } })).objects;
+    for (const n of [GW, CP]) expect(ann(jwt, n)['rotation.stackbook.io/secret-aion-jwt-signing-keys'], n).toBe('3');
+    // dev (Pulumi randoms): the verification key is the signing key (one HS256 secret)
+    const devJwt = rendered('dev').secrets.find((s) => s.name === 'aion-jwt-signing-keys')!;
+    expect(devJwt.pulumi).toEqual({ 'signing-key': { randomLength: 64 }, 'verification-key': { template: '{signing-key}' } });
+  });
+
+  // ---------------------------------------------------------------------------------- AION-12
+  it('AION-12: every AION Deployment keeps rollout history and names its release (kubectl rollout undo)', () => {
+    for (const env of ENVS) {
+      const release = String(aionCfg(env).release);
+      for (const d of aionDeployments(objs(env))) {
+        const n = `${env} ${d.metadata.name}`;
+        expect(d.spec.revisionHistoryLimit, n).toBeGreaterThanOrEqual(5);
+        expect(d.metadata.labels['app.kubernetes.io/version'], n).toBe(release);
+        expect(d.spec.template.metadata.labels['app.kubernetes.io/version'], n).toBe(release);
+        expect(d.metadata.annotations['kubernetes.io/change-cause'], n).toBe(`AION release ${release}`);
+        expect(d.metadata.annotations['stackbook.io/release'], n).toBe(release);
+        expect(envOf(d).AION_RELEASE?.value, n).toBe(release);
+        expect(d.spec.selector.matchLabels, `${n}: the release is not in the selector (a rollback keeps the Deployment)`).toEqual({ 'app.kubernetes.io/name': d.metadata.name });
+        expectTrace(d, 'AION-12');
+      }
+    }
+  });
+
+  it('AION-12: rolling back to the previous release renders exactly what that release rendered', () => {
+    const previous = (r: J) => {
+      r.services.aion.release = '3.1.4';
+      r.services.aion.gateway.image.tag = '3.1.4';
+      r.services.aion.gateway.image.digest = `sha256:${'1'.repeat(64)}`;
+    };
+    const old = renderAion('prod', previous).objects;
+    // the previous release renders the same way every time (synth is deterministic) ...
+    expect(renderAion('prod', previous).objects).toEqual(old);
+    // ... and differs from the current one only in the release marks and the changed image
+    const strip = (objects: readonly Manifest[]) =>
+      JSON.parse(
+        JSON.stringify(objects.filter((o) => o.metadata.namespace === 'aion' || o.kind === 'ClusterImagePolicy'))
+          .replace(/3\.1\.4|3\.2\.0/g, 'R')
+          .replace(/sha256:(1{64}|d7e7c5b5220b182b64bba1549d296edcbd3802f5d065b04453e24ecca343c375)/g, 'D'),
+      );
+    expect(strip(old)).toEqual(strip(objs('prod')));
+    expect(JSON.stringify(old)).not.toEqual(JSON.stringify(objs('prod')));
+    expect(get(old, 'Deployment', GW).metadata.annotations['kubernetes.io/change-cause']).toBe('AION release 3.1.4');
+    // the release is validated and required
+    expect(errorOf(() => parseAion('dev', (r) => (r.services.aion.release = '3.2.0 final')))).toContain(
+      'stacks/Pulumi.dev.yaml: config.stackbook:services.aion.release: must be a label value (≤ 63 characters: letters, digits, - _ .) (got "3.2.0 final")',
+    );
+    expect(errorOf(() => parseAion('dev', (r) => delete r.services.aion.release))).toContain('stacks/Pulumi.dev.yaml: config.stackbook:services.aion.release: required');
+  });
+
+  // ---------------------------------------------------------------------------------- AION-15
+  it('AION-15: secrets from Vault are synchronised into Kubernetes by ExternalSecrets through the stack\'s ClusterSecretStore', () => {
+    expect(RUNBOOK).toContain('Synchronise secrets to Kubernetes');
+    for (const env of HA_ENVS) {
+      const vault = cfg(env).cluster.vault;
+      expect(vault?.server, `${env} has a Vault`).toMatch(/^https:\/\//);
+      const store = get(objs(env), 'ClusterSecretStore', 'vault', '');
+      expect(store.spec.provider.vault.server, env).toBe(vault.server);
+      for (const name of ['aion-hooks', 'aion-gateway-api-keys', 'aion-jwt-signing-keys']) {
+        const es = get(objs(env), 'ExternalSecret', name);
+        expect(es.spec.secretStoreRef, `${env} ${name}`).toEqual({ kind: 'ClusterSecretStore', name: 'vault' });
+        expect(es.spec.target, `${env} ${name}`).toMatchObject({ name, creationPolicy: 'Owner' });
+        expect(es.spec.data.every((d: J) => d.remoteRef.key.startsWith('secret/omertaos/')), `${env} ${name}`).toBe(true);
+        expectTrace(es, 'AION-15');
+      }
+    }
+    // inside the air gap Vault is a private host
+    expect(new URL(cfg('airgap').cluster.vault.server).hostname).toMatch(/\.corp\.internal$/);
+  });
+
+  // ---------------------------------------------------------------------------------- AION-16
+  it('AION-16: the gateway scales on CPU and p95 latency, the control plane on p95 latency and queue depth, each by one ScaledObject', () => {
+    expect(RUNBOOK).toContain('Gateway HPA monitors CPU and request latency');
+    expect(RUNBOOK).toContain('Control plane scales based on p95 latency and queue depth metrics');
+    for (const env of ENVS) {
+      const a = aionCfg(env);
+      const gw = get(objs(env), 'ScaledObject', GW);
+      const ga = a.gateway.autoscaling;
+      expect(gw.spec).toMatchObject({ scaleTargetRef: { kind: 'Deployment', name: GW }, minReplicaCount: ga.minReplicas, maxReplicaCount: ga.maxReplicas });
+      const [cpu, lat] = gw.spec.triggers as J[];
+      expect(cpu).toMatchObject({ type: 'prometheus', name: 'cpu', metricType: 'AverageValue' });
+      expect(cpu!.metadata.query).toBe('sum(rate(container_cpu_usage_seconds_total{container="aion-gateway",namespace="aion"}[2m]))');
+      const request = a.gateway.resources?.cpuRequest ?? '250m';
+      expect(Number(cpu!.metadata.threshold), env).toBeCloseTo((parseFloat(request) / (request.endsWith('m') ? 1000 : 1)) * (ga.cpuUtilization / 100), 6);
+      expect(lat).toMatchObject({ name: 'p95-latency', metricType: 'Value', metadata: { threshold: String(ga.p95LatencySeconds) } });
+      expect(lat!.metadata.query).toBe('histogram_quantile(0.95, sum by (le) (rate(aion_gateway_request_duration_seconds_bucket{namespace="aion",service="aion-gateway"}[2m])))');
+      const cp = get(objs(env), 'ScaledObject', CP);
+      const ca = a.controlPlane.autoscaling;
+      expect(cp.spec).toMatchObject({ minReplicaCount: ca.minReplicas, maxReplicaCount: ca.maxReplicas });
+      expect(cp.spec.triggers.map((t: J) => [t.name, t.metricType, t.metadata.threshold])).toEqual([
+        ['p95-latency', 'Value', String(ca.p95LatencySeconds)],
+        ['queue-depth', 'AverageValue', String(ca.queueItemsPerReplica)],
+      ]);
+      expect(cp.spec.triggers[0].metadata.query).toContain('aion_control_request_duration_seconds_bucket');
+      expect(cp.spec.triggers[1].metadata.query).toBe('sum(aion_control_queue_depth{namespace="aion"})');
+      for (const so of [gw, cp]) {
+        expect(so.spec.triggers.every((t: J) => t.metadata.serverAddress === `http://prometheus-operated.${cfg(env).cluster.monitoringNamespace ?? 'monitoring'}.svc:9090`)).toBe(true);
+        expectTrace(so, 'AION-16');
+      }
+      // one autoscaler each: no HPA, no fixed replicas; a PDB that lets drains through
+      expect(objs(env).filter((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.namespace === 'aion'), env).toEqual([]);
+      for (const n of [GW, CP]) {
+        expect(dep(env, n).spec.replicas, `${env} ${n}`).toBeUndefined();
+        expect(get(objs(env), 'PodDisruptionBudget', n).spec.maxUnavailable, `${env} ${n}`).toBe(1);
+      }
+      // module hosts: fixed replicas, a PDB each, on their own pool (AION-1)
+      for (const d of moduleDeps(env)) {
+        expect(get(objs(env), 'PodDisruptionBudget', d.metadata.name).spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: { 'app.kubernetes.io/name': d.metadata.name } } });
+        expectTrace(d, 'AION-16');
+      }
+    }
+    expect(aionCfg('prod').gateway.autoscaling.minReplicas).toBeGreaterThanOrEqual(3);
+    expect(aionCfg('prod').controlPlane.autoscaling.minReplicas).toBeGreaterThanOrEqual(2);
+    expect(cpuTargetCores('250m', 70)).toBe(0.175);
+    expect(cpuTargetCores('2', 65)).toBe(1.3);
+  });
+
+  it('AION-16: a second autoscaler on the gateway is refused by the single-autoscaler policy', () => {
+    const extra = structuredClone(objs('prod')) as unknown as J[];
+    extra.push({
+      apiVersion: 'autoscaling/v2',
+      kind: 'HorizontalPodAutoscaler',
+      metadata: { name: 'aion-gateway-cpu', namespace: 'aion' },
+      spec: { scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: GW }, minReplicas: 3, maxReplicas: 12, metrics: [] },
+    });
+    const vs = blocking(evaluate(extra as Manifest[])).filter((v) => v.rule === 'single-autoscaler');
+    expect(vs.map((v) => v.object).sort()).toEqual(['HorizontalPodAutoscaler aion/aion-gateway-cpu', 'ScaledObject aion/aion-gateway']);
+  });
+
+  it('AION-16: scaling ranges are validated, with production minimums', () => {
+    expect(errorOf(() => parseAion('dev', (r) => (r.services.aion.gateway.autoscaling.minReplicas = 3)))).toContain(
+      'stacks/Pulumi.dev.yaml: config.stackbook:services.aion.gateway.autoscaling.minReplicas: must be ≤ maxReplicas (2) (got 3)',
+    );
+    expect(errorOf(() => parseAion('dev', (r) => (r.services.aion.controlPlane.autoscaling.p95LatencySeconds = 0)))).toContain(
+      'stacks/Pulumi.dev.yaml: config.stackbook:services.aion.controlPlane.autoscaling.p95LatencySeconds:',
+    );
+    const prod = errorOf(() =>
+      parseAion('prod', (r) => {
+        r.services.aion.gateway.autoscaling.minReplicas = 1;
+        r.services.aion.controlPlane.autoscaling.minReplicas = 1;
+        r.services.aion.modules[0].replicas = 1;
+      }),
+    );
+    expect(prod).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.gateway.autoscaling.minReplicas: must be ≥ 2 in production (the gateway is the only way in) (got 1)');
+    expect(prod).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.controlPlane.autoscaling.minReplicas: must be ≥ 2 in production (got 1)');
+    expect(prod).toContain('stacks/Pulumi.prod.yaml: config.stackbook:services.aion.modules[0].replicas: must be ≥ 2 in production (module inference would be a single point of failure) (got 1)');
+  });
+
+  // ---------------------------------------------------------------------------------- AION-17
+  const dashboards = (objects: readonly Manifest[]) =>
+    (objects.filter((o) => o.kind === 'ConfigMap' && o.metadata.labels?.grafana_dashboard === '1') as J[]).map((cm) => {
+      const keys = Object.keys(cm.data);
+      expect(keys.length, cm.metadata.name).toBe(1);
+      return { cm, key: keys[0]!, model: JSON.parse(cm.data[keys[0]!]) as J };
+    });
+
+  it('AION-17: Grafana dashboards Router, Kernel (k_rollbacks_total), Object Storage (multipart clean-up) and Webhooks', () => {
+    for (const name of ['Grafana Router dashboard', 'Grafana "Kernel" dashboard (panel `k_rollbacks_total`)', 'Grafana "Object Storage" dashboard']) expect(RUNBOOK).toContain(name);
+    for (const env of ENVS) {
+      const ds = dashboards(objs(env));
+      expect(ds.map((d) => d.model.title).sort(), env).toEqual(['AION / Kernel', 'AION / Object Storage', 'AION / Router', 'AION / Webhooks']);
+      for (const { cm, key, model } of ds) {
+        expect(cm.metadata.namespace, 'in the AION namespace by default').toBe('aion');
+        expect(cm.metadata.annotations.grafana_folder).toBe('AION');
+        expect(key).toBe(`${model.uid}.json`);
+        expect(model.uid).toMatch(/^[a-z0-9-]{1,40}$/);
+        expectTrace(cm, 'AION-17');
+        model.panels.forEach((p: J, i: number) => {
+          expect(p.id, `${model.uid} panel ids are unique`).toBe(i + 1);
+          expect(p.datasource).toEqual({ type: 'prometheus', uid: '${datasource}' });
+          expect(p.targets.length, `${model.uid} ${p.title}`).toBeGreaterThan(0);
+          for (const t of p.targets) expect(t.expr.trim(), `${model.uid} ${p.title}`).not.toBe('');
+        });
+      }
+      expect(new Set(ds.map((d) => d.model.uid)).size).toBe(4);
+      const panel = (uid: string, re: RegExp) => ds.find((d) => d.model.uid === uid)!.model.panels.find((p: J) => re.test(p.title)) as J | undefined;
+      const kernel = panel('aion-kernel', /k_rollbacks_total/);
+      expect(kernel?.targets[0].expr).toBe('sum(increase(k_rollbacks_total{namespace="aion"}[1h]))');
+      expect(panel('aion-webhooks', /webhook_failures_total/)?.targets[0].expr).toBe('sum(increase(webhook_failures_total{namespace="aion"}[5m]))');
+      expect(panel('aion-object-storage', /aborted/)?.targets[0].expr).toContain('abortmultipartupload');
+      expect(panel('aion-router', /p95/)?.targets[0].expr).toContain('histogram_quantile(0.95');
+      expect(panel('aion-router', /429/)?.targets[0].expr).toContain('code="429"');
+      expect(panel('aion-router', /aion\.metrics\.runtime/)?.targets[0].expr).toContain('topic="aion.metrics.runtime"');
+    }
+    // deterministic output, and the namespace is configurable (e.g. the Grafana namespace)
+    expect(dashboardJson(aionDashboards('aion')[0]!)).toBe(dashboardJson(aionDashboards('aion')[0]!));
+    const moved = dashboards(renderAion('dev', (r) => (r.services.aion.dashboardsNamespace = 'monitoring')).objects);
+    expect(moved.map((d) => d.cm.metadata.namespace)).toEqual(['monitoring', 'monitoring', 'monitoring', 'monitoring']);
+  });
+
+  it('AION-17: every dashboard query is valid PromQL (promtool check rules)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stackbook-aion-dash-'));
+    try {
+      const exprs = dashboards(objs('prod')).flatMap(({ model }) => model.panels.flatMap((p: J) => p.targets.map((t: J) => t.expr as string)));
+      expect(exprs.length).toBeGreaterThan(15);
+      const rules = exprs.map((expr, i) => ({ record: `aion:dashboard_query:${i}`, expr }));
+      writeFileSync(join(dir, 'dash.yaml'), JSON.stringify({ groups: [{ name: 'dashboards', rules }] }));
+      const r = promtool(['check', 'rules', 'dash.yaml'], dir);
+      expect(r.code, r.output).toBe(0);
+      expect(r.output).toContain(`SUCCESS: ${exprs.length} rules found`);
+      // and the check can fail
+      writeFileSync(join(dir, 'bad.yaml'), JSON.stringify({ groups: [{ name: 'bad', rules: [{ record: 'aion:bad', expr: 'sum(rate(x[5m]' }] }] }));
+      expect(promtool(['check', 'rules', 'bad.yaml'], dir).code).not.toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
