@@ -71,7 +71,11 @@ function countKinds(objects: readonly { kind: string }[]): string {
   return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
-async function renderChecked(root: string, envs: readonly string[], out: (s: string) => void) {
+/**
+ * Render and judge every stack. `out` gets each violation; with `quietExceptions` the excepted ones
+ * are left out (synth: they are reviewed where they are declared and listed by `check`).
+ */
+async function renderChecked(root: string, envs: readonly string[], out: (s: string) => void, quietExceptions = false) {
   const { loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
   const { evaluate, blocking, formatViolation } = await import('../policies/rules.js');
@@ -82,7 +86,7 @@ async function renderChecked(root: string, envs: readonly string[], out: (s: str
     const rendered = render(stack);
     const violations = evaluate(rendered.objects);
     const blockers = blocking(violations);
-    for (const v of violations) out(`${env}: ${formatViolation(v)}`);
+    for (const v of violations) if (!(quietExceptions && v.exceptedBecause !== undefined)) out(`${env}: ${formatViolation(v)}`);
     if (blockers.length > 0) failed = true;
     results.push({ env, rendered, violations, blockers });
   }
@@ -92,7 +96,7 @@ async function renderChecked(root: string, envs: readonly string[], out: (s: str
 async function synth(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const outRoot = resolve(root, (args.flags.get('--out') as string | undefined) ?? 'dist');
-  const { results, failed } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`));
+  const { results, failed } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`), true);
   // X-12: an air-gapped bundle is judged on what was rendered: mirror + digest for every image, no public hosts.
   const { airgapProblems, formatAirgapProblem } = await import('../synth/airgap.js');
   let refused = false;
@@ -131,9 +135,10 @@ async function synth(root: string, args: Args): Promise<number> {
       );
     }
     written.push(env);
-    const warnings = violations.length;
+    const excepted = violations.filter((v) => v.exceptedBecause !== undefined).length;
+    const warnings = violations.length - excepted;
     process.stdout.write(
-      `${env}: ${rendered.objects.length} objects (${countKinds(rendered.objects)}), ${requiredSecrets(rendered).length} secrets required (secrets.json), ${warnings} warning${warnings === 1 ? '' : 's'} -> ${resolve(outRoot, env)}\n`,
+      `${env}: ${rendered.objects.length} objects (${countKinds(rendered.objects)}), ${requiredSecrets(rendered).length} secrets required (secrets.json), ${warnings} warning${warnings === 1 ? '' : 's'}, ${excepted} policy exception${excepted === 1 ? '' : 's'} (stackbook check lists them) -> ${resolve(outRoot, env)}\n`,
     );
   }
   return 0;

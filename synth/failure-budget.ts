@@ -41,6 +41,7 @@ export function selects(selector: AnyRec | undefined, labels: Record<string, str
 
 export interface WorkloadView {
   readonly workload: Manifest;
+  /** The HorizontalPodAutoscaler, or the KEDA ScaledObject, that scales it. */
   readonly hpa?: Manifest;
   readonly pdb?: Manifest;
   /** Fewest replicas it runs with: the HPA minimum, else `spec.replicas` (default 1); DaemonSets: undefined. */
@@ -54,16 +55,21 @@ export function workloadsOf(objects: readonly Manifest[]): WorkloadView[] {
     .filter((o) => LONG_RUNNING.has(o.kind))
     .map((w) => {
       const hpa = objects.find((h) => h.kind === 'HorizontalPodAutoscaler' && sameNs(h, w) && (h.spec as AnyRec)?.scaleTargetRef?.kind === w.kind && (h.spec as AnyRec)?.scaleTargetRef?.name === w.metadata.name);
+      // KEDA: a ScaledObject drives its own HPA; its scaleTargetRef kind defaults to Deployment.
+      const scaled = objects.find(
+        (h) => h.kind === 'ScaledObject' && sameNs(h, w) && ((h.spec as AnyRec)?.scaleTargetRef?.kind ?? 'Deployment') === w.kind && (h.spec as AnyRec)?.scaleTargetRef?.name === w.metadata.name,
+      );
       const pdb = objects.find((p) => p.kind === 'PodDisruptionBudget' && sameNs(p, w) && selects((p.spec as AnyRec)?.selector, podLabels(w)));
       if (w.kind === 'DaemonSet') return { workload: w, ...(pdb ? { pdb } : {}) };
       const spec = hpa?.spec as AnyRec | undefined;
+      const keda = scaled?.spec as AnyRec | undefined;
       const fixed: number = (w.spec as AnyRec)?.replicas ?? 1;
       return {
         workload: w,
-        ...(hpa ? { hpa } : {}),
+        ...(hpa ? { hpa } : scaled ? { hpa: scaled } : {}),
         ...(pdb ? { pdb } : {}),
-        minReplicas: spec ? (spec.minReplicas ?? 1) : fixed,
-        maxReplicas: spec ? spec.maxReplicas : fixed,
+        minReplicas: spec ? (spec.minReplicas ?? 1) : keda ? (keda.minReplicaCount ?? 0) : fixed,
+        maxReplicas: spec ? spec.maxReplicas : keda ? (keda.maxReplicaCount ?? 100) : fixed,
       };
     });
 }
@@ -220,7 +226,7 @@ function spreadText(w: Manifest): string {
 export function budgetRows(stack: string, objects: readonly Manifest[]): BudgetRow[] {
   return workloadsOf(objects).map((v) => {
     const w = v.workload;
-    const replicas = w.kind === 'DaemonSet' ? 'one per node' : v.hpa ? `HPA ${v.minReplicas}–${v.maxReplicas}` : String(v.minReplicas);
+    const replicas = w.kind === 'DaemonSet' ? 'one per node' : v.hpa ? `${v.hpa.kind === 'ScaledObject' ? 'KEDA' : 'HPA'} ${v.minReplicas}–${v.maxReplicas}` : String(v.minReplicas);
     const problems = toleranceProblems(objects, v);
     const single = v.minReplicas !== undefined && v.minReplicas <= 1;
     return {
