@@ -28,16 +28,10 @@ export const NON_OBJECT_CONCERNS: Readonly<Record<string, string>> = {
   'X-12': 'synth/bundle.ts + synth/airgap.ts: mirror-relocated digest-pinned images (synth refuses otherwise), images.txt, apply order files + apply.sh, kustomization.yaml, PREREQUISITES.md, SHA256SUMS',
 };
 
-/** Cross-cutting concerns that belong to open issues: reported, not yet required. */
-export const X_PENDING: Readonly<Record<string, string>> = {
-  'X-5': 'components/redis.ts (traced X-5, tested); no stack renders Redis until the services issue composes it',
-  'X-6': 'components/backup.ts (traced X-6, tested); no stack renders a backup until the services issue composes them',
-};
-
 export function parseCatalog(text: string): CatalogEntry[] {
   const out: CatalogEntry[] = [];
   for (const line of text.split('\n')) {
-    const m = /^- ((OSC|OWS|OUB|OPE|AION|X)-(\d+)) (.*)$/.exec(line.trim());
+    const m = /^- (([A-Z]+)-(\d+)) (.*)$/.exec(line.trim());
     if (!m) continue;
     out.push({ id: m[1]!, prefix: m[2]!, text: m[4]!, app: /\*\(app\b/.test(m[4]!) });
   }
@@ -63,7 +57,7 @@ function testFiles(dir: string): string[] {
 export interface CoverageRow {
   readonly id: string;
   readonly text: string;
-  readonly status: 'covered' | 'missing-objects' | 'missing-test' | 'pending';
+  readonly status: 'covered' | 'missing-objects' | 'missing-test';
   readonly objects: readonly string[];
   readonly implementedBy?: string;
   readonly tests: readonly string[];
@@ -114,20 +108,18 @@ export async function coverageReport(root: string, catalogPath: string): Promise
 
   const rows: CoverageRow[] = [];
   for (const c of catalog) {
-    if (!prefixes.has(c.prefix)) continue;
     const objects = [...(carriers.get(c.id) ?? [])].sort();
     const t = [...(tests.get(c.id) ?? [])].sort();
     const implementedBy = NON_OBJECT_CONCERNS[c.id];
-    const note = appNotes.get(c.id) ?? X_PENDING[c.id];
+    const note = appNotes.get(c.id) ?? (prefixes.has(c.prefix) ? undefined : `no service module implements the ${c.prefix} runbook`);
     let status: CoverageRow['status'];
-    if (X_PENDING[c.id] !== undefined && objects.length === 0) status = 'pending';
-    else if (objects.length === 0 && implementedBy === undefined && !(c.app && appNotes.has(c.id))) status = 'missing-objects';
+    if (objects.length === 0 && implementedBy === undefined && !(c.app && appNotes.has(c.id))) status = 'missing-objects';
     else if (t.length === 0) status = 'missing-test';
     else status = 'covered';
     rows.push({ id: c.id, text: c.text, status, objects, tests: t, ...(implementedBy ? { implementedBy } : {}), ...(note ? { note } : {}) });
   }
   return {
-    ok: rows.every((r) => r.status === 'covered' || r.status === 'pending'),
+    ok: rows.length > 0 && rows.every((r) => r.status === 'covered'),
     services: SERVICES.map((s) => s.prefix),
     rows,
   };
@@ -136,13 +128,19 @@ export async function coverageReport(root: string, catalogPath: string): Promise
 export function formatCoverage(r: CoverageReport): string {
   const lines: string[] = [];
   for (const row of r.rows) {
-    const mark = row.status === 'covered' ? 'ok     ' : row.status === 'pending' ? 'pending' : 'MISSING';
+    const mark = row.status === 'covered' ? 'ok     ' : 'MISSING';
     const what =
-      row.objects.length > 0 ? `${row.objects.length} objects` : row.implementedBy ? 'config/program' : row.status === 'pending' ? 'open issue' : row.note ? 'app' : 'nothing';
+      row.objects.length > 0 ? `${row.objects.length} objects` : row.implementedBy ? 'config/program' : row.note && row.status === 'covered' ? 'app' : 'nothing';
     lines.push(`${mark} ${row.id.padEnd(7)} ${what.padEnd(14)} tests: ${row.tests.join(', ') || 'none'}${row.status === 'missing-objects' ? '  <- no object carries it' : row.status === 'missing-test' ? '  <- no test names it' : ''}`);
     if (row.note && row.status !== 'covered') lines.push(`        ${row.note}`);
   }
   const counts = (s: CoverageRow['status']) => r.rows.filter((x) => x.status === s).length;
-  lines.push(`services: ${r.services.join(', ')} + X; ${counts('covered')} covered, ${counts('pending')} pending (open issues), ${counts('missing-objects') + counts('missing-test')} missing`);
+  for (const prefix of [...new Set(r.rows.map((x) => x.id.replace(/-\d+$/, '')))]) {
+    const mine = r.rows.filter((x) => x.id.startsWith(`${prefix}-`));
+    const app = mine.filter((x) => x.status === 'covered' && x.objects.length === 0 && !x.implementedBy).length;
+    const program = mine.filter((x) => x.status === 'covered' && x.objects.length === 0 && x.implementedBy).length;
+    lines.push(`${prefix}: ${mine.filter((x) => x.status === 'covered').length}/${mine.length} covered (${mine.length - app - program} by objects, ${program} by config/program, ${app} app-only)`);
+  }
+  lines.push(`services: ${r.services.join(', ')} + X; ${r.rows.length} concerns: ${counts('covered')} covered, ${counts('missing-objects') + counts('missing-test')} missing`);
   return `${lines.join('\n')}\n`;
 }
