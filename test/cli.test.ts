@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
+import { evaluate, formatViolation } from '../policies/rules.js';
 import { bundleFiles, writeBundle } from '../synth/bundle.js';
 import { PHASES } from '../synth/render.js';
 import { ENVS, renderEnv, ROOT, SHARED } from './helpers.js';
@@ -22,7 +23,8 @@ vi.mock('../synth/render.js', async (importOriginal) => {
       const r = real.render(stack);
       if (!sabotage.on) return r;
       const objects = structuredClone(r.objects) as unknown as Array<Record<string, any>>;
-      const d = objects.find((o) => o.kind === 'Deployment')!;
+      // OPE's Deployment, by namespace and name (other services' Deployments come first)
+      const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.namespace === 'ope' && o.metadata.name === 'ope')!;
       d.spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem = false;
       return { ...r, objects };
     },
@@ -112,6 +114,10 @@ describe('stackbook synth', () => {
     expect(readdirSync(out).sort()).toEqual([...ENVS].sort());
     for (const env of ENVS) {
       expect(r.stdout).toMatch(new RegExp(`^${env}: \\d+ objects .* -> ${join(out, env).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}$`, 'm'));
+      // excepted violations are counted, not printed (stderr is empty above); `check` lists them
+      const excepted = evaluate(renderEnv(env).objects).filter((v) => v.exceptedBecause !== undefined).length;
+      const s = excepted === 1 ? '' : 's';
+      expect(r.stdout).toMatch(new RegExp(`^${env}: .*, 0 warnings, ${excepted} policy exception${s} \\(stackbook check lists them\\) -> `, 'm'));
       const files = readdirSync(join(out, env)).sort();
       const phaseFiles = files.filter((f) => /^\d\d-/.test(f));
       // numbered in the order the phases must be applied
@@ -207,6 +213,8 @@ describe('stackbook synth', () => {
     const r = await run(['synth', 'dev', '--out', out]);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/^dev: Deployment ope\/ope: \[pod-security-restricted\] container ope has a writable root filesystem/m);
+    // only the blocking violation is printed; the stack's reasoned exceptions are not
+    expect(r.stderr.split('\n').filter((l) => l.startsWith('dev: '))).toEqual([expect.stringMatching(/^dev: Deployment ope\/ope: .* \[mandatory\]$/)]);
     expect(r.stderr).toContain('nothing written');
     expect(readdirSync(out)).toEqual([]);
     const c = await run(['check', 'dev']);
@@ -301,7 +309,19 @@ describe('stackbook check and coverage', () => {
   it('check exits 0 on the real stacks, with no blocking violation', async () => {
     const r = await run(['check', '--all']);
     expect(r.code).toBe(0);
-    for (const env of ENVS) expect(r.stdout).toMatch(new RegExp(`^${env}: \\d+ objects, 0 blocking, 0 excepted/advisory$`, 'm'));
+    for (const env of ENVS) {
+      const lines = r.stdout.split('\n').filter((l) => l.startsWith(`${env}: `));
+      const summary = lines.filter((l) => /^\S+: \d+ objects, /.test(l));
+      expect(summary, env).toEqual([expect.stringMatching(new RegExp(`^${env}: \\d+ objects, 0 blocking, \\d+ excepted/advisory$`))]);
+      // it lists every non-blocking violation the policies report, and each is a reasoned exception
+      // (OUB-10: the Oubliette runtime sidecar and its namespace) — the stacks have no advisories
+      const listed = lines.filter((l) => !summary.includes(l));
+      expect(listed, env).toHaveLength(Number(/(\d+) excepted\/advisory$/.exec(summary[0]!)![1]));
+      expect(listed, env).toEqual(evaluate(renderEnv(env).objects).map((v) => `${env}: ${formatViolation(v)}`));
+      for (const l of listed) {
+        expect(l).toMatch(new RegExp(`^${env}: (Namespace oub|Deployment oub/oubliette): \\[pod-security-restricted\\] .* \\[excepted \\(OUB-10: .{20,}\\)\\]$`));
+      }
+    }
   });
 
   it('coverage --json lists every OPE concern of the catalog with the objects and tests that carry it', async () => {

@@ -67,13 +67,22 @@ describe.each(HA_STACKS)('stack %s', (env) => {
 
 describe('the tolerance checks catch each missing property (on broken copies of prod)', () => {
   const prod = () => clone(renderEnv('prod').objects);
-  const deployment = (objs: Array<Record<string, any>>) => objs.find((o) => o.kind === 'Deployment')!;
+  // OPE's objects by namespace and name: the bundle holds every service, OPE's are not the first.
+  const opeObject = (objs: Array<Record<string, any>>, kind: string) => {
+    const o = objs.find((x) => x.kind === kind && x.metadata.namespace === 'ope' && x.metadata.name === 'ope');
+    if (!o) throw new Error(`no ${kind} ope/ope`);
+    return o;
+  };
+  const opeIndex = (objs: Array<Record<string, any>>, kind: string) => objs.indexOf(opeObject(objs, kind));
+  const deployment = (objs: Array<Record<string, any>>) => opeObject(objs, 'Deployment');
+  const pdb = (objs: Array<Record<string, any>>) => opeObject(objs, 'PodDisruptionBudget');
+  const hpa = (objs: Array<Record<string, any>>) => opeObject(objs, 'HorizontalPodAutoscaler');
   const pod = (objs: Array<Record<string, any>>) => deployment(objs).spec.template.spec;
 
   it.each<[string, (o: Array<Record<string, any>>) => void, RegExp]>([
-    ['no PDB', (o) => o.splice(o.findIndex((x) => x.kind === 'PodDisruptionBudget'), 1), /no PodDisruptionBudget/],
-    ['a PDB allowing no disruption', (o) => (o.find((x) => x.kind === 'PodDisruptionBudget')!.spec = { maxUnavailable: 0, selector: o.find((x) => x.kind === 'PodDisruptionBudget')!.spec.selector }), /allows no disruption/],
-    ['a PDB letting every replica go', (o) => (o.find((x) => x.kind === 'PodDisruptionBudget')!.spec.maxUnavailable = '100%'), /lets all 3 replicas go/],
+    ['no PDB', (o) => o.splice(opeIndex(o, 'PodDisruptionBudget'), 1), /no PodDisruptionBudget/],
+    ['a PDB allowing no disruption', (o) => (pdb(o).spec = { maxUnavailable: 0, selector: pdb(o).spec.selector }), /allows no disruption/],
+    ['a PDB letting every replica go', (o) => (pdb(o).spec.maxUnavailable = '100%'), /lets all 3 replicas go/],
     ['no zone spread', (o) => (pod(o).topologySpreadConstraints = pod(o).topologySpreadConstraints.filter((t: any) => !t.topologyKey.includes('zone'))), /over zones/],
     ['no node spread', (o) => delete pod(o).topologySpreadConstraints, /over nodes/],
     ['a spread selecting other pods', (o) => pod(o).topologySpreadConstraints.forEach((t: any) => (t.labelSelector = { matchLabels: { app: 'other' } })), /over zones/],
@@ -81,7 +90,7 @@ describe('the tolerance checks catch each missing property (on broken copies of 
     ['a rollout taking more than the PDB', (o) => (deployment(o).spec.strategy.rollingUpdate.maxUnavailable = 2), /maxUnavailable 2 exceeds/],
     ['the default rollout (25 %) with a PDB of 1 at 12 replicas', (o) => {
       delete deployment(o).spec.strategy;
-      o.find((x) => x.kind === 'HorizontalPodAutoscaler')!.spec.minReplicas = 12;
+      hpa(o).spec.minReplicas = 12;
     }, /maxUnavailable 3 exceeds/],
     ['a grace period shorter than the preStop sleep', (o) => (pod(o).terminationGracePeriodSeconds = 5), /SIGKILL before SIGTERM/],
     ['identical probes', (o) => (pod(o).containers[0].livenessProbe = pod(o).containers[0].readinessProbe), /identical liveness and readiness/],
@@ -97,7 +106,8 @@ describe('the tolerance checks catch each missing property (on broken copies of 
     const dev = renderEnv('dev').objects;
     expect(workloadsOf(dev).some((v) => v.minReplicas === 1)).toBe(true);
     const objs = clone(dev);
-    objs.splice(objs.findIndex((x) => x.kind === 'PodDisruptionBudget'), 1);
+    expect(hpa(objs).spec.minReplicas).toBe(1);
+    objs.splice(opeIndex(objs, 'PodDisruptionBudget'), 1);
     expect(problemsOf(objs)).toEqual([]);
   });
 
@@ -107,9 +117,9 @@ describe('the tolerance checks catch each missing property (on broken copies of 
     d.kind = 'StatefulSet';
     d.spec = { ...d.spec, replicas: 3, serviceName: 'ope', updateStrategy: { type: 'RollingUpdate' } };
     delete d.spec.strategy;
-    objs.splice(objs.findIndex((x) => x.kind === 'HorizontalPodAutoscaler'), 1);
+    objs.splice(opeIndex(objs, 'HorizontalPodAutoscaler'), 1);
     expect(problemsOf(objs)).toEqual([]);
-    objs.find((x) => x.kind === 'PodDisruptionBudget')!.spec.maxUnavailable = 2;
+    pdb(objs).spec.maxUnavailable = 2;
     expect(problemsOf(objs).join('\n')).toMatch(/lets 2 of 3 go: below quorum \(2\)/);
     d.spec.updateStrategy = { type: 'OnDelete' };
     expect(problemsOf(objs).join('\n')).toMatch(/OnDelete/);
@@ -120,7 +130,7 @@ describe('the tolerance checks catch each missing property (on broken copies of 
     const d = deployment(objs);
     d.spec.replicas = 1;
     pod(objs).containers[0].image = 'registry.corp.internal:5000/mirror/docker.io/library/redis:7.4@sha256:' + 'a'.repeat(64);
-    objs.splice(objs.findIndex((x) => x.kind === 'HorizontalPodAutoscaler'), 1);
+    objs.splice(opeIndex(objs, 'HorizontalPodAutoscaler'), 1);
     expect(redisHaProblems(objs)).toEqual([expect.stringMatching(/^Deployment ope\/ope: Redis with 1 replica in production/)]);
     d.spec.replicas = 3;
     expect(redisHaProblems(objs)).toEqual([]);

@@ -77,7 +77,12 @@ function broken(env: string, edit: (objects: Manifest[]) => void): StackResource
   return stackResources(env, objects);
 }
 
-const deploymentOf = (objects: Manifest[]) => objects.find((o) => o.kind === 'Deployment')! as Manifest & { spec: any };
+/** OPE's Deployment, by namespace and name (other services' Deployments come first in the bundle). */
+const deploymentOf = (objects: Manifest[]) => {
+  const d = objects.find((o) => o.kind === 'Deployment' && o.metadata.namespace === 'ope' && o.metadata.name === 'ope');
+  if (!d) throw new Error('no Deployment ope/ope');
+  return d as Manifest & { spec: any };
+};
 const deploymentUrn = (env: string) => `urn:pulumi:${env}::stackbook::${GROUP_TYPE}$kubernetes:apps/v1:Deployment::ope/ope`;
 
 describe.each(ENVS)('compliant stack %s', (env) => {
