@@ -407,12 +407,32 @@ describe('X-7: cluster.signing (cosign admission)', () => {
   });
 
   it('an air-gapped stack requires it whatever its tier', () => {
+    // A lower tier may bring its own, unrelated complaints (e.g. retention ranges per tier): removing
+    // the signing block must add exactly the signing problem to whatever the tier change alone gives.
+    const missing =
+      'stacks/Pulumi.airgap.yaml: config.stackbook:cluster.signing: required in air-gapped stacks: cosign admission rejects unsigned images (keys: [{name, publicKey}])';
+    for (const tier of ['development', 'staging']) {
+      const signed = raw('airgap');
+      signed.tier = tier;
+      let baseline: string[] = [];
+      try {
+        accepted(signed, 'stacks/Pulumi.airgap.yaml');
+      } catch {
+        baseline = problems(signed, 'stacks/Pulumi.airgap.yaml');
+      }
+      expect(baseline.filter((l) => l.includes('cluster.signing')), tier).toEqual([]);
+      const r = raw('airgap');
+      r.tier = tier;
+      delete r.cluster.signing;
+      const out = problems(r, 'stacks/Pulumi.airgap.yaml');
+      expect([...out].sort(), tier).toEqual([...baseline, missing].sort());
+    }
+    // The real air-gapped stack (production tier) minus signing: only the signing problem.
     const r = raw('airgap');
-    r.tier = 'staging';
     delete r.cluster.signing;
-    expect(problems(r, 'stacks/Pulumi.airgap.yaml')).toEqual([
-      'stacks/Pulumi.airgap.yaml: config.stackbook:cluster.signing: required in air-gapped stacks: cosign admission rejects unsigned images (keys: [{name, publicKey}])',
-    ]);
+    const out = problems(r, 'stacks/Pulumi.airgap.yaml');
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatch(/^stacks\/Pulumi\.airgap\.yaml: config\.stackbook:cluster\.signing: required in .*air-gapped/);
   });
 
   it('development and staging may go without (nothing is verified there)', () => {
@@ -487,7 +507,10 @@ describe('secret sources and cluster.vault', () => {
     const stack = accepted(r);
     expect(stack.cluster.vault).toEqual({ ...VAULT, storeName: 'vault', mountPath: 'secret', kvVersion: 'v2', auth: { role: 'stackbook', mountPath: 'kubernetes' } });
     expect(stack.secretSources).toEqual({});
-    expect(accepted(raw('prod')).cluster.vault).toBeUndefined();
+    // cluster.vault is optional: a stack without it parses, and gets no Vault connection.
+    const without = raw('prod');
+    delete without.cluster.vault;
+    expect(accepted(without).cluster.vault).toBeUndefined();
   });
 
   it('a vault source defaults to version 1 and refreshInterval 1h; pulumi and existing to version 1', () => {
@@ -503,6 +526,7 @@ describe('secret sources and cluster.vault', () => {
 
   it('a vault source without cluster.vault names the secret, its Vault path and the missing connection', () => {
     const r = raw('prod');
+    delete r.cluster.vault;
     r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' } };
     expect(problems(r)).toEqual([
       'stacks/Pulumi.prod.yaml: config.stackbook:secretSources.aion-hooks.source: Secret aion-hooks reads Vault path secret/omertaos/hooks: cluster.vault (server, auth.role) is required for vault sources (got "vault")',
@@ -511,6 +535,7 @@ describe('secret sources and cluster.vault', () => {
 
   it('the vault rule is still reported when another part of the stack is invalid (all errors at once)', () => {
     const r = raw('prod');
+    delete r.cluster.vault;
     r.secretSources = { 'aion-hooks': { source: 'vault', path: 'secret/omertaos/hooks' } };
     r.tier = 'prodution';
     const out = problems(r);

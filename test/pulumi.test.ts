@@ -26,8 +26,11 @@ interface Registered {
 
 let registered: Registered[] = [];
 const PASSWORD_TYPE = 'random:index/randomPassword:RandomPassword';
+/** Mock random value with characters a URL must encode: for RandomPasswords of the template fixture (`ope/ope-tpl/…`). */
+const URL_HOSTILE = 'Tpl p@ss:w/rd?#%&+=';
 /** The mock "random" value of a RandomPassword: distinctive, so a leak is easy to find. */
-const passwordOf = (name: string, length: number) => `MockPw${name.replace(/[^A-Za-z0-9]/g, '')}`.padEnd(length, 'Q').slice(0, length);
+const passwordOf = (name: string, length: number) =>
+  (name.startsWith('ope/ope-tpl/') ? URL_HOSTILE : `MockPw${name.replace(/[^A-Za-z0-9]/g, '')}`).padEnd(length, 'Q').slice(0, length);
 
 const mocks: pulumi.runtime.Mocks = {
   newResource(args) {
@@ -110,6 +113,28 @@ const idOf = (m: { apiVersion: string; kind: string; metadata: { namespace?: str
 
 /** Kubernetes object resources registered (the ConfigGroup's children and Pulumi's Secrets). */
 const k8sObjects = () => registered.filter((r) => r.custom && r.type.startsWith('kubernetes:'));
+const SECRET_TYPE = 'kubernetes:core/v1:Secret';
+/** A Secret the program creates itself (render never emits a Secret: values never enter the bundle). */
+const isOwnedSecret = (r: Registered) => r.type === SECRET_TYPE && r.inputs.metadata?.annotations?.['stackbook.io/secret-source'] === 'pulumi';
+/** The registered Kubernetes object `namespace/name` of a kind. */
+const k8sObject = (kind: string, namespace: string | undefined, name: string): Registered => {
+  const r = k8sObjects().find((o) => o.inputs.kind === kind && o.inputs.metadata?.namespace === namespace && o.inputs.metadata?.name === name);
+  if (!r) throw new Error(`no registered ${kind} ${namespace ?? ''}/${name}`);
+  return r;
+};
+/** Apply phase of a registered object: Pulumi's own Secrets belong to the config phase (program.ts). */
+const phaseIndexOf = (r: Registered) => PHASES.indexOf(isOwnedSecret(r) ? 'config' : phaseOf(r.inputs as Manifest));
+/** The requirements the program must create a Secret for. */
+const pulumiRequirements = (r: Rendered) => r.secrets.filter((s) => s.source === 'pulumi');
+/** `[name, length]` of the RandomPassword each random key of each pulumi requirement needs, sorted. */
+const randomKeysOf = (r: Rendered) =>
+  pulumiRequirements(r)
+    .flatMap((s) =>
+      Object.entries(s.pulumi ?? {}).flatMap(([key, how]) => ('randomLength' in how ? [[`${s.namespace}/${s.name}/${key}`, how.randomLength] as [string, number]] : [])),
+    )
+    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+/** The resolved value of an Output (mocks run applies; a preview would not). */
+const valueOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply((v) => { resolve(v); return v; }));
 const plainJson = <T>(v: T): T => JSON.parse(JSON.stringify(v)) as T;
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
 
@@ -146,37 +171,82 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
     expect(loaded.stack).toEqual(loadEnv(env));
   });
 
-  it('registers every rendered object, with its full body, and nothing else', () => {
-    const actual = new Map(k8sObjects().map((r) => [idOf(r.inputs as Manifest), r]));
-    const want = new Map(expected.objects.map((m) => [idOf(m), m]));
-    expect([...actual.keys()].sort()).toEqual([...want.keys()].sort());
-    for (const [id, m] of want) {
+  it('registers every rendered object, with its full body, plus one Secret per pulumi requirement, and nothing else', () => {
+    const owned = pulumiRequirements(expected);
+    const ownedIds = owned.map((s) => `v1 Secret ${s.namespace}/${s.name}`);
+    const all = k8sObjects().map((r) => idOf(r.inputs as Manifest));
+    expect(all.sort()).toEqual([...expected.objects.map(idOf), ...ownedIds].sort());
+    const actual = new Map(k8sObjects().filter((r) => !isOwnedSecret(r)).map((r) => [idOf(r.inputs as Manifest), r]));
+    for (const m of expected.objects) {
+      const id = idOf(m);
       const r = actual.get(id)!;
+      expect(r, id).toBeDefined();
       expect(r.type, id).toBe(typeToken(m));
       expect(r.inputs, id).toEqual(plainJson(m));
     }
-    // No other custom resource (no random values, no Secrets: the real stacks need none).
-    expect(registered.filter((r) => r.custom && !r.type.startsWith('kubernetes:'))).toEqual([]);
-    expect(expected.secrets.filter((s) => s.source === 'pulumi')).toEqual([]);
+    // Each Pulumi-owned Secret: the requirement's name, namespace and keys, marked as Pulumi's, no stringData.
+    const secrets = k8sObjects().filter(isOwnedSecret);
+    expect(secrets).toHaveLength(owned.length);
+    for (const req of owned) {
+      const s = k8sObject('Secret', req.namespace, req.name);
+      expect(s.type).toBe(SECRET_TYPE);
+      expect(Object.keys(secretData(s)).sort(), req.name).toEqual([...req.keys].sort());
+      expect(s.inputs.stringData, req.name).toBeUndefined();
+    }
+    // No other custom resource than one RandomPassword per random key of those Secrets.
+    const others = registered.filter((r) => r.custom && !r.type.startsWith('kubernetes:'));
+    expect(others.every((r) => r.type === PASSWORD_TYPE)).toBe(true);
+    expect(others.map((r) => [r.name, Number(r.inputs.length)]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1))).toEqual(randomKeysOf(expected));
+  });
+
+  it('never carries a generated value in plain text in any registered input or in the outputs', () => {
+    const passwords = registered.filter((r) => r.type === PASSWORD_TYPE).map((r) => passwordOf(r.name, Number(r.inputs.length)));
+    const leaks = passwords.flatMap((p) => [p, b64(p)]);
+    for (const r of registered) {
+      const text = JSON.stringify(withoutSecrets(r.inputs));
+      for (const l of leaks) expect(text, `${r.type} ${r.name}`).not.toContain(l);
+    }
+    for (const s of k8sObjects().filter(isOwnedSecret)) expect(isSecretValue(s.inputs.data), s.name).toBe(true);
+    const outputs = JSON.stringify(deployment.outputs);
+    for (const l of leaks) expect(outputs).not.toContain(l);
   });
 
   it('orders the apply like the bundles: each object depends on every object of earlier phases', () => {
     const objs = k8sObjects();
-    const phase = (r: Registered) => PHASES.indexOf(phaseOf(r.inputs as Manifest));
+    const phase = phaseIndexOf;
     expect(objs.some((r) => phase(r) === 0)).toBe(true);
     for (const r of objs) {
       const earlier = objs.filter((o) => phase(o) < phase(r)).map((o) => o.urn).sort();
       const deps = (r.dependencies ?? []).filter((u) => objs.some((o) => o.urn === u)).sort();
       expect(deps, `${r.type} ${r.name}`).toEqual(earlier);
     }
-    const ns = objs.find((r) => r.inputs.kind === 'Namespace')!;
-    const deploy = objs.find((r) => r.inputs.kind === 'Deployment')!;
+    const ns = k8sObject('Namespace', undefined, 'ope');
+    const deploy = k8sObject('Deployment', 'ope', 'ope');
     expect(deploy.dependencies).toContain(ns.urn);
   });
 
-  it('exports the namespaces and the https endpoint of every Ingress', () => {
+  it('exports the namespaces, the https endpoint of every Ingress and every declared Secret (never a value)', () => {
     const stack = loadEnv(env);
-    expect(deployment.outputs).toEqual({ namespaces: ['ope'], endpoints: [`https://ope.${stack.cluster.domain}`], secrets: [] });
+    const { namespaces, endpoints, secrets } = deployment.outputs;
+    expect([...namespaces].sort()).toEqual(expected.objects.filter((o) => o.kind === 'Namespace').map((o) => o.metadata.name).sort());
+    expect(namespaces).toContain('ope');
+    const hosts = expected.objects
+      .filter((o) => o.kind === 'Ingress')
+      .flatMap((o) => ((o.spec as { rules?: Array<{ host?: string }> }).rules ?? []).map((r) => r.host))
+      .filter((h): h is string => typeof h === 'string');
+    expect(hosts.length).toBeGreaterThan(0);
+    expect(endpoints).toEqual([...new Set(hosts)].sort().map((h) => `https://${h}`));
+    expect(endpoints).toContain(`https://ope.${stack.cluster.domain}`);
+    // One listing per declared requirement: identity, source, keys, consumers, version, Vault path; nothing else.
+    expect(secrets).toHaveLength(expected.secrets.length);
+    for (const req of expected.secrets) {
+      const l = secrets.find((x) => x.namespace === req.namespace && x.name === req.name)!;
+      expect(l, req.name).toBeDefined();
+      expect(l, req.name).toMatchObject({ source: req.source, keys: [...req.keys].sort(), consumers: [...req.consumers].sort(), version: req.version ?? 1 });
+      expect(Object.keys(l).every((k) => ['name', 'namespace', 'keys', 'source', 'consumers', 'version', 'vault'].includes(k)), req.name).toBe(true);
+      if (req.source === 'vault') expect(l.vault?.path, req.name).toBe(req.vault!.path);
+      else expect(l.vault, req.name).toBeUndefined();
+    }
   });
 });
 
@@ -213,36 +283,53 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
     await deployment.settled();
   });
 
+  /** The fixture's own Secret, among the real dev stack's Pulumi-owned ones. */
+  const opeSecret = () => k8sObject('Secret', 'ope', 'ope-credentials');
+  /** Its index in `deployment.secrets` / `secretData` (rendered.secrets order, pulumi ones only). */
+  const opeIndex = () => pulumiRequirements(fixture).findIndex((r) => r.namespace === 'ope' && r.name === 'ope-credentials');
+
   it('registers one Secret per pulumi requirement, with the right name, namespace and keys', () => {
-    const secrets = k8sObjects().filter((r) => r.type === 'kubernetes:core/v1:Secret');
-    expect(secrets.map((r) => r.name)).toEqual(['ope/ope-credentials']);
-    const s = secrets[0]!;
+    const secrets = k8sObjects().filter((r) => r.type === SECRET_TYPE);
+    expect(secrets.map((r) => r.name).sort()).toEqual(pulumiRequirements(fixture).map((r) => `${r.namespace}/${r.name}`).sort());
+    expect(secrets.map((r) => r.name)).toContain('ope/ope-credentials');
+    expect(secrets.map((r) => r.name)).not.toContain('ope/ope-vault');
+    const s = opeSecret();
+    expect(s.name).toBe('ope/ope-credentials');
     expect(s.inputs.metadata.name).toBe('ope-credentials');
     expect(s.inputs.metadata.namespace).toBe('ope');
     expect(s.inputs.metadata.annotations['stackbook.io/secret-source']).toBe('pulumi');
     expect(s.inputs.type).toBe('Opaque');
     expect(Object.keys(secretData(s)).sort()).toEqual(['apiToken', 'dbPassword']);
     expect(s.inputs.stringData).toBeUndefined();
-    // Besides that Secret and its RandomPassword: exactly the rendered objects.
-    const others = k8sObjects().filter((r) => r !== s).map((r) => idOf(r.inputs as Manifest)).sort();
+    // Besides those Secrets and their RandomPasswords: exactly the rendered objects.
+    const others = k8sObjects().filter((r) => !secrets.includes(r)).map((r) => idOf(r.inputs as Manifest)).sort();
     expect(others).toEqual(fixture.objects.map(idOf).sort());
     const passwords = registered.filter((r) => r.type === PASSWORD_TYPE);
-    expect(passwords.map((r) => [r.name, r.inputs.length])).toEqual([['ope/ope-credentials/dbPassword', 40]]);
+    expect(passwords.map((r) => [r.name, Number(r.inputs.length)]).sort((a, b) => (a[0]! < b[0]! ? -1 : 1))).toEqual(randomKeysOf(fixture));
+    expect(passwords.filter((r) => r.name.startsWith('ope/')).map((r) => [r.name, r.inputs.length])).toEqual([['ope/ope-credentials/dbPassword', 40]]);
   });
 
   it('sends every value as a secret: the config secret and the random value', async () => {
-    const s = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    const s = opeSecret();
     // The engine receives `data` wrapped as a secret (so state encrypts it), not just its parts.
     expect(isSecretValue(s.inputs.data)).toBe(true);
     const data = secretData(s);
     const decoded = (v: unknown) => Buffer.from(String(isSecretValue(v) ? v.value : v), 'base64').toString();
     expect(decoded(data.apiToken)).toBe(CONFIG_SECRET);
     expect(decoded(data.dbPassword)).toBe(passwordOf('ope/ope-credentials/dbPassword', 40));
-    expect(await pulumi.isSecret(deployment.secrets[0]!.data)).toBe(true);
+    const i = opeIndex();
+    expect(i).toBeGreaterThanOrEqual(0);
+    expect(await valueOf(deployment.secrets[i]!.metadata.name)).toBe('ope-credentials');
+    expect(await pulumi.isSecret(deployment.secrets[i]!.data)).toBe(true);
     // Each value is a secret before it reaches the Secret (not only because the SDK wraps `data`).
-    const values = deployment.secretData[0]!;
+    const values = deployment.secretData[i]!;
     expect(Object.keys(values).sort()).toEqual(['apiToken', 'dbPassword']);
     for (const [k, v] of Object.entries(values)) expect(await pulumi.isSecret(v), k).toBe(true);
+    // And so is every value of every other Pulumi-owned Secret.
+    expect(deployment.secretData).toHaveLength(pulumiRequirements(fixture).length);
+    for (const [j, d] of deployment.secretData.entries()) {
+      for (const [k, v] of Object.entries(d)) expect(await pulumi.isSecret(v), `${pulumiRequirements(fixture)[j]!.name}.${k}`).toBe(true);
+    }
   });
 
   it('never carries a secret value in plain text in any registered input or output', () => {
@@ -258,24 +345,31 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
   });
 
   it('creates the Secret after its namespace, and the workloads after the Secret', () => {
-    const urnOf = (kind: string) => k8sObjects().find((r) => r.inputs.kind === kind)!.urn!;
-    const secret = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
-    expect(secret.dependencies).toContain(urnOf('Namespace'));
-    const deploy = k8sObjects().find((r) => r.inputs.kind === 'Deployment')!;
+    const secret = opeSecret();
+    expect(secret.dependencies).toContain(k8sObject('Namespace', undefined, 'ope').urn);
+    const deploy = k8sObject('Deployment', 'ope', 'ope');
     expect(deploy.dependencies).toContain(secret.urn);
-    const configMap = k8sObjects().find((r) => r.inputs.kind === 'ConfigMap')!;
-    expect(configMap.dependencies).not.toContain(secret.urn);
+    const configMaps = k8sObjects().filter((r) => r.inputs.kind === 'ConfigMap' && r.inputs.metadata.namespace === 'ope');
+    expect(configMaps.length).toBeGreaterThan(0);
+    for (const cm of configMaps) expect(cm.dependencies, cm.name).not.toContain(secret.urn);
   });
 
   it('rotation: the version is a keeper of each RandomPassword (a bump makes new values) and an annotation on the Secret', () => {
-    const password = registered.find((r) => r.type === PASSWORD_TYPE)!;
+    const password = registered.find((r) => r.type === PASSWORD_TYPE && r.name === 'ope/ope-credentials/dbPassword')!;
     expect(password.inputs.keepers).toEqual({ 'rotation.stackbook.io/version': '3' });
-    const s = k8sObjects().find((r) => r.type === 'kubernetes:core/v1:Secret')!;
+    const s = opeSecret();
     expect(s.inputs.metadata.annotations['rotation.stackbook.io/version']).toBe('3');
+    // Every other RandomPassword is keyed on its own Secret's version.
+    for (const req of pulumiRequirements(fixture)) {
+      for (const r of registered.filter((x) => x.type === PASSWORD_TYPE && x.name.startsWith(`${req.namespace}/${req.name}/`))) {
+        expect(r.inputs.keepers, r.name).toEqual({ 'rotation.stackbook.io/version': String(req.version ?? 1) });
+      }
+    }
   });
 
   it('outputs list every required Secret (pulumi, vault, existing) with keys, source and Vault path, never a value', () => {
-    expect(deployment.outputs.secrets).toEqual([
+    expect(deployment.outputs.secrets).toHaveLength(fixture.secrets.length);
+    expect(deployment.outputs.secrets.filter((s) => s.name === 'ope-credentials' || s.name === 'ope-vault')).toEqual([
       { name: 'ope-credentials', namespace: 'ope', keys: ['apiToken', 'dbPassword'], source: 'pulumi', consumers: ['ope'], version: 3 },
       { name: 'ope-vault', namespace: 'ope', keys: ['x'], source: 'vault', consumers: ['ope'], version: 1, vault: { path: 'secret/ope/x', properties: { x: 'x' } } },
     ]);
@@ -409,6 +503,101 @@ describe('program errors and preview', () => {
     pulumi.runtime.setAllConfig(pulumiConfigOf('airgap'), []);
     const d = prog.program();
     await d.settled();
-    expect(k8sObjects().length).toBe(render(loadEnv('airgap')).objects.length);
+    // Every rendered object, plus the Secrets Pulumi owns (by design), and nothing else.
+    const want = render(loadEnv('airgap'));
+    const owned = pulumiRequirements(want).map((s) => `v1 Secret ${s.namespace}/${s.name}`);
+    expect(owned.length).toBeGreaterThan(0);
+    expect(k8sObjects().map((r) => idOf(r.inputs as Manifest)).sort()).toEqual([...want.objects.map(idOf), ...owned].sort());
+  });
+});
+
+// --------------------------------------------------------------------------- template keys
+
+describe('template keys: a key built from other keys of the same Secret, each reference URL-encoded', () => {
+  const TEMPLATE = 'redis://:{password}@redis.ope.svc:6379/0';
+  const tpl: SecretRequirement = {
+    name: 'ope-tpl',
+    namespace: 'ope',
+    keys: ['password', 'url'],
+    source: 'pulumi',
+    consumers: ['ope'],
+    pulumi: { password: { randomLength: 24 }, url: { template: TEMPLATE } },
+  };
+  let fixture: Rendered;
+  let loaded: ReturnType<ConfigModule['loadStackFromPulumiConfig']>;
+  let deployment: ReturnType<ProgramModule['deployRendered']>;
+
+  beforeAll(async () => {
+    await useStack('dev');
+    pulumi.runtime.setAllConfig(pulumiConfigOf('dev'), []);
+    loaded = cfg.loadStackFromPulumiConfig();
+    const base = render(loaded.stack);
+    // Only the namespace the Secret waits for: the Secret is what is under test.
+    fixture = { ...base, objects: base.objects.filter((o) => o.kind === 'Namespace' && o.metadata.name === 'ope'), secrets: [tpl] };
+    deployment = prog.deployRendered(fixture, loaded);
+    await deployment.settled();
+  });
+
+  it('the template key is a secret Output whose value is the template filled with the URL-encoded random value', async () => {
+    const pw = passwordOf('ope/ope-tpl/password', 24);
+    expect(encodeURIComponent(pw)).not.toBe(pw); // the mock value needs encoding, so a missing encode shows
+    const want = `redis://:${encodeURIComponent(pw)}@redis.ope.svc:6379/0`;
+    const values = deployment.secretData[0]!;
+    expect(Object.keys(values).sort()).toEqual(['password', 'url']);
+    expect(await pulumi.isSecret(values.url!)).toBe(true);
+    expect(Buffer.from(await valueOf(values.url!), 'base64').toString('utf8')).toBe(want);
+    expect(Buffer.from(await valueOf(values.password!), 'base64').toString('utf8')).toBe(pw);
+    // The registered Secret carries the same value inside its secret `data`.
+    const s = k8sObject('Secret', 'ope', 'ope-tpl');
+    expect(isSecretValue(s.inputs.data)).toBe(true);
+    const data = secretData(s);
+    const decoded = (v: unknown) => Buffer.from(String(isSecretValue(v) ? v.value : v), 'base64').toString('utf8');
+    expect(decoded(data.url)).toBe(want);
+    expect(decoded(data.password)).toBe(pw);
+    // One RandomPassword, for the random key only: the template key is derived, not generated.
+    expect(registered.filter((r) => r.type === PASSWORD_TYPE).map((r) => r.name)).toEqual(['ope/ope-tpl/password']);
+    // Neither the value nor the filled template is in plain text anywhere.
+    const leaks = [pw, encodeURIComponent(pw), b64(pw), want, b64(want)];
+    for (const r of registered) {
+      const text = JSON.stringify(withoutSecrets(r.inputs));
+      for (const l of leaks) expect(text, `${r.type} ${r.name}`).not.toContain(l);
+    }
+  });
+
+  it('fills every reference, URL-encoding each value', () => {
+    expect(prog.templateRefs('{a}://{b}@{a}')).toEqual(['a', 'b']);
+    expect(prog.fillTemplate('x://{u}:{p}@h/{u}', { u: 'a b', p: 'p@ss/:?#%' })).toBe('x://a%20b:p%40ss%2F%3A%3F%23%25@h/a%20b');
+  });
+
+  it('a template referencing an undeclared key throws (a service-module bug, not a config problem), before anything registers', async () => {
+    const withSources = (keys: string[], sources: NonNullable<SecretRequirement['pulumi']>): Rendered => ({
+      ...fixture,
+      secrets: [{ ...tpl, keys, pulumi: sources }],
+    });
+    const typo = withSources(['password', 'url'], { password: { randomLength: 24 }, url: { template: 'redis://:{pasword}@redis.ope.svc:6379/0' } });
+    const message = 'Secret ope/ope-tpl: key url: template must reference other non-template keys of the Secret (bad: pasword)';
+    expect(() => prog.planPulumiSecrets(typo, loaded)).toThrow(message);
+    let err: unknown;
+    try {
+      prog.planPulumiSecrets(typo, loaded);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(Error);
+    expect(err).not.toBeInstanceOf(ConfigError);
+    // A key the Secret does not declare at all, even if it would have a source.
+    const undeclared = withSources(['url'], { url: { template: TEMPLATE } });
+    expect(() => prog.planPulumiSecrets(undeclared, loaded)).toThrow('key url: template must reference other non-template keys of the Secret (bad: password)');
+    // Itself, another template key, or no reference at all.
+    expect(() => prog.planPulumiSecrets(withSources(['url'], { url: { template: 'x://{url}' } }), loaded)).toThrow('(bad: url)');
+    expect(() =>
+      prog.planPulumiSecrets(withSources(['password', 'a', 'b'], { password: { randomLength: 8 }, a: { template: '{password}' }, b: { template: '{a}' } }), loaded),
+    ).toThrow('key b: template must reference other non-template keys of the Secret (bad: a)');
+    expect(() => prog.planPulumiSecrets(withSources(['url'], { url: { template: 'redis://fixed' } }), loaded)).toThrow('(bad: none referenced)');
+    // deployRendered plans first: nothing is registered for a broken template.
+    const before = registered.length;
+    expect(() => prog.deployRendered(typo, loaded)).toThrow(message);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(registered.length).toBe(before);
   });
 });

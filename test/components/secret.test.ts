@@ -302,9 +302,11 @@ const VAULT_CLUSTER = { server: 'https://vault.corp.internal:8200', auth: { role
 
 function stackWith(extra: { secretSources?: unknown; vault?: unknown }, env = 'prod'): Stack {
   const base = loadEnv(env);
+  // The real stack's own Vault connection (if any) is dropped: only the fixture's `vault` counts.
+  const { vault: _ownVault, ...cluster } = base.cluster;
   return stackSchema.parse({
     ...base,
-    cluster: { ...base.cluster, ...(extra.vault ? { vault: extra.vault } : {}) },
+    cluster: { ...cluster, ...(extra.vault ? { vault: extra.vault } : {}) },
     secretSources: extra.secretSources ?? {},
   });
 }
@@ -400,10 +402,50 @@ describe('render: declared Secrets, stack-chosen sources, rotation', () => {
     expect(errorOf(() => renderFixture(stackWith({}), declareBad)).message).toBe('Secret ope/hooks has no declared key other (declared: k)');
   });
 
-  it('the real stacks declare no Secret and render no ClusterSecretStore', () => {
+  it('the real stacks: a ClusterSecretStore exactly where some Secret is vault-sourced, restricted to those namespaces; no Secret or ExternalSecret holds a value', () => {
+    const withStore: string[] = [];
     for (const env of ['dev', 'staging', 'prod', 'airgap']) {
-      const r = render(loadEnv(env));
-      expect(r.objects.filter((o) => o.kind === 'ClusterSecretStore' || o.kind === 'ExternalSecret')).toEqual([]);
+      const stack = loadEnv(env);
+      const r = render(stack);
+      const vaultReqs = r.secrets.filter((s) => s.source === 'vault');
+      const vaultNamespaces = [...new Set(vaultReqs.map((s) => s.namespace))].sort();
+      const stores = r.objects.filter((o) => o.kind === 'ClusterSecretStore') as Json[];
+      const externals = r.objects.filter((o) => o.kind === 'ExternalSecret') as Json[];
+      // No Secret object ever reaches the bundle (values exist only in Vault, Pulumi state or the cluster).
+      expect(r.objects.filter((o) => o.kind === 'Secret'), env).toEqual([]);
+      if (vaultReqs.length === 0) {
+        expect(stores, env).toEqual([]);
+        expect(externals, env).toEqual([]);
+        continue;
+      }
+      withStore.push(env);
+      expect(stack.cluster.vault, env).toBeDefined();
+      expect(stores, env).toHaveLength(1);
+      const store = stores[0]!;
+      expect(store.metadata.name, env).toBe(stack.cluster.vault!.storeName);
+      expect(store.spec.conditions, env).toEqual([{ namespaces: vaultNamespaces }]);
+      expect(store.spec.provider.vault.server, env).toBe(stack.cluster.vault!.server);
+      // One ExternalSecret per vault-sourced Secret, and nothing else: each reads the declared Vault path
+      // through the store, by reference only.
+      expect(externals.map((e) => `${e.metadata.namespace}/${e.metadata.name}`).sort(), env).toEqual(
+        vaultReqs.map((s) => `${s.namespace}/${s.name}`).sort(),
+      );
+      for (const req of vaultReqs) {
+        const es = externals.find((e) => e.metadata.namespace === req.namespace && e.metadata.name === req.name)!;
+        const id = `${env} ExternalSecret ${req.namespace}/${req.name}`;
+        expect(es.spec.secretStoreRef, id).toEqual({ kind: 'ClusterSecretStore', name: store.metadata.name });
+        expect(es.spec.target.template, id).toBeUndefined();
+        expect(es.spec.dataFrom, id).toBeUndefined();
+        expect(es.spec.data.map((d: Json) => d.secretKey).sort(), id).toEqual([...req.keys].sort());
+        for (const d of es.spec.data as Json[]) {
+          expect(Object.keys(d).sort(), id).toEqual(['remoteRef', 'secretKey']);
+          expect(Object.keys(d.remoteRef).sort(), id).toEqual(['key', 'property']);
+          expect(d.remoteRef.key, id).toBe(req.vault!.path);
+        }
+      }
     }
+    // AION reads Vault outside development: the property above was exercised, not skipped.
+    expect(withStore.length).toBeGreaterThan(0);
   });
+
 });
