@@ -59,12 +59,16 @@ async function run(argv: string[], root = ROOT): Promise<{ code: number; stdout:
 const AIRGAP = renderEnv('airgap');
 const MIRROR = AIRGAP.stack.cluster.registry!;
 
-/** Every `image` string anywhere in an object (a deliberately independent, dumb walk). */
+/**
+ * Every `image` / `imageName` string anywhere in an object (a deliberately independent, dumb walk):
+ * container images, and operator operand images such as CNPG `Cluster.spec.imageName` and Strimzi
+ * `Kafka.spec.kafka.image`.
+ */
 function allImages(v: unknown, out: string[] = []): string[] {
   if (Array.isArray(v)) v.forEach((x) => allImages(x, out));
   else if (v && typeof v === 'object') {
     for (const [k, x] of Object.entries(v)) {
-      if (k === 'image' && typeof x === 'string') out.push(x);
+      if ((k === 'image' || k === 'imageName') && typeof x === 'string') out.push(x);
       else allImages(x, out);
     }
   }
@@ -102,6 +106,14 @@ describe('X-12: synth airgap output passes its own checks', () => {
   it('every image in every object is under the mirror and pinned by digest, and listed in images.txt', () => {
     const images = objects().flatMap((o) => allImages(o));
     expect(images.length).toBeGreaterThan(0);
+    // the operand images of the operators' custom resources are among them
+    const operands = objects().filter((o) => o.kind === 'Cluster' || o.kind === 'Kafka');
+    expect(operands.map((o) => o.kind).sort()).toEqual(['Cluster', 'Kafka']);
+    for (const o of operands) {
+      const operand = o.kind === 'Cluster' ? (o.spec as any).imageName : (o.spec as any).kafka.image;
+      expect(typeof operand, `${o.kind} ${o.metadata.name}`).toBe('string');
+      expect(images).toContain(operand);
+    }
     for (const image of images) {
       expect(image.startsWith(`${MIRROR}/`), image).toBe(true);
       expect(image, image).toMatch(/@sha256:[a-f0-9]{64}$/);
@@ -123,7 +135,9 @@ describe('X-12: synth airgap output passes its own checks', () => {
     const text = readdirSync(dir).filter((f) => /^\d\d-.*\.yaml$/.test(f)).map((f) => readFileSync(join(dir, f), 'utf8')).join('\n');
     const urlHosts = [...text.matchAll(/[a-z]+:\/\/([^/\s:'"]+)/g)].map((m) => m[1]!);
     expect(urlHosts.length).toBeGreaterThan(0);
-    for (const h of urlHosts) expect(h, h).toMatch(/\.corp\.internal$/);
+    // private: the site's own names (.corp.internal) and in-cluster Service names (.svc), judged by the product's predicate
+    for (const h of urlHosts) expect(isPrivateHost(h, AIRGAP.stack.cluster), h).toBe(true);
+    expect(urlHosts.some((h) => h.endsWith('.corp.internal'))).toBe(true);
     expect(text).not.toMatch(/(^|[\s"'])(docker\.io|ghcr\.io|quay\.io|gcr\.io|registry\.k8s\.io)\//m);
     expect(text).not.toMatch(/letsencrypt|(fulcio|rekor|tuf-repo-cdn)[.a-z-]*\.sigstore\.dev/);
     expect(airgapProblems({ ...AIRGAP, objects: objects() })).toEqual([]);
@@ -159,7 +173,8 @@ describe('X-12: airgapProblems', () => {
 
   it('a registered image without digest is reported even when no object renders it', () => {
     const r: Rendered = { ...AIRGAP, images: [...AIRGAP.images, { source: 'quay.io/x/y:1', reference: `${MIRROR}/quay.io/x/y:1` }] };
-    expect(airgapProblems(r).map(formatAirgapProblem)).toEqual(['stack images: images[1]: image "quay.io/x/y:1" has no digest: it cannot be mirrored by digest']);
+    const index = AIRGAP.images.length; // the appended image
+    expect(airgapProblems(r).map(formatAirgapProblem)).toEqual([`stack images: images[${index}]: image "quay.io/x/y:1" has no digest: it cannot be mirrored by digest`]);
   });
 
   it('public URLs, public registries in arguments, public hosts in host fields; credentials in a URL are not echoed', () => {
@@ -268,11 +283,21 @@ describe('X-12: synth refuses an air-gapped bundle that fails the checks', () =>
     const root = tmpDir('nodigest');
     cpSync(join(ROOT, 'stacks'), join(root, 'stacks'), { recursive: true, filter: (src) => !src.endsWith('.ts') });
     const file = join(root, 'stacks', 'Pulumi.airgap.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^\s+digest: sha256:[a-f0-9]+\n/m, ''));
+    // Drop the digest of OPE's image: the first `digest:` line after `    ope:` (services.ope.image.digest).
+    const text = readFileSync(file, 'utf8');
+    const ope = text.search(/^ {4}ope:\n/m);
+    expect(ope).toBeGreaterThan(0);
+    const digestLine = /^ {8}digest: sha256:[a-f0-9]+\n/m.exec(text.slice(ope));
+    expect(digestLine).not.toBeNull();
+    expect(text.slice(ope, ope + digestLine!.index)).toMatch(/^ {4}ope:\n {6}image:\n(?: {8}(?!digest:).*\n)*$/);
+    const at = ope + digestLine!.index;
+    writeFileSync(file, text.slice(0, at) + text.slice(at + digestLine![0].length));
     const out = join(root, 'out');
     const r = await run(['synth', 'airgap', '--out', out], root);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('config.stackbook:services.ope.image.digest: required in production (air-gapped) stacks');
+    // only OPE's digest is missing, so only OPE's is reported
+    expect(r.stderr.split('\n').filter((l) => l.includes('digest: required'))).toHaveLength(1);
     expect(existsSync(out)).toBe(false);
   });
 

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BundleError, bundleFiles, imageLines, loadSigningKey, phaseFiles, splitImage, writeBundle, type BundleFile } from '../synth/bundle.js';
-import { apiUses, cosignKeys, operatorNeeds, PLURALS, requiredCrds, requiredSecrets } from '../synth/prerequisites.js';
+import { apiUses, cosignKeys, operatorNeeds, PLURALS, pluralOf, requiredCrds, requiredSecrets } from '../synth/prerequisites.js';
 import type { Manifest, Rendered } from '../synth/render.js';
+import { HAND_CHECKED_CRDS } from './crd-hand-checked.js';
 import { ENVS, renderEnv, SHARED } from './helpers.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-bundle-'));
@@ -124,17 +125,30 @@ describe('X-12: apply.sh', () => {
     expect(code).toBe(0);
     const ctx = '--context=corp-a';
     const apply = (f: string) => `${ctx} apply --server-side --field-manager=stackbook -f ${f}`;
-    expect(calls).toEqual([
+    // Every Deployment/StatefulSet gets a rollout wait, every Certificate from the private CA a
+    // Ready wait (the airgap stack issues all its certificates from the CA ClusterIssuer).
+    const rollouts = r.objects
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+      .map((o) => `${ctx} rollout status --namespace=${o.metadata.namespace} --timeout=300s ${o.kind.toLowerCase()}/${o.metadata.name}`);
+    const certs = r.objects.filter((o) => o.kind === 'Certificate');
+    expect(certs.length).toBeGreaterThan(0);
+    for (const c of certs) expect((c.spec as any).issuerRef, `${c.metadata.namespace}/${c.metadata.name}`).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'stackbook-airgap-ca' });
+    const certWaits = certs.map((o) => `${ctx} wait --for=condition=Ready --namespace=${o.metadata.namespace} --timeout=300s certificates.cert-manager.io/${o.metadata.name}`);
+    expect(calls.slice(0, 6)).toEqual([
       `${ctx} wait --for=condition=Established --timeout=300s ${requiredCrds(r.objects).map((c) => `crd/${c}`).join(' ')}`,
       apply('01-cluster.yaml'),
       `${ctx} wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-airgap-ca`,
       apply('02-config.yaml'),
       apply('03-network.yaml'),
       apply('04-workloads.yaml'),
-      `${ctx} rollout status --namespace=ope --timeout=300s deployment/ope`,
-      `${ctx} wait --for=condition=Ready --namespace=ope --timeout=300s certificates.cert-manager.io/ope`,
-      apply('05-monitoring.yaml'),
     ]);
+    // After the workloads: all rollouts, then the CA certificates, then the monitoring file, nothing else.
+    expect(calls.slice(6, 6 + rollouts.length).sort()).toEqual([...rollouts].sort());
+    expect(calls.slice(6 + rollouts.length, -1).sort()).toEqual([...certWaits].sort());
+    expect(calls.at(-1)).toBe(apply('05-monitoring.yaml'));
+    expect(calls).toHaveLength(6 + rollouts.length + certWaits.length + 1);
+    expect(calls).toContain(`${ctx} rollout status --namespace=ope --timeout=300s deployment/ope`);
+    expect(calls).toContain(`${ctx} wait --for=condition=Ready --namespace=ope --timeout=300s certificates.cert-manager.io/ope`);
     expect(calls[0]).toContain('crd/certificates.cert-manager.io');
     expect(calls[0]).toContain('crd/servicemonitors.monitoring.coreos.com');
   });
@@ -171,11 +185,15 @@ describe('X-12: apply.sh', () => {
   });
 
   it('a rollout that does not finish fails the run before the monitoring file', () => {
-    const { code, stderr, calls } = applySh(written('airgap'), ['--timeout', '90s'], 'rollout status');
+    const opeRollout = 'rollout status --namespace=ope --timeout=90s deployment/ope';
+    const { code, stderr, calls } = applySh(written('airgap'), ['--timeout', '90s'], opeRollout);
     expect(code).toBe(1);
     expect(stderr).toContain('Deployment/ope/ope is not ready after 90s');
-    expect(calls.at(-1)).toBe('rollout status --namespace=ope --timeout=90s deployment/ope');
+    expect(calls.at(-1)).toBe(opeRollout);
+    // the rollouts before it were waited for; nothing after it ran
+    expect(calls.indexOf('apply --server-side --field-manager=stackbook -f 04-workloads.yaml')).toBeGreaterThan(0);
     expect(calls.some((c) => c.includes('05-monitoring.yaml'))).toBe(false);
+    expect(calls.some((c) => c.includes('certificates.cert-manager.io/'))).toBe(false);
   });
 
   it('missing CRDs fail before anything is applied', () => {
@@ -313,9 +331,11 @@ describe('X-12: images.txt', () => {
       // the manifests reference exactly <mirror>@<digest>
       expect(r.images.map((i) => i.reference)).toContain(`${dst}@${digest}`);
     }
-    expect(data[0]).toBe(
+    // OPE's image, as configured in stacks/Pulumi.airgap.yaml
+    expect(data).toContain(
       'ghcr.io/acme/options-pricing-engine@sha256:cc097af1991ad110b3aaf2dbddd21fb002883f76af919200c429803c3b1b2adb registry.corp.internal:5000/mirror/ghcr.io/acme/options-pricing-engine:1.8.2 sha256:cc097af1991ad110b3aaf2dbddd21fb002883f76af919200c429803c3b1b2adb',
     );
+    expect(new Set(data).size).toBe(data.length);
   });
 
   it('the documented copy loop runs as written (with a recording skopeo)', () => {
@@ -358,20 +378,36 @@ describe('X-12: images.txt', () => {
 describe('X-12: PREREQUISITES.md and secrets.json', () => {
   const md = (r: Rendered) => bundleFiles(r).find((f) => f.path === 'PREREQUISITES.md')!.content;
 
+  // Kinds without a CRD fixture (Strimzi KafkaNodePool, KafkaUser) are checked against the
+  // hand-checked list in test/crd-hand-checked.ts (written from the upstream CRDs), and the
+  // assertion messages say which source a CRD was checked against.
   it('PLURALS agree with the upstream CRDs, and each CRD serves the versions the stacks render', () => {
     const crdFiles = readdirSync(join(SHARED, 'crds'), { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.yaml'));
-    const served = new Map<string, string[]>();
+    const served = new Map<string, { versions: string[]; source: string }>();
+    const fixtureKeys = new Set<string>();
     for (const f of crdFiles) {
       const crd = yaml.load(readFileSync(join(SHARED, 'crds', f), 'utf8')) as any;
       const key = `${crd.spec.group}/${crd.spec.names.kind}`;
       expect(PLURALS[key], key).toBe(crd.spec.names.plural);
-      served.set(`${crd.spec.names.plural}.${crd.spec.group}`, crd.spec.versions.filter((v: any) => v.served).map((v: any) => v.name));
+      fixtureKeys.add(key);
+      served.set(`${crd.spec.names.plural}.${crd.spec.group}`, { versions: crd.spec.versions.filter((v: any) => v.served).map((v: any) => v.name), source: `fixture ${f}` });
     }
-    expect(Object.keys(PLURALS).length).toBe(crdFiles.length);
+    for (const [key, h] of Object.entries(HAND_CHECKED_CRDS)) {
+      expect(fixtureKeys.has(key), `${key} now has a CRD fixture: drop it from test/crd-hand-checked.ts`).toBe(false);
+      expect(key).toBe(`${h.group}/${h.kind}`);
+      // the plural the bundle uses (CRD name in apply.sh and PREREQUISITES.md, kubectl wait)
+      expect(pluralOf(h.group, h.kind), `${key} (hand-checked, no CRD fixture)`).toBe(h.plural);
+      if (PLURALS[key] !== undefined) expect(PLURALS[key], `${key} (hand-checked, no CRD fixture)`).toBe(h.plural);
+      served.set(`${h.plural}.${h.group}`, { versions: [...h.served], source: `hand-checked ${h.source} (no CRD fixture)` });
+    }
+    // Every PLURALS entry is backed by a fixture or a hand-checked definition.
+    expect(Object.keys(PLURALS).filter((k) => !fixtureKeys.has(k) && !(k in HAND_CHECKED_CRDS))).toEqual([]);
     for (const env of ENVS) {
       for (const u of apiUses(renderEnv(env).objects)) {
         if (!u.crd) continue;
-        expect(served.get(u.crd), `${env}: ${u.crd}`).toEqual(expect.arrayContaining([...u.versions]));
+        const s = served.get(u.crd);
+        expect(s, `${env}: ${u.crd}: neither a CRD fixture nor a hand-checked definition`).toBeDefined();
+        expect(s!.versions, `${env}: ${u.crd} (${s!.source})`).toEqual(expect.arrayContaining([...u.versions]));
       }
     }
   });
@@ -400,15 +436,33 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
   });
 
   it('airgap: lists cert-manager and prometheus-operator CRDs, capabilities, the CA Secret, the image and how to apply', () => {
-    const text = md(renderEnv('airgap'));
+    const r = renderEnv('airgap');
+    const text = md(r);
     expect(text).toMatch(/^\| cert-manager .*\| `cert-manager\.io` \| Certificate \(v1\), ClusterIssuer \(v1\) \| `certificates\.cert-manager\.io`, `clusterissuers\.cert-manager\.io` \|$/m);
-    expect(text).toMatch(/^\| prometheus-operator .*\| PrometheusRule \(v1\), ServiceMonitor \(v1\) \|/m);
+    expect(text).toMatch(/^\| prometheus-operator .*\| `monitoring\.coreos\.com` \| .*PrometheusRule \(v1\), ServiceMonitor \(v1\) \|/m);
+    // Every custom kind the bundle renders is listed with its versions and CRD, on its operator's row
+    // (now also Strimzi, CloudNativePG, External Secrets, KEDA, policy-controller).
+    const uses = apiUses(r.objects).filter((u) => u.crd);
+    expect(new Set(uses.map((u) => u.group))).toEqual(
+      new Set(['cert-manager.io', 'external-secrets.io', 'kafka.strimzi.io', 'keda.sh', 'monitoring.coreos.com', 'policy.sigstore.dev', 'postgresql.cnpg.io']),
+    );
+    for (const u of uses) {
+      const row = text.split('\n').find((l) => l.startsWith('| ') && l.includes(` | \`${u.group}\` | `));
+      expect(row, u.group).toBeDefined();
+      expect(row, u.group).not.toMatch(/unknown operator/);
+      expect(row).toContain(`${u.kind} (${u.versions.join(', ')})`);
+      expect(row).toContain(`\`${u.crd}\``);
+    }
+    for (const crd of requiredCrds(r.objects)) expect(text).toContain(`\`${crd}\``);
     expect(text).toContain('IngressClass `nginx-internal`');
     expect(text).toContain('metrics-server');
     expect(text).toContain('| `cert-manager` | `corp-root-ca` | `tls.crt`, `tls.key` | existing | ClusterIssuer stackbook-airgap-ca |');
     expect(text).toContain('`registry.corp.internal:5000/mirror/ghcr.io/acme/options-pricing-engine:1.8.2`');
+    for (const l of imageLines(r)) expect(text, l.mirror).toContain(`\`${l.mirror}\``);
     expect(text).toContain('./apply.sh --context <cluster>');
-    expect(text).toMatch(/^\| 1 \| `01-cluster\.yaml` \| Namespace 1, ClusterIssuer 1/m);
+    const namespaces = r.objects.filter((o) => o.kind === 'Namespace').length;
+    expect(namespaces).toBeGreaterThan(1);
+    expect(text).toMatch(new RegExp(`^\\| 1 \\| \`01-cluster\\.yaml\` \\| Namespace ${namespaces}, ClusterIssuer 1`, 'm'));
   });
 
   it('requiredSecrets: declared ones keep their source; references the bundle does not create are "existing"; produced ones are not listed', () => {
@@ -440,7 +494,26 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
       const r = renderEnv(env);
       const json = JSON.parse(bundleFiles(r).find((f) => f.path === 'secrets.json')!.content) as object[];
       expect(json, env).toEqual(requiredSecrets(r));
-      for (const s of json) expect(Object.keys(s).sort(), env).toEqual(['consumers', 'keys', 'name', 'namespace', 'source']);
+      // Names, keys, source, consumers; declared Secrets also their rotation `version` (a number) and,
+      // for Vault, the path and key -> field map. Nothing else, so no value can slip in.
+      const declared = new Set(r.secrets.map((s) => `${s.namespace}/${s.name}`));
+      for (const s of json as Record<string, unknown>[]) {
+        const id = `${env} ${String(s.namespace)}/${String(s.name)}`;
+        const keys = Object.keys(s).sort();
+        expect(keys.filter((k) => !['consumers', 'keys', 'name', 'namespace', 'source', 'version', 'vault'].includes(k)), id).toEqual([]);
+        expect(keys, id).toEqual(expect.arrayContaining(['consumers', 'keys', 'name', 'namespace', 'source']));
+        expect('version' in s, id).toBe(declared.has(`${String(s.namespace)}/${String(s.name)}`));
+        if ('version' in s) expect(Number.isInteger(s.version) && (s.version as number) >= 0, id).toBe(true);
+        expect('vault' in s, id).toBe(s.source === 'vault');
+        if ('vault' in s) {
+          const v = s.vault as Record<string, unknown>;
+          expect(Object.keys(v).sort(), id).toEqual(['path', 'properties']);
+          expect(typeof v.path, id).toBe('string');
+          expect(s.keys, id).toEqual(expect.arrayContaining(Object.keys(v.properties as object)));
+          expect(Object.values(v.properties as object).every((f) => typeof f === 'string'), id).toBe(true);
+        }
+        expect((s.keys as unknown[]).every((k) => typeof k === 'string') && (s.consumers as unknown[]).every((c) => typeof c === 'string'), id).toBe(true);
+      }
     }
   });
 

@@ -87,10 +87,17 @@ async function stackbook(...argv: string[]): Promise<{ code: number; stdout: str
   return { code, stdout, stderr };
 }
 
-function editProd(from: string, to: string): void {
+/** Replace the first `from` inside OPE's block (`services.ope`) of the prod stack: other services share the same keys. */
+function editProdOpe(from: string, to: string): void {
   const text = readFileSync(PROD, 'utf8');
-  expect(text, `stacks/Pulumi.prod.yaml contains "${from}"`).toContain(from);
-  writeFileSync(PROD, text.replace(from, to));
+  const start = text.search(/^ {4}ope:\n/m);
+  expect(start, 'stacks/Pulumi.prod.yaml has services.ope').toBeGreaterThan(0);
+  const body = text.indexOf('\n', start) + 1;
+  const next = text.slice(body).search(/^ {0,4}\S/m); // the next key at the services level or above
+  const end = next < 0 ? text.length : body + next;
+  const block = text.slice(start, end);
+  expect(block, `services.ope in stacks/Pulumi.prod.yaml contains "${from}"`).toContain(from);
+  writeFileSync(PROD, text.slice(0, start) + block.replace(from, to) + text.slice(end));
 }
 
 describe('stackbook diff --base HEAD, as a new user would run it', () => {
@@ -100,8 +107,8 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
   }, 120_000);
 
   it('prod minReplicas 3→2 and memory limit 1Gi→2Gi: exactly those two changes, the HPA one flagged', async () => {
-    editProd('minReplicas: 3', 'minReplicas: 2');
-    editProd('memoryLimit: 1Gi', 'memoryLimit: 2Gi');
+    editProdOpe('minReplicas: 3', 'minReplicas: 2');
+    editProdOpe('memoryLimit: 1Gi', 'memoryLimit: 2Gi');
     const r = await stackbook('diff', '--base', 'HEAD');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
@@ -143,7 +150,7 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
   }, 120_000);
 
   it('an equal quantity written differently (1Gi → 1024Mi) is not a change: quiet, exit 0 even with --exit-code', async () => {
-    editProd('memoryLimit: 1Gi', 'memoryLimit: 1024Mi');
+    editProdOpe('memoryLimit: 1Gi', 'memoryLimit: 1024Mi');
     const r = await stackbook('diff', '--base', 'HEAD', '--exit-code');
     expect(r).toEqual({ code: 0, stdout: '', stderr: '' });
   }, 120_000);

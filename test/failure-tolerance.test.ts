@@ -165,7 +165,7 @@ describe('the backup checks (on the backup component\'s own output)', () => {
     expect(backupProblems(noAlert, backupCronJobs(noAlert)[0]!)).toEqual([expect.stringMatching(/^no staleness alert/)]);
     const noVerify = backupObjects();
     const cj = backupCronJobs(noVerify)[0]!;
-    const pod = cj.spec.jobTemplate.spec.template.spec;
+    const pod = (cj.spec as { jobTemplate: { spec: { template: { spec: { initContainers?: { args?: string[]; command?: string[] }[]; containers: { args?: string[]; command?: string[] }[] } } } } }).jobTemplate.spec.template.spec;
     for (const c of [...(pod.initContainers ?? []), ...pod.containers]) c.args = c.command = ['tar', '-czf', '/work/x.tgz', '/source'];
     expect(backupProblems(noVerify, cj)).toEqual([expect.stringMatching(/^no verify step/)]);
   });

@@ -192,6 +192,32 @@ describe('schema: the validator catches errors in rendered objects', () => {
     expect(validateManifest({ kind: 'ConfigMap', metadata: md })).toEqual(['(root): apiVersion and kind must be non-empty strings']);
     expect(validateManifest('apiVersion: v1')).toEqual(['(root): must be an object']);
   });
+
+  // Strimzi KafkaNodePool and KafkaUser have no CRD fixture: invalidManifests checks them against the
+  // hand-checked schemas of test/crd-hand-checked.ts (plus metadata), and that check can fail.
+  it('kinds without a fixture but with a hand-checked schema (KafkaNodePool, KafkaUser): validated, not waved through', () => {
+    const objects = renderEnv('prod').objects;
+    const user = structuredClone(objects.find((o) => o.kind === 'KafkaUser')) as Obj;
+    const pool = structuredClone(objects.find((o) => o.kind === 'KafkaNodePool')) as Obj;
+    expect(user).toBeDefined();
+    expect(pool).toBeDefined();
+    // validateManifest still says there is no fixture; invalidManifests accepts the rendered objects.
+    expect(validateManifest(user)).toEqual([expect.stringContaining('no CRD fixture for kafka.strimzi.io/v1 KafkaUser')]);
+    expect(invalidManifests([user, pool])).toEqual({});
+    const key = (o: Obj) => `${o.apiVersion} ${o.kind} ${o.metadata.namespace}/${o.metadata.name}`;
+    const errorsOf = (o: Obj) => invalidManifests([o])[key(o)] ?? [];
+    // The v1beta2-era singular `operation` is not part of kafka.strimzi.io/v1.
+    const acl0 = ['spec', 'authorization', 'acls', 0];
+    expect(errorsOf(setAt(structuredClone(user), [...acl0, 'operation'], 'Read'))).toEqual(['spec.authorization.acls[0].operation: unknown field']);
+    expect(errorsOf(setAt(structuredClone(user), [...acl0, 'operations'], ['Reed'])).join('\n')).toMatch(/spec\.authorization\.acls\[0\]\.operations\[0\]: must be equal to one of the allowed values/);
+    expect(errorsOf(setAt(structuredClone(user), ['spec', 'authentication', 'type'], 'mtls')).join('\n')).toMatch(/spec\.authentication\.type/);
+    expect(errorsOf(setAt(structuredClone(user), ['metadata', 'labels', 'strimzi.io/cluster'], undefined))).not.toEqual([]);
+    expect(errorsOf(setAt(structuredClone(pool), ['spec', 'replicaCount'], 3))).toEqual(['spec.replicaCount: unknown field']);
+    expect(errorsOf(setAt(structuredClone(pool), ['metadata', 'name'], 'Dual_Role')).join('\n')).toMatch(/metadata\.name/);
+    expect(errorsOf({ ...structuredClone(user), apiVersion: 'kafka.strimzi.io/v1beta2' })).toEqual([
+      expect.stringMatching(/^apiVersion: kafka\.strimzi\.io\/v1beta2 KafkaUser is not served/),
+    ]);
+  });
 });
 
 /** Minimal valid objects for every supported built-in kind, and a typo each must be caught at. */

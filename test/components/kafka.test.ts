@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { KAFKA_IMAGE, KAFKA_METADATA_VERSION, KAFKA_VERSION, Kafka, topicResourceName, type KafkaProps, type KafkaTopicSpec } from '../../components/kafka.js';
 import { blocking, evaluate } from '../../policies/rules.js';
+import { NODE_POOL_SCHEMA } from '../crd-hand-checked.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -308,7 +309,7 @@ describe('Kafka manifests are valid and pass the policies', () => {
 
   // The fixtures hold no KafkaNodePool CRD (../shared/crds/README.md: only kafkas and kafkatopics),
   // yet Strimzi 1.x cannot run a cluster without node pools. This says so, and checks each pool
-  // against the schema below, written by hand from upstream strimzi/strimzi-kafka-operator
+  // against NODE_POOL_SCHEMA (test/crd-hand-checked.ts), written by hand from upstream strimzi/strimzi-kafka-operator
   // install/cluster-operator/04A-Crd-kafkanodepool.yaml (spec.replicas ≥ 0, roles ⊆ {controller,
   // broker}, storage types and volume fields, resources) and the 1.x example
   // packaging/examples/kafka/kafka-persistent.yaml (`kafka.strimzi.io/v1`, `strimzi.io/cluster`
@@ -419,62 +420,3 @@ describe('Kafka rejects props it cannot render safely', () => {
     expect(errorOf(() => build({ name })).message).toBe(`Kafka "${name}": name must be a DNS-1123 label of at most 40 characters (got "${name}")`);
   });
 });
-
-const QUANTITIES = { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'integer' }] } };
-const VOLUME = {
-  type: 'object',
-  required: ['type'],
-  additionalProperties: false,
-  properties: {
-    id: { type: 'integer', minimum: 0 },
-    type: { enum: ['ephemeral', 'persistent-claim'] },
-    size: { type: 'string' },
-    sizeLimit: { type: 'string' },
-    class: { type: 'string' },
-    deleteClaim: { type: 'boolean' },
-    kraftMetadata: { enum: ['shared'] },
-  },
-};
-const NODE_POOL_SCHEMA = {
-  type: 'object',
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  additionalProperties: false,
-  properties: {
-    apiVersion: { const: 'kafka.strimzi.io/v1' },
-    kind: { const: 'KafkaNodePool' },
-    metadata: {
-      type: 'object',
-      required: ['name', 'namespace', 'labels'],
-      additionalProperties: false,
-      properties: {
-        name: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' },
-        namespace: { type: 'string' },
-        labels: { type: 'object', required: ['strimzi.io/cluster'], properties: { 'strimzi.io/cluster': { type: 'string', minLength: 1 } }, additionalProperties: { type: 'string' } },
-        annotations: { type: 'object', additionalProperties: { type: 'string' } },
-      },
-    },
-    spec: {
-      type: 'object',
-      required: ['replicas', 'roles', 'storage'],
-      additionalProperties: false,
-      properties: {
-        replicas: { type: 'integer', minimum: 0 },
-        roles: { type: 'array', minItems: 1, uniqueItems: true, items: { enum: ['controller', 'broker'] } },
-        storage: {
-          type: 'object',
-          required: ['type'],
-          additionalProperties: false,
-          properties: {
-            type: { enum: ['ephemeral', 'persistent-claim', 'jbod'] },
-            volumes: { type: 'array', items: VOLUME },
-            size: { type: 'string' },
-            class: { type: 'string' },
-            deleteClaim: { type: 'boolean' },
-            kraftMetadata: { enum: ['shared'] },
-          },
-        },
-        resources: { type: 'object', additionalProperties: false, properties: { requests: QUANTITIES, limits: QUANTITIES } },
-      },
-    },
-  },
-};
