@@ -112,7 +112,8 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
   it.each(ENVS)('AION-2 %s: every store is there, in the mode its stack chose', (env) => {
     const objects = objs(envData(env));
     const kinds = (kind: string) => objects.filter((o) => o.kind === kind).map((o) => o.metadata.name).sort();
-    const external = env === 'prod' ? ['minio', 'mongodb'] : [];
+    // Production runs its single-instance stores as managed services (HA by the provider); airgap cannot.
+    const external = env === 'prod' ? ['clickhouse', 'minio', 'mongodb', 'qdrant'] : [];
     expect(kinds('StatefulSet')).toEqual(
       ['clickhouse', 'minio', 'mongodb', 'qdrant', env === 'dev' ? 'redis' : 'redis-node'].filter((n) => !external.includes(n)).sort(),
     );
@@ -121,7 +122,9 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
     for (const store of external) {
       // External: only egress policies from the clients, to the configured CIDRs on the store's port.
       const policy = find(objects, 'NetworkPolicy', `${store}-egress-aion-control-plane`);
-      expect(policy.spec.egress).toEqual([{ to: [{ ipBlock: { cidr: store === 'minio' ? '10.40.20.0/24' : '10.40.30.0/24' } }], ports: [{ port: store === 'minio' ? 443 : 27017, protocol: 'TCP' }] }]);
+      const where = { minio: ['10.40.20.0/24', 443], mongodb: ['10.40.30.0/24', 27017], qdrant: ['10.40.31.0/24', 6333], clickhouse: ['10.40.32.0/24', 9440] } as const;
+      const [cidr, port] = where[store as keyof typeof where];
+      expect(policy.spec.egress).toEqual([{ to: [{ ipBlock: { cidr } }], ports: [{ port, protocol: 'TCP' }] }]);
       expect(concernsOf(policy as Manifest)).toContain('AION-2');
     }
     for (const name of ['aion-pg', 'aion'] as const) {
