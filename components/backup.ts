@@ -29,7 +29,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, selectorLabels, trace } from './meta.js';
+import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, parseLabel, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { Toleration, WorkloadResources } from './workload.js';
@@ -139,6 +139,19 @@ const DAY_S = 86_400;
  * Throws when the schedule runs fewer than twice in that window (e.g. `0 0 31 2 *`).
  */
 export function scheduleInterval(schedule: string): number {
+  // A pure function of the text, walking 1,461 days: every stack validation and render asks for
+  // the same few schedules, so remember the answers (schedules that throw are not remembered).
+  let interval = intervals.get(schedule);
+  if (interval === undefined) {
+    interval = computeScheduleInterval(schedule);
+    if (intervals.size >= 1000) intervals.clear();
+    intervals.set(schedule, interval);
+  }
+  return interval;
+}
+const intervals = new Map<string, number>();
+
+function computeScheduleInterval(schedule: string): number {
   const c = parseCron(schedule);
   const minutesOfDay = [...c.hour.values].sort((a, b) => a - b).flatMap((h) => [...c.minute.values].sort((a, b) => a - b).map((m) => h * 60 + m));
   const start = Date.UTC(2000, 0, 1) / 1000;
@@ -435,7 +448,7 @@ function envVars(env: Env): k8s.EnvVar[] {
     .sort()
     .map((name) => {
       const v = env[name]!;
-      return typeof v === 'string' ? { name, value: v } : { name, valueFrom: { secretKeyRef: { name: v.secretName, key: v.key } } };
+      return typeof v === 'string' ? literalEnv(name, v) : { name, valueFrom: { secretKeyRef: { name: v.secretName, key: v.key } } };
     });
 }
 
@@ -620,14 +633,15 @@ export class BackupCronJob extends Construct {
       capabilities: { drop: ['ALL'] },
       seccompProfile: { type: 'RuntimeDefault' },
     };
+    // every container mounts tmp and work (emptyDirs): its ephemeral-storage limit covers both
     const resources: k8s.ResourceRequirements = {
-      requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest) },
-      limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit) },
+      requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(res.ephemeralStorageRequest ?? EPHEMERAL_STORAGE_REQUEST) },
+      limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(res.ephemeralStorageLimit ?? ephemeralStorageLimit(['64Mi', workSize])) },
     };
     const container = (name: string, image: string, script: string, env: Env, mounts: k8s.VolumeMount[]): k8s.Container => ({
       name,
       image,
-      imagePullPolicy: 'IfNotPresent',
+      imagePullPolicy: imagePullPolicy(image),
       command: shellCommand(script),
       env: envVars({ ...common, ...env }),
       resources,

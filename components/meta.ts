@@ -94,3 +94,38 @@ export function quantityValue(q: string): number | undefined {
   if (!m) return undefined;
   return Number(m[1]) * FACTOR[m[3] ?? '']!;
 }
+
+/**
+ * The pull policy for an image reference: a digest names one content, so `IfNotPresent` pulls it
+ * once; a bare tag can move, so `Always` checks the registry on every start (a stale image never
+ * keeps running after the tag moved). Every component renders its containers' policy with this.
+ */
+export function imagePullPolicy(image: string): 'Always' | 'IfNotPresent' {
+  return image.includes('@sha256:') ? 'IfNotPresent' : 'Always';
+}
+
+/**
+ * A literal environment variable. An empty value is rendered as `{ name }` alone: the same to
+ * Kubernetes (the variable is set, empty), and what the API server stores (it drops `value: ""`),
+ * so the rendered object equals the live one.
+ */
+export function literalEnv(name: string, value: string): { name: string; value?: string } {
+  return value === '' ? { name } : { name, value };
+}
+
+/** Ephemeral storage a container requests by default: what the scheduler reserves for logs and scratch. */
+export const EPHEMERAL_STORAGE_REQUEST = '64Mi';
+
+/**
+ * The ephemeral-storage limit of a container: 256Mi for its logs (the root FS is read-only) plus
+ * the `sizeLimit` of every disk-backed emptyDir it mounts, so the pod-level eviction bound (the
+ * sum of its containers' limits) is never below what its emptyDirs may legitimately hold.
+ */
+export function ephemeralStorageLimit(emptyDirSizes: readonly string[]): string {
+  const mib = emptyDirSizes.reduce((sum, s) => {
+    const bytes = /m$/.test(s) ? undefined : quantityValue(s);
+    if (bytes === undefined) throw new Error(`ephemeralStorageLimit: "${s}" is not a byte quantity such as 256Mi`);
+    return sum + Math.ceil(bytes / 2 ** 20);
+  }, 256);
+  return `${mib}Mi`;
+}

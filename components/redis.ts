@@ -51,6 +51,7 @@ import {
   type Endpoint,
   type SecretKeyRef,
   type Tier,
+  podVolumeSizes,
 } from './stateful.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
@@ -680,7 +681,7 @@ export class Redis extends Construct implements RedisSource {
       ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
     ];
     const configMaps = [{ name: 'config', configMap: config.name }];
-    const volumeNames = new Set([...emptyDirs.map((e) => e.name), 'config', ...(this.persistence ? ['data'] : [])]);
+    const volumeNames = podVolumeSizes(emptyDirs, ['config', ...(this.persistence ? ['data'] : [])]);
     const haEnv = {
       POD_NAME: { field: 'metadata.name' },
       REDIS_PASSWORD: o.password,
@@ -818,7 +819,7 @@ export class Redis extends Construct implements RedisSource {
 
     // ------------------------------------------------------------------ HAProxy
     const proxySa = new k8s.KubeServiceAccount(this, 'ProxyServiceAccount', { metadata: { name, namespace: ns, labels: proxySel }, automountServiceAccountToken: false });
-    const proxyVolumes = new Set(['haproxy', 'tmp']);
+    const proxyVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '16Mi' }], ['haproxy']);
     const proxyContainer: k8s.Container = {
       ...hardenedContainer(
         C,

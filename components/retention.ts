@@ -35,6 +35,7 @@ import {
   restrictedPodSecurity,
   type Endpoint,
   type Tier,
+  podVolumeSizes,
 } from './stateful.js';
 import type { ClickHouseConnection } from './clickhouse.js';
 import type { MinioConnection } from './minio.js';
@@ -120,7 +121,7 @@ class RetentionJob extends Construct {
       metadata: { name: n, namespace: props.namespace, labels },
       automountServiceAccountToken: false,
     });
-    const volumes = new Set(['config', 'tmp']);
+    const volumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }], ['config']);
     const container = hardenedContainer(
       C,
       n,

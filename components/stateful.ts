@@ -29,7 +29,7 @@
  */
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, selectorLabels, trace } from './meta.js';
+import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
 import { SECRET_NAME } from '../policies/rules.js';
@@ -176,7 +176,7 @@ function quantity(v: string): k8s.Quantity {
 }
 
 function envVar(name: string, v: EnvValue): k8s.EnvVar {
-  if (typeof v === 'string') return { name, value: v };
+  if (typeof v === 'string') return literalEnv(name, v);
   if ('secret' in v) return { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } };
   if ('configMap' in v) return { name, valueFrom: { configMapKeyRef: { name: v.configMap.name, key: v.configMap.key } } };
   return { name, valueFrom: { fieldRef: { fieldPath: v.field } } };
@@ -226,15 +226,31 @@ export function restrictedPodSecurity(C: string, id: string, uid: number): k8s.P
 }
 
 /**
+ * The volumes of a pod for `hardenedContainer`: name → the size a disk-backed emptyDir counts
+ * against ephemeral storage (`undefined` for claims, ConfigMaps and memory-backed emptyDirs).
+ */
+export type PodVolumeSizes = ReadonlyMap<string, string | undefined>;
+
+export function podVolumeSizes(emptyDirs: readonly EmptyDir[], others: readonly string[] = []): PodVolumeSizes {
+  return new Map<string, string | undefined>([
+    ...emptyDirs.map((e) => [e.name, e.medium === 'Memory' ? undefined : (e.sizeLimit ?? '256Mi')] as const),
+    ...others.map((n) => [n, undefined] as const),
+  ]);
+}
+
+/**
  * One hardened container. `kind` decides the probes: `main`/`sidecar` need distinct liveness and
  * readiness (plus a startup probe); `init` and `job` containers must not carry any.
+ * Ephemeral storage: request `resources.ephemeralStorageRequest` (64Mi), limit
+ * `resources.ephemeralStorageLimit` or 256Mi for logs plus the emptyDirs it mounts (sizes from a
+ * `PodVolumeSizes`; a plain set of names counts each mounted volume as a default 256Mi emptyDir).
  */
 export function hardenedContainer(
   C: string,
   id: string,
   spec: ContainerSpec,
   kind: 'main' | 'sidecar' | 'init' | 'job',
-  volumes: ReadonlySet<string>,
+  volumes: ReadonlySet<string> | PodVolumeSizes,
 ): k8s.Container {
   const where = kind === 'main' ? 'container' : `${kind === 'sidecar' ? 'sidecars' : kind === 'init' ? 'initContainers' : 'container'}.${spec.name}`;
   if (!NAME.test(spec.name) || spec.name.length > 63) throw new ComponentError(C, id, `${where}.name`, 'must be a DNS label', spec.name);
@@ -258,6 +274,13 @@ export function hardenedContainer(
   const startupSeconds = spec.startupSeconds ?? 60;
   if (!Number.isInteger(startupSeconds) || startupSeconds < 5) throw new ComponentError(C, id, `${where}.startupSeconds`, 'must be an integer ≥ 5', startupSeconds);
   const res = spec.resources ?? DEFAULT_RESOURCES;
+  const mounted = [...new Set((spec.mounts ?? []).map((m) => m.volume))];
+  const sizeOf = (v: string): string | undefined => (volumes instanceof Map ? volumes.get(v) : '256Mi');
+  const ephemeralRequest = res.ephemeralStorageRequest ?? EPHEMERAL_STORAGE_REQUEST;
+  const ephemeralLimit = res.ephemeralStorageLimit ?? ephemeralStorageLimit(mounted.flatMap((v) => sizeOf(v) ?? []));
+  if ((parseBytes(ephemeralRequest) ?? NaN) > (parseBytes(ephemeralLimit) ?? NaN) || parseBytes(ephemeralRequest) === undefined || parseBytes(ephemeralLimit) === undefined) {
+    throw new ComponentError(C, id, `${where}.resources.ephemeralStorageRequest`, `must be a byte quantity ≤ ephemeralStorageLimit (${ephemeralLimit})`, ephemeralRequest);
+  }
   const env = Object.keys(spec.env ?? {})
     .sort()
     .map((k) => envVar(k, spec.env![k]!));
@@ -271,14 +294,14 @@ export function hardenedContainer(
   return {
     name: spec.name,
     image: spec.image,
-    imagePullPolicy: 'IfNotPresent',
+    imagePullPolicy: imagePullPolicy(spec.image),
     ...(spec.command ? { command: [...spec.command] } : {}),
     ...(spec.args ? { args: [...spec.args] } : {}),
     ...(spec.ports && spec.ports.length > 0 ? { ports: spec.ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })) } : {}),
     ...(env.length > 0 ? { env } : {}),
     resources: {
-      requests: { cpu: quantity(res.cpuRequest), memory: quantity(res.memoryRequest) },
-      limits: { cpu: quantity(res.cpuLimit), memory: quantity(res.memoryLimit) },
+      requests: { cpu: quantity(res.cpuRequest), memory: quantity(res.memoryRequest), 'ephemeral-storage': quantity(ephemeralRequest) },
+      limits: { cpu: quantity(res.cpuLimit), memory: quantity(res.memoryLimit), 'ephemeral-storage': quantity(ephemeralLimit) },
     },
     securityContext: restrictedContainerSecurity(),
     ...probes,
@@ -342,12 +365,13 @@ export class StatefulStore extends Construct {
     const emptyDirs = props.emptyDirs ?? [];
     const configMaps = props.configMaps ?? [];
     const claims = props.volumeClaims ?? [];
-    const volumeNames = new Set<string>();
+    const seenVolumes = new Set<string>();
     for (const v of [...emptyDirs, ...configMaps, ...claims]) {
       if (!NAME.test(v.name)) throw new ComponentError(C, n, 'volumes', 'names must be DNS labels', v.name);
-      if (volumeNames.has(v.name)) throw new ComponentError(C, n, 'volumes', 'has a duplicate name', v.name);
-      volumeNames.add(v.name);
+      if (seenVolumes.has(v.name)) throw new ComponentError(C, n, 'volumes', 'has a duplicate name', v.name);
+      seenVolumes.add(v.name);
     }
+    const volumeNames = podVolumeSizes(emptyDirs, [...configMaps, ...claims].map((v) => v.name));
     for (const c of claims) {
       const bytes = parseBytes(c.size);
       if (bytes === undefined || bytes <= 0) throw new ComponentError(C, n, `volumeClaims.${c.name}.size`, 'must be a storage quantity such as 10Gi', c.size);

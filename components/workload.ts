@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, quantityValue, selectorLabels, trace } from './meta.js';
+import { ComponentError, imagePullPolicy, literalEnv, quantityValue, selectorLabels, trace } from './meta.js';
 import { SECRET_NAME } from '../policies/rules.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
@@ -119,7 +119,7 @@ function mebibytes(id: string, prop: string, v: string): number {
 }
 
 function envVar(name: string, v: EnvValue): k8s.EnvVar {
-  if (typeof v === 'string') return { name, value: v };
+  if (typeof v === 'string') return literalEnv(name, v);
   if ('secret' in v) return { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } };
   if ('configMap' in v) return { name, valueFrom: { configMapKeyRef: { name: v.configMap.name, key: v.configMap.key } } };
   return { name, valueFrom: { fieldRef: { fieldPath: v.field } } };
@@ -243,7 +243,7 @@ export class Workload extends Construct {
                 name: props.name,
                 image: props.image,
                 // A digest names one content: pull it once. A bare tag can move: check the registry on every start.
-                imagePullPolicy: props.image.includes('@sha256:') ? 'IfNotPresent' : 'Always',
+                imagePullPolicy: imagePullPolicy(props.image),
                 ...(props.command ? { command: [...props.command] } : {}),
                 ...(props.args ? { args: [...props.args] } : {}),
                 ports: [{ name: 'http', containerPort: props.port, protocol: 'TCP' }],

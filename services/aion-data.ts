@@ -35,7 +35,7 @@ import { Postgres } from '../components/postgres.js';
 import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdrant.js';
 import { ExternalRedis, Redis, redisEnv, type RedisSource } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
-import { egressTo, ExternalService, hardenedContainer, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
+import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
 import type { EnvValue } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
 import type { BuildContext, SecretHandle } from './types.js';
@@ -712,7 +712,7 @@ class BucketJob extends Construct {
         mounts: [{ volume: 'tmp', path: '/tmp' }],
       },
       'job',
-      new Set(['tmp']),
+      podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }]),
     );
     const labels = app(n);
     const sa = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: n, namespace: props.namespace, labels }, automountServiceAccountToken: false });
@@ -897,7 +897,7 @@ export class ClickHouseBackup extends Construct {
         },
       });
     };
-    const backupVolumes = new Set(['tmp', 'work']);
+    const backupVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }]);
     this.backup = cron('Backup', `${n}-backup`, props.schedule, interval, {
       initContainers: [
         hardenedContainer(C, n, {
@@ -923,7 +923,7 @@ export class ClickHouseBackup extends Construct {
       ],
       volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], []),
     });
-    const drillVolumes = new Set(['tmp', 'work', 'data', 'logs']);
+    const drillVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }]);
     this.drill = cron('Drill', `${n}-restore-drill`, props.drillSchedule, drillInterval, {
       containers: [
         hardenedContainer(C, n, {

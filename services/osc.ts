@@ -36,7 +36,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { ServiceMonitor } from '../components/monitoring.js';
 import { ExternalRedis, Redis, REDIS_PORT, type RedisSource } from '../components/redis.js';
 import { egressTo } from '../components/stateful.js';
-import { trace } from '../components/meta.js';
+import { imagePullPolicy, trace } from '../components/meta.js';
 import { OSC_METRICS_PORT, oscLicenseRequired, oscRedisReplicas, type OscService } from '../stacks/osc.js';
 import type { Stack } from '../stacks/schema.js';
 import type { BuildContext, ServiceModule } from './types.js';
@@ -326,7 +326,7 @@ export const osc: ServiceModule = {
         JsonPatch.add('/spec/template/spec/containers/-', {
           name: 'metrics-auth',
           image: ctx.platformImage('haproxy'),
-          imagePullPolicy: 'IfNotPresent',
+          imagePullPolicy: imagePullPolicy(ctx.platformImage('haproxy')),
           command: ['haproxy', '-W', '-db', '-f', `${HAPROXY_DIR}/haproxy.cfg`],
           ports: [{ name: 'metrics', containerPort: OSC_METRICS_PORT, protocol: 'TCP' }],
           resources: {

@@ -37,7 +37,7 @@ import { TlsIngress } from '../components/tls-ingress.js';
 import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { BackupCronJob, scheduleInterval } from '../components/backup.js';
-import { checksum, exception, parseLabel, selectorLabels, trace } from '../components/meta.js';
+import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, selectorLabels, trace } from '../components/meta.js';
 import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
@@ -461,13 +461,13 @@ export const oub: ServiceModule = {
     const runtimeContainer = {
       name: 'runtime',
       image: ctx.image(cfg.runtime.image),
-      imagePullPolicy: 'IfNotPresent',
+      imagePullPolicy: imagePullPolicy(ctx.image(cfg.runtime.image)),
       restartPolicy: 'Always',
       args: [`--host=${OUB_DOCKER_HOST}`],
       env: [
         { name: 'DOCKER_HOST', value: OUB_DOCKER_HOST },
         // unix socket only: no TCP listener, so no TLS material to generate
-        { name: 'DOCKER_TLS_CERTDIR', value: '' },
+        literalEnv('DOCKER_TLS_CERTDIR', ''),
       ],
       resources: {
         requests: { cpu: rt.cpuRequest, memory: rt.memoryRequest, 'ephemeral-storage': '1Gi' },
@@ -638,12 +638,12 @@ export const oub: ServiceModule = {
         {
           name: p.name,
           image: p.image,
-          imagePullPolicy: 'IfNotPresent',
+          imagePullPolicy: imagePullPolicy(p.image),
           command: ['/bin/sh', '-ec', p.script],
           ...(p.workingDir ? { workingDir: p.workingDir } : {}),
           env: Object.keys(p.env)
             .sort()
-            .map((name) => ({ name, value: p.env[name]! })),
+            .map((name) => literalEnv(name, p.env[name]!)),
           resources: JOB_RESOURCES,
           securityContext: RESTRICTED,
           volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...p.mounts.map((m) => ({ name: m.volume, mountPath: m.path, ...(m.readOnly ? { readOnly: true } : {}) }))],

@@ -27,6 +27,7 @@ import {
   groupVersion,
   operatorNeeds,
   requiredCrds,
+  requiredRuntimeClasses,
   requiredSecrets,
   resourceRef,
   type CosignKey,
@@ -165,6 +166,7 @@ const ROLLOUT_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet'];
 
 function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string {
   const crds = requiredCrds(r.objects);
+  const runtimeClasses = requiredRuntimeClasses(r.objects).map((c) => c.name);
   const issuers = r.objects.filter((o) => o.kind === 'ClusterIssuer' && groupVersion(o.apiVersion).group === 'cert-manager.io');
   const caIssuers = new Set(issuers.filter((o) => (o.spec as Record<string, unknown> | undefined)?.ca !== undefined).map((o) => o.metadata.name));
   const caCerts = r.objects.filter((o) => {
@@ -195,7 +197,8 @@ function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string
 #
 # Applies the bundle in order and stops at the first error:
 #   1. verifies every file against SHA256SUMS (and SHA256SUMS.sig with --verify-key),
-#   2. checks that the CRDs the bundle uses are installed and Established (see PREREQUISITES.md),
+#   2. checks that the CRDs the bundle uses are installed and Established, and that the
+#      RuntimeClasses its pods name exist (see PREREQUISITES.md),
 #   3. kubectl apply --server-side --field-manager=stackbook, file by file:
 #      ${phases.map((f) => f.path).join(', ')};
 #      after the cluster phase it waits for ClusterIssuers to be Ready, after the workloads for
@@ -261,6 +264,12 @@ ${crds.length > 0
 step "checking CRDs (PREREQUISITES.md): ${crds.join(' ')}"
 k wait --for=condition=Established --timeout="$timeout" ${crds.map((c) => shWord(`crd/${c}`)).join(' ')} \\
   || die "required CRDs are missing or not Established (install the operators in PREREQUISITES.md); nothing applied"
+`
+    : ''}${runtimeClasses.length > 0
+    ? `
+step "checking RuntimeClasses (PREREQUISITES.md): ${runtimeClasses.join(' ')}"
+k get ${runtimeClasses.map((c) => shWord(`runtimeclass.node.k8s.io/${c}`)).join(' ')} >/dev/null \\
+  || die "required RuntimeClasses are missing (install their runtime, see PREREQUISITES.md); nothing applied"
 `
     : ''}
 apply_file() {
@@ -343,6 +352,14 @@ function prerequisitesMd(r: Rendered, a: {
   out.push('## 3. Cluster capabilities', '');
   for (const line of clusterCapabilities(r)) out.push(`- ${line}`);
   out.push('');
+  const runtimeClasses = requiredRuntimeClasses(r.objects);
+  if (runtimeClasses.length > 0) {
+    out.push('### RuntimeClasses', '');
+    out.push('Not rendered by the bundle: installed with their container runtime (sysbox creates `sysbox-runc`); `apply.sh` checks they exist. Without one the API server refuses every Pod of its consumers.', '');
+    out.push('| RuntimeClass | used by |', '|---|---|');
+    for (const c of runtimeClasses) out.push(`| \`${c.name}\` | ${mdCell(c.consumers.join(', '))} |`);
+    out.push('');
+  }
 
   out.push('## 4. Secrets that must exist', '');
   if (a.secrets.length === 0) out.push('None.');

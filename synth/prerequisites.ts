@@ -272,6 +272,29 @@ export function cosignKeys(objects: readonly Manifest[]): CosignKey[] {
   return out.sort((a, b) => cmp(a.file, b.file));
 }
 
+export interface RuntimeClassNeed {
+  /** `RuntimeClass` name (`node.k8s.io/v1`, cluster-scoped). */
+  readonly name: string;
+  /** Workloads whose pod template names it, `Kind namespace/name`, sorted. */
+  readonly consumers: readonly string[];
+}
+
+/**
+ * RuntimeClasses the pod templates name and the bundle does not render itself: a cluster
+ * prerequisite like a CRD (installed with its runtime, e.g. sysbox creates `sysbox-runc`); without
+ * it the API server refuses every Pod of the consumer (`RuntimeClass "x" not found`). Sorted by name.
+ */
+export function requiredRuntimeClasses(objects: readonly Manifest[]): RuntimeClassNeed[] {
+  const rendered = new Set(objects.filter((o) => o.kind === 'RuntimeClass').map((o) => o.metadata.name));
+  const by = new Map<string, Set<string>>();
+  for (const o of objects) {
+    const name = podSpecOf(o)?.runtimeClassName;
+    if (typeof name !== 'string' || !name || rendered.has(name)) continue;
+    by.set(name, (by.get(name) ?? new Set<string>()).add(objectRef(o)));
+  }
+  return [...by.entries()].sort(([a], [b]) => cmp(a, b)).map(([name, c]) => ({ name, consumers: [...c].sort() }));
+}
+
 /** Built-in capabilities the rendered objects rely on, one line each. */
 export function clusterCapabilities(r: Rendered): string[] {
   const count = (kind: string) => r.objects.filter((o) => o.kind === kind).length;

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
 import { BundleError, bundleFiles, imageLines, loadSigningKey, phaseFiles, splitImage, writeBundle, type BundleFile } from '../synth/bundle.js';
-import { apiUses, cosignKeys, operatorNeeds, PLURALS, pluralOf, requiredCrds, requiredSecrets } from '../synth/prerequisites.js';
+import { apiUses, cosignKeys, operatorNeeds, PLURALS, pluralOf, requiredCrds, requiredRuntimeClasses, requiredSecrets } from '../synth/prerequisites.js';
 import type { Manifest, Rendered } from '../synth/render.js';
 import { HAND_CHECKED_CRDS } from './crd-hand-checked.js';
 import { ENVS, renderEnv, SHARED } from './helpers.js';
@@ -134,8 +134,11 @@ describe('X-12: apply.sh', () => {
     expect(certs.length).toBeGreaterThan(0);
     for (const c of certs) expect((c.spec as any).issuerRef, `${c.metadata.namespace}/${c.metadata.name}`).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'stackbook-airgap-ca' });
     const certWaits = certs.map((o) => `${ctx} wait --for=condition=Ready --namespace=${o.metadata.namespace} --timeout=300s certificates.cert-manager.io/${o.metadata.name}`);
-    expect(calls.slice(0, 6)).toEqual([
+    // RuntimeClasses the pods name (sysbox-runc for Oubliette's runtime) are checked like the CRDs.
+    expect(requiredRuntimeClasses(r.objects)).toEqual([{ name: 'sysbox-runc', consumers: ['Deployment oub/oubliette'] }]);
+    expect(calls.slice(0, 7)).toEqual([
       `${ctx} wait --for=condition=Established --timeout=300s ${requiredCrds(r.objects).map((c) => `crd/${c}`).join(' ')}`,
+      `${ctx} get runtimeclass.node.k8s.io/sysbox-runc`,
       apply('01-cluster.yaml'),
       `${ctx} wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-airgap-ca`,
       apply('02-config.yaml'),
@@ -143,10 +146,10 @@ describe('X-12: apply.sh', () => {
       apply('04-workloads.yaml'),
     ]);
     // After the workloads: all rollouts, then the CA certificates, then the monitoring file, nothing else.
-    expect(calls.slice(6, 6 + rollouts.length).sort()).toEqual([...rollouts].sort());
-    expect(calls.slice(6 + rollouts.length, -1).sort()).toEqual([...certWaits].sort());
+    expect(calls.slice(7, 7 + rollouts.length).sort()).toEqual([...rollouts].sort());
+    expect(calls.slice(7 + rollouts.length, -1).sort()).toEqual([...certWaits].sort());
     expect(calls.at(-1)).toBe(apply('05-monitoring.yaml'));
-    expect(calls).toHaveLength(6 + rollouts.length + certWaits.length + 1);
+    expect(calls).toHaveLength(7 + rollouts.length + certWaits.length + 1);
     expect(calls).toContain(`${ctx} rollout status --namespace=ope --timeout=300s deployment/ope`);
     expect(calls).toContain(`${ctx} wait --for=condition=Ready --namespace=ope --timeout=300s certificates.cert-manager.io/ope`);
     expect(calls[0]).toContain('crd/certificates.cert-manager.io');
@@ -454,6 +457,9 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
       expect(row).toContain(`\`${u.crd}\``);
     }
     for (const crd of requiredCrds(r.objects)) expect(text).toContain(`\`${crd}\``);
+    // required RuntimeClasses are listed like the CRDs (sysbox-runc: not rendered, installed with sysbox)
+    expect(text).toContain('### RuntimeClasses');
+    expect(text).toContain('| `sysbox-runc` | Deployment oub/oubliette |');
     expect(text).toContain('IngressClass `nginx-internal`');
     expect(text).toContain('metrics-server');
     expect(text).toContain('| `cert-manager` | `corp-root-ca` | `tls.crt`, `tls.key` | existing | ClusterIssuer stackbook-airgap-ca |');

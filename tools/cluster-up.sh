@@ -5,7 +5,8 @@
 # "restricted" by default) and kube-controller-manager (ReplicaSets create Pods, namespaces finish
 # deleting). No kubelet: Pods stay Pending. Then installs every CRD under the shared CRD directory
 # (conversion webhooks, which have no backend here, are switched to strategy None) and waits for
-# them to be Established.
+# them to be Established; then the hand-written test-only CRDs of tools/fixtures (kinds the shared
+# directory has no CRD for, generated from test/crd-hand-checked.ts, not upstream files).
 # Usage: tools/cluster-up.sh <dir>      -> writes <dir>/kubeconfig, <dir>/*.pid, <dir>/*.log
 # Stop with tools/cluster-down.sh <dir>. Re-running on a healthy running <dir> only re-applies the
 # CRDs; a stale <dir> from an earlier run is torn down and started afresh. On failure everything
@@ -34,6 +35,7 @@ done
 command -v "$KUBECTL" >/dev/null || die "kubectl not found"
 [[ -d "$CRDS_DIR" ]] || die "CRD directory $CRDS_DIR not found (set STACKBOOK_CRDS_DIR)"
 CRDS_DIR="$(cd "$CRDS_DIR" && pwd)"
+FIXTURE_CRDS_DIR="$TOOLS_DIR/fixtures"
 
 mkdir -p "$1"
 DIR="$(cd "$1" && pwd)"
@@ -64,8 +66,14 @@ install_crds() {
     n=$((n + 1))
   done < <(find "$CRDS_DIR" -type f \( -name '*.yaml' -o -name '*.yml' \) -print0 | sort -z)
   rm -rf "$tmp"
+  # after the shared ones: hand-written from the upstream schema, for kinds the shared dir lacks
+  local m=0
+  while IFS= read -r -d '' f; do
+    k apply --server-side --force-conflicts --field-manager=stackbook-cluster-up -f "$f" >/dev/null
+    m=$((m + $(grep -c '^kind: CustomResourceDefinition' "$f")))
+  done < <(find "$FIXTURE_CRDS_DIR" -maxdepth 1 -type f -name '*-crds.yaml' -print0 2>/dev/null | sort -z)
   k wait --for=condition=Established crd --all --timeout=120s >/dev/null
-  log "$n CRDs installed and Established"
+  log "$n CRD files from $CRDS_DIR + $m hand-written test CRDs (tools/fixtures) installed and Established"
 }
 
 if [[ -f "$DIR/$MARKER" ]]; then

@@ -2,8 +2,9 @@
 // `npm run test:cluster [stack...]`: the real-cluster tier. For every stack (default: all):
 //   1. a fresh test cluster (tools/cluster-up.sh: etcd + kube-apiserver + kube-controller-manager,
 //      Pod Security restricted, the shared CRDs), server-side apply of each bundle phase file with
-//      --warnings-as-errors --validate=strict: counts objects and warnings; a non-compliant Pod is
-//      refused in each workload namespace (control); the controller manager's ReplicaSets /
+//      --validate=strict: counts objects and warnings (every warning fails except the Pod Security
+//      "restricted" warning of a relaxed, annotated namespace, lib/pod-security.mjs); the Pod Security
+//      control judges each workload namespace against the level it declares; the controller manager's ReplicaSets /
 //      StatefulSets / Jobs create Pods that Pod Security admits (no FailedCreate event);
 //   2. drift: every field of every synthesized object equals the live value (tools/lib/drift.mjs);
 //   3. kube-score (and kube-linter when built) on the bundle: findings not listed in
@@ -28,6 +29,7 @@ import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
 import { compareObject, objectKey } from './lib/drift.mjs';
+import { classifyApplyWarnings, controlCases, namespacePolicies, policyProblems } from './lib/pod-security.mjs';
 
 const TOOLS = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(TOOLS, '..');
@@ -203,6 +205,8 @@ function newRow(stack) {
     blocked: [],
     objects: { expected: 0, applied: 0 },
     warnings: 0,
+    expectedWarnings: [],
+    prerequisites: [],
     psaControl: [],
     pods: { count: 0, failedCreate: 0, detail: [] },
     drift: { objects: 0, fields: 0, mismatches: [] },
@@ -214,7 +218,9 @@ function newRow(stack) {
 }
 const fail = (row, msg) => {
   row.failures.push(msg);
-  log(`${row.stack}: FAIL ${msg.split('\n')[0]}`);
+  // the whole message: a first line ending in ":" (e.g. "apply ... (exit 1):") says nothing alone
+  const lines = msg.split('\n');
+  log(`${row.stack}: FAIL ${lines[0]}${lines.slice(1, 21).map((l) => `\n    ${l}`).join('')}${lines.length > 21 ? `\n    (${lines.length - 21} more lines)` : ''}`);
 };
 
 // ------------------------------------------------------------------ clusters
@@ -248,38 +254,77 @@ async function getJson(kubeconfig, args) {
 }
 
 // ------------------------------------------------------------------ steps
-/** Server-side apply of each phase file, in order. */
-async function applyBundle(row, kubeconfig, phases) {
-  for (const p of phases) {
-    const r = await kc(kubeconfig, [
-      'apply', '--server-side', '--warnings-as-errors', '--validate=strict', '--field-manager=stackbook', '-f', p.file,
-    ]);
-    const applied = r.stdout.split('\n').filter((l) => /\s(serverside-applied|unchanged|configured|created)$/.test(l.trim())).length;
-    const warnings = r.stderr.split('\n').filter((l) => l.startsWith('Warning:'));
-    // kubectl apply can exit 0 after per-object errors (e.g. "resource mapping not found")
-    const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'));
-    row.objects.applied += applied;
-    row.warnings += warnings.length;
-    if (r.code !== 0 || errors.length > 0) fail(row, `apply ${p.name} (exit ${r.code}):\n${head(r.stderr, 20)}`);
-    else if (applied !== p.docs.length) fail(row, `apply ${p.name}: ${applied} objects applied, ${p.docs.length} in the file`);
+/**
+ * Cluster prerequisites the bundle lists in PREREQUISITES.md that no shared fixture provides:
+ * every RuntimeClass a pod template names (installed with its runtime, e.g. sysbox, never rendered
+ * by stackbook) is created here with a handler of the same name. The admission plugin only checks
+ * that it exists; no Pod runs without a kubelet anyway.
+ */
+async function installPrerequisites(row, kubeconfig, docs) {
+  const podSpec = (d) => (d.kind === 'CronJob' ? d.spec?.jobTemplate?.spec?.template?.spec : d.kind === 'Pod' ? d.spec : d.spec?.template?.spec);
+  const classes = [...new Set(docs.filter((d) => WORKLOAD_KINDS.includes(d.kind)).map((d) => podSpec(d)?.runtimeClassName).filter(Boolean))].sort();
+  for (const name of classes) {
+    const rc = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name, labels: { 'stackbook.io/test-fixture': 'prerequisite' } }, handler: name };
+    const r = await kc(kubeconfig, ['apply', '--server-side', '--field-manager=stackbook-test-prerequisites', '-f', '-'], { input: JSON.stringify(rc) });
+    if (r.code !== 0) fail(row, `prerequisite fixture RuntimeClass ${name}: ${head(r.stderr)}`);
+    else row.prerequisites.push(`RuntimeClass ${name} (prerequisite fixture; PREREQUISITES.md lists it)`);
   }
 }
 
-/** A Pod violating "restricted" must be refused in every namespace that runs workloads. */
-async function podSecurityControl(row, kubeconfig, docs) {
-  const namespaces = [...new Set(docs.filter((d) => WORKLOAD_KINDS.includes(d.kind)).map((d) => d.metadata.namespace ?? 'default'))].sort();
-  for (const ns of namespaces) {
-    const pod = {
-      apiVersion: 'v1',
-      kind: 'Pod',
-      metadata: { name: 'stackbook-psa-control', namespace: ns },
-      spec: { containers: [{ name: 'c', image: 'registry.invalid/control:1', securityContext: { allowPrivilegeEscalation: true } }] },
-    };
-    const r = await kc(kubeconfig, ['apply', '--server-side', '--dry-run=server', '--field-manager=stackbook-control', '-f', '-'], {
-      input: JSON.stringify(pod),
-    });
-    if (r.code !== 0 && /violates PodSecurity "restricted/.test(r.stderr)) row.psaControl.push(`${ns}: refused`);
-    else fail(row, `Pod Security control in namespace ${ns}: a non-compliant Pod was ${r.code === 0 ? 'accepted' : `refused for another reason: ${head(r.stderr)}`}`);
+/**
+ * Server-side apply of each phase file, in order. Every warning fails, except the one Pod Security
+ * warning a relaxed namespace produces on purpose (warn stays "restricted" there, lib/pod-security.mjs);
+ * kubectl's --warnings-as-errors cannot tell them apart, so the warnings are judged here.
+ */
+async function applyBundle(row, kubeconfig, phases, policies) {
+  for (const p of phases) {
+    const r = await kc(kubeconfig, ['apply', '--server-side', '--validate=strict', '--field-manager=stackbook', '-f', p.file]);
+    const applied = r.stdout.split('\n').filter((l) => /\s(serverside-applied|unchanged|configured|created)$/.test(l.trim())).length;
+    const w = classifyApplyWarnings(r.stderr.split('\n').filter((l) => l.startsWith('Warning:')), p.docs, policies);
+    // kubectl apply can exit 0 after per-object errors (e.g. "resource mapping not found")
+    const errors = r.stderr.split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'));
+    row.objects.applied += applied;
+    row.warnings += w.unexpected.length;
+    row.expectedWarnings.push(...w.expected.map((x) => `${p.name}: ${x}`));
+    if (r.code !== 0 || errors.length > 0) fail(row, `apply ${p.name} (exit ${r.code}):\n${head(errors.join('\n') || r.stderr, 20)}`);
+    else if (applied !== p.docs.length) fail(row, `apply ${p.name}: ${applied} objects applied, ${p.docs.length} in the file`);
+    for (const x of w.unexpected) fail(row, `apply ${p.name}: ${x}`);
+  }
+}
+
+/**
+ * Pod Security control, per namespace holding a workload, against the level it declares: a
+ * restricted namespace refuses a Pod violating restricted; a relaxed one (baseline, privileged)
+ * must carry the exception annotation, keep warn/audit restricted (the restricted-violating Pod is
+ * accepted with that warning) and still refuse what its own level forbids (baseline: a privileged
+ * hostPath Pod). The live labels must equal the declared ones.
+ */
+async function podSecurityControl(row, kubeconfig, policies) {
+  for (const pol of policies) {
+    const ns = pol.namespace;
+    for (const problem of policyProblems(pol)) fail(row, `Pod Security of namespace ${ns}: ${problem}`);
+    if (pol.defined) {
+      const [live] = await getJson(kubeconfig, ['namespace', ns]);
+      for (const k of ['enforce', 'warn', 'audit']) {
+        const got = live?.metadata?.labels?.[`pod-security.kubernetes.io/${k}`];
+        if (got !== pol[k]) fail(row, `Pod Security of namespace ${ns}: live ${k} label ${JSON.stringify(got)}, declared ${JSON.stringify(pol[k])}`);
+      }
+    }
+    const results = [];
+    for (const c of controlCases(ns, pol.enforce)) {
+      const r = await kc(kubeconfig, ['apply', '--server-side', '--dry-run=server', '--field-manager=stackbook-control', '-f', '-'], {
+        input: JSON.stringify(c.pod),
+      });
+      const ok = c.expect === 'refused' ? r.code !== 0 && c.pattern.test(r.stderr) : r.code === 0 && c.pattern.test(r.stderr);
+      if (ok) results.push(c.expect === 'refused' ? 'refused' : 'accepted with the restricted warning');
+      else {
+        const got = r.code === 0 ? `accepted${/Warning:/.test(r.stderr) ? ` (${head(r.stderr, 2)})` : ' without a warning'}` : `refused: ${head(r.stderr)}`;
+        fail(row, `Pod Security control in namespace ${ns} (enforce ${pol.enforce}): ${c.what} must be ${c.expect === 'refused' ? 'refused' : 'accepted with a "restricted" warning'}, was ${got}`);
+      }
+    }
+    if (results.length > 0 && results.length === controlCases(ns, pol.enforce).length) {
+      row.psaControl.push(`${ns} (${pol.enforce}${pol.enforce === 'restricted' ? '' : ', excepted'}): ${results.join('; ')}`);
+    }
   }
 }
 
@@ -540,10 +585,12 @@ async function testStack(stack, exceptions, usedExceptions) {
     row.times.clusterUp = up.secs;
     try {
       let t = now();
-      await applyBundle(row, up.kubeconfig, phases);
+      const policies = namespacePolicies(docs);
+      await installPrerequisites(row, up.kubeconfig, docs);
+      await applyBundle(row, up.kubeconfig, phases, policies);
       row.times.apply = now() - t;
       t = now();
-      await podSecurityControl(row, up.kubeconfig, docs);
+      await podSecurityControl(row, up.kubeconfig, policies);
       await checkPods(row, up.kubeconfig, docs);
       row.times.pods = now() - t;
       t = now();
@@ -587,9 +634,9 @@ function report(rows, meta) {
     L.push(`| ${[
       r.stack,
       `${r.objects.applied}/${r.objects.expected}`,
-      r.warnings,
+      `${r.warnings}${r.expectedWarnings.length ? ` (+${r.expectedWarnings.length} excepted PSA)` : ''}`,
       `${r.pods.count} (${r.pods.failedCreate})`,
-      r.psaControl.length ? `${r.psaControl.length} ns refused` : '—',
+      r.psaControl.length ? `${r.psaControl.length} ns as declared` : '—',
       `${r.drift.fields} (${r.drift.mismatches.length})`,
       r.kubeScore.ran ? `${r.kubeScore.open.length} (${r.kubeScore.excepted.length})` : '—',
       r.kubeLinter.status === 'ran' ? `${r.kubeLinter.open.length} (${r.kubeLinter.excepted.length})` : r.kubeLinter.status,
@@ -604,6 +651,9 @@ function report(rows, meta) {
   L.push(`Project: tsc ${secs(meta.tsc)}${meta.typeErrors ? ` (${meta.typeErrors} type errors, emitted anyway)` : ''}, synth ${secs(meta.synth)}. Whole run: ${secs(meta.total)}.`, '');
   for (const r of rows) {
     L.push(`## ${r.stack}: ${resultOf(r)}`, '');
+    for (const x of r.prerequisites) L.push(`- prerequisite: ${x}`);
+    for (const x of r.psaControl) L.push(`- Pod Security ${x}`);
+    for (const x of r.expectedWarnings) L.push(`- excepted warning (relaxed namespace, warn stays restricted) ${x}`);
     if (r.pods.detail.length) L.push(...r.pods.detail.map((d) => `- ${d}`));
     if (r.pulumi.note) L.push(`- pulumi: ${r.pulumi.note}`);
     if (r.pulumi.drift) L.push(`- drift after pulumi up: ${r.pulumi.drift.fields} fields, ${r.pulumi.drift.mismatches.length} mismatches`);

@@ -74,6 +74,26 @@ describe('applyExceptions', () => {
     expect(dev.open.map((f) => f.test)).toEqual(['container-image-pull-policy', 'deployment-has-host-podantiaffinity']);
   });
 
+  it('matches object globs within a segment only (StatefulSet/*/redis-node, Job/aion/mongo-ttl-*)', () => {
+    const f = (object: string): Finding => ({ checker: 'kube-score', test: 'container-security-context-user-group-id', object, message: '(redis) low user ID' });
+    const ex: Exception[] = [
+      { checker: 'kube-score', test: 'container-security-context-user-group-id', object: 'StatefulSet/*/redis-node', reason: REASON },
+      { checker: 'kube-score', test: 'container-security-context-user-group-id', object: 'Job/aion/mongo-ttl-*', reason: REASON },
+    ];
+    const r = applyExceptions(
+      [f('StatefulSet/aion/redis-node'), f('StatefulSet/osc/redis-node'), f('StatefulSet/aion/redis'), f('Job/aion/mongo-ttl-1f305df3'), f('Job/oub/mongo-ttl-1'), f('StatefulSet/a/b/redis-node')],
+      ex,
+      'prod',
+    );
+    expect(r.excepted.map((x) => x.object)).toEqual(['StatefulSet/aion/redis-node', 'StatefulSet/osc/redis-node', 'Job/aion/mongo-ttl-1f305df3']);
+    expect(r.open.map((x) => x.object)).toEqual(['StatefulSet/aion/redis', 'Job/oub/mongo-ttl-1', 'StatefulSet/a/b/redis-node']);
+    expect([...r.used].sort()).toEqual([0, 1]);
+    const objectMatches = checkers.objectMatches as (p: string, o: string) => boolean;
+    expect(objectMatches('*', 'Namespace/ope')).toBe(true);
+    expect(objectMatches('Deployment/a.b/*', 'Deployment/aXb/c')).toBe(false); // "." is literal
+    expect(objectMatches('Deployment/*', 'Deployment/ope/ope')).toBe(false); // same number of segments
+  });
+
   it('does not let an exception for one object cover another', () => {
     const ex: Exception[] = [{ checker: 'kube-score', test: 'container-image-pull-policy', object: 'Deployment/ope/other', reason: REASON }];
     expect(applyExceptions(findings, ex, 'dev').open).toHaveLength(3);

@@ -139,7 +139,8 @@ describe('BackupCronJob defaults (X-6): hardened, no overlap, bounded', () => {
             capabilities: { drop: ['ALL'] },
             seccompProfile: { type: 'RuntimeDefault' },
           });
-          expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } });
+          // ephemeral storage: 64Mi reserved; limit 256Mi logs + tmp 64Mi + work 2Gi (the emptyDirs it mounts)
+          expect(c.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '1', memory: '1Gi', 'ephemeral-storage': '2368Mi' } });
           expect(c.volumeMounts.map((m: Json) => m.mountPath)).toEqual(expect.arrayContaining(['/tmp', '/work']));
         }
         const vols = Object.fromEntries(pod.volumes.map((v: Json) => [v.name, v]));
@@ -164,7 +165,10 @@ describe('BackupCronJob defaults (X-6): hardened, no overlap, bounded', () => {
       workSize: '20Gi',
       colocateWith: { 'app.kubernetes.io/name': 'oubliette' },
     });
-    expect(containersOf(backup)[0]!.resources).toEqual({ requests: { cpu: '50m', memory: '128Mi' }, limits: { cpu: '2', memory: '4Gi' } });
+    expect(containersOf(backup)[0]!.resources).toEqual({ requests: { cpu: '50m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '2', memory: '4Gi', 'ephemeral-storage': '20800Mi' } });
+    const own = build({ resources: { cpuRequest: '50m', cpuLimit: '2', memoryRequest: '128Mi', memoryLimit: '4Gi', ephemeralStorageRequest: '1Gi', ephemeralStorageLimit: '30Gi' } }).backup;
+    expect(containersOf(own)[0]!.resources.limits['ephemeral-storage']).toBe('30Gi');
+    expect(containersOf(own)[0]!.resources.requests['ephemeral-storage']).toBe('1Gi');
     expect(podOf(backup).volumes.find((v: Json) => v.name === 'work').emptyDir.sizeLimit).toBe('20Gi');
     expect(podOf(backup).affinity.podAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
       { labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'oubliette' } }, topologyKey: 'kubernetes.io/hostname' },

@@ -1,7 +1,7 @@
 /** meta: trace annotations (catalog IDs), reasoned exceptions, selector labels, checksums. */
 import { describe, expect, it } from 'vitest';
 import { ApiObject } from 'cdk8s';
-import { checksum, CONCERNS_ANNOTATION, EXCEPTION_PREFIX, exception, selectorLabels, stableJson, trace } from '../../components/meta.js';
+import { checksum, CONCERNS_ANNOTATION, EXCEPTION_PREFIX, ephemeralStorageLimit, exception, imagePullPolicy, literalEnv, selectorLabels, stableJson, trace } from '../../components/meta.js';
 import { errorOf, newChart, objectsOf } from './util.js';
 
 function object() {
@@ -60,5 +60,21 @@ describe('selectorLabels, stableJson, checksum', () => {
     expect(checksum({ a: 1, b: { c: 2, d: 3 } })).toBe(checksum({ b: { d: 3, c: 2 }, a: 1 }));
     expect(checksum({ a: 1, b: { c: 2, d: 3 } })).not.toBe(checksum({ a: 1, b: { c: 2, d: 4 } }));
     expect(checksum([1, 2])).not.toBe(checksum([2, 1]));
+  });
+});
+
+describe('container helpers shared by every component', () => {
+  it('imagePullPolicy: IfNotPresent for a digest, Always for a tag (a moved tag is never run stale)', () => {
+    expect(imagePullPolicy(`docker.io/library/redis:8.2.2-alpine@sha256:${'a'.repeat(64)}`)).toBe('IfNotPresent');
+    expect(imagePullPolicy('docker.io/library/redis:8.2.2-alpine')).toBe('Always');
+  });
+  it('literalEnv: an empty value is rendered as { name } alone (the API server drops value: "")', () => {
+    expect(literalEnv('DOCKER_TLS_CERTDIR', '')).toEqual({ name: 'DOCKER_TLS_CERTDIR' });
+    expect(literalEnv('X', '0')).toEqual({ name: 'X', value: '0' });
+  });
+  it('ephemeralStorageLimit: 256Mi for logs plus every emptyDir size, in MiB', () => {
+    expect(ephemeralStorageLimit([])).toBe('256Mi');
+    expect(ephemeralStorageLimit(['64Mi', '2Gi'])).toBe('2368Mi');
+    expect(() => ephemeralStorageLimit(['100m'])).toThrow('not a byte quantity');
   });
 });

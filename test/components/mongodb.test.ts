@@ -70,7 +70,7 @@ describe('MongoDb (AION-2)', () => {
     expect(sts.spec.volumeClaimTemplates.map((t: Json) => [t.metadata.name, t.spec.resources.requests.storage])).toEqual([['data', '10Gi']]);
     expect(c.volumeMounts.map((m: Json) => `${m.name}:${m.mountPath}`)).toEqual(['data:/data/db', 'configdb:/data/configdb', 'tmp:/tmp']);
     expect(pod.volumes.map((v: Json) => v.name)).toEqual(['configdb', 'tmp']);
-    expect(c.resources.limits).toEqual({ cpu: '1', memory: '1Gi' });
+    expect(c.resources.limits).toEqual({ cpu: '1', memory: '1Gi', 'ephemeral-storage': '336Mi' }); // 256Mi logs + its configdb and tmp emptyDirs
     expect(build({ storageSize: '50Gi', storageClassName: 'gp3' }).sts.spec.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: 'gp3', resources: { requests: { storage: '50Gi' } } });
   });
 

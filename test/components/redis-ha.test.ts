@@ -160,16 +160,18 @@ describe('replicated Redis: objects (X-5, AION-6)', () => {
 
   it('defaults: resources of redis (256Mi, maxmemory 75 %), sentinel, exporter, init and HAProxy', () => {
     const { main, sentinel, exporter, init, haproxy, cm, redis } = build();
-    expect(main.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+    expect(main.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '272Mi' } });
     expect(redis.maxmemory).toBe(Math.floor(256 * 1024 ** 2 * 0.75));
     expect(cm['redis.conf']!.split('\n')).toContain(`maxmemory ${redis.maxmemory}`);
-    expect(sentinel.resources).toEqual({ requests: { cpu: '20m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } });
-    expect(exporter.resources).toEqual({ requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } });
-    expect(init.resources).toEqual({ requests: { cpu: '10m', memory: '8Mi' }, limits: { cpu: '50m', memory: '16Mi' } });
-    expect(haproxy.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '128Mi' } });
+    expect(sentinel.resources).toMatchObject({ requests: { cpu: '20m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } });
+    expect(exporter.resources).toMatchObject({ requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '100m', memory: '64Mi' } });
+    expect(init.resources).toMatchObject({ requests: { cpu: '10m', memory: '8Mi' }, limits: { cpu: '50m', memory: '16Mi' } });
+    // ephemeral storage: 64Mi reserved; limit 256Mi logs + the disk emptyDirs mounted (HAProxy: tmp 16Mi)
+    expect(haproxy.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '250m', memory: '128Mi', 'ephemeral-storage': '272Mi' } });
+    for (const c of [sentinel, exporter, init]) expect(c.resources.requests['ephemeral-storage']).toBe('64Mi');
     const custom = build({ haproxyResources: { cpuRequest: '1', cpuLimit: '2', memoryRequest: '1Gi', memoryLimit: '1Gi' }, sentinelResources: { cpuRequest: '1m', cpuLimit: '2m', memoryRequest: '1Mi', memoryLimit: '2Mi' } });
-    expect(custom.haproxy.resources.limits).toEqual({ cpu: '2', memory: '1Gi' });
-    expect(custom.sentinel.resources.limits).toEqual({ cpu: '2m', memory: '2Mi' });
+    expect(custom.haproxy.resources.limits).toMatchObject({ cpu: '2', memory: '1Gi' });
+    expect(custom.sentinel.resources.limits).toMatchObject({ cpu: '2m', memory: '2Mi' });
   });
 
   it('persistence: AOF on a retained 1Gi PVC per member outside development; an emptyDir in development', () => {
@@ -225,8 +227,9 @@ describe('replicated Redis: security and secrets (X-1, X-5)', () => {
           capabilities: { drop: ['ALL'] },
           seccompProfile: { type: 'RuntimeDefault' },
         });
-        expect(Object.keys(c.resources.requests).sort(), c.name).toEqual(['cpu', 'memory']);
-        expect(Object.keys(c.resources.limits).sort(), c.name).toEqual(['cpu', 'memory']);
+        expect(Object.keys(c.resources.requests).sort(), c.name).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+        expect(Object.keys(c.resources.limits).sort(), c.name).toEqual(['cpu', 'ephemeral-storage', 'memory']);
+        expect(c.resources.requests['ephemeral-storage'], c.name).toBe('64Mi');
       }
     }
   });

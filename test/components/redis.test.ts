@@ -135,7 +135,7 @@ describe('Redis in-cluster (X-5)', () => {
     const d = build();
     expect(d.redis.maxmemory).toBe(Math.floor(256 * 1024 ** 2 * 0.75));
     expect(d.conf.split('\n')).toEqual(expect.arrayContaining([`maxmemory ${Math.floor(256 * 1024 ** 2 * 0.75)}`, 'maxmemory-policy noeviction', 'maxclients 1000']));
-    expect(d.main.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+    expect(d.main.resources).toEqual({ requests: { cpu: '100m', memory: '256Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '500m', memory: '256Mi', 'ephemeral-storage': '272Mi' } });
     const c = build({ resources: { cpuRequest: '200m', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi' }, maxmemoryRatio: 0.5, maxmemoryPolicy: 'volatile-lru', maxclients: 200 });
     expect(c.conf.split('\n')).toEqual(expect.arrayContaining(['maxmemory 536870912', 'maxmemory-policy volatile-lru', 'maxclients 200']));
   });

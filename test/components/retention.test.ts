@@ -150,7 +150,7 @@ describe('retention Jobs are hardened, traced and idempotent to re-apply (X-1)',
       expect(pod.automountServiceAccountToken).toBe(false);
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
-      expect(c.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '256Mi' } });
+      expect(c.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '320Mi' } }); // 256Mi logs + tmp 64Mi
       expect(c.volumeMounts).toEqual([{ name: 'config', mountPath: '/etc/retention', readOnly: true }, { name: 'tmp', mountPath: '/tmp' }]);
     }
   });

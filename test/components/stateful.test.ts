@@ -115,7 +115,9 @@ describe('StatefulStore secure defaults (X-1)', () => {
         capabilities: { drop: ['ALL'] },
         seccompProfile: { type: 'RuntimeDefault' },
       });
-      expect(c.resources, c.name).toEqual({ requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+      expect(c.resources, c.name).toMatchObject({ requests: { cpu: '100m', memory: '128Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+      expect(c.resources.limits['ephemeral-storage'], c.name).toMatch(/^\d+Mi$/);
+      expect(parseInt(c.resources.limits['ephemeral-storage'], 10), c.name).toBeGreaterThanOrEqual(256);
     }
   });
 
@@ -178,6 +180,29 @@ describe('StatefulStore secure defaults (X-1)', () => {
     expect(init.livenessProbe ?? init.readinessProbe ?? init.startupProbe).toBeUndefined();
     const slow = build({ container: { ...BASE.container, startupSeconds: 300 } }).main.startupProbe;
     expect(slow.periodSeconds * slow.failureThreshold).toBeGreaterThanOrEqual(300);
+  });
+});
+
+describe('StatefulStore containers: ephemeral storage, pull policy, empty env values', () => {
+  it('limits ephemeral storage to 256Mi logs + the disk emptyDirs each container mounts (memory-backed ones do not count)', () => {
+    const { containers } = build();
+    const by = Object.fromEntries(containers.map((c) => [c.name, c.resources]));
+    // store mounts tmp (default 256Mi) + run (Memory) + a claim + a ConfigMap; init mounts run; exporter nothing
+    expect(by.store.requests['ephemeral-storage']).toBe('64Mi');
+    expect(by.store.limits['ephemeral-storage']).toBe('512Mi');
+    expect(by.init.limits['ephemeral-storage']).toBe('256Mi');
+    expect(by.exporter.limits['ephemeral-storage']).toBe('256Mi');
+    const own = build({ container: { ...BASE.container, resources: { cpuRequest: '1', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi', ephemeralStorageRequest: '1Gi', ephemeralStorageLimit: '4Gi' } } });
+    expect(own.main.resources.limits['ephemeral-storage']).toBe('4Gi');
+    expect(errorOf(() => build({ container: { ...BASE.container, resources: { cpuRequest: '1', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '1Gi', ephemeralStorageRequest: '8Gi', ephemeralStorageLimit: '4Gi' } } })).message).toMatch(/ephemeralStorageRequest must be a byte quantity ≤ ephemeralStorageLimit/);
+  });
+  it('imagePullPolicy: Always for a tag, IfNotPresent for a digest', () => {
+    expect(build({ container: { ...BASE.container, image: 'docker.io/library/redis:8.2.2' } }).main.imagePullPolicy).toBe('Always');
+    expect(build({ container: { ...BASE.container, image: `docker.io/library/redis:8.2.2@sha256:${'b'.repeat(64)}` } }).main.imagePullPolicy).toBe('IfNotPresent');
+  });
+  it('an empty env value is rendered as { name } alone (the API server would drop value: "" and report drift)', () => {
+    const { main } = build({ container: { ...BASE.container, env: { EMPTY: '', SET: 'x' } } });
+    expect(main.env).toEqual([{ name: 'EMPTY' }, { name: 'SET', value: 'x' }]);
   });
 });
 

@@ -255,6 +255,13 @@ describe('Workload secure defaults (X-1)', () => {
   });
 });
 
+describe('Workload env and pull policy', () => {
+  it('an empty env value is rendered as { name } alone (same meaning; the API server drops value: "")', () => {
+    const { container } = build({ env: { EMPTY: '', MODE: 'x' } });
+    expect(container.env).toEqual([{ name: 'EMPTY' }, { name: 'MODE', value: 'x' }]);
+  });
+});
+
 describe('Workload rejects props it cannot render safely', () => {
   it.each([0, 65536, 80.5])('port %s', (port) => {
     const e = errorOf(() => build({ port }));

@@ -5,8 +5,10 @@
 /** @typedef {{ checker: string, test: string, object: string, message: string }} Finding */
 /**
  * @typedef {{ checker: string, test: string, object: string, reason: string, stacks?: string[] }} CheckerException
- * `object` is `Kind/namespace/name`, `Kind/name` (cluster-scoped) or `*`; `stacks` limits the
- * exception to those stacks (default: every stack).
+ * `object` is `Kind/namespace/name`, `Kind/name` (cluster-scoped) or `*`; within a segment `*`
+ * matches any characters except a slash (e.g. `Job/aion/mongo-ttl-*`, or any namespace's
+ * redis-node StatefulSet with a star as the namespace segment); `stacks`
+ * limits the exception to those stacks (default: every stack).
  */
 
 export const CHECKERS = ['kube-score', 'kube-linter'];
@@ -39,6 +41,19 @@ export function parseExceptions(doc) {
     }
     return { checker: e.checker, test: e.test, object: e.object, reason: e.reason.trim(), ...(e.stacks ? { stacks: [...e.stacks] } : {}) };
   });
+}
+
+/**
+ * Whether an exception's `object` pattern covers a finding's object: `*` alone covers every object;
+ * otherwise the same number of segments, `*` within a segment matching anything but `/`.
+ * @param {string} pattern
+ * @param {string} object
+ */
+export function objectMatches(pattern, object) {
+  if (pattern === '*') return true;
+  if (!pattern.includes('*')) return pattern === object;
+  const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*')}$`);
+  return re.test(object);
 }
 
 /** @param {string} kind @param {string | undefined} namespace @param {string} name */
@@ -105,7 +120,7 @@ export function applyExceptions(findings, exceptions, stack) {
   const used = new Set();
   for (const f of findings) {
     const i = exceptions.findIndex(
-      (e) => e.checker === f.checker && e.test === f.test && (e.object === '*' || e.object === f.object) && (!e.stacks || e.stacks.includes(stack)),
+      (e) => e.checker === f.checker && e.test === f.test && objectMatches(e.object, f.object) && (!e.stacks || e.stacks.includes(stack)),
     );
     if (i < 0) open.push(f);
     else {
