@@ -14,12 +14,25 @@ export function loadEnv(env: string): Stack {
   return loadStackFile(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), `stacks/Pulumi.${env}.yaml`);
 }
 
+/** Freeze `v` and everything reachable from it (plain data: objects and arrays). */
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v as object)) deepFreeze(x);
+  }
+  return v;
+}
+
 const cache = new Map<string, Rendered>();
-/** Render a real stack (cached per test file). Do not mutate the result. */
+/**
+ * Render a real stack (cached per test worker: files that share a worker, see vitest.config.ts,
+ * share it). The result is deep-frozen, so a test that mutates it fails at once instead of
+ * changing what later tests see: take a `structuredClone` to modify it.
+ */
 export function renderEnv(env: string): Rendered {
   let r = cache.get(env);
   if (!r) {
-    r = render(loadEnv(env));
+    r = deepFreeze(render(loadEnv(env)));
     cache.set(env, r);
   }
   return r;

@@ -44,8 +44,8 @@ export interface ToolResult {
   readonly output: string;
 }
 
-export function promtool(args: readonly string[], cwd: string): ToolResult {
-  const r = spawnSync(requirePromtool(), args, { cwd, encoding: 'utf8', timeout: 30_000 });
+export function promtool(args: readonly string[], cwd: string, timeoutMs = 30_000): ToolResult {
+  const r = spawnSync(requirePromtool(), args, { cwd, encoding: 'utf8', timeout: timeoutMs });
   if (r.error) throw r.error;
   return { code: r.status ?? -1, output: `$ promtool ${args.join(' ')}\n${r.stdout}${r.stderr}` };
 }

@@ -11,7 +11,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { SecretRequirement, ServiceModule } from '../services/types.js';
 import { ConfigError } from '../stacks/load.js';
 import { PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
-import { ENVS, ROOT, loadEnv } from './helpers.js';
+import { ENVS, ROOT, loadEnv, renderEnv } from './helpers.js';
 
 // --------------------------------------------------------------------------- mocks
 
@@ -157,7 +157,7 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
   let deployment: Awaited<ReturnType<ProgramModule['program']>>;
 
   beforeAll(async () => {
-    expected = render(loadEnv(env));
+    expected = renderEnv(env); // cached, read only
     await useStack(env);
     pulumi.runtime.setAllConfig(pulumiConfigOf(env), []);
     deployment = prog.program();
@@ -504,7 +504,7 @@ describe('program errors and preview', () => {
     const d = prog.program();
     await d.settled();
     // Every rendered object, plus the Secrets Pulumi owns (by design), and nothing else.
-    const want = render(loadEnv('airgap'));
+    const want = renderEnv('airgap');
     const owned = pulumiRequirements(want).map((s) => `v1 Secret ${s.namespace}/${s.name}`);
     expect(owned.length).toBeGreaterThan(0);
     expect(k8sObjects().map((r) => idOf(r.inputs as Manifest)).sort()).toEqual([...want.objects.map(idOf), ...owned].sort());

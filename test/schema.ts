@@ -545,6 +545,26 @@ export function validateHandChecked(input: unknown): string[] | undefined {
 }
 
 /**
+ * Errors already computed, by the object's JSON text. Both validators start from
+ * `JSON.parse(JSON.stringify(input ?? null))` and depend on nothing else (the CRD fixtures and the
+ * compiled schemas are fixed for a run), so an object with the same JSON text has the same errors:
+ * re-validating identical objects (the same render checked by several tests, the services a
+ * generated stack leaves unchanged) only costs time. Bounded, cleared when full.
+ */
+const checkedByJson = new Map<string, readonly string[]>();
+const CHECKED_MAX = 50_000;
+function checkedErrors(o: unknown): readonly string[] {
+  const key = JSON.stringify(o ?? null);
+  let errors = checkedByJson.get(key);
+  if (!errors) {
+    errors = validateHandChecked(o) ?? validateManifest(o);
+    if (checkedByJson.size >= CHECKED_MAX) checkedByJson.clear();
+    checkedByJson.set(key, errors);
+  }
+  return errors;
+}
+
+/**
  * `apiVersion kind namespace/name` -> errors, for every invalid object (empty when all are valid).
  * Kinds without a CRD fixture but with a hand-checked schema (test/crd-hand-checked.ts) are
  * validated against that schema instead of being reported as "no CRD fixture".
@@ -552,7 +572,7 @@ export function validateHandChecked(input: unknown): string[] | undefined {
 export function invalidManifests(objects: readonly unknown[]): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const o of objects) {
-    const errors = validateHandChecked(o) ?? validateManifest(o);
+    const errors = [...checkedErrors(o)];
     if (errors.length === 0) continue;
     const m = (isRecord(o) ? o : {}) as { apiVersion?: unknown; kind?: unknown; metadata?: { name?: unknown; namespace?: unknown } };
     out[`${String(m.apiVersion)} ${String(m.kind)} ${String(m.metadata?.namespace ?? '')}/${String(m.metadata?.name)}`] = errors;

@@ -31,7 +31,7 @@ import { SERVICES } from '../services/index.js';
 import { bundleFiles } from '../synth/bundle.js';
 import { render, type Rendered } from '../synth/render.js';
 import type { Stack } from '../stacks/schema.js';
-import { ENVS, ROOT, loadEnv } from './helpers.js';
+import { ENVS, ROOT, loadEnv, renderEnv } from './helpers.js';
 
 // ----------------------------------------------------------------------------- canaries
 
@@ -138,7 +138,7 @@ function configCanaries(env: string, r: Pick<Rendered, 'secrets'>): Record<strin
 
 describe('rendered bundles: every file of every stack, with a fixture Secret of every source', () => {
   it.each(ENVS)('%s', (env) => {
-    const secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}fixture`), ...configCanaries(env, render(loadEnv(env))) };
+    const secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}fixture`), ...configCanaries(env, renderEnv(env)) };
     const rendered = render(stackWithCanaries(env, secrets), [...SERVICES, fixture]);
     // the fixture really went through: its Secrets are listed, its workload reads them by reference
     expect(rendered.secrets.filter((s) => s.namespace === FIXTURE_NS).map((s) => s.source).sort()).toEqual(['existing', 'pulumi', 'vault']);
@@ -181,7 +181,7 @@ describe('stackbook synth and check with canaries in every stack file', () => {
       const file = join(root, 'stacks', `Pulumi.${env}.yaml`);
       const doc = yaml.load(readFileSync(file, 'utf8')) as { config: Record<string, unknown> };
       // As `pulumi config set --secret --path 'stackbook:secrets.<key>'` writes them: ciphertext only.
-      const secure = Object.fromEntries(Object.entries(configCanaries(env, render(loadEnv(env)))).map(([k, v]) => [k, { secure: `v1:${v}` }]));
+      const secure = Object.fromEntries(Object.entries(configCanaries(env, renderEnv(env))).map(([k, v]) => [k, { secure: `v1:${v}` }]));
       all.push(...Object.values(secure).map((s) => s.secure));
       doc.config['stackbook:secrets'] = { ...(doc.config['stackbook:secrets'] as object), ...secure };
       writeFileSync(file, yaml.dump(doc, { lineWidth: -1 }));
@@ -296,7 +296,7 @@ describe.each(ENVS)('the Pulumi program under mocks: stack %s', (env) => {
   it('no canary in a registered input that is not secret, in the stack outputs, in non-secret outputs or in log lines', async () => {
     const prog = await import('../pulumi/program.js');
     const { loadStackFromPulumiConfig } = await import('../pulumi/config.js');
-    const secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}pulumifixture`), ...configCanaries(env, render(loadEnv(env))) };
+    const secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}pulumifixture`), ...configCanaries(env, renderEnv(env)) };
     const captured = captureOutput();
     try {
       // 1. the program as `pulumi up` runs it: real services, config secrets marked secret
