@@ -47,7 +47,10 @@ afterAll(() => {
   const rows = [...counts.entries()].sort(([a], [b]) => a.localeCompare(b));
   const total = rows.reduce((s, [, c]) => s + c.generated, 0);
   const lines = rows.map(([k, c]) => `  ${k.padEnd(34)} ${String(c.generated).padStart(5)} generated, ${String(c.rejected).padStart(5)} handled as required`);
-  console.log(`hostile-config (seed ${SEED}): ${total} generated configs (each through both front doors: Pulumi config and stack file)\n${lines.join('\n')}`);
+  console.log(
+    `hostile-config (seed ${SEED}): ${total} generated configs (each through both front doors: Pulumi config and stack file; ` +
+      `${repeated} repeats of an already-judged case counted without judging it again)\n${lines.join('\n')}`,
+  );
 });
 
 // ----------------------------------------------------------------------------- the base stacks
@@ -266,7 +269,28 @@ function judge(c: Case, door: { raw: Raw; run: () => unknown }): string | undefi
   return undefined;
 }
 
+/**
+ * Verdicts of cases already judged, by their content (base, config, expectations). fast-check
+ * draws the same case more than once (a contradiction without parameters, a short site list):
+ * measured with the fixed seed, 584 of the 3,500 draws repeat an earlier case (contradiction 341
+ * of 700, required deleted 188, out of range 34, wrong type 22, unknown key 0); the contradiction
+ * category went from 4.6 s to 2.3 s alone. Both front doors are deterministic functions of exactly
+ * this content, so a repeat still counts as one of the 700 runs of its category (fast-check still
+ * draws and shrinks as before) without parsing the same text again; every distinct case is judged
+ * in full through both doors.
+ */
+const judged = new Set<string>();
+let repeated = 0;
+const caseKey = (c: Case) =>
+  `${c.base.label}\0${JSON.stringify(c.raw)}\0${JSON.stringify(c.expect.map((x) => [x.path, x.shows, String(x.message ?? '')]))}`;
+
 function check(c: Case): void {
+  const key = caseKey(c);
+  if (judged.has(key)) {
+    count(c.category, true);
+    repeated++;
+    return;
+  }
   for (const [door, name] of [[viaPulumi(c), 'pulumi'], [viaStackFile(c), 'stack file']] as const) {
     const problem = judge(c, door);
     if (problem !== undefined) {
@@ -274,6 +298,7 @@ function check(c: Case): void {
       throw new Error(`[${c.category}] ${c.base.label} via ${name}: ${c.what}: ${problem}`);
     }
   }
+  judged.add(key);
   count(c.category, true);
 }
 
