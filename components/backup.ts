@@ -29,7 +29,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, parseLabel, selectorLabels, trace } from './meta.js';
+import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { Toleration, WorkloadResources } from './workload.js';
@@ -625,14 +625,7 @@ export class BackupCronJob extends Construct {
     });
 
     const common = { BACKUP_NAME: props.name, EXT: ext, WORK, HOME: '/tmp' };
-    const containerSecurity: k8s.SecurityContext = {
-      runAsNonRoot: true,
-      readOnlyRootFilesystem: true,
-      allowPrivilegeEscalation: false,
-      privileged: false,
-      capabilities: { drop: ['ALL'] },
-      seccompProfile: { type: 'RuntimeDefault' },
-    };
+    const containerSecurity = restrictedContainerSecurity();
     // every container mounts tmp and work (emptyDirs): its ephemeral-storage limit covers both
     const resources: k8s.ResourceRequirements = {
       requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(res.ephemeralStorageRequest ?? EPHEMERAL_STORAGE_REQUEST) },

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { ApiObject } from 'cdk8s';
 import type { IConstruct } from 'constructs';
+import type { k8s } from 'cdk8s-plus-27';
 
 /** Annotation naming the catalog concerns an object implements, e.g. `OPE-1,OPE-4`. */
 export const CONCERNS_ANNOTATION = 'stackbook.io/concerns';
@@ -128,4 +129,20 @@ export function ephemeralStorageLimit(emptyDirSizes: readonly string[]): string 
     return sum + Math.ceil(bytes / 2 ** 20);
   }, 256);
   return `${mib}Mi`;
+}
+
+/**
+ * The container security context of Pod Security "restricted" (X-1): non-root, read-only root
+ * filesystem, no privilege escalation, not privileged, every capability dropped, seccomp
+ * RuntimeDefault. A fresh object per call (callers may extend it).
+ */
+export function restrictedContainerSecurity(): k8s.SecurityContext {
+  return {
+    runAsNonRoot: true,
+    readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false,
+    privileged: false,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
 }

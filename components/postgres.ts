@@ -36,7 +36,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, quantityValue, trace } from './meta.js';
+import { ComponentError, parseLabel, quantityValue, restrictedContainerSecurity, trace } from './meta.js';
 import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
 
@@ -148,14 +148,7 @@ export const egressRule = (r: RenderedRule): k8s.NetworkPolicyEgressRule => ({ t
 
 /** Pod Security "restricted" for the operator-managed containers: the values the policies demand. */
 export function restrictedContainer(): Record<string, unknown> {
-  return {
-    allowPrivilegeEscalation: false,
-    capabilities: { drop: ['ALL'] },
-    privileged: false,
-    readOnlyRootFilesystem: true,
-    runAsNonRoot: true,
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
+  return { ...restrictedContainerSecurity() };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,7 +29,7 @@
  */
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, selectorLabels, trace } from './meta.js';
+import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
 import { SECRET_NAME } from '../policies/rules.js';
@@ -198,18 +198,6 @@ function probeOf(C: string, id: string, prop: string, p: ProbeSpec, timing: Part
   }
   if (p.exec.length === 0) throw new ComponentError(C, id, `${prop}.exec`, 'must name a command', p.exec);
   return { exec: { command: [...p.exec] }, ...timing };
-}
-
-/** The restricted container security context (X-1). */
-export function restrictedContainerSecurity(): k8s.SecurityContext {
-  return {
-    runAsNonRoot: true,
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    privileged: false,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
 }
 
 /** The restricted pod security context for `uid` (also GID and fsGroup). */

@@ -6,7 +6,7 @@
 import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, imagePullPolicy, literalEnv, quantityValue, selectorLabels, trace } from './meta.js';
+import { ComponentError, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { SECRET_NAME } from '../policies/rules.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
@@ -255,14 +255,7 @@ export class Workload extends Construct {
                   requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(ephemeralRequest), ...extended },
                   limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(ephemeralLimit), ...extended },
                 },
-                securityContext: {
-                  runAsNonRoot: true,
-                  readOnlyRootFilesystem: true,
-                  allowPrivilegeEscalation: false,
-                  privileged: false,
-                  capabilities: { drop: ['ALL'] },
-                  seccompProfile: { type: 'RuntimeDefault' },
-                },
+                securityContext: restrictedContainerSecurity(),
                 startupProbe: probe(props.readiness, { periodSeconds: 5, failureThreshold: Math.max(1, Math.ceil(startupSeconds / 5)), timeoutSeconds: 2 }),
                 livenessProbe: probe(props.liveness, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 }),
                 readinessProbe: probe(props.readiness, { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 }),

@@ -36,7 +36,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { ServiceMonitor } from '../components/monitoring.js';
 import { ExternalRedis, Redis, REDIS_PORT, type RedisSource } from '../components/redis.js';
 import { egressTo } from '../components/stateful.js';
-import { imagePullPolicy, trace } from '../components/meta.js';
+import { imagePullPolicy, restrictedContainerSecurity, trace } from '../components/meta.js';
 import { OSC_METRICS_PORT, oscLicenseRequired, oscRedisReplicas, type OscService } from '../stacks/osc.js';
 import type { Stack } from '../stacks/schema.js';
 import type { BuildContext, ServiceModule } from './types.js';
@@ -333,14 +333,7 @@ export const osc: ServiceModule = {
             requests: { cpu: '10m', memory: '16Mi', 'ephemeral-storage': '8Mi' },
             limits: { cpu: '100m', memory: '64Mi', 'ephemeral-storage': '32Mi' },
           },
-          securityContext: {
-            runAsNonRoot: true,
-            readOnlyRootFilesystem: true,
-            allowPrivilegeEscalation: false,
-            privileged: false,
-            capabilities: { drop: ['ALL'] },
-            seccompProfile: { type: 'RuntimeDefault' },
-          },
+          securityContext: restrictedContainerSecurity(),
           livenessProbe: { tcpSocket: { port: OSC_METRICS_PORT }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
           readinessProbe: { httpGet: { path: '/healthz', port: OSC_METRICS_PORT, scheme: 'HTTP' }, periodSeconds: 10, timeoutSeconds: 2, failureThreshold: 2 },
           volumeMounts: [{ name: 'metrics-auth', mountPath: HAPROXY_DIR, readOnly: true }],

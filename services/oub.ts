@@ -37,7 +37,7 @@ import { TlsIngress } from '../components/tls-ingress.js';
 import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { BackupCronJob, scheduleInterval } from '../components/backup.js';
-import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, selectorLabels, trace } from '../components/meta.js';
+import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from '../components/meta.js';
 import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
@@ -313,14 +313,7 @@ function secretRequirement(name: string, namespace: string, key: string, origin:
   };
 }
 
-const RESTRICTED: k8s.SecurityContext = {
-  runAsNonRoot: true,
-  readOnlyRootFilesystem: true,
-  allowPrivilegeEscalation: false,
-  privileged: false,
-  capabilities: { drop: ['ALL'] },
-  seccompProfile: { type: 'RuntimeDefault' },
-};
+const RESTRICTED = restrictedContainerSecurity();
 
 const JOB_RESOURCES: k8s.ResourceRequirements = {
   requests: { cpu: q('50m'), memory: q('64Mi'), 'ephemeral-storage': q('64Mi') },
