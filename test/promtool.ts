@@ -4,10 +4,12 @@
  * tally which alerts those files cover.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { load } from 'js-yaml';
+import { dump, load } from 'js-yaml';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Manifest, Rendered } from '../synth/render.js';
 
 export const ALERT_TESTS_DIR = join(dirname(fileURLToPath(import.meta.url)), 'alerts');
@@ -198,4 +200,91 @@ export function prepareUnitTest(dir: string, set: RuleSet, testText: string): st
   const name = `${set.name}.test.yaml`;
   writeFileSync(join(dir, name), testText.split(RUNBOOK_PLACEHOLDER).join(set.runbookBaseUrl));
   return name;
+}
+
+// ----------------------------------------------------------------------------- shared test pieces
+
+/**
+ * A temporary directory for one test file's promtool runs, created before its tests and removed
+ * after them; the returned `runDir(label)` gives each run a fresh directory inside it, so rule and
+ * unit-test files of different runs never mix.
+ */
+export function promtoolWorkspace(label: string): (run: string) => string {
+  let root: string | undefined;
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), `stackbook-${label}-`));
+  });
+  afterAll(() => {
+    if (root) rmSync(root, { recursive: true, force: true });
+  });
+  return (run) => {
+    if (root === undefined) throw new Error('promtoolWorkspace: runDir used outside a test');
+    return mkdtempSync(join(root, `${run.replace(/[^A-Za-z0-9-]/g, '_')}-`));
+  };
+}
+
+/** One rendered PrometheusRule as a rule set for promtool. */
+export function ruleSetOf(rule: { metadata: { name: string; namespace?: string }; spec?: unknown }, runbookBaseUrl: string): RuleSet {
+  return {
+    name: rule.metadata.name,
+    namespace: rule.metadata.namespace ?? '',
+    groups: (rule.spec as { groups: RuleGroup[] }).groups,
+    stacks: ['component'],
+    runbookBaseUrl,
+  };
+}
+
+/**
+ * The promtool tests every component's alert rules get (X-8), titled with `concerns`: promtool is
+ * installed; `promtool check rules` accepts the rules; `test/alerts/<unitTest>.test.yaml` loads
+ * exactly the generated rule file and has a FIRING and a QUIET case per alert; `promtool test
+ * rules` passes; and, for each alert in turn, a FIRING expectation turned QUIET fails on that case
+ * (the harness can fail).
+ */
+export function componentAlertTests(o: {
+  readonly concerns: string;
+  readonly unitTest: string;
+  readonly alerts: readonly string[];
+  readonly set: () => RuleSet;
+  readonly runDir: (run: string) => string;
+}): void {
+  const unitTests = () => readUnitTests(unitTestFile(o.unitTest));
+  it(`${o.concerns}: promtool is installed (apt-get install prometheus)`, () => {
+    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
+  });
+
+  it(`${o.concerns}: promtool check rules accepts the rendered rules`, () => {
+    const dir = o.runDir('check');
+    writeRuleFile(join(dir, 'rules.yaml'), o.set().groups);
+    const r = promtool(['check', 'rules', 'rules.yaml'], dir);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain(`SUCCESS: ${o.alerts.length} rules found`);
+  });
+
+  it(`${o.concerns}: test/alerts/${o.unitTest}.test.yaml loads exactly the rendered rules and has a FIRING and a QUIET case per alert`, () => {
+    const { doc } = unitTests();
+    expect(doc.rule_files).toEqual([ruleFileName(o.set().name)]);
+    expect(coverageProblems(o.alerts, doc)).toEqual([]);
+  });
+
+  it(`${o.concerns}: promtool test rules passes`, () => {
+    const dir = o.runDir('test');
+    const r = promtool(['test', 'rules', prepareUnitTest(dir, o.set(), unitTests().text)], dir);
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('SUCCESS');
+  });
+
+  it(`${o.concerns}: promtool test rules fails when a FIRING expectation of any alert is turned QUIET`, () => {
+    const { doc } = unitTests();
+    for (const alert of o.alerts) {
+      const copy = structuredClone(doc);
+      const firing = (copy.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => c.alertname === alert && (c.exp_alerts ?? []).length > 0);
+      if (!firing) throw new Error(`no FIRING ${alert} case in ${unitTestFile(o.unitTest)}`);
+      firing.exp_alerts = [];
+      const dir = o.runDir(`flipped-${alert}`);
+      const r = promtool(['test', 'rules', prepareUnitTest(dir, o.set(), dump(copy))], dir);
+      expect(r.code, r.output).not.toBe(0);
+      expect(r.output).toContain(`alertname: ${alert}, time: ${firing.eval_time},`);
+    }
+  });
 }

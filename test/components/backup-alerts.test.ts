@@ -3,23 +3,17 @@
  * syntax-checked and unit-tested against `test/alerts/backup.test.yaml` (a FIRING and a QUIET case
  * per alert), with the same harness as test/alerts.test.ts. Without promtool these tests fail.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump } from 'js-yaml';
+import { describe, expect, it } from 'vitest';
 import { BackupCronJob, type BackupProps } from '../../components/backup.js';
 import {
-  PROMTOOL_MISSING,
   alertProblems,
   alertsOf,
-  coverageProblems,
-  findPromtool,
+  componentAlertTests,
   prepareUnitTest,
   promtool,
+  promtoolWorkspace,
   readUnitTests,
   unitTestFile,
-  writeRuleFile,
   type RuleGroup,
   type RuleSet,
 } from '../promtool.js';
@@ -45,14 +39,7 @@ function ruleSet(props: Partial<BackupProps> = {}): RuleSet {
   return { name: 'backup', namespace: 'backups', groups: rule.spec.groups as RuleGroup[], stacks: ['component'], runbookBaseUrl: BASE };
 }
 
-let tmp: string;
-beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'stackbook-backup-alerts-'));
-});
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-const runDir = (label: string) => mkdtempSync(join(tmp, `${label}-`));
+const runDir = promtoolWorkspace('backup-alerts');
 
 function unitTest(set: RuleSet, text = readUnitTests(unitTestFile('backup')).text) {
   const dir = runDir('test');
@@ -60,10 +47,6 @@ function unitTest(set: RuleSet, text = readUnitTests(unitTestFile('backup')).tex
 }
 
 describe('backup alerts (X-6, X-8)', () => {
-  it('X-8: promtool is installed (apt-get install prometheus)', () => {
-    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
-  });
-
   it('X-6: a backup renders the three alerts, each with severity, summary, description and runbook_url', () => {
     const set = ruleSet();
     const alerts = alertsOf(set.groups);
@@ -87,39 +70,10 @@ describe('backup alerts (X-6, X-8)', () => {
     for (const a of alertsOf(ruleSet({ alertSeverity: 'critical' }).groups)) expect(a.labels?.severity).toBe('critical');
   });
 
-  it('X-8: promtool check rules accepts the rendered rules', () => {
-    const set = ruleSet();
-    const dir = runDir('check');
-    writeRuleFile(join(dir, 'rules.yaml'), set.groups);
-    const r = promtool(['check', 'rules', 'rules.yaml'], dir);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('SUCCESS: 3 rules found');
-  });
-
-  it('X-6: each alert has a FIRING and a QUIET promtool case in test/alerts/backup.test.yaml', () => {
-    const { doc } = readUnitTests(unitTestFile('backup'));
-    expect(doc.rule_files).toEqual(['backup.rules.yaml']);
-    expect(coverageProblems(ALERTS, doc)).toEqual([]);
-  });
-
-  it('X-6 X-8: promtool test rules passes', () => {
-    const r = unitTest(ruleSet());
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('SUCCESS');
-  });
+  componentAlertTests({ concerns: 'X-6 X-8', unitTest: 'backup', alerts: ALERTS, set: () => ruleSet(), runDir });
 });
 
 describe('the backup alert harness can fail (X-6)', () => {
-  it('fails when a FIRING expectation is turned QUIET', () => {
-    const { doc } = readUnitTests(unitTestFile('backup'));
-    const firing = (doc.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => c.alertname === 'BackupRestoreDrillFailed' && (c.exp_alerts ?? []).length > 0);
-    if (!firing) throw new Error('no FIRING BackupRestoreDrillFailed case');
-    firing.exp_alerts = [];
-    const r = unitTest(ruleSet(), dump(doc));
-    expect(r.code, r.output).not.toBe(0);
-    expect(r.output).toContain(`alertname: ${firing.alertname}, time: ${firing.eval_time},`);
-  });
-
   it('fails when the rules are rendered for another schedule (the thresholds are what is tested)', () => {
     const r = unitTest(ruleSet({ schedule: '0 3 */2 * *' }));
     expect(r.code, r.output).not.toBe(0);

@@ -4,24 +4,18 @@
  * rules`, and `test rules` against test/alerts/kafka.test.yaml with a FIRING and a QUIET case per
  * alert). Without promtool these tests fail, never skip.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump } from 'js-yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { consumerLagAlert } from '../../components/kafka.js';
 import { PrometheusRules } from '../../components/monitoring.js';
 import {
-  PROMTOOL_MISSING,
   alertProblems,
   alertsOf,
-  coverageProblems,
-  findPromtool,
+  componentAlertTests,
   prepareUnitTest,
   promtool,
+  promtoolWorkspace,
   readUnitTests,
   unitTestFile,
-  writeRuleFile,
   type RuleGroup,
   type RuleSet,
 } from '../promtool.js';
@@ -53,17 +47,12 @@ function renderRule() {
   return only(objectsOf(chart), 'PrometheusRule');
 }
 
-let tmp: string;
+const runDir = promtoolWorkspace('kafka-alerts');
 let set: RuleSet;
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'stackbook-kafka-alerts-'));
   const rule = renderRule();
   set = { name: 'kafka', namespace: 'aion', groups: rule.spec.groups as RuleGroup[], stacks: ['test'], runbookBaseUrl: BASE_URL };
 });
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-const runDir = (label: string): string => mkdtempSync(join(tmp, `${label}-`));
 
 describe('consumerLagAlert (AION-18)', () => {
   it('defaults: KafkaConsumerLag<Group>, lag summed per topic above 1000 for 10m, warning', () => {
@@ -118,42 +107,7 @@ describe('consumerLagAlert (AION-18)', () => {
 });
 
 describe('consumer-lag alerts through promtool (X-8)', () => {
-  it('promtool is installed (apt-get install prometheus)', () => {
-    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
-  });
-
-  it('promtool check rules accepts the rules', () => {
-    const dir = runDir('check');
-    writeRuleFile(join(dir, 'rules.yaml'), set.groups);
-    const r = promtool(['check', 'rules', 'rules.yaml'], dir);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain(`SUCCESS: ${ALERTS.length} rules found`);
-  });
-
-  it('test/alerts/kafka.test.yaml has a FIRING and a QUIET case for each alert, and loads exactly kafka.rules.yaml', () => {
-    const { doc } = readUnitTests(unitTestFile('kafka'));
-    expect(doc.rule_files).toEqual(['kafka.rules.yaml']);
-    expect(coverageProblems(ALERTS, doc)).toEqual([]);
-  });
-
-  it('promtool test rules passes', () => {
-    const dir = runDir('test');
-    const file = prepareUnitTest(dir, set, readUnitTests(unitTestFile('kafka')).text);
-    const r = promtool(['test', 'rules', file], dir);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('SUCCESS');
-  });
-
-  it('the harness can fail: a FIRING case turned QUIET fails on that case', () => {
-    const { doc } = readUnitTests(unitTestFile('kafka'));
-    const firing = (doc.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => (c.exp_alerts ?? []).length > 0);
-    if (!firing) throw new Error('no FIRING case in test/alerts/kafka.test.yaml');
-    firing.exp_alerts = [];
-    const dir = runDir('flipped');
-    const r = promtool(['test', 'rules', prepareUnitTest(dir, set, dump(doc))], dir);
-    expect(r.code, r.output).not.toBe(0);
-    expect(r.output).toContain(`alertname: ${firing.alertname}, time: ${firing.eval_time},`);
-  });
+  componentAlertTests({ concerns: 'AION-18 X-8', unitTest: 'kafka', alerts: ALERTS, set: () => set, runDir });
 
   it('the harness can fail: a threshold that no longer matches the cases', () => {
     const looser: RuleSet = {

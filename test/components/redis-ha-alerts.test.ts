@@ -5,27 +5,10 @@
  * against test/alerts/redis-replication.test.yaml with a FIRING and a QUIET case per alert.
  * Without promtool these tests fail, never skip.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump } from 'js-yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Redis, redisReplicationAlerts, type RedisProps } from '../../components/redis.js';
 import { invalidManifests } from '../schema.js';
-import {
-  PROMTOOL_MISSING,
-  alertProblems,
-  alertsOf,
-  coverageProblems,
-  findPromtool,
-  prepareUnitTest,
-  promtool,
-  readUnitTests,
-  unitTestFile,
-  writeRuleFile,
-  type RuleGroup,
-  type RuleSet,
-} from '../promtool.js';
+import { alertProblems, alertsOf, componentAlertTests, promtoolWorkspace, ruleSetOf, type RuleSet } from '../promtool.js';
 import { newChart, objectsOf, only, type Json } from './util.js';
 
 const BASE_URL = 'https://runbooks.example.com/stackbook';
@@ -49,26 +32,16 @@ function rulesOf(props: Partial<RedisProps>): Json[] {
   return objectsOf(chart).filter((o) => o.kind === 'PrometheusRule');
 }
 
-let tmp: string;
+const runDir = promtoolWorkspace('redis-ha-alerts');
 let set: RuleSet;
 let rule: Json;
 
 beforeAll(() => {
-  tmp = mkdtempSync(join(tmpdir(), 'stackbook-redis-ha-alerts-'));
   rule = only(rulesOf({ replicas: 3, concerns: ['AION-6'] }), 'PrometheusRule', 'redis-replication');
-  set = { name: rule.metadata.name, namespace: rule.metadata.namespace, groups: rule.spec.groups as RuleGroup[], stacks: ['component'], runbookBaseUrl: BASE_URL };
+  set = ruleSetOf(rule as { metadata: { name: string; namespace?: string }; spec: unknown }, BASE_URL);
 });
-afterAll(() => {
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
-});
-
-const runDir = (label: string) => mkdtempSync(join(tmp, `${label}-`));
 
 describe('replicated Redis alert rules (X-5, X-8, AION-6)', () => {
-  it('X-8: promtool is installed (apt-get install prometheus)', () => {
-    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
-  });
-
   it('X-5 AION-6: replicated mode keeps PrometheusRule redis identical to primary-only mode and adds redis-replication, traced', () => {
     const single = rulesOf({});
     const replicated = rulesOf({ replicas: 3, concerns: ['AION-6'] });
@@ -100,37 +73,5 @@ describe('replicated Redis alert rules (X-5, X-8, AION-6)', () => {
     });
   });
 
-  it('X-8: promtool check rules accepts the rendered rules', () => {
-    const dir = runDir('check');
-    writeRuleFile(join(dir, 'rules.yaml'), set.groups);
-    const r = promtool(['check', 'rules', 'rules.yaml'], dir);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain(`SUCCESS: ${ALERTS.length} rules found`);
-  });
-
-  it('X-5: test/alerts/redis-replication.test.yaml loads the rendered rules and has a FIRING and a QUIET case per alert', () => {
-    const { doc } = readUnitTests(unitTestFile('redis-replication'));
-    expect(doc.rule_files).toEqual(['redis-replication.rules.yaml']);
-    expect(coverageProblems(ALERTS, doc)).toEqual([]);
-  });
-
-  it('X-5 AION-6 X-8: promtool test rules passes', () => {
-    const dir = runDir('test');
-    const r = promtool(['test', 'rules', prepareUnitTest(dir, set, readUnitTests(unitTestFile('redis-replication')).text)], dir);
-    expect(r.code, r.output).toBe(0);
-    expect(r.output).toContain('SUCCESS');
-  });
-
-  it('X-5: promtool test rules fails when a FIRING expectation is turned QUIET', () => {
-    const { doc } = readUnitTests(unitTestFile('redis-replication'));
-    for (const alert of ALERTS) {
-      const copy = structuredClone(doc);
-      const firing = (copy.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => c.alertname === alert && (c.exp_alerts ?? []).length > 0)!;
-      firing.exp_alerts = [];
-      const dir = runDir(`flipped-${alert}`);
-      const r = promtool(['test', 'rules', prepareUnitTest(dir, set, dump(copy))], dir);
-      expect(r.code, r.output).not.toBe(0);
-      expect(r.output).toContain(`alertname: ${alert}, time: ${firing.eval_time},`);
-    }
-  });
+  componentAlertTests({ concerns: 'X-5 AION-6 X-8', unitTest: 'redis-replication', alerts: ALERTS, set: () => set, runDir });
 });
