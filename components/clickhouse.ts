@@ -13,7 +13,7 @@
 import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
-import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
 
@@ -141,36 +141,22 @@ export class ClickHouse extends Construct {
   }
 }
 
-export interface ExternalClickHouseProps {
+export interface ExternalClickHouseProps extends ExternalStoreProps {
   /** @default clickhouse */
   readonly name?: string;
-  readonly host: string;
   /** Native protocol port. @default 9440 (TLS) */
   readonly port?: number;
   /** @default default */
   readonly user?: string;
   /** TLS on the native protocol. @default true */
   readonly secure?: boolean;
-  readonly cidrs: readonly string[];
   readonly passwordSecret: SecretKeyRef;
-  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
-  /** @default none */
-  readonly concerns?: readonly string[];
 }
 
 /** External ClickHouse, native protocol only. */
-export class ExternalClickHouse extends Construct {
-  readonly external: ExternalService;
-  private readonly props: ExternalClickHouseProps;
+export class ExternalClickHouse extends ExternalStore<ExternalClickHouseProps> {
   constructor(scope: Construct, id: string, props: ExternalClickHouseProps) {
-    super(scope, id);
-    this.props = props;
-    this.external = new ExternalService(
-      this,
-      'External',
-      { name: props.name ?? 'clickhouse', host: props.host, port: props.port ?? 9440, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
-      'ExternalClickHouse',
-    );
+    super(scope, id, props, { component: 'ExternalClickHouse', name: 'clickhouse', port: 9440 });
   }
 
   connection(): ClickHouseConnection {

@@ -20,7 +20,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
-import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
 
@@ -121,35 +121,21 @@ export class Minio extends Construct {
   }
 }
 
-export interface ExternalMinioProps {
+export interface ExternalMinioProps extends ExternalStoreProps {
   /** @default minio */
   readonly name?: string;
-  readonly host: string;
   /** @default 443 */
   readonly port?: number;
   /** @default true (https) */
   readonly tls?: boolean;
-  readonly cidrs: readonly string[];
   readonly accessKeySecret: SecretKeyRef;
   readonly secretKeySecret: SecretKeyRef;
-  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
-  /** @default none */
-  readonly concerns?: readonly string[];
 }
 
 /** External MinIO or any S3-compatible service. */
-export class ExternalMinio extends Construct {
-  readonly external: ExternalService;
-  private readonly props: ExternalMinioProps;
+export class ExternalMinio extends ExternalStore<ExternalMinioProps> {
   constructor(scope: Construct, id: string, props: ExternalMinioProps) {
-    super(scope, id);
-    this.props = props;
-    this.external = new ExternalService(
-      this,
-      'External',
-      { name: props.name ?? 'minio', host: props.host, port: props.port ?? 443, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
-      'ExternalMinio',
-    );
+    super(scope, id, props, { component: 'ExternalMinio', name: 'minio', port: 443 });
   }
 
   connection(): MinioConnection {

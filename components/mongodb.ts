@@ -13,7 +13,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
-import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
 
@@ -107,34 +107,20 @@ export class MongoDb extends Construct {
   }
 }
 
-export interface ExternalMongoDbProps {
+export interface ExternalMongoDbProps extends ExternalStoreProps {
   /** @default mongodb */
   readonly name?: string;
-  readonly host: string;
   /** @default 27017 */
   readonly port?: number;
-  readonly cidrs: readonly string[];
   readonly uriSecret: SecretKeyRef;
-  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
-  /** @default none */
-  readonly concerns?: readonly string[];
 }
 
-export class ExternalMongoDb extends Construct {
-  readonly external: ExternalService;
-  private readonly uriSecret: SecretKeyRef;
+export class ExternalMongoDb extends ExternalStore<ExternalMongoDbProps> {
   constructor(scope: Construct, id: string, props: ExternalMongoDbProps) {
-    super(scope, id);
-    this.uriSecret = props.uriSecret;
-    this.external = new ExternalService(
-      this,
-      'External',
-      { name: props.name ?? 'mongodb', host: props.host, port: props.port ?? MONGODB_PORT, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
-      'ExternalMongoDb',
-    );
+    super(scope, id, props, { component: 'ExternalMongoDb', name: 'mongodb', port: MONGODB_PORT });
   }
 
   connection(): MongoConnection {
-    return { uriSecret: this.uriSecret, endpoint: this.external.endpoint };
+    return { uriSecret: this.props.uriSecret, endpoint: this.external.endpoint };
   }
 }

@@ -11,7 +11,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
-import { ExternalService, StatefulStore, type ClientRef, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
 
@@ -107,34 +107,20 @@ export class Qdrant extends Construct {
   }
 }
 
-export interface ExternalQdrantProps {
+export interface ExternalQdrantProps extends ExternalStoreProps {
   /** @default qdrant */
   readonly name?: string;
-  readonly host: string;
   /** @default 6333 */
   readonly port?: number;
   /** @default false (http) */
   readonly tls?: boolean;
-  readonly cidrs: readonly string[];
   readonly apiKeySecret: SecretKeyRef;
-  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
-  /** @default none */
-  readonly concerns?: readonly string[];
 }
 
 /** External Qdrant over HTTP only (the gRPC port is not opened). */
-export class ExternalQdrant extends Construct {
-  readonly external: ExternalService;
-  private readonly props: ExternalQdrantProps;
+export class ExternalQdrant extends ExternalStore<ExternalQdrantProps> {
   constructor(scope: Construct, id: string, props: ExternalQdrantProps) {
-    super(scope, id);
-    this.props = props;
-    this.external = new ExternalService(
-      this,
-      'External',
-      { name: props.name ?? 'qdrant', host: props.host, port: props.port ?? QDRANT_HTTP_PORT, cidrs: props.cidrs, clients: props.clients, concerns: props.concerns ?? [] },
-      'ExternalQdrant',
-    );
+    super(scope, id, props, { component: 'ExternalQdrant', name: 'qdrant', port: QDRANT_HTTP_PORT });
   }
 
   connection(): QdrantConnection {

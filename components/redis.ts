@@ -39,7 +39,8 @@ import { ComponentError, selectorLabels, trace } from './meta.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { AllowList } from './network-policy.js';
 import {
-  ExternalService,
+  ExternalStore,
+  type ExternalStoreProps,
   StatefulStore,
   clientPeer,
   hardenedContainer,
@@ -918,39 +919,23 @@ export class Redis extends Construct implements RedisSource {
 }
 
 
-export interface ExternalRedisProps {
+export interface ExternalRedisProps extends ExternalStoreProps {
   /** @default redis */
   readonly name?: string;
-  readonly host: string;
   /** @default 6379 */
   readonly port?: number;
-  readonly cidrs: readonly string[];
   /** Secret key with the full URL (`rediss://:<password>@host:port`). */
   readonly urlSecret: SecretKeyRef;
-  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
-  /** @default none */
-  readonly concerns?: readonly string[];
 }
 
 /** External Redis: only the clients' egress policies; the URL stays in its Secret. */
-export class ExternalRedis extends Construct implements RedisSource {
-  readonly external: ExternalService;
-  private readonly urlSecret: SecretKeyRef;
-  private readonly name: string;
+export class ExternalRedis extends ExternalStore<ExternalRedisProps> implements RedisSource {
   constructor(scope: Construct, id: string, props: ExternalRedisProps) {
-    super(scope, id);
-    this.name = props.name ?? 'redis';
-    this.urlSecret = props.urlSecret;
-    this.external = new ExternalService(
-      this,
-      'External',
-      { name: this.name, host: props.host, port: props.port ?? REDIS_PORT, cidrs: props.cidrs, clients: props.clients, concerns: ['X-5', ...(props.concerns ?? [])] },
-      'ExternalRedis',
-    );
+    super(scope, id, props, { component: 'ExternalRedis', name: 'redis', port: REDIS_PORT, concerns: ['X-5'] });
   }
 
   connection(db: number): RedisConnection {
-    checkDb('ExternalRedis', this.name, db);
-    return { urlSecret: this.urlSecret, db, endpoint: this.external.endpoint };
+    checkDb('ExternalRedis', this.storeName, db);
+    return { urlSecret: this.props.urlSecret, db, endpoint: this.external.endpoint };
   }
 }

@@ -549,3 +549,46 @@ export class ExternalService extends Construct {
       );
   }
 }
+
+/** What every external store takes: where it is and who connects. */
+export interface ExternalStoreProps {
+  /** Store name (policies are `<name>-egress-<client>`). @default the store kind (`redis`, `mongodb`, ...) */
+  readonly name?: string;
+  /** Host name the clients use (for URLs; the Secret holds the real connection string). */
+  readonly host: string;
+  /** @default the store's standard port */
+  readonly port?: number;
+  /** Addresses of the external service, e.g. `10.20.0.0/24`. */
+  readonly cidrs: readonly string[];
+  /** Workloads that connect; each gets an egress policy in its own namespace. */
+  readonly clients: readonly (ClientRef & { readonly namespace: string })[];
+  /** @default none */
+  readonly concerns?: readonly string[];
+}
+
+/**
+ * Base of the `External*` stores (Redis, MongoDB, Qdrant, MinIO, ClickHouse): the clients' egress
+ * policies through `ExternalService`, and the props kept for the subclass's `connection()`.
+ */
+export abstract class ExternalStore<P extends ExternalStoreProps> extends Construct {
+  readonly external: ExternalService;
+  protected readonly props: P;
+  /** `props.name`, else the store kind's default name. */
+  protected readonly storeName: string;
+  constructor(
+    scope: Construct,
+    id: string,
+    props: P,
+    kind: { readonly component: string; readonly name: string; readonly port: number; readonly concerns?: readonly string[] },
+  ) {
+    super(scope, id);
+    this.props = props;
+    this.storeName = props.name ?? kind.name;
+    this.external = new ExternalService(
+      this,
+      'External',
+      { name: this.storeName, host: props.host, port: props.port ?? kind.port, cidrs: props.cidrs, clients: props.clients, concerns: [...(kind.concerns ?? []), ...(props.concerns ?? [])] },
+      kind.component,
+    );
+  }
+}
