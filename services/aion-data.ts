@@ -33,12 +33,13 @@ import { PrometheusRules } from '../components/monitoring.js';
 import { AllowList, type Peer, type Rule } from '../components/network-policy.js';
 import { Postgres } from '../components/postgres.js';
 import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdrant.js';
-import { ExternalRedis, Redis, redisEnv, type RedisSource } from '../components/redis.js';
+import { redisEnv } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
 import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
 import type { EnvValue } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
 import type { BuildContext, SecretHandle } from './types.js';
+import { serviceRedis } from './common.js';
 
 /** The AION workloads that use the data services, by name (their `app.kubernetes.io/name` label). */
 export interface AionClients {
@@ -218,48 +219,16 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
 
   // ------------------------------------------------------------------ Redis (AION-6, AION-9)
   const redisClients = [gateway, controlPlane];
-  let redis: RedisSource;
-  let redisSecret: SecretHandle;
-  if (data.redis.mode === 'in-cluster') {
-    redisSecret = ctx.requireSecret({
-      name: S.redis,
-      namespace: ns,
-      keys: ['password', 'url'],
-      source: 'pulumi',
-      pulumi: { password: { randomLength: 32 }, url: { template: `redis://:{password}@${N.redis}.${ns}.svc:6379` } },
-      consumers: [N.redis, ...redisClients].sort(),
-      concerns: ['AION-6'],
-    });
-    redis = new Redis(chart, 'Redis', {
-      name: N.redis,
-      namespace: ns,
-      tier,
-      image: ctx.platformImage('redis'),
-      exporterImage: ctx.platformImage('redis-exporter'),
-      passwordSecret: { name: S.redis, key: 'password' },
-      urlSecret: { name: S.redis, key: 'url' },
-      clients: local(...redisClients),
-      replicas: data.redis.replicas,
-      ...(data.redis.replicas > 1 ? { haproxyImage: ctx.platformImage('haproxy') } : {}),
-      ...(data.redis.persistence !== undefined ? { persistence: data.redis.persistence } : {}),
-      ...(data.redis.storageSize ? { storageSize: data.redis.storageSize } : {}),
-      ...(data.redis.resources ? { resources: data.redis.resources } : {}),
-      ...monitoring,
-      runbookUrl: runbook,
-      concerns: ['AION-2', 'AION-6', 'AION-9'],
-    });
-  } else {
-    redisSecret = ctx.requireSecret({ name: S.redis, namespace: ns, keys: ['url'], source: 'existing', consumers: redisClients.sort(), concerns: ['AION-6'] });
-    redis = new ExternalRedis(chart, 'Redis', {
-      name: N.redis,
-      host: data.redis.host,
-      port: data.redis.port,
-      cidrs: data.redis.cidrs,
-      urlSecret: { name: S.redis, key: 'url' },
-      clients: inNs(...redisClients),
-      concerns: ['AION-2', 'AION-6', 'AION-9'],
-    });
-  }
+  const { source: redis, secret: redisSecret } = serviceRedis(chart, ctx, {
+    config: data.redis,
+    namespace: ns,
+    name: N.redis,
+    secretName: S.redis,
+    clients: redisClients,
+    service: 'aion',
+    secretConcerns: ['AION-6'],
+    concerns: ['AION-2', 'AION-6', 'AION-9'],
+  });
   const idempotency = redis.connection(data.idempotency.db);
   g.give(['gateway', 'controlPlane'], {
     env: {

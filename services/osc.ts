@@ -34,13 +34,12 @@ import { AllowList, DefaultDeny, type Rule } from '../components/network-policy.
 import { TlsIngress } from '../components/tls-ingress.js';
 import { ConfigMap } from '../components/config-map.js';
 import { ServiceMonitor } from '../components/monitoring.js';
-import { ExternalRedis, Redis, REDIS_PORT, type RedisSource } from '../components/redis.js';
 import { egressTo } from '../components/stateful.js';
 import { imagePullPolicy, restrictedContainerSecurity, trace } from '../components/meta.js';
 import { OSC_METRICS_PORT, oscLicenseRequired, oscRedisReplicas, type OscService } from '../stacks/osc.js';
 import type { Stack } from '../stacks/schema.js';
 import type { BuildContext, ServiceModule } from './types.js';
-import { ingressPeers } from './common.js';
+import { ingressPeers, serviceRedis } from './common.js';
 
 /** Where the licence JWT is mounted (`OSCILLINK_LICENSE_PATH`). */
 export const OSC_LICENSE_DIR = '/etc/oscillink/license';
@@ -204,57 +203,23 @@ export const osc: ServiceModule = {
       pulumi: { [OSC_SECRETS.admin.key]: { randomLength: 48 } },
       concerns: ['OSC-3'],
     });
-    const redisSecret =
-      cfg.redis.mode === 'in-cluster'
-        ? ctx.requireSecret({
-            name: OSC_SECRETS.redis.name,
-            namespace: ns,
-            keys: [OSC_SECRETS.redis.password, OSC_SECRETS.redis.url],
-            source: 'pulumi',
-            consumers: oscRedisReplicas(cfg, stack.tier) > 1 ? ['redis', 'redis-node', name] : ['redis', name],
-            pulumi: {
-              [OSC_SECRETS.redis.password]: { randomLength: 32 },
-              [OSC_SECRETS.redis.url]: { template: `redis://:{password}@redis.${ns}.svc:${REDIS_PORT}/0` },
-            },
-            concerns: ['OSC-12'],
-          })
-        : ctx.requireSecret({ name: OSC_SECRETS.redis.name, namespace: ns, keys: [OSC_SECRETS.redis.url], source: 'existing', consumers: [name], concerns: ['OSC-12'] });
     const keys =
       cfg.keyStore.mode === 'env'
         ? ctx.requireSecret({ name: OSC_SECRETS.apiKeys.name, namespace: ns, keys: [OSC_SECRETS.apiKeys.key], source: 'existing', consumers: [name], concerns: ['OSC-18'] })
         : ctx.requireSecret({ name: OSC_SECRETS.firestore.name, namespace: ns, keys: [OSC_SECRETS.firestore.key], source: 'existing', consumers: [name], concerns: ['OSC-18'] });
 
     // ---- Redis (OSC-12, X-5)
-    const redis: RedisSource =
-      cfg.redis.mode === 'in-cluster'
-        ? new Redis(chart, 'Redis', {
-            name: 'redis',
-            namespace: ns,
-            tier: stack.tier,
-            image: ctx.platformImage('redis'),
-            exporterImage: ctx.platformImage('redis-exporter'),
-            passwordSecret: { name: OSC_SECRETS.redis.name, key: OSC_SECRETS.redis.password },
-            urlSecret: { name: OSC_SECRETS.redis.name, key: OSC_SECRETS.redis.url },
-            clients: [{ name }],
-            replicas: oscRedisReplicas(cfg, stack.tier),
-            // Replicated (Sentinel): HAProxy behind the client Service routes to the primary.
-            ...(oscRedisReplicas(cfg, stack.tier) > 1 ? { haproxyImage: ctx.platformImage('haproxy') } : {}),
-            ...(cfg.redis.persistence !== undefined ? { persistence: cfg.redis.persistence } : {}),
-            ...(cfg.redis.resources !== undefined ? { resources: cfg.redis.resources } : {}),
-            monitoringNamespace: cluster.monitoringNamespace,
-            prometheusSelector: cluster.prometheusSelector,
-            runbookUrl: (a) => ctx.runbookUrl('osc', a),
-            concerns: ['OSC-12'],
-          })
-        : new ExternalRedis(chart, 'Redis', {
-            name: 'redis',
-            host: cfg.redis.host,
-            port: cfg.redis.port,
-            cidrs: cfg.redis.cidrs,
-            urlSecret: { name: OSC_SECRETS.redis.name, key: OSC_SECRETS.redis.url },
-            clients: [{ name, namespace: ns }],
-            concerns: ['OSC-5', 'OSC-12'],
-          });
+    const { source: redis, secret: redisSecret } = serviceRedis(chart, ctx, {
+      config: cfg.redis.mode === 'in-cluster' ? { ...cfg.redis, replicas: oscRedisReplicas(cfg, stack.tier) } : cfg.redis,
+      namespace: ns,
+      name: 'redis',
+      secretName: OSC_SECRETS.redis.name,
+      clients: [name],
+      service: 'osc',
+      urlPath: '/0',
+      secretConcerns: ['OSC-12'],
+      concerns: cfg.redis.mode === 'external' ? ['OSC-5', 'OSC-12'] : ['OSC-12'],
+    });
     const redisConn = redis.connection(0);
 
     // ---- Settings (no secrets)

@@ -35,12 +35,11 @@ import { AllowList, DefaultDeny, type Rule } from '../components/network-policy.
 import { TlsIngress } from '../components/tls-ingress.js';
 import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
-import { ExternalRedis, Redis, REDIS_PORT } from '../components/redis.js';
 import { egressTo } from '../components/stateful.js';
 import { trace } from '../components/meta.js';
 import { owsWorkers, type OwsService } from '../stacks/ows.js';
-import type { BuildContext, SecretHandle, ServiceModule } from './types.js';
-import { ingressPeers } from './common.js';
+import type { BuildContext, ServiceModule } from './types.js';
+import { ingressPeers, serviceRedis } from './common.js';
 
 export const OWS_PORT = 8000;
 const MiB = 1024 * 1024;
@@ -152,61 +151,23 @@ export const ows: ServiceModule = {
       : undefined;
 
     // OWS-10: Redis for cross-instance (and cross-process) WebSocket fan-out.
-    let redisUrl: SecretHandle | undefined;
-    const redisEgress: Rule[] = [];
-    if (cfg.redis?.mode === 'in-cluster') {
-      redisUrl = ctx.requireSecret({
-        name: OWS_NAMES.redisSecret,
-        namespace: ns,
-        keys: ['password', 'url'],
-        source: 'pulumi',
-        consumers: [...clients.map((c) => c.name), OWS_NAMES.redis],
-        pulumi: { password: { randomLength: 32 }, url: { template: `redis://:{password}@${OWS_NAMES.redis}.${ns}.svc:${REDIS_PORT}/0` } },
-        concerns: ['OWS-10'],
-      });
-      const redis = new Redis(chart, 'Redis', {
-        name: OWS_NAMES.redis,
-        namespace: ns,
-        tier: ctx.stack.tier,
-        image: ctx.platformImage('redis'),
-        exporterImage: ctx.platformImage('redis-exporter'),
-        passwordSecret: { name: OWS_NAMES.redisSecret, key: 'password' },
-        urlSecret: { name: OWS_NAMES.redisSecret, key: 'url' },
-        clients,
-        replicas: cfg.redis.replicas,
-        // OWS-10 in production: replication with Sentinel failover, clients routed to the primary by HAProxy.
-        ...(cfg.redis.replicas > 1 ? { haproxyImage: ctx.platformImage('haproxy') } : {}),
-        ...(cfg.redis.persistence !== undefined ? { persistence: cfg.redis.persistence } : {}),
-        storageSize: cfg.redis.storageSize,
-        ...(cfg.redis.storageClassName ? { storageClassName: cfg.redis.storageClassName } : {}),
-        resources: cfg.redis.resources,
-        monitoringNamespace: cluster.monitoringNamespace,
-        prometheusSelector: cluster.prometheusSelector,
-        runbookUrl: (anchor) => ctx.runbookUrl('ows', anchor),
-        concerns: ['OWS-10'],
-      });
-      redisEgress.push(egressTo(redis.connection(0).endpoint));
-    } else if (cfg.redis?.mode === 'external') {
-      // The URL (with credentials) of a Redis run elsewhere cannot be generated: the operator or Vault provides it.
-      redisUrl = ctx.requireSecret({
-        name: OWS_NAMES.redisSecret,
-        namespace: ns,
-        keys: ['url'],
-        source: 'existing',
-        consumers: clients.map((c) => c.name),
-        concerns: ['OWS-10'],
-      });
-      // Renders the egress policies of both clients itself.
-      new ExternalRedis(chart, 'Redis', {
-        name: OWS_NAMES.redis,
-        host: cfg.redis.host,
-        port: cfg.redis.port,
-        cidrs: cfg.redis.cidrs,
-        urlSecret: { name: OWS_NAMES.redisSecret, key: 'url' },
-        clients: clients.map((c) => ({ ...c, namespace: ns })),
-        concerns: ['OWS-10'],
-      });
-    }
+    // OWS-10: fan-out through Redis (in-cluster or external); without it the service runs one replica.
+    const redis = cfg.redis
+      ? serviceRedis(chart, ctx, {
+          config: cfg.redis,
+          namespace: ns,
+          name: OWS_NAMES.redis,
+          secretName: OWS_NAMES.redisSecret,
+          clients: clients.map((c) => c.name),
+          service: 'ows',
+          urlPath: '/0',
+          secretConcerns: ['OWS-10'],
+          concerns: ['OWS-10'],
+        })
+      : undefined;
+    const redisUrl = redis?.secret;
+    // The external mode renders the clients' egress policies itself.
+    const redisEgress: Rule[] = redis && cfg.redis?.mode === 'in-cluster' ? [egressTo(redis.source.connection(0).endpoint)] : [];
 
     // OWS-4, OWS-5, OWS-6, OWS-7, OWS-10: non-secret settings; pods roll when they change.
     const settings = new ConfigMap(chart, 'Settings', {
