@@ -8,6 +8,7 @@ import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { SECRET_NAME } from '../policies/rules.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
 export type EnvValue =
@@ -46,6 +47,28 @@ export interface WritablePath {
   readonly sizeLimit?: string;
   /** Mount this PersistentVolumeClaim instead of an emptyDir. @default emptyDir */
   readonly claimName?: string;
+}
+
+/** A ConfigMap or Secret mounted read-only as files. */
+export interface FileMount {
+  /** Directory the keys appear in (or, with `subPath`, the file itself). */
+  readonly path: string;
+  /** Exactly one of `configMap` and `secret`. */
+  readonly configMap?: string;
+  readonly secret?: string;
+  /** Mount only this key, as the file `path` (a subPath mount: not updated in place on change). @default every key, as files in `path` */
+  readonly key?: string;
+  /** File mode of the projected files. @default 0440 for secrets, 0444 for ConfigMaps */
+  readonly mode?: number;
+}
+
+/** A further port the process listens on (gRPC, a separate metrics port). */
+export interface ExtraPort {
+  /** Port name, IANA_SVC_NAME style (`grpc`, `metrics`). */
+  readonly name: string;
+  readonly port: number;
+  /** Also expose it on the Service. @default true */
+  readonly service?: boolean;
 }
 
 export interface Toleration {
@@ -103,6 +126,15 @@ export interface WorkloadProps {
   readonly podLabels?: Readonly<Record<string, string>>;
   /** Catalog concerns carried by every object of this workload. @default none */
   readonly concerns?: readonly string[];
+  /** Further ports (gRPC, metrics), as container ports and, unless excluded, Service ports. @default none */
+  readonly extraPorts?: readonly ExtraPort[];
+  /** ConfigMaps/Secrets mounted read-only as files (config files, key material). @default none */
+  readonly files?: readonly FileMount[];
+  /**
+   * The application contract this workload is checked against (`<service>/<workload>`, see
+   * services/contract.ts): rendered as the `stackbook.io/contract` annotation. @default none
+   */
+  readonly contract?: string;
 }
 
 const DEFAULT_RESOURCES: WorkloadResources = { cpuRequest: '100m', cpuLimit: '500m', memoryRequest: '128Mi', memoryLimit: '256Mi' };
@@ -123,6 +155,10 @@ function envVar(name: string, v: EnvValue): k8s.EnvVar {
   if ('secret' in v) return { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } };
   if ('configMap' in v) return { name, valueFrom: { configMapKeyRef: { name: v.configMap.name, key: v.configMap.key } } };
   return { name, valueFrom: { fieldRef: { fieldPath: v.field } } };
+}
+
+function fileVolumeName(f: FileMount, i: number): string {
+  return `${f.secret ? 'secret' : 'config'}-${i}-${(f.secret ?? f.configMap!).toLowerCase()}`.slice(0, 63).replace(/-+$/, '');
 }
 
 function volumeName(path: string): string {
@@ -171,6 +207,20 @@ export class Workload extends Construct {
       `${256 + writable.filter((w) => !w.claimName).reduce((sum, w) => sum + mebibytes(id, 'writablePaths.sizeLimit', w.sizeLimit ?? '256Mi'), 0)}Mi`;
     if (mebibytes(id, 'resources.ephemeralStorageRequest', ephemeralRequest) > mebibytes(id, 'resources.ephemeralStorageLimit', ephemeralLimit)) {
       throw new ComponentError('Workload', id, 'resources.ephemeralStorageRequest', `must be ≤ ephemeralStorageLimit (${ephemeralLimit})`, ephemeralRequest);
+    }
+    const ports = [{ name: 'http', port: props.port, service: true }, ...(props.extraPorts ?? []).map((p) => ({ ...p, service: p.service ?? true }))];
+    for (const p of props.extraPorts ?? []) {
+      if (!/^[a-z]([-a-z0-9]{0,13}[a-z0-9])?$/.test(p.name)) throw new ComponentError(C, props.name, 'extraPorts.name', 'must be a port name (lowercase, ≤ 15 characters)', p.name);
+      if (!Number.isInteger(p.port) || p.port < 1 || p.port > 65535) throw new ComponentError(C, props.name, 'extraPorts.port', 'must be 1–65535', p.port);
+    }
+    for (const [i, p] of ports.entries()) {
+      const dup = ports.findIndex((o) => o.name === p.name || o.port === p.port);
+      if (dup !== i) throw new ComponentError(C, props.name, 'extraPorts', `repeats port ${ports[dup]!.name}/${ports[dup]!.port}`, p);
+    }
+    const files = props.files ?? [];
+    for (const f of files) {
+      if (!f.path.startsWith('/')) throw new ComponentError(C, props.name, 'files.path', 'must be absolute', f.path);
+      if ((f.configMap === undefined) === (f.secret === undefined)) throw new ComponentError(C, props.name, 'files', 'needs exactly one of configMap and secret', f);
     }
     const seen = new Map<string, string>();
     for (const w of writable) {
@@ -246,7 +296,7 @@ export class Workload extends Construct {
                 imagePullPolicy: imagePullPolicy(props.image),
                 ...(props.command ? { command: [...props.command] } : {}),
                 ...(props.args ? { args: [...props.args] } : {}),
-                ports: [{ name: 'http', containerPort: props.port, protocol: 'TCP' }],
+                ports: ports.map((p) => ({ name: p.name, containerPort: p.port, protocol: 'TCP' })),
                 ...(env.length > 0 ? { env } : {}),
                 ...(props.envFromConfigMaps && props.envFromConfigMaps.length > 0
                   ? { envFrom: props.envFromConfigMaps.map((name) => ({ configMapRef: { name } })) }
@@ -259,14 +309,24 @@ export class Workload extends Construct {
                 startupProbe: probe(props.readiness, { periodSeconds: 5, failureThreshold: Math.max(1, Math.ceil(startupSeconds / 5)), timeoutSeconds: 2 }),
                 livenessProbe: probe(props.liveness, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 }),
                 readinessProbe: probe(props.readiness, { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 }),
-                volumeMounts: writable.map((w) => ({ name: volumeName(w.path), mountPath: w.path })),
+                volumeMounts: [
+                  ...writable.map((w) => ({ name: volumeName(w.path), mountPath: w.path })),
+                  ...files.map((f, i) => ({ name: fileVolumeName(f, i), mountPath: f.path, readOnly: true, ...(f.key ? { subPath: f.key } : {}) })),
+                ],
               },
             ],
-            volumes: writable.map((w) =>
-              w.claimName
-                ? { name: volumeName(w.path), persistentVolumeClaim: { claimName: w.claimName } }
-                : { name: volumeName(w.path), emptyDir: { sizeLimit: q(w.sizeLimit ?? '256Mi') } },
-            ),
+            volumes: [
+              ...writable.map((w) =>
+                w.claimName
+                  ? { name: volumeName(w.path), persistentVolumeClaim: { claimName: w.claimName } }
+                  : { name: volumeName(w.path), emptyDir: { sizeLimit: q(w.sizeLimit ?? '256Mi') } },
+              ),
+              ...files.map((f, i) =>
+                f.secret
+                  ? { name: fileVolumeName(f, i), secret: { secretName: f.secret, defaultMode: f.mode ?? 0o440 } }
+                  : { name: fileVolumeName(f, i), configMap: { name: f.configMap!, defaultMode: f.mode ?? 0o444 } },
+              ),
+            ],
           },
         },
       },
@@ -285,9 +345,10 @@ export class Workload extends Construct {
       spec: {
         type: 'ClusterIP',
         selector: this.selector,
-        ports: [{ name: 'http', port: props.port, targetPort: k8s.IntOrString.fromString('http'), protocol: 'TCP' }],
+        ports: ports.filter((p) => p.service).map((p) => ({ name: p.name, port: p.port, targetPort: k8s.IntOrString.fromString(p.name), protocol: 'TCP' })),
       },
     });
+    if (props.contract) this.deployment.metadata.addAnnotation(CONTRACT_ANNOTATION, props.contract);
     trace([this.serviceAccount, this.deployment, this.service], ...concerns);
   }
 }

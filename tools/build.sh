@@ -4,7 +4,7 @@
 # Go modules into a cache outside the repo, keyed by version:
 #   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
 # Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
-# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|checkers]...   (default: all)
+# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers]...   (default: all)
 # Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 
@@ -43,7 +43,7 @@ mod_file() {
 # ---------------------------------------------------------------- kubernetes
 build_apiserver() {
   local out="$CACHE/kubernetes-$KUBERNETES_VERSION/bin"
-  if have "$out/kube-apiserver" "$out/kube-controller-manager"; then
+  if have "$out/kube-apiserver" "$out/kube-controller-manager" "$out/kube-scheduler"; then
     log "kubernetes $KUBERNETES_VERSION: cached ($out)"; return 0
   fi
   local mod="$SRC/kubernetes-$KUBERNETES_VERSION"
@@ -70,7 +70,8 @@ build_apiserver() {
     ld+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
     rm -rf "$out.tmp"; mkdir -p "$out.tmp"
     go build -trimpath -ldflags "$ld" -o "$out.tmp/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
+      k8s.io/kubernetes/cmd/kube-scheduler
   )
   rm -rf "$out"; mv "$out.tmp" "$out"
   "$out/kube-apiserver" --version
@@ -229,46 +230,74 @@ build_language_nodejs() {
 build_kube_provider() {
   pulumi_env
   export GONOSUMDB="github.com/pulumi/pulumi-kubernetes,$GONOSUMDB"
-  local out="$CACHE/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION/bin"
+  local modver="$PULUMI_KUBERNETES_MODULE_VERSION"
+  local out="$CACHE/pulumi-kubernetes-$modver/bin"
   if have "$out/pulumi-resource-kubernetes"; then
-    log "pulumi-kubernetes $PULUMI_KUBERNETES_VERSION: cached ($out)"; return 0
+    log "pulumi-kubernetes $modver: cached ($out)"
+  else
+    local modpath="github.com/pulumi/pulumi-kubernetes/provider/v4"
+    if proxy_refuses "$modpath@$modver"; then return 3; fi
+    local mod="$SRC/pulumi-kubernetes-$modver"
+    fresh_module "$mod" stackbook.local/pulumi-kubernetes-build 1.24
+    (
+      cd "$mod"
+      local gomod dir ver="${PULUMI_KUBERNETES_VERSION#v}"
+      gomod="$(mod_file "$modpath@$modver")"
+      dir="$(go mod download -json "$modpath@$modver" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+      go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$modver"
+      copy_replaces "$gomod"
+      # the module root is the repo's provider/ dir; copy its main package (minus the go:generate
+      # helper and tests) so the embedded JSON files can be generated next to it. The schema is
+      # stamped with the plugin label (the version the engine and the npm SDK agree on).
+      local cmddir="$dir/cmd/pulumi-resource-kubernetes" f
+      for f in "$cmddir"/*.go; do
+        [[ "$f" != *_test.go && "$(basename "$f")" != generate.go ]] || continue
+        install -m 0644 "$f" .
+      done
+      jq -c --arg v "$ver" '.version = $v' "$cmddir/schema.json" >schema-embed.json
+      if [[ -f "$cmddir/terraform-mapping.json" ]]; then
+        jq -c . "$cmddir/terraform-mapping.json" >terraform-mapping-embed.json
+      else
+        echo '{}' >terraform-mapping-embed.json
+      fi
+      rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+      go build -trimpath \
+        -ldflags "-s -w -X $modpath/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
+        -o "$out.tmp/pulumi-resource-kubernetes" .
+    )
+    rm -rf "$out"; mv "$out.tmp" "$out"
   fi
-  local modpath="github.com/pulumi/pulumi-kubernetes/provider/v4"
-  if proxy_refuses "$modpath@$PULUMI_KUBERNETES_VERSION"; then return 3; fi
-  local mod="$SRC/pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION"
-  fresh_module "$mod" stackbook.local/pulumi-kubernetes-build 1.24
-  (
-    cd "$mod"
-    local gomod dir ver="${PULUMI_KUBERNETES_VERSION#v}"
-    gomod="$(mod_file "$modpath@$PULUMI_KUBERNETES_VERSION")"
-    dir="$(go mod download -json "$modpath@$PULUMI_KUBERNETES_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-    go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$PULUMI_KUBERNETES_VERSION"
-    copy_replaces "$gomod"
-    # the module root is the repo's provider/ dir; copy its main package (minus the go:generate
-    # helper and tests) so the embedded JSON files can be generated next to it
-    local cmddir="$dir/cmd/pulumi-resource-kubernetes" f
-    for f in "$cmddir"/*.go; do
-      [[ "$f" != *_test.go && "$(basename "$f")" != generate.go ]] || continue
-      install -m 0644 "$f" .
-    done
-    jq -c --arg v "$ver" '.version = $v' "$cmddir/schema.json" >schema-embed.json
-    if [[ -f "$cmddir/terraform-mapping.json" ]]; then
-      jq -c . "$cmddir/terraform-mapping.json" >terraform-mapping-embed.json
-    else
-      echo '{}' >terraform-mapping-embed.json
-    fi
-    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
-    go build -trimpath \
-      -ldflags "-s -w -X $modpath/pkg/version.Version=$PULUMI_KUBERNETES_VERSION" \
-      -o "$out.tmp/pulumi-resource-kubernetes" .
-  )
-  rm -rf "$out"; mv "$out.tmp" "$out"
-  # also register it as an installed plugin under env.sh's PULUMI_HOME (exact version; offline)
+  register_kube_provider "$out/pulumi-resource-kubernetes"
+}
+
+# register_kube_provider <binary>: installs the provider into env.sh's PULUMI_HOME under the plugin
+# label the npm SDK asks for (exact version, offline). Runs on every path, cached build included,
+# and again when the registered copy differs from the binary (a rebuilt module version).
+register_kube_provider() {
+  local bin="$1" ver="${PULUMI_KUBERNETES_VERSION#v}"
   local pulumi_bin="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
-  if have "$pulumi_bin"; then
-    "$pulumi_bin" plugin install resource kubernetes "${PULUMI_KUBERNETES_VERSION#v}" \
-      --file "$out/pulumi-resource-kubernetes"
+  local dest="$PULUMI_HOME/plugins/resource-kubernetes-v$ver/pulumi-resource-kubernetes"
+  if ! have "$pulumi_bin"; then
+    log "pulumi-kubernetes: pulumi CLI not built yet, plugin not registered"; return 1
   fi
+  if [[ -x "$dest" ]] && cmp -s "$bin" "$dest"; then
+    log "pulumi-kubernetes: plugin resource-kubernetes v$ver registered ($dest)"; return 0
+  fi
+  rm -rf "$PULUMI_HOME/plugins/resource-kubernetes-v$ver" "$PULUMI_HOME/plugins/resource-kubernetes-v$ver.lock"
+  "$pulumi_bin" plugin install resource kubernetes "$ver" --file "$bin" >&2
+  log "pulumi-kubernetes: registered $PULUMI_KUBERNETES_MODULE_VERSION as plugin resource-kubernetes v$ver"
+}
+
+# ---------------------------------------------------------------- kwok
+# Simulated nodes and Pod status for the tier: Pods get scheduled by the real kube-scheduler onto
+# kwok nodes, which kwok marks Running/Ready with an IP (so EndpointSlices fill).
+build_kwok() {
+  local out="$CACHE/kwok-$KWOK_VERSION/bin"
+  if have "$out/kwok"; then log "kwok $KWOK_VERSION: cached ($out)"; return 0; fi
+  if proxy_refuses "sigs.k8s.io/kwok@$KWOK_VERSION"; then return 3; fi
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+  rm -rf "$out"; mv "$out.tmp" "$out"
 }
 
 # ---------------------------------------------------------------- manifest checkers
@@ -322,13 +351,15 @@ main() {
   for t in "${targets[@]}"; do
     case "$t" in
       all) run_step apiserver build_apiserver; run_step etcd build_etcd; run_step pulumi build_pulumi
-           run_step kube-provider build_kube_provider; run_step checkers build_checkers ;;
+           run_step kube-provider build_kube_provider; run_step kwok build_kwok
+           run_step checkers build_checkers ;;
       apiserver) run_step apiserver build_apiserver ;;
       etcd) run_step etcd build_etcd ;;
       pulumi) run_step pulumi build_pulumi ;;
       kube-provider) run_step kube-provider build_kube_provider ;;
+      kwok) run_step kwok build_kwok ;;
       checkers) run_step checkers build_checkers ;;
-      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|checkers]..." >&2; exit 2 ;;
+      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers]..." >&2; exit 2 ;;
     esac
   done
   log "summary (cache: $CACHE):"

@@ -14,7 +14,8 @@ for _stackbook_bin in \
   "kubernetes-$KUBERNETES_VERSION" \
   "etcd-$ETCD_VERSION" \
   "pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION" \
-  "pulumi-kubernetes-$PULUMI_KUBERNETES_VERSION" \
+  "pulumi-kubernetes-$PULUMI_KUBERNETES_MODULE_VERSION" \
+  "kwok-$KWOK_VERSION" \
   "pulumi-$PULUMI_VERSION" \
   "kube-score-$KUBE_SCORE_VERSION" \
   "kube-linter-$KUBE_LINTER_VERSION"; do
