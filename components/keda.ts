@@ -15,6 +15,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
 
 export interface PrometheusTrigger {
   /** Trigger name, unique within the ScaledObject (shows in the HPA's metric names). */
@@ -131,6 +132,8 @@ export interface ScaledObjectProps {
   readonly disruptionBudget?: boolean;
   /** @default none */
   readonly concerns?: readonly string[];
+  /** The application contract whose metrics the triggers query (`stackbook.io/contract: <service>`; services/contract.ts). @default none */
+  readonly contract?: string;
 }
 
 /** KEDA names its HPA `keda-hpa-<name>`, which must stay a 63-character label. */
@@ -201,7 +204,7 @@ export class ScaledObject extends Construct {
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'keda.sh/v1alpha1',
       kind: 'ScaledObject',
-      metadata: { name: n, namespace: props.target.namespace },
+      metadata: { name: n, namespace: props.target.namespace, ...(props.contract ? { annotations: { [CONTRACT_ANNOTATION]: props.contract } } : {}) },
       spec: {
         scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: n },
         minReplicaCount: min,

@@ -6,6 +6,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ComponentError, parseLabel, trace } from './meta.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
 
 export interface ServiceMonitorProps {
   readonly name: string;
@@ -87,6 +88,8 @@ export interface PrometheusRulesProps {
   readonly prometheusSelector?: string;
   /** @default none */
   readonly concerns?: readonly string[];
+  /** The application contract whose metrics these rules use (`stackbook.io/contract: <service>`; services/contract.ts). @default none */
+  readonly contract?: string;
 }
 
 export class PrometheusRules extends Construct {
@@ -123,6 +126,7 @@ export class PrometheusRules extends Construct {
         ],
       },
     });
+    if (props.contract) this.object.metadata.addAnnotation(CONTRACT_ANNOTATION, props.contract);
     trace(this.object, 'X-8', ...(props.concerns ?? []), ...props.rules.flatMap((r) => r.concerns ?? []));
   }
 }
