@@ -52,6 +52,9 @@ export interface ObjectDiff {
 }
 
 export const RISK_IDS = [
+  'data-loss',
+  'replace-required',
+  'deleted',
   'security-relaxed',
   'policy-exception-added',
   'networkpolicy-widened',
@@ -62,6 +65,7 @@ export const RISK_IDS = [
   'secret-ref-changed',
   'alert-removed',
   'alert-loosened',
+  'pods-restart',
 ] as const;
 export type RiskId = (typeof RISK_IDS)[number];
 
@@ -84,6 +88,21 @@ export interface EnvDiff {
   readonly changed: number;
   /** `base-missing`: the environment has no stack in the base; `head-missing`: removed by this change. */
   readonly note?: 'base-missing' | 'head-missing';
+  /**
+   * Objects by kind of a new or removed environment (`note`), and of each namespace this change adds
+   * or removes: shown as one line each instead of object by object. Flags are about changes to what
+   * exists, so nothing in a new environment or namespace is flagged.
+   */
+  readonly summaries?: readonly Summary[];
+}
+
+/** One line for a whole environment or namespace that appears or disappears. */
+export interface Summary {
+  readonly scope: 'environment' | 'namespace';
+  readonly name: string;
+  readonly op: 'added' | 'removed';
+  /** Objects by kind, sorted by kind. */
+  readonly kinds: Readonly<Record<string, number>>;
 }
 
 export interface DiffReport {
@@ -842,16 +861,137 @@ function alertLoosened(b: J, h: J): string[] {
   return out;
 }
 
+// --- what breaks or destroys: deletions, immutable fields, pod restarts ---------------------
+
+/** Kinds whose removal deletes data (volumes, databases, brokers), not only configuration. */
+const DATA_KINDS = new Set(['Namespace', 'PersistentVolumeClaim', 'StatefulSet', 'postgresql.cnpg.io/Cluster', 'kafka.strimzi.io/Kafka', 'kafka.strimzi.io/KafkaNodePool', 'kafka.strimzi.io/KafkaTopic']);
+
+function groupKind(o: Obj): string {
+  const g = apiGroup(o.apiVersion);
+  return g ? `${g}/${o.kind}` : o.kind;
+}
+
+/**
+ * Immutable fields, as the API server enforces them: a change there is refused by `kubectl apply`
+ * (so `apply.sh` stops halfway) and makes Pulumi replace the object (delete, then create).
+ * StatefulSet: kubernetes pkg/apis/apps/validation ValidateStatefulSetUpdate ("updates to statefulset
+ * spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy',
+ * 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are
+ * forbidden"); Deployment/DaemonSet/ReplicaSet `spec.selector` (apps/v1: "field is immutable");
+ * Job `spec.selector` and `spec.template`; Service `spec.clusterIP(s)`; PVC: everything but a larger
+ * `resources.requests.storage` (and `volumeAttributesClassName`); RoleBinding `roleRef`; ConfigMap
+ * and Secret data when `immutable: true`.
+ */
+function immutableChanges(b: Obj, h: Obj, changes: readonly FieldChange[]): string[] {
+  const out: string[] = [];
+  const gk = groupKind(h);
+  const under = (c: FieldChange, prefix: string) => c.path === prefix || c.path.startsWith(`${prefix}.`) || c.path.startsWith(`${prefix}[`);
+  const first = (prefixes: readonly string[]) => changes.filter((c) => prefixes.some((p) => under(c, p)));
+  if (gk === 'apps/StatefulSet') {
+    const mutable = ['spec.replicas', 'spec.ordinals', 'spec.template', 'spec.updateStrategy', 'spec.revisionHistoryLimit', 'spec.persistentVolumeClaimRetentionPolicy', 'spec.minReadySeconds'];
+    for (const c of changes) if (under(c, 'spec') && !mutable.some((p) => under(c, p))) out.push(c.path);
+  } else if (gk === 'apps/Deployment' || gk === 'apps/DaemonSet' || gk === 'apps/ReplicaSet') {
+    out.push(...first(['spec.selector']).map((c) => c.path));
+  } else if (gk === 'batch/Job') {
+    out.push(...first(['spec.selector', 'spec.template', 'spec.completionMode']).map((c) => c.path));
+  } else if (gk === 'Service') {
+    out.push(...first(['spec.clusterIP', 'spec.clusterIPs']).map((c) => c.path));
+  } else if (gk === 'PersistentVolumeClaim') {
+    for (const c of changes) {
+      if (!under(c, 'spec')) continue;
+      if (c.path === 'spec.resources.requests.storage') {
+        const frac = (v: unknown) => {
+          const q = quantityValue(v)?.split('/');
+          return q ? [BigInt(q[0]!), BigInt(q[1]!)] as const : undefined;
+        };
+        const [o, n] = [frac(c.old), frac(c.new)];
+        if (o && n && n[0] * o[1] >= o[0] * n[1]) continue; // expansion is allowed
+        out.push(`${c.path} (shrinking a claim is refused)`);
+      } else if (c.path !== 'spec.volumeAttributesClassName') out.push(c.path);
+    }
+  } else if (gk === 'rbac.authorization.k8s.io/RoleBinding' || gk === 'rbac.authorization.k8s.io/ClusterRoleBinding') {
+    out.push(...first(['roleRef']).map((c) => c.path));
+  } else if ((gk === 'ConfigMap' || gk === 'Secret') && (b as J).immutable === true) {
+    out.push(...first(['data', 'binaryData', 'stringData']).map((c) => c.path));
+  }
+  return out;
+}
+
+const CHECKSUM_PREFIX = 'checksum.stackbook.io/';
+const ROTATION_PREFIX = 'rotation.stackbook.io/';
+/** Kinds whose running pods are replaced when the pod template changes. */
+const ROLLING_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
+
+/** Why the pods of a workload restart, from its field changes (empty: they do not). */
+function restartCauses(o: Obj, changes: readonly FieldChange[]): string[] {
+  if (!ROLLING_KINDS.has(o.kind)) return [];
+  const causes = new Set<string>();
+  for (const c of changes) {
+    if (!c.path.startsWith('spec.template.')) continue;
+    const ann = /^spec\.template\.metadata\.annotations\["?([^"\]]+)"?\]$/.exec(c.path)?.[1];
+    if (ann?.startsWith(CHECKSUM_PREFIX)) {
+      const what = ann.slice(CHECKSUM_PREFIX.length).replace(/^configmap-/, 'ConfigMap ').replace(/^secret-/, 'Secret ');
+      causes.add(`${what} changed`);
+    } else if (ann?.startsWith(ROTATION_PREFIX)) causes.add(`Secret ${ann.slice(ROTATION_PREFIX.length).replace(/^secret-/, '')} rotated`);
+    else if (/\.image$/.test(c.path)) causes.add('image changed');
+    else causes.add(c.path.replace(/^spec\.template\./, ''));
+  }
+  const list = [...causes].sort();
+  return list.length > 5 ? [...list.slice(0, 5), `${list.length - 5} more pod-template fields`] : list;
+}
+
+/** Objects by kind, sorted. */
+function kindCounts(objs: readonly Obj[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const o of [...objs].sort((a, b) => cmp(a.kind, b.kind))) out[o.kind] = (out[o.kind] ?? 0) + 1;
+  return out;
+}
+
+/** The Namespace objects of one side (a namespace appears or disappears with its Namespace object). */
+function namespacesOf(objs: readonly Obj[]): Set<string> {
+  return new Set(objs.filter((o) => o.kind === 'Namespace' && !o.metadata.namespace).map((o) => o.metadata.name));
+}
+
+const inNamespace = (o: Obj, ns: ReadonlySet<string>) => (o.kind === 'Namespace' && !o.metadata.namespace ? ns.has(o.metadata.name) : o.metadata.namespace !== undefined && ns.has(o.metadata.namespace));
+
 /** Risk flags for one environment, in `RISK_IDS` order, then object, then path. */
 export function assessRisks(env: string, base: readonly Obj[], head: readonly Obj[]): Risk[] {
   const bm = new Map(base.map((o) => [objectKey(o), o]));
   const hm = new Map(head.map((o) => [objectKey(o), o]));
   const risks: Risk[] = [];
   const add = (id: RiskId, o: Obj, message: string, path?: string) => risks.push({ id, env, object: objectId(o), ...(path ? { path } : {}), message });
+  const [nsBase, nsHead] = [namespacesOf(base), namespacesOf(head)];
+  // A namespace this change creates is new, not changed: nothing in it is flagged.
+  const newNamespaces = new Set([...nsHead].filter((n) => !nsBase.has(n)));
+  // A namespace this change removes: one flag for the namespace, plus one per object that holds data.
+  const goneNamespaces = new Set([...nsBase].filter((n) => !nsHead.has(n)));
+  for (const ns of [...goneNamespaces].sort()) {
+    const inside = base.filter((o) => o.metadata.namespace === ns);
+    const nsObj = base.find((o) => o.kind === 'Namespace' && o.metadata.name === ns)!;
+    add('data-loss', nsObj, `namespace ${ns} removed: deletes every object in it (${Object.entries(kindCounts(inside)).map(([k, n]) => `${k} ${n}`).join(', ') || 'none'}) and their volumes`);
+  }
   for (const k of [...new Set([...bm.keys(), ...hm.keys()])]) {
     const b = bm.get(k);
     const h = hm.get(k);
     const o = (h ?? b)!;
+    if (!b && inNamespace(o, newNamespaces)) continue;
+    if (b && !h) {
+      if (inNamespace(b, goneNamespaces)) {
+        // counted in the namespace's own flag; only what holds data is named again
+        if (b.kind !== 'Namespace' && DATA_KINDS.has(groupKind(b))) add('data-loss', b, `${b.kind} removed with its namespace: its data goes with it`);
+        continue;
+      } else if (DATA_KINDS.has(groupKind(b))) {
+        add('data-loss', b, b.kind === 'StatefulSet' ? 'StatefulSet removed: its pods stop; claims are kept or deleted by its persistentVolumeClaimRetentionPolicy' : `${b.kind} removed: its data is deleted`);
+      } else add('deleted', b, `${b.kind} removed`);
+    }
+    if (b && h) {
+      const changes = diffFields(b, h);
+      for (const path of immutableChanges(b, h, changes)) {
+        add('replace-required', h, `immutable field ${path} changed: the API server refuses the update (apply.sh stops at this file) and Pulumi replaces the object (delete, then create)`, path.split(' ')[0]);
+      }
+      const causes = restartCauses(h, changes);
+      if (causes.length > 0) add('pods-restart', h, `every pod restarts (rolling): ${causes.join('; ')}`);
+    }
     if (h) {
       const before = b ? unrestricted(b) : new Map<string, string>();
       for (const [path, message] of unrestricted(h)) if (!before.has(path)) add('security-relaxed', h, message, path);
@@ -920,11 +1060,20 @@ const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The diff of one environment: objects with their flags, and the flags. */
 export function diffEnv(env: string, base: readonly Obj[], head: readonly Obj[], note?: EnvDiff['note']): EnvDiff {
-  const risks = assessRisks(env, base, head);
+  // A whole environment appearing or disappearing (a stack file added or removed) changes nothing
+  // that runs: one summary line, no flags.
+  const risks = note ? [] : assessRisks(env, base, head);
   const objects = diffObjects(base, head).map((d) => ({
     ...d,
     risks: RISK_IDS.filter((id) => risks.some((r) => r.id === id && r.object === d.id)),
   }));
+  const summaries: Summary[] = [];
+  if (note) summaries.push({ scope: 'environment', name: env, op: note === 'base-missing' ? 'added' : 'removed', kinds: kindCounts(note === 'base-missing' ? head : base) });
+  else {
+    const [nsBase, nsHead] = [namespacesOf(base), namespacesOf(head)];
+    for (const ns of [...nsHead].filter((n) => !nsBase.has(n)).sort()) summaries.push({ scope: 'namespace', name: ns, op: 'added', kinds: kindCounts(head.filter((o) => inNamespace(o, new Set([ns])))) });
+    for (const ns of [...nsBase].filter((n) => !nsHead.has(n)).sort()) summaries.push({ scope: 'namespace', name: ns, op: 'removed', kinds: kindCounts(base.filter((o) => inNamespace(o, new Set([ns])))) });
+  }
   return {
     env,
     objects,
@@ -933,7 +1082,27 @@ export function diffEnv(env: string, base: readonly Obj[], head: readonly Obj[],
     removed: objects.filter((o) => o.op === 'removed').length,
     changed: objects.filter((o) => o.op === 'changed').length,
     ...(note ? { note } : {}),
+    ...(summaries.length > 0 ? { summaries } : {}),
   };
+}
+
+/** `Deployment 3, Service 2` */
+export function kindsText(kinds: Readonly<Record<string, number>>): string {
+  return Object.entries(kinds).map(([k, n]) => `${k} ${n}`).join(', ');
+}
+
+/** `new namespace ope: 14 objects (ConfigMap 1, …)` */
+export function summaryText(x: Summary): string {
+  const n = Object.values(x.kinds).reduce((a, b) => a + b, 0);
+  const what = x.scope === 'environment' ? (x.op === 'added' ? 'new environment' : 'environment removed') : x.op === 'added' ? `new namespace ${x.name}` : `namespace ${x.name} removed`;
+  return `${what}: ${plural(n, 'object')} (${kindsText(x.kinds)})`;
+}
+
+/** The objects a summary line stands for (not listed one by one). */
+function summarised(e: EnvDiff): (o: ObjectDiff) => boolean {
+  if (e.note) return () => true;
+  const ns = new Set((e.summaries ?? []).map((x) => x.name));
+  return (o) => o.op !== 'changed' && (o.ref.kind === 'Namespace' && !o.ref.namespace ? ns.has(o.ref.name) : o.ref.namespace !== undefined && ns.has(o.ref.namespace)) && o.risks.length === 0;
 }
 
 /** Build a report from per-environment object sets (an environment missing on one side is all added/removed). */
@@ -1021,7 +1190,10 @@ export function formatText(r: DiffReport): string {
     }
     const note = e.note === 'base-missing' ? ' (new environment)' : e.note === 'head-missing' ? ' (environment removed)' : '';
     lines.push(`${e.env}${note}: ${envCounts(e)}`);
+    for (const x of e.summaries ?? []) lines.push(`  ${x.op === 'added' ? '+' : '-'} ${summaryText(x)}`);
+    const hidden = summarised(e);
     for (const o of e.objects) {
+      if (hidden(o)) continue;
       lines.push(`  ${OP_MARK[o.op]} ${o.id}${o.risks.length ? `  [${o.risks.join(', ')}]` : ''}`);
       for (const c of o.changes) lines.push(`      ${changeLine(c)}`);
     }
@@ -1075,12 +1247,18 @@ export function formatMarkdown(r: DiffReport, opts: { readonly maxChars?: number
   blocks.push('\n');
   for (const e of r.envs) {
     if (e.objects.length === 0) continue;
-    blocks.push(`#### ${cell(e.env)}: ${envCounts(e)}\n\n|  | object | fields | risk flags |\n|---|---|--:|---|\n`);
-    for (const o of e.objects) {
+    blocks.push(`#### ${cell(e.env)}: ${envCounts(e)}\n\n`);
+    for (const x of e.summaries ?? []) blocks.push(`- ${x.op === 'added' ? '➕' : '➖'} ${cell(summaryText(x))}\n`);
+    if (e.summaries?.length) blocks.push('\n');
+    const hidden = summarised(e);
+    const listed = e.objects.filter((o) => !hidden(o));
+    if (listed.length === 0) continue;
+    blocks.push('|  | object | fields | risk flags |\n|---|---|--:|---|\n');
+    for (const o of listed) {
       blocks.push(`| ${OP_MARK[o.op]} | ${code(o.id)} | ${o.op === 'changed' ? o.changes.length : o.op} | ${o.risks.map(code).join(' ')} |\n`);
     }
     blocks.push('\n');
-    for (const o of e.objects) {
+    for (const o of listed) {
       const summary = `${OP_MARK[o.op]} <code>${html(o.id)}</code> ${o.op === 'changed' ? plural(o.changes.length, 'field') : o.op}${o.risks.length ? ` ⚠️ ${o.risks.join(', ')}` : ''}`;
       let body: string;
       if (o.op === 'changed') {
@@ -1123,6 +1301,7 @@ export function toJson(r: DiffReport): unknown {
     environments: r.envs.map((e) => ({
       env: e.env,
       ...(e.note ? { note: e.note } : {}),
+      ...(e.summaries ? { summaries: e.summaries } : {}),
       added: e.added,
       removed: e.removed,
       changed: e.changed,

@@ -308,17 +308,23 @@ describe('normalisation: equal things never show as changed', () => {
 describe('risk flags', () => {
   it('ids are stable and documented in this order', () => {
     expect(RISK_IDS).toEqual([
+      'data-loss', 'replace-required', 'deleted',
       'security-relaxed', 'policy-exception-added', 'networkpolicy-widened', 'pdb-lowered', 'hpa-min-lowered',
-      'replicas-dropped', 'image-changed', 'secret-ref-changed', 'alert-removed', 'alert-loosened',
+      'replicas-dropped', 'image-changed', 'secret-ref-changed', 'alert-removed', 'alert-loosened', 'pods-restart',
     ]);
   });
 
-  it('a change that is not risky raises none', () => {
+  it('a change that is not risky raises none but the restart it causes', () => {
     const { base, head } = pair(namespace(), deployment(), hpa(2), pdb({ maxUnavailable: 1 }), netpol(), alerts());
     container(head[1]!).resources.limits.memory = '2Gi';
     head[1]!.metadata.annotations['stackbook.io/concerns'] = 'X-1,X-2';
     head[2]!.spec.maxReplicas = 20;
     head[5]!.spec.groups[0].rules[0].annotations.summary = 'more errors';
+    // a new memory limit is a pod-template change: the pods roll, and the reviewer is told why
+    expect(assessRisks('prod', base, head.map(o)).map((r) => `${r.id}: ${r.message}`)).toEqual([
+      'pods-restart: every pod restarts (rolling): spec.containers[name=api].resources.limits.memory',
+    ]);
+    head[1]!.spec.template = structuredClone(deployment().spec.template);
     expect(ids(base, head)).toEqual([]);
     expect(ids(base, structuredClone(base))).toEqual([]);
   });
@@ -409,7 +415,7 @@ describe('risk flags', () => {
     }
 
     it('raised: a policy removed, or a new policy that allows traffic', () => {
-      expect(ids([o(netpol())], [])).toEqual(['networkpolicy-widened']);
+      expect(ids([o(netpol())], [])).toEqual(['deleted', 'networkpolicy-widened']);
       expect(ids([], [netpol()])).toContain('networkpolicy-widened');
     });
 
@@ -424,8 +430,8 @@ describe('risk flags', () => {
       expect(ids(base, [...head, deny])).toEqual([]);
       const renamed = structuredClone(netpol());
       renamed.metadata.name = 'api-v2';
-      expect(ids([o(netpol())], [renamed])).toEqual(['networkpolicy-widened']); // only "removed" for the old name
-      expect(assessRisks('prod', [o(netpol())], [o(renamed)])[0]!.object).toBe('NetworkPolicy shop/api');
+      expect(ids([o(netpol())], [renamed])).toEqual(['deleted', 'networkpolicy-widened']); // only "removed" for the old name
+      expect(assessRisks('prod', [o(netpol())], [o(renamed)]).map((r) => r.object)).toEqual(['NetworkPolicy shop/api', 'NetworkPolicy shop/api']);
     });
   });
 
@@ -434,7 +440,7 @@ describe('risk flags', () => {
     expect(ids([o(pdb({ minAvailable: 2 }))], [pdb({ minAvailable: 1 })])).toEqual(['pdb-lowered']);
     expect(ids([o(pdb({ minAvailable: '50%' }))], [pdb({ minAvailable: 1 })])).toEqual(['pdb-lowered']);
     expect(ids([o(pdb({ minAvailable: 2 }))], [pdb({ maxUnavailable: 1 })])).toEqual(['pdb-lowered']);
-    expect(ids([o(pdb({ maxUnavailable: 1 }))], [])).toEqual(['pdb-lowered']);
+    expect(ids([o(pdb({ maxUnavailable: 1 }))], [])).toEqual(['deleted', 'pdb-lowered']);
     expect(ids([o(pdb({ maxUnavailable: 2 }))], [pdb({ maxUnavailable: 1 })])).toEqual([]);
     expect(ids([o(pdb({ minAvailable: 1 }))], [pdb({ minAvailable: 2 })])).toEqual([]);
     expect(ids([], [pdb({ maxUnavailable: 1 })])).toEqual([]);
@@ -445,7 +451,7 @@ describe('risk flags', () => {
       { id: 'hpa-min-lowered', env: 'prod', object: 'HorizontalPodAutoscaler shop/api', path: 'spec.minReplicas', message: 'minReplicas 3 → 2' },
     ]);
     expect(ids([o(hpa(2))], [hpa(undefined)])).toEqual(['hpa-min-lowered']);
-    expect(ids([o(hpa(2))], [])).toEqual(['hpa-min-lowered']);
+    expect(ids([o(hpa(2))], [])).toEqual(['deleted', 'hpa-min-lowered']);
     expect(ids([o(hpa(2))], [hpa(3)])).toEqual([]);
     expect(ids([o(hpa(1))], [hpa(undefined)])).toEqual([]);
     const lowerMax = hpa(2);
@@ -480,7 +486,7 @@ describe('risk flags', () => {
     ]);
     const same = pair(deployment());
     container(same.head[0]!).args = ['--port', '9000'];
-    expect(ids(same.base, same.head)).toEqual([]);
+    expect(ids(same.base, same.head)).toEqual(['pods-restart']);
   });
 
   it('secret-ref-changed: secretKeyRef name or key, envFrom secretRef, volume secretName, Ingress TLS secret; not a configMapRef', () => {
@@ -493,7 +499,7 @@ describe('risk flags', () => {
     for (const edit of edits) {
       const { base, head } = pair(deployment());
       edit(head[0]!);
-      expect(ids(base, head), edit.toString()).toEqual(['secret-ref-changed']);
+      expect(ids(base, head), edit.toString()).toEqual(['secret-ref-changed', 'pods-restart']);
     }
     const ing = (secretName: string): J => ({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'api', namespace: 'shop' }, spec: { tls: [{ hosts: ['a.example.com'], secretName }] } });
     expect(assessRisks('prod', [o(ing('a-tls'))], [o(ing('b-tls'))]).map((r) => [r.id, r.path])).toEqual([
@@ -502,14 +508,14 @@ describe('risk flags', () => {
     ]);
     const { base, head } = pair(deployment());
     container(head[0]!).envFrom[0].configMapRef.name = 'other-settings';
-    expect(ids(base, head)).toEqual([]);
+    expect(ids(base, head)).toEqual(['pods-restart']);
   });
 
   it('alert-removed: an alert (or the whole PrometheusRule) removed; not a recording rule or an annotation', () => {
     const { base, head } = pair(alerts());
     head[0]!.spec.groups[0].rules.splice(1, 2);
     expect(assessRisks('prod', base, head.map(o)).map((r) => [r.id, r.message])).toEqual([['alert-removed', 'alert ApiSlow removed']]);
-    expect(ids(base, [])).toEqual(['alert-removed', 'alert-removed']);
+    expect(ids(base, [])).toEqual(['deleted', 'alert-removed', 'alert-removed']);
     const ann = pair(alerts());
     ann.head[0]!.spec.groups[0].rules[1].annotations.summary = 'p95 slow';
     expect(ids(ann.base, ann.head)).toEqual([]);
@@ -658,5 +664,107 @@ describe('output formats', () => {
       { path: 'secrets.json', content: '[]' },
     ];
     expect(parseBundle(files).map((x) => x.metadata.name)).toEqual(['a', 'b']);
+  });
+});
+
+describe('what breaks or destroys (issue 17): real stacks', () => {
+  const prod = () => structuredClone(renderEnv('prod').objects) as unknown as J[];
+  const text = (base: readonly J[], head: readonly J[], baseEnv = 'prod', headEnv = 'prod') =>
+    formatText(buildReport({ ref: 'HEAD' }, 'working tree', new Map([[baseEnv, base.map(o)]]), new Map([[headEnv, head.map(o)]])));
+
+  it('a new environment is one summary line by kind, with no flags; so is a removed one', () => {
+    const staging = structuredClone(renderEnv('staging').objects) as unknown as Obj[];
+    const r = buildReport({ ref: 'HEAD' }, 'working tree', new Map([['staging', staging]]), new Map([['staging', staging], ['qa', staging]]));
+    const out = formatText(r);
+    expect(out).not.toContain('Risk flags');
+    const qa = out.split('\n').filter((l) => l.startsWith('qa') || l.startsWith('  '));
+    expect(qa[0]).toBe(`qa (new environment): ${staging.length} added`);
+    expect(qa[1]).toMatch(new RegExp(`^  \\+ new environment: ${staging.length} objects \\(.*Deployment \\d+.*\\)$`));
+    expect(qa).toHaveLength(2);
+    const md = formatMarkdown(r);
+    expect(md).toContain('No risk flags.');
+    expect(md.length).toBeLessThan(2_000);
+    const gone = buildReport({ ref: 'HEAD' }, 'working tree', new Map([['qa', staging]]), new Map());
+    expect(gone.envs[0]!.risks).toEqual([]);
+    expect(formatText(gone)).toContain(`  - environment removed: ${staging.length} objects (`);
+  });
+
+  it('a service removed from a stack: data-loss on its Namespace naming what goes, not silence', () => {
+    const base = prod();
+    const head = base.filter((x) => x.metadata.namespace !== 'ope' && !(x.kind === 'Namespace' && x.metadata.name === 'ope'));
+    const risks = assessRisks('prod', base.map(o), head.map(o));
+    expect(risks.filter((r) => r.object === 'Namespace ope').map((r) => r.id)).toEqual(['data-loss']);
+    expect(risks.find((r) => r.object === 'Namespace ope')!.message).toMatch(/^namespace ope removed: deletes every object in it \(.*Deployment 1.*\)/);
+    // objects in the removed namespace are counted in that line, not flagged one by one
+    expect(risks.filter((r) => r.object.includes(' ope/'))).toEqual([]);
+    const out = text(base, head);
+    expect(out).toContain('  - namespace ope removed: ');
+    expect(out).not.toContain('- Deployment ope/ope');
+  });
+
+  it('a new namespace in an existing environment is one summary line, not a flag per object', () => {
+    const head = prod();
+    const base = head.filter((x) => x.metadata.namespace !== 'ope' && !(x.kind === 'Namespace' && x.metadata.name === 'ope'));
+    expect(assessRisks('prod', base.map(o), head.map(o))).toEqual([]);
+    const out = text(base, head);
+    expect(out).toMatch(/\n {2}\+ new namespace ope: \d+ objects \(/);
+    expect(out).not.toContain('+ Deployment ope/ope');
+  });
+
+  it('shrinking a StatefulSet volumeClaimTemplate: replace-required on the immutable field', () => {
+    const base = prod();
+    const head = structuredClone(base);
+    const sts = head.find((x) => x.kind === 'StatefulSet' && x.spec.volumeClaimTemplates?.length)!;
+    const before = sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage;
+    sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage = '1Mi';
+    const risks = assessRisks('prod', base.map(o), head.map(o));
+    expect(risks.map((r) => [r.id, r.object])).toEqual([['replace-required', `StatefulSet ${sts.metadata.namespace}/${sts.metadata.name}`]]);
+    expect(risks[0]!.message).toMatch(/^immutable field spec\.volumeClaimTemplates\[\d+\]\.spec\.resources\.requests\.storage changed: the API server refuses/);
+    expect(before).not.toBe('1Mi');
+  });
+
+  it('replace-required: selectors, serviceName, Job template, Service clusterIP, PVC shrink or class; not a PVC expansion or a StatefulSet template', () => {
+    const cases: Array<[J, (x: J) => void, boolean]> = [
+      [deployment(), (d) => (d.spec.selector.matchLabels.app = 'api2'), true],
+      [{ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: 'shop' }, spec: { serviceName: 'a', selector: { matchLabels: { a: 'b' } }, template: { spec: { containers: [{ name: 'c', image: 'x@sha256:1' }] } } } }, (d) => (d.spec.serviceName = 'b'), true],
+      [{ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 's', namespace: 'shop' }, spec: { replicas: 1, template: { spec: { containers: [{ name: 'c', image: 'x@sha256:1' }] } } } }, (d) => (d.spec.template.spec.containers[0].image = 'x@sha256:2'), false],
+      [{ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'j', namespace: 'shop' }, spec: { template: { spec: { containers: [{ name: 'c', image: 'x@sha256:1' }] } } } }, (d) => (d.spec.template.spec.containers[0].image = 'x@sha256:2'), true],
+      [{ apiVersion: 'v1', kind: 'Service', metadata: { name: 'api', namespace: 'shop' }, spec: { ports: [{ port: 80 }] } }, (d) => (d.spec.clusterIP = '10.0.0.9'), true],
+      [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p', namespace: 'shop' }, spec: { storageClassName: 'gp3', resources: { requests: { storage: '10Gi' } } } }, (d) => (d.spec.resources.requests.storage = '5Gi'), true],
+      [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p', namespace: 'shop' }, spec: { storageClassName: 'gp3', resources: { requests: { storage: '10Gi' } } } }, (d) => (d.spec.storageClassName = 'io2'), true],
+      [{ apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p', namespace: 'shop' }, spec: { resources: { requests: { storage: '10Gi' } } } }, (d) => (d.spec.resources.requests.storage = '20Gi'), false],
+      [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' }, immutable: true, data: { a: '1' } }, (d) => (d.data.a = '2'), true],
+      [{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' }, data: { a: '1' } }, (d) => (d.data.a = '2'), false],
+    ];
+    for (const [fixture, edit, expected] of cases) {
+      const { base, head } = pair(fixture);
+      edit(head[0]!);
+      expect(ids(base, head).includes('replace-required'), `${fixture.kind}: ${edit.toString()}`).toBe(expected);
+    }
+  });
+
+  it('deleted and data-loss: any removed object is flagged; PVCs, StatefulSets, CNPG and Kafka clusters as data-loss', () => {
+    const pvc = { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'p', namespace: 'shop' }, spec: {} };
+    const cnpg = { apiVersion: 'postgresql.cnpg.io/v1', kind: 'Cluster', metadata: { name: 'pg', namespace: 'shop' }, spec: {} };
+    const kafka = { apiVersion: 'kafka.strimzi.io/v1', kind: 'Kafka', metadata: { name: 'k', namespace: 'shop' }, spec: {} };
+    const cm = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c', namespace: 'shop' }, data: {} };
+    expect(assessRisks('prod', [pvc, cnpg, kafka, cm].map(o), []).map((r) => `${r.id} ${r.object}`)).toEqual([
+      'data-loss Cluster shop/pg',
+      'data-loss Kafka shop/k',
+      'data-loss PersistentVolumeClaim shop/p',
+      'deleted ConfigMap shop/c',
+    ]);
+  });
+
+  it('pods-restart names the cause: a ConfigMap checksum, a Secret rotation, an image', () => {
+    const base = prod();
+    const head = structuredClone(base);
+    const dep = head.find((x) => x.kind === 'Deployment' && Object.keys(x.spec.template.metadata.annotations ?? {}).some((k) => k.startsWith('checksum.stackbook.io/configmap-')))!;
+    const key = Object.keys(dep.spec.template.metadata.annotations).find((k) => k.startsWith('checksum.stackbook.io/configmap-'))!;
+    dep.spec.template.metadata.annotations[key] = 'changed';
+    const risks = assessRisks('prod', base.map(o), head.map(o));
+    expect(risks.map((r) => `${r.id} ${r.object}: ${r.message}`)).toEqual([
+      `pods-restart Deployment ${dep.metadata.namespace}/${dep.metadata.name}: every pod restarts (rolling): ConfigMap ${key.slice('checksum.stackbook.io/configmap-'.length)} changed`,
+    ]);
   });
 });
