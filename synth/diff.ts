@@ -232,6 +232,8 @@ const LIST_KEYS: Record<string, readonly string[]> = {
   volumeMounts: ['mountPath'], volumeDevices: ['devicePath'], imagePullSecrets: ['name'], ports: ['name', 'containerPort', 'port'],
   groups: ['name'], rules: ['alert', 'record', 'host'], topologySpreadConstraints: ['topologyKey'], paths: ['path'],
   endpoints: ['port', 'targetPort', 'path'], tls: ['secretName'], metrics: ['type'], hostAliases: ['ip'],
+  // ClusterImagePolicy images by glob; StatefulSet claim templates by their name
+  images: ['glob'], authorities: ['name'], volumeClaimTemplates: ['metadata.name'],
 };
 
 /** Where the pod spec lives in each workload kind. */
@@ -396,8 +398,9 @@ function listKey(shape: string, a: readonly unknown[], b: readonly unknown[]): (
     const usable = candidates.slice(0, n);
     const keyOf = (x: unknown): readonly [string, string] | undefined => {
       if (!isObj(x)) return undefined;
-      const k = usable.find((c) => typeof x[c] === 'string' || typeof x[c] === 'number');
-      return k === undefined ? undefined : [k, String(x[k])];
+      const v = (c: string) => at(x, c.split('.'));
+      const k = usable.find((c) => typeof v(c) === 'string' || typeof v(c) === 'number');
+      return k === undefined ? undefined : [k, String(v(k))];
     };
     const ok = [a, b].every((list) => {
       const keys = list.map(keyOf);
@@ -479,6 +482,17 @@ function walk(kind: string, a: unknown, b: unknown, path: Seg[], out: FieldChang
     return;
   }
   if (Array.isArray(a) && Array.isArray(b)) {
+    if (kind === 'NetworkPolicy' && (shape === 'spec.ingress' || shape === 'spec.egress')) {
+      // rules by their ports (unique on both sides): a changed peer shows as that peer, not the whole rule
+      const portsKey = (x: unknown) => (isObj(x) && Array.isArray(x.ports) ? x.ports.map((q) => (isObj(q) ? `${q.port ?? 'any'}${q.endPort ? `-${q.endPort}` : ''}/${q.protocol ?? 'TCP'}` : '?')).sort().join(',') : 'any');
+      const unique = (l: unknown[]) => new Set(l.map(portsKey)).size === l.length;
+      if (unique(a) && unique(b)) {
+        const ma = new Map(a.map((x) => [portsKey(x), x]));
+        const mb = new Map(b.map((x) => [portsKey(x), x]));
+        for (const k of [...new Set([...ma.keys(), ...mb.keys()])].sort()) walk(kind, ma.get(k), mb.get(k), [...path, { match: ['ports', k] }], out, undefined, undefined);
+        return;
+      }
+    }
     if (isSetShape(kind, shape)) {
       const ka = new Map(a.map((x) => [stable(norm(kind, `${shape}[]`, x)), x]));
       const kb = new Map(b.map((x) => [stable(norm(kind, `${shape}[]`, x)), x]));
@@ -495,6 +509,20 @@ function walk(kind: string, a: unknown, b: unknown, path: Seg[], out: FieldChang
         walk(kind, ma.get(k), mb.get(k), [...path, { match: key((ma.get(k) ?? mb.get(k))!) }], out, undefined, undefined);
       }
       return;
+    }
+    // Scalars with distinct values, one inserted or removed, the common members in the same order:
+    // the values added and removed, not every index after the edit shifted.
+    const scalar = (l: unknown[]) => l.every((x) => typeof x === 'string' || typeof x === 'number') && new Set(l).size === l.length;
+    if (a.length !== b.length && scalar(a) && scalar(b)) {
+      const inB = new Set(b);
+      const inA = new Set(a);
+      const common = (l: unknown[], other: Set<unknown>) => l.filter((x) => other.has(x));
+      if (stable(common(a, inB)) === stable(common(b, inA))) {
+        const sp = pathText([...path, { set: true }]);
+        for (const x of a) if (!inB.has(x)) out.push({ path: sp, op: 'removed', old: x });
+        for (const x of b) if (!inA.has(x)) out.push({ path: sp, op: 'added', new: x });
+        return;
+      }
     }
     for (let i = 0; i < Math.max(a.length, b.length); i++) walk(kind, a[i], b[i], [...path, { index: i }], out, undefined, undefined);
     return;

@@ -189,6 +189,25 @@ describe('field paths and values', () => {
     expect(fields(a, b)).toEqual([{ path: 'spec.template.spec.containers[name=api].args[1]', op: 'changed', old: '8000', new: '9000' }]);
   });
 
+  it('lists by identity, not index: one glob removed from a ClusterImagePolicy is one line; a NetworkPolicy CIDR change is that peer', () => {
+    const cip = (globs: string[]): J => ({ apiVersion: 'policy.sigstore.dev/v1beta1', kind: 'ClusterImagePolicy', metadata: { name: 'p' }, spec: { images: globs.map((glob) => ({ glob })), authorities: [{ name: 'release', key: { data: 'k' } }] } });
+    const globs = Array.from({ length: 15 }, (_, i) => `registry.example.com/img-${String(i).padStart(2, '0')}*`);
+    expect(fields(cip(globs), cip(globs.filter((_, i) => i !== 3)))).toEqual([{ path: 'spec.images[glob=registry.example.com/img-03*]', op: 'removed', old: { glob: globs[3] } }]);
+    const hosts = (h: string[]): J => ({ apiVersion: 'cert-manager.io/v1', kind: 'Certificate', metadata: { name: 'c', namespace: 'shop' }, spec: { dnsNames: h } });
+    expect(fields(hosts(['a.example.com', 'b.example.com', 'c.example.com']), hosts(['a.example.com', 'c.example.com']))).toEqual([{ path: 'spec.dnsNames[]', op: 'removed', old: 'b.example.com' }]);
+    const np = (cidr: string): J => ({
+      apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', metadata: { name: 'api', namespace: 'shop' },
+      spec: { podSelector: {}, ingress: [
+        { from: [{ ipBlock: { cidr } }, { namespaceSelector: { matchLabels: { a: 'b' } } }], ports: [{ port: 8000, protocol: 'TCP' }] },
+        { from: [{ namespaceSelector: { matchLabels: { m: 'n' } } }], ports: [{ port: 9090, protocol: 'TCP' }] },
+      ] },
+    });
+    expect(fields(np('10.40.0.0/16'), np('10.40.1.0/24'))).toEqual([
+      { path: 'spec.ingress[ports=8000/TCP].from[]', op: 'removed', old: { ipBlock: { cidr: '10.40.0.0/16' } } },
+      { path: 'spec.ingress[ports=8000/TCP].from[]', op: 'added', new: { ipBlock: { cidr: '10.40.1.0/24' } } },
+    ]);
+  });
+
   it('keys that are not identifiers are quoted; added and removed fields carry their value', () => {
     const a = deployment();
     const b = deployment();
@@ -719,7 +738,7 @@ describe('what breaks or destroys (issue 17): real stacks', () => {
     sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage = '1Mi';
     const risks = assessRisks('prod', base.map(o), head.map(o));
     expect(risks.map((r) => [r.id, r.object])).toEqual([['replace-required', `StatefulSet ${sts.metadata.namespace}/${sts.metadata.name}`]]);
-    expect(risks[0]!.message).toMatch(/^immutable field spec\.volumeClaimTemplates\[\d+\]\.spec\.resources\.requests\.storage changed: the API server refuses/);
+    expect(risks[0]!.message).toMatch(/^immutable field spec\.volumeClaimTemplates\[metadata\.name=[^\]]+\]\.spec\.resources\.requests\.storage changed: the API server refuses/);
     expect(before).not.toBe('1Mi');
   });
 
