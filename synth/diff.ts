@@ -10,6 +10,7 @@
  * (`RISK_IDS`). `formatText`, `formatMarkdown` and `toJson` present one `DiffReport`.
  */
 import * as yaml from 'js-yaml';
+import { flowDiff } from './connectivity.js';
 
 /** A plain manifest as found in a bundle (the shape `synth/render.ts` produces). */
 export interface Obj {
@@ -94,6 +95,12 @@ export interface EnvDiff {
    * exists, so nothing in a new environment or namespace is flagged.
    */
   readonly summaries?: readonly Summary[];
+  /**
+   * Who can newly talk to whom, and who no longer can (`synth/connectivity.ts`): flows computed from
+   * the NetworkPolicies and pod labels of each side (`ows/ows-worker → aion/redis:6379/TCP`).
+   * Absent for a new or removed environment.
+   */
+  readonly flows?: { readonly added: readonly string[]; readonly removed: readonly string[] };
 }
 
 /** One line for a whole environment or namespace that appears or disappears. */
@@ -1102,10 +1109,12 @@ export function diffEnv(env: string, base: readonly Obj[], head: readonly Obj[],
     for (const ns of [...nsHead].filter((n) => !nsBase.has(n)).sort()) summaries.push({ scope: 'namespace', name: ns, op: 'added', kinds: kindCounts(head.filter((o) => inNamespace(o, new Set([ns])))) });
     for (const ns of [...nsBase].filter((n) => !nsHead.has(n)).sort()) summaries.push({ scope: 'namespace', name: ns, op: 'removed', kinds: kindCounts(base.filter((o) => inNamespace(o, new Set([ns])))) });
   }
+  const flows = note ? undefined : flowDiff(base, head);
   return {
     env,
     objects,
     risks,
+    ...(flows && (flows.added.length > 0 || flows.removed.length > 0) ? { flows } : {}),
     added: objects.filter((o) => o.op === 'added').length,
     removed: objects.filter((o) => o.op === 'removed').length,
     changed: objects.filter((o) => o.op === 'changed').length,
@@ -1218,6 +1227,11 @@ export function formatText(r: DiffReport): string {
     }
     const note = e.note === 'base-missing' ? ' (new environment)' : e.note === 'head-missing' ? ' (environment removed)' : '';
     lines.push(`${e.env}${note}: ${envCounts(e)}`);
+    if (e.flows) {
+      lines.push(`  connectivity: ${e.flows.added.length} flows added, ${e.flows.removed.length} removed`);
+      for (const f of e.flows.added) lines.push(`    + ${f}`);
+      for (const f of e.flows.removed) lines.push(`    - ${f}`);
+    }
     for (const x of e.summaries ?? []) lines.push(`  ${x.op === 'added' ? '+' : '-'} ${summaryText(x)}`);
     const hidden = summarised(e);
     for (const o of e.objects) {
@@ -1276,6 +1290,9 @@ export function formatMarkdown(r: DiffReport, opts: { readonly maxChars?: number
   for (const e of r.envs) {
     if (e.objects.length === 0) continue;
     blocks.push(`#### ${cell(e.env)}: ${envCounts(e)}\n\n`);
+    if (e.flows) {
+      blocks.push(`**Who can talk to whom** (${e.flows.added.length} flows added, ${e.flows.removed.length} removed):\n\n\`\`\`diff\n${[...e.flows.added.map((f) => `+ ${f}`), ...e.flows.removed.map((f) => `- ${f}`)].join('\n').replace(/```/g, '`\u200b``')}\n\`\`\`\n\n`);
+    }
     for (const x of e.summaries ?? []) blocks.push(`- ${x.op === 'added' ? '➕' : '➖'} ${cell(summaryText(x))}\n`);
     if (e.summaries?.length) blocks.push('\n');
     const hidden = summarised(e);
@@ -1330,6 +1347,7 @@ export function toJson(r: DiffReport): unknown {
       env: e.env,
       ...(e.note ? { note: e.note } : {}),
       ...(e.summaries ? { summaries: e.summaries } : {}),
+      ...(e.flows ? { flows: e.flows } : {}),
       added: e.added,
       removed: e.removed,
       changed: e.changed,
