@@ -6,6 +6,7 @@
  *   stackbook coverage [--json] [--catalog <CONCERNS.md>]
  *   stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
  *   stackbook report failure-budget [--write-readme]
+ *   stackbook report <env> --html <file>
  *
  * Exit codes: 0 ok; 1 policy violations or untraced concerns (diff: changes, with --exit-code);
  * 2 configuration or usage errors (diff: also a bad ref or a base that cannot be synthesized).
@@ -20,6 +21,8 @@ const USAGE = `usage:
                                                    semantic diff of the rendered objects: git ref -> working tree
   stackbook report failure-budget [--write-readme] replicas, PDB, spread, grace of every workload of every stack
                                                    (--write-readme: into README.md between the failure-budget markers)
+  stackbook report <env> --html <file>             one self-contained HTML page: connectivity graph, concerns
+                                                   -> objects, policy exceptions, failure budget
 environments are the stacks/Pulumi.<env>.yaml files`;
 
 class UsageError extends Error {}
@@ -33,7 +36,7 @@ interface Args {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env']);
+const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html']);
 const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme']);
 
 function parseArgs(argv: readonly string[]): Args {
@@ -163,7 +166,9 @@ async function coverage(root: string, args: Args): Promise<number> {
 
 /** `report failure-budget [--write-readme]`: the failure-budget table of every stack (synth/failure-budget.ts). */
 async function report(root: string, args: Args): Promise<number> {
-  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget');
+  const html = args.flags.get('--html');
+  if (typeof html === 'string') return htmlReport(root, args, html);
+  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>');
   const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
   const { failureBudgetTable, withFailureBudget } = await import('../synth/failure-budget.js');
@@ -183,6 +188,31 @@ async function report(root: string, args: Args): Promise<number> {
     throw new OutputError(`cannot update ${readme}: ${(e as Error).message}`);
   }
   process.stdout.write(`failure budget written to ${readme}\n`);
+  return 0;
+}
+
+/** `report <env> --html <file>`: the reviewer's page of one stack (synth/html-report.ts). */
+async function htmlReport(root: string, args: Args, file: string): Promise<number> {
+  if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment');
+  const { loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { htmlReport: page } = await import('../synth/html-report.js');
+  const { parseCatalog } = await import('../synth/coverage.js');
+  const { readFileSync, writeFileSync } = await import('node:fs');
+  const env = args.positional[0]!;
+  const stack = loadStacks(root, [env]).get(env)!;
+  let catalog: ReturnType<typeof parseCatalog> = [];
+  try {
+    catalog = parseCatalog(readFileSync(resolve(root, '..', 'shared', 'runbooks', 'CONCERNS.md'), 'utf8'));
+  } catch {
+    /* the catalog is optional: the page then lists objects and their concern IDs only */
+  }
+  try {
+    writeFileSync(resolve(file), page(env, render(stack).objects, catalog));
+  } catch (e) {
+    throw new OutputError(`cannot write ${file}: ${(e as Error).message}`);
+  }
+  process.stdout.write(`${env}: report written to ${file}\n`);
   return 0;
 }
 
