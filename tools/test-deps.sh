@@ -21,6 +21,7 @@ declare -A PACKAGE=(
   [gzip]=gzip
   [sha256sum]=coreutils
   [git]=git                        # `stackbook diff --base` tests
+  [chromium]=chromium              # the HTML report opened in a real browser (playwright-core)
 )
 
 missing_pkgs=()
