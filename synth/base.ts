@@ -7,9 +7,14 @@
  * project's `node_modules` through a symlink when the base's `package-lock.json` is identical;
  * otherwise it runs `npm ci --ignore-scripts` there (slower, and said so on stderr). The base's
  * own CLI then runs `synth` through tsx, and its bundle files are read back.
+ *
+ * The result is cached per environment under the base's tree hash (`git rev-parse <commit>:<dir>`:
+ * the revision's code, stacks and lockfile, which alone determine what it renders), in
+ * `STACKBOOK_DIFF_CACHE` (default `node_modules/.cache/stackbook-diff`): the next diff against the
+ * same base reads it back instead of exporting and synthesizing again.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -80,10 +85,60 @@ export function resolveRef(root: string, ref: string): string {
  * Synthesize `wanted` environments (all of the base's when undefined) of a git revision with its
  * own CLI. Environments the base has no stack for are left out of `envs`.
  */
-export function synthesizeBase(root: string, ref: string, wanted: readonly string[] | undefined, log: (line: string) => void): BaseSynthesis {
+export function synthesizeBase(root: string, ref: string, wanted: readonly string[] | undefined, log: (line: string) => void, progress: (line: string) => void = () => {}): BaseSynthesis {
   const commit = resolveRef(root, ref);
   const short = `${ref} (${commit.slice(0, 12)})`;
   const prefix = run('git', ['rev-parse', '--show-prefix'], root).stdout.trim().replace(/\/$/, '');
+  const tree = run('git', ['rev-parse', '--verify', '--quiet', `${commit}:${prefix}`], root).stdout.trim();
+  const cache = tree ? baseCache(root, tree) : undefined;
+  const hit = cache?.read(wanted);
+  if (hit) {
+    progress(`stackbook diff: ${short}: rendered objects from the cache (tree ${tree.slice(0, 12)})`);
+    return { commit, ...hit };
+  }
+  progress(`stackbook diff: exporting and synthesizing ${short} with its own code…`);
+  const started = Date.now();
+  const result = synthesizeBaseUncached(root, commit, short, prefix, wanted, log);
+  cache?.write(result.known, result.envs);
+  progress(`stackbook diff: ${short} synthesized in ${((Date.now() - started) / 1000).toFixed(1)} s${cache ? ' (cached for the next diff)' : ''}`);
+  return result;
+}
+
+/** Per-environment objects of one base tree, as JSON files; unreadable entries are misses. */
+function baseCache(root: string, tree: string) {
+  const dir = join(process.env.STACKBOOK_DIFF_CACHE ?? join(root, 'node_modules', '.cache', 'stackbook-diff'), tree);
+  const knownFile = join(dir, 'known.json');
+  return {
+    read(wanted: readonly string[] | undefined): { known: string[]; envs: Map<string, Obj[]> } | undefined {
+      try {
+        const known = JSON.parse(readFileSync(knownFile, 'utf8')) as string[];
+        const envs = (wanted ?? known).filter((e) => known.includes(e));
+        if (envs.some((e) => !existsSync(join(dir, `${e}.json`)))) return undefined;
+        const out = new Map<string, Obj[]>();
+        for (const env of envs) out.set(env, JSON.parse(readFileSync(join(dir, `${env}.json`), 'utf8')) as Obj[]);
+        return { known, envs: out };
+      } catch {
+        return undefined;
+      }
+    },
+    write(known: readonly string[], envs: ReadonlyMap<string, readonly Obj[]>): void {
+      try {
+        mkdirSync(dir, { recursive: true });
+        // each file whole or absent (write aside, rename): a killed run leaves no half entry
+        const put = (file: string, text: string) => {
+          writeFileSync(`${file}.tmp`, text);
+          renameSync(`${file}.tmp`, file);
+        };
+        for (const [env, objs] of envs) put(join(dir, `${env}.json`), JSON.stringify(objs));
+        put(knownFile, JSON.stringify(known));
+      } catch {
+        /* a cache that cannot be written only costs time */
+      }
+    },
+  };
+}
+
+function synthesizeBaseUncached(root: string, commit: string, short: string, prefix: string, wanted: readonly string[] | undefined, log: (line: string) => void): BaseSynthesis {
   const tmp = mkdtempSync(join(tmpdir(), 'stackbook-base-'));
   const src = join(tmp, 'src');
   const cleanup = () => {
@@ -187,11 +242,11 @@ export interface DiffOptions {
 }
 
 /** Compute the report (no output). */
-export async function diffAgainst(root: string, opts: DiffOptions, log: (line: string) => void): Promise<DiffReport> {
+export async function diffAgainst(root: string, opts: DiffOptions, log: (line: string) => void, progress: (line: string) => void = () => {}): Promise<DiffReport> {
   for (const e of opts.envs ?? []) if (!/^[a-z0-9][-a-z0-9]*$/.test(e)) throw new DiffError(`"${e}" is not an environment name`);
   // The working tree first: its config errors are the likelier ones, and cheaper to find.
   const head = await headObjects(root, opts.envs);
-  const base = synthesizeBase(root, opts.base, opts.envs, log);
+  const base = synthesizeBase(root, opts.base, opts.envs, log, progress);
   const unknown = (opts.envs ?? []).filter((e) => !head.known.includes(e) && !base.known.includes(e));
   if (unknown.length > 0) {
     const all = [...new Set([...head.known, ...base.known])].sort();
@@ -202,7 +257,9 @@ export async function diffAgainst(root: string, opts: DiffOptions, log: (line: s
 
 /** `stackbook diff`: print the report; exit 0 (or 1 with `exitCode` when something changed). */
 export async function runDiff(root: string, opts: DiffOptions, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
-  const report = await diffAgainst(root, opts, (line) => io.err(`${line}\n`));
+  // progress only on a terminal: quiet when piped (CI logs, the PR workflow)
+  const progress = process.stderr.isTTY ? (line: string) => io.err(`${line}\n`) : () => {};
+  const report = await diffAgainst(root, opts, (line) => io.err(`${line}\n`), progress);
   const format = opts.format ?? 'text';
   if (format === 'json') io.out(`${JSON.stringify(toJson(report), null, 2)}\n`);
   else if (format === 'markdown') io.out(formatMarkdown(report, { ...(opts.maxChars ? { maxChars: opts.maxChars } : {}), command: `npx stackbook diff --base ${opts.base}` }));

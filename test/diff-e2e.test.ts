@@ -19,6 +19,9 @@ const REPO = join(TMP, 'project');
 const PROD = join(REPO, 'stacks', 'Pulumi.prod.yaml');
 let pristineProd = '';
 let head = '';
+// the base cache (synth/base.ts) of this test's repository, not the project's node_modules
+const CACHE = join(TMP, 'cache');
+process.env.STACKBOOK_DIFF_CACHE = CACHE;
 
 function git(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): string {
   return execFileSync('git', ['-c', 'user.name=stackbook test', '-c', 'user.email=test@stackbook.invalid', '-c', 'commit.gpgsign=false', ...args], {
@@ -116,11 +119,12 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
       [
         `stackbook diff: HEAD (${head.slice(0, 12)}) → working tree`,
         '',
-        'Risk flags (1):',
+        'Risk flags (2):',
         '  ! hpa-min-lowered  prod  HorizontalPodAutoscaler ope/ope: minReplicas 3 → 2',
+        '  ! pods-restart     prod  Deployment ope/ope: every pod restarts (rolling): spec.containers[name=ope].resources.limits.memory',
         '',
         'prod: 2 changed',
-        '  ~ Deployment ope/ope',
+        '  ~ Deployment ope/ope  [pods-restart]',
         '      spec.template.spec.containers[name=ope].resources.limits.memory: 1Gi → 2Gi',
         '  ~ HorizontalPodAutoscaler ope/ope  [hpa-min-lowered]',
         '      spec.minReplicas: 3 → 2',
@@ -140,13 +144,13 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
       ['Deployment ope/ope', [{ path: 'spec.template.spec.containers[name=ope].resources.limits.memory', op: 'changed', old: '1Gi', new: '2Gi' }]],
       ['HorizontalPodAutoscaler ope/ope', [{ path: 'spec.minReplicas', op: 'changed', old: 3, new: 2 }]],
     ]);
-    expect(doc.risks.map((x: J) => x.id)).toEqual(['hpa-min-lowered']);
+    expect(doc.risks.map((x: J) => x.id)).toEqual(['hpa-min-lowered', 'pods-restart']);
 
     const md = await stackbook('diff', '--base', 'HEAD', '--format', 'markdown');
     expect(md.code).toBe(0);
     expect(md.stdout.startsWith(`${MARKDOWN_MARKER}\n`)).toBe(true);
     expect(md.stdout).toContain('| `hpa-min-lowered` | prod | `HorizontalPodAutoscaler ope/ope` | minReplicas 3 → 2 |');
-    expect(md.stdout).toContain('| prod | 0 | 0 | 2 | 1 |');
+    expect(md.stdout).toContain('| prod | 0 | 0 | 2 | 2 |');
   }, 120_000);
 
   it('an equal quantity written differently (1Gi → 1024Mi) is not a change: quiet, exit 0 even with --exit-code', async () => {
@@ -165,6 +169,26 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
     expect(env).toMatchObject({ env: 'qa', note: 'base-missing', removed: 0, changed: 0 });
     expect(env.added).toBeGreaterThan(5);
     expect(env.objects.every((o: J) => o.op === 'added')).toBe(true);
+    // one summary line by kind, no flags (issue 17: a new environment is not hundreds of flags)
+    expect(env.summaries).toEqual([{ scope: 'environment', name: 'qa', op: 'added', kinds: expect.objectContaining({ Deployment: expect.any(Number) }) }]);
+    const text = await stackbook('diff', '--base', 'HEAD', '--env', 'qa');
+    expect(text.stdout).not.toContain('Risk flags');
+    expect(text.stdout.trim().split('\n').slice(2)).toEqual([`qa (new environment): ${env.added} added`, expect.stringMatching(new RegExp(`^  \\+ new environment: ${env.added} objects \\(`))]);
+  }, 120_000);
+
+  it('the base is rendered once per tree: the next diff reads its objects from the cache', async () => {
+    const tree = git(['rev-parse', 'HEAD:']).trim();
+    await stackbook('diff', '--base', 'HEAD', '--env', 'prod');
+    const cached = join(CACHE, tree, 'prod.json');
+    const objs = JSON.parse(readFileSync(cached, 'utf8')) as J[];
+    expect(objs.length).toBeGreaterThan(100);
+    // Proof that it is read back: an edit to the cached base shows up as a change of the working tree.
+    const hpa = objs.find((o) => o.kind === 'HorizontalPodAutoscaler' && o.metadata.name === 'ope')!;
+    hpa.spec.maxReplicas = 99;
+    writeFileSync(cached, JSON.stringify(objs));
+    const r = await stackbook('diff', '--base', 'HEAD', '--env', 'prod');
+    expect(r.stdout).toContain('spec.maxReplicas: 99 → ');
+    rmSync(join(CACHE, tree), { recursive: true, force: true });
   }, 120_000);
 });
 
