@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { ConfigError, loadStackFile, parseStack, rawFromStackFile } from '../stacks/load.js';
-import { ROOT } from './helpers.js';
+import { ENVS, ROOT } from './helpers.js';
 
 type Raw = Record<string, any>;
 
@@ -56,7 +56,7 @@ function fileProblems(text: string, name = 'Pulumi.broken.yaml'): string[] {
 }
 
 describe('the real stacks are accepted', () => {
-  it.each(['dev', 'staging', 'prod', 'airgap'])('%s', (env) => {
+  it.each(ENVS)('%s', (env) => {
     expect(accepted(raw(env), `stacks/Pulumi.${env}.yaml`).environment).toBe(env);
   });
 });

@@ -2,17 +2,27 @@
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { loadStackFile } from '../stacks/load.js';
+import { knownEnvironments } from '../synth/stacks.js';
 import { render, type Rendered, type Manifest } from '../synth/render.js';
 import type { Stack } from '../stacks/schema.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = join(ROOT, '..', 'shared');
-export const ENVS = ['dev', 'staging', 'prod', 'airgap'] as const;
-export type Env = (typeof ENVS)[number];
-
 export function loadEnv(env: string): Stack {
   return loadStackFile(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), `stacks/Pulumi.${env}.yaml`);
 }
+
+const TIER_ORDER = { development: 0, staging: 1, production: 2 } as const;
+/**
+ * Every stack of the project (`stacks/Pulumi.<env>.yaml`), so a new environment is tested without
+ * editing a test: by tier (development, staging, production), air-gapped stacks last, then by name
+ * (dev, staging, prod, airgap today).
+ */
+export const ENVS: readonly string[] = knownEnvironments(ROOT)
+  .map((env) => ({ env, stack: loadEnv(env) }))
+  .sort((a, b) => TIER_ORDER[a.stack.tier] - TIER_ORDER[b.stack.tier] || Number(a.stack.cluster.airgapped) - Number(b.stack.cluster.airgapped) || (a.env < b.env ? -1 : 1))
+  .map((x) => x.env);
+export type Env = string;
 
 /** Freeze `v` and everything reachable from it (plain data: objects and arrays). */
 function deepFreeze<T>(v: T): T {

@@ -21,7 +21,7 @@ import { ConfigError } from '../../stacks/load.js';
 import type { Stack } from '../../stacks/schema.js';
 import { stackSchema } from '../../stacks/schema.js';
 import { phaseOf, render } from '../../synth/render.js';
-import { loadEnv } from '../helpers.js';
+import { ENVS, loadEnv } from '../helpers.js';
 import { invalidManifests, validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -404,7 +404,7 @@ describe('render: declared Secrets, stack-chosen sources, rotation', () => {
 
   it('the real stacks: a ClusterSecretStore exactly where some Secret is vault-sourced, restricted to those namespaces; no Secret or ExternalSecret holds a value', () => {
     const withStore: string[] = [];
-    for (const env of ['dev', 'staging', 'prod', 'airgap']) {
+    for (const env of ENVS) {
       const stack = loadEnv(env);
       const r = render(stack);
       const vaultReqs = r.secrets.filter((s) => s.source === 'vault');
