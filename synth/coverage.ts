@@ -68,6 +68,8 @@ export interface CoverageReport {
   readonly ok: boolean;
   readonly services: readonly string[];
   readonly rows: readonly CoverageRow[];
+  /** A service module whose prefix has no concern in the catalog: what to add. @default none */
+  readonly problems?: readonly string[];
 }
 
 export async function coverageReport(root: string, catalogPath: string): Promise<CoverageReport> {
@@ -118,10 +120,16 @@ export async function coverageReport(root: string, catalogPath: string): Promise
     else status = 'covered';
     rows.push({ id: c.id, text: c.text, status, objects, tests: t, ...(implementedBy ? { implementedBy } : {}), ...(note ? { note } : {}) });
   }
+  // A new module (services/index.ts) is traced to nothing until its runbook's concerns are in the catalog.
+  const problems = SERVICES.filter((s) => !catalog.some((c) => c.prefix === s.prefix)).map(
+    (s) =>
+      `service module "${s.key}" (prefix ${s.prefix}, runbook ${s.runbook}) has no concern in ${catalogPath}: add a row for its runbook to the table and one line per concern, "- ${s.prefix}-1 <what the runbook asks>", then trace the objects with trace(obj, '${s.prefix}-1') and name the ID in a test`,
+  );
   return {
-    ok: rows.length > 0 && rows.every((r) => r.status === 'covered'),
+    ok: rows.length > 0 && rows.every((r) => r.status === 'covered') && problems.length === 0,
     services: SERVICES.map((s) => s.prefix),
     rows,
+    ...(problems.length > 0 ? { problems } : {}),
   };
 }
 
@@ -141,6 +149,7 @@ export function formatCoverage(r: CoverageReport): string {
     const program = mine.filter((x) => x.status === 'covered' && x.objects.length === 0 && x.implementedBy).length;
     lines.push(`${prefix}: ${mine.filter((x) => x.status === 'covered').length}/${mine.length} covered (${mine.length - app - program} by objects, ${program} by config/program, ${app} app-only)`);
   }
+  for (const p of r.problems ?? []) lines.push(`MISSING ${p}`);
   lines.push(`services: ${r.services.join(', ')} + X; ${r.rows.length} concerns: ${counts('covered')} covered, ${counts('missing-objects') + counts('missing-test')} missing`);
   return `${lines.join('\n')}\n`;
 }

@@ -56,4 +56,16 @@ describe('runbook coverage (every catalog concern)', () => {
     expect(report.ok).toBe(false);
     expect(report.rows.find((r) => r.id === 'NEW-1')).toMatchObject({ status: 'missing-objects', note: 'no service module implements the NEW runbook' });
   });
+
+  it('a new service module whose runbook has no concern in the catalog fails, saying what to add', async () => {
+    // the catalog without OPE's lines stands for a catalog that does not know a new module yet
+    const catalog = join(TMP, 'CONCERNS-no-ope.md');
+    writeFileSync(catalog, readFileSync(CATALOG, 'utf8').split('\n').filter((l) => !/^\s*- OPE-\d+ /.test(l)).join('\n'));
+    const report = await coverageReport(ROOT, catalog);
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([
+      `service module "ope" (prefix OPE, runbook 003_3ee24e5d76c48128.txt) has no concern in ${catalog}: add a row for its runbook to the table and one line per concern, "- OPE-1 <what the runbook asks>", then trace the objects with trace(obj, 'OPE-1') and name the ID in a test`,
+    ]);
+    expect(formatCoverage(report)).toContain('MISSING service module "ope" (prefix OPE');
+  });
 });
