@@ -94,7 +94,7 @@ export interface ImagePolicyProps {
   /**
    * Operator-injected image references the policy must admit (see OPERATOR_IMAGES): recorded in the
    * annotation `stackbook.io/operator-images` so the `image-policy-satisfiable` rule and
-   * PREREQUISITES.md see them; their globs must be in `images`. @default none
+   * PREREQUISITES.md see them; `images` must match them (checked by that rule). @default none
    */
   readonly operatorImages?: readonly string[];
   /** Catalog concerns carried besides X-7 (e.g. AION-4, OSC-16). @default none */
@@ -190,10 +190,8 @@ export class ImagePolicy extends Construct {
     for (const g of props.images) {
       if (!GLOB.test(g)) throw new ComponentError(C, props.name, 'images', 'must be policy-controller globs (letters, digits, - _ : / * .)', g);
     }
+    // Coverage of these by `images` is judged by the image-policy-satisfiable policy (configured globs may miss them).
     const injected = [...new Set(props.operatorImages ?? [])].sort();
-    for (const ref of injected) {
-      if (!props.images.some((g) => globMatches(g, ref))) throw new ComponentError(C, props.name, 'operatorImages', 'is matched by no glob of images', ref);
-    }
     this.mode = mode;
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'policy.sigstore.dev/v1beta1',

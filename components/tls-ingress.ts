@@ -233,7 +233,7 @@ export class TlsIngress extends Construct {
       }
     }
     for (const key of Object.keys(extra)) {
-      if (key in annotations) throw new ComponentError(C, props.name, `annotations.${key}`, 'is set by the component (HTTPS redirect, HSTS, timeouts, ALB certificate/group/health check) and cannot be overridden', extra[key]);
+      if (key in annotations) throw new ComponentError(C, props.name, `annotations.${key}`, 'is set by the component (HTTPS redirect, HSTS, timeouts) and cannot be overridden', extra[key]);
     }
 
     if (props.ingressClass === 'alb') {

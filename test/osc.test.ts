@@ -413,7 +413,7 @@ describe('OSC — Oscillink', () => {
         expect(Object.keys(a).filter((k) => /snippet/.test(k)), 'no configuration snippets').toEqual([]);
       }
       expectTrace(ing, 'OSC-13');
-      expectTrace(cert, 'OSC-13');
+      if (c.ingressClass !== 'alb') expectTrace(find(o, 'Certificate', 'osc', NS) as J, 'OSC-13');
     }
     expect(cfg('prod').cluster.ingressClass).toBe('alb');
   });
