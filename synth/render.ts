@@ -334,7 +334,8 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
   const issuerConfig = stack.cluster.issuer;
   // ACM (ALB stacks): the load balancer holds the certificate; cert-manager issues nothing for ingress.
   if (issuerConfig.kind !== 'acm') {
-    new ClusterIssuer(platform, 'Issuer', { name: issuer, issuer: issuerConfig, solverIngressClass: 'nginx' });
+    // HTTP-01 is solved through the cluster's (public nginx) IngressClass, as the Ingresses are.
+    new ClusterIssuer(platform, 'Issuer', { name: issuer, issuer: issuerConfig, solverIngressClass: stack.cluster.ingressClassName ?? 'nginx' });
   }
   for (const svc of services) {
     const cfg = stack.services[svc.key];
