@@ -27,6 +27,47 @@ export const IMAGE_POLICY_INCLUDE_LABEL = 'policy.sigstore.dev/include';
  */
 export const IMAGE_POLICY_CONTEXT = 'stackbook.io/image-policy';
 
+/**
+ * Images an operator injects into pods of opted-in namespaces, which no rendered object names
+ * (policy-controller still admits every pod there against the policies):
+ * - `cloudnative-pg`: the operator's own image, run as the `bootstrap-controller` init container of
+ *   every instance pod (CloudNativePG v1.30.0, the version of ../shared/crds/cloudnative-pg);
+ * - `strimzi-operator`: the entity operator pod's topic and user operators (Strimzi 1.2.0,
+ *   `STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE` / `STRIMZI_DEFAULT_USER_OPERATOR_IMAGE` of the cluster operator);
+ * - `cert-manager-acmesolver`: the HTTP-01 solver pod, created in the Certificate's namespace
+ *   (cert-manager v1.21.1; flag `--acme-http01-solver-image`, cert-manager cmd/controller/app/options/options.go:106,
+ *   default quay.io/jetstack/cert-manager-acmesolver, internal/apis/config/controller/v1alpha1/defaults.go:94 at 2d0d7f7f).
+ */
+export const OPERATOR_IMAGES = {
+  'cloudnative-pg': { repository: 'ghcr.io/cloudnative-pg/cloudnative-pg', tag: '1.30.0' },
+  'strimzi-operator': { repository: 'quay.io/strimzi/operator', tag: '1.2.0' },
+  'cert-manager-acmesolver': { repository: 'quay.io/jetstack/cert-manager-acmesolver', tag: 'v1.21.1' },
+} as const;
+export type OperatorImageName = keyof typeof OPERATOR_IMAGES;
+
+/** ClusterImagePolicy annotation: the operator-injected image references the policy covers (comma-separated). */
+export const OPERATOR_IMAGES_ANNOTATION = 'stackbook.io/operator-images';
+
+/**
+ * policy-controller's glob match (pkg/apis/glob/glob.go `Compile`/`Match`, v0.13.1 = ccbb37f3):
+ * `*` is any run of characters but `/`, `**` any run at all, anchored at both ends; the glob is tried
+ * against go-containerregistry's fully-qualified name (`index.docker.io/library/redis:8@sha256:…`)
+ * and then against the reference as written. A bare `*` / `*` + `/*` mean Docker Hub, as there.
+ */
+export function globMatches(glob: string, reference: string): boolean {
+  let g = glob === '*/*' ? 'index.docker.io/*/*' : glob === '*' ? 'index.docker.io/library/*' : glob;
+  if (!/^[a-zA-Z0-9\-_:/*.@]+$/.test(g)) return false;
+  g = g.replace(/\./g, '\\.').replace(/\*\*/g, '#').replace(/\*/g, '[^/]*').replace(/#/g, '.*');
+  const re = new RegExp(`^${g}$`);
+  const at = reference.indexOf('@');
+  const base = at < 0 ? reference : reference.slice(0, at);
+  const slash = base.lastIndexOf('/');
+  const colon = base.lastIndexOf(':');
+  const tag = colon > slash ? base.slice(colon) : at < 0 ? ':latest' : '';
+  const qualified = `${canonicalRepository(reference)}${at < 0 ? tag : reference.slice(at)}`;
+  return re.test(qualified) || re.test(reference);
+}
+
 /** A cosign verification key. */
 export interface SigningKey {
   /** Authority name (DNS label), e.g. `release-2025`. Unique within the policy. */
@@ -50,6 +91,12 @@ export interface ImagePolicyProps {
    * `**` = anything). See `imageGlobs` to derive them from image references. At least one.
    */
   readonly images: readonly string[];
+  /**
+   * Operator-injected image references the policy must admit (see OPERATOR_IMAGES): recorded in the
+   * annotation `stackbook.io/operator-images` so the `image-policy-satisfiable` rule and
+   * PREREQUISITES.md see them; `images` must match them (checked by that rule). @default none
+   */
+  readonly operatorImages?: readonly string[];
   /** Catalog concerns carried besides X-7 (e.g. AION-4, OSC-16). @default none */
   readonly concerns?: readonly string[];
 }
@@ -143,11 +190,13 @@ export class ImagePolicy extends Construct {
     for (const g of props.images) {
       if (!GLOB.test(g)) throw new ComponentError(C, props.name, 'images', 'must be policy-controller globs (letters, digits, - _ : / * .)', g);
     }
+    // Coverage of these by `images` is judged by the image-policy-satisfiable policy (configured globs may miss them).
+    const injected = [...new Set(props.operatorImages ?? [])].sort();
     this.mode = mode;
     this.object = new ApiObject(this, 'Resource', {
       apiVersion: 'policy.sigstore.dev/v1beta1',
       kind: 'ClusterImagePolicy',
-      metadata: { name: props.name },
+      metadata: { name: props.name, ...(injected.length > 0 ? { annotations: { [OPERATOR_IMAGES_ANNOTATION]: injected.join(',') } } : {}) },
       spec: {
         mode,
         images: [...new Set(props.images)].sort().map((glob) => ({ glob })),

@@ -3,6 +3,15 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
 import { IMAGE_POLICY_CONTEXT, IMAGE_POLICY_INCLUDE_LABEL } from './image-policy.js';
 
+/**
+ * Namespace label that makes the AWS Load Balancer Controller's webhook inject its target-health
+ * readiness gate into pods (target-type ip): a rolling update then waits until the new pods are
+ * healthy in the ALB target group. https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/deploy/pod_readiness_gate/
+ */
+export const ALB_READINESS_GATE_LABEL = 'elbv2.k8s.aws/pod-readiness-gate-inject';
+/** Construct-context key (set by synth/render.ts for ALB stacks): `true` labels every Namespace with the readiness gate. */
+export const ALB_READINESS_GATE_CONTEXT = 'stackbook.io/alb-readiness-gate';
+
 export interface NamespaceProps {
   /** Namespace name. */
   readonly name: string;
@@ -27,6 +36,12 @@ export interface NamespaceProps {
    * `stackbook.io/image-policy`, set by synth/render.ts from `cluster.signing`), else no label
    */
   readonly imagePolicy?: boolean;
+  /**
+   * Label `elbv2.k8s.aws/pod-readiness-gate-inject: enabled`, so ALB-backed pods roll only once healthy
+   * in their target group. @default true when the App serves through an ALB (construct context
+   * `stackbook.io/alb-readiness-gate`, set by synth/render.ts), else no label
+   */
+  readonly albReadinessGate?: boolean;
 }
 
 /** A namespace that enforces Pod Security "restricted" by default (X-1). */
@@ -41,12 +56,14 @@ export class Namespace extends Construct {
     }
     this.name = props.name;
     const include = props.imagePolicy ?? (this.node.tryGetContext(IMAGE_POLICY_CONTEXT) === true ? true : undefined);
+    const gate = props.albReadinessGate ?? this.node.tryGetContext(ALB_READINESS_GATE_CONTEXT) === true;
     this.object = new k8s.KubeNamespace(this, 'Resource', {
       metadata: {
         name: props.name,
         labels: {
           ...props.labels,
           ...(include === undefined ? {} : { [IMAGE_POLICY_INCLUDE_LABEL]: String(include) }),
+          ...(gate ? { [ALB_READINESS_GATE_LABEL]: 'enabled' } : {}),
           'pod-security.kubernetes.io/enforce': level,
           'pod-security.kubernetes.io/enforce-version': 'latest',
           'pod-security.kubernetes.io/audit': 'restricted',

@@ -29,6 +29,13 @@ export interface Rule {
 
 const NS_LABEL = 'kubernetes.io/metadata.name';
 
+/**
+ * Namespace annotation (set by synth/render.ts from `cluster.loadBalancerCidrs`): the load balancer
+ * subnets, comma-separated; the `ingress-from-load-balancer` policy refuses any ingress ipBlock that
+ * is not inside one of them.
+ */
+export const LOAD_BALANCER_CIDRS_ANNOTATION = 'stackbook.io/load-balancer-cidrs';
+
 
 export function peerOf(p: Peer): k8s.NetworkPolicyPeer {
   if ('cidr' in p) return { ipBlock: { cidr: p.cidr, ...(p.except ? { except: [...p.except] } : {}) } };

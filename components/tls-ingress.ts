@@ -1,15 +1,39 @@
 /**
  * TLS ingress (X-4): an Ingress for ingress-nginx or the AWS Load Balancer Controller with
- * HTTP→HTTPS redirect and HSTS, a cert-manager Certificate for its host, and the ClusterIssuer
- * (ACME for public clusters, a private CA for private and air-gapped ones).
+ * HTTP→HTTPS redirect and HSTS, and the ClusterIssuer (ACME for public clusters, a private CA for
+ * private and air-gapped ones).
+ *
+ * nginx: a cert-manager Certificate for the host, served from its TLS Secret.
+ * ALB: the AWS Load Balancer Controller serves ACM certificates only (annotation
+ * `alb.ingress.kubernetes.io/certificate-arn`, or ACM discovery by the `spec.tls` hosts) and never
+ * reads a TLS Secret, so no Certificate is rendered and `spec.tls` names no Secret. One ALB per stack
+ * and scheme (`group.name`; the group's Exclusive annotations — scheme, idle timeout, SSL policy —
+ * agree across its Ingresses), and the target health check asks the backend pods' readiness path
+ * (`healthcheck-path`, default `/` otherwise). Annotation reference:
+ * https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/ingress/annotations/
  */
-import { ApiObject } from 'cdk8s';
+import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
 
 export type IngressClass = 'nginx' | 'alb';
 export type Exposure = 'public' | 'internal';
+
+/**
+ * Construct-context key (set on the App by synth/render.ts for ALB stacks): the stack's ALB settings,
+ * `{ certificateArns?: string[]; groupName: string }`, the defaults of the TlsIngress props of the same names.
+ */
+export const ALB_CONTEXT = 'stackbook.io/alb';
+export interface AlbContext {
+  readonly certificateArns?: readonly string[];
+  readonly groupName: string;
+}
+/** ACM certificate ARN (`arn:aws:acm:<region>:<account>:certificate/<id>`). */
+export const ACM_ARN = /^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/;
+
+/** Idle timeouts of each ALB group, per App: the group's one `load-balancer-attributes` value is their maximum. */
+const GROUP_TIMEOUTS = new WeakMap<object, Map<string, number[]>>();
 
 export interface ClusterIssuerProps {
   /** ClusterIssuer name. */
@@ -79,8 +103,50 @@ export interface TlsIngressProps {
    * @default none
    */
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * ALB only: ACM certificates served for the host (comma-joined into `certificate-arn`).
+   * @default the stack's (construct context `stackbook.io/alb`), else none: ACM discovery by host
+   */
+  readonly certificateArns?: readonly string[];
+  /**
+   * ALB only: IngressGroup, so one ALB serves every Ingress of the group. Internal exposure appends
+   * `-internal` (scheme is Exclusive within a group). @default the stack's (`stackbook-<env>`), else none
+   */
+  readonly groupName?: string;
+  /**
+   * ALB only: the path the ALB health-checks each pod on (IP targets). @default the HTTP readiness
+   * probe path of the pods behind `serviceName` in the same chart (refused when there is none)
+   */
+  readonly healthCheckPath?: string;
   /** @default none */
   readonly concerns?: readonly string[];
+}
+
+/**
+ * The HTTP readiness probe `{path, port}` of the container serving `servicePort` of a Service of this
+ * chart (the container whose port is the Service port's targetPort), if any.
+ */
+function readinessBehind(scope: Construct, namespace: string, serviceName: string, servicePort: number): { path: string; port: number | string } | undefined {
+  const objects = Chart.of(scope).node.findAll().filter((c): c is ApiObject => c instanceof ApiObject);
+  const json = (o: ApiObject) => o.toJson() as { kind: string; metadata: { name: string; namespace?: string }; spec?: any };
+  const svc = objects.map(json).find((o) => o.kind === 'Service' && o.metadata.name === serviceName && o.metadata.namespace === namespace);
+  const selector: Record<string, string> | undefined = svc?.spec?.selector;
+  if (!selector) return undefined;
+  const sp = (svc!.spec.ports ?? []).find((p: any) => p.port === servicePort);
+  const target = sp?.targetPort ?? servicePort;
+  for (const o of objects) {
+    if (!['Deployment', 'StatefulSet'].includes(o.kind)) continue;
+    const w = json(o);
+    if (w.metadata.namespace !== namespace) continue;
+    const labels: Record<string, string> = w.spec?.template?.metadata?.labels ?? {};
+    if (!Object.entries(selector).every(([k, v]) => labels[k] === v)) continue;
+    for (const c of w.spec?.template?.spec?.containers ?? []) {
+      const serves = (c.ports ?? []).some((p: any) => p.containerPort === target || (p.name !== undefined && p.name === target));
+      const g = c.readinessProbe?.httpGet;
+      if (serves && g?.path) return { path: g.path, port: g.port };
+    }
+  }
+  return undefined;
 }
 
 export function ingressClassName(cls: IngressClass, exposure: Exposure): string {
@@ -89,8 +155,10 @@ export function ingressClassName(cls: IngressClass, exposure: Exposure): string 
 
 export class TlsIngress extends Construct {
   readonly ingress: k8s.KubeIngress;
-  readonly certificate: ApiObject;
-  readonly secretName: string;
+  /** The cert-manager Certificate (nginx); none with an ALB, which serves ACM certificates. */
+  readonly certificate?: ApiObject;
+  /** The TLS Secret the Certificate fills (nginx); none with an ALB. */
+  readonly secretName?: string;
   constructor(scope: Construct, id: string, props: TlsIngressProps) {
     super(scope, id);
     const C = 'TlsIngress';
@@ -105,7 +173,6 @@ export class TlsIngress extends Construct {
     const timeout = props.timeoutSeconds ?? 60;
     const hsts = props.hstsMaxAgeSeconds ?? 31536000;
     if (hsts < 86400) throw new ComponentError(C, props.name, 'hstsMaxAgeSeconds', 'must be at least one day', hsts);
-    this.secretName = `${props.name}-tls`;
 
     const annotations: Record<string, string> =
       props.ingressClass === 'nginx'
@@ -129,11 +196,52 @@ export class TlsIngress extends Construct {
             'stackbook.io/hsts': `max-age=${hsts}; includeSubDomains`,
           };
 
-    const extra = props.annotations ?? {};
+    const extra = { ...(props.annotations ?? {}) };
+    if (props.ingressClass === 'alb') {
+      const alb = this.node.tryGetContext(ALB_CONTEXT) as AlbContext | undefined;
+      const arns = props.certificateArns ?? alb?.certificateArns ?? [];
+      arns.forEach((arn, i) => {
+        if (!ACM_ARN.test(arn)) throw new ComponentError(C, props.name, `certificateArns[${i}]`, 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)', arn);
+      });
+      if (arns.length > 0) annotations['alb.ingress.kubernetes.io/certificate-arn'] = [...arns].join(',');
+      const base = props.groupName ?? alb?.groupName;
+      if (base !== undefined) {
+        if (!/^[a-z0-9]([-a-z0-9.]{0,61}[a-z0-9])?$/.test(base)) throw new ComponentError(C, props.name, 'groupName', 'must be a DNS label of at most 63 characters', base);
+        const group = props.exposure === 'internal' ? `${base}-internal` : base;
+        annotations['alb.ingress.kubernetes.io/group.name'] = group;
+        // load-balancer-attributes is Exclusive within a group: every member renders the group's longest idle timeout.
+        const root = this.node.root;
+        const groups = GROUP_TIMEOUTS.get(root) ?? new Map<string, number[]>();
+        GROUP_TIMEOUTS.set(root, groups);
+        const timeouts = groups.get(group) ?? [];
+        groups.set(group, timeouts);
+        timeouts.push(timeout);
+        annotations['alb.ingress.kubernetes.io/load-balancer-attributes'] = Lazy.any({ produce: () => `idle_timeout.timeout_seconds=${Math.max(...timeouts)}` });
+      }
+      // An explicit health-check path may still come in `annotations` (kept for callers that set it there).
+      const explicit = props.healthCheckPath ?? extra['alb.ingress.kubernetes.io/healthcheck-path'];
+      delete extra['alb.ingress.kubernetes.io/healthcheck-path'];
+      const probe = readinessBehind(this, props.namespace, props.serviceName, props.servicePort);
+      const path = explicit ?? probe?.path;
+      if (path === undefined || !path.startsWith('/')) {
+        throw new ComponentError(C, props.name, 'healthCheckPath', `is required with an ALB (no HTTP readiness probe found behind Service ${props.serviceName}; the ALB would check "/")`, path);
+      }
+      annotations['alb.ingress.kubernetes.io/healthcheck-path'] = path;
+      // The ALB checks the traffic port unless told otherwise; a readiness probe on another numbered port is followed.
+      if (explicit === undefined && typeof probe?.port === 'number' && probe.port !== props.servicePort) {
+        annotations['alb.ingress.kubernetes.io/healthcheck-port'] = String(probe.port);
+      }
+    }
     for (const key of Object.keys(extra)) {
       if (key in annotations) throw new ComponentError(C, props.name, `annotations.${key}`, 'is set by the component (HTTPS redirect, HSTS, timeouts) and cannot be overridden', extra[key]);
     }
 
+    if (props.ingressClass === 'alb') {
+      this.ingress = this.renderIngress(props, paths, annotations, extra, undefined);
+      trace(this.ingress, 'X-4', ...(props.concerns ?? []));
+      return;
+    }
+    this.secretName = `${props.name}-tls`;
     this.certificate = new ApiObject(this, 'Certificate', {
       apiVersion: 'cert-manager.io/v1',
       kind: 'Certificate',
@@ -148,11 +256,17 @@ export class TlsIngress extends Construct {
       },
     });
 
-    this.ingress = new k8s.KubeIngress(this, 'Ingress', {
+    this.ingress = this.renderIngress(props, paths, annotations, extra, this.secretName);
+    trace([this.ingress, this.certificate], 'X-4', ...(props.concerns ?? []));
+  }
+
+  private renderIngress(props: TlsIngressProps, paths: readonly string[], annotations: Record<string, string>, extra: Record<string, string>, secretName: string | undefined): k8s.KubeIngress {
+    return new k8s.KubeIngress(this, 'Ingress', {
       metadata: { name: props.name, namespace: props.namespace, annotations: { ...annotations, ...extra } },
       spec: {
         ingressClassName: props.className ?? ingressClassName(props.ingressClass, props.exposure),
-        tls: [{ hosts: [props.host], secretName: this.secretName }],
+        // ALB: the hosts drive ACM discovery; no Secret (the controller never reads one).
+        tls: [{ hosts: [props.host], ...(secretName !== undefined ? { secretName } : {}) }],
         rules: [
           {
             host: props.host,
@@ -167,6 +281,5 @@ export class TlsIngress extends Construct {
         ],
       },
     });
-    trace([this.ingress, this.certificate], 'X-4', ...(props.concerns ?? []));
   }
 }

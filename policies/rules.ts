@@ -7,6 +7,7 @@
  */
 import { contextOf, podLabelsOf, podSpecOf, ref, type Context, type Obj, type Rule, type Violation } from './model.js';
 import { appContractRule } from './contract.js';
+import { PRODUCTION_RULES } from './production.js';
 import { CONTRACTS } from '../services/contracts.js';
 
 export * from './model.js';
@@ -238,7 +239,7 @@ const noSecretData: Rule = {
 
 const ingressTls: Rule = {
   id: 'ingress-tls',
-  description: 'Every Ingress terminates TLS for all its hosts, with a cert-manager Certificate and HSTS (X-4).',
+  description: 'Every Ingress terminates TLS for all its hosts, with a cert-manager Certificate (an ACM one on an ALB) and HSTS (X-4).',
   enforcement: 'mandatory',
   check(objects) {
     const out: ReturnType<Rule['check']> = [];
@@ -252,6 +253,8 @@ const ingressTls: Rule = {
         else if (!tlsHosts.has(r.host)) out.push({ object: o, message: `host ${r.host} is not covered by tls`, fix: 'add it to spec.tls' });
       }
       for (const t of spec.tls ?? []) {
+        // An ALB serves ACM certificates (annotation or discovery by these hosts), never a Secret: rule alb-ingress.
+        if (t.secretName === undefined && (spec.ingressClassName === 'alb' || o.metadata.annotations?.['alb.ingress.kubernetes.io/scheme'] !== undefined)) continue;
         const cert = certs.find((c) => c.metadata.namespace === o.metadata.namespace && (c.spec as AnyRec).secretName === t.secretName);
         if (!cert) out.push({ object: o, message: `no Certificate produces TLS secret ${t.secretName}`, fix: 'add a cert-manager Certificate' });
       }
@@ -402,6 +405,7 @@ export const RULES: readonly Rule[] = [
   hpaPdb,
   singleAutoscaler,
   traceFormat,
+  ...PRODUCTION_RULES,
   appContractRule(CONTRACTS),
 ];
 

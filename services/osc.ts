@@ -17,7 +17,7 @@
  * | Quotas and caps                       | ConfigMap `OSCILLINK_KEY_NODE_UNITS_*`, `OSCILLINK_MONTHLY_CAP` (OSC-10)         |
  * | Feature flags `OSCILLINK_FEAT_*`      | ConfigMap from the typed `features` map (OSC-11)                                |
  * | Redis                                 | in-cluster `Redis` `redis` (replicas from config, 3 in production) or `ExternalRedis`; URL from Secret `osc-redis`; `OSCILLINK_STATE_BACKEND`, `OSCILLINK_CLI_SESSIONS_BACKEND`, `OSCILLINK_CLI_TTL` (OSC-12, X-5) |
- * | TLS: cert-manager, nginx/ALB          | TlsIngress (Certificate from the stack's issuer; class and annotations per cluster; ALB health check on `/health`) (OSC-13) |
+ * | TLS: cert-manager, nginx/ALB          | TlsIngress (Certificate from the stack's issuer; class and annotations per cluster; ALB health check on the readiness path) (OSC-13) |
  * | Proxies and private clusters          | `egress.mode`: strict (CIDRs per endpoint) or proxy (`HTTP(S)_PROXY`, `NO_PROXY`, egress only to the proxy) (OSC-14) |
  * | Mesh / egress gateway                 | `exposure: mesh`: no Ingress, the mesh gateway namespace allowed in; `internal`: internal class/scheme (OSC-15) |
  * | Supply chain                          | digest required (stack rule), namespace opted in to cosign admission (OSC-16)   |
@@ -377,8 +377,6 @@ export const osc: ServiceModule = {
       exposure,
       clusterIssuer: ctx.clusterIssuer,
       paths: [...cfg.publicPaths].sort(),
-      // An ALB in IP mode health-checks the pods itself, on `/` unless told otherwise (the app answers 404 there).
-      ...(cluster.ingressClass === 'alb' ? { annotations: { 'alb.ingress.kubernetes.io/healthcheck-path': '/health' } } : {}),
       concerns: ['OSC-3', 'OSC-4', 'OSC-13', ...(exposure === 'internal' ? ['OSC-15'] : [])],
     });
   },

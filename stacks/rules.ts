@@ -114,6 +114,14 @@ function signingRules(p: StackParts): RuleProblem[] {
   } else if (cluster.signing.mode === 'warn') {
     out.push({ path: ['cluster', 'signing', 'mode'], message: `must be enforce in ${where} stacks (warn admits unsigned images)` });
   }
+  // Issue 14 item 1: enforcement must be satisfiable. Upstream images (docker.io/library/redis...) carry
+  // no signature of your key and cannot: they are mirrored into a registry you control and re-signed there.
+  if (cluster.signing !== undefined && signingMode({ tier, cluster }) === 'enforce' && cluster.registry === undefined && !cluster.airgapped) {
+    out.push({
+      path: ['cluster', 'registry'],
+      message: `required when cosign admission enforces (${where}): upstream images (docker.io/library/redis, quay.io/strimzi/kafka, ...) cannot carry your release key's signature; mirror them into a registry you control and sign the copies`,
+    });
+  }
   return out;
 }
 
@@ -131,7 +139,76 @@ function clusterRules(c: Cluster): RuleProblem[] {
   if (c.exposure === 'internal' && c.issuer.kind === 'acme') {
     out.push({ path: ['cluster', 'issuer', 'kind'], message: 'ACME HTTP-01 needs a public ingress: with exposure internal use kind: ca' });
   }
+  // Issue 14 item 2: the AWS Load Balancer Controller serves ACM certificates only; an HTTP-01 solver
+  // Ingress of class alb gets an ALB of its own, and a cert-manager TLS Secret is never used.
+  if (c.ingressClass === 'alb' && c.issuer.kind !== 'acm') {
+    out.push({
+      path: ['cluster', 'issuer', 'kind'],
+      message: `is ${c.issuer.kind}, but the ALB serves only ACM certificates (never a cert-manager Secret; an HTTP-01 solver Ingress gets its own ALB): use kind: acm with certificateArns`,
+    });
+  }
+  if (c.ingressClass !== 'alb' && c.issuer.kind === 'acm') {
+    out.push({ path: ['cluster', 'issuer', 'kind'], message: `acm certificates are served only by an ALB (ingressClass alb); ingressClass ${c.ingressClass} needs kind acme or ca` });
+  }
+  // Issue 14 item 13: admit the ALB's own subnets, never the VPC.
+  (c.loadBalancerCidrs ?? []).forEach((cidr, i) => {
+    const path = ['cluster', 'loadBalancerCidrs', i];
+    const prefix = Number(cidr.split('/')[1]);
+    const api = (c.kubeApiCidrs ?? []).find((a) => cidrOverlaps(cidr, a));
+    if (api !== undefined) {
+      out.push({ path, message: `${cidr} holds the API server endpoint ${api}: it is the VPC, not the ALB subnets (every pod and host in it would bypass the ALB); list the ALB's subnets` });
+    } else if (prefix < MAX_LB_SUBNET_PREFIX) {
+      out.push({ path, message: `${cidr} is wider than /${MAX_LB_SUBNET_PREFIX}: list the subnets the ALB is placed in, not the VPC (every pod and host in the block would bypass the ALB)` });
+    }
+  });
+  // Issue 14 item 6: a private Vault host's certificate is signed by a private CA the controller does not trust.
+  if (c.vault !== undefined && c.vault.ca === undefined) {
+    const host = new URL(c.vault.server).hostname;
+    if (c.airgapped || isPrivateName(host)) {
+      out.push({
+        path: ['cluster', 'vault', 'ca'],
+        message: `required: Vault at ${c.vault.server} is a private host${c.airgapped ? ' in an air-gapped cluster' : ''}, whose certificate no public CA signs; without the CA no ExternalSecret syncs ({kind: ConfigMap|Secret, name, namespace, key})`,
+      });
+    }
+  }
   return out;
+}
+
+/** A load-balancer subnet wider than this is taken for the VPC (AWS subnets behind an ALB are /28–/20 in practice). */
+export const MAX_LB_SUBNET_PREFIX = 20;
+
+function cidrRange(cidr: string): [number, number] {
+  const [ip, bits] = cidr.split('/');
+  const n = ip!.split('.').reduce((a, o) => a * 256 + Number(o), 0);
+  const size = 2 ** (32 - Number(bits ?? 32));
+  const start = n - (n % size);
+  return [start, start + size - 1];
+}
+
+/** Whether two IPv4 CIDR blocks share an address. */
+export function cidrOverlaps(a: string, b: string): boolean {
+  const [a0, a1] = cidrRange(a);
+  const [b0, b1] = cidrRange(b);
+  return a0 <= b1 && b0 <= a1;
+}
+
+/** Names that never resolve publicly (RFC 6761/8375, ICANN `.internal`, cluster DNS, undelegated private TLDs) and private IPv4. */
+export function isPrivateName(host: string): boolean {
+  const h = host.toLowerCase().replace(/\.$/, '');
+  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
+  if (v4) {
+    const [a, b] = [Number(v4[1]), Number(v4[2])];
+    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
+  }
+  if (!h.includes('.')) return true;
+  return ['internal', 'local', 'localhost', 'home.arpa', 'svc', 'cluster.local', 'corp', 'home', 'lan', 'intranet', 'private'].some((s) => h === s || h.endsWith(`.${s}`));
+}
+
+/** Issue 14 item 2: in production the ALB's certificate is named, not left to ACM discovery by host. */
+function acmRules(p: StackParts): RuleProblem[] {
+  const { tier, cluster } = p;
+  if (tier !== 'production' || cluster?.issuer.kind !== 'acm' || cluster.issuer.certificateArns !== undefined) return [];
+  return [{ path: ['cluster', 'issuer', 'certificateArns'], message: `required in production: the ACM certificate(s) for *.${cluster.domain} the ALB serves (arn:aws:acm:<region>:<account>:certificate/<id>)` }];
 }
 
 function opeRules(p: StackParts): RuleProblem[] {
@@ -190,7 +267,7 @@ function secretSourceRules(p: StackParts): RuleProblem[] {
 
 /** The rules that can be judged on the parts given (all of them for a whole stack). */
 export function partRules(p: StackParts): RuleProblem[] {
-  return [...(p.cluster ? clusterRules(p.cluster) : []), ...signingRules(p), ...oscRules(p), ...owsRules(p), ...oubRules(p), ...opeRules(p), ...aionRules(p), ...serviceResourceRules(p), ...secretSourceRules(p)];
+  return [...(p.cluster ? clusterRules(p.cluster) : []), ...signingRules(p), ...acmRules(p), ...oscRules(p), ...owsRules(p), ...oubRules(p), ...opeRules(p), ...aionRules(p), ...serviceResourceRules(p), ...secretSourceRules(p)];
 }
 
 export function stackRules(stack: Stack): RuleProblem[] {

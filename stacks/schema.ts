@@ -40,9 +40,31 @@ const issuer = z.discriminatedUnion('kind', [
     server: httpsUrl.default('https://acme-v02.api.letsencrypt.org/directory'),
   }),
   z.strictObject({
-    /** A private CA whose key pair is the Secret `secretName` in cert-manager's namespace. */
+    /**
+     * A private CA whose key pair is the Secret `secretName` in cert-manager's namespace. Give an
+     * INTERMEDIATE CA issued for this cluster, never the corporate root: cert-manager keeps the key
+     * in a cluster Secret, where anyone who can read it can sign for any name the root is trusted
+     * for; an intermediate can be path- and name-constrained, short-lived, and revoked alone.
+     * (`tls.crt` holds the intermediate followed by its chain; `tls.key` its key.)
+     */
     kind: z.literal('ca'),
     secretName: dnsLabel,
+  }),
+  z.strictObject({
+    /**
+     * AWS Certificate Manager, for ingressClass alb: the AWS Load Balancer Controller serves only ACM
+     * certificates (`alb.ingress.kubernetes.io/certificate-arn`, or ACM discovery by the Ingress TLS
+     * hosts), never a cert-manager TLS Secret; no cert-manager Certificate or HTTP-01 solver is rendered.
+     */
+    kind: z.literal('acm'),
+    /**
+     * ACM certificate ARNs covering every host `<service>.<domain>` (e.g. a `*.<domain>` wildcard).
+     * Required in production. @default none: the controller discovers certificates by host
+     */
+    certificateArns: z
+      .array(z.string().regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[A-Za-z0-9-]+$/, { error: 'must be an ACM certificate ARN (arn:aws:acm:<region>:<account>:certificate/<id>)' }))
+      .min(1)
+      .optional(),
   }),
 ]);
 
@@ -72,7 +94,12 @@ export const vaultConnection = z.strictObject({
     /** @default the external-secrets controller's own ServiceAccount */
     serviceAccount: z.strictObject({ name: dnsLabel, namespace: dnsLabel, audiences: z.array(z.string().min(1)).min(1).optional() }).optional(),
   }),
-  /** CA bundle of the Vault server certificate, from a ConfigMap or Secret. @default the controller's trust store */
+  /**
+   * CA bundle of the Vault server certificate, from a ConfigMap or Secret (ClusterSecretStore
+   * `caProvider`). Required when the Vault host is private (`.internal`, `.corp`, a private IP...) or
+   * the cluster is air-gapped: no public CA signs such a host, and without it no ExternalSecret syncs.
+   * @default the controller's trust store (public Vault hosts only)
+   */
   ca: z
     .strictObject({
       kind: z.enum(['ConfigMap', 'Secret']),
@@ -109,6 +136,20 @@ export const signing = z.strictObject({
     .array(z.string().regex(/^[a-zA-Z0-9\-_:/*.]+$/, { error: 'must be a policy-controller glob (letters, digits, - _ : / * .)' }))
     .min(1)
     .optional(),
+  /**
+   * Images the operators inject into pods of opted-in namespaces, which no object of the bundle
+   * names: the CloudNativePG operator image (each instance's `bootstrap-controller` init container),
+   * the Strimzi operator image (entity operator: topic and user operators), cert-manager's ACME
+   * HTTP-01 solver. Pin them (`digest`) to what the operators are configured to run; with
+   * `cluster.registry` they are the mirrored copies, signed with your key like every other image.
+   * A name no rendered object needs is ignored. @default the components' versions, by tag
+   */
+  operatorImages: z
+    .partialRecord(
+      z.enum(['cloudnative-pg', 'strimzi-operator', 'cert-manager-acmesolver']),
+      z.strictObject({ repository: imageRef.shape.repository.optional(), tag: imageRef.shape.tag.optional(), digest: imageRef.shape.digest }),
+    )
+    .default({}),
 });
 export type Signing = z.infer<typeof signing>;
 
@@ -124,7 +165,14 @@ export const cluster = z.strictObject({
   issuer,
   /** The bundle is carried into a cluster with no internet access (X-12). @default false */
   airgapped: z.boolean().default(false),
-  /** Private registry that mirrors every image, e.g. `registry.corp.internal:5000/mirror`. Required when air-gapped. */
+  /**
+   * Private registry the stack controls that mirrors images, e.g. `registry.corp.internal:5000/mirror`
+   * (`<registry>/<original repository>`). Air-gapped: every image comes from it. Otherwise the
+   * upstream platform and operator images do (first-party images stay where they are): copy them with
+   * their signatures re-made by your release key (`cosign copy`, `cosign sign --key`), because nobody
+   * can store your signature next to `docker.io/library/redis`. Required when air-gapped, and when
+   * cosign admission enforces (production). @default none
+   */
   registry: z
     .string()
     .regex(/^[a-z0-9]+([._-][a-z0-9]+)*(:\d+)?(\/[a-z0-9]+([._-][a-z0-9]+)*)*$/, { error: 'must be a registry host with optional path' })
@@ -139,8 +187,11 @@ export const cluster = z.strictObject({
   /** Namespace of the ingress controller pods (allowed in by NetworkPolicies). @default ingress-nginx */
   ingressNamespace: dnsLabel.default('ingress-nginx'),
   /**
-   * Source ranges of the load balancer nodes/ENIs (ALB with target-type ip connects straight to pods,
-   * not from a namespace). Required with ingressClass alb.
+   * The subnets the ALB's network interfaces are placed in (ALB with target-type ip connects straight
+   * to pods, from these addresses, not from a namespace): the NetworkPolicies admit exactly these on
+   * the public app ports. Never the VPC range: every pod and host in it would bypass the ALB. A block
+   * that holds the API server endpoints (`kubeApiCidrs`) or is wider than /20 is refused; the
+   * `ingress-from-load-balancer` policy refuses any ingress ipBlock wider than these. Required with ingressClass alb.
    */
   loadBalancerCidrs: z.array(ipv4Cidr).min(1).optional(),
   /** Namespace of Prometheus (allowed in to scrape). @default monitoring */

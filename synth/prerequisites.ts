@@ -313,5 +313,41 @@ export function clusterCapabilities(r: Rendered): string[] {
     out.push(`A Prometheus (prometheus-operator) in namespace \`${r.stack.cluster.monitoringNamespace}\` selecting ServiceMonitors and PrometheusRules labelled \`${r.stack.cluster.prometheusSelector}\`.`);
   }
   if (r.objects.some((o) => o.kind === 'Namespace')) out.push('Pod Security admission (namespaces enforce `restricted`).');
+  out.push(...operatorSupplied(r));
+  return out;
+}
+
+/**
+ * Issue 14: what the operator must supply for production semantics, one line each: the ACM
+ * certificate and ALB subnets, the CA that signs a private Vault, the intermediate CA of a CA
+ * issuer, and the mirrored, re-signed images cosign admission expects (operator-injected ones too).
+ */
+export function operatorSupplied(r: Rendered): string[] {
+  const out: string[] = [];
+  const c = r.stack.cluster;
+  const ingresses = r.objects.filter((o) => o.kind === 'Ingress');
+  const arns = [...new Set(ingresses.map((o) => o.metadata.annotations?.['alb.ingress.kubernetes.io/certificate-arn']).filter((a): a is string => !!a))].sort();
+  if (c.ingressClass === 'alb' && ingresses.length > 0) {
+    out.push(
+      `The AWS Load Balancer Controller (webhook on, for the pod readiness gate of namespaces labelled \`elbv2.k8s.aws/pod-readiness-gate-inject: enabled\`); ACM certificate${arns.length === 1 ? '' : 's'} ${arns.length > 0 ? arns.map((a) => `\`${a}\``).join(', ') : '(discovered by host)'} covering ${ingresses.flatMap((o) => ((o.spec as AnyRec)?.rules ?? []).map((x: AnyRec) => `\`${x.host}\``)).sort().join(', ')}; the ALB in subnets ${(c.loadBalancerCidrs ?? []).map((x) => `\`${x}\``).join(', ')} (the only sources the NetworkPolicies admit).`,
+    );
+  }
+  for (const o of r.objects) {
+    const ca = o.kind === 'ClusterSecretStore' ? ((o.spec as AnyRec)?.provider?.vault?.caProvider as AnyRec | undefined) : undefined;
+    if (ca) out.push(`The CA bundle that signs Vault's certificate (${(o.spec as AnyRec).provider.vault.server}): ${ca.type} \`${ca.namespace}/${ca.name}\`, key \`${ca.key}\` (ClusterSecretStore ${o.metadata.name}).`);
+  }
+  if (c.issuer.kind === 'ca') {
+    out.push(`An intermediate CA issued for this cluster in Secret \`${CERT_MANAGER_NAMESPACE}/${c.issuer.secretName}\` (\`tls.crt\` with its chain, \`tls.key\`), never the corporate root: cert-manager keeps the key in the cluster, where an intermediate can be constrained, short-lived and revoked alone.`);
+  }
+  for (const o of r.objects) {
+    if (o.kind !== 'ClusterImagePolicy') continue;
+    const injected = (o.metadata.annotations?.['stackbook.io/operator-images'] ?? '').split(',').filter(Boolean);
+    if (c.registry) {
+      out.push(`Upstream images copied into \`${c.registry}\` (\`<registry>/<original repository>\`) and signed there with the release key (\`cosign copy\`, then \`cosign sign --key ... --tlog-upload=false\`): ClusterImagePolicy ${o.metadata.name} accepts only that key.`);
+    }
+    if (injected.length > 0) {
+      out.push(`Operators configured to inject these images (signed like the rest; policy-controller denies an image no policy matches): ${injected.map((i) => `\`${i}\``).join(', ')} — CloudNativePG's operator image, Strimzi's \`STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE\`/\`STRIMZI_DEFAULT_USER_OPERATOR_IMAGE\`, cert-manager's \`--acme-http01-solver-image\`.`);
+    }
+  }
   return out;
 }

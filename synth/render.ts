@@ -4,9 +4,13 @@
  * objects, same order.
  */
 import { ApiObject, App, Chart } from 'cdk8s';
-import { ClusterIssuer } from '../components/tls-ingress.js';
+import { ALB_CONTEXT, ClusterIssuer, type AlbContext } from '../components/tls-ingress.js';
 import { isPlatformImageName, PLATFORM_IMAGES } from '../components/images.js';
-import { IMAGE_POLICY_CONTEXT, ImagePolicy, imageGlobs } from '../components/image-policy.js';
+import { IMAGE_POLICY_CONTEXT, ImagePolicy, imageGlobs, OPERATOR_IMAGES, type OperatorImageName } from '../components/image-policy.js';
+import { ALB_READINESS_GATE_CONTEXT } from '../components/namespace.js';
+import { isUpstream } from '../components/upstream.js';
+import { AllowList, LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
+import { ingressPeers } from '../services/common.js';
 import { requiresDigests, signingMode } from '../stacks/rules.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
@@ -81,13 +85,20 @@ export function compareManifests(a: Manifest, b: Manifest): number {
   return a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0;
 }
 
-/** `repo:tag@digest`, relocated under the mirror registry when the cluster is air-gapped. */
-export function resolveImage(stack: Stack, ref: ImageRef): ImageUse {
+/**
+ * `repo:tag@digest`, relocated under the mirror registry when the cluster is air-gapped, or when
+ * `mirror` says so (upstream platform and operator images whenever `cluster.registry` is set).
+ */
+export function resolveImage(stack: Stack, ref: ImageRef, mirror: boolean = stack.cluster.airgapped): ImageUse {
   const source = `${ref.repository}:${ref.tag}${ref.digest ? `@${ref.digest}` : ''}`;
-  const repo = stack.cluster.airgapped && stack.cluster.registry ? `${stack.cluster.registry}/${ref.repository}` : ref.repository;
+  const repo = (mirror || stack.cluster.airgapped) && stack.cluster.registry ? `${stack.cluster.registry}/${ref.repository}` : ref.repository;
   const reference = `${repo}:${ref.tag}${ref.digest ? `@${ref.digest}` : ''}`;
   return ref.digest ? { source, reference, digest: ref.digest } : { source, reference };
 }
+
+/** HTTP-01 solver pods: label and port, cert-manager pkg/apis/acme/v1/types.go:60 and pkg/issuer/acme/http/http.go:49 (2d0d7f7f). */
+export const ACME_SOLVER_LABEL = 'acme.cert-manager.io/http01-solver';
+export const ACME_SOLVER_PORT = 8089;
 
 export function clusterIssuerName(stack: Stack): string {
   return `stackbook-${stack.environment}-${stack.cluster.issuer.kind}`;
@@ -216,6 +227,53 @@ function platformImageProblems(stack: Stack, used: ReadonlyMap<string, ImageRef>
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
+/** Namespaces holding a cert-manager Certificate issued by the (ACME) ClusterIssuer `issuer`, sorted. */
+function acmeCertificateNamespaces(built: readonly ApiObject[], issuer: string): string[] {
+  const out = new Set<string>();
+  for (const o of built) {
+    if (o.kind !== 'Certificate' || !o.apiVersion.startsWith('cert-manager.io/')) continue;
+    const m = o.toJson() as Manifest & { spec?: { issuerRef?: { kind?: string; name?: string } } };
+    if (m.spec?.issuerRef?.kind === 'ClusterIssuer' && m.spec.issuerRef.name === issuer && m.metadata.namespace) out.add(m.metadata.namespace);
+  }
+  return [...out].sort();
+}
+
+/**
+ * Issue 14 item 1: the images operators inject into the stack's namespaces (components/image-policy.ts
+ * OPERATOR_IMAGES), as the stack pins them (`cluster.signing.operatorImages`), from the mirror when
+ * there is one. Where admission enforces, each must be pinned by digest (config error otherwise).
+ */
+function operatorImages(stack: Stack, built: readonly ApiObject[], acme: boolean): string[] {
+  const needed = new Set<OperatorImageName>();
+  for (const o of built) {
+    if (o.kind === 'Cluster' && o.apiVersion.startsWith('postgresql.cnpg.io/')) needed.add('cloudnative-pg');
+    if (o.kind === 'Kafka' && o.apiVersion.startsWith('kafka.strimzi.io/')) needed.add('strimzi-operator');
+  }
+  if (acme) needed.add('cert-manager-acmesolver');
+  const file = `stacks/Pulumi.${stack.environment}.yaml`;
+  const pins = stack.cluster.signing?.operatorImages ?? {};
+  const problems: ConfigProblem[] = [];
+  const out: string[] = [];
+  for (const name of [...needed].sort()) {
+    const pin = pins[name];
+    const ref: ImageRef = {
+      repository: pin?.repository ?? OPERATOR_IMAGES[name].repository,
+      tag: pin?.tag ?? OPERATOR_IMAGES[name].tag,
+      ...(pin?.digest ? { digest: pin.digest } : {}),
+    };
+    if (signingMode(stack) === 'enforce' && ref.digest === undefined) {
+      problems.push({
+        file,
+        path: ['cluster', 'signing', 'operatorImages', name, 'digest'],
+        message: `required where cosign admission enforces: the operator injects ${ref.repository}:${ref.tag} into this stack's pods; pin the copy it runs`,
+      });
+    }
+    out.push(resolveImage(stack, ref, true).reference);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return out;
+}
+
 /**
  * Render a validated stack into plain, sorted manifest objects.
  * @param services the service modules to compose. @default every module in services/index.ts
@@ -225,16 +283,26 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
   const app = new App({ outdir: '/nonexistent' });
   // X-7: with a signing config every Namespace opts in to cosign admission by default (components/namespace.ts).
   app.node.setContext(IMAGE_POLICY_CONTEXT, stack.cluster.signing !== undefined);
+  // ALB stacks: ACM certificates, one ALB per scheme, pod readiness gates (components/tls-ingress.ts, namespace.ts).
+  if (stack.cluster.ingressClass === 'alb') {
+    const i = stack.cluster.issuer;
+    const alb: AlbContext = { groupName: `stackbook-${stack.environment}`, ...(i.kind === 'acm' && i.certificateArns ? { certificateArns: i.certificateArns } : {}) };
+    app.node.setContext(ALB_CONTEXT, alb);
+    app.node.setContext(ALB_READINESS_GATE_CONTEXT, true);
+  }
   const secrets: SecretRequirement[] = [];
   const images = new Map<string, ImageUse>();
   const issuer = clusterIssuerName(stack);
   const platformImagesUsed = new Map<string, ImageRef>();
+  const register = (use: ImageUse): string => {
+    images.set(use.reference, use);
+    return use.reference;
+  };
   const ctx: BuildContext = {
     stack,
     image(ref) {
-      const use = resolveImage(stack, ref);
-      images.set(use.reference, use);
-      return use.reference;
+      // An upstream image a service names (e.g. docker.io/library/docker) is mirrored like the platform ones.
+      return register(resolveImage(stack, ref, isUpstream(ref.repository)));
     },
     platformImage(name) {
       const fallback: ImageRef = PLATFORM_IMAGES[name];
@@ -245,7 +313,8 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
         ...(o?.digest ? { digest: o.digest } : fallback.digest ? { digest: fallback.digest } : {}),
       };
       platformImagesUsed.set(name, ref);
-      return ctx.image(ref);
+      // Upstream images come from the stack's mirror whenever it has one (re-signed there: issue 14 item 1).
+      return register(resolveImage(stack, ref, true));
     },
     clusterIssuer: issuer,
     requireSecret(declared) {
@@ -262,11 +331,12 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
   };
 
   const platform = new Chart(app, 'platform', { disableResourceNameHashes: true });
-  new ClusterIssuer(platform, 'Issuer', {
-    name: issuer,
-    issuer: stack.cluster.issuer,
-    solverIngressClass: stack.cluster.ingressClass === 'alb' ? 'alb' : 'nginx',
-  });
+  const issuerConfig = stack.cluster.issuer;
+  // ACM (ALB stacks): the load balancer holds the certificate; cert-manager issues nothing for ingress.
+  if (issuerConfig.kind !== 'acm') {
+    // HTTP-01 is solved through the cluster's (public nginx) IngressClass, as the Ingresses are.
+    new ClusterIssuer(platform, 'Issuer', { name: issuer, issuer: issuerConfig, solverIngressClass: stack.cluster.ingressClassName ?? 'nginx' });
+  }
   for (const svc of services) {
     const cfg = stack.services[svc.key];
     if (cfg === undefined || !cfg.enabled) continue;
@@ -276,11 +346,35 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
   platformImageProblems(stack, platformImagesUsed);
   renderSecrets(app, platform, stack, secrets);
 
-  // X-7: one ClusterImagePolicy per stack, over the images the services deploy (or the configured globs).
+  const built = app.node.findAll().filter((c): c is ApiObject => c instanceof ApiObject);
+  const acmeNamespaces = issuerConfig.kind === 'acme' ? acmeCertificateNamespaces(built, issuer) : [];
+  // Issue 14 item 3: default deny also blocks the ingress controller from the HTTP-01 solver pods that
+  // cert-manager starts in each Certificate's namespace; admit it on the solver port, nothing else.
+  for (const ns of acmeNamespaces) {
+    new AllowList(platform, `AcmeSolver.${ns}`, {
+      name: 'allow-acme-http01-solver',
+      namespace: ns,
+      pods: { [ACME_SOLVER_LABEL]: 'true' },
+      ingress: [{ peers: ingressPeers(stack.cluster), ports: [{ port: ACME_SOLVER_PORT }] }],
+      concerns: ['X-4'],
+    });
+  }
+
+  // X-7: one ClusterImagePolicy per stack, over the images the services deploy, the images operators
+  // inject into the opted-in namespaces (or the configured globs).
   const signing = stack.cluster.signing;
-  const globs = signing?.images ?? imageGlobs(images.keys());
-  if (signing !== undefined && globs.length > 0) {
-    new ImagePolicy(platform, 'ImagePolicy', { name: `stackbook-${stack.environment}`, mode: signingMode(stack), keys: signing.keys, images: globs });
+  if (signing !== undefined) {
+    const injected = operatorImages(stack, built, acmeNamespaces.length > 0);
+    const globs = signing.images ?? imageGlobs([...images.keys(), ...injected]);
+    if (globs.length > 0) {
+      new ImagePolicy(platform, 'ImagePolicy', {
+        name: `stackbook-${stack.environment}`,
+        mode: signingMode(stack),
+        keys: signing.keys,
+        images: globs,
+        ...(injected.length > 0 ? { operatorImages: injected } : {}),
+      });
+    }
   }
 
   const labels = commonLabels(stack);
@@ -301,6 +395,10 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
       m.metadata.labels['stackbook.io/tier'] = stack.tier;
       if (stack.cluster.airgapped && stack.cluster.registry) {
         m.metadata.annotations = { ...m.metadata.annotations, 'stackbook.io/image-registry': stack.cluster.registry };
+      }
+      // The only sources the `ingress-from-load-balancer` policy lets an ingress ipBlock admit (ALB subnets).
+      if (stack.cluster.loadBalancerCidrs) {
+        m.metadata.annotations = { ...m.metadata.annotations, [LOAD_BALANCER_CIDRS_ANNOTATION]: stack.cluster.loadBalancerCidrs.join(',') };
       }
     }
     objects.push(m);

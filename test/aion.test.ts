@@ -291,11 +291,17 @@ describe('AION application side', () => {
   it('AION-4: TLS certificate for the gateway host; the namespace is under cosign admission, enforced in production', () => {
     for (const env of ENVS) {
       const host = `${aionCfg(env).gateway.host ?? 'aion'}.${cfg(env).cluster.domain}`;
-      const cert = get(objs(env), 'Certificate', GW);
-      expect(cert.spec.dnsNames, env).toEqual([host]);
-      expect(cert.spec.issuerRef.name, env).toBe(`stackbook-${env}-${cfg(env).cluster.issuer.kind}`);
-      expect(get(objs(env), 'Ingress', GW).spec.tls, env).toEqual([{ hosts: [host], secretName: cert.spec.secretName }]);
-      expectTrace(cert, 'AION-4');
+      if (cfg(env).cluster.ingressClass === 'alb') {
+        // the ALB serves an ACM certificate, never a cert-manager Secret (issue 14 item 2)
+        expect(get(objs(env), 'Ingress', GW).spec.tls, env).toEqual([{ hosts: [host] }]);
+        expect(get(objs(env), 'Ingress', GW).metadata.annotations['alb.ingress.kubernetes.io/certificate-arn'], env).toMatch(/^arn:aws:acm:/);
+      } else {
+        const cert = get(objs(env), 'Certificate', GW);
+        expect(cert.spec.dnsNames, env).toEqual([host]);
+        expect(cert.spec.issuerRef.name, env).toBe(`stackbook-${env}-${cfg(env).cluster.issuer.kind}`);
+        expect(get(objs(env), 'Ingress', GW).spec.tls, env).toEqual([{ hosts: [host], secretName: cert.spec.secretName }]);
+        expectTrace(cert, 'AION-4');
+      }
       const ns = get(objs(env), 'Namespace', 'aion', '');
       expect(ns.metadata.labels['policy.sigstore.dev/include'], env).toBe('true');
       expectTrace(ns, 'AION-4');

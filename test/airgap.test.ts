@@ -147,9 +147,10 @@ describe('X-12: synth airgap output passes its own checks', () => {
 describe('X-12: airgapProblems', () => {
   it('the real airgap stack has none; a public stack (prod) has several', () => {
     expect(airgapProblems(AIRGAP)).toEqual([]);
-    const prod = airgapProblems(renderEnv('prod')).map(formatAirgapProblem);
+    // staging: a public stack without a mirror (prod's upstream images come from its registry now)
+    const prod = airgapProblems(renderEnv('staging')).map(formatAirgapProblem);
     expect(prod).toContain(
-      'ClusterIssuer stackbook-prod-acme: spec.acme.server: references the public host acme-v02.api.letsencrypt.org: unreachable from an air-gapped cluster; use a private endpoint or list it in cluster.allowedExternalHosts',
+      'ClusterIssuer stackbook-staging-acme: spec.acme.server: references the public host acme-v02.api.letsencrypt.org: unreachable from an air-gapped cluster; use a private endpoint or list it in cluster.allowedExternalHosts',
     );
     expect(prod.some((p) => p.startsWith('Deployment ope/ope: spec.template.spec.containers[0].image: image "ghcr.io/') && p.endsWith('cannot be relocated: cluster.registry (the mirror) is not set'))).toBe(true);
   });

@@ -173,9 +173,9 @@ describe('X-12: apply.sh', () => {
   });
 
   it('ACME certificates are not waited for (issuance needs DNS to point at the new ingress)', () => {
-    const { calls } = applySh(written('prod'), []);
+    const { calls } = applySh(written('staging'), []);
     expect(calls.filter((c) => c.includes('certificates.cert-manager.io/'))).toEqual([]);
-    expect(calls).toContain('wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-prod-acme');
+    expect(calls).toContain('wait --for=condition=Ready --timeout=300s clusterissuers.cert-manager.io/stackbook-staging-acme');
   });
 
   it('stops at the first failing file, naming it; later files are not applied', () => {
@@ -462,7 +462,7 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
     expect(text).toContain('| `sysbox-runc` | Deployment oub/oubliette |');
     expect(text).toContain('IngressClass `nginx-internal`');
     expect(text).toContain('metrics-server');
-    expect(text).toContain('| `cert-manager` | `corp-root-ca` | `tls.crt`, `tls.key` | existing | ClusterIssuer stackbook-airgap-ca |');
+    expect(text).toContain('| `cert-manager` | `stackbook-intermediate-ca` | `tls.crt`, `tls.key` | existing | ClusterIssuer stackbook-airgap-ca |');
     expect(text).toContain('`registry.corp.internal:5000/mirror/ghcr.io/acme/options-pricing-engine:1.8.2`');
     for (const l of imageLines(r)) expect(text, l.mirror).toContain(`\`${l.mirror}\``);
     expect(text).toContain('./apply.sh --context <cluster>');

@@ -157,7 +157,7 @@ describe('one precise line per mistake', () => {
   it('an unknown issuer kind names the kinds allowed and the value', () => {
     const r = raw('prod');
     r.cluster.issuer = { kind: 'vault', path: 'pki' };
-    expect(problems(r)).toEqual(['stacks/Pulumi.prod.yaml: config.stackbook:cluster.issuer.kind: must be one of "acme", "ca" (got "vault")']);
+    expect(problems(r)).toEqual(['stacks/Pulumi.prod.yaml: config.stackbook:cluster.issuer.kind: must be one of "acme", "ca", "acm" (got "vault")']);
   });
 
   it('an ingress class outside the enum names the allowed values', () => {
@@ -499,7 +499,8 @@ describe('X-7: cluster.signing (cosign admission)', () => {
 });
 
 describe('secret sources and cluster.vault', () => {
-  const VAULT = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } };
+  // A private Vault host: its CA is required (issue 14 item 6).
+  const VAULT = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' }, ca: { kind: 'ConfigMap', name: 'corp-ca', namespace: 'external-secrets', key: 'ca.crt' } };
 
   it('cluster.vault defaults: store vault, KV mount secret, KV v2, Kubernetes auth at kubernetes; secretSources default to none', () => {
     const r = raw('prod');

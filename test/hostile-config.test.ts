@@ -554,6 +554,9 @@ describe('the judge itself', () => {
 const dnsLabelArb = fc.stringMatching(/^[a-z][a-z0-9-]{0,20}[a-z0-9]$/);
 const domainArb = fc.array(dnsLabelArb, { minLength: 2, maxLength: 4 }).map((ls) => ls.join('.'));
 const cidrArb = fc.tuple(fc.integer({ min: 1, max: 223 }), fc.nat({ max: 255 }), fc.integer({ min: 8, max: 32 })).map(([a, b, p]) => `${a}.${b}.0.0/${p}`);
+/** ALB subnets: /20 or narrower, away from the real stacks' API server endpoints (10.x.0.16/28), as stacks/rules.ts requires. */
+const albSubnetArb = fc.tuple(fc.integer({ min: 11, max: 223 }), fc.nat({ max: 255 }), fc.integer({ min: 20, max: 28 })).map(([a, b, p]) => `${a}.${b}.0.0/${p}`);
+const EXAMPLE_ACM_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/0f3c2a9e-5b1d-4c7e-9a8f-2d6e4b1c7a90';
 
 interface ValidKnobs {
   env: string;
@@ -584,7 +587,7 @@ const knobsArb: fc.Arbitrary<ValidKnobs> = fc.record({
   ingress: fc.oneof(
     fc.constant({ kind: 'nginx-public-acme' as const }),
     fc.constant({ kind: 'nginx-internal-ca' as const }),
-    fc.record({ kind: fc.constant('alb' as const), cidrs: fc.array(cidrArb, { minLength: 1, maxLength: 3 }), internal: fc.boolean(), acme: fc.boolean() }),
+    fc.record({ kind: fc.constant('alb' as const), cidrs: fc.array(albSubnetArb, { minLength: 1, maxLength: 3 }), internal: fc.boolean(), acme: fc.boolean() }),
   ),
   ingressClassName: fc.option(dnsLabelArb, { nil: undefined }),
   domain: domainArb,
@@ -621,15 +624,18 @@ function validStack(k: ValidKnobs): Raw {
   if (!c.airgapped) {
     delete c.loadBalancerCidrs;
     c.ingressClass = 'nginx';
-    if (k.ingress.kind === 'nginx-public-acme') Object.assign(c, { exposure: 'public', issuer: { kind: 'acme', email: 'platform@example.com' } });
-    else if (k.ingress.kind === 'nginx-internal-ca') Object.assign(c, { exposure: 'internal', issuer: { kind: 'ca', secretName: 'corp-root-ca' } });
+    if (k.ingress.kind === 'nginx-public-acme') {
+      Object.assign(c, { exposure: 'public', issuer: { kind: 'acme', email: 'platform@example.com' } });
+      // where admission enforces, the HTTP-01 solver image cert-manager injects is pinned (issue 14 item 1)
+      if (c.signing && raw.tier === 'production') c.signing.operatorImages = { ...c.signing.operatorImages, 'cert-manager-acmesolver': { digest: `sha256:${'a'.repeat(64)}` } };
+    } else if (k.ingress.kind === 'nginx-internal-ca') Object.assign(c, { exposure: 'internal', issuer: { kind: 'ca', secretName: 'stackbook-intermediate-ca' } });
     else {
-      const acme = k.ingress.acme && !k.ingress.internal;
+      // An ALB serves ACM certificates only (issue 14 item 2), whatever the knob says about ACME.
       Object.assign(c, {
         ingressClass: 'alb',
         loadBalancerCidrs: k.ingress.cidrs,
         exposure: k.ingress.internal ? 'internal' : 'public',
-        issuer: acme ? { kind: 'acme', email: 'platform@example.com' } : { kind: 'ca', secretName: 'corp-root-ca' },
+        issuer: { kind: 'acm', certificateArns: [EXAMPLE_ACM_ARN] },
       });
     }
   }

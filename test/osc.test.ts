@@ -394,23 +394,26 @@ describe('OSC — Oscillink', () => {
       const c = cfg(env).cluster;
       const ing = ingress(o)!;
       const host = `osc.${c.domain}`;
-      expect(ing.spec.tls, env).toEqual([{ hosts: [host], secretName: 'osc-tls' }]);
-      const cert = find(o, 'Certificate', 'osc', NS) as J;
-      expect(cert.spec.dnsNames, env).toEqual([host]);
-      expect(cert.spec.issuerRef.name, env).toBe(`stackbook-${env}-${c.issuer.kind}`);
       const a = ing.metadata.annotations;
       if (c.ingressClass === 'alb') {
+        // the ALB serves an ACM certificate, never a cert-manager Secret (issue 14 item 2)
+        expect(ing.spec.tls, env).toEqual([{ hosts: [host] }]);
+        expect(o.some((x) => x.kind === 'Certificate' && x.metadata.namespace === NS), env).toBe(false);
         expect(ing.spec.ingressClassName, env).toBe('alb');
         expect(a['alb.ingress.kubernetes.io/scheme'], env).toBe(c.exposure === 'public' ? 'internet-facing' : 'internal');
-        // the ALB health-checks the pods itself: on /health, not / (404)
-        expect(a['alb.ingress.kubernetes.io/healthcheck-path'], env).toBe('/health');
+        // the ALB health-checks the pods itself: on their readiness path, not / (404)
+        expect(a['alb.ingress.kubernetes.io/healthcheck-path'], env).toBe('/license/status');
       } else {
+        expect(ing.spec.tls, env).toEqual([{ hosts: [host], secretName: 'osc-tls' }]);
+        const cert = find(o, 'Certificate', 'osc', NS) as J;
+        expect(cert.spec.dnsNames, env).toEqual([host]);
+        expect(cert.spec.issuerRef.name, env).toBe(`stackbook-${env}-${c.issuer.kind}`);
         expect(ing.spec.ingressClassName, env).toBe(c.exposure === 'internal' ? 'nginx-internal' : 'nginx');
         expect(a['nginx.ingress.kubernetes.io/force-ssl-redirect'], env).toBe('true');
         expect(Object.keys(a).filter((k) => /snippet/.test(k)), 'no configuration snippets').toEqual([]);
       }
       expectTrace(ing, 'OSC-13');
-      expectTrace(cert, 'OSC-13');
+      if (c.ingressClass !== 'alb') expectTrace(find(o, 'Certificate', 'osc', NS) as J, 'OSC-13');
     }
     expect(cfg('prod').cluster.ingressClass).toBe('alb');
   });
@@ -465,12 +468,12 @@ describe('OSC — Oscillink', () => {
     expect(air.spec.ingressClassName).toBe('nginx-internal');
     expectTrace(air, 'OSC-15');
     // internal on a public ALB cluster: internal scheme
+    // (an ACM certificate serves an internal ALB too: no private CA needed there)
     const internal = renderWith('prod', (r) => {
-      r.cluster.issuer = { kind: 'ca', secretName: 'corp-root-ca' };
       r.services.osc.exposure = 'internal';
     });
     expect(ingress(internal)!.metadata.annotations['alb.ingress.kubernetes.io/scheme']).toBe('internal');
-    expect(configErrors('prod', (r) => (r.services.osc.exposure = 'internal'))).toContain('config.stackbook:services.osc.exposure: internal needs a private CA');
+    expect(configErrors('staging', (r) => (r.services.osc.exposure = 'internal'))).toContain('config.stackbook:services.osc.exposure: internal needs a private CA');
   });
 
   it('OSC-16: the image is pinned by digest where required, and the namespace is opted in to cosign admission', () => {

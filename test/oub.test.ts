@@ -180,7 +180,7 @@ describe('OUB — Oubliette', () => {
     // vault and pulumi origins map onto the Secret requirement
     const vault = renderWith('dev', (o, raw) => {
       o.factoryApiKey = { source: 'vault', path: 'secret/oubliette/factory', property: 'key' };
-      raw.cluster.vault = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } };
+      raw.cluster.vault = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' }, ca: { kind: 'ConfigMap', name: 'corp-ca', namespace: 'external-secrets', key: 'ca.crt' } };
     });
     expect(vault.secrets.find((s) => s.name === 'oubliette-factory')).toMatchObject({ source: 'vault', vault: { path: 'secret/oubliette/factory', properties: { 'api-key': 'key' } } });
     expect(objs(vault).find((o) => o.kind === 'ExternalSecret' && o.metadata.name === 'oubliette-factory')).toBeDefined();

@@ -181,7 +181,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
 
   it('OWS-13 OWS-3: a stack takes the tokens from Vault or from an existing Secret instead (a secret manager), still by reference', () => {
     const vault = rendered('staging', (r) => {
-      r.cluster.vault = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } };
+      r.cluster.vault = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' }, ca: { kind: 'ConfigMap', name: 'corp-ca', namespace: 'external-secrets', key: 'ca.crt' } };
       r.secretSources = { 'ows-api-token': { source: 'vault', path: 'secret/ows/api', version: 2 }, 'ows-metrics-token': { source: 'existing' } };
     });
     const es = (vault.objects as J[]).find((o) => o.kind === 'ExternalSecret' && o.metadata.name === 'ows-api-token')!;
@@ -472,11 +472,17 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       const c = cfg(env);
       const ing = get(objs(env), 'Ingress', OWS_NAMES.api);
       const host = `ows.${c.cluster.domain}`;
-      expect(ing.spec.tls, env).toEqual([{ hosts: [host], secretName: 'ows-tls' }]);
       expect(ing.spec.rules.map((r: J) => r.host), env).toEqual([host]);
-      const cert = get(objs(env), 'Certificate', OWS_NAMES.api);
-      expect(cert.spec.dnsNames, env).toEqual([host]);
-      expect(cert.spec.secretName, env).toBe('ows-tls');
+      if (c.cluster.ingressClass === 'alb') {
+        // the ALB serves an ACM certificate, never a cert-manager Secret (issue 14 item 2)
+        expect(ing.spec.tls, env).toEqual([{ hosts: [host] }]);
+        expect(ing.metadata.annotations['alb.ingress.kubernetes.io/certificate-arn'], env).toMatch(/^arn:aws:acm:/);
+      } else {
+        expect(ing.spec.tls, env).toEqual([{ hosts: [host], secretName: 'ows-tls' }]);
+        const cert = get(objs(env), 'Certificate', OWS_NAMES.api);
+        expect(cert.spec.dnsNames, env).toEqual([host]);
+        expect(cert.spec.secretName, env).toBe('ows-tls');
+      }
       const a = ing.metadata.annotations as Record<string, string>;
       expect(a['stackbook.io/hsts'], env).toBe('max-age=31536000; includeSubDomains');
       if (c.cluster.ingressClass === 'nginx') {
@@ -494,7 +500,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
         });
       }
       expectTrace(ing, 'OWS-12');
-      expectTrace(cert, 'OWS-12');
+      if (c.cluster.ingressClass !== 'alb') expectTrace(get(objs(env), 'Certificate', OWS_NAMES.api), 'OWS-12');
     }
     expect(get(objs('dev', (r) => (r.services.ows.wsTimeoutSeconds = 900)), 'Ingress', OWS_NAMES.api).metadata.annotations['nginx.ingress.kubernetes.io/proxy-read-timeout']).toBe('900');
     expect(configError('dev', (r) => (r.services.ows.wsTimeoutSeconds = 30))).toBe('stacks/Pulumi.dev.yaml: config.stackbook:services.ows.wsTimeoutSeconds: must be ≥ 60 (got 30)');

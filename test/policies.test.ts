@@ -97,7 +97,7 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
     },
   },
   'ingress-tls': {
-    env: 'prod',
+    env: 'dev',
     why: 'no Certificate produces the TLS secret',
     breakIt: (o) => {
       o.splice(indexOf(o, 'Certificate'), 1);
@@ -126,6 +126,51 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
         apiVersion: 'keda.sh/v1alpha1', kind: 'ScaledObject', metadata: { name: 'ope-queue', namespace: 'ope' },
         spec: { scaleTargetRef: { name: 'ope' }, triggers: [{ type: 'prometheus', metadata: {} }] },
       });
+    },
+  },
+  'image-policy-satisfiable': {
+    env: 'prod',
+    why: 'an upstream image pulled from its public registry instead of the mirror: it matches no glob (no-match-policy deny)',
+    breakIt: (o) => {
+      const w = o.find((x) => (x.spec?.template?.spec?.containers ?? []).some((c: J) => /\/stackbook-mirror\/docker\.io\/library\/redis:/.test(c.image)))!;
+      const c = w.spec.template.spec.containers.find((x: J) => /\/stackbook-mirror\/docker\.io\/library\/redis:/.test(x.image));
+      c.image = c.image.replace(/^.*\/stackbook-mirror\//, '');
+    },
+  },
+  'alb-ingress': {
+    env: 'prod',
+    why: 'the ALB health-checks / while the pods are ready on another path',
+    breakIt: (o) => {
+      get(o, 'Ingress').metadata.annotations['alb.ingress.kubernetes.io/healthcheck-path'] = '/';
+    },
+  },
+  'acme-http01-reachable': {
+    env: 'dev',
+    why: 'default deny without the allowance for the HTTP-01 solver pods',
+    breakIt: (o) => {
+      o.splice(indexOf(o, 'NetworkPolicy', 'allow-acme-http01-solver'), 1);
+    },
+  },
+  'vault-ca': {
+    env: 'airgap',
+    why: 'the private Vault store names no CA',
+    breakIt: (o) => {
+      delete o.find((x) => x.kind === 'ClusterSecretStore')!.spec.provider.vault.caProvider;
+    },
+  },
+  'ingress-from-load-balancer': {
+    env: 'prod',
+    why: 'the app port admits the whole VPC',
+    breakIt: (o) => {
+      const np = get(o, 'NetworkPolicy');
+      np.spec.ingress.find((r: J) => r.from.some((p: J) => p.ipBlock)).from.find((p: J) => p.ipBlock).ipBlock.cidr = '10.40.0.0/16';
+    },
+  },
+  'ca-issuer-intermediate': {
+    env: 'airgap',
+    why: 'the CA issuer signs with the corporate root key',
+    breakIt: (o) => {
+      o.find((x) => x.kind === 'ClusterIssuer')!.spec.ca.secretName = 'corp-root-ca';
     },
   },
   'trace-format': {
@@ -282,7 +327,8 @@ describe('rule details on real objects', () => {
     const c = container(objects);
     c.image = c.image.replace(/^.*?\/ghcr\.io\//, 'ghcr.io/');
     expect(c.image.startsWith('ghcr.io/')).toBe(true);
-    expect(newViolations('airgap', objects).map((v) => v.rule)).toEqual(['image-digest']);
+    // ... which cosign admission would also deny: its repository matches no ClusterImagePolicy glob.
+    expect(newViolations('airgap', objects).map((v) => v.rule)).toEqual(['image-digest', 'image-policy-satisfiable']);
   });
 
   it('image-digest: a tag-only image is fine in development', () => {

@@ -9,9 +9,9 @@ import { invalidManifests, validateManifest } from './schema.js';
 
 type Obj = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
-/** A deep copy of a rendered prod object, for mutating. */
+/** A deep copy of a rendered prod object, for mutating (cert-manager objects from staging: prod's ALB serves ACM certificates). */
 function prod(kind: string, name: string): Obj {
-  return structuredClone(find(renderEnv('prod').objects, kind, name)) as Obj;
+  return structuredClone(find(renderEnv(kind === 'Certificate' || kind === 'ClusterIssuer' ? 'staging' : 'prod').objects, kind, name)) as Obj;
 }
 
 /** Set `value` at a path of keys/indices, creating objects on the way. */
@@ -150,7 +150,7 @@ describe('schema: the validator catches errors in rendered objects', () => {
     expect(validateManifest(setAt(prod('Namespace', 'ope'), ['metadata', 'namespace'], 'default'))).toEqual([
       'metadata.namespace: set on a cluster-scoped kind',
     ]);
-    expect(validateManifest(setAt(prod('ClusterIssuer', 'stackbook-prod-acme'), ['metadata', 'namespace'], 'ope'))).toEqual([
+    expect(validateManifest(setAt(prod('ClusterIssuer', 'stackbook-staging-acme'), ['metadata', 'namespace'], 'ope'))).toEqual([
       'metadata.namespace: set on a cluster-scoped kind',
     ]);
     expect(validateManifest(setAt(prod('Deployment', 'ope'), ['metadata', 'labels', 'team'], 'x'.repeat(64)))).toEqual([

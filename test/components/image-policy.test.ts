@@ -222,7 +222,10 @@ describe('the stacks (X-7: enforce in production and air-gapped, warn elsewhere)
     expect(signingMode(dev)).toBe('warn');
     expect(signingMode({ ...dev, cluster: { ...dev.cluster, airgapped: true } })).toBe('enforce');
     expect(signingMode({ ...dev, tier: 'production' })).toBe('enforce');
-    const custom = { ...dev, cluster: { ...dev.cluster, signing: { ...dev.cluster.signing!, mode: 'enforce' as const, images: ['ghcr.io/acme/**'] } } };
+    // enforcing: the images operators inject are pinned (issue 14 item 1)
+    const pin = { digest: `sha256:${'b'.repeat(64)}` };
+    const operatorImages = { 'cloudnative-pg': pin, 'strimzi-operator': pin, 'cert-manager-acmesolver': pin };
+    const custom = { ...dev, cluster: { ...dev.cluster, signing: { ...dev.cluster.signing!, mode: 'enforce' as const, images: ['ghcr.io/acme/**'], operatorImages } } };
     const cip = render(custom).objects.find((o) => o.kind === 'ClusterImagePolicy') as Json;
     expect(cip.spec.mode).toBe('enforce');
     expect(cip.spec.images).toEqual([{ glob: 'ghcr.io/acme/**' }]);

@@ -76,7 +76,12 @@ function buildPlatform(): Json[] {
   new DefaultDeny(chart, 'Deny', { namespace: NS });
 
   // Secrets: Vault store for the namespace, one ExternalSecret read by the control plane.
-  const store = new VaultSecretStore(chart, 'Vault', { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' }, namespaces: [NS] });
+  const store = new VaultSecretStore(chart, 'Vault', {
+    server: 'https://vault.corp.internal:8200',
+    auth: { role: 'stackbook' },
+    ca: { kind: 'ConfigMap', name: 'corp-ca', namespace: 'external-secrets', key: 'ca.crt' },
+    namespaces: [NS],
+  });
   const hooks = new ManagedSecret(chart, 'Hooks', {
     name: 'aion-hooks',
     namespace: NS,
@@ -237,7 +242,9 @@ function buildPlatform(): Json[] {
   new Workload(chart, 'Gateway', { name: 'gateway', namespace: NS, image: IMAGES.gateway, port: 8080, ...probes, replicas: 2, env: redisEnv(redis.connection(3)) });
 
   // Cosign admission for every image above.
-  new ImagePolicy(chart, 'ImagePolicy', { name: 'stackbook-aion', mode: 'enforce', keys: [{ name: 'release', publicKey: SIGNING_KEY }], images: imageGlobs(PASSED_IN) });
+  // ... and for the images the CNPG and Strimzi operators inject (issue 14 item 1), mirrored like the rest.
+  const injected = [pinned('ghcr.io/cloudnative-pg/cloudnative-pg', '1.30.0'), pinned('quay.io/strimzi/operator', '1.2.0')];
+  new ImagePolicy(chart, 'ImagePolicy', { name: 'stackbook-aion', mode: 'enforce', keys: [{ name: 'release', publicKey: SIGNING_KEY }], images: imageGlobs([...PASSED_IN, ...injected]), operatorImages: injected });
 
   return objectsOf(chart);
 }

@@ -281,7 +281,8 @@ function fixtureModule(declare: (ctx: BuildContext) => SecretHandle[]): ServiceM
       const handles = declare(ctx);
       const chart = new Chart(scope, 'secret-fixture', { disableResourceNameHashes: true });
       new Workload(chart, 'Consumer', {
-        name: 'hooks', namespace: 'ope', image: 'example.com/hooks:1@sha256:' + 'a'.repeat(64), port: 8080,
+        // through ctx.image, so the stack's ClusterImagePolicy covers it (image-policy-satisfiable)
+        name: 'hooks', namespace: 'ope', image: ctx.image({ repository: 'example.com/hooks', tag: '1', digest: 'sha256:' + 'a'.repeat(64) }), port: 8080,
         liveness: { path: '/livez' }, readiness: { path: '/readyz' },
         env: Object.fromEntries(handles.map((h, i) => [`KEY_${i}`, h.env(h.requirement.keys[0]!)])),
         podAnnotations: Object.assign({}, ...handles.map((h) => h.annotations)),
@@ -298,7 +299,8 @@ const declareTwo = (ctx: BuildContext) => [
   ctx.requireSecret({ name: 'hooks-api', namespace: 'ope', keys: ['apiKey'], source: 'existing', consumers: ['hooks'] }),
 ];
 
-const VAULT_CLUSTER = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' } };
+// A private Vault host names its CA (issue 14 item 6).
+const VAULT_CLUSTER = { server: 'https://vault.corp.internal:8200', auth: { role: 'stackbook' }, ca: { kind: 'ConfigMap', name: 'corp-ca', namespace: 'external-secrets', key: 'ca.crt' } };
 
 function stackWith(extra: { secretSources?: unknown; vault?: unknown }, env = 'prod'): Stack {
   const base = loadEnv(env);

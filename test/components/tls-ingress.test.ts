@@ -25,7 +25,8 @@ function ingress(overrides: Partial<TlsIngressProps> = {}) {
   });
   const objects = objectsOf(chart);
   const ing = only(objects, 'Ingress');
-  return { objects, ing, a: ing.metadata.annotations as Record<string, string>, cert: only(objects, 'Certificate') };
+  // An ALB Ingress has no Certificate (ACM serves the host): `cert` is then undefined.
+  return { objects, ing, a: ing.metadata.annotations as Record<string, string>, cert: objects.find((o) => o.kind === 'Certificate') ?? (overrides.ingressClass === 'alb' ? undefined : only(objects, 'Certificate')) };
 }
 
 function issuer(props: ClusterIssuerProps) {
@@ -80,7 +81,7 @@ describe('TlsIngress (X-4)', () => {
   });
 
   it('alb public: internet-facing, IP targets, both listeners, redirect to 443, HSTS header on the HTTPS listener', () => {
-    const { ing, a } = ingress({ ingressClass: 'alb', hstsMaxAgeSeconds: 2 * ONE_YEAR, timeoutSeconds: 120 });
+    const { ing, a } = ingress({ ingressClass: 'alb', hstsMaxAgeSeconds: 2 * ONE_YEAR, timeoutSeconds: 120, healthCheckPath: '/ready' });
     expect(ing.spec.ingressClassName).toBe('alb');
     expect(a['alb.ingress.kubernetes.io/scheme']).toBe('internet-facing');
     expect(a['alb.ingress.kubernetes.io/target-type']).toBe('ip');
@@ -95,7 +96,7 @@ describe('TlsIngress (X-4)', () => {
   });
 
   it('alb internal: the internal scheme', () => {
-    const { a } = ingress({ ingressClass: 'alb', exposure: 'internal' });
+    const { a } = ingress({ ingressClass: 'alb', exposure: 'internal', healthCheckPath: '/ready' });
     expect(a['alb.ingress.kubernetes.io/scheme']).toBe('internal');
   });
 
