@@ -291,7 +291,7 @@ describe('all problems at once', () => {
     const { mkdirSync } = await import('node:fs');
     const root = join(tmp, 'multi');
     mkdirSync(join(root, 'stacks'), { recursive: true });
-    writeFileSync(join(root, 'stacks', 'Pulumi.dev.yaml'), stackText('dev').replace('workers: 2', 'workers: 7'));
+    writeFileSync(join(root, 'stacks', 'Pulumi.dev.yaml'), stackText('dev').replace('workers: 1\n', 'workers: 7\n'));
     writeFileSync(join(root, 'stacks', 'Pulumi.prod.yaml'), stackText('prod').replace(/\n\s+oidc:\n(\s{8}.*\n)+/, '\n'));
     let message = '';
     try {

@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest } from '../synth/render.js';
+import { clusterCapabilities } from '../synth/prerequisites.js';
 import { concernsOf, ENVS, find, loadEnv, renderEnv, ROOT, SHARED } from './helpers.js';
 import { appContractRule } from '../policies/contract.js';
 import { CONTRACTS } from '../services/contracts.js';
@@ -238,6 +239,9 @@ describe('OPE — Options Pricing Engine', () => {
         expect(blocked.metadata.annotations['nginx.ingress.kubernetes.io/denylist-source-range'], env).toBe('0.0.0.0/0,::/0');
         expect(blocked.spec.tls, env).toEqual(ing.spec.tls);
       }
+      // PREREQUISITES.md names the controller feature the block relies on
+      const needs = clusterCapabilities(renderEnv(env)).filter((l) => l.includes('without it') || l.includes('without them'));
+      expect(needs.join('\n'), env).toContain(cls === 'alb' ? 'Ingress ope/ope;' : 'Ingress ope/ope-blocked');
     }
   });
 
