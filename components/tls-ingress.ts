@@ -93,6 +93,13 @@ export interface TlsIngressProps {
   readonly className?: string;
   /** Paths routed to the service (Prefix). @default ['/'] */
   readonly paths?: readonly string[];
+  /**
+   * Prefixes under `paths` that must not be reachable through this Ingress (e.g. `/metrics` served on
+   * the app port): answered 404 by an ALB fixed-response action placed before the routes, or 403 by
+   * a second nginx Ingress `<name>-blocked` for the same host that denies every source address.
+   * @default none
+   */
+  readonly blockedPaths?: readonly string[];
   /** Idle/read timeout for long-lived connections (WebSockets), seconds. @default 60 */
   readonly timeoutSeconds?: number;
   /** HSTS max-age in seconds. @default 31536000 (one year) */
@@ -159,6 +166,8 @@ export class TlsIngress extends Construct {
   readonly certificate?: ApiObject;
   /** The TLS Secret the Certificate fills (nginx); none with an ALB. */
   readonly secretName?: string;
+  /** nginx only, when `blockedPaths` is set: the Ingress that denies them. */
+  readonly blockedIngress?: k8s.KubeIngress;
   constructor(scope: Construct, id: string, props: TlsIngressProps) {
     super(scope, id);
     const C = 'TlsIngress';
@@ -170,6 +179,8 @@ export class TlsIngress extends Construct {
     }
     const paths = props.paths ?? ['/'];
     if (paths.length === 0 || paths.some((p) => !p.startsWith('/'))) throw new ComponentError(C, props.name, 'paths', 'must be absolute paths', paths);
+    const blocked = props.blockedPaths ?? [];
+    if (blocked.some((p) => !/^(\/[A-Za-z0-9._~-]+)+$/.test(p))) throw new ComponentError(C, props.name, 'blockedPaths', 'must be absolute paths other than / without a trailing slash', blocked);
     const timeout = props.timeoutSeconds ?? 60;
     const hsts = props.hstsMaxAgeSeconds ?? 31536000;
     if (hsts < 86400) throw new ComponentError(C, props.name, 'hstsMaxAgeSeconds', 'must be at least one day', hsts);
@@ -237,7 +248,7 @@ export class TlsIngress extends Construct {
     }
 
     if (props.ingressClass === 'alb') {
-      this.ingress = this.renderIngress(props, paths, annotations, extra, undefined);
+      this.ingress = this.renderIngress(props, paths, blocked, annotations, extra, undefined);
       trace(this.ingress, 'X-4', ...(props.concerns ?? []));
       return;
     }
@@ -256,13 +267,54 @@ export class TlsIngress extends Construct {
       },
     });
 
-    this.ingress = this.renderIngress(props, paths, annotations, extra, this.secretName);
+    this.ingress = this.renderIngress(props, paths, blocked, annotations, extra, this.secretName);
     trace([this.ingress, this.certificate], 'X-4', ...(props.concerns ?? []));
+    // nginx: annotations are per Ingress, so the blocked prefixes get their own Ingress for the same
+    // host, whose locations deny every client (the longest prefix wins over the routes above).
+    if (blocked.length > 0) {
+      this.blockedIngress = new k8s.KubeIngress(this, 'Blocked', {
+        metadata: {
+          name: `${props.name}-blocked`,
+          namespace: props.namespace,
+          annotations: { ...annotations, 'nginx.ingress.kubernetes.io/denylist-source-range': '0.0.0.0/0,::/0' },
+        },
+        spec: {
+          ingressClassName: props.className ?? ingressClassName(props.ingressClass, props.exposure),
+          tls: [{ hosts: [props.host], secretName: this.secretName }],
+          rules: [{ host: props.host, http: { paths: blocked.map((p) => this.toService(props, p)) } }],
+        },
+      });
+      trace(this.blockedIngress, 'X-4', ...(props.concerns ?? []));
+    }
   }
 
-  private renderIngress(props: TlsIngressProps, paths: readonly string[], annotations: Record<string, string>, extra: Record<string, string>, secretName: string | undefined): k8s.KubeIngress {
+  private toService(props: TlsIngressProps, path: string) {
+    return { path, pathType: 'Prefix', backend: { service: { name: props.serviceName, port: { number: props.servicePort } } } };
+  }
+
+  private renderIngress(
+    props: TlsIngressProps,
+    paths: readonly string[],
+    blocked: readonly string[],
+    annotations: Record<string, string>,
+    extra: Record<string, string>,
+    secretName: string | undefined,
+  ): k8s.KubeIngress {
+    // ALB: a fixed-response action, listed before the routes so its rule takes priority.
+    const albBlocked = props.ingressClass === 'alb' && blocked.length > 0;
+    const blockAction = 'stackbook-blocked-path';
     return new k8s.KubeIngress(this, 'Ingress', {
-      metadata: { name: props.name, namespace: props.namespace, annotations: { ...annotations, ...extra } },
+      metadata: {
+        name: props.name,
+        namespace: props.namespace,
+        annotations: {
+          ...annotations,
+          ...extra,
+          ...(albBlocked
+            ? { [`alb.ingress.kubernetes.io/actions.${blockAction}`]: '{"type":"fixed-response","fixedResponseConfig":{"contentType":"text/plain","statusCode":"404","messageBody":"Not Found"}}' }
+            : {}),
+        },
+      },
       spec: {
         ingressClassName: props.className ?? ingressClassName(props.ingressClass, props.exposure),
         // ALB: the hosts drive ACM discovery; no Secret (the controller never reads one).
@@ -271,11 +323,10 @@ export class TlsIngress extends Construct {
           {
             host: props.host,
             http: {
-              paths: paths.map((p) => ({
-                path: p,
-                pathType: 'Prefix',
-                backend: { service: { name: props.serviceName, port: { number: props.servicePort } } },
-              })),
+              paths: [
+                ...(albBlocked ? blocked.map((p) => ({ path: p, pathType: 'Prefix', backend: { service: { name: blockAction, port: { name: 'use-annotation' } } } })) : []),
+                ...paths.map((p) => this.toService(props, p)),
+              ],
             },
           },
         ],

@@ -232,6 +232,16 @@ function opeRules(p: StackParts): RuleProblem[] {
       message: 'must be ≤ 32 in a latency-sensitive environment (prefer fast 503s over long waits; set latencySensitive: false to opt out)',
     });
   }
+  // Issue 14 #10: several uvicorn workers are several metrics registries; /metrics answers from one.
+  if (ope.workers > 1 && !ope.multiprocessMetrics) {
+    out.push({
+      path: [...base, 'workers'],
+      message:
+        `${ope.workers} workers need an image whose /metrics aggregates them (prometheus_client MultiProcessCollector; ` +
+        'options-pricing-engine@fbe159d fastapi_app.py:236-241 serves one process) and set multiprocessMetrics: true; ' +
+        'rate-limit counters stay per worker. Run 1 worker and scale replicas instead',
+    });
+  }
   // The Ingress host `<host>.<domain>`: the API server refuses a host name over 253 characters.
   if (cluster !== undefined && ope.host.length + 1 + cluster.domain.length > 253) {
     out.push({ path: [...base, 'host'], message: `with cluster.domain makes a ${ope.host.length + 1 + cluster.domain.length}-character host name: at most 253` });

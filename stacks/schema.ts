@@ -235,8 +235,18 @@ export const opeService = z.strictObject({
   /** Public host is `<host>.<cluster.domain>`. @default ope */
   host: dnsLabel.default('ope'),
   image: imageRef,
-  /** OPE-1: uvicorn workers, the runbook recommends 2–4. @default 2 */
-  workers: z.int().min(2, { error: 'OPE runs 2–4 uvicorn workers' }).max(4, { error: 'OPE runs 2–4 uvicorn workers' }).default(2),
+  /**
+   * OPE-1: uvicorn worker processes per pod. The runbook recommends 2–4, but the app at fbe159d serves
+   * /metrics from one process and keeps rate-limit counters per process, and upstream 6e82acc runs
+   * exactly one: more than one needs `multiprocessMetrics` (services/ope.contract.ts). @default 1
+   */
+  workers: z.int().min(1, { error: 'OPE runs 1–4 uvicorn workers' }).max(4, { error: 'OPE runs 1–4 uvicorn workers' }).default(1),
+  /**
+   * Issue 14 #10: the image's /metrics aggregates all workers (prometheus_client MultiProcessCollector),
+   * an app change the upstream code at fbe159d lacks. Renders `PROMETHEUS_MULTIPROC_DIR` on an
+   * emptyDir when `workers` > 1. @default false
+   */
+  multiprocessMetrics: z.boolean().default(false),
   /** OPE-2: `OPE_THREADS`, pricing thread pool size. @default 4 */
   threads: z.int().min(1).max(256).default(4),
   /** OPE-2/OPE-8: `OPE_THREAD_QUEUE_MAX`, back-pressure queue length. @default 64 */

@@ -305,6 +305,16 @@ export function clusterCapabilities(r: Rendered): string[] {
       `An ingress controller serving IngressClass ${classes.map((c) => `\`${c}\``).join(', ')} (${r.stack.cluster.ingressClass}), its pods in namespace \`${r.stack.cluster.ingressNamespace}\` (the NetworkPolicies admit traffic from there).`,
     );
   }
+  // paths kept off the public Ingress (TlsIngress blockedPaths, e.g. an app's /metrics on its only port)
+  const denied = (key: string) => r.objects.filter((o) => o.kind === 'Ingress' && Object.keys(o.metadata.annotations ?? {}).some((k) => k.startsWith(key)));
+  const nginxDenied = denied('nginx.ingress.kubernetes.io/denylist-source-range');
+  if (nginxDenied.length > 0) {
+    out.push(`ingress-nginx honouring the per-Ingress annotation \`nginx.ingress.kubernetes.io/denylist-source-range\` (on ${nginxDenied.map(objectRef).join(', ')}, which deny their paths to every client); without it those paths would be public.`);
+  }
+  const albDenied = denied('alb.ingress.kubernetes.io/actions.');
+  if (albDenied.length > 0) {
+    out.push(`AWS Load Balancer Controller \`actions.*\` fixed-response annotations (rules listed before the routes) on ${albDenied.map(objectRef).join(', ')}; without them those paths would be public.`);
+  }
   const np = count('NetworkPolicy');
   if (np > 0) out.push(`A CNI that enforces NetworkPolicy (${np} in this bundle, default deny); cluster DNS in \`${r.stack.cluster.dns.namespace}\` labelled \`${r.stack.cluster.dns.podLabel}\`.`);
   const hpa = count('HorizontalPodAutoscaler');

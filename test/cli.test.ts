@@ -175,7 +175,7 @@ describe('stackbook synth', () => {
     writeFileSync(
       prod,
       readFileSync(prod, 'utf8')
-        .replace('workers: 4', 'workers: 6')
+        .replace('workers: 1', 'workers: 6')
         .replace('threadQueueMax: 16', 'threadQueueMax: 500')
         .replace('ingressClass: alb', 'ingressClass: traefik'),
     );
@@ -198,7 +198,7 @@ describe('stackbook synth', () => {
     expect(lines).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^stacks\/Pulumi\.dev\.yaml: config\.stackbook:tier: must be one of .* \(got "dev"\)$/),
-        expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:services\.ope\.workers: .*2–4.* \(got 6\)$/),
+        expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:services\.ope\.workers: .*1–4.* \(got 6\)$/),
         expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:cluster\.ingressClass: must be one of .* \(got "traefik"\)$/),
         expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:services\.ope\.threadQueueMax: .* \(got 500\)$/),
       ]),

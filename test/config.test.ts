@@ -105,14 +105,14 @@ describe('one precise line per mistake', () => {
     expect(line).toContain('(got "eight")');
   });
 
-  it('OPE-1: workers out of the runbook\'s 2–4 range names the range and the value', () => {
-    for (const workers of [1, 5]) {
+  it('OPE-1: workers out of 1–4 names the range and the value', () => {
+    for (const workers of [0, 5]) {
       const r = raw('prod');
       r.services.ope.workers = workers;
       const [line, ...rest] = problems(r);
       expect(rest).toEqual([]);
       expect(line).toMatch(/^stacks\/Pulumi\.prod\.yaml: config\.stackbook:services\.ope\.workers: /);
-      expect(line).toContain('2–4');
+      expect(line).toContain('1–4');
       expect(line).toContain(`(got ${workers})`);
     }
   });
@@ -291,7 +291,7 @@ describe('all problems at once', () => {
     const { mkdirSync } = await import('node:fs');
     const root = join(tmp, 'multi');
     mkdirSync(join(root, 'stacks'), { recursive: true });
-    writeFileSync(join(root, 'stacks', 'Pulumi.dev.yaml'), stackText('dev').replace('workers: 2', 'workers: 7'));
+    writeFileSync(join(root, 'stacks', 'Pulumi.dev.yaml'), stackText('dev').replace('workers: 1\n', 'workers: 7\n'));
     writeFileSync(join(root, 'stacks', 'Pulumi.prod.yaml'), stackText('prod').replace(/\n\s+oidc:\n(\s{8}.*\n)+/, '\n'));
     let message = '';
     try {

@@ -208,8 +208,8 @@ describe('stackbook diff failures: exit 2, one clear message, nothing left behin
   });
 
   it('a base whose stacks do not synthesize: its own error is shown', async () => {
-    expect(pristineProd).toContain('workers: 4');
-    const broken = commitWith({ 'stacks/Pulumi.prod.yaml': pristineProd.replace('workers: 4', 'workers: 6') });
+    expect(pristineProd).toContain('workers: 1\n');
+    const broken = commitWith({ 'stacks/Pulumi.prod.yaml': pristineProd.replace('workers: 1\n', 'workers: 6\n') });
     const r = await stackbook('diff', '--base', broken);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(new RegExp(`^stackbook diff: ${broken} \\(${broken.slice(0, 12)}\\) could not be synthesized \\(its synth exited 2\\):\\n`));

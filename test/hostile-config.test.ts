@@ -594,7 +594,7 @@ const knobsArb: fc.Arbitrary<ValidKnobs> = fc.record({
   namespace: dnsLabelArb.filter((n) => !['kube-system', 'default', 'ingress-nginx', 'monitoring', 'cert-manager'].includes(n)),
   host: dnsLabelArb,
   enabled: fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }),
-  workers: fc.integer({ min: 2, max: 4 }),
+  workers: fc.integer({ min: 1, max: 4 }),
   threads: fc.integer({ min: 1, max: 256 }),
   latencySensitive: fc.option(fc.boolean(), { nil: undefined }),
   queue: fc.integer({ min: 1, max: 100_000 }),
@@ -649,6 +649,8 @@ function validStack(k: ValidKnobs): Raw {
     namespace: k.namespace,
     host: k.host,
     workers: k.workers,
+    // more than one worker needs an image with multiprocess metrics (stacks/rules.ts)
+    ...(k.workers > 1 ? { multiprocessMetrics: true } : {}),
     threads: k.threads,
     threadQueueMax: latencySensitive ? 1 + (k.queue % 32) : k.queue,
     ...(k.latencySensitive !== undefined ? { latencySensitive: k.latencySensitive } : {}),

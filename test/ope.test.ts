@@ -10,7 +10,12 @@ import { describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest } from '../synth/render.js';
+import { clusterCapabilities } from '../synth/prerequisites.js';
 import { concernsOf, ENVS, find, loadEnv, renderEnv, ROOT, SHARED } from './helpers.js';
+import { appContractRule } from '../policies/contract.js';
+import { CONTRACTS } from '../services/contracts.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { OPE_MULTIPROC_DIR } from '../services/ope.js';
 
 type J = Record<string, any>;
 
@@ -55,28 +60,47 @@ function expectTrace(o: Manifest | J, id: string) {
 }
 
 describe('OPE — Options Pricing Engine', () => {
-  it('OPE-1: runs the runbook\'s uvicorn command on port 8000 with the configured 2–4 workers', () => {
+  it('OPE-1: runs the runbook\'s uvicorn command on port 8000 with one worker per pod (upstream 6e82acc)', () => {
     const startup = /`(uvicorn options_engine\.api\.fastapi_app:app --host 0\.0\.0\.0 --port 8000)`/.exec(RUNBOOK);
     expect(startup).not.toBeNull();
     const expected = startup![1]!;
     for (const env of ENVS) {
       const c = container(env);
       const argv = [...(c.command ?? []), ...(c.args ?? [])];
-      const workers = cfg(env).services.ope.workers ?? 2;
-      expect(workers).toBeGreaterThanOrEqual(2);
-      expect(workers).toBeLessThanOrEqual(4);
-      expect(argv.join(' '), env).toBe(`${expected} --workers ${workers}`);
+      // one process per pod: /metrics and the rate limiter are per process (services/ope.contract.ts)
+      expect(cfg(env).services.ope.workers ?? 1, env).toBe(1);
+      expect(argv.join(' '), env).toBe(`${expected} --workers 1`);
+      expect(containerEnv(env).PROMETHEUS_MULTIPROC_DIR, env).toBeUndefined();
       expect(c.ports, env).toEqual([{ name: 'http', containerPort: 8000, protocol: 'TCP' }]);
       expect(service(env).spec.ports, env).toEqual([expect.objectContaining({ name: 'http', port: 8000, targetPort: 'http' })]);
       const ing = find(objs(env), 'Ingress', 'ope', 'ope') as J;
-      expect(ing.spec.rules[0].http.paths[0].backend.service, env).toEqual({ name: 'ope', port: { number: 8000 } });
+      expect(ing.spec.rules[0].http.paths.find((x: J) => x.path === '/').backend.service, env).toEqual({ name: 'ope', port: { number: 8000 } });
       expectTrace(deployment(env), 'OPE-1');
       expectTrace(service(env), 'OPE-1');
     }
-    // and the worker count is validated to the runbook's range
+    // and the worker count is validated to 1–4
     const r = rawFromStackFile(readFileSync(join(ROOT, 'stacks', 'Pulumi.dev.yaml'), 'utf8'), 'stacks/Pulumi.dev.yaml').raw as J;
     r.services.ope.workers = 5;
-    expect(() => parseStack(r, 'stacks/Pulumi.dev.yaml')).toThrow(/services\.ope\.workers: .*2–4.*\(got 5\)/);
+    expect(() => parseStack(r, 'stacks/Pulumi.dev.yaml')).toThrow(/services\.ope\.workers: .*1–4.*\(got 5\)/);
+  });
+
+  it('issue 14 #10: several workers need multiprocess metrics: refused without, an emptyDir PROMETHEUS_MULTIPROC_DIR with', () => {
+    const r = rawFromStackFile(readFileSync(join(ROOT, 'stacks', 'Pulumi.prod.yaml'), 'utf8'), 'stacks/Pulumi.prod.yaml').raw as J;
+    r.services.ope.workers = 4;
+    expect(() => parseStack(r, 'stacks/Pulumi.prod.yaml')).toThrow(/services\.ope\.workers: 4 workers need an image whose \/metrics aggregates them .*MultiProcessCollector/);
+    const objects = renderWith('prod', (x) => {
+      x.services.ope.workers = 4;
+      x.services.ope.multiprocessMetrics = true;
+    });
+    const d = find(objects, 'Deployment', 'ope', 'ope') as J;
+    const c = d.spec.template.spec.containers[0];
+    expect(c.args.slice(-2)).toEqual(['--workers', '4']);
+    expect(c.env).toEqual(expect.arrayContaining([{ name: 'PROMETHEUS_MULTIPROC_DIR', value: OPE_MULTIPROC_DIR }]));
+    const mount = c.volumeMounts.find((m: J) => m.mountPath === OPE_MULTIPROC_DIR);
+    expect(mount?.readOnly ?? false).toBe(false);
+    expect(d.spec.template.spec.volumes.find((v: J) => v.name === mount.name).emptyDir).toBeDefined();
+    // and the contract accepts it (prometheus_client reads the variable)
+    expect(appContractRule(CONTRACTS).check(objects.filter((o) => o.metadata.namespace === 'ope') as never)).toEqual([]);
   });
 
   it('OPE-2: OPE_THREADS, OPE_THREAD_QUEUE_MAX, RATE_LIMIT_DEFAULT and MAX_BODY_BYTES reach the app from config', () => {
@@ -140,9 +164,84 @@ describe('OPE — Options Pricing Engine', () => {
       for (const probe of ['livenessProbe', 'readinessProbe'] as const) {
         expect(c[probe].httpGet, `${env} ${probe}`).toMatchObject({ path: '/healthz', port: 8000 });
       }
-      expect(containerEnv(env).ENVIRONMENT, env).toBe(cfg(env).environment);
+      // the app reads OPE_ENVIRONMENT (config.py:169 at fbe159d), never ENVIRONMENT; production must say "production"
+      const e = containerEnv(env);
+      expect(e.ENVIRONMENT, env).toBeUndefined();
+      expect(e.OPE_ENVIRONMENT, env).toBe(cfg(env).tier);
+      expect(['development', 'staging', 'production'], env).toContain(e.OPE_ENVIRONMENT);
       expectTrace(deployment(env), 'OPE-4');
       expectTrace(settings(env), 'OPE-4');
+    }
+  });
+
+  it('OPE-4: OPE_ALLOWED_HOSTS lets the Ingress host, the Service names and the pod IP (kubelet, Prometheus) through TrustedHostMiddleware', () => {
+    for (const env of ENVS) {
+      const c = container(env);
+      const names: string[] = c.env.map((e: J) => e.name);
+      const hosts = c.env.find((e: J) => e.name === 'OPE_ALLOWED_HOSTS');
+      expect(hosts?.value, env).toBeDefined();
+      const list = String(hosts.value).split(',');
+      const ing = find(objs(env), 'Ingress', 'ope', 'ope') as J;
+      expect(list, env).toContain(ing.spec.rules[0].host);
+      expect(list, env).toContain('ope.ope.svc');
+      // the kubelet and Prometheus send Host: <pod IP>:8000; Kubernetes expands $(VAR) only from a variable defined earlier
+      expect(list, env).toContain('$(K8S_POD_IP)');
+      const ip = c.env.find((e: J) => e.name === 'K8S_POD_IP');
+      expect(ip?.valueFrom, env).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+      expect(names.indexOf('K8S_POD_IP'), env).toBeLessThan(names.indexOf('OPE_ALLOWED_HOSTS'));
+      // no wildcard: 6e82acc refuses them in staging/production
+      for (const h of list) expect(h, env).not.toContain('*');
+      // the probes send no Host header of their own: the pod IP is allowed
+      for (const probe of ['livenessProbe', 'readinessProbe'] as const) expect(c[probe].httpGet.httpHeaders, env).toBeUndefined();
+    }
+  });
+
+  it('issue 19: the OPE workload and alerts carry the app contract and the app-contract rule passes on every stack', () => {
+    const rule = appContractRule(CONTRACTS);
+    for (const env of ENVS) {
+      const ns = objs(env).filter((o) => o.metadata.namespace === 'ope');
+      expect(deployment(env).metadata.annotations[CONTRACT_ANNOTATION], env).toBe('ope/ope');
+      expect((find(objs(env), 'PrometheusRule', 'ope', 'ope') as J).metadata.annotations[CONTRACT_ANNOTATION], env).toBe('ope');
+      expect(rule.check(ns as never).map((f) => `${f.object.kind} ${f.object.metadata.name}: ${f.message}`), env).toEqual([]);
+    }
+    // what the service used to render is refused: ENVIRONMENT is not read, `status` is not a label
+    const old = JSON.parse(JSON.stringify(objs('prod').filter((o) => o.metadata.namespace === 'ope'))) as J[];
+    const d = old.find((o) => o.kind === 'Deployment')!;
+    d.spec.template.spec.containers[0].env = [{ name: 'ENVIRONMENT', value: 'prod' }];
+    const pr = old.find((o) => o.kind === 'PrometheusRule')!;
+    pr.spec.groups[0].rules[0].expr = 'sum(rate(ope_request_total{status=~"5.."}[5m])) / sum(rate(ope_request_total[5m])) > 0.05';
+    const messages = rule.check(old as never).map((f) => f.message);
+    expect(messages).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/sets env ENVIRONMENT, which .* never reads/),
+        expect.stringMatching(/does not set env OPE_ALLOWED_HOSTS, which .* requires/),
+        expect.stringMatching(/filters ope_request_total on label "status", which the app does not set/),
+      ]),
+    );
+  });
+
+  it('issue 14 #14: /metrics is not reachable through the public Ingress (nginx denies it, ALB answers 404)', () => {
+    for (const env of ENVS) {
+      const ing = find(objs(env), 'Ingress', 'ope', 'ope') as J;
+      const cls = cfg(env).cluster.ingressClass;
+      const host = ing.spec.rules[0].host;
+      if (cls === 'alb') {
+        const [first] = ing.spec.rules[0].http.paths;
+        expect(first, env).toMatchObject({ path: '/metrics', pathType: 'Prefix', backend: { service: { port: { name: 'use-annotation' } } } });
+        const action = JSON.parse(ing.metadata.annotations[`alb.ingress.kubernetes.io/actions.${first.backend.service.name}`]);
+        expect(action, env).toMatchObject({ type: 'fixed-response', fixedResponseConfig: { statusCode: '404' } });
+      } else {
+        const blocked = find(objs(env), 'Ingress', 'ope-blocked', 'ope') as J;
+        expect(blocked.spec.ingressClassName, env).toBe(ing.spec.ingressClassName);
+        expect(blocked.spec.rules, env).toEqual([
+          { host, http: { paths: [{ path: '/metrics', pathType: 'Prefix', backend: { service: { name: 'ope', port: { number: 8000 } } } }] } },
+        ]);
+        expect(blocked.metadata.annotations['nginx.ingress.kubernetes.io/denylist-source-range'], env).toBe('0.0.0.0/0,::/0');
+        expect(blocked.spec.tls, env).toEqual(ing.spec.tls);
+      }
+      // PREREQUISITES.md names the controller feature the block relies on
+      const needs = clusterCapabilities(renderEnv(env)).filter((l) => l.includes('without it') || l.includes('without them'));
+      expect(needs.join('\n'), env).toContain(cls === 'alb' ? 'Ingress ope/ope;' : 'Ingress ope/ope-blocked');
     }
   });
 
@@ -172,7 +271,7 @@ describe('OPE — Options Pricing Engine', () => {
     }
   });
 
-  it('OPE-6: the runbook\'s five alerts, on its metrics, with severities that route critical ones to the pager', () => {
+  it('OPE-6: the runbook\'s five alerts plus upstream\'s queue backlog, on the app\'s metrics, critical ones to the pager', () => {
     const named = [...RUNBOOK.matchAll(/`(OPE[A-Za-z0-9]+)`/g)].map((m) => m[1]!);
     expect(new Set(named)).toEqual(new Set(['OPEHighHttpErrorRate', 'OPEHighLatencyP95', 'OPEThreadPoolRejections', 'OPERateLimitSpike', 'OPEPayloadRejections']));
     // the metric each alert section of the runbook tells the responder to look at
@@ -182,11 +281,15 @@ describe('OPE — Options Pricing Engine', () => {
       OPEThreadPoolRejections: /\bope_threadpool_(saturation_total|queue_depth|queue_wait_seconds)/,
       OPERateLimitSpike: /\bope_rate_limit_rejections_total\b/,
       OPEPayloadRejections: /\bope_payload_too_large_total\b/,
+      OPEPersistentQueueBacklog: /\bope_threadpool_queue_depth\b/,
     };
     for (const env of ENVS) {
       const pr = find(objs(env), 'PrometheusRule', 'ope', 'ope') as J;
       const rules: J[] = pr.spec.groups.flatMap((g: J) => g.rules);
-      expect(rules.map((r) => r.alert).sort(), env).toEqual([...new Set(named)].sort());
+      expect(rules.map((r) => r.alert).sort(), env).toEqual([...new Set(named), 'OPEPersistentQueueBacklog'].sort());
+      // the error ratio counts the app's 5xx counter (upstream rules.yml), never a `status` label
+      expect(rules.find((r) => r.alert === 'OPEHighHttpErrorRate')!.expr, env).toMatch(/ope_request_errors_total/);
+      for (const r of rules) expect(r.expr, `${env} ${r.alert}`).not.toMatch(/\bstatus\s*=/);
       for (const r of rules) {
         expect(r.expr, `${env} ${r.alert}`).toMatch(metric[r.alert]!);
         expect(['critical', 'warning'], `${env} ${r.alert}`).toContain(r.labels.severity);

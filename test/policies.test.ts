@@ -84,9 +84,16 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
   },
   'no-secret-literal': {
     env: 'prod',
-    why: 'a client secret in the ConfigMap',
+    why: 'a development JWT secret in the ConfigMap (a variable the app reads, so app-contract stays quiet)',
     breakIt: (o) => {
-      get(o, 'ConfigMap', 'ope-settings').data.OIDC_CLIENT_SECRET = 'd41d8cd98f00b204e9800998ecf8427e';
+      get(o, 'ConfigMap', 'ope-settings').data.DEV_JWT_SECRET = 'd41d8cd98f00b204e9800998ecf8427e';
+    },
+  },
+  'app-contract': {
+    env: 'prod',
+    why: 'an env var the app never reads (ENVIRONMENT; OPE reads OPE_ENVIRONMENT)',
+    breakIt: (o) => {
+      get(o, 'ConfigMap', 'ope-settings').data.ENVIRONMENT = 'production';
     },
   },
   'no-secret-data': {
@@ -353,7 +360,7 @@ describe('rule details on real objects', () => {
 
   it('no-secret-literal: a secret-looking literal in container env', () => {
     const objects = copy('prod');
-    container(objects).env = [{ name: 'OIDC_CLIENT_SECRET', value: 'd41d8cd98f00b204e9800998ecf8427e' }];
+    container(objects).env.push({ name: 'DEV_JWT_SECRET', value: 'd41d8cd98f00b204e9800998ecf8427e' });
     expect(newViolations('prod', objects).map((v) => v.rule)).toEqual(['no-secret-literal']);
   });
 });

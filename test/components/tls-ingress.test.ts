@@ -171,3 +171,58 @@ describe('ClusterIssuer (X-4)', () => {
     expect(e.message).toContain('(got "http://acme.example.com/dir")');
   });
 });
+
+describe('TlsIngress blockedPaths (issue 14 #14)', () => {
+  function render(overrides: Partial<TlsIngressProps>) {
+    const chart = newChart();
+    new TlsIngress(chart, 'I', {
+      name: 'web', namespace: 'apps', host: 'web.example.com', serviceName: 'web-svc', servicePort: 8080,
+      ingressClass: 'nginx', exposure: 'public', clusterIssuer: 'le-prod',
+      // an ALB needs a health-check path (no workload with a readiness probe behind this Service)
+      ...(overrides.ingressClass === 'alb' ? { healthCheckPath: '/healthz' } : {}),
+      ...overrides,
+    });
+    return objectsOf(chart).filter((o) => o.kind === 'Ingress');
+  }
+
+  it('renders nothing extra by default', () => {
+    for (const ingressClass of ['nginx', 'alb'] as const) {
+      const [ing, ...rest] = render({ ingressClass, ...(ingressClass === 'alb' ? { healthCheckPath: '/healthz' } : {}) });
+      expect(rest).toEqual([]);
+      expect(ing!.spec.rules[0].http.paths.map((p: { path: string }) => p.path)).toEqual(['/']);
+      expect(Object.keys(ing!.metadata.annotations).filter((k) => k.includes('actions.') || k.includes('denylist'))).toEqual([]);
+    }
+  });
+
+  it('nginx: a second Ingress for the same host denies the blocked prefixes to every client', () => {
+    const [ing, blocked] = render({ blockedPaths: ['/metrics'] });
+    expect(blocked!.metadata.name).toBe('web-blocked');
+    expect(blocked!.metadata.annotations['nginx.ingress.kubernetes.io/denylist-source-range']).toBe('0.0.0.0/0,::/0');
+    expect(blocked!.spec.rules).toEqual([{ host: 'web.example.com', http: { paths: [{ path: '/metrics', pathType: 'Prefix', backend: { service: { name: 'web-svc', port: { number: 8080 } } } }] } }]);
+    expect(blocked!.spec.tls).toEqual(ing!.spec.tls);
+    expect(blocked!.spec.ingressClassName).toBe(ing!.spec.ingressClassName);
+    // HTTPS-only like the main Ingress
+    expect(blocked!.metadata.annotations['nginx.ingress.kubernetes.io/force-ssl-redirect']).toBe('true');
+  });
+
+  it('alb: a fixed-response 404 action on the blocked prefixes, listed before the routes', () => {
+    const [ing, ...rest] = render({ ingressClass: 'alb', blockedPaths: ['/metrics'] });
+    expect(rest).toEqual([]);
+    const paths = ing!.spec.rules[0].http.paths;
+    expect(paths.map((p: { path: string }) => p.path)).toEqual(['/metrics', '/']);
+    const name = paths[0].backend.service.name;
+    expect(paths[0].backend.service.port).toEqual({ name: 'use-annotation' });
+    expect(JSON.parse(ing!.metadata.annotations[`alb.ingress.kubernetes.io/actions.${name}`])).toEqual({
+      type: 'fixed-response',
+      fixedResponseConfig: { contentType: 'text/plain', statusCode: '404', messageBody: 'Not Found' },
+    });
+  });
+
+  it('refuses / and relative paths, naming the prop and the value', () => {
+    for (const bad of ['/', 'metrics', '/metrics/']) {
+      const e = errorOf(() => render({ blockedPaths: [bad] }));
+      expect(e.message).toContain('blockedPaths');
+      expect(e.message).toContain(JSON.stringify(bad));
+    }
+  });
+});
