@@ -196,7 +196,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane', 'modules'], {
+  // The control plane at 947c840 keeps memory uploads on disk and reads no MinIO setting
+  // (services/aion.contract.ts): the S3 keys go to the module hosts only.
+  g.give(['controlPlane'], { egress: [egressTo(minio.endpoint)] });
+  g.give(['modules'], {
     env: {
       AION_MINIO_ENDPOINT: minio.url,
       AION_MINIO_ACCESS_KEY: minioSecret.env('user'),
@@ -226,22 +229,25 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     secretName: S.redis,
     clients: redisClients,
     service: 'aion',
+    // AION-9: the gateway has one Redis client and takes the logical DB from the URL (gateway/src/redis.ts:4).
+    urlPath: `/${data.idempotency.db}`,
     secretConcerns: ['AION-6'],
     concerns: ['AION-2', 'AION-6', 'AION-9'],
   });
   const idempotency = redis.connection(data.idempotency.db);
-  g.give(['gateway', 'controlPlane'], {
+  const redisUrl = redisEnv(idempotency, { url: 'AION_REDIS_URL' }).AION_REDIS_URL!;
+  g.give(['gateway'], {
     env: {
-      // AION-6: fail-closed rate limiting (the runbook: 429s while Redis is unavailable).
-      ...redisEnv(redis.connection(data.rateLimitDb), { url: 'AION_REDIS_URL', db: 'AION_RATE_LIMIT_REDIS_DB' }),
-      AION_RATE_LIMIT_FAIL_CLOSED: 'true',
-      // AION-9: idempotency keys in DB 3, 24 h.
-      ...redisEnv(idempotency, { url: 'AION_REDIS_URL', db: 'AION_IDEMPOTENCY_REDIS_DB' }),
-      AION_IDEMPOTENCY_TTL_SECONDS: String(data.idempotency.ttlSeconds),
+      // AION-6, AION-9: rate-limit counters and idempotency keys share the URL's DB (runbook: DB 3);
+      // the gateway answers 503 when Redis is down (middleware/idempotency.ts:25).
+      AION_REDIS_URL: redisUrl,
+      // AION-9: 24 h (the app's default is 900 s, config.ts:70).
+      AION_IDEMPOTENCY_TTL: String(data.idempotency.ttlSeconds),
     },
     egress: [egressTo(idempotency.endpoint)],
     secret: redisSecret,
   });
+  g.give(['controlPlane'], { env: { AION_CONTROL_REDIS_URL: redisUrl }, egress: [egressTo(idempotency.endpoint)], secret: redisSecret });
 
   // ------------------------------------------------------------------ PostgreSQL
   // CloudNativePG reads the owner from a `kubernetes.io/basic-auth` Secret labelled
@@ -283,7 +289,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).endpoint;
   }
-  g.give(['controlPlane'], { env: { AION_DATABASE_URL: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
+  g.give(['controlPlane'], { env: { AION_CONTROL_POSTGRES_DSN: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
 
   // ------------------------------------------------------------------ MongoDB
   const mongoClients = [controlPlane, 'mongo-backup', 'mongo-ttl'];
@@ -326,7 +332,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane'], { env: { AION_MONGO_URL: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
+  g.give(['controlPlane'], { env: { AION_CONTROL_MONGO_DSN: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
 
   // ------------------------------------------------------------------ Qdrant
   const qdrantClients = [controlPlane, ...modules];
@@ -362,7 +368,9 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane', 'modules'], { env: { AION_QDRANT_URL: qdrant.url, AION_QDRANT_API_KEY: qdrantSecret.env('api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+  // The control plane's settings have a Qdrant URL but no API key (config.py:14).
+  g.give(['controlPlane'], { env: { AION_CONTROL_QDRANT_URL: qdrant.url }, egress: [egressTo(qdrant.endpoint)] });
+  g.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url, AION_QDRANT_API_KEY: qdrantSecret.env('api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
 
   // ------------------------------------------------------------------ ClickHouse
   const chClients = [controlPlane, 'clickhouse-ttl', 'clickhouse-backup'];
@@ -408,16 +416,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane'], {
-    env: {
-      AION_CLICKHOUSE_URL: `clickhouse://${clickhouse.host}:${clickhouse.endpoint.port}`,
-      AION_CLICKHOUSE_SECURE: String(clickhouse.secure),
-      AION_CLICKHOUSE_USER: clickhouse.user,
-      AION_CLICKHOUSE_PASSWORD: chSecret.env('password'),
-    },
-    egress: [egressTo(clickhouse.endpoint)],
-    secret: chSecret,
-  });
+  // The control plane at 947c840 reads no ClickHouse setting (services/aion.contract.ts): no
+  // connection env or password; ClickHouse is written by the bigdata pipelines and the TTL/backup jobs.
+  g.give(['controlPlane'], { egress: [egressTo(clickhouse.endpoint)] });
+  void chSecret;
 
   // ------------------------------------------------------------------ Kafka (AION-5, AION-18)
   const kafkaClients = [controlPlane, ...modules];
@@ -467,6 +469,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
         spec: { authentication: { type: 'tls' }, authorization: { type: 'simple', acls } },
       });
       trace(u, 'AION-2', 'AION-5');
+      // The control plane has no Kafka TLS settings at 947c840 (config.py:13): its client key is not handed to it.
+      if (kind !== 'modules') continue;
       g.give([kind], {
         env: {
           AION_KAFKA_SSL_CA: ca,
@@ -475,10 +479,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
         },
       });
     }
-    g.give(['controlPlane', 'modules'], {
-      env: { AION_KAFKA_BOOTSTRAP: `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`, ...topicEnv },
-      egress: [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }],
-    });
+    const bootstrap = `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`;
+    const kafkaEgress = [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }];
+    g.give(['modules'], { env: { AION_KAFKA_BOOTSTRAP: bootstrap, ...topicEnv }, egress: kafkaEgress });
+    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: bootstrap }, egress: kafkaEgress });
     // AION-18: the runbook's `kafka-consumer-groups.sh --group control-plane --describe`, as an alert.
     new PrometheusRules(chart, 'KafkaLag', {
       name: 'kafka-consumer-lag',
@@ -506,7 +510,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       clients: inNs(...kafkaClients),
       concerns: ['AION-2'],
     });
-    g.give(['controlPlane', 'modules'], {
+    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}` }, egress: [egressTo(ext.endpoint)] });
+    g.give(['modules'], {
       env: {
         AION_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}`,
         ...topicEnv,
@@ -518,7 +523,6 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       secret: kafkaSecret,
     });
   }
-  g.give(['controlPlane'], { env: { AION_KAFKA_CONSUMER_GROUP: CONTROL_PLANE_GROUP } });
 
   // ------------------------------------------------------------------ Backups (AION-10)
   const backupCommon = {
