@@ -15,6 +15,7 @@ import { describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
+import { bundleFiles } from '../synth/bundle.js';
 import { blocking, evaluate } from '../policies/rules.js';
 import { aion, aionDashboards, CONTROL_GRPC_CONTAINER, dashboardJson, HOOKS_VAULT_PATH, MISSING_ALERTS } from '../services/aion.js';
 import { aionContract } from '../services/aion.contract.js';
@@ -240,6 +241,16 @@ describe('AION application side', () => {
       expect(mutate((_cp, gw) => (container(gw).readinessProbe = { httpGet: { path: '/healthz', port: 8080 } }))).toEqual([expect.stringContaining('readinessProbe GET /healthz on port 8080: not a health endpoint')]);
       expect(mutate((_cp, gw) => addEnv(gw, 'AION_IDEMPOTENCY_TTL_SECONDS', '86400'))).toEqual([expect.stringContaining('sets env AION_IDEMPOTENCY_TTL_SECONDS')]);
       expect(mutate((cp) => (container(cp).ports[1].containerPort = 50052))).toEqual([expect.stringContaining('declares port 50052')]);
+    });
+
+    it('PREREQUISITES.md names every runbook metric the app lacks with the app change that would enable it (the scalers fell back to CPU)', () => {
+      for (const env of ENVS) {
+        const md = bundleFiles(rendered(env)).find((f) => f.path === 'PREREQUISITES.md')!.content;
+        expect(md, env).toContain('### Application changes the runbooks assume');
+        for (const [metric, m] of Object.entries(aionContract.missingMetrics ?? {})) {
+          expect(md, `${env} ${metric}`).toContain(`aion: \`${metric}\` (${m.usedFor}) is not exposed by ghasemzadeh-hamed/OMERTAOS@947c840; app change: ${m.appChange}.`);
+        }
+      }
     });
 
     it('issue 14 item 14: nothing serves /metrics behind the public Ingress: the gateway exposes no metric and nothing scrapes its port', () => {
