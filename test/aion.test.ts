@@ -196,6 +196,8 @@ describe('AION application side', () => {
         for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe']) expect(g[p].tcpSocket, `${env} ${p}`).toEqual({ port: 50051 });
         expect(g.securityContext).toEqual(container(d).securityContext);
         expect(g.resources).toEqual(container(d).resources);
+        const volumes = d.spec.template.spec.volumes.map((v: J) => v.name);
+        for (const m of g.volumeMounts) expect(volumes, `${env} ${m.mountPath}`).toContain(m.name);
         const gw = envOf(dep(env, GW));
         expect(gw.AION_CONTROL_GRPC?.value, env).toBe('aion-control-plane.aion.svc:50051');
         expect(gw.AION_CONTROL_PLANE_URL, 'read by nothing').toBeUndefined();
