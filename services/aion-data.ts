@@ -36,7 +36,7 @@ import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdr
 import { redisEnv } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
 import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
-import type { EnvValue } from '../components/workload.js';
+import type { EnvValue, FileMount } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
 import type { BuildContext, SecretHandle } from './types.js';
 import { serviceRedis } from './common.js';
@@ -61,6 +61,16 @@ export interface AionDataPlane {
     readonly gateway: readonly Rule[];
     readonly controlPlane: readonly Rule[];
     readonly modules: readonly Rule[];
+  };
+  /**
+   * Key material mounted read-only as files (issue 14 item 17), per workload kind; the env names the
+   * path (`*_FILE`). Only the module hosts get any: the gateway and control plane read theirs from env
+   * (services/aion.contract.ts). @default none
+   */
+  readonly files: {
+    readonly gateway: readonly FileMount[];
+    readonly controlPlane: readonly FileMount[];
+    readonly modules: readonly FileMount[];
   };
   /** Pod-template annotations (credential rotation versions) per workload kind. */
   readonly podAnnotations: {
@@ -109,9 +119,15 @@ class Grants {
   readonly env: Record<Kind, Record<string, EnvValue>> = { gateway: {}, controlPlane: {}, modules: {} };
   readonly egress: Record<Kind, Rule[]> = { gateway: [], controlPlane: [], modules: [] };
   readonly annotations: Record<Kind, Record<string, string>> = { gateway: {}, controlPlane: {}, modules: {} };
-  give(kinds: readonly Kind[], what: { env?: Readonly<Record<string, EnvValue>>; egress?: readonly Rule[]; secret?: SecretHandle }): void {
+  readonly files: Record<Kind, FileMount[]> = { gateway: [], controlPlane: [], modules: [] };
+  give(kinds: readonly Kind[], what: { env?: Readonly<Record<string, EnvValue>>; egress?: readonly Rule[]; secret?: SecretHandle; files?: Readonly<Record<string, FileMount>> }): void {
     for (const k of kinds) {
       Object.assign(this.env[k], what.env ?? {});
+      // a file: its path in `<NAME>_FILE`, the Secret key mounted read-only there
+      for (const [name, f] of Object.entries(what.files ?? {})) {
+        this.env[k][`${name}_FILE`] = f.path;
+        this.files[k].push(f);
+      }
       this.egress[k].push(...(what.egress ?? []));
       Object.assign(this.annotations[k], what.secret?.annotations ?? {});
     }
@@ -122,12 +138,17 @@ class Grants {
     return {
       env: of((k) => sorted(this.env[k])),
       egress: of((k) => [...this.egress[k]]),
+      files: of((k) => [...this.files[k]].sort((a, b) => a.path.localeCompare(b.path))),
       podAnnotations: of((k) => sorted(this.annotations[k])),
     };
   }
 }
 
 const app = (name: string) => selectorLabels(name);
+
+/** Where the module hosts find key material (issue 14 item 17: files, not env). */
+export const AION_SECRETS_DIR = '/var/run/secrets/aion';
+const secretFile = (rel: string, secret: string, key: string): FileMount => ({ path: `${AION_SECRETS_DIR}/${rel}`, secret, key, mode: 0o440 });
 
 /**
  * Build the data plane into `chart` (namespace `services.aion.namespace`) from
@@ -200,11 +221,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   // (services/aion.contract.ts): the S3 keys go to the module hosts only.
   g.give(['controlPlane'], { egress: [egressTo(minio.endpoint)] });
   g.give(['modules'], {
-    env: {
-      AION_MINIO_ENDPOINT: minio.url,
-      AION_MINIO_ACCESS_KEY: minioSecret.env('user'),
-      AION_MINIO_SECRET_KEY: minioSecret.env('password'),
-      AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET,
+    env: { AION_MINIO_ENDPOINT: minio.url, AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET },
+    files: {
+      AION_MINIO_ACCESS_KEY: secretFile('minio/access-key', S.minio, 'user'),
+      AION_MINIO_SECRET_KEY: secretFile('minio/secret-key', S.minio, 'password'),
     },
     egress: [egressTo(minio.endpoint)],
     secret: minioSecret,
@@ -370,7 +390,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   }
   // The control plane's settings have a Qdrant URL but no API key (config.py:14).
   g.give(['controlPlane'], { env: { AION_CONTROL_QDRANT_URL: qdrant.url }, egress: [egressTo(qdrant.endpoint)] });
-  g.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url, AION_QDRANT_API_KEY: qdrantSecret.env('api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+  g.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url }, files: { AION_QDRANT_API_KEY: secretFile('qdrant/api-key', S.qdrant, 'api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
 
   // ------------------------------------------------------------------ ClickHouse
   const chClients = [controlPlane, 'clickhouse-ttl', 'clickhouse-backup'];
@@ -472,10 +492,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       // The control plane has no Kafka TLS settings at 947c840 (config.py:13): its client key is not handed to it.
       if (kind !== 'modules') continue;
       g.give([kind], {
-        env: {
-          AION_KAFKA_SSL_CA: ca,
-          AION_KAFKA_SSL_CERT: { secret: { name: user, key: 'user.crt' } },
-          AION_KAFKA_SSL_KEY: { secret: { name: user, key: 'user.key' } },
+        files: {
+          AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', ca.secret.name, ca.secret.key),
+          AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', user, 'user.crt'),
+          AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', user, 'user.key'),
         },
       });
     }
@@ -515,9 +535,11 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       env: {
         AION_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}`,
         ...topicEnv,
-        AION_KAFKA_SSL_CA: kafkaSecret.env('ca.crt'),
-        AION_KAFKA_SSL_CERT: kafkaSecret.env('user.crt'),
-        AION_KAFKA_SSL_KEY: kafkaSecret.env('user.key'),
+      },
+      files: {
+        AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', S.kafkaExternal, 'ca.crt'),
+        AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', S.kafkaExternal, 'user.crt'),
+        AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', S.kafkaExternal, 'user.key'),
       },
       egress: [egressTo(ext.endpoint)],
       secret: kafkaSecret,

@@ -391,6 +391,7 @@ export const aion: ServiceModule = {
         replicas: m.replicas,
         ...poolScheduling(gpu ? cfg.nodePools.gpu : cfg.nodePools.cpu),
         writablePaths: [{ path: '/tmp', sizeLimit: '1Gi' }],
+        ...(data.files.modules.length > 0 ? { files: data.files.modules } : {}),
         podLabels: { ...labels('module-host'), 'aion.omertaos.io/pool': m.pool },
         podAnnotations: { ...data.podAnnotations.modules },
         concerns: ['AION-1', 'AION-3', 'AION-16'],

@@ -149,11 +149,23 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
     });
     // The gateway reaches Redis only (one URL, DB in its path); module hosts Kafka (as their own user), Qdrant and MinIO.
     expect(Object.keys(plane.env.gateway).sort()).toEqual(['AION_IDEMPOTENCY_TTL', 'AION_REDIS_URL']);
+    // issue 14 item 17: the module hosts' key material is mounted read-only, its path in <NAME>_FILE
     expect(plane.env.modules).toMatchObject({
-      AION_KAFKA_SSL_CERT: secretRef('aion-modules', 'user.crt'),
-      AION_QDRANT_API_KEY: secretRef('aion-qdrant', 'api-key'),
-      AION_MINIO_SECRET_KEY: secretRef('aion-minio', 'password'),
+      AION_KAFKA_SSL_KEY_FILE: '/var/run/secrets/aion/kafka/user.key',
+      AION_QDRANT_API_KEY_FILE: '/var/run/secrets/aion/qdrant/api-key',
+      AION_MINIO_SECRET_KEY_FILE: '/var/run/secrets/aion/minio/secret-key',
     });
+    expect(plane.files.modules).toEqual(
+      expect.arrayContaining([
+        { path: '/var/run/secrets/aion/kafka/user.key', secret: 'aion-modules', key: 'user.key', mode: 0o440 },
+        { path: '/var/run/secrets/aion/kafka/ca.crt', secret: 'aion-cluster-ca-cert', key: 'ca.crt', mode: 0o440 },
+        { path: '/var/run/secrets/aion/qdrant/api-key', secret: 'aion-qdrant', key: 'api-key', mode: 0o440 },
+        { path: '/var/run/secrets/aion/minio/secret-key', secret: 'aion-minio', key: 'password', mode: 0o440 },
+      ]),
+    );
+    for (const k of Object.keys(plane.env.modules)) expect(k, 'no key material in module env').not.toMatch(/_(KEY|CERT|CA|SECRET_KEY|ACCESS_KEY)$/);
+    expect(plane.files.gateway).toEqual([]);
+    expect(plane.files.controlPlane).toEqual([]);
     expect(plane.env.modules.AION_CONTROL_POSTGRES_DSN).toBeUndefined();
     // Every env value that names a credential is a Secret reference, never a literal.
     for (const kind of ['gateway', 'controlPlane', 'modules'] as const) {
@@ -233,7 +245,8 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
       'aion-clickhouse:existing', 'aion-kafka-client:existing', 'aion-minio:existing', 'aion-mongodb:existing', 'aion-postgres:existing', 'aion-qdrant:existing', 'aion-redis:existing',
     ]);
     expect(plane.env.controlPlane).toMatchObject({ AION_CONTROL_KAFKA_BOOTSTRAP: 'db.corp.internal:9093' });
-    expect(plane.env.modules).toMatchObject({ AION_KAFKA_BOOTSTRAP: 'db.corp.internal:9093', AION_KAFKA_SSL_CERT: secretRef('aion-kafka-client', 'user.crt') });
+    expect(plane.env.modules).toMatchObject({ AION_KAFKA_BOOTSTRAP: 'db.corp.internal:9093', AION_KAFKA_SSL_CERT_FILE: '/var/run/secrets/aion/kafka/user.crt' });
+    expect(plane.files.modules).toContainEqual({ path: '/var/run/secrets/aion/kafka/user.key', secret: 'aion-kafka-client', key: 'user.key', mode: 0o440 });
     expect(find(objects, 'NetworkPolicy', 'redis-egress-aion-gateway').spec.egress[0].ports).toEqual([{ port: 6380, protocol: 'TCP' }]);
     expect(blocking(evaluate(objects as Obj[])).map(formatViolation)).toEqual([]);
     // Backups and retention still run against the external stores (the runbook's pg_dump to MinIO).

@@ -275,6 +275,20 @@ describe('AION application side', () => {
           const listed = (aionContract.workloads[n]!.secrets ?? []).map((x) => x.as).join(' ');
           for (const k of fromSecrets) expect(listed, `${n} ${k} listed with its reason`).toContain(k);
         }
+        // module hosts (the stack's own images): key material as read-only files, the path in <NAME>_FILE
+        for (const d of moduleDeps(env)) {
+          const c = container(d);
+          expect((c.env as J[]).filter((e) => e.valueFrom?.secretKeyRef).map((e) => e.name), `${env} ${d.metadata.name}`).toEqual([]);
+          const mounts = (c.volumeMounts as J[]).filter((m) => m.mountPath.startsWith('/var/run/secrets/aion/'));
+          expect(mounts.map((m) => m.mountPath).sort(), `${env} ${d.metadata.name}`).toEqual(
+            (c.env as J[]).filter((e) => e.name.endsWith('_FILE')).map((e) => e.value).sort(),
+          );
+          for (const m of mounts) {
+            expect(m.readOnly, m.mountPath).toBe(true);
+            expect(d.spec.template.spec.volumes.find((v: J) => v.name === m.name).secret.defaultMode, m.mountPath).toBe(0o440);
+          }
+          expect(mounts.map((m) => m.mountPath)).toContain('/var/run/secrets/aion/kafka/user.key');
+        }
         for (const n of [GW, CP]) {
           for (const gone of ['AION_JWT_SIGNING_KEY', 'AION_KAFKA_SSL_KEY', 'AION_MINIO_SECRET_KEY', 'AION_CLICKHOUSE_PASSWORD', 'AION_QDRANT_API_KEY', 'AION_WEBHOOK_HMAC_KEY']) {
             expect(envOf(dep(env, n))[gone], `${env} ${n} ${gone}`).toBeUndefined();
@@ -586,7 +600,11 @@ describe('AION application side', () => {
       // no value anywhere: no Secret objects, and no literal env value that could be one
       expect(objs(env).some((o) => o.kind === 'Secret')).toBe(false);
       for (const d of aionDeployments(objs(env))) {
-        for (const e of container(d).env ?? []) if (/KEY|SECRET|TOKEN/.test(e.name)) expect(e.value, `${env} ${d.metadata.name} ${e.name}`).toBeUndefined();
+        for (const e of container(d).env ?? []) {
+          // `*_FILE`: the path of a Secret key mounted read-only (issue 14 item 17), never the value
+          if (/_FILE$/.test(e.name)) expect(e.value, `${env} ${d.metadata.name} ${e.name}`).toMatch(/^\/var\/run\/secrets\/aion\//);
+          else if (/KEY|SECRET|TOKEN/.test(e.name)) expect(e.value, `${env} ${d.metadata.name} ${e.name}`).toBeUndefined();
+        }
       }
     }
     // prod: rotate the API keys (version 2): only the gateway's pods roll
