@@ -1,6 +1,8 @@
 /**
  * AION / OmertaOS — runbook `004_dada5245eb69c1ad.txt` (concerns AION-1 … AION-18). The application
- * side (gateway, control plane, module hosts) is here; the data plane is services/aion-data.ts
+ * side (gateway, control plane, module hosts) is here, rendered from its application contract with
+ * OMERTAOS 947c840 (services/aion.contract.ts, docs/aion-contract.md): where the table below names a
+ * metric, env var or probe the code lacks, the contract says what was rendered instead; the data plane is services/aion-data.ts
  * (`buildAionData`, AION-2, 5, 6, 9, 10, 13, 14, 18), called from `build` below.
  *
  * | runbook section / line                                   | where it lands                                                        |
@@ -9,28 +11,28 @@
  * | Bootstrapping 2: data services                            | services/aion-data.ts (AION-2)                                        |
  * | Bootstrapping 3: control plane and gateway manifests      | Deployments + Services `aion-gateway`, `aion-control-plane`, `aion-module-<name>` (AION-3) |
  * | Bootstrapping 4: TLS certificates, Cosign public keys     | TlsIngress + Certificate; namespace opted in to the stack's ClusterImagePolicy, digests required (AION-4) |
- * | Health checks: gateway, control, modules `/healthz`       | startup/liveness/readiness `GET /healthz` on every Deployment (AION-3) |
+ * | Health checks: gateway, control, modules `/healthz`       | `GET /healthz` probes (control plane, modules); TCP on the auth-guarded gateway (AION-3) |
  * | Health checks: Kafka topics                               | services/aion-data.ts KafkaTopics (AION-5)                            |
- * | Incident: gateway 429 / Redis availability                | Router dashboard 429 panel (AION-17); Redis HA + alerts in aion-data (AION-6) |
- * | Incident: task latency spike, `aion.metrics.runtime`      | Router dashboard (p95, task latency, topic throughput) (AION-17)      |
- * | Incident: policy regression, `/v1/router/policy/reload`   | app endpoint; Router dashboard reload panel (AION-17)                 |
+ * | Incident: gateway 429 / Redis availability                | Redis HA + alerts in aion-data (AION-6); no 429 metric in the app |
+ * | Incident: task latency spike, `aion.metrics.runtime`      | Router dashboard (topic throughput; no latency metric in the app) (AION-17) |
+ * | Incident: policy regression, `/v1/router/policy/reload`   | app endpoint (control/app/main.py:116)                                |
  * | Incident: module failure (logs, cosign, roll back)        | per-module Deployment; cosign admission (AION-4); rollback (AION-12)  |
- * | Approvals: `kernel.admin`, audit to `kernel.proposals`    | control plane env `AION_KERNEL_PROPOSALS_TOPIC`, `AION_KERNEL_APPROVER_ROLE` (AION-7, app) |
- * | Approvals: webhook HMAC keys in Vault `secret/omertaos/hooks` | Secret `aion-hooks` from Vault (ExternalSecret), `AION_WEBHOOK_HMAC_KEY` (AION-8, AION-15) |
- * | Approvals: rollback, Kernel dashboard `k_rollbacks_total` | Kernel dashboard panel + alert `AIONKernelRollbacks` (AION-17, AION-7) |
+ * | Approvals: `kernel.admin`, audit to `kernel.proposals`    | topic `kernel.proposals` (aion-data); not in the code at 947c840 (AION-7, app) |
+ * | Approvals: webhook HMAC keys in Vault `secret/omertaos/hooks` | Secret `aion-hooks` from Vault (ExternalSecret); no webhook code reads it at 947c840 (AION-8, AION-15) |
+ * | Approvals: rollback, Kernel dashboard `k_rollbacks_total` | needs `k_rollbacks_total` (contract missingMetrics) (AION-17, AION-7) |
  * | Approvals: cosign enforcement in production               | ClusterImagePolicy enforce (stack rule: signing + digests) (AION-4)   |
  * | Backups                                                   | services/aion-data.ts (AION-10)                                       |
  * | Key rotation 1–3: API keys, JWT signing keys              | Secrets `aion-gateway-api-keys`, `aion-jwt-signing-keys`; rotation annotations roll pods (AION-11) |
  * | Key rotation 4: cosign key pair                           | `cluster.signing.keys` (list old and new while re-signing) (AION-4)   |
  * | Rollback: control policies / modules / DAGs               | `release` label + change-cause, `revisionHistoryLimit` 5 (`kubectl rollout undo`), re-synth of the previous tag (AION-12) |
- * | Webhook operations: outbound retries, failures panel      | `AION_WEBHOOK_MAX_RETRIES=5`, egress `webhookEgressCidrs`, alert `AIONWebhookFailures`, Webhooks dashboard (AION-8, AION-17) |
- * | Webhook operations: inbound headers, idempotency keys     | app (headers, RBAC); Redis DB 3 / 24 h in aion-data (AION-9)          |
+ * | Webhook operations: outbound retries, failures panel      | egress `webhookEgressCidrs`; `webhook_failures_total` missing (contract) (AION-8, AION-17) |
+ * | Webhook operations: inbound headers, idempotency keys     | app (headers, RBAC); Redis URL DB 3, `AION_IDEMPOTENCY_TTL` 24 h in aion-data (AION-9) |
  * | Memory operations (ingest, profiles, status)              | app API on the gateway; storage in aion-data (AION-2)                 |
  * | Memory operations: lifecycle; MinIO lifecycle             | services/aion-data.ts (AION-13); Object Storage dashboard (AION-17)   |
  * | Redis & Kafka recovery                                    | services/aion-data.ts (AION-6, AION-18)                               |
  * | ClickHouse TTL, Retention                                 | services/aion-data.ts (AION-14)                                       |
  * | Secret rotation: Vault, synchronised to Kubernetes        | ExternalSecrets via `cluster.vault` (AION-15)                         |
- * | Scaling: gateway CPU + latency; control p95 + queue; pools | KEDA ScaledObjects + PDBs; module pools by node selectors (AION-16)  |
+ * | Scaling: gateway CPU + latency; control p95 + queue; pools | KEDA `cpu` ScaledObjects + PDBs (no latency/queue metric); module pools (AION-16) |
  */
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
