@@ -11,11 +11,12 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import * as yaml from 'js-yaml';
 import { parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
 import { bundleFiles } from '../synth/bundle.js';
+import { main } from '../cli/main.js';
 import { blocking, evaluate } from '../policies/rules.js';
 import { aion, aionDashboards, CONTROL_GRPC_CONTAINER, dashboardJson, HOOKS_VAULT_PATH, MISSING_ALERTS } from '../services/aion.js';
 import { aionContract } from '../services/aion.contract.js';
@@ -253,6 +254,22 @@ describe('AION application side', () => {
           expect(md, `${env} ${metric}`).toContain(`aion: \`${metric}\` (${m.usedFor}) is not exposed by ghasemzadeh-hamed/OMERTAOS@947c840; app change: ${m.appChange}.`);
         }
       }
+    });
+
+    it('`stackbook check` names the same app changes under each stack\'s summary', async () => {
+      let out = '';
+      const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+        out += String(chunk);
+        return true;
+      });
+      try {
+        expect(await main(['check', 'dev'], ROOT)).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+      const m = aionContract.missingMetrics!.webhook_failures_total!;
+      expect(out).toContain(`  dev app change needed: aion: \`webhook_failures_total\` (${m.usedFor}) is not exposed by ghasemzadeh-hamed/OMERTAOS@947c840; app change: ${m.appChange}.`);
+      expect(out.split('\n').filter((l) => l.includes('app change needed: aion:'))).toHaveLength(Object.keys(aionContract.missingMetrics!).length);
     });
 
     it('issue 14 item 14: nothing serves /metrics behind the public Ingress: the gateway exposes no metric and nothing scrapes its port', () => {
