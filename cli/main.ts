@@ -150,8 +150,11 @@ async function synth(root: string, args: Args): Promise<number> {
 async function check(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const { results, failed } = await renderChecked(root, envs, (s) => process.stdout.write(`${s}\n`));
+  const { applicationChanges } = await import('../synth/prerequisites.js');
   for (const { env, rendered, violations, blockers } of results) {
     process.stdout.write(`${env}: ${rendered.objects.length} objects, ${blockers.length} blocking, ${violations.length - blockers.length} excepted/advisory\n`);
+    // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
+    for (const line of applicationChanges(rendered.objects)) process.stdout.write(`  ${env} app change needed: ${line}\n`);
   }
   return failed ? 1 : 0;
 }

@@ -9,7 +9,11 @@
  * Trigger types:
  * - queue depth: `AverageValue` (desired = ceil(total depth / items per replica));
  * - p95 latency: `Value` (desired = ceil(current × p95 / target)): a percentile does not add up
- *   over replicas, so it is never divided by the replica count.
+ *   over replicas, so it is never divided by the replica count. Idle traffic makes
+ *   `histogram_quantile` NaN (0/0), which KEDA reports as a scaler error (scale-down stalls): the
+ *   query maps NaN and an empty result to 0 (`(… > 0) or vector(0)`), so idle means zero latency;
+ * - CPU (`cpuTrigger`): KEDA's own `cpu` scaler (resource metrics, `Utilization` of the CPU
+ *   request), the fallback when the application exposes no metric to scale on (issue 19).
  */
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
@@ -36,6 +40,24 @@ export interface PrometheusTrigger {
    */
   readonly ignoreNullValues?: boolean;
 }
+
+/** KEDA's `cpu` scaler: average CPU use of the target's pods, percent of their CPU request. */
+export interface CpuTrigger {
+  readonly type: 'cpu';
+  /** @default cpu */
+  readonly name?: string;
+  /** Target utilisation, percent of the CPU request, 1–100. */
+  readonly utilization: number;
+}
+
+/** Scale on CPU utilisation (KEDA `cpu` trigger, `metricType: Utilization`). */
+export function cpuTrigger(utilization: number, name = 'cpu'): CpuTrigger {
+  return { type: 'cpu', name, utilization };
+}
+
+export type Trigger = PrometheusTrigger | CpuTrigger;
+const isCpu = (t: Trigger): t is CpuTrigger => 'type' in t && t.type === 'cpu';
+const triggerName = (t: Trigger): string => (isCpu(t) ? (t.name ?? 'cpu') : t.name);
 
 /** PromQL label matchers from a plain label map: `{a="1",b="2"}`, sorted, values escaped. */
 export function labelMatchers(selector: Readonly<Record<string, string>>): string {
@@ -91,7 +113,10 @@ export interface LatencyOptions {
   readonly name?: string;
 }
 
-/** Scale on p95 latency: `histogram_quantile(0.95, ...)` against a target in seconds (`Value`). */
+/**
+ * Scale on p95 latency: `histogram_quantile(0.95, ...)` against a target in seconds (`Value`).
+ * No requests in the window give NaN (and no series at all an empty result): both read as 0.
+ */
 export function p95LatencyTrigger(o: LatencyOptions): PrometheusTrigger {
   const name = o.name ?? 'p95-latency';
   const window = o.window ?? '2m';
@@ -102,7 +127,7 @@ export function p95LatencyTrigger(o: LatencyOptions): PrometheusTrigger {
   return {
     name,
     serverAddress: o.serverAddress,
-    query: `histogram_quantile(0.95, sum by (le) (rate(${o.histogram}_bucket${labelMatchers(o.selector ?? {})}[${window}])))`,
+    query: `(histogram_quantile(0.95, sum by (le) (rate(${o.histogram}_bucket${labelMatchers(o.selector ?? {})}[${window}]))) > 0) or vector(0)`,
     threshold: o.targetSeconds,
     metricType: 'Value',
   };
@@ -116,7 +141,7 @@ export interface ScaledObjectProps {
   /** minReplicas ≤ maxReplicas. */
   readonly maxReplicas: number;
   /** At least one; names unique. */
-  readonly triggers: readonly PrometheusTrigger[];
+  readonly triggers: readonly Trigger[];
   /** Seconds between trigger queries. @default 30 */
   readonly pollingIntervalSeconds?: number;
   /** Seconds after the last active trigger before scaling to minReplicas (KEDA's scale-to-zero timer). @default 300 */
@@ -170,10 +195,17 @@ export class ScaledObject extends Construct {
     if (props.triggers.length === 0) throw new ComponentError(C, n, 'triggers', 'must have at least one trigger', props.triggers);
     const names = new Set<string>();
     for (const t of props.triggers) {
-      const p = `triggers.${t.name}`;
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(t.name)) throw new ComponentError(C, n, 'triggers', 'names must be DNS labels', t.name);
-      if (names.has(t.name)) throw new ComponentError(C, n, 'triggers', 'has a duplicate trigger name', t.name);
-      names.add(t.name);
+      const tn = triggerName(t);
+      const p = `triggers.${tn}`;
+      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(tn)) throw new ComponentError(C, n, 'triggers', 'names must be DNS labels', tn);
+      if (names.has(tn)) throw new ComponentError(C, n, 'triggers', 'has a duplicate trigger name', tn);
+      names.add(tn);
+      if (isCpu(t)) {
+        if (!Number.isInteger(t.utilization) || t.utilization < 1 || t.utilization > 100) {
+          throw new ComponentError(C, n, `${p}.utilization`, 'must be an integer 1–100 (percent of the CPU request)', t.utilization);
+        }
+        continue;
+      }
       let url: URL | undefined;
       try {
         url = new URL(t.serverAddress);
@@ -196,8 +228,11 @@ export class ScaledObject extends Construct {
       if (!Number.isInteger(fb.replicas) || fb.replicas < min || fb.replicas > max) {
         throw new ComponentError(C, n, 'fallback.replicas', `must be an integer within minReplicas–maxReplicas (${min}–${max})`, fb.replicas);
       }
-      const value = props.triggers.find((t) => t.metricType !== 'AverageValue');
-      if (value) throw new ComponentError(C, n, 'fallback', `needs every trigger to be AverageValue (KEDA rejects it otherwise); ${value.name} is ${value.metricType}`, value.name);
+      const value = props.triggers.find((t) => isCpu(t) || t.metricType !== 'AverageValue');
+      if (value) {
+        const kind = isCpu(value) ? 'a cpu trigger' : value.metricType;
+        throw new ComponentError(C, n, 'fallback', `needs every trigger to be a Prometheus AverageValue trigger (KEDA rejects it otherwise); ${triggerName(value)} is ${kind}`, triggerName(value));
+      }
     }
 
     const concerns = ['X-2', ...(props.concerns ?? [])];
@@ -222,18 +257,22 @@ export class ScaledObject extends Construct {
             },
           },
         },
-        triggers: props.triggers.map((t) => ({
-          type: 'prometheus',
-          name: t.name,
-          metricType: t.metricType,
-          metadata: {
-            serverAddress: t.serverAddress,
-            query: t.query,
-            threshold: num(t.threshold),
-            ...(t.activationThreshold !== undefined ? { activationThreshold: num(t.activationThreshold) } : {}),
-            ignoreNullValues: String(t.ignoreNullValues ?? false),
-          },
-        })),
+        triggers: props.triggers.map((t) =>
+          isCpu(t)
+            ? { type: 'cpu', name: triggerName(t), metricType: 'Utilization', metadata: { value: num(t.utilization) } }
+            : {
+                type: 'prometheus',
+                name: t.name,
+                metricType: t.metricType,
+                metadata: {
+                  serverAddress: t.serverAddress,
+                  query: t.query,
+                  threshold: num(t.threshold),
+                  ...(t.activationThreshold !== undefined ? { activationThreshold: num(t.activationThreshold) } : {}),
+                  ignoreNullValues: String(t.ignoreNullValues ?? false),
+                },
+              },
+        ),
       },
     });
     trace(this.object, ...concerns);

@@ -36,7 +36,7 @@ import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdr
 import { redisEnv } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
 import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
-import type { EnvValue } from '../components/workload.js';
+import type { EnvValue, FileMount } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
 import type { BuildContext, SecretHandle } from './types.js';
 import { serviceRedis } from './common.js';
@@ -61,6 +61,16 @@ export interface AionDataPlane {
     readonly gateway: readonly Rule[];
     readonly controlPlane: readonly Rule[];
     readonly modules: readonly Rule[];
+  };
+  /**
+   * Key material mounted read-only as files (issue 14 item 17), per workload kind; the env names the
+   * path (`*_FILE`). Only the module hosts get any: the gateway and control plane read theirs from env
+   * (services/aion.contract.ts). @default none
+   */
+  readonly files: {
+    readonly gateway: readonly FileMount[];
+    readonly controlPlane: readonly FileMount[];
+    readonly modules: readonly FileMount[];
   };
   /** Pod-template annotations (credential rotation versions) per workload kind. */
   readonly podAnnotations: {
@@ -109,9 +119,15 @@ class Grants {
   readonly env: Record<Kind, Record<string, EnvValue>> = { gateway: {}, controlPlane: {}, modules: {} };
   readonly egress: Record<Kind, Rule[]> = { gateway: [], controlPlane: [], modules: [] };
   readonly annotations: Record<Kind, Record<string, string>> = { gateway: {}, controlPlane: {}, modules: {} };
-  give(kinds: readonly Kind[], what: { env?: Readonly<Record<string, EnvValue>>; egress?: readonly Rule[]; secret?: SecretHandle }): void {
+  readonly files: Record<Kind, FileMount[]> = { gateway: [], controlPlane: [], modules: [] };
+  give(kinds: readonly Kind[], what: { env?: Readonly<Record<string, EnvValue>>; egress?: readonly Rule[]; secret?: SecretHandle; files?: Readonly<Record<string, FileMount>> }): void {
     for (const k of kinds) {
       Object.assign(this.env[k], what.env ?? {});
+      // a file: its path in `<NAME>_FILE`, the Secret key mounted read-only there
+      for (const [name, f] of Object.entries(what.files ?? {})) {
+        this.env[k][`${name}_FILE`] = f.path;
+        this.files[k].push(f);
+      }
       this.egress[k].push(...(what.egress ?? []));
       Object.assign(this.annotations[k], what.secret?.annotations ?? {});
     }
@@ -122,12 +138,17 @@ class Grants {
     return {
       env: of((k) => sorted(this.env[k])),
       egress: of((k) => [...this.egress[k]]),
+      files: of((k) => [...this.files[k]].sort((a, b) => a.path.localeCompare(b.path))),
       podAnnotations: of((k) => sorted(this.annotations[k])),
     };
   }
 }
 
 const app = (name: string) => selectorLabels(name);
+
+/** Where the module hosts find key material (issue 14 item 17: files, not env). */
+export const AION_SECRETS_DIR = '/var/run/secrets/aion';
+const secretFile = (rel: string, secret: string, key: string): FileMount => ({ path: `${AION_SECRETS_DIR}/${rel}`, secret, key, mode: 0o440 });
 
 /**
  * Build the data plane into `chart` (namespace `services.aion.namespace`) from
@@ -196,12 +217,14 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane', 'modules'], {
-    env: {
-      AION_MINIO_ENDPOINT: minio.url,
-      AION_MINIO_ACCESS_KEY: minioSecret.env('user'),
-      AION_MINIO_SECRET_KEY: minioSecret.env('password'),
-      AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET,
+  // The control plane at 947c840 keeps memory uploads on disk and reads no MinIO setting
+  // (services/aion.contract.ts): the S3 keys go to the module hosts only.
+  g.give(['controlPlane'], { egress: [egressTo(minio.endpoint)] });
+  g.give(['modules'], {
+    env: { AION_MINIO_ENDPOINT: minio.url, AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET },
+    files: {
+      AION_MINIO_ACCESS_KEY: secretFile('minio/access-key', S.minio, 'user'),
+      AION_MINIO_SECRET_KEY: secretFile('minio/secret-key', S.minio, 'password'),
     },
     egress: [egressTo(minio.endpoint)],
     secret: minioSecret,
@@ -226,22 +249,25 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     secretName: S.redis,
     clients: redisClients,
     service: 'aion',
+    // AION-9: the gateway has one Redis client and takes the logical DB from the URL (gateway/src/redis.ts:4).
+    urlPath: `/${data.idempotency.db}`,
     secretConcerns: ['AION-6'],
     concerns: ['AION-2', 'AION-6', 'AION-9'],
   });
   const idempotency = redis.connection(data.idempotency.db);
-  g.give(['gateway', 'controlPlane'], {
+  const redisUrl = redisEnv(idempotency, { url: 'AION_REDIS_URL' }).AION_REDIS_URL!;
+  g.give(['gateway'], {
     env: {
-      // AION-6: fail-closed rate limiting (the runbook: 429s while Redis is unavailable).
-      ...redisEnv(redis.connection(data.rateLimitDb), { url: 'AION_REDIS_URL', db: 'AION_RATE_LIMIT_REDIS_DB' }),
-      AION_RATE_LIMIT_FAIL_CLOSED: 'true',
-      // AION-9: idempotency keys in DB 3, 24 h.
-      ...redisEnv(idempotency, { url: 'AION_REDIS_URL', db: 'AION_IDEMPOTENCY_REDIS_DB' }),
-      AION_IDEMPOTENCY_TTL_SECONDS: String(data.idempotency.ttlSeconds),
+      // AION-6, AION-9: rate-limit counters and idempotency keys share the URL's DB (runbook: DB 3);
+      // the gateway answers 503 when Redis is down (middleware/idempotency.ts:25).
+      AION_REDIS_URL: redisUrl,
+      // AION-9: 24 h (the app's default is 900 s, config.ts:70).
+      AION_IDEMPOTENCY_TTL: String(data.idempotency.ttlSeconds),
     },
     egress: [egressTo(idempotency.endpoint)],
     secret: redisSecret,
   });
+  g.give(['controlPlane'], { env: { AION_CONTROL_REDIS_URL: redisUrl }, egress: [egressTo(idempotency.endpoint)], secret: redisSecret });
 
   // ------------------------------------------------------------------ PostgreSQL
   // CloudNativePG reads the owner from a `kubernetes.io/basic-auth` Secret labelled
@@ -283,7 +309,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).endpoint;
   }
-  g.give(['controlPlane'], { env: { AION_DATABASE_URL: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
+  g.give(['controlPlane'], { env: { AION_CONTROL_POSTGRES_DSN: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
 
   // ------------------------------------------------------------------ MongoDB
   const mongoClients = [controlPlane, 'mongo-backup', 'mongo-ttl'];
@@ -326,7 +352,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane'], { env: { AION_MONGO_URL: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
+  g.give(['controlPlane'], { env: { AION_CONTROL_MONGO_DSN: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
 
   // ------------------------------------------------------------------ Qdrant
   const qdrantClients = [controlPlane, ...modules];
@@ -362,7 +388,9 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane', 'modules'], { env: { AION_QDRANT_URL: qdrant.url, AION_QDRANT_API_KEY: qdrantSecret.env('api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+  // The control plane's settings have a Qdrant URL but no API key (config.py:14).
+  g.give(['controlPlane'], { env: { AION_CONTROL_QDRANT_URL: qdrant.url }, egress: [egressTo(qdrant.endpoint)] });
+  g.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url }, files: { AION_QDRANT_API_KEY: secretFile('qdrant/api-key', S.qdrant, 'api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
 
   // ------------------------------------------------------------------ ClickHouse
   const chClients = [controlPlane, 'clickhouse-ttl', 'clickhouse-backup'];
@@ -408,16 +436,10 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane'], {
-    env: {
-      AION_CLICKHOUSE_URL: `clickhouse://${clickhouse.host}:${clickhouse.endpoint.port}`,
-      AION_CLICKHOUSE_SECURE: String(clickhouse.secure),
-      AION_CLICKHOUSE_USER: clickhouse.user,
-      AION_CLICKHOUSE_PASSWORD: chSecret.env('password'),
-    },
-    egress: [egressTo(clickhouse.endpoint)],
-    secret: chSecret,
-  });
+  // The control plane at 947c840 reads no ClickHouse setting (services/aion.contract.ts): no
+  // connection env or password; ClickHouse is written by the bigdata pipelines and the TTL/backup jobs.
+  g.give(['controlPlane'], { egress: [egressTo(clickhouse.endpoint)] });
+  void chSecret;
 
   // ------------------------------------------------------------------ Kafka (AION-5, AION-18)
   const kafkaClients = [controlPlane, ...modules];
@@ -467,18 +489,20 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
         spec: { authentication: { type: 'tls' }, authorization: { type: 'simple', acls } },
       });
       trace(u, 'AION-2', 'AION-5');
+      // The control plane has no Kafka TLS settings at 947c840 (config.py:13): its client key is not handed to it.
+      if (kind !== 'modules') continue;
       g.give([kind], {
-        env: {
-          AION_KAFKA_SSL_CA: ca,
-          AION_KAFKA_SSL_CERT: { secret: { name: user, key: 'user.crt' } },
-          AION_KAFKA_SSL_KEY: { secret: { name: user, key: 'user.key' } },
+        files: {
+          AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', ca.secret.name, ca.secret.key),
+          AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', user, 'user.crt'),
+          AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', user, 'user.key'),
         },
       });
     }
-    g.give(['controlPlane', 'modules'], {
-      env: { AION_KAFKA_BOOTSTRAP: `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`, ...topicEnv },
-      egress: [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }],
-    });
+    const bootstrap = `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`;
+    const kafkaEgress = [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }];
+    g.give(['modules'], { env: { AION_KAFKA_BOOTSTRAP: bootstrap, ...topicEnv }, egress: kafkaEgress });
+    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: bootstrap }, egress: kafkaEgress });
     // AION-18: the runbook's `kafka-consumer-groups.sh --group control-plane --describe`, as an alert.
     new PrometheusRules(chart, 'KafkaLag', {
       name: 'kafka-consumer-lag',
@@ -506,19 +530,21 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       clients: inNs(...kafkaClients),
       concerns: ['AION-2'],
     });
-    g.give(['controlPlane', 'modules'], {
+    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}` }, egress: [egressTo(ext.endpoint)] });
+    g.give(['modules'], {
       env: {
         AION_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}`,
         ...topicEnv,
-        AION_KAFKA_SSL_CA: kafkaSecret.env('ca.crt'),
-        AION_KAFKA_SSL_CERT: kafkaSecret.env('user.crt'),
-        AION_KAFKA_SSL_KEY: kafkaSecret.env('user.key'),
+      },
+      files: {
+        AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', S.kafkaExternal, 'ca.crt'),
+        AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', S.kafkaExternal, 'user.crt'),
+        AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', S.kafkaExternal, 'user.key'),
       },
       egress: [egressTo(ext.endpoint)],
       secret: kafkaSecret,
     });
   }
-  g.give(['controlPlane'], { env: { AION_KAFKA_CONSUMER_GROUP: CONTROL_PLANE_GROUP } });
 
   // ------------------------------------------------------------------ Backups (AION-10)
   const backupCommon = {

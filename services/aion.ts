@@ -1,6 +1,8 @@
 /**
  * AION / OmertaOS — runbook `004_dada5245eb69c1ad.txt` (concerns AION-1 … AION-18). The application
- * side (gateway, control plane, module hosts) is here; the data plane is services/aion-data.ts
+ * side (gateway, control plane, module hosts) is here, rendered from its application contract with
+ * OMERTAOS 947c840 (services/aion.contract.ts, docs/aion-contract.md): where the table below names a
+ * metric, env var or probe the code lacks, the contract says what was rendered instead; the data plane is services/aion-data.ts
  * (`buildAionData`, AION-2, 5, 6, 9, 10, 13, 14, 18), called from `build` below.
  *
  * | runbook section / line                                   | where it lands                                                        |
@@ -9,28 +11,28 @@
  * | Bootstrapping 2: data services                            | services/aion-data.ts (AION-2)                                        |
  * | Bootstrapping 3: control plane and gateway manifests      | Deployments + Services `aion-gateway`, `aion-control-plane`, `aion-module-<name>` (AION-3) |
  * | Bootstrapping 4: TLS certificates, Cosign public keys     | TlsIngress + Certificate; namespace opted in to the stack's ClusterImagePolicy, digests required (AION-4) |
- * | Health checks: gateway, control, modules `/healthz`       | startup/liveness/readiness `GET /healthz` on every Deployment (AION-3) |
+ * | Health checks: gateway, control, modules `/healthz`       | `GET /healthz` probes (control plane, modules); TCP on the auth-guarded gateway (AION-3) |
  * | Health checks: Kafka topics                               | services/aion-data.ts KafkaTopics (AION-5)                            |
- * | Incident: gateway 429 / Redis availability                | Router dashboard 429 panel (AION-17); Redis HA + alerts in aion-data (AION-6) |
- * | Incident: task latency spike, `aion.metrics.runtime`      | Router dashboard (p95, task latency, topic throughput) (AION-17)      |
- * | Incident: policy regression, `/v1/router/policy/reload`   | app endpoint; Router dashboard reload panel (AION-17)                 |
+ * | Incident: gateway 429 / Redis availability                | Redis HA + alerts in aion-data (AION-6); no 429 metric in the app |
+ * | Incident: task latency spike, `aion.metrics.runtime`      | Router dashboard (topic throughput; no latency metric in the app) (AION-17) |
+ * | Incident: policy regression, `/v1/router/policy/reload`   | app endpoint (control/app/main.py:116)                                |
  * | Incident: module failure (logs, cosign, roll back)        | per-module Deployment; cosign admission (AION-4); rollback (AION-12)  |
- * | Approvals: `kernel.admin`, audit to `kernel.proposals`    | control plane env `AION_KERNEL_PROPOSALS_TOPIC`, `AION_KERNEL_APPROVER_ROLE` (AION-7, app) |
- * | Approvals: webhook HMAC keys in Vault `secret/omertaos/hooks` | Secret `aion-hooks` from Vault (ExternalSecret), `AION_WEBHOOK_HMAC_KEY` (AION-8, AION-15) |
- * | Approvals: rollback, Kernel dashboard `k_rollbacks_total` | Kernel dashboard panel + alert `AIONKernelRollbacks` (AION-17, AION-7) |
+ * | Approvals: `kernel.admin`, audit to `kernel.proposals`    | topic `kernel.proposals` (aion-data); not in the code at 947c840 (AION-7, app) |
+ * | Approvals: webhook HMAC keys in Vault `secret/omertaos/hooks` | Secret `aion-hooks` from Vault (ExternalSecret); no webhook code reads it at 947c840 (AION-8, AION-15) |
+ * | Approvals: rollback, Kernel dashboard `k_rollbacks_total` | needs `k_rollbacks_total` (contract missingMetrics) (AION-17, AION-7) |
  * | Approvals: cosign enforcement in production               | ClusterImagePolicy enforce (stack rule: signing + digests) (AION-4)   |
  * | Backups                                                   | services/aion-data.ts (AION-10)                                       |
  * | Key rotation 1–3: API keys, JWT signing keys              | Secrets `aion-gateway-api-keys`, `aion-jwt-signing-keys`; rotation annotations roll pods (AION-11) |
  * | Key rotation 4: cosign key pair                           | `cluster.signing.keys` (list old and new while re-signing) (AION-4)   |
  * | Rollback: control policies / modules / DAGs               | `release` label + change-cause, `revisionHistoryLimit` 5 (`kubectl rollout undo`), re-synth of the previous tag (AION-12) |
- * | Webhook operations: outbound retries, failures panel      | `AION_WEBHOOK_MAX_RETRIES=5`, egress `webhookEgressCidrs`, alert `AIONWebhookFailures`, Webhooks dashboard (AION-8, AION-17) |
- * | Webhook operations: inbound headers, idempotency keys     | app (headers, RBAC); Redis DB 3 / 24 h in aion-data (AION-9)          |
+ * | Webhook operations: outbound retries, failures panel      | egress `webhookEgressCidrs`; `webhook_failures_total` missing (contract) (AION-8, AION-17) |
+ * | Webhook operations: inbound headers, idempotency keys     | app (headers, RBAC); Redis URL DB 3, `AION_IDEMPOTENCY_TTL` 24 h in aion-data (AION-9) |
  * | Memory operations (ingest, profiles, status)              | app API on the gateway; storage in aion-data (AION-2)                 |
  * | Memory operations: lifecycle; MinIO lifecycle             | services/aion-data.ts (AION-13); Object Storage dashboard (AION-17)   |
  * | Redis & Kafka recovery                                    | services/aion-data.ts (AION-6, AION-18)                               |
  * | ClickHouse TTL, Retention                                 | services/aion-data.ts (AION-14)                                       |
  * | Secret rotation: Vault, synchronised to Kubernetes        | ExternalSecrets via `cluster.vault` (AION-15)                         |
- * | Scaling: gateway CPU + latency; control p95 + queue; pools | KEDA ScaledObjects + PDBs; module pools by node selectors (AION-16)  |
+ * | Scaling: gateway CPU + latency; control p95 + queue; pools | KEDA `cpu` ScaledObjects + PDBs (no latency/queue metric); module pools (AION-16) |
  */
 import { Chart } from 'cdk8s';
 import type { Construct } from 'constructs';
@@ -40,18 +42,24 @@ import { Workload, type EnvValue, type Toleration } from '../components/workload
 import { AllowList, DefaultDeny, type Rule } from '../components/network-policy.js';
 import { TlsIngress } from '../components/tls-ingress.js';
 import { ConfigMap } from '../components/config-map.js';
-import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
-import { ScaledObject, labelMatchers, p95LatencyTrigger, queueDepthTrigger } from '../components/keda.js';
-import { quantityValue, trace } from '../components/meta.js';
+import { ServiceMonitor } from '../components/monitoring.js';
+import { ScaledObject, cpuTrigger, labelMatchers } from '../components/keda.js';
+import { restrictedContainerSecurity, trace } from '../components/meta.js';
+import { JsonPatch } from 'cdk8s';
 import type { AionService, NodePool } from '../stacks/aion.js';
 import { buildAionData } from './aion-data.js';
 import type { BuildContext, SecretHandle, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
+import { AION_MEMORY_PATH, AION_PORTS, aionContract } from './aion.contract.js';
+import { CONTRACT_ANNOTATION } from './contract.js';
 
 export const GATEWAY = 'aion-gateway';
 export const CONTROL_PLANE = 'aion-control-plane';
 export const moduleName = (name: string): string => `aion-module-${name}`;
-export const PORTS = { gateway: 8080, controlPlane: 8000, module: 9000 } as const;
+/** The app's ports (services/aion.contract.ts); module hosts: the stack's module images (see the contract's assumptions). */
+export const PORTS = { gateway: AION_PORTS.gateway, controlPlane: AION_PORTS.controlHttp, controlGrpc: AION_PORTS.controlGrpc, module: 9000 } as const;
+/** The control plane's gRPC server, a second container of the control-plane pod (`python -m app.grpc_server`). */
+export const CONTROL_GRPC_CONTAINER = 'aion-control-grpc';
 /** AION-7: the audit topic of kernel proposal approvals (runbook). */
 export const KERNEL_PROPOSALS_TOPIC = 'kernel.proposals';
 /** AION-8: where the webhook HMAC verification keys live (runbook). */
@@ -60,7 +68,11 @@ export const COMPONENT_LABEL = 'app.kubernetes.io/component';
 export const VERSION_LABEL = 'app.kubernetes.io/version';
 export const RELEASE_ANNOTATION = 'stackbook.io/release';
 export const CHANGE_CAUSE_ANNOTATION = 'kubernetes.io/change-cause';
-/** Histograms and gauges the AION processes export (scaling triggers, dashboards). */
+/**
+ * Metrics the runbook's scaling, alerts and dashboards assume. None exists in the code the stacks
+ * deploy (services/aion.contract.ts `missingMetrics`, with the app change that would add each), so
+ * nothing renders a query on them: the autoscalers use CPU and the dashboards platform metrics.
+ */
 export const METRICS = {
   gatewayLatency: 'aion_gateway_request_duration_seconds',
   controlLatency: 'aion_control_request_duration_seconds',
@@ -72,34 +84,13 @@ export const METRICS = {
 
 // ----------------------------------------------------------------------------------- alerts (AION-8)
 
-/** The PrometheusRule `aion`: webhook failures (AION-8) and kernel rollbacks (AION-7). */
-export function aionAlerts(namespace: string, runbook: (anchor: string) => string): AlertRule[] {
-  const sel = labelMatchers({ namespace });
-  return [
-    {
-      alert: 'AIONWebhookFailures',
-      expr: `sum(increase(webhook_failures_total${sel}[15m])) > 0`,
-      for: '5m',
-      severity: 'critical',
-      summary: 'AION webhooks are failing',
-      description:
-        'webhook_failures_total is rising: outbound deliveries failed after 5 retries, or inbound webhooks failed HMAC verification. A failed verification is a security incident: check x-omerta-signature / x-tenant-id on /v1/hooks/approval and the keys in Vault secret/omertaos/hooks (Grafana "AION / Webhooks").',
-      runbookUrl: runbook('webhook-operations'),
-      concerns: ['AION-8'],
-    },
-    {
-      alert: 'AIONKernelRollbacks',
-      expr: `sum(increase(k_rollbacks_total${sel}[15m])) > 0`,
-      for: '5m',
-      severity: 'warning',
-      summary: 'AION kernel changes are being rolled back',
-      description:
-        'k_rollbacks_total increased: a kernel proposal was rolled back (/v1/kernel/proposals/{id}/rollback). Confirm completion on the Grafana "AION / Kernel" dashboard and review the audit trail in Kafka kernel.proposals.',
-      runbookUrl: runbook('approvals-guardrails'),
-      concerns: ['AION-7'],
-    },
-  ];
-}
+/**
+ * The runbook's alerts (AION-7 `k_rollbacks_total`, AION-8 `webhook_failures_total`) need metrics
+ * the application does not expose (services/aion.contract.ts `missingMetrics`): no PrometheusRule
+ * is rendered for them. The gateway and control plane availability is watched from
+ * kube-state-metrics on the dashboards.
+ */
+export const MISSING_ALERTS = ['AIONWebhookFailures', 'AIONKernelRollbacks'] as const;
 
 // ------------------------------------------------------------------------------- dashboards (AION-17)
 
@@ -149,35 +140,31 @@ export function dashboardJson(d: DashboardSpec): string {
   )}\n`;
 }
 
-/** AION-17: the runbook's dashboards: Router, Kernel (`k_rollbacks_total`), Object Storage, webhook failures. */
+/**
+ * AION-17: the runbook's dashboards, on the metrics that exist: Kafka (exporter), MinIO and
+ * kube-state-metrics. Panels on application metrics (request rate and latency, task latency,
+ * policy reloads, proposals, `k_rollbacks_total`, `webhook_failures_total`) wait for the app to
+ * expose them (services/aion.contract.ts `missingMetrics`); the Webhooks dashboard had no other panel.
+ */
 export function aionDashboards(namespace: string): DashboardSpec[] {
   const ns = labelMatchers({ namespace }).slice(1, -1);
-  const rate = (m: string, extra = '', w = '5m') => `rate(${m}{${ns}${extra}}[${w}])`;
-  const p95 = (h: string, by = 'le') => `histogram_quantile(0.95, sum by (${by}) (${rate(`${h}_bucket`)}))`;
   return [
     {
       uid: 'aion-router',
       title: 'AION / Router',
       panels: [
-        { title: 'Gateway requests per second by status', exprs: [`sum by (code) (${rate(`${METRICS.gatewayLatency}_count`)})`], unit: 'reqps', legend: '{{code}}' },
-        { title: 'Gateway p95 request latency', exprs: [p95(METRICS.gatewayLatency)], unit: 's' },
-        { title: 'Rate-limited requests (429)', exprs: [`sum(${rate(`${METRICS.gatewayLatency}_count`, ',code="429"')})`], unit: 'reqps' },
-        { title: 'Task p95 latency by module', exprs: [p95(METRICS.taskLatency, 'le, module')], unit: 's', legend: '{{module}}' },
         { title: 'aion.metrics.runtime topic: messages in per second', exprs: ['sum(rate(kafka_topic_partition_current_offset{topic="aion.metrics.runtime"}[5m]))'], unit: 'short' },
-        { title: 'Router policy reloads (/v1/router/policy/reload)', exprs: [`sum(increase(${METRICS.policyReloads}{${ns}}[1h]))`] },
         { title: 'Gateway replicas available', exprs: [`sum(kube_deployment_status_replicas_available{${ns},deployment="${GATEWAY}"})`] },
+        { title: 'Gateway CPU (cores)', exprs: [`sum(rate(container_cpu_usage_seconds_total{${ns},container="${GATEWAY}"}[5m]))`], unit: 'short' },
       ],
     },
     {
       uid: 'aion-kernel',
       title: 'AION / Kernel',
       panels: [
-        { title: 'k_rollbacks_total: kernel rollbacks per hour', exprs: [`sum(increase(k_rollbacks_total{${ns}}[1h]))`] },
-        { title: 'Kernel proposals by outcome (audited to kernel.proposals)', exprs: [`sum by (outcome) (${rate(METRICS.proposals)})`], unit: 'ops', legend: '{{outcome}}' },
-        { title: 'Control plane p95 latency', exprs: [p95(METRICS.controlLatency)], unit: 's' },
-        { title: 'Control plane queue depth', exprs: [`sum(${METRICS.controlQueue}{${ns}})`] },
         { title: 'Consumer lag of group control-plane', exprs: ['sum by (topic) (kafka_consumergroup_lag{consumergroup="control-plane"})'], legend: '{{topic}}' },
         { title: 'Control plane replicas available', exprs: [`sum(kube_deployment_status_replicas_available{${ns},deployment="${CONTROL_PLANE}"})`] },
+        { title: 'Control plane container restarts', exprs: [`sum by (container) (increase(kube_pod_container_status_restarts_total{${ns},container=~"${CONTROL_PLANE}|${CONTROL_GRPC_CONTAINER}"}[1h]))`], legend: '{{container}}' },
       ],
     },
     {
@@ -197,15 +184,6 @@ export function aionDashboards(namespace: string): DashboardSpec[] {
         { title: 'Lifecycle (memory-retention) expiry tasks pending', exprs: ['sum(minio_node_ilm_expiry_pending_tasks)'] },
         { title: 'Bucket usage', exprs: ['sum by (bucket) (minio_bucket_usage_total_bytes)'], unit: 'bytes', legend: '{{bucket}}' },
         { title: 'S3 errors per second', exprs: ['sum(rate(minio_s3_requests_errors_total[5m]))'], unit: 'reqps' },
-      ],
-    },
-    {
-      uid: 'aion-webhooks',
-      title: 'AION / Webhooks',
-      panels: [
-        { title: 'webhook_failures_total: failures per 5 minutes', exprs: [`sum(increase(webhook_failures_total{${ns}}[5m]))`] },
-        { title: 'Webhook failures by pod', exprs: [`sum by (pod) (increase(webhook_failures_total{${ns}}[5m]))`], legend: '{{pod}}' },
-        { title: 'Inbound approval webhooks (/v1/hooks/approval) by status', exprs: [`sum by (code) (${rate(`${METRICS.gatewayLatency}_count`, ',route="/v1/hooks/approval"')})`], unit: 'reqps', legend: '{{code}}' },
       ],
     },
   ];
@@ -228,14 +206,14 @@ function mergeEnv(workload: string, own: Record<string, EnvValue>, data: Readonl
   return { ...own, ...data };
 }
 
-const rotation = (...handles: SecretHandle[]): Record<string, string> => Object.assign({}, ...handles.map((h) => h.annotations));
+/** Probe timings of the TCP probes (the Workload component's HTTP probe timings, 60 s to start). */
+const tcpProbeTimings = {
+  startupProbe: { periodSeconds: 5, failureThreshold: 12, timeoutSeconds: 2 },
+  livenessProbe: { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 },
+  readinessProbe: { periodSeconds: 5, timeoutSeconds: 2, failureThreshold: 2, successThreshold: 1 },
+} as const;
 
-/** AION-16: CPU cores one gateway replica should use: the CPU request × the utilisation target. */
-export function cpuTargetCores(cpuRequest: string, utilization: number): number {
-  const cores = quantityValue(cpuRequest);
-  if (cores === undefined || cores <= 0) throw new Error(`AION gateway: resources.cpuRequest ${JSON.stringify(cpuRequest)} is not a CPU quantity`);
-  return Math.round(cores * utilization * 10) / 1000;
-}
+const rotation = (...handles: SecretHandle[]): Record<string, string> => Object.assign({}, ...handles.map((h) => h.annotations));
 
 // ------------------------------------------------------------------------------------------- module
 
@@ -245,7 +223,7 @@ export const aion: ServiceModule = {
   runbook: '004_dada5245eb69c1ad.txt',
   appConcerns: {
     'AION-7':
-      'The control plane validates kernel.admin (AION_KERNEL_APPROVER_ROLE) on /v1/kernel/proposals/{id}/approve and writes the audit record to Kafka; the deployment provides AION_KERNEL_PROPOSALS_TOPIC=kernel.proposals, the Kafka bootstrap and credentials and the egress to the brokers (services/aion-data.ts), and the alert AIONKernelRollbacks.',
+      'Kernel proposals, their kernel.admin approval and the kernel.proposals audit record are runbook features the deployed code (OMERTAOS 947c840) does not implement: the deployment provides the kernel.proposals topic and the egress to the brokers (services/aion-data.ts); the alert AIONKernelRollbacks waits for k_rollbacks_total (services/aion.contract.ts missingMetrics).',
   },
   build(scope: Construct, ctx: BuildContext): void {
     const cfg: AionService = ctx.stack.services.aion!;
@@ -269,7 +247,8 @@ export const aion: ServiceModule = {
       source: 'vault',
       vault: { path: HOOKS_VAULT_PATH },
       pulumi: { 'hmac-key': { randomLength: 64 } },
-      consumers: [GATEWAY, CONTROL_PLANE],
+      // Nothing reads the HMAC key at 947c840 (no webhook code): kept in Vault and synchronised, mounted nowhere.
+      consumers: [],
       concerns: ['AION-8', 'AION-15'],
     });
     const apiKeys = ctx.requireSecret({
@@ -290,13 +269,14 @@ export const aion: ServiceModule = {
       source: 'vault',
       vault: { path: 'secret/omertaos/jwt' },
       pulumi: { 'signing-key': { randomLength: 64 }, 'verification-key': { template: '{signing-key}' } },
-      consumers: [GATEWAY, CONTROL_PLANE],
+      // The gateway verifies with the public key (RS256, gateway/src/auth/index.ts:39); nothing signs in-cluster at 947c840.
+      consumers: [GATEWAY],
       concerns: ['AION-11', 'AION-15'],
     });
 
     const release = cfg.release;
+    // Module images are the stack's (see the contract's assumptions); the gateway and control plane read no AION_ENVIRONMENT/AION_RELEASE.
     const common: Record<string, EnvValue> = { AION_ENVIRONMENT: ctx.stack.environment, AION_RELEASE: release };
-    const moduleHosts = modules.map((m) => `${m.name}=http://${m.workload}.${ns}.svc:${PORTS.module}`).join(',');
     const cpuPool = poolScheduling(cfg.nodePools.cpu);
     const labels = (component: string) => ({ [COMPONENT_LABEL]: component, [VERSION_LABEL]: release });
     const releaseMarks = (w: Workload) => {
@@ -312,13 +292,21 @@ export const aion: ServiceModule = {
       namespace: ns,
       image: ctx.image(cfg.gateway.image),
       port: PORTS.gateway,
+      // Every name is one the gateway reads (services/aion.contract.ts, gateway/src/config.ts at 947c840).
       env: mergeEnv(GATEWAY, {
-        ...common,
-        AION_CONTROL_PLANE_URL: `http://${CONTROL_PLANE}.${ns}.svc:${PORTS.controlPlane}`,
-        AION_MODULE_HOSTS: moduleHosts,
+        // 8080 at 947c840, 3000 at HEAD unless set: always set (config.ts:55).
+        AION_GATEWAY_PORT: String(PORTS.gateway),
+        // gRPC to the control plane (default control:50051 does not resolve here).
+        AION_CONTROL_GRPC: `${CONTROL_PLANE}.${ns}.svc:${PORTS.controlGrpc}`,
+        // The image sets NODE_ENV=production, which makes the gRPC client TLS with AION_TLS_KEY/CERT
+        // files (server/grpc.ts:30-37); the control plane's gRPC server has only an insecure port
+        // (grpc_server.py:65): production mode could never reach it. Plain gRPC inside the namespace,
+        // behind the control plane's NetworkPolicy (gateway pods only).
+        NODE_ENV: 'development',
+        // The app's only interface for these at 947c840 is env (config.ts:28, 60): the API keys and
+        // the JWT *public* key stay env vars from Secret references (issue 14 item 17 exception).
         AION_GATEWAY_API_KEYS: apiKeys.env('api-keys'),
         AION_JWT_PUBLIC_KEY: jwt.env('verification-key'),
-        AION_WEBHOOK_HMAC_KEY: hooks.env('hmac-key'),
       }, data.env.gateway),
       liveness: { path: '/healthz' },
       readiness: { path: '/healthz' },
@@ -326,10 +314,17 @@ export const aion: ServiceModule = {
       autoscaled: true,
       ...cpuPool,
       podLabels: labels('gateway'),
-      podAnnotations: { ...rotation(apiKeys, jwt, hooks), ...data.podAnnotations.gateway },
+      podAnnotations: { ...rotation(apiKeys, jwt), ...data.podAnnotations.gateway },
+      contract: `aion/${GATEWAY}`,
       concerns: ['AION-3'],
     });
-    trace(gateway.deployment, 'AION-8', 'AION-11');
+    trace(gateway.deployment, 'AION-11');
+    // Every gateway route, /healthz included, needs an API key or JWT (a global preHandler with
+    // required roles, gateway/src/server.ts:92 at 947c840): the kubelet's GET /healthz gets 401.
+    // The probes check that the port accepts connections instead.
+    for (const [kind, o] of Object.entries(tcpProbeTimings)) {
+      gateway.deployment.addJsonPatch(JsonPatch.replace(`/spec/template/spec/containers/0/${kind}`, { tcpSocket: { port: PORTS.gateway }, ...o }));
+    }
     releaseMarks(gateway);
 
     // -------------------------------------------------------------- control plane (AION-3, 7, 8, 11)
@@ -338,26 +333,47 @@ export const aion: ServiceModule = {
       namespace: ns,
       image: ctx.image(cfg.controlPlane.image),
       port: PORTS.controlPlane,
-      env: mergeEnv(CONTROL_PLANE, {
-        ...common,
-        AION_KERNEL_PROPOSALS_TOPIC: KERNEL_PROPOSALS_TOPIC,
-        AION_KERNEL_APPROVER_ROLE: 'kernel.admin',
-        AION_WEBHOOK_MAX_RETRIES: '5',
-        AION_MODULE_HOSTS: moduleHosts,
-        AION_JWT_SIGNING_KEY: jwt.env('signing-key'),
-        AION_WEBHOOK_HMAC_KEY: hooks.env('hmac-key'),
-      }, data.env.controlPlane),
+      // pydantic-settings with env_prefix AION_CONTROL_ (control/app/config.py:27): the data plane's
+      // URLs under those names (services/aion-data.ts), and the memory store on a volume: it is
+      // created at import (routes/memory.py:101, 256) and /app is read-only.
+      env: mergeEnv(CONTROL_PLANE, { AION_CONTROL_MEMORY_STORAGE_PATH: AION_MEMORY_PATH }, data.env.controlPlane),
+      extraPorts: [{ name: 'grpc', port: PORTS.controlGrpc }],
+      writablePaths: [{ path: AION_MEMORY_PATH, sizeLimit: '1Gi' }, { path: '/tmp' }],
       liveness: { path: '/healthz' },
       readiness: { path: '/healthz' },
       resources: cfg.controlPlane.resources,
       autoscaled: true,
       ...cpuPool,
       podLabels: labels('control-plane'),
-      podAnnotations: { ...rotation(jwt, hooks), ...data.podAnnotations.controlPlane },
+      podAnnotations: { ...data.podAnnotations.controlPlane },
+      contract: `aion/${CONTROL_PLANE}`,
       concerns: ['AION-3'],
     });
-    trace(control.deployment, 'AION-7', 'AION-8', 'AION-11');
+    trace(control.deployment, 'AION-7');
     releaseMarks(control);
+    // The gRPC server the gateway calls is its own process (`python -m app.grpc_server`,
+    // grpc_server.py:69-77), which the image's CMD (uvicorn) never starts: a second container of the
+    // pod, same image and settings, on 50051 (declared on the pod's first container, `grpc`).
+    const controlJson = control.deployment.toJson() as { spec: { template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    const first = controlJson.spec.template.spec.containers[0]!;
+    const tcp = { tcpSocket: { port: PORTS.controlGrpc } };
+    // tasks_pb2_grpc.py:6 imports `aion.v1.tasks_pb2` absolutely: app/grpc must be on the path.
+    const grpcEnv = [...((first.env as unknown[] | undefined) ?? []), { name: 'PYTHONPATH', value: '/app/app/grpc' }];
+    control.deployment.addJsonPatch(
+      JsonPatch.add('/spec/template/spec/containers/-', {
+        name: CONTROL_GRPC_CONTAINER,
+        image: first.image,
+        imagePullPolicy: first.imagePullPolicy,
+        command: ['python', '-m', 'app.grpc_server'],
+        env: grpcEnv,
+        resources: first.resources,
+        securityContext: restrictedContainerSecurity(),
+        startupProbe: { ...tcp, ...tcpProbeTimings.startupProbe },
+        livenessProbe: { ...tcp, ...tcpProbeTimings.livenessProbe },
+        readinessProbe: { ...tcp, ...tcpProbeTimings.readinessProbe },
+        volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+      }),
+    );
 
     // ----------------------------------------------------------------- module hosts (AION-1, 3, 16)
     const moduleSelector = { [COMPONENT_LABEL]: 'module-host' };
@@ -369,6 +385,7 @@ export const aion: ServiceModule = {
         image: ctx.image(m.image),
         port: PORTS.module,
         env: mergeEnv(m.workload, { ...common, AION_MODULE_NAME: m.name, AION_MODULE_POOL: m.pool }, data.env.modules),
+        // Not under the contract: upstream has no module server (services/aion.contract.ts assumptions).
         liveness: { path: '/healthz' },
         readiness: { path: '/healthz' },
         startupSeconds: gpu ? 300 : 60,
@@ -376,6 +393,7 @@ export const aion: ServiceModule = {
         replicas: m.replicas,
         ...poolScheduling(gpu ? cfg.nodePools.gpu : cfg.nodePools.cpu),
         writablePaths: [{ path: '/tmp', sizeLimit: '1Gi' }],
+        ...(data.files.modules.length > 0 ? { files: data.files.modules } : {}),
         podLabels: { ...labels('module-host'), 'aion.omertaos.io/pool': m.pool },
         podAnnotations: { ...data.podAnnotations.modules },
         concerns: ['AION-1', 'AION-3', 'AION-16'],
@@ -397,24 +415,15 @@ export const aion: ServiceModule = {
     }
 
     // -------------------------------------------------------------------------- scaling (AION-16)
-    const prometheus = cfg.prometheusUrl ?? `http://prometheus-operated.${cluster.monitoringNamespace}.svc:9090`;
+    // The app exposes no metric (services/aion.contract.ts missingMetrics): the runbook's latency
+    // and queue-depth triggers fall back to KEDA's CPU scaler, one ScaledObject per workload.
     const ga = cfg.gateway.autoscaling;
     new ScaledObject(chart, 'GatewayScaling', {
       target: { name: gateway.name, namespace: ns, selector: gateway.selector },
       minReplicas: ga.minReplicas,
       maxReplicas: ga.maxReplicas,
-      triggers: [
-        {
-          // CPU from cAdvisor through Prometheus (`AverageValue`: cores per replica), so one
-          // ScaledObject carries both signals; KEDA's own cpu scaler is not in components/keda.ts.
-          name: 'cpu',
-          serverAddress: prometheus,
-          query: `sum(rate(container_cpu_usage_seconds_total${labelMatchers({ namespace: ns, container: GATEWAY })}[2m]))`,
-          threshold: cpuTargetCores(cfg.gateway.resources.cpuRequest, ga.cpuUtilization),
-          metricType: 'AverageValue',
-        },
-        p95LatencyTrigger({ serverAddress: prometheus, histogram: METRICS.gatewayLatency, selector: { namespace: ns, service: GATEWAY }, targetSeconds: ga.p95LatencySeconds }),
-      ],
+      triggers: [cpuTrigger(ga.cpuUtilization)],
+      contract: 'aion',
       concerns: ['AION-16'],
     });
     const ca = cfg.controlPlane.autoscaling;
@@ -422,31 +431,27 @@ export const aion: ServiceModule = {
       target: { name: control.name, namespace: ns, selector: control.selector },
       minReplicas: ca.minReplicas,
       maxReplicas: ca.maxReplicas,
-      triggers: [
-        p95LatencyTrigger({ serverAddress: prometheus, histogram: METRICS.controlLatency, selector: { namespace: ns, service: CONTROL_PLANE }, targetSeconds: ca.p95LatencySeconds }),
-        queueDepthTrigger({ serverAddress: prometheus, metric: METRICS.controlQueue, selector: { namespace: ns }, itemsPerReplica: ca.queueItemsPerReplica }),
-      ],
+      triggers: [cpuTrigger(ca.cpuUtilization)],
+      contract: 'aion',
       concerns: ['AION-16'],
     });
 
     // -------------------------------------------------------------------- network (AION-3, X-3)
-    const monitoring: Rule = { peers: [{ namespace: cluster.monitoringNamespace }], ports: [{ port: PORTS.gateway }] };
     const toModules: Rule = { peers: [{ pods: moduleSelector }], ports: [{ port: PORTS.module }] };
     const gwPolicy = new AllowList(chart, 'GatewayPolicy', {
       name: GATEWAY,
       namespace: ns,
       pods: gateway.selector,
-      ingress: [{ peers: ingressPeers(cluster), ports: [{ port: PORTS.gateway }] }, monitoring],
-      egress: [{ peers: [{ pods: control.selector }], ports: [{ port: PORTS.controlPlane }] }, toModules, ...data.egress.gateway],
+      // No Prometheus rule: the gateway serves no /metrics (services/aion.contract.ts).
+      ingress: [{ peers: ingressPeers(cluster), ports: [{ port: PORTS.gateway }] }],
+      // The gateway calls the control plane over gRPC only (AION_CONTROL_GRPC).
+      egress: [{ peers: [{ pods: control.selector }], ports: [{ port: PORTS.controlGrpc }] }, toModules, ...data.egress.gateway],
     });
     const cpPolicy = new AllowList(chart, 'ControlPlanePolicy', {
       name: CONTROL_PLANE,
       namespace: ns,
       pods: control.selector,
-      ingress: [
-        { peers: [{ pods: gateway.selector }], ports: [{ port: PORTS.controlPlane }] },
-        { peers: [{ namespace: cluster.monitoringNamespace }], ports: [{ port: PORTS.controlPlane }] },
-      ],
+      ingress: [{ peers: [{ pods: gateway.selector }], ports: [{ port: PORTS.controlPlane }, { port: PORTS.controlGrpc }] }],
       egress: [
         toModules,
         ...(cfg.controlPlane.webhookEgressCidrs.length > 0 ? [{ peers: cfg.controlPlane.webhookEgressCidrs.map((cidr) => ({ cidr })), ports: [{ port: 443 }] }] : []),
@@ -481,21 +486,8 @@ export const aion: ServiceModule = {
     });
 
     // ------------------------------------------------------------- monitoring (AION-8, AION-17)
-    for (const w of [gateway, control]) {
-      new ServiceMonitor(chart, `${w.node.id}Metrics`, {
-        name: w.name,
-        namespace: ns,
-        selector: w.selector,
-        prometheusSelector: cluster.prometheusSelector,
-        concerns: ['AION-8', 'AION-16'],
-      });
-    }
-    new PrometheusRules(chart, 'Alerts', {
-      name: 'aion',
-      namespace: ns,
-      rules: aionAlerts(ns, (a) => ctx.runbookUrl('aion', a)),
-      prometheusSelector: cluster.prometheusSelector,
-    });
+    // No ServiceMonitor or PrometheusRule for the gateway and control plane: they serve no /metrics
+    // (a scrape would only ever fail) and the runbook's alerts need metrics they lack (MISSING_ALERTS).
     const dashboardsNs = cfg.dashboardsNamespace ?? ns;
     for (const d of aionDashboards(ns)) {
       const cm = new ConfigMap(chart, `Dashboard-${d.uid}`, {

@@ -4,8 +4,10 @@
  * `stackbook.io/contract` annotation and is not checked.
  */
 import type { AppContract } from './contract.js';
+import { aionContract } from './aion.contract.js';
 import { opeContract } from './ope.contract.js';
 
 export const CONTRACTS: Readonly<Record<string, AppContract>> = {
+  aion: aionContract,
   ope: opeContract,
 };

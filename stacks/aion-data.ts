@@ -107,7 +107,11 @@ const aionDataBlock = z
     minio,
     /** AION-2: ClickHouse `clickhouse`. External: native protocol (TLS on 9440). @default in-cluster */
     clickhouse,
-    /** AION-9: idempotency keys of inbound webhooks (runbook: `redis://redis:6379/3`, expire after 24 h). */
+    /**
+     * AION-9: idempotency keys (runbook: `redis://redis:6379/3`, expire after 24 h). The gateway has
+     * one Redis client (gateway/src/redis.ts:4): its rate-limit counters share this DB, the path of
+     * the URL it gets. An external Redis's `url` must end in `/<db>`.
+     */
     idempotency: z
       .strictObject({
         /** Redis logical database. @default 3 */
@@ -116,8 +120,6 @@ const aionDataBlock = z
         ttlSeconds: z.int().min(3600).max(604800).default(86400),
       })
       .default({ db: 3, ttlSeconds: 86400 }),
-    /** AION-6: Redis database of the gateway's fail-closed rate limiter. @default 0 */
-    rateLimitDb: z.int().min(0).max(15).default(0),
     /** AION-18: lag (messages per topic) of consumer group `control-plane` that alerts after 10 minutes. @default 1000 */
     consumerLagThreshold: z.int().min(1).max(10_000_000).default(1000),
     /** AION-10: nightly backups (pg_dump, mongodump, ClickHouse BACKUP) to MinIO bucket `aion-backups`. */
@@ -202,9 +204,6 @@ export function aionDataRules(p: StackParts, data: AionData, path: readonly Path
   }
   if (redis.mode === 'in-cluster' && redis.replicas > 1 && redis.replicas % 2 === 0) {
     out.push({ path: at('redis', 'replicas'), message: 'must be 1 or odd (3, 5, 7): with an even count, losing half leaves no Sentinel majority to fail over' });
-  }
-  if (data.idempotency.db === data.rateLimitDb) {
-    out.push({ path: at('rateLimitDb'), message: `must differ from idempotency.db (${data.idempotency.db}): rate-limit counters and idempotency keys live in separate databases` });
   }
   return out;
 }

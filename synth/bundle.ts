@@ -22,6 +22,7 @@ import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
 import { renderedImages } from './airgap.js';
 import {
   apiUses,
+  applicationChanges,
   clusterCapabilities,
   cosignKeys,
   groupVersion,
@@ -352,6 +353,13 @@ function prerequisitesMd(r: Rendered, a: {
   out.push('## 3. Cluster capabilities', '');
   for (const line of clusterCapabilities(r)) out.push(`- ${line}`);
   out.push('');
+  const appChanges = applicationChanges(r.objects);
+  if (appChanges.length > 0) {
+    out.push('### Application changes the runbooks assume', '');
+    out.push('Metrics the runbooks name that the application code does not expose (services/<svc>.contract.ts `missingMetrics`): no alert, scaler or dashboard uses them until the application changes.', '');
+    for (const line of appChanges) out.push(`- ${line}`);
+    out.push('');
+  }
   const runtimeClasses = requiredRuntimeClasses(r.objects);
   if (runtimeClasses.length > 0) {
     out.push('### RuntimeClasses', '');

@@ -8,6 +8,8 @@
 import type { Manifest, Rendered } from './render.js';
 import type { SecretRequirement } from '../services/types.js';
 import { secretListing, type SecretListing } from '../components/secret.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { CONTRACTS } from '../services/contracts.js';
 
 type AnyRec = Record<string, any>;
 
@@ -357,6 +359,28 @@ export function operatorSupplied(r: Rendered): string[] {
     }
     if (injected.length > 0) {
       out.push(`Operators configured to inject these images (signed like the rest; policy-controller denies an image no policy matches): ${injected.map((i) => `\`${i}\``).join(', ')} — CloudNativePG's operator image, Strimzi's \`STRIMZI_DEFAULT_TOPIC_OPERATOR_IMAGE\`/\`STRIMZI_DEFAULT_USER_OPERATOR_IMAGE\`, cert-manager's \`--acme-http01-solver-image\`.`);
+    }
+  }
+  return out;
+}
+
+/**
+ * Issue 19: what the runbooks assume of the applications that their code lacks, for every service
+ * whose contract an object of the bundle names (`missingMetrics` of services/<svc>.contract.ts):
+ * nothing is rendered on these until the application changes, one line each.
+ */
+export function applicationChanges(objects: readonly Manifest[]): string[] {
+  const services = new Set<string>();
+  for (const o of objects) {
+    const ref = o.metadata.annotations?.[CONTRACT_ANNOTATION];
+    if (ref) services.add(ref.split('/')[0]!);
+  }
+  const out: string[] = [];
+  for (const svc of [...services].sort()) {
+    const c = CONTRACTS[svc];
+    if (!c) continue;
+    for (const [metric, m] of Object.entries(c.missingMetrics ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
+      out.push(`${svc}: \`${metric}\` (${m.usedFor}) is not exposed by ${c.upstream.repo}@${c.upstream.commit.slice(0, 7)}; app change: ${m.appChange}.`);
     }
   }
   return out;

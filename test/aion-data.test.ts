@@ -133,37 +133,44 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
     }
   });
 
-  it('AION-2: the control plane gets every connection; URLs and credentials only as Secret references', () => {
+  it('AION-2: the control plane gets every connection it reads (AION_CONTROL_* settings, issue 19); URLs and credentials only as Secret references', () => {
     const { plane } = envData('dev');
     const cp = plane.env.controlPlane;
-    expect(cp).toMatchObject({
-      AION_DATABASE_URL: secretRef('aion-postgres', 'url'),
-      AION_REDIS_URL: secretRef('aion-redis', 'url'),
-      AION_MONGO_URL: secretRef('aion-mongodb', 'uri'),
-      AION_QDRANT_URL: 'http://qdrant.aion.svc:6333',
-      AION_QDRANT_API_KEY: secretRef('aion-qdrant', 'api-key'),
-      AION_MINIO_ENDPOINT: 'http://minio.aion.svc:9000',
-      AION_MINIO_ACCESS_KEY: secretRef('aion-minio', 'user'),
-      AION_MINIO_SECRET_KEY: secretRef('aion-minio', 'password'),
-      AION_MINIO_MEMORY_BUCKET: 'memory',
-      AION_CLICKHOUSE_URL: 'clickhouse://clickhouse.aion.svc:9000',
-      AION_CLICKHOUSE_SECURE: 'false',
-      AION_CLICKHOUSE_USER: 'default',
-      AION_CLICKHOUSE_PASSWORD: secretRef('aion-clickhouse', 'password'),
-      AION_KAFKA_BOOTSTRAP: 'aion-kafka-bootstrap.aion.svc:9093',
-      AION_KAFKA_SECURITY_PROTOCOL: 'SSL',
-      AION_KAFKA_SSL_CA: secretRef('aion-cluster-ca-cert', 'ca.crt'),
-      AION_KAFKA_SSL_CERT: secretRef('aion-aion-control-plane', 'user.crt'),
-      AION_KAFKA_SSL_KEY: secretRef('aion-aion-control-plane', 'user.key'),
+    // control/app/config.py at OMERTAOS 947c840: pydantic-settings, env_prefix AION_CONTROL_; no
+    // MinIO, ClickHouse, Kafka TLS or Qdrant API key setting exists, so none is handed over.
+    expect(cp).toEqual({
+      AION_CONTROL_POSTGRES_DSN: secretRef('aion-postgres', 'url'),
+      AION_CONTROL_REDIS_URL: secretRef('aion-redis', 'url'),
+      AION_CONTROL_MONGO_DSN: secretRef('aion-mongodb', 'uri'),
+      AION_CONTROL_QDRANT_URL: 'http://qdrant.aion.svc:6333',
+      AION_CONTROL_KAFKA_BOOTSTRAP: 'aion-kafka-bootstrap.aion.svc:9093',
+      AION_LOG_TTL_DAYS: '7',
+      AION_CLICKHOUSE_TTL_DAYS: cp.AION_CLICKHOUSE_TTL_DAYS,
     });
-    // The gateway reaches Redis only; module hosts Kafka (as their own user), Qdrant and MinIO.
-    expect(Object.keys(plane.env.gateway).sort()).toEqual(['AION_IDEMPOTENCY_REDIS_DB', 'AION_IDEMPOTENCY_TTL_SECONDS', 'AION_RATE_LIMIT_FAIL_CLOSED', 'AION_RATE_LIMIT_REDIS_DB', 'AION_REDIS_URL']);
-    expect(plane.env.modules).toMatchObject({ AION_KAFKA_SSL_CERT: secretRef('aion-modules', 'user.crt'), AION_QDRANT_API_KEY: secretRef('aion-qdrant', 'api-key') });
-    expect(plane.env.modules.AION_DATABASE_URL).toBeUndefined();
+    // The gateway reaches Redis only (one URL, DB in its path); module hosts Kafka (as their own user), Qdrant and MinIO.
+    expect(Object.keys(plane.env.gateway).sort()).toEqual(['AION_IDEMPOTENCY_TTL', 'AION_REDIS_URL']);
+    // issue 14 item 17: the module hosts' key material is mounted read-only, its path in <NAME>_FILE
+    expect(plane.env.modules).toMatchObject({
+      AION_KAFKA_SSL_KEY_FILE: '/var/run/secrets/aion/kafka/user.key',
+      AION_QDRANT_API_KEY_FILE: '/var/run/secrets/aion/qdrant/api-key',
+      AION_MINIO_SECRET_KEY_FILE: '/var/run/secrets/aion/minio/secret-key',
+    });
+    expect(plane.files.modules).toEqual(
+      expect.arrayContaining([
+        { path: '/var/run/secrets/aion/kafka/user.key', secret: 'aion-modules', key: 'user.key', mode: 0o440 },
+        { path: '/var/run/secrets/aion/kafka/ca.crt', secret: 'aion-cluster-ca-cert', key: 'ca.crt', mode: 0o440 },
+        { path: '/var/run/secrets/aion/qdrant/api-key', secret: 'aion-qdrant', key: 'api-key', mode: 0o440 },
+        { path: '/var/run/secrets/aion/minio/secret-key', secret: 'aion-minio', key: 'password', mode: 0o440 },
+      ]),
+    );
+    for (const k of Object.keys(plane.env.modules)) expect(k, 'no key material in module env').not.toMatch(/_(KEY|CERT|CA|SECRET_KEY|ACCESS_KEY)$/);
+    expect(plane.files.gateway).toEqual([]);
+    expect(plane.files.controlPlane).toEqual([]);
+    expect(plane.env.modules.AION_CONTROL_POSTGRES_DSN).toBeUndefined();
     // Every env value that names a credential is a Secret reference, never a literal.
     for (const kind of ['gateway', 'controlPlane', 'modules'] as const) {
       for (const [k, v] of Object.entries(plane.env[kind])) {
-        if (/URL$|KEY$|PASSWORD$|CERT$|_CA$/.test(k) && !['AION_QDRANT_URL', 'AION_MINIO_ENDPOINT', 'AION_CLICKHOUSE_URL'].includes(k)) expect(v, `${kind} ${k}`).toHaveProperty('secret');
+        if (/URL$|DSN$|KEY$|PASSWORD$|CERT$|_CA$/.test(k) && !['AION_QDRANT_URL', 'AION_CONTROL_QDRANT_URL', 'AION_MINIO_ENDPOINT'].includes(k)) expect(v, `${kind} ${k}`).toHaveProperty('secret');
       }
     }
   });
@@ -171,7 +178,7 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
   it('AION-2: each store Secret is declared with its source; in-cluster URLs are built from random passwords', () => {
     const secrets = Object.fromEntries(envData('dev').rendered.secrets.filter((s) => !['aion-hooks', 'aion-gateway-api-keys', 'aion-jwt-signing-keys'].includes(s.name)).map((s) => [s.name, s]));
     expect(Object.keys(secrets).sort()).toEqual(['aion-clickhouse', 'aion-minio', 'aion-mongodb', 'aion-postgres', 'aion-qdrant', 'aion-redis']);
-    expect(secrets['aion-redis']).toMatchObject({ source: 'pulumi', keys: ['password', 'url'], pulumi: { password: { randomLength: 32 }, url: { template: 'redis://:{password}@redis.aion.svc:6379' } } });
+    expect(secrets['aion-redis']).toMatchObject({ source: 'pulumi', keys: ['password', 'url'], pulumi: { password: { randomLength: 32 }, url: { template: 'redis://:{password}@redis.aion.svc:6379/3' } } });
     expect(secrets['aion-mongodb']!.pulumi!.uri).toEqual({ template: 'mongodb://{username}:{password}@mongodb.aion.svc:27017/?authSource=admin' });
     // CloudNativePG needs a basic-auth Secret labelled cnpg.io/reload: the operator creates it.
     expect(secrets['aion-postgres']).toMatchObject({ source: 'existing', keys: ['password', 'url', 'username'] });
@@ -185,7 +192,8 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
     const { plane } = envData('dev');
     expect(plane.podAnnotations.gateway).toEqual({ 'rotation.stackbook.io/secret-aion-redis': '1' });
     expect(Object.keys(plane.podAnnotations.controlPlane).sort()).toEqual(
-      ['aion-clickhouse', 'aion-minio', 'aion-mongodb', 'aion-postgres', 'aion-qdrant', 'aion-redis'].map((s) => `rotation.stackbook.io/secret-${s}`),
+      // only the Secrets it reads (no MinIO, ClickHouse or Qdrant key at 947c840)
+      ['aion-mongodb', 'aion-postgres', 'aion-redis'].map((s) => `rotation.stackbook.io/secret-${s}`),
     );
     // A version bump of one Secret changes only its annotation.
     const bumped = renderData(
@@ -236,7 +244,9 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
     expect(rendered.secrets.filter((s) => s.name.startsWith('aion-') && ['aion-hooks', 'aion-gateway-api-keys', 'aion-jwt-signing-keys'].every((n) => n !== s.name)).map((s) => `${s.name}:${s.source}`)).toEqual([
       'aion-clickhouse:existing', 'aion-kafka-client:existing', 'aion-minio:existing', 'aion-mongodb:existing', 'aion-postgres:existing', 'aion-qdrant:existing', 'aion-redis:existing',
     ]);
-    expect(plane.env.controlPlane).toMatchObject({ AION_KAFKA_BOOTSTRAP: 'db.corp.internal:9093', AION_KAFKA_SSL_CERT: secretRef('aion-kafka-client', 'user.crt'), AION_CLICKHOUSE_SECURE: 'true' });
+    expect(plane.env.controlPlane).toMatchObject({ AION_CONTROL_KAFKA_BOOTSTRAP: 'db.corp.internal:9093' });
+    expect(plane.env.modules).toMatchObject({ AION_KAFKA_BOOTSTRAP: 'db.corp.internal:9093', AION_KAFKA_SSL_CERT_FILE: '/var/run/secrets/aion/kafka/user.crt' });
+    expect(plane.files.modules).toContainEqual({ path: '/var/run/secrets/aion/kafka/user.key', secret: 'aion-kafka-client', key: 'user.key', mode: 0o440 });
     expect(find(objects, 'NetworkPolicy', 'redis-egress-aion-gateway').spec.egress[0].ports).toEqual([{ port: 6380, protocol: 'TCP' }]);
     expect(blocking(evaluate(objects as Obj[])).map(formatViolation)).toEqual([]);
     // Backups and retention still run against the external stores (the runbook's pg_dump to MinIO).
@@ -278,7 +288,7 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
   it('AION-2: the block is optional: its default is every store in-cluster with the runbook values', () => {
     const d = aionData.parse(undefined);
     expect([d.postgres.mode, d.redis.mode, d.mongodb.mode, d.kafka.mode, d.qdrant.mode, d.minio.mode, d.clickhouse.mode]).toEqual(Array(7).fill('in-cluster'));
-    expect(d).toMatchObject({ idempotency: { db: 3, ttlSeconds: 86400 }, rateLimitDb: 0, consumerLagThreshold: 1000, backups: { schedule: '0 2 * * *', keep: 7 } });
+    expect(d).toMatchObject({ idempotency: { db: 3, ttlSeconds: 86400 }, consumerLagThreshold: 1000, backups: { schedule: '0 2 * * *', keep: 7 } });
     expect(d.postgres).toEqual({ mode: 'in-cluster', instances: 1 });
     expect(d.kafka).toEqual({ mode: 'in-cluster', brokers: 3 });
     expect(d.redis).toEqual({ mode: 'in-cluster', replicas: 1 });
@@ -304,13 +314,10 @@ describe('AION-5: Kafka topics as resources, topic names to the control plane', 
     }
   });
 
-  it('AION-5: topic names and the consumer group are env of the control plane; module hosts only write runtime metrics', () => {
+  it('AION-5: topic names go to the module hosts; the control plane reads none (947c840); module hosts only write runtime metrics', () => {
     const { plane } = envData('prod');
-    expect(plane.env.controlPlane).toMatchObject({
-      AION_KAFKA_TOPIC_METRICS_RUNTIME: AION_TOPICS.metricsRuntime,
-      AION_KAFKA_TOPIC_KERNEL_PROPOSALS: AION_TOPICS.kernelProposals,
-      AION_KAFKA_CONSUMER_GROUP: 'control-plane',
-    });
+    expect(plane.env.modules).toMatchObject({ AION_KAFKA_TOPIC_METRICS_RUNTIME: AION_TOPICS.metricsRuntime, AION_KAFKA_TOPIC_KERNEL_PROPOSALS: AION_TOPICS.kernelProposals });
+    expect(Object.keys(plane.env.controlPlane).filter((k) => k.startsWith('AION_KAFKA_'))).toEqual([]);
     const objects = objs(envData('prod'));
     const acls = (user: string) => find(objects, 'KafkaUser', user).spec.authorization.acls.map((a: Json) => `${a.resource.type}:${a.resource.name}:${a.operations.join('+')}`);
     expect(acls('aion-aion-control-plane')).toEqual(['topic:kernel.proposals:Describe+Read+Write', 'topic:aion.metrics.runtime:Describe+Read', 'group:control-plane:Read']);
@@ -340,9 +347,9 @@ describe('AION-6: the gateway rate limiter fails closed on Redis: Redis kept ava
     expect(redisHaProblems(objects as Manifest[])).toHaveLength(1); // what failure-budget.ts would flag in production
   });
 
-  it('AION-6: the gateway is told to fail closed and reaches Redis', () => {
+  it('AION-6: the gateway gets the Redis URL it reads and reaches Redis (it answers 503 while Redis is down: middleware/idempotency.ts:25)', () => {
     const { plane } = envData('prod');
-    expect(plane.env.gateway).toMatchObject({ AION_RATE_LIMIT_FAIL_CLOSED: 'true', AION_RATE_LIMIT_REDIS_DB: '0', AION_REDIS_URL: secretRef('aion-redis', 'url') });
+    expect(plane.env.gateway).toEqual({ AION_REDIS_URL: secretRef('aion-redis', 'url'), AION_IDEMPOTENCY_TTL: '86400' });
     expect(plane.egress.gateway).toEqual([{ peers: [{ namespace: NS, pods: { 'app.kubernetes.io/name': 'redis' } }], ports: [{ port: 6379 }] }]);
   });
 
@@ -357,20 +364,21 @@ describe('AION-6: the gateway rate limiter fails closed on Redis: Redis kept ava
 });
 
 describe('AION-9: idempotency keys in Redis DB 3, 24 h', () => {
-  it('AION-9: DB 3 and a TTL of 86400 s by default (the runbook), for the gateway and the control plane', () => {
-    for (const kind of ['gateway', 'controlPlane'] as const) {
-      expect(envData('dev').plane.env[kind]).toMatchObject({ AION_IDEMPOTENCY_REDIS_DB: '3', AION_IDEMPOTENCY_TTL_SECONDS: '86400', AION_REDIS_URL: secretRef('aion-redis', 'url') });
-    }
-    const configured = renderData(stackOf('dev', (d) => (d.idempotency = { db: 5, ttlSeconds: 43200 }))).plane;
-    expect(configured.env.gateway).toMatchObject({ AION_IDEMPOTENCY_REDIS_DB: '5', AION_IDEMPOTENCY_TTL_SECONDS: '43200' });
+  it('AION-9: DB 3 (the path of the Redis URL the gateway reads) and a TTL of 86400 s (AION_IDEMPOTENCY_TTL) by default (the runbook)', () => {
+    const url = (r: { rendered: { secrets: readonly { name: string; pulumi?: Json }[] } }) => r.rendered.secrets.find((s) => s.name === 'aion-redis')!.pulumi!.url.template;
+    const dev = envData('dev');
+    expect(dev.plane.env.gateway).toMatchObject({ AION_IDEMPOTENCY_TTL: '86400', AION_REDIS_URL: secretRef('aion-redis', 'url') });
+    expect(url(dev)).toBe('redis://:{password}@redis.aion.svc:6379/3');
+    const configured = renderData(stackOf('dev', (d) => (d.idempotency = { db: 5, ttlSeconds: 43200 })));
+    expect(configured.plane.env.gateway).toMatchObject({ AION_IDEMPOTENCY_TTL: '43200' });
+    expect(url(configured)).toBe('redis://:{password}@redis.aion.svc:6379/5');
   });
 
   it('AION-9: the DB index and the TTL are validated', () => {
     expect(configErrors('dev', (d) => (d.idempotency = { db: 16 }))).toEqual(['stacks/Pulumi.dev.yaml: config.stackbook:services.aion.data.idempotency.db: must be ≤ 15 (got 16)']);
     expect(configErrors('dev', (d) => (d.idempotency = { ttlSeconds: 60 }))).toEqual(['stacks/Pulumi.dev.yaml: config.stackbook:services.aion.data.idempotency.ttlSeconds: must be ≥ 3600 (got 60)']);
-    expect(configErrors('dev', (d) => (d.rateLimitDb = 3))).toEqual([
-      'stacks/Pulumi.dev.yaml: config.stackbook:services.aion.data.rateLimitDb: must differ from idempotency.db (3): rate-limit counters and idempotency keys live in separate databases (got 3)',
-    ]);
+    // the gateway has one Redis client (gateway/src/redis.ts:4): a separate rate-limit DB cannot be configured
+    expect(configErrors('dev', (d) => (d.rateLimitDb = 0)).join('\n')).toContain('stacks/Pulumi.dev.yaml: config.stackbook:services.aion.data');
   });
 });
 

@@ -125,6 +125,14 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       get(o, 'PodDisruptionBudget').spec.maxUnavailable = 0;
     },
   },
+  'app-contract': {
+    env: 'prod',
+    why: 'the AION control plane gets AION_REDIS_URL, which OMERTAOS 947c840 never reads (env_prefix AION_CONTROL_; cases: test/aion.test.ts, test/contract-rule.test.ts)',
+    breakIt: (o) => {
+      const d = o.find((x) => x.kind === 'Deployment' && x.metadata.name === 'aion-control-plane')!;
+      d.spec.template.spec.containers[0].env.push({ name: 'AION_REDIS_URL', value: 'redis://redis:6379/0' });
+    },
+  },
   'single-autoscaler': {
     env: 'prod',
     why: 'a KEDA ScaledObject beside the HPA on the same Deployment (cases: test/policies-autoscaler.test.ts)',

@@ -28,7 +28,8 @@ describe('serviceRedis: one Redis per service, one Secret shape (X-5)', () => {
       // replicated Redis (prod): its members read the password; a single primary (dev) has none.
       expect(s!.consumers.includes('redis-node'), `${ns}/${name}`).toBe(members !== undefined);
       const url = (s!.pulumi?.url as { template: string }).template;
-      expect(url).toMatch(new RegExp(`^redis://:\\{password\\}@redis\\.${ns}\\.svc:6379(/0)?$`));
+      // a logical DB path where the app reads it from the URL (AION: DB 3, the gateway's idempotency keys)
+      expect(url).toMatch(new RegExp(`^redis://:\\{password\\}@redis\\.${ns}\\.svc:6379(/(0|3))?$`));
     }
   });
 });

@@ -1,6 +1,10 @@
 /** Event-driven scaling (AION-16, X-2): a KEDA ScaledObject with Prometheus triggers, as an alternative to the HPA. */
 import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
+  cpuTrigger,
   labelMatchers,
   p95LatencyTrigger,
   queueDepthTrigger,
@@ -13,6 +17,7 @@ import { DefaultDeny } from '../../components/network-policy.js';
 import { Namespace } from '../../components/namespace.js';
 import { blocking, evaluate, type Obj } from '../../policies/rules.js';
 import { validateManifest } from '../schema.js';
+import { promtool } from '../promtool.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
 const PROM = 'http://prometheus-operated.monitoring.svc:9090';
@@ -44,7 +49,7 @@ describe('ScaledObject (keda.sh/v1alpha1)', () => {
         type: 'prometheus', name: 'p95-latency', metricType: 'Value',
         metadata: {
           serverAddress: PROM,
-          query: 'histogram_quantile(0.95, sum by (le) (rate(aion_request_latency_seconds_bucket{service="control"}[2m])))',
+          query: '(histogram_quantile(0.95, sum by (le) (rate(aion_request_latency_seconds_bucket{service="control"}[2m]))) > 0) or vector(0)',
           threshold: '0.5',
           ignoreNullValues: 'false',
         },
@@ -119,8 +124,50 @@ describe('trigger helpers', () => {
   it('p95 latency is not additive: Value, target in seconds, 2m window by default', () => {
     const t = p95LatencyTrigger({ serverAddress: PROM, histogram: 'http_latency_seconds', targetSeconds: 0.25, window: '5m' });
     expect(t).toEqual({
-      name: 'p95-latency', serverAddress: PROM, query: 'histogram_quantile(0.95, sum by (le) (rate(http_latency_seconds_bucket[5m])))', threshold: 0.25, metricType: 'Value',
+      name: 'p95-latency', serverAddress: PROM, query: '(histogram_quantile(0.95, sum by (le) (rate(http_latency_seconds_bucket[5m]))) > 0) or vector(0)', threshold: 0.25, metricType: 'Value',
     });
+  });
+
+  it('issue 14 item 7: idle traffic makes the p95 query 0, not NaN (which KEDA reports as a scaler error); load still gives the quantile (promtool evaluates it)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keda-p95-'));
+    const q = p95LatencyTrigger({ serverAddress: PROM, histogram: 'h_seconds', targetSeconds: 0.5, window: '2m' }).query;
+    writeFileSync(join(dir, 'rules.yaml'), JSON.stringify({ groups: [{ name: 'trigger', rules: [{ record: 'trigger:p95', expr: q }] }] }));
+    // busy for 10 minutes (every request in the 0.1–0.5 s bucket), then idle: the counters stop moving
+    const busy = (perMinute: number) => `0+${perMinute}x10 ${10 * perMinute}x15`;
+    writeFileSync(
+      join(dir, 'test.yaml'),
+      JSON.stringify({
+        rule_files: ['rules.yaml'],
+        evaluation_interval: '1m',
+        tests: [
+          {
+            interval: '1m',
+            input_series: [
+              { series: 'h_seconds_bucket{le="0.1"}', values: busy(0) },
+              { series: 'h_seconds_bucket{le="0.5"}', values: busy(60) },
+              { series: 'h_seconds_bucket{le="+Inf"}', values: busy(60) },
+            ],
+            promql_expr_test: [
+              // busy: p95 interpolated inside the 0.1–0.5 bucket
+              { expr: 'trigger:p95', eval_time: '5m', exp_samples: [{ labels: 'trigger:p95', value: 0.48 }] },
+              // idle for more than the 2m window: zero, where histogram_quantile alone is NaN
+              { expr: 'trigger:p95', eval_time: '20m', exp_samples: [{ labels: 'trigger:p95', value: 0 }] },
+              // no series at all: also zero (vector(0)), not an empty result
+              { expr: '(histogram_quantile(0.95, sum by (le) (rate(absent_seconds_bucket[2m]))) > 0) or vector(0)', eval_time: '5m', exp_samples: [{ labels: '{}', value: 0 }] },
+            ],
+          },
+        ],
+      }),
+    );
+    const r = promtool(['test', 'rules', 'test.yaml'], dir);
+    expect(r.code, r.output).toBe(0);
+  });
+
+  it('cpuTrigger renders KEDA\'s cpu scaler (Utilization of the CPU request) and refuses fallback beside it', () => {
+    const { so } = build({ triggers: [cpuTrigger(70)] });
+    expect(so.spec.triggers).toEqual([{ type: 'cpu', name: 'cpu', metricType: 'Utilization', metadata: { value: '70' } }]);
+    expect(errorOf(() => build({ triggers: [cpuTrigger(0)] })).message).toContain('triggers.cpu.utilization');
+    expect(errorOf(() => build({ triggers: [cpuTrigger(70), QUEUE], fallback: { failureThreshold: 3, replicas: 4 } })).message).toContain('cpu is a cpu trigger');
   });
 
   it('label matchers are sorted and their values escaped', () => {
