@@ -152,7 +152,8 @@ export function owsAlerts(cfg: Pick<OwsService, 'namespace' | 'alerts' | 'rateLi
         }
       : {
           alert: 'OWSWebSocketMessagesNearSizeLimit',
-          expr: `sum(rate(ws_message_size_bytes_bucket{${sel},le="${OWS_TOP_SIZE_BUCKET}"}[5m])) / sum(rate(ws_message_size_bytes_count{${sel}}[5m])) < 0.99`,
+          // prometheus_client writes le="8192.0" (and Prometheus 3 normalises to that form): match both spellings.
+          expr: `sum(rate(ws_message_size_bytes_bucket{${sel},le=~"${OWS_TOP_SIZE_BUCKET}(.0)?"}[5m])) / sum(rate(ws_message_size_bytes_count{${sel}}[5m])) < 0.99`,
           for: '15m',
           severity: 'warning',
           summary: `OWS p99 WebSocket message size is above ${OWS_TOP_SIZE_BUCKET} bytes, the app's largest size bucket (OW_SC_WS_MAX_MESSAGE_BYTES is ${cfg.rateLimits.wsMaxMessageBytes})`,

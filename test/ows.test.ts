@@ -21,7 +21,7 @@ import { owsAlerts, owsBodySize, owsLogConfig, OWS_NAMES, OWS_TOP_SIZE_BUCKET } 
 import { owsContract } from '../services/ows.contract.js';
 import { metricProblems } from '../policies/contract.js';
 import { TlsIngress } from '../components/tls-ingress.js';
-import { alertsOf, coverageProblems, readUnitTests, unitTestFile, type RuleGroup } from './promtool.js';
+import { alertsOf, coverageProblems, prepareUnitTest, promtool, promtoolWorkspace, readUnitTests, ruleSetOf, unitTestFile, type RuleGroup } from './promtool.js';
 import { invalidManifests } from './schema.js';
 import { concernsOf, ENVS, ROOT, SHARED } from './helpers.js';
 import { errorOf, newChart } from './components/util.js';
@@ -368,7 +368,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     const big = owsAlerts({ namespace: 'ows', rateLimits: { httpPerSecond: 1, wsMessagesPerSecond: 1, wsMaxMessageBytes: 65_536 }, alerts: { wsErrorsPerSecond: 2, maxConnectionsPerPod: 500, lostConnectionsMinimum: 9 } }, (a) => a);
     expect(OWS_TOP_SIZE_BUCKET).toBe(8192);
     expect(big[3]!.expr).toBe(
-      'sum(rate(ws_message_size_bytes_bucket{job="ows",namespace="ows",le="8192"}[5m])) / sum(rate(ws_message_size_bytes_count{job="ows",namespace="ows"}[5m])) < 0.99',
+      'sum(rate(ws_message_size_bytes_bucket{job="ows",namespace="ows",le=~"8192(.0)?"}[5m])) / sum(rate(ws_message_size_bytes_count{job="ows",namespace="ows"}[5m])) < 0.99',
     );
     expect(big[3]!.summary).toContain('above 8192 bytes');
     for (const a of [...custom, ...big]) expect(metricProblems(owsContract, a.expr), a.alert).toEqual([]);
@@ -666,6 +666,27 @@ describe('OWS application contract (issue 19: services/ows.contract.ts, upstream
       expect(podOf(deployment(env)).securityContext.runAsUser, env).toBe(w.uid!.value);
     }
     expect(w.writablePaths!.map((p) => p.path)).toEqual(['/app/logs']);
+  });
+});
+
+describe('OWS size alert above the app histogram (promtool acts on the rendered rule)', () => {
+  const runDir = promtoolWorkspace('ows-large-limit');
+  const run = (mutate?: (doc: string) => string) => {
+    const rule = get(objs('staging', (r) => (r.services.ows.rateLimits = { wsMaxMessageBytes: 65_536 })), 'PrometheusRule', 'ows');
+    const dir = runDir('test');
+    const text = readUnitTests(unitTestFile('ows-large-limit')).text;
+    return promtool(['test', 'rules', prepareUnitTest(dir, ruleSetOf(rule, 'https://stackbook.example.com/runbooks'), mutate ? mutate(text) : text)], dir);
+  };
+
+  it('OWS-9: with a 64 KiB limit the alert fires on messages above 8192 bytes and stays quiet below and without traffic', () => {
+    const r = run();
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('SUCCESS');
+  });
+
+  it('OWS-9: the harness can fail: the FIRING case turned QUIET fails', () => {
+    const r = run((t) => t.replace(/      - eval_time: 20m\n        alertname: OWSWebSocketMessagesNearSizeLimit\n        exp_alerts:\n[\s\S]*?runbook_url: [^\n]*\n/, '      - eval_time: 20m\n        alertname: OWSWebSocketMessagesNearSizeLimit\n        exp_alerts: []\n'));
+    expect(r.code).not.toBe(0);
   });
 });
 
