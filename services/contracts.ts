@@ -6,8 +6,10 @@
 import type { AppContract } from './contract.js';
 import { aionContract } from './aion.contract.js';
 import { opeContract } from './ope.contract.js';
+import { owsContract } from './ows.contract.js';
 
 export const CONTRACTS: Readonly<Record<string, AppContract>> = {
   aion: aionContract,
   ope: opeContract,
+  ows: owsContract,
 };

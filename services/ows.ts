@@ -5,25 +5,24 @@
  * | runbook section                                   | where it lands                                                                  |
  * |---------------------------------------------------|---------------------------------------------------------------------------------|
  * | Deployment: non-root, read-only root FS, volumes  | Workload defaults; `/app/artifacts` + `/app/logs` emptyDirs, `/app/reports` PVC `ows-reports` (OWS-1) |
- * | Docker run `-p 8000:8000`                         | container port and Service `ows` on 8000, Ingress backend (OWS-2)               |
+ * | Docker run `-p 8000:8000`                         | `python3 -m uvicorn --factory …dashboard:build_app --port 8000` (the image's CLI CMD cannot import), Service `ows` on 8000, Ingress backend (OWS-2) |
  * | `OW_SC_API_TOKEN`                                 | Secret `ows-api-token` (Pulumi random, or vault/existing per stack) (OWS-3, OWS-13) |
  * | `OW_SC_METRICS_PROTECT`, `OW_SC_METRICS_TOKEN`    | ConfigMap flag, Secret `ows-metrics-token`, ServiceMonitor Bearer auth (OWS-4)  |
  * | Rate limits                                       | ConfigMap `ows-settings` `OW_SC_RL_PER_SEC`, `OW_SC_WS_*` (OWS-5)                |
  * | CSV limits                                        | ConfigMap `OW_SC_MAX_CSV_*`; nginx `proxy-body-size` follows (OWS-6)            |
- * | Logging `LOG_FORMAT`, `LOG_LEVEL`                 | ConfigMap, validated enums (OWS-7)                                              |
+ * | Logging `LOG_FORMAT`, `LOG_LEVEL`                 | ConfigMap `ows-logging`: uvicorn `--log-config` with the app's formatter and the level (the app reads neither variable on this path); validated enums (OWS-7) |
  * | Health & Readiness `/livez`, `/readyz`            | liveness `/livez`, readiness + startup `/readyz` (`/health` is not probed) (OWS-8) |
  * | Metrics `/metrics`, `ws_*`                        | ServiceMonitor + monitoring ingress rule; PrometheusRule `ows` (OWS-9)          |
  * | Scaling: Redis fan-out, `OW_SC_REDIS_*`           | Redis (in-cluster or external), Secret `ows-redis` key `url`, channel in ConfigMap; >1 process without Redis is a config error (OWS-10) |
- * | Scaling: horizontal, uvicorn workers per CPU      | HPA + PDB; `WEB_CONCURRENCY` = workers derived from the CPU limit (OWS-11)      |
+ * | Scaling: horizontal, uvicorn workers per CPU      | HPA + PDB; one uvicorn process per pod (more exit 1 at 98a9718, see the contract) (OWS-11) |
  * | Security: HTTPS, HSTS                             | TlsIngress: redirect, HSTS, WebSocket timeouts (OWS-12)                         |
  * | Security: tokens in a secret manager              | every token is a Secret reference; the stack picks pulumi/vault/existing (OWS-13) |
  * | Distroless image                                  | `variant: distroless` + `distrolessImage`; nothing runs a shell (OWS-14)        |
- * | Offload CPU-bound chemistry to worker processes   | Deployment `ows-worker` (own resources, HPA, no Service), egress to Redis only (OWS-15) |
+ * | Offload CPU-bound chemistry to worker processes   | not rendered: the app has no worker program at any commit; `worker` is a config error (OWS-15) |
  *
- * Assumptions (the runbook does not say): the image's entrypoint is the uvicorn CLI (it reads
- * `WEB_CONCURRENCY` as its `--workers` default) listening on 8000; the worker is the same image
- * with `worker.command`, takes its jobs from Redis and serves `/livez` + `/readyz` on
- * `worker.healthPort`; `ws_message_size_bytes` is a histogram.
+ * The interfaces (command, flags, env, probes, writable paths, metrics) come from the application
+ * contract `services/ows.contract.ts` (upstream 98a9718, each entry cited); the `app-contract` policy
+ * checks every stack against it.
  */
 import { Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
@@ -37,18 +36,56 @@ import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { egressTo } from '../components/stateful.js';
 import { trace } from '../components/meta.js';
-import { owsWorkers, type OwsService } from '../stacks/ows.js';
+import type { OwsService } from '../stacks/ows.js';
 import type { BuildContext, ServiceModule } from './types.js';
 import { ingressPeers, serviceRedis } from './common.js';
+import { OWS_APP_FACTORY, OWS_CONTRACT_PORT, OWS_LOG_CLASSES, OWS_LOG_CONFIG_PATH, OWS_MESSAGE_SIZE_BUCKETS } from './ows.contract.js';
 
-export const OWS_PORT = 8000;
+export const OWS_PORT = OWS_CONTRACT_PORT;
+
+/**
+ * OWS-2, OWS-7, OWS-11: the API's command line. uvicorn imports the app factory itself: the image's
+ * CMD (`cli dashboard`) fails to import at 98a9718 (`reports/` never committed), and the CLI would
+ * overwrite `LOG_FORMAT` anyway. One process (no `--workers`, no `WEB_CONCURRENCY`): the metrics
+ * registry is per process. `--host 0.0.0.0`: uvicorn's default 127.0.0.1 is unreachable in a pod.
+ */
+export const OWS_COMMAND = ['python3', '-m', 'uvicorn'] as const;
+export const OWS_ARGS = ['--factory', OWS_APP_FACTORY, '--host', '0.0.0.0', '--port', String(OWS_PORT), '--log-config', OWS_LOG_CONFIG_PATH] as const;
+
+/**
+ * OWS-7: the logging dictConfig uvicorn applies before importing the app (`--log-config`): the
+ * format (the app's JSONFormatter, or its text format) and the level for uvicorn's and the root
+ * logger. The app's request log (`HTTP GET /x -> 200`) carries X-Request-ID as `corr_id`.
+ */
+export function owsLogConfig(format: 'text' | 'json', level: string): string {
+  // StreamHandler's default stream, stderr (the kubelet collects both; `ext://sys.stdout` reads as a host to the air-gap check).
+  const handler = { class: 'logging.StreamHandler', formatter: format, filters: ['correlation'] };
+  const logger = { handlers: ['default'], level, propagate: false };
+  return `${JSON.stringify(
+    {
+      version: 1,
+      disable_existing_loggers: false,
+      filters: { correlation: { '()': OWS_LOG_CLASSES.correlation } },
+      formatters: format === 'json' ? { json: { '()': OWS_LOG_CLASSES.json } } : { text: { format: OWS_LOG_CLASSES.textFormat } },
+      handlers: { default: handler },
+      loggers: { uvicorn: logger, 'uvicorn.error': logger, 'uvicorn.access': logger },
+      root: { handlers: ['default'], level },
+    },
+    null,
+    2,
+  )}
+`;
+}
+
+/** The largest finite `ws_message_size_bytes` bucket: histogram_quantile never returns more. */
+export const OWS_TOP_SIZE_BUCKET = Math.max(...OWS_MESSAGE_SIZE_BUCKETS.filter((b) => Number.isFinite(b)));
 const MiB = 1024 * 1024;
 
 /** Names of what the service renders, for tests and other services. */
 export const OWS_NAMES = {
   api: 'ows',
-  worker: 'ows-worker',
   settings: 'ows-settings',
+  logging: 'ows-logging',
   reports: 'ows-reports',
   apiToken: 'ows-api-token',
   metricsToken: 'ows-metrics-token',
@@ -99,16 +136,31 @@ export function owsAlerts(cfg: Pick<OwsService, 'namespace' | 'alerts' | 'rateLi
       runbookUrl: runbook('owswebsocketconnectionslost'),
       concerns: ['OWS-9'],
     },
-    {
-      alert: 'OWSWebSocketMessagesNearSizeLimit',
-      expr: `histogram_quantile(0.99, sum by (le) (rate(ws_message_size_bytes_bucket{${sel}}[5m]))) > ${nearBytes}`,
-      for: '15m',
-      severity: 'warning',
-      summary: `OWS p99 WebSocket message size is above ${nearBytes} bytes (80 % of OW_SC_WS_MAX_MESSAGE_BYTES)`,
-      description: 'Clients send messages close to OW_SC_WS_MAX_MESSAGE_BYTES and will soon be rejected: raise rateLimits.wsMaxMessageBytes or fix the client.',
-      runbookUrl: runbook('owswebsocketmessagesnearsizelimit'),
-      concerns: ['OWS-5', 'OWS-9'],
-    },
+    // The app's histogram stops at OWS_TOP_SIZE_BUCKET: a p99 above it is never reported. Within
+    // range, compare the p99; beyond it, the nearest the app can tell is "more than 1 % of the
+    // messages are above the top bucket" (a p99 above it), which fires earlier than 80 %.
+    nearBytes < OWS_TOP_SIZE_BUCKET
+      ? {
+          alert: 'OWSWebSocketMessagesNearSizeLimit',
+          expr: `histogram_quantile(0.99, sum by (le) (rate(ws_message_size_bytes_bucket{${sel}}[5m]))) > ${nearBytes}`,
+          for: '15m',
+          severity: 'warning',
+          summary: `OWS p99 WebSocket message size is above ${nearBytes} bytes (80 % of OW_SC_WS_MAX_MESSAGE_BYTES)`,
+          description: 'Clients send messages close to OW_SC_WS_MAX_MESSAGE_BYTES and will soon be rejected: raise rateLimits.wsMaxMessageBytes or fix the client.',
+          runbookUrl: runbook('owswebsocketmessagesnearsizelimit'),
+          concerns: ['OWS-5', 'OWS-9'],
+        }
+      : {
+          alert: 'OWSWebSocketMessagesNearSizeLimit',
+          // prometheus_client writes le="8192.0" (and Prometheus 3 normalises to that form): match both spellings.
+          expr: `sum(rate(ws_message_size_bytes_bucket{${sel},le=~"${OWS_TOP_SIZE_BUCKET}(.0)?"}[5m])) / sum(rate(ws_message_size_bytes_count{${sel}}[5m])) < 0.99`,
+          for: '15m',
+          severity: 'warning',
+          summary: `OWS p99 WebSocket message size is above ${OWS_TOP_SIZE_BUCKET} bytes, the app's largest size bucket (OW_SC_WS_MAX_MESSAGE_BYTES is ${cfg.rateLimits.wsMaxMessageBytes})`,
+          description: `More than 1 % of the messages are larger than ${OWS_TOP_SIZE_BUCKET} bytes; the app's histogram cannot tell how close they come to OW_SC_WS_MAX_MESSAGE_BYTES (app change: buckets up to the limit at dashboard/__init__.py:143).`,
+          runbookUrl: runbook('owswebsocketmessagesnearsizelimit'),
+          concerns: ['OWS-5', 'OWS-9'],
+        },
   ];
 }
 
@@ -116,14 +168,16 @@ export const ows: ServiceModule = {
   key: 'ows',
   prefix: 'OWS',
   runbook: '001_8ef09203eb418336.txt',
-  appConcerns: {},
+  appConcerns: {
+    'OWS-15':
+      'not deployable: llamasearchai/OpenWorld-SpecialtyChemicals has no worker program at any commit (98a9718 newest); services.ows.worker is refused until the app ships a job consumer entrypoint',
+  },
   build(scope: Construct, ctx: BuildContext): void {
     const cfg = ctx.stack.services.ows!;
     const cluster = ctx.stack.cluster;
     const ns = cfg.namespace;
     const chart = new Chart(scope, 'ows', { disableResourceNameHashes: true });
-    const worker = cfg.worker?.enabled ? cfg.worker : undefined;
-    const clients = [{ name: OWS_NAMES.api }, ...(worker ? [{ name: OWS_NAMES.worker }] : [])];
+    const clients = [{ name: OWS_NAMES.api }];
 
     new Namespace(chart, 'Namespace', { name: ns });
     new DefaultDeny(chart, 'DefaultDeny', { namespace: ns, dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel });
@@ -179,12 +233,17 @@ export const ows: ServiceModule = {
         OW_SC_WS_MAX_MESSAGE_BYTES: String(cfg.rateLimits.wsMaxMessageBytes),
         OW_SC_MAX_CSV_BYTES: String(cfg.csv.maxBytes),
         OW_SC_MAX_CSV_ROWS: String(cfg.csv.maxRows),
-        LOG_FORMAT: cfg.logging.format,
-        LOG_LEVEL: cfg.logging.level,
         OW_SC_METRICS_PROTECT: cfg.metricsProtect ? '1' : '0',
         ...(redisUrl ? { OW_SC_REDIS_CHANNEL: cfg.redisChannel } : {}),
       },
-      concerns: ['OWS-4', 'OWS-5', 'OWS-6', 'OWS-7', ...(redisUrl ? ['OWS-10'] : [])],
+      concerns: ['OWS-4', 'OWS-5', 'OWS-6', ...(redisUrl ? ['OWS-10'] : [])],
+    });
+    // OWS-7: format and level as a logging config file for uvicorn (the app reads no LOG_* variable on this path).
+    const logging = new ConfigMap(chart, 'Logging', {
+      name: OWS_NAMES.logging,
+      namespace: ns,
+      data: { 'log-config.json': owsLogConfig(cfg.logging.format, cfg.logging.level) },
+      concerns: ['OWS-7'],
     });
 
     // OWS-14: one image per variant; nothing below runs a shell (HTTP probes, preStop `sleep` action).
@@ -209,15 +268,18 @@ export const ows: ServiceModule = {
     trace(reports, 'OWS-1');
 
     const apiScaled = cfg.autoscaling.maxReplicas > 1;
-    const workers = owsWorkers(cfg);
+    // OWS-11: one uvicorn process per pod, scaled by replicas. WEB_CONCURRENCY is never set: the CLI
+    // hands uvicorn an app object, and uvicorn 0.30.6 exits 1 for more than one worker (contract).
     const app = new Workload(chart, 'Api', {
       name: OWS_NAMES.api,
       namespace: ns,
       image,
       port: OWS_PORT,
+      command: [...OWS_COMMAND],
+      args: [...OWS_ARGS],
+      contract: 'ows/ows',
+      files: [{ path: OWS_LOG_CONFIG_PATH.slice(0, OWS_LOG_CONFIG_PATH.lastIndexOf('/')), configMap: OWS_NAMES.logging }],
       env: {
-        // OWS-11: uvicorn reads WEB_CONCURRENCY as its --workers default.
-        WEB_CONCURRENCY: String(workers),
         OW_SC_API_TOKEN: apiToken.env('token'),
         ...(metricsToken ? { OW_SC_METRICS_TOKEN: metricsToken.env('token') } : {}),
         ...redisEnv,
@@ -231,7 +293,7 @@ export const ows: ServiceModule = {
       // A ReadWriteOnce volume attaches to one node: a surge pod forced onto another node by the strict
       // node spread would never start (Multi-Attach). Single replica (rule), so nothing to spread.
       spread: cfg.volumes.reports.accessMode === 'ReadWriteMany',
-      podAnnotations: { ...settings.annotation, ...apiToken.annotations, ...metricsToken?.annotations, ...redisUrl?.annotations },
+      podAnnotations: { ...settings.annotation, ...logging.annotation, ...apiToken.annotations, ...metricsToken?.annotations, ...redisUrl?.annotations },
     });
     trace(
       app.deployment,
@@ -292,41 +354,8 @@ export const ows: ServiceModule = {
       namespace: ns,
       rules: owsAlerts(cfg, (a) => ctx.runbookUrl('ows', a)),
       prometheusSelector: cluster.prometheusSelector,
+      contract: 'ows',
     });
-
-    // OWS-15: CPU-bound chemistry in its own Deployment: own resources and scaling, no Service, no Ingress.
-    if (worker) {
-      const workerScaled = worker.autoscaling.maxReplicas > 1;
-      const w = new Workload(chart, 'Worker', {
-        name: OWS_NAMES.worker,
-        namespace: ns,
-        image,
-        port: worker.healthPort,
-        command: worker.command,
-        env: redisEnv,
-        envFromConfigMaps: [settings.name],
-        liveness: { path: '/livez' },
-        readiness: { path: '/readyz' },
-        resources: worker.resources,
-        ...(workerScaled ? { autoscaled: true } : { replicas: 1 }),
-        writablePaths: scratch([]),
-        podAnnotations: { ...settings.annotation, ...redisUrl?.annotations },
-      });
-      // Nobody connects to the worker: drop the Service the Workload component always renders.
-      w.node.tryRemoveChild('Service');
-      trace(w.deployment, 'OWS-1', 'OWS-5', 'OWS-6', 'OWS-7', 'OWS-10', 'OWS-14', 'OWS-15');
-      if (workerScaled) {
-        new Autoscaling(chart, 'WorkerAutoscaling', {
-          target: { name: w.name, namespace: ns, selector: w.selector },
-          ...worker.autoscaling,
-          concerns: ['OWS-15'],
-        });
-      }
-      // In: nothing (the kubelet's probes are not pod traffic). Out: Redis (an external one has its own policy).
-      if (redisEgress.length > 0) {
-        const wp = new AllowList(chart, 'WorkerAllowList', { name: OWS_NAMES.worker, namespace: ns, pods: w.selector, egress: redisEgress });
-        trace(wp.policy, 'OWS-10', 'OWS-15');
-      }
-    }
+    // OWS-15: no worker Deployment: the app has no worker program (stacks/ows.ts refuses `worker`).
   },
 };

@@ -63,8 +63,12 @@ export const owsService = z.strictObject({
       httpPerSecond: z.int().min(1).max(10_000).default(10),
       /** `OW_SC_WS_MSGS_PER_SEC`: messages per second per WebSocket. @default 20 */
       wsMessagesPerSecond: z.int().min(1).max(1_000).default(20),
-      /** `OW_SC_WS_MAX_MESSAGE_BYTES`: largest WebSocket message accepted, 1 KiB – 16 MiB. @default 65536 */
-      wsMaxMessageBytes: z.int().min(1024).max(16 * MiB).default(65_536),
+      /**
+       * `OW_SC_WS_MAX_MESSAGE_BYTES`: largest WebSocket message accepted, 1 KiB – 16 MiB. Above 10240 the
+       * size alert can only tell "p99 above 8192" (the app's largest histogram bucket).
+       * @default 8192 (the app's own default, dashboard/__init__.py:310)
+       */
+      wsMaxMessageBytes: z.int().min(1024).max(16 * MiB).default(8192),
     })
     .prefault({}),
   /** OWS-6: `OW_SC_MAX_CSV_BYTES`, `OW_SC_MAX_CSV_ROWS`. */
@@ -79,22 +83,25 @@ export const owsService = z.strictObject({
   /** OWS-7: `LOG_FORMAT`, `LOG_LEVEL`. */
   logging: z
     .strictObject({
-      /** `LOG_FORMAT`: json also makes access logs JSON with `X-Request-ID`. @default json */
+      /** Log format of the app and uvicorn (ConfigMap `ows-logging`, uvicorn `--log-config`): json uses the app's JSONFormatter, with X-Request-ID as `corr_id`. @default json */
       format: z.enum(['text', 'json']).default('json'),
-      /** `LOG_LEVEL` (Python logging levels). @default INFO */
+      /** Level of the root and uvicorn loggers (Python logging levels), in the same log config. @default INFO */
       level: z.enum(OWS_LOG_LEVELS).default('INFO'),
     })
     .prefault({}),
   /** OWS-4: `OW_SC_METRICS_PROTECT`; the scrape then sends the `OW_SC_METRICS_TOKEN` Secret as Bearer. @default true */
   metricsProtect: z.boolean().default(true),
-  /** OWS-10: Redis for cross-instance fan-out; required for more than one API replica or uvicorn worker, and for the worker. @default none */
+  /** OWS-10: Redis for cross-instance fan-out; required for more than one API replica. @default none */
   redis: z.discriminatedUnion('mode', [inClusterRedis, externalRedis]).optional(),
   /** OWS-10: `OW_SC_REDIS_CHANNEL`. @default owsc:effluent */
   redisChannel: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,127}$/, { error: 'must be a Redis channel name such as owsc:effluent (letters, digits, : . _ -)' })
     .default('owsc:effluent'),
-  /** OWS-11: uvicorn workers (`WEB_CONCURRENCY`), 1–16. @default one per whole CPU core of the limit (1–8); 1 without Redis */
+  /**
+   * OWS-11: uvicorn processes per pod. Only 1: the app's metrics registry is per process (more workers
+   * would each report a part; services/ows.contract.ts), so the API scales with `autoscaling`. @default 1
+   */
   workers: z.int().min(1).max(16).optional(),
   /** OWS-11: the API's HPA; more than one replica needs `redis`. A maximum of 1 renders a fixed single replica. @default 1–1 at 70 % CPU */
   autoscaling: autoscaling.default({ minReplicas: 1, maxReplicas: 1, cpuUtilization: 70 }),
@@ -122,7 +129,10 @@ export const owsService = z.strictObject({
     .prefault({}),
   /** OWS-12: ingress read/send (nginx) or idle (ALB) timeout, so idle WebSockets stay open; 60 s – 1 day. @default 3600 */
   wsTimeoutSeconds: z.int().min(60).max(86_400).default(3600),
-  /** OWS-15: the worker Deployment for CPU-bound chemistry work; it consumes from Redis. @default none */
+  /**
+   * OWS-15: a worker Deployment for CPU-bound chemistry work. Refused: the app has no worker program at
+   * any commit (services/ows.contract.ts). Kept so a stack that has the block gets that reason. @default none
+   */
   worker: z
     .strictObject({
       /** @default true */
@@ -151,27 +161,6 @@ export const owsService = z.strictObject({
 });
 export type OwsService = z.infer<typeof owsService>;
 
-/** A CPU quantity in cores (NaN when it is not one). */
-const cores = (q: string): number => quantityValue(q) ?? NaN;
-
-/** Most uvicorn workers derived from the CPU limit. */
-export const OWS_MAX_DERIVED_WORKERS = 8;
-
-/**
- * OWS-11: uvicorn workers for the API. Configured, else one per whole core of the CPU limit
- * (an asyncio event loop keeps one core busy; more processes than cores only contend), 1–8.
- * Without Redis every process is its own broadcast domain: one worker.
- */
-export function owsWorkers(svc: Pick<OwsService, 'workers' | 'resources' | 'redis'>): number {
-  if (svc.workers !== undefined) return svc.workers;
-  if (svc.redis === undefined) return 1;
-  const n = Math.floor(cores(svc.resources.cpuLimit));
-  return Math.min(OWS_MAX_DERIVED_WORKERS, Math.max(1, Number.isFinite(n) ? n : 1));
-}
-
-/** The shells a distroless image does not have. */
-const SHELL = /^(\/(usr\/)?bin\/)?(sh|bash|ash|dash|zsh|busybox)$/;
-
 /** Cross-field rules of `services.ows`. */
 export function owsRules(p: StackParts): RuleProblem[] {
   const svc = p.services?.ows;
@@ -188,15 +177,22 @@ export function owsRules(p: StackParts): RuleProblem[] {
           'more than one replica needs services.ows.redis: WebSocket broadcasts are per instance, so clients of other replicas would miss them (configure redis, or set maxReplicas: 1)',
       });
     }
-    if (svc.workers !== undefined && svc.workers > 1) {
-      out.push({
-        path: [...base, 'workers'],
-        message: 'more than one uvicorn worker needs services.ows.redis: each worker process is its own broadcast domain (configure redis, or set workers: 1)',
-      });
-    }
-    if (svc.worker !== undefined && svc.worker.enabled) {
-      out.push({ path: [...base, 'worker', 'enabled'], message: 'the worker consumes chemistry jobs from Redis: configure services.ows.redis, or disable the worker' });
-    }
+  }
+  // OWS-11: one process per pod (the app's metrics registry is per process; its CLI exits 1 with more).
+  if (svc.workers !== undefined && svc.workers > 1) {
+    out.push({
+      path: [...base, 'workers'],
+      message:
+        'must be 1: OWS 98a9718 keeps its metrics in a per-process registry without MultiProcessCollector, so each scrape would see one worker of several (and its own CLI exits 1 with more); scale with autoscaling instead (services/ows.contract.ts)',
+    });
+  }
+  // OWS-15: `python -m openworld_specialty_chemicals.worker` exists at no commit.
+  if (svc.worker !== undefined && svc.worker.enabled) {
+    out.push({
+      path: [...base, 'worker', 'enabled'],
+      message:
+        'OWS has no worker program at any commit (98a9718 newest): a worker Deployment would crash-loop; remove the block until the app ships a job consumer entrypoint (OWS-15, services/ows.contract.ts)',
+    });
   }
   // OWS-1: a ReadWriteOnce volume attaches to one node; a second API pod elsewhere never starts.
   if (replicas > 1 && svc.volumes.reports.accessMode === 'ReadWriteOnce') {
@@ -209,10 +205,6 @@ export function owsRules(p: StackParts): RuleProblem[] {
   if (svc.variant === 'distroless' && svc.distrolessImage === undefined) {
     out.push({ path: [...base, 'distrolessImage'], message: 'required when variant is distroless (Dockerfile.distroless builds a separate image)' });
   }
-  if (svc.variant === 'distroless' && svc.worker !== undefined && SHELL.test(svc.worker.command[0] ?? '')) {
-    out.push({ path: [...base, 'worker', 'command', 0], message: 'the distroless image has no shell: run the worker program directly' });
-  }
-  if (svc.worker !== undefined) out.push(...autoscalingRange(svc.worker.autoscaling, [...base, 'worker', 'autoscaling']));
   if (svc.redis?.mode === 'in-cluster') {
     if ((quantityValue(svc.redis.resources.memoryLimit) ?? 0) < 32 * MiB) {
       out.push({ path: [...base, 'redis', 'resources', 'memoryLimit'], message: 'must be at least 32Mi (maxmemory is 75 % of it)' });

@@ -17,10 +17,11 @@ import { render, type Rendered } from '../synth/render.js';
 import { blocking, evaluate } from '../policies/rules.js';
 import { airgapProblems } from '../synth/airgap.js';
 import { redisHaProblems, toleranceProblems, workloadsOf } from '../synth/failure-budget.js';
-import { owsWorkers, type OwsService } from '../stacks/ows.js';
-import { owsAlerts, owsBodySize, OWS_NAMES } from '../services/ows.js';
+import { owsAlerts, owsBodySize, owsLogConfig, OWS_NAMES, OWS_TOP_SIZE_BUCKET } from '../services/ows.js';
+import { owsContract } from '../services/ows.contract.js';
+import { metricProblems } from '../policies/contract.js';
 import { TlsIngress } from '../components/tls-ingress.js';
-import { alertsOf, coverageProblems, readUnitTests, unitTestFile, type RuleGroup } from './promtool.js';
+import { alertsOf, coverageProblems, prepareUnitTest, promtool, promtoolWorkspace, readUnitTests, ruleSetOf, unitTestFile, type RuleGroup } from './promtool.js';
 import { invalidManifests } from './schema.js';
 import { concernsOf, ENVS, ROOT, SHARED } from './helpers.js';
 import { errorOf, newChart } from './components/util.js';
@@ -89,8 +90,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     expect(RUNBOOK).toMatch(/-v \$\(pwd\)\/reports:\/app\/reports/);
     for (const env of ENVS) {
       const o = owsCfg(env);
-      const names = [OWS_NAMES.api, ...(o.worker ? [OWS_NAMES.worker] : [])];
-      for (const name of names) {
+      for (const name of [OWS_NAMES.api]) {
         const d = deployment(env, name);
         const pod = podOf(d);
         const c = containerOf(d);
@@ -113,11 +113,10 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
         expect(c.resources.limits['ephemeral-storage'], `${env} ${name}`).toBeDefined();
         expectTrace(d, 'OWS-1');
       }
-      // The reports survive pods: the API mounts the claim, the worker does not.
+      // The reports survive pods: the API mounts the claim.
       const api = deployment(env);
       const reportsVolume = podOf(api).volumes.find((v: J) => v.name === containerOf(api).volumeMounts.find((m: J) => m.mountPath === '/app/reports').name);
       expect(reportsVolume.persistentVolumeClaim, env).toEqual({ claimName: OWS_NAMES.reports });
-      if (o.worker) expect(containerOf(deployment(env, OWS_NAMES.worker)).volumeMounts.map((m: J) => m.mountPath), env).not.toContain('/app/reports');
       const pvc = get(objs(env), 'PersistentVolumeClaim', OWS_NAMES.reports);
       expect(pvc.spec.accessModes, env).toEqual([o.volumes.reports.accessMode]);
       expect(pvc.spec.resources.requests.storage, env).toBe(o.volumes.reports.size);
@@ -168,8 +167,6 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       expect(req, env).toMatchObject({ namespace: NS, keys: ['token'], source: 'pulumi', pulumi: { token: { randomLength: 48 } }, version: 1 });
       // rotation: bumping the version rolls the API pods
       expect(deployment(env).spec.template.metadata.annotations['rotation.stackbook.io/secret-ows-api-token'], env).toBe('1');
-      // the worker does not get the API token
-      if (owsCfg(env).worker) expect(envVar(containerOf(deployment(env, OWS_NAMES.worker)), 'OW_SC_API_TOKEN'), env).toBeUndefined();
       // no object carries a token value: no Secret with data, no secret-looking literal anywhere
       expect(objs(env).filter((o) => o.kind === 'Secret'), env).toEqual([]);
       const secretRules = evaluate(objs(env) as never).filter((v) => ['no-secret-literal', 'no-secret-data'].includes(v.rule));
@@ -225,7 +222,10 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       const d = settings(env);
       // no stack overrides them: the defaults
       expect(owsCfg(env).rateLimits, env).toBeUndefined();
-      expect([d.OW_SC_RL_PER_SEC, d.OW_SC_WS_MSGS_PER_SEC, d.OW_SC_WS_MAX_MESSAGE_BYTES], env).toEqual(['10', '20', '65536']);
+      // the app's own defaults (dashboard/__init__.py:64, 311, 310), cited by the contract
+      expect([d.OW_SC_RL_PER_SEC, d.OW_SC_WS_MSGS_PER_SEC, d.OW_SC_WS_MAX_MESSAGE_BYTES], env).toEqual(['10', '20', '8192']);
+      const appEnv = owsContract.workloads.ows!.env!;
+      expect([appEnv.OW_SC_RL_PER_SEC!.default, appEnv.OW_SC_WS_MSGS_PER_SEC!.default, appEnv.OW_SC_WS_MAX_MESSAGE_BYTES!.default], env).toEqual(['10', '20', '8192']);
       expect(containerOf(deployment(env)).envFrom, env).toEqual([{ configMapRef: { name: OWS_NAMES.settings } }]);
       expectTrace(get(objs(env), 'ConfigMap', OWS_NAMES.settings), 'OWS-5');
       expectTrace(deployment(env), 'OWS-5');
@@ -263,13 +263,45 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     expect(configError('dev', (r) => (r.services.ows.csv = { maxRows: 0 }))).toBe('stacks/Pulumi.dev.yaml: config.stackbook:services.ows.csv.maxRows: must be ≥ 1 (got 0)');
   });
 
-  it('OWS-7: LOG_FORMAT (text|json) and LOG_LEVEL, validated; json and INFO by default', () => {
-    expect(settings('dev')).toMatchObject({ LOG_FORMAT: 'text', LOG_LEVEL: 'DEBUG' });
+  it('OWS-7: the log format (text|json) and level reach the app as uvicorn --log-config, validated; json and INFO by default; no LOG_* variable (the app reads none on this path)', () => {
+    const logConfig = (env: string, change?: (raw: J) => void): J => {
+      const cm = get(objs(env, change), 'ConfigMap', OWS_NAMES.logging);
+      expectTrace(cm, 'OWS-7');
+      return JSON.parse(cm.data['log-config.json']);
+    };
+    const shape = (lc: J) => ({
+      formatters: Object.keys(lc.formatters),
+      handler: lc.handlers.default.formatter,
+      levels: [lc.root.level, lc.loggers.uvicorn.level, lc.loggers['uvicorn.error'].level, lc.loggers['uvicorn.access'].level],
+    });
+    expect(owsCfg('dev').logging).toEqual({ format: 'text', level: 'DEBUG' });
+    expect(shape(logConfig('dev'))).toEqual({ formatters: ['text'], handler: 'text', levels: ['DEBUG', 'DEBUG', 'DEBUG', 'DEBUG'] });
     for (const env of HA_ENVS) {
       expect(owsCfg(env).logging, env).toBeUndefined();
-      expect(settings(env), env).toMatchObject({ LOG_FORMAT: 'json', LOG_LEVEL: 'INFO' });
-      expectTrace(get(objs(env), 'ConfigMap', OWS_NAMES.settings), 'OWS-7');
+      const lc = logConfig(env);
+      expect(shape(lc), env).toEqual({ formatters: ['json'], handler: 'json', levels: ['INFO', 'INFO', 'INFO', 'INFO'] });
+      // the app's own formatter and the filter that puts X-Request-ID in corr_id
+      expect(lc.formatters.json, env).toEqual({ '()': 'openworld_specialty_chemicals.logging.JSONFormatter' });
+      expect(lc.filters.correlation, env).toEqual({ '()': 'openworld_specialty_chemicals.logging.CorrelationFilter' });
     }
+    for (const env of ENVS) {
+      const d = deployment(env);
+      const c = containerOf(d);
+      // the CLI overwrote LOG_FORMAT from its --log-format (cli.py:108); uvicorn --factory reads neither variable
+      expect({ ...settings(env), ...Object.fromEntries((c.env ?? []).map((e: J) => [e.name, e])) }, env).not.toHaveProperty('LOG_FORMAT');
+      expect({ ...settings(env), ...Object.fromEntries((c.env ?? []).map((e: J) => [e.name, e])) }, env).not.toHaveProperty('LOG_LEVEL');
+      const at = c.args.indexOf('--log-config');
+      expect(c.args[at + 1], env).toBe('/etc/ows/log-config.json');
+      const mount = c.volumeMounts.find((m: J) => m.mountPath === '/etc/ows');
+      expect(mount?.readOnly, env).toBe(true);
+      expect(podOf(d).volumes.find((v: J) => v.name === mount.name).configMap.name, env).toBe(OWS_NAMES.logging);
+      // a change rolls the pods
+      expect(d.spec.template.metadata.annotations['checksum.stackbook.io/configmap-ows-logging'], env).toMatch(/^[0-9a-f]{64}$/);
+      expectTrace(d, 'OWS-7');
+    }
+    // the file is exactly what owsLogConfig renders, and the air-gap check finds no host in it
+    expect(get(objs('dev'), 'ConfigMap', OWS_NAMES.logging).data['log-config.json']).toBe(owsLogConfig('text', 'DEBUG'));
+    expect(owsLogConfig('json', 'INFO')).not.toContain('ext://');
     expect(configError('dev', (r) => (r.services.ows.logging = { format: 'xml' }))).toBe(
       'stacks/Pulumi.dev.yaml: config.stackbook:services.ows.logging.format: must be one of "text", "json" (got "xml")',
     );
@@ -316,7 +348,8 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       const byName = Object.fromEntries(rules.map((r) => [r.alert, r]));
       expect(byName.OWSWebSocketErrors!.expr, env).toMatch(/> 0\.1$/);
       expect(byName.OWSWebSocketConnectionsNearLimit!.expr, env).toMatch(/> 800$/);
-      expect(byName.OWSWebSocketMessagesNearSizeLimit!.expr, env).toMatch(/> 52428$/);
+      // 80 % of the app's default 8192, below its top bucket: the p99 can get there
+      expect(byName.OWSWebSocketMessagesNearSizeLimit!.expr, env).toMatch(/> 6553$/);
       expect(byName.OWSWebSocketConnectionsLost!.labels?.severity, env).toBe('critical');
       expectTrace(pr, 'OWS-9');
       expectTrace(sm, 'OWS-9');
@@ -330,6 +363,15 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       'histogram_quantile(0.99, sum by (le) (rate(ws_message_size_bytes_bucket{}[5m]))) > 8000',
     ]);
     expect(custom[0]!.expr).toContain('{job="ows",namespace="chem"}');
+    // a limit whose 80 % is at or above the app's top bucket (8192): the p99 can never get there, so the
+    // alert asks the one thing the histogram can tell: more than 1 % of the messages above 8192 bytes
+    const big = owsAlerts({ namespace: 'ows', rateLimits: { httpPerSecond: 1, wsMessagesPerSecond: 1, wsMaxMessageBytes: 65_536 }, alerts: { wsErrorsPerSecond: 2, maxConnectionsPerPod: 500, lostConnectionsMinimum: 9 } }, (a) => a);
+    expect(OWS_TOP_SIZE_BUCKET).toBe(8192);
+    expect(big[3]!.expr).toBe(
+      'sum(rate(ws_message_size_bytes_bucket{job="ows",namespace="ows",le=~"8192(.0)?"}[5m])) / sum(rate(ws_message_size_bytes_count{job="ows",namespace="ows"}[5m])) < 0.99',
+    );
+    expect(big[3]!.summary).toContain('above 8192 bytes');
+    for (const a of [...custom, ...big]) expect(metricProblems(owsContract, a.expr), a.alert).toEqual([]);
     // every alert has a FIRING and a QUIET promtool case (test/alerts/ows.test.yaml, run by test/alerts.test.ts)
     expect(coverageProblems(custom.map((a) => a.alert), readUnitTests(unitTestFile('ows')).doc)).toEqual([]);
   });
@@ -346,21 +388,22 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
         source: 'pulumi',
         pulumi: { password: { randomLength: 32 }, url: { template: 'redis://:{password}@redis.ows.svc:6379/0' } },
       });
-      for (const name of [OWS_NAMES.api, OWS_NAMES.worker]) {
+      for (const name of [OWS_NAMES.api]) {
         const d = deployment(env, name);
         expect(envVar(containerOf(d), 'OW_SC_REDIS_URL')!.valueFrom.secretKeyRef, `${env} ${name}`).toEqual({ name: 'ows-redis', key: 'url' });
         expect(d.spec.template.metadata.annotations['rotation.stackbook.io/secret-ows-redis'], `${env} ${name}`).toBe('1');
         expectTrace(d, 'OWS-10');
       }
       expect(settings(env).OW_SC_REDIS_CHANNEL, env).toBe('owsc:effluent');
-      // the API may reach the Redis pods on 6379 (and nothing else); Redis admits the API and the worker
+      // the API may reach the Redis pods on 6379 (and nothing else); Redis admits the API
       const np = get(r.objects as J[], 'NetworkPolicy', OWS_NAMES.api);
       expect(np.spec.egress, env).toEqual([
         { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } } }], ports: [{ port: 6379, protocol: 'TCP' }] },
       ]);
       const redisPolicy = get(r.objects as J[], 'NetworkPolicy', 'redis');
       const clients = redisPolicy.spec.ingress.flatMap((i: J) => i.from.map((p: J) => p.podSelector?.matchLabels?.['app.kubernetes.io/name'])).filter(Boolean);
-      expect(clients, env).toEqual(expect.arrayContaining(['ows', 'ows-worker']));
+      expect(clients, env).toEqual(expect.arrayContaining(['ows']));
+      expect(clients, env).not.toContain('ows-worker');
       expectTrace(np, 'OWS-10');
       expectTrace(get(r.objects as J[], 'ConfigMap', OWS_NAMES.settings), 'OWS-10');
     }
@@ -374,7 +417,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     expect(configError('staging', (r) => (r.services.ows.redisChannel = 'has space'))).toMatch(/services\.ows\.redisChannel: must be a Redis channel name .* \(got "has space"\)$/);
   });
 
-  it('OWS-10: more than one replica (or uvicorn worker, or a worker Deployment) without Redis is a configuration error naming the file, path and value', () => {
+  it('OWS-10: more than one replica without Redis is a configuration error naming the file, path and value', () => {
     expect(RUNBOOK).toMatch(/broadcasting is per-instance/);
     const lines = configError('dev', (r) => {
       r.services.ows.autoscaling = { minReplicas: 1, maxReplicas: 3, cpuUtilization: 70 };
@@ -386,22 +429,16 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     expect(configError('staging', (r) => delete r.services.ows.redis)).toMatch(
       /^stacks\/Pulumi\.staging\.yaml: config\.stackbook:services\.ows\.autoscaling\.maxReplicas: more than one replica needs services\.ows\.redis.* \(got 4\)$/m,
     );
-    expect(configError('dev', (r) => (r.services.ows.workers = 2))).toBe(
-      'stacks/Pulumi.dev.yaml: config.stackbook:services.ows.workers: more than one uvicorn worker needs services.ows.redis: each worker process is its own broadcast domain (configure redis, or set workers: 1) (got 2)',
-    );
-    expect(configError('dev', (r) => (r.services.ows.worker = { command: ['python3', '-m', 'w'] }))).toBe(
-      'stacks/Pulumi.dev.yaml: config.stackbook:services.ows.worker.enabled: the worker consumes chemistry jobs from Redis: configure services.ows.redis, or disable the worker',
-    );
     // one replica with one worker needs none
     expect(() => rendered('dev', (r) => (r.services.ows.workers = 1))).not.toThrow();
   });
 
-  it('OWS-10: an external Redis: the URL from an existing Secret, egress from the API and the worker to its addresses only', () => {
+  it('OWS-10: an external Redis: the URL from an existing Secret, egress from the API to its addresses only', () => {
     const r = rendered('staging', (raw) => (raw.services.ows.redis = { mode: 'external', host: 'redis.corp.internal', cidrs: ['10.30.0.0/24'] }));
     const o = r.objects as J[];
     expect(o.filter((x) => x.kind === 'StatefulSet')).toEqual([]);
-    expect(r.secrets.find((s) => s.name === 'ows-redis')).toMatchObject({ keys: ['url'], source: 'existing', consumers: ['ows', 'ows-worker'] });
-    for (const client of [OWS_NAMES.api, OWS_NAMES.worker]) {
+    expect(r.secrets.find((s) => s.name === 'ows-redis')).toMatchObject({ keys: ['url'], source: 'existing', consumers: ['ows'] });
+    for (const client of [OWS_NAMES.api]) {
       const p = get(o, 'NetworkPolicy', `redis-egress-${client}`);
       expect(p.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': client });
       expect(p.spec.egress).toEqual([{ to: [{ ipBlock: { cidr: '10.30.0.0/24' } }], ports: [{ port: 6379, protocol: 'TCP' }] }]);
@@ -424,20 +461,18 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     );
   });
 
-  it('OWS-11: HPA + PDB from the configured range; uvicorn workers (WEB_CONCURRENCY) derived from the CPU limit', () => {
+  it('OWS-11: HPA + PDB from the configured range; one uvicorn process per pod (no WEB_CONCURRENCY, no --workers)', () => {
     expect(RUNBOOK).toMatch(/Tune `uvicorn` workers based on CPU/);
-    // the formula: one per whole core of the limit, 1–8; one without Redis; a configured count wins
-    const redis = { mode: 'external', host: 'r.internal', port: 6379, cidrs: ['10.0.0.0/24'] } as OwsService['redis'];
-    const w = (cpuLimit: string, withRedis = true, workers?: number) =>
-      owsWorkers({ resources: { cpuRequest: '100m', cpuLimit, memoryRequest: '1Mi', memoryLimit: '1Mi' }, redis: withRedis ? redis : undefined, workers });
-    expect([w('250m'), w('500m'), w('1'), w('1500m'), w('2'), w('3.5'), w('8'), w('16')]).toEqual([1, 1, 1, 1, 2, 3, 8, 8]);
-    expect(w('4', false)).toBe(1);
-    expect(w('4', true, 3)).toBe(3);
+    // The runbook's "workers per CPU" does not hold for this app: its metrics registry is per process
+    // (dashboard/__init__.py:108, no MultiProcessCollector), so N workers would each report a part.
+    expect(owsContract.workloads.ows!.env!.WEB_CONCURRENCY!.runbookSays).toMatch(/uvicorn/);
     for (const env of ENVS) {
       const o = owsCfg(env);
       const c = containerOf(deployment(env));
-      const expected = o.redis ? Math.min(8, Math.max(1, Math.floor(Number(o.resources.cpuLimit)))) : 1;
-      expect(envVar(c, 'WEB_CONCURRENCY'), env).toEqual({ name: 'WEB_CONCURRENCY', value: String(expected) });
+      expect(o.workers, env).toBeUndefined();
+      expect(envVar(c, 'WEB_CONCURRENCY'), env).toBeUndefined();
+      expect(envVar(c, 'PROMETHEUS_MULTIPROC_DIR'), env).toBeUndefined();
+      expect(c.args.filter((a: string) => a.startsWith('--workers')), env).toEqual([]);
       expect(c.resources.limits.cpu, env).toBe(o.resources.cpuLimit);
       expectTrace(deployment(env), 'OWS-11');
     }
@@ -524,7 +559,7 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
       const ref = variant === 'distroless' ? o.distrolessImage : o.image;
       const registry = cfg(env).cluster.airgapped ? `${cfg(env).cluster.registry}/` : '';
       const expected = `${registry}${ref.repository}:${ref.tag}${ref.digest ? `@${ref.digest}` : ''}`;
-      for (const name of [OWS_NAMES.api, ...(o.worker ? [OWS_NAMES.worker] : [])]) {
+      for (const name of [OWS_NAMES.api]) {
         const d = deployment(env, name);
         const c = containerOf(d);
         expect(c.image, `${env} ${name}`).toBe(expected);
@@ -538,58 +573,126 @@ describe('OWS — OpenWorld Specialty Chemicals', () => {
     expect(owsCfg('prod').variant).toBe('distroless');
     expect(containerOf(deployment('prod')).image).toContain(':0.9.4-distroless@sha256:');
     expect(containerOf(deployment('staging')).image).toMatch(/:0\.9\.4@sha256:/);
-    // switching: the distroless image is required; a shell as the worker's entrypoint is refused
+    // switching: the distroless image is required
     expect(configError('staging', (r) => (r.services.ows.variant = 'distroless'))).toBe(
       'stacks/Pulumi.staging.yaml: config.stackbook:services.ows.distrolessImage: required when variant is distroless (Dockerfile.distroless builds a separate image)',
-    );
-    expect(configError('prod', (r) => (r.services.ows.worker.command = ['/bin/sh', '-c', 'python3 -m w']))).toBe(
-      'stacks/Pulumi.prod.yaml: config.stackbook:services.ows.worker.command[0]: the distroless image has no shell: run the worker program directly (got "/bin/sh")',
     );
     expect(configError('prod', (r) => delete r.services.ows.distrolessImage.digest)).toMatch(/services\.ows\.distrolessImage\.digest: required in production stacks/);
     expect(configError('dev', (r) => (r.services.ows.variant = 'slim'))).toMatch(/services\.ows\.variant: must be one of "standard", "distroless" \(got "slim"\)$/);
   });
 
-  it('OWS-15: the worker Deployment runs the chemistry work with its own resources and HPA, has no Service or Ingress, and may only reach Redis', () => {
+  it('OWS-15: no worker Deployment: the app has no worker program at any commit, and a `worker` block is a configuration error saying so', () => {
     expect(RUNBOOK).toMatch(/offload CPU-bound chemistry processing to worker processes/);
-    for (const env of HA_ENVS) {
-      const o = owsCfg(env).worker;
-      const o2 = objs(env);
-      const d = deployment(env, OWS_NAMES.worker);
-      const c = containerOf(d);
-      expect(c.command, env).toEqual(o.command);
-      const res = o.resources ?? { cpuRequest: '500m', cpuLimit: '2', memoryRequest: '512Mi', memoryLimit: '1Gi' };
-      expect(c.resources.requests, env).toMatchObject({ cpu: res.cpuRequest, memory: res.memoryRequest });
-      expect(c.resources.limits, env).toMatchObject({ cpu: res.cpuLimit, memory: res.memoryLimit });
-      expect(c.livenessProbe.httpGet, env).toMatchObject({ path: '/livez', port: 8001 });
-      expect(c.readinessProbe.httpGet, env).toMatchObject({ path: '/readyz', port: 8001 });
-      expect(envVar(c, 'WEB_CONCURRENCY'), env).toBeUndefined();
-      const hpa = get(o2, 'HorizontalPodAutoscaler', OWS_NAMES.worker);
-      expect(hpa.spec, env).toMatchObject({ scaleTargetRef: { kind: 'Deployment', name: 'ows-worker' }, minReplicas: o.autoscaling.minReplicas, maxReplicas: o.autoscaling.maxReplicas });
-      expect(get(o2, 'PodDisruptionBudget', OWS_NAMES.worker).spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'ows-worker' });
-      // nothing routes to it
-      const labels = d.spec.template.metadata.labels;
-      const services = o2.filter((x) => x.kind === 'Service' && Object.entries(x.spec.selector ?? {}).every(([k, v]) => labels[k] === v));
-      expect(services, env).toEqual([]);
-      expect(o2.filter((x) => x.kind === 'Ingress' && JSON.stringify(x.spec).includes('ows-worker')), env).toEqual([]);
-      // out: Redis only (DNS comes from the namespace policy); in: nothing
-      const np = get(o2, 'NetworkPolicy', OWS_NAMES.worker);
-      expect(np.spec.podSelector, env).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'ows-worker' } });
-      expect(np.spec.policyTypes, env).toEqual(['Egress']);
-      expect(np.spec.egress, env).toEqual([
-        { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': NS } }, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'redis' } } }], ports: [{ port: 6379, protocol: 'TCP' }] },
-      ]);
-      const admitting = o2.filter((x) => x.kind === 'NetworkPolicy' && (x.spec.ingress ?? []).length > 0 && Object.entries(x.spec.podSelector.matchLabels ?? {}).every(([k, v]) => labels[k] === v));
-      expect(admitting.map((x) => x.metadata.name), env).toEqual([]);
-      for (const x of [d, hpa, np]) expectTrace(x, 'OWS-15');
+    for (const env of ENVS) {
+      expect(owsCfg(env).worker, env).toBeUndefined();
+      expect(objs(env).filter((x) => JSON.stringify(x.metadata).includes('ows-worker')), env).toEqual([]);
+      expect(objs(env).filter((x) => x.kind === 'Deployment').map((x) => x.metadata.name), env).not.toContain('ows-worker');
     }
-    // a single worker replica: fixed, no HPA; disabled: no worker at all
-    const one = objs('staging', (r) => (r.services.ows.worker.autoscaling = { minReplicas: 1, maxReplicas: 1, cpuUtilization: 80 }));
-    expect(get(one, 'Deployment', OWS_NAMES.worker).spec.replicas).toBe(1);
-    expect(one.filter((x) => x.kind === 'HorizontalPodAutoscaler').map((x) => x.metadata.name)).toEqual(['ows']);
-    const off = objs('staging', (r) => (r.services.ows.worker.enabled = false));
-    expect(off.filter((x) => JSON.stringify(x.metadata).includes('ows-worker'))).toEqual([]);
-    expect(owsCfg('dev').worker).toBeUndefined();
-    expect(configError('staging', (r) => delete r.services.ows.worker.command)).toBe('stacks/Pulumi.staging.yaml: config.stackbook:services.ows.worker.command: required');
+    // the contract names no worker workload, and says why
+    expect(Object.keys(owsContract.workloads)).toEqual(['ows']);
+    expect(owsContract.upstream.notes).toMatch(/openworld_specialty_chemicals\.worker` \(our former `ows-worker`\) exists at no commit/);
+    expect(configError('staging', (r) => (r.services.ows.worker = { command: ['python3', '-m', 'openworld_specialty_chemicals.worker'] }))).toBe(
+      'stacks/Pulumi.staging.yaml: config.stackbook:services.ows.worker.enabled: OWS has no worker program at any commit (98a9718 newest): a worker Deployment would crash-loop; remove the block until the app ships a job consumer entrypoint (OWS-15, services/ows.contract.ts)',
+    );
+    // a disabled block is accepted and renders nothing
+    expect(objs('staging', (r) => (r.services.ows.worker = { enabled: false, command: ['x'] })).filter((x) => JSON.stringify(x.metadata).includes('ows-worker'))).toEqual([]);
+  });
+});
+
+describe('OWS application contract (issue 19: services/ows.contract.ts, upstream 98a9718)', () => {
+  const contractFindings = (objects: readonly J[]) => evaluate(objects as never).filter((v) => v.rule === 'app-contract').map((v) => `${v.object}: ${v.message}`);
+
+  it('OWS-2: the API runs uvicorn on the app factory (the image CMD, `cli dashboard`, fails to import at 98a9718), on 0.0.0.0:8000, checked by the contract', () => {
+    expect(owsContract.upstream.commit).toMatch(/^98a9718/);
+    expect(owsContract.workloads.ows!.command!.runbookSays).toMatch(/reports\/` is in \.gitignore/);
+    for (const env of ENVS) {
+      const d = deployment(env);
+      const c = containerOf(d);
+      expect(d.metadata.annotations['stackbook.io/contract'], env).toBe('ows/ows');
+      expect(c.command, env).toEqual(['python3', '-m', 'uvicorn']);
+      expect(c.args, env).toEqual(['--factory', 'openworld_specialty_chemicals.dashboard:build_app', '--host', '0.0.0.0', '--port', '8000', '--log-config', '/etc/ows/log-config.json']);
+      expect(c.ports.map((p: J) => p.containerPort), env).toEqual([8000]);
+      expect(contractFindings(objs(env)), env).toEqual([]);
+    }
+  });
+
+  it('the contract rule refuses what the service used to render: the CLI entrypoint, LOG_FORMAT-less flags it does not know, a probe elsewhere', () => {
+    const base = deployment('prod');
+    const withContainer = (change: (c: J) => void): J => {
+      const d = JSON.parse(JSON.stringify(base));
+      change(d.spec.template.spec.containers[0]);
+      return d;
+    };
+    const others = objs('prod').filter((o) => o !== base);
+    const findings = (d: J) => contractFindings([...others, d]);
+    expect(findings(base)).toEqual([]);
+    expect(findings(withContainer((c) => (c.command = ['/usr/local/bin/uvicorn'])))).toEqual([
+      'Deployment ows/ows: runs "/usr/local/bin/uvicorn", not an entrypoint of llamasearchai/OpenWorld-SpecialtyChemicals@98a9718 (python3)',
+    ]);
+    expect(findings(withContainer((c) => c.args.push('--log-format', 'json')))).toEqual([
+      'Deployment ows/ows: passes --log-format, a flag llamasearchai/OpenWorld-SpecialtyChemicals@98a9718 does not accept',
+    ]);
+    expect(findings(withContainer((c) => c.env.push({ name: 'OW_SC_WORKER_QUEUE', value: 'x' })))).toEqual([
+      'Deployment ows/ows: sets env OW_SC_WORKER_QUEUE, which llamasearchai/OpenWorld-SpecialtyChemicals@98a9718 never reads',
+    ]);
+    expect(findings(withContainer((c) => (c.livenessProbe.httpGet.path = '/healthz')))).toEqual([
+      'Deployment ows/ows: livenessProbe GET /healthz on port 8000: not a health endpoint of llamasearchai/OpenWorld-SpecialtyChemicals@98a9718 (/livez:8000, /readyz:8000, /health:8000)',
+    ]);
+  });
+
+  it('OWS-9: the alerts use only metrics the app exposes, and the former p99 > 52428 (above the top bucket 8192) is refused as never firing', () => {
+    for (const env of ENVS) {
+      const pr = get(objs(env), 'PrometheusRule', 'ows');
+      expect(pr.metadata.annotations['stackbook.io/contract'], env).toBe('ows');
+    }
+    expect(owsContract.metrics.ws_message_size_bytes!.buckets!.filter(Number.isFinite).at(-1)).toBe(8192);
+    const former = 'histogram_quantile(0.99, sum by (le) (rate(ws_message_size_bytes_bucket{job="ows",namespace="ows"}[5m]))) > 52428';
+    expect(metricProblems(owsContract, former)).toEqual([
+      'compares a quantile of ws_message_size_bytes with 52428, at or above its top finite bucket (8192): histogram_quantile never returns more, so it can never fire',
+    ]);
+    // and a metric the app does not have (no latency histogram) is named
+    expect(metricProblems(owsContract, 'histogram_quantile(0.99, sum by (le) (rate(http_request_duration_seconds_bucket[5m]))) > 1')[0]).toMatch(/uses metric http_request_duration_seconds_bucket, which .* does not expose/);
+  });
+
+  it('OWS-11 (issue 14 item 10): more than one uvicorn worker is a configuration error: the app\'s metrics registry is per process', () => {
+    expect(owsContract.assumptions!.join(' ')).toMatch(/private CollectorRegistry \(dashboard\/__init__\.py:108\).*without MultiProcessCollector/);
+    expect(configError('staging', (r) => (r.services.ows.workers = 2))).toBe(
+      'stacks/Pulumi.staging.yaml: config.stackbook:services.ows.workers: must be 1: OWS 98a9718 keeps its metrics in a per-process registry without MultiProcessCollector, so each scrape would see one worker of several (and its own CLI exits 1 with more); scale with autoscaling instead (services/ows.contract.ts) (got 2)',
+    );
+    expect(() => rendered('dev', (r) => (r.services.ows.workers = 1))).not.toThrow();
+  });
+
+  it('OWS-6 OWS-1: every env var set is read by the app or runbook-only with a reason; /app/logs (the app\'s request log) is writable; UID 10001', () => {
+    const w = owsContract.workloads.ows!;
+    for (const env of ENVS) {
+      const c = containerOf(deployment(env));
+      const set = [...(c.env ?? []).map((e: J) => e.name), ...Object.keys(settings(env))].sort();
+      for (const k of set) expect(w.env![k], `${env} ${k}`).toBeDefined();
+      expect(set.filter((k) => w.env![k]!.runbookOnly).sort(), env).toEqual(['OW_SC_MAX_CSV_BYTES', 'OW_SC_MAX_CSV_ROWS']);
+      expect(podOf(deployment(env)).securityContext.runAsUser, env).toBe(w.uid!.value);
+    }
+    expect(w.writablePaths!.map((p) => p.path)).toEqual(['/app/logs']);
+  });
+});
+
+describe('OWS size alert above the app histogram (promtool acts on the rendered rule)', () => {
+  const runDir = promtoolWorkspace('ows-large-limit');
+  const run = (mutate?: (doc: string) => string) => {
+    const rule = get(objs('staging', (r) => (r.services.ows.rateLimits = { wsMaxMessageBytes: 65_536 })), 'PrometheusRule', 'ows');
+    const dir = runDir('test');
+    const text = readUnitTests(unitTestFile('ows-large-limit')).text;
+    return promtool(['test', 'rules', prepareUnitTest(dir, ruleSetOf(rule, 'https://stackbook.example.com/runbooks'), mutate ? mutate(text) : text)], dir);
+  };
+
+  it('OWS-9: with a 64 KiB limit the alert fires on messages above 8192 bytes and stays quiet below and without traffic', () => {
+    const r = run();
+    expect(r.code, r.output).toBe(0);
+    expect(r.output).toContain('SUCCESS');
+  });
+
+  it('OWS-9: the harness can fail: the FIRING case turned QUIET fails', () => {
+    const r = run((t) => t.replace(/      - eval_time: 20m\n        alertname: OWSWebSocketMessagesNearSizeLimit\n        exp_alerts:\n[\s\S]*?runbook_url: [^\n]*\n/, '      - eval_time: 20m\n        alertname: OWSWebSocketMessagesNearSizeLimit\n        exp_alerts: []\n'));
+    expect(r.code).not.toBe(0);
   });
 });
 

@@ -44,6 +44,14 @@ const container = (objects: J[]) => get(objects, 'Deployment').spec.template.spe
 
 /** One way to break each rule on real objects, without breaking any other rule. */
 const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[]) => void }> = {
+  'app-contract': {
+    env: 'prod',
+    why: 'the OWS API sets an env var its upstream code never reads (services/ows.contract.ts)',
+    breakIt: (o) => {
+      const d = o.find((x) => x.kind === 'Deployment' && x.metadata.name === 'ows')!;
+      d.spec.template.spec.containers[0].env.push({ name: 'OW_SC_WORKER_QUEUE', value: 'chemistry' });
+    },
+  },
   'pod-security-restricted': {
     env: 'prod',
     why: 'container allows privilege escalation',
