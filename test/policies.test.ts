@@ -44,14 +44,6 @@ const container = (objects: J[]) => get(objects, 'Deployment').spec.template.spe
 
 /** One way to break each rule on real objects, without breaking any other rule. */
 const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[]) => void }> = {
-  'app-contract': {
-    env: 'prod',
-    why: 'the OWS API sets an env var its upstream code never reads (services/ows.contract.ts)',
-    breakIt: (o) => {
-      const d = o.find((x) => x.kind === 'Deployment' && x.metadata.name === 'ows')!;
-      d.spec.template.spec.containers[0].env.push({ name: 'OW_SC_WORKER_QUEUE', value: 'chemistry' });
-    },
-  },
   'pod-security-restricted': {
     env: 'prod',
     why: 'container allows privilege escalation',
@@ -99,7 +91,7 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
   },
   'app-contract': {
     env: 'prod',
-    why: 'an env var the app never reads (ENVIRONMENT; OPE reads OPE_ENVIRONMENT)',
+    why: 'an env var the app never reads (ENVIRONMENT; OPE reads OPE_ENVIRONMENT; more cases per service: test/{ope,ows,aion}.test.ts, test/contract-rule.test.ts)',
     breakIt: (o) => {
       get(o, 'ConfigMap', 'ope-settings').data.ENVIRONMENT = 'production';
     },
@@ -131,14 +123,6 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
     why: 'the PDB blocks every drain',
     breakIt: (o) => {
       get(o, 'PodDisruptionBudget').spec.maxUnavailable = 0;
-    },
-  },
-  'app-contract': {
-    env: 'prod',
-    why: 'the AION control plane gets AION_REDIS_URL, which OMERTAOS 947c840 never reads (env_prefix AION_CONTROL_; cases: test/aion.test.ts, test/contract-rule.test.ts)',
-    breakIt: (o) => {
-      const d = o.find((x) => x.kind === 'Deployment' && x.metadata.name === 'aion-control-plane')!;
-      d.spec.template.spec.containers[0].env.push({ name: 'AION_REDIS_URL', value: 'redis://redis:6379/0' });
     },
   },
   'single-autoscaler': {
