@@ -4,5 +4,8 @@
  * `stackbook.io/contract` annotation and is not checked.
  */
 import type { AppContract } from './contract.js';
+import { OSC_CONTRACT } from './osc.contract.js';
 
-export const CONTRACTS: Readonly<Record<string, AppContract>> = {};
+export const CONTRACTS: Readonly<Record<string, AppContract>> = {
+  osc: OSC_CONTRACT,
+};

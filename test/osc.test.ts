@@ -107,7 +107,9 @@ describe('OSC — Oscillink', () => {
     // the port is configurable, and probes, Service, Ingress and NetworkPolicy follow it
     const o = renderWith('dev', (r) => (r.services.osc.port = 8080));
     expect(app(o).readinessProbe.httpGet.port).toBe(8080);
-    expect(envOf(o).PORT).toBe('8080');
+    // the app listens where uvicorn's --port says (cloud/entrypoint.sh:32); it never reads PORT
+    expect(app(o).args).toEqual(['--host', '0.0.0.0', '--port', '8080']);
+    expect(envOf(o).PORT).toBeUndefined();
     expect(ingress(o)!.spec.rules[0].http.paths[0].backend.service.port.number).toBe(8080);
     expect(policy(o).spec.ingress[0].ports).toEqual([{ port: 8080, protocol: 'TCP' }]);
     expect(configErrors('dev', (r) => (r.services.osc.port = OSC_METRICS_PORT))).toContain(
@@ -124,7 +126,11 @@ describe('OSC — Oscillink', () => {
       expect(vol.secret, env).toEqual({ secretName: 'osc-license', items: [{ key: 'oscillink.lic', path: 'oscillink.lic' }], defaultMode: 0o440, optional: expected[env] === '0' });
       const mount = (app(o).volumeMounts as J[]).find((m) => m.name === 'license')!;
       expect(mount, env).toEqual({ name: 'license', mountPath: '/etc/oscillink/license', readOnly: true });
-      expect(envOf(o).OSCILLINK_LICENSE_PATH, env).toBe('/etc/oscillink/license/oscillink.lic');
+      // the licence file is read by the license-verify init container (tools/license_verify.py), not the app
+      const verify = (deployment(o).spec.template.spec.initContainers as J[]).find((c) => c.name === 'license-verify')!;
+      expect(verify.env, env).toContainEqual({ name: 'OSCILLINK_LICENSE_PATH', value: '/etc/oscillink/license/oscillink.lic' });
+      expect(verify.volumeMounts, env).toContainEqual({ name: 'license', mountPath: '/etc/oscillink/license', readOnly: true });
+      expect(envOf(o).OSCILLINK_LICENSE_PATH, env).toBeUndefined();
       expect(rendered(env).secrets.find((s) => s.name === 'osc-license'), env).toMatchObject({ namespace: NS, keys: ['oscillink.lic'], source: 'existing', consumers: ['osc'] });
       expectTrace(settings(o), 'OSC-2');
       expectTrace(deployment(o), 'OSC-2');
@@ -137,8 +143,9 @@ describe('OSC — Oscillink', () => {
     );
     const waived = renderWith('prod', (r) => Object.assign(r.services.osc.license, { required: false, waiver: 'evaluation cluster, licence pending with the vendor' }));
     expect(envOf(waived).OSCILLINK_LICENSE_REQUIRED).toBe('0');
-    // the licence id reaches the app; the JWT itself never appears
-    expect(envOf(objs('prod')).OSCILLINK_LICENSE_ID).toBe(oscCfg('prod').license.id);
+    // the licence id reaches the usage flusher (tools/usage_flush.py:105); the JWT itself never appears
+    const flush = (deployment(objs('prod')).spec.template.spec.initContainers as J[]).find((c) => c.name === 'usage-flush')!;
+    expect(flush.env).toContainEqual({ name: 'OSCILLINK_LICENSE_ID', value: oscCfg('prod').license.id });
   });
 
   it('OSC-3: OSCILLINK_ADMIN_SECRET comes from a Pulumi-generated Secret, and no Ingress publishes /admin', () => {
@@ -307,12 +314,14 @@ describe('OSC — Oscillink', () => {
       OSCILLINK_TRUST_XFF: '0',
     });
     expect(e.OSCILLINK_IP_RATE_LIMIT, 'per-IP is off unless configured').toBeUndefined();
-    // unset limits are left to the licence: dev renders none
+    // unset limits are off (the licence's entitlements are not sourced): dev renders none
     expect(Object.keys(envOf(objs('dev'))).filter((k) => /RATE|EPRL/.test(k))).toEqual([]);
     const o = renderWith('dev', (r) => (r.services.osc.rateLimits = { perIp: { limit: 30, windowSeconds: 10 }, trustForwardedFor: true, endpoints: { CLI_POLL: { limit: 5 } } }));
     expect(envOf(o)).toMatchObject({ OSCILLINK_IP_RATE_LIMIT: '30', OSCILLINK_IP_RATE_WINDOW: '10', OSCILLINK_TRUST_XFF: '1', OSCILLINK_EPRL_CLI_POLL_LIMIT: '5' });
     expectTrace(settings(o), 'OSC-9');
-    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { 'cli-start': { limit: 1 } } }))).toContain('must be UPPER_SNAKE_CASE such as DIFFUSION_GATES');
+    // only the endpoints the app reads (cloud/app/main.py:1521, 1575): anything else is a config error, not a dead variable
+    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { 'cli-start': { limit: 1 } } }))).toContain('config.stackbook:services.osc.rateLimits.endpoints.cli-start');
+    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { SETTLE: { limit: 1 } } }))).toContain('config.stackbook:services.osc.rateLimits.endpoints.SETTLE');
     expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { global: { limit: 0 } }))).toContain('config.stackbook:services.osc.rateLimits.global.limit: must be ≥ 1 (got 0)');
   });
 
@@ -328,20 +337,20 @@ describe('OSC — Oscillink', () => {
     expect(configErrors('dev', (r) => (r.services.osc.quota = { monthlyCap: -1 }))).toContain('config.stackbook:services.osc.quota.monthlyCap: must be ≥ 1 (got -1)');
   });
 
-  it('OSC-11: OSCILLINK_FEAT_* come from a typed map with UPPER_SNAKE keys', () => {
+  it('OSC-11: OSCILLINK_FEAT_* come from a typed map of the features the app has', () => {
     expect(RUNBOOK).toMatch(/OSCILLINK_FEAT_DIFFUSION_GATES=1/);
     for (const env of ENVS) {
       expect(envOf(objs(env)).OSCILLINK_FEAT_DIFFUSION_GATES, env).toBe('1');
       expectTrace(settings(objs(env)), 'OSC-11');
     }
-    const o = renderWith('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: false, ADAPTIVE_PROFILES: true }));
+    const o = renderWith('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: false, PRIORITY_QUEUE: true }));
     expect(Object.entries(envOf(o)).filter(([k]) => k.startsWith('OSCILLINK_FEAT_')).sort()).toEqual([
-      ['OSCILLINK_FEAT_ADAPTIVE_PROFILES', '1'],
       ['OSCILLINK_FEAT_DIFFUSION_GATES', '0'],
+      ['OSCILLINK_FEAT_PRIORITY_QUEUE', '1'],
     ]);
-    expect(configErrors('dev', (r) => (r.services.osc.features = { diffusionGates: true }))).toContain(
-      'must be UPPER_SNAKE_CASE such as DIFFUSION_GATES',
-    );
+    // the app overlays only the keys of its tier map (cloud/app/features.py:63-65): ADAPTIVE_PROFILES is no feature
+    expect(configErrors('dev', (r) => (r.services.osc.features = { ADAPTIVE_PROFILES: true }))).toContain('config.stackbook:services.osc.features.ADAPTIVE_PROFILES');
+    expect(configErrors('dev', (r) => (r.services.osc.features = { diffusionGates: true }))).toContain('config.stackbook:services.osc.features.diffusionGates');
     expect(configErrors('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: 'yes' }))).toContain('config.stackbook:services.osc.features.DIFFUSION_GATES: must be boolean (got "yes")');
   });
 
@@ -491,17 +500,22 @@ describe('OSC — Oscillink', () => {
     }
   });
 
-  it('OSC-17: JWKS URL, TTL and offline grace reach the app, egress to the JWKS host is open, and a required licence needs them', () => {
+  it('OSC-17: JWKS URL, TTL and offline grace reach the licence verification, egress to the JWKS host is open, and a required licence needs them', () => {
     for (const env of ENVS) {
       const j = oscCfg(env).jwks;
       const o = objs(env);
-      expect(envOf(o), env).toMatchObject({
-        OSCILLINK_JWKS_URL: j.url,
-        OSCILLINK_JWKS_TTL: String(j.ttlSeconds ?? 3600),
-        OSCILLINK_JWKS_OFFLINE_GRACE: String(j.offlineGraceSeconds ?? 86400),
-      });
+      // read by tools/license_verify.py (init container), never by the app
+      const verify = (deployment(o).spec.template.spec.initContainers as J[]).find((c) => c.name === 'license-verify')!;
+      expect(verify.env, env).toEqual(
+        expect.arrayContaining([
+          { name: 'OSCILLINK_JWKS_URL', value: j.url },
+          { name: 'OSCILLINK_JWKS_TTL', value: String(j.ttlSeconds ?? 3600) },
+          { name: 'OSCILLINK_JWKS_OFFLINE_GRACE', value: String(j.offlineGraceSeconds ?? 86400) },
+        ]),
+      );
+      expect(Object.keys(envOf(o)).filter((k) => k.startsWith('OSCILLINK_JWKS')), env).toEqual([]);
       for (const cidr of j.egressCidrs) expect(egressOf(o), env).toContain(`${cidr}:443`);
-      expectTrace(settings(o), 'OSC-17');
+      expectTrace(deployment(o), 'OSC-17');
       expectTrace(policy(o), 'OSC-17');
     }
     expect(new URL(oscCfg('airgap').jwks.url).hostname).toMatch(/\.corp\.internal$/);
