@@ -314,7 +314,7 @@ export const osc: ServiceModule = {
     // Start-up waits for the process (/health), not the licence: an expired licence keeps pods
     // running and unready (readiness) instead of restarting them in a loop.
     deployment.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/0/startupProbe/httpGet/path', '/health'));
-    // OSC-2: the licence JWT as a read-only file; optional where the licence is not required (the app runs unlicensed).
+    // OSC-2: the licence JWT as a read-only file for license-verify; optional where the licence is not required (the app runs unlicensed).
     const secretVolumes: Array<{ volume: string; secret: string; key: string; dir: string; optional: boolean }> = [
       { volume: 'license', secret: OSC_SECRETS.license.name, key: OSC_SECRETS.license.key, dir: OSC_LICENSE_DIR, optional: !licenseRequired },
       ...(cfg.keyStore.mode === 'firestore'
@@ -327,8 +327,9 @@ export const osc: ServiceModule = {
           name: v.volume,
           secret: { secretName: v.secret, items: [{ key: v.key, path: v.key }], defaultMode: 0o440, optional: v.optional },
         }),
-        JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: v.volume, mountPath: v.dir, readOnly: true }),
       );
+      // the licence is read only by the license-verify init container, never by the app
+      if (v.volume !== 'license') deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: v.volume, mountPath: v.dir, readOnly: true }));
     }
     // OSC-2, OSC-17: the licence is verified once per pod start, its failure tolerated (see OSC_LICENSE_VERIFY_SCRIPT).
     // OSC-5: usage reporting: the app appends to OSCILLINK_USAGE_LOG, the image's flusher posts it;
