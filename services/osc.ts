@@ -5,7 +5,7 @@
  * | runbook section                       | where it lands                                                                  |
  * |---------------------------------------|---------------------------------------------------------------------------------|
  * | Readiness and health                  | liveness `GET /health`, readiness `GET /license/status`, startup `/health` (OSC-1) |
- * | … `OSCILLINK_LICENSE_REQUIRED`        | ConfigMap `osc-settings`, on in production (waiver rule); licence JWT from Secret `osc-license` mounted read-only at `OSCILLINK_LICENSE_PATH` (OSC-2) |
+ * | … `OSCILLINK_LICENSE_REQUIRED`        | ConfigMap `osc-settings`, on in production (waiver rule); the app runs `uvicorn` (not the image entrypoint: services/osc.contract.ts); init container `license-verify` checks the licence JWT (Secret `osc-license`, read-only) once per start, failure tolerated, so readiness goes 503 instead of a crash loop (OSC-2) |
  * | Admin endpoints, `X-Admin-Secret`     | `OSCILLINK_ADMIN_SECRET` from Secret `osc-admin` (Pulumi random); Ingress publishes only `publicPaths`, never `/admin` (OSC-3) |
  * | Metrics `OSCILLINK_METRICS_PROTECTED` | ConfigMap; metrics-auth sidecar (HAProxy: Prometheus' bearer token → `X-Admin-Secret`, GET /metrics only) + Service `osc-metrics` + ServiceMonitor with the Secret; `/metrics` never in the Ingress (OSC-4) |
  * | NetworkPolicy (service port, JWKS/usage, DNS) | default deny + DNS; AllowList `osc`: in from the ingress controller (or mesh gateway) on the port and Prometheus on the metrics port; out to Redis and the JWKS/usage/Firestore CIDRs or the proxy (OSC-5) |
@@ -21,7 +21,7 @@
  * | Proxies and private clusters          | `egress.mode`: strict (CIDRs per endpoint) or proxy (`HTTP(S)_PROXY`, `NO_PROXY`, egress only to the proxy) (OSC-14) |
  * | Mesh / egress gateway                 | `exposure: mesh`: no Ingress, the mesh gateway namespace allowed in; `internal`: internal class/scheme (OSC-15) |
  * | Supply chain                          | digest required (stack rule), namespace opted in to cosign admission (OSC-16)   |
- * | Troubleshooting: key store, JWKS      | `OSCILLINK_KEYSTORE_BACKEND` memory (keys from Secret `osc-api-keys`) or firestore (credentials Secret, egress) (OSC-18); `OSCILLINK_JWKS_*` + egress (OSC-17) |
+ * | Troubleshooting: key store, JWKS      | `OSCILLINK_KEYSTORE_BACKEND` memory (keys from Secret `osc-api-keys`) or firestore (credentials Secret, egress) (OSC-18); `OSCILLINK_JWKS_*` on `license-verify` + egress (OSC-17); usage: app `OSCILLINK_USAGE_LOG` + `usage-flush` sidecar (OSC-5) |
  * | Admin introspection                   | reachable only inside the cluster (kubectl port-forward), never through the Ingress (OSC-3) |
  */
 import { Chart, JsonPatch } from 'cdk8s';

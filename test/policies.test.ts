@@ -44,6 +44,14 @@ const container = (objects: J[]) => get(objects, 'Deployment').spec.template.spe
 
 /** One way to break each rule on real objects, without breaking any other rule. */
 const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[]) => void }> = {
+  'app-contract': {
+    env: 'prod',
+    why: 'the OSC app container sets an env var Oscillink never reads (services/osc.contract.ts)',
+    breakIt: (o) => {
+      const osc = o.find((x) => x.kind === 'Deployment' && x.metadata.annotations?.['stackbook.io/contract'] === 'osc/osc')!;
+      osc.spec.template.spec.containers[0].env.push({ name: 'OSCILLINK_TELEMETRY', value: 'minimal' });
+    },
+  },
   'pod-security-restricted': {
     env: 'prod',
     why: 'container allows privilege escalation',
