@@ -667,6 +667,18 @@ describe('OSC — application contract (issue 19)', () => {
         expect(workloadProblems(CONTRACTS.osc!, name, w, { ...pod, containers: [c] }, o, NS), `${env} ${name}`).toEqual([]);
       }
     }
+    // the variants: Firestore key store, proxy egress (proxy vars reach the app, license-verify and usage-flush)
+    const v = renderWith('prod', (r) => {
+      r.services.osc.keyStore = { mode: 'firestore', projectId: 'acme-oscillink' };
+      r.services.osc.egress = { mode: 'proxy', url: 'http://proxy.corp.internal:3128', cidrs: ['10.0.0.10/32'] };
+    });
+    expect(contractFindings(v)).toEqual([]);
+    const vpod = deployment(v).spec.template.spec as J;
+    for (const name of ['license-verify', 'usage-flush']) {
+      const c = initOf(v, name)!;
+      expect((c.env as J[]).map((e) => e.name), name).toEqual(expect.arrayContaining(['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']));
+      expect(workloadProblems(CONTRACTS.osc!, name, CONTRACTS.osc!.workloads[name]!, { ...vpod, containers: [c] }, v, NS), name).toEqual([]);
+    }
   });
 
   it('the rule catches what the app does not read: the image entrypoint, OSCILLINK_TELEMETRY, a port and probe it does not serve', () => {
