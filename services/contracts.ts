@@ -6,10 +6,12 @@
 import type { AppContract } from './contract.js';
 import { aionContract } from './aion.contract.js';
 import { opeContract } from './ope.contract.js';
+import { OSC_CONTRACT } from './osc.contract.js';
 import { owsContract } from './ows.contract.js';
 
 export const CONTRACTS: Readonly<Record<string, AppContract>> = {
   aion: aionContract,
   ope: opeContract,
+  osc: OSC_CONTRACT,
   ows: owsContract,
 };
