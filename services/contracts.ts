@@ -4,5 +4,8 @@
  * `stackbook.io/contract` annotation and is not checked.
  */
 import type { AppContract } from './contract.js';
+import { OUB_CONTRACT } from './oub.contract.js';
 
-export const CONTRACTS: Readonly<Record<string, AppContract>> = {};
+export const CONTRACTS: Readonly<Record<string, AppContract>> = {
+  oub: OUB_CONTRACT,
+};

@@ -111,6 +111,13 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       c.image = c.image.replace(/@sha256:[a-f0-9]{64}$/, '');
     },
   },
+  'app-contract': {
+    env: 'prod',
+    why: 'the Oubliette server is started with a flag its binary does not have',
+    breakIt: (o) => {
+      get(o, 'Deployment', 'oubliette', 'oub').spec.template.spec.containers[0].args = ['-config', '/etc/oubliette/config.yaml'];
+    },
+  },
   'hpa-pdb': {
     env: 'prod',
     why: 'the PDB blocks every drain',
