@@ -714,6 +714,9 @@ export const oub: ServiceModule = {
       name: 'oub-projects',
       source: { kind: 'pvc-tarball', claimName: claimName('projects') },
       images: { tools: ctx.platformImage('backup-tools') },
+      // issue 14.9: the archive streams into the backups claim, never staged on the node's disk
+      // (workSize now sizes only the weekly restore drill's scratch copy)
+      stream: true,
       workSize: `${gibibytes(sizing.storage.projects)}Gi`,
     });
     new BackupCronJob(chart, 'AuthDbBackup', {

@@ -30,6 +30,7 @@ import {
   oub,
 } from '../services/oub.js';
 import { OUB_RUNBOOK_DISAGREEMENTS } from '../services/oub.contract.js';
+import { SCRIPTS, STREAM_SCRIPTS, shellCommand } from '../components/backup.js';
 import { concernsOf, ENVS, find, ROOT, SHARED } from './helpers.js';
 import { alertsOf, coverageProblems, readUnitTests, unitTestFile } from './promtool.js';
 
@@ -388,8 +389,14 @@ describe('OUB — Oubliette', () => {
         expectTrace(cj, 'OUB-7');
       }
       const script = (cj: J) => cronPod(cj).initContainers[0].command.join(' ');
-      expect(script(projects), env).toMatch(/tar -czf .*tar -tzf/s);
+      // issue 14.9: projects stream into the backups claim in one container: no produce step
+      // staging the archive in an emptyDir on the node running the runtime
+      expect(cronPod(projects).initContainers, env).toBeUndefined();
+      expect(cronPod(projects).containers.map((c: J) => c.name), env).toEqual(['store']);
+      expect(cronPod(projects).containers[0].command[2], env).toContain(STREAM_SCRIPTS['pvc-tarball'].pvc);
+      expect(cronPod(projects).volumes.find((v: J) => v.name === 'work').emptyDir.sizeLimit, env).toBe('64Mi');
       expect(cronPod(projects).volumes, env).toContainEqual({ name: 'source', persistentVolumeClaim: { claimName: 'oubliette-projects', readOnly: true } });
+      expect(cronPod(projects).volumes, env).toContainEqual({ name: 'target', persistentVolumeClaim: { claimName: 'oubliette-backups' } });
       expect(script(authdb), env).toMatch(/sqlite3 "\$DB_PATH" "\.backup/);
       expect(script(authdb), env).toMatch(/PRAGMA integrity_check/);
       expect(envOf(cronPod(authdb).initContainers[0]).DB_PATH?.value, env).toBe('/source/auth.db');
@@ -407,6 +414,41 @@ describe('OUB — Oubliette', () => {
     expect(envOf(cronPod(cronJob(set, 'oub-projects-backup')).containers[0]).RETENTION?.value).toBe('3');
     expect(cronJob(set, 'oub-authdb-backup').spec.schedule).toBe('0 2 * * *');
     expect(configErrors('dev', (o) => (o.backup = { schedule: '0 25 * * *' }))[0]).toMatch(/services\.oub\.backup\.schedule: is not a usable cron schedule: hour: 25 is outside 0-23 \(got "0 25 \* \* \*"\)$/);
+  });
+
+  it('issue 14.9: the projects backup streams into the target (run here): checksummed, restorable by the drill, nothing staged in /work, failures leave no partial', () => {
+    const base = mkdtempSync(join(tmp, 'stream-'));
+    const d = { work: join(base, 'work'), source: join(base, 'source'), backup: join(base, 'backup'), drill: join(base, 'drill') };
+    for (const p of Object.values(d)) mkdirSync(p, { recursive: true });
+    mkdirSync(join(d.source, 'p1', 'src'), { recursive: true });
+    writeFileSync(join(d.source, 'p1', 'src', 'main.py'), 'print("hi")\n');
+    writeFileSync(join(d.source, 'p1', 'big.bin'), Buffer.alloc(3 * 2 ** 20, 7));
+    const env = (work = d.work) => ({ BACKUP_NAME: 'oub-projects', EXT: 'tar.gz', WORK: work, SOURCE_DIR: d.source, TARGET_DIR: join(d.backup, 'oub-projects'), RETENTION: '2', MIN_COUNT: '1' });
+    const run = (script: string, e: Record<string, string>) => sh(shellCommand(script)[2]!, e);
+    const s = run(STREAM_SCRIPTS['pvc-tarball'].pvc, env());
+    expect(s.code, s.out).toBe(0);
+    expect(s.out).toMatch(/streamed, stored and verified .*oub-projects-\d{8}T\d{6}Z\.tar\.gz .*4 entries/);
+    // /work only ever held the checksum (the FIFO is removed): far below the 3 MiB archive input
+    expect(readdirSync(d.work).sort()).toEqual(['sum']);
+    const stored = readdirSync(join(d.backup, 'oub-projects')).sort();
+    expect(stored).toEqual([expect.stringMatching(/^oub-projects-\d{8}T\d{6}Z\.tar\.gz$/), expect.stringMatching(/\.tar\.gz\.sha256$/)]);
+    // the unchanged drill fetches and restores it
+    const f = run(SCRIPTS.fetch.pvc, env(d.drill));
+    expect(f.code, f.out).toBe(0);
+    const c = run(SCRIPTS.check['pvc-tarball'], env(d.drill));
+    expect(c.code, c.out).toBe(0);
+    expect(readFileSync(join(d.drill, 'restore', 'p1', 'src', 'main.py'), 'utf8')).toBe('print("hi")\n');
+    // tar failing mid-pipeline (here: the source is gone) fails the run, though tee succeeds,
+    // and leaves neither a partial nor a new archive
+    const bad = sh(shellCommand(STREAM_SCRIPTS['pvc-tarball'].pvc)[2]!, { ...env(), SOURCE_DIR: join(base, 'missing') });
+    expect(bad.code, bad.out).not.toBe(0);
+    expect(bad.out).toMatch(/BACKUP FAILED: tar of .*missing failed/);
+    expect(readdirSync(join(d.backup, 'oub-projects')).sort()).toEqual(stored);
+    // an empty source is refused
+    const empty = mkdtempSync(join(tmp, 'empty-'));
+    const e = sh(shellCommand(STREAM_SCRIPTS['pvc-tarball'].pvc)[2]!, { ...env(), SOURCE_DIR: empty });
+    expect(e.code).not.toBe(0);
+    expect(e.out).toMatch(/holds no entries/);
   });
 
   it('OUB-8: the runbook\'s logrotate policy, applied daily to the logs volume (the script is run here)', () => {
