@@ -261,6 +261,11 @@ export interface BackupProps {
   readonly resources?: WorkloadResources;
   /** Size limit of the `/work` emptyDir (the artefact, and the drill's scratch database). @default 2Gi */
   readonly workSize?: string;
+  /**
+   * pvc-tarball to a pvc target only: one container streams the archive into the target claim
+   * (STREAM_SCRIPTS), nothing is staged in `/work` (which then sizes the restore drill alone). @default false
+   */
+  readonly stream?: boolean;
   /** UID/GID of every container. @default 70 (postgres alpine), 999 (mongodb), else 10001 */
   readonly runAsUser?: number;
   /** Labels of the pods that use a ReadWriteOnce source/target claim: the backup pods are scheduled on their node. @default none */
@@ -434,6 +439,42 @@ echo "restore drill ok: $FILE restored, integrity ok, $TABLES tables"
 } as const;
 
 /** The container command: a POSIX shell running the script with `set -eu` (and pipefail where the shell has it). */
+/**
+ * `stream: true` (pvc-tarball to a pvc target): tar writes straight into the target claim while a
+ * FIFO feeds the same bytes to sha256sum, so nothing is staged in the pod's `/work` emptyDir on the
+ * node; the archive is renamed into place, re-checked against its checksum and listed (at least one
+ * entry) before retention deletes anything.
+ */
+export const STREAM_SCRIPTS = {
+  'pvc-tarball': {
+    pvc: `${ARTEFACTS}${STAMP}mkdir -p "$TARGET_DIR"
+PART="$TARGET_DIR/.$FILE.partial"
+FIFO="$WORK/sha256.fifo"
+rm -f "$FIFO" "$PART"
+mkfifo "$FIFO"
+trap 'rm -f "$FIFO" "$PART"' EXIT
+sha256sum < "$FIFO" > "$WORK/sum" &
+SUM_PID=$!
+# a pipeline's status is its last command's (no pipefail in every sh): tar records its own failure
+rm -f "$WORK/tar.failed"
+{ tar -czf - -C "$SOURCE_DIR" . || echo "$?" > "$WORK/tar.failed"; } | tee "$FIFO" > "$PART" || fail "writing $PART failed"
+[ ! -e "$WORK/tar.failed" ] || fail "tar of $SOURCE_DIR failed (exit $(cat "$WORK/tar.failed"))"
+wait "$SUM_PID" || fail "sha256sum of the stream failed"
+echo "$(cut -d ' ' -f 1 "$WORK/sum")  $FILE" > "$TARGET_DIR/$FILE.sha256"
+mv "$PART" "$TARGET_DIR/$FILE"
+( cd "$TARGET_DIR" && sha256sum -c "$FILE.sha256" >/dev/null ) || fail "$TARGET_DIR/$FILE does not match its checksum"
+N=$( { tar -tzf "$TARGET_DIR/$FILE" || echo "$?" > "$WORK/tar.failed"; } | awk '!/^[.][/]?$/ { n++ } END { print n + 0 }')
+[ ! -e "$WORK/tar.failed" ] || fail "tar -tzf cannot read $TARGET_DIR/$FILE"
+[ "$N" -gt 0 ] || fail "$FILE holds no entries: is $SOURCE_DIR empty?"
+echo "streamed, stored and verified $TARGET_DIR/$FILE ($(wc -c < "$TARGET_DIR/$FILE") bytes, $N entries; nothing staged in $WORK)"
+ls -1 "$TARGET_DIR" | artefacts | tail -n +$((RETENTION + 1)) | while read -r old; do
+  rm -f "$TARGET_DIR/$old" "$TARGET_DIR/$old.sha256"
+  echo "retention ($RETENTION): removed $old"
+done
+`,
+  },
+} as const;
+
 export function shellCommand(script: string): string[] {
   return ['/bin/sh', '-ec', `${PREAMBLE}${script}`];
 }
@@ -700,11 +741,19 @@ export class BackupCronJob extends Construct {
     const tgtVolume = (readOnly: boolean): k8s.Volume[] => (targetClaim ? [{ name: 'target', persistentVolumeClaim: { claimName: targetClaim, ...ro(readOnly) } }] : []);
     const tgtMount = (readOnly: boolean): k8s.VolumeMount[] => (targetClaim ? [{ name: 'target', mountPath: TARGET, ...ro(readOnly) }] : []);
     const mode = tgt.kind;
-    this.backup = cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-      initContainers: [container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount)],
-      containers: [container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
-      volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
-    });
+    if (props.stream && (src.kind !== 'pvc-tarball' || mode !== 'pvc')) {
+      throw err('stream', 'streams only a pvc-tarball source into a pvc target', `${src.kind} -> ${mode}`);
+    }
+    this.backup = props.stream
+      ? cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
+          containers: [container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)])],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false)],
+        })
+      : cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
+          initContainers: [container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount)],
+          containers: [container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
+          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
+        });
 
     // Restore drill: fetch (init) -> restore and check (main). Never the source's credentials or network.
     const drillLabels = { ...selectorLabels(`${props.name}-restore-drill`), 'stackbook.io/backup': props.name };
