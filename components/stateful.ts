@@ -84,6 +84,11 @@ export interface ContainerSpec {
   readonly readiness?: ProbeSpec;
   /** Start-up budget before liveness applies (startup probe = readiness check). @default 60 */
   readonly startupSeconds?: number;
+  /**
+   * The startup probe's check, when readiness can legitimately stay false on a healthy process
+   * (HAProxy is unready while there is no primary; restarting it would not help). @default the readiness check
+   */
+  readonly startup?: ProbeSpec;
   /** @default 100m / 500m CPU, 128Mi / 256Mi memory */
   readonly resources?: WorkloadResources;
   /** @default none */
@@ -258,7 +263,7 @@ export function hardenedContainer(
   }
   const long = kind === 'main' || kind === 'sidecar';
   if (long && (!spec.liveness || !spec.readiness)) throw new ComponentError(C, id, where, 'needs a liveness and a readiness probe', spec.name);
-  if (!long && (spec.liveness || spec.readiness)) throw new ComponentError(C, id, where, 'runs to completion: probes are not allowed', spec.name);
+  if (!long && (spec.liveness || spec.readiness || spec.startup)) throw new ComponentError(C, id, where, 'runs to completion: probes are not allowed', spec.name);
   const startupSeconds = spec.startupSeconds ?? 60;
   if (!Number.isInteger(startupSeconds) || startupSeconds < 5) throw new ComponentError(C, id, `${where}.startupSeconds`, 'must be an integer ≥ 5', startupSeconds);
   const res = spec.resources ?? DEFAULT_RESOURCES;
@@ -274,7 +279,7 @@ export function hardenedContainer(
     .map((k) => envVar(k, spec.env![k]!));
   const probes: Partial<k8s.Container> = long
     ? {
-        startupProbe: probeOf(C, id, `${where}.readiness`, spec.readiness!, { periodSeconds: 5, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 5) }),
+        startupProbe: probeOf(C, id, spec.startup ? `${where}.startup` : `${where}.readiness`, spec.startup ?? spec.readiness!, { periodSeconds: 5, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 5) }),
         livenessProbe: probeOf(C, id, `${where}.liveness`, spec.liveness!, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 }),
         readinessProbe: probeOf(C, id, `${where}.readiness`, spec.readiness!, { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2, successThreshold: 1 }),
       }
