@@ -8,6 +8,7 @@ import { ClusterIssuer } from '../components/tls-ingress.js';
 import { isPlatformImageName, PLATFORM_IMAGES } from '../components/images.js';
 import { IMAGE_POLICY_CONTEXT, ImagePolicy, imageGlobs } from '../components/image-policy.js';
 import { requiresDigests, signingMode } from '../stacks/rules.js';
+import { withCheckovSkips } from '../policies/checkov.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
 import type { BuildContext, ImageUse, SecretHandle, SecretRequirement, ServiceModule } from '../services/types.js';
@@ -303,7 +304,8 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
         m.metadata.annotations = { ...m.metadata.annotations, 'stackbook.io/image-registry': stack.cluster.registry };
       }
     }
-    objects.push(m);
+    // One declaration serves every checker: exception annotations are carried to checkov (policies/checkov.ts).
+    objects.push(withCheckovSkips(m, { digestsRequired: requiresDigests(stack) }));
   }
   const seen = new Set<string>();
   for (const m of objects) {
