@@ -183,6 +183,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.minio.storageSize ? { storageSize: data.minio.storageSize } : {}),
       ...(data.minio.resources ? { resources: data.minio.resources } : {}),
       abortIncompleteUploadsAfterHours: 72,
+      ...monitoring,
+      runbookUrl: runbook('minio'),
       concerns: ['AION-2', 'AION-13'],
     }).connection();
   } else {
