@@ -439,6 +439,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       name: N.kafka,
       namespace: ns,
       brokers: data.kafka.brokers,
+      runbookUrl: runbook('kafka'),
       image: ctx.platformImage('kafka'),
       ...(data.kafka.storageSize ? { storageSize: data.kafka.storageSize } : {}),
       ...(data.kafka.resources ? { resources: data.kafka.resources } : {}),
