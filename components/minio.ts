@@ -30,6 +30,8 @@ export const MINIO_IMAGE: ImageRef = { repository: 'quay.io/minio/minio', tag: '
 /** The MinIO client for lifecycle Jobs, same registry and era as MINIO_IMAGE. */
 export const MC_IMAGE: ImageRef = { repository: 'quay.io/minio/mc', tag: 'RELEASE.2025-08-13T08-35-41Z' };
 export const MINIO_PORT = 9000;
+/** Where the root credentials are mounted (read-only files). */
+export const MINIO_SECRETS_DIR = '/run/secrets/minio';
 
 export interface MinioConnection {
   /** `http(s)://<host>:<port>` (not a secret). */
@@ -120,7 +122,6 @@ export class Minio extends Construct {
       throw new ComponentError(C, name, 'abortIncompleteUploadsAfterHours', 'must be an integer 24–720', abortHours);
     }
     this.props = props;
-    const ref = (s: SecretKeyRef) => ({ secret: { name: s.name, key: s.key } });
     this.store = new StatefulStore(
       this,
       'Store',
@@ -132,6 +133,15 @@ export class Minio extends Construct {
         metrics: { namespace: props.monitoringNamespace ?? 'monitoring', port: 's3' },
         terminationGracePeriodSeconds: 60,
         emptyDirs: [{ name: 'tmp', sizeLimit: '256Mi' }],
+        secrets: [
+          {
+            name: 'root',
+            items: [
+              { secret: props.rootUser.name, key: props.rootUser.key, path: 'root-user' },
+              { secret: props.rootPassword.name, key: props.rootPassword.key, path: 'root-password' },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'minio',
@@ -139,8 +149,11 @@ export class Minio extends Construct {
           command: ['minio', 'server', '/data', '--address', `:${MINIO_PORT}`, '--console-address', ':9001', '--certs-dir', '/tmp/certs'],
           env: {
             HOME: '/tmp',
-            MINIO_ROOT_USER: ref(props.rootUser),
-            MINIO_ROOT_PASSWORD: ref(props.rootPassword),
+            // Issue 14 item 17: root credentials as files. minio reads MINIO_ROOT_USER_FILE /
+            // MINIO_ROOT_PASSWORD_FILE (cmd/common-main.go loadEnvVarsFromFiles, readFromSecret: an
+            // absolute path is read as is; the value is trimmed).
+            MINIO_ROOT_USER_FILE: `${MINIO_SECRETS_DIR}/root-user`,
+            MINIO_ROOT_PASSWORD_FILE: `${MINIO_SECRETS_DIR}/root-password`,
             MINIO_API_STALE_UPLOADS_EXPIRY: `${abortHours}h`,
             MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL: '6h',
             MINIO_BROWSER: 'off',
@@ -156,6 +169,7 @@ export class Minio extends Construct {
           mounts: [
             { volume: 'data', path: '/data' },
             { volume: 'tmp', path: '/tmp' },
+            { volume: 'root', path: MINIO_SECRETS_DIR, readOnly: true },
           ],
         },
         concerns: props.concerns ?? [],
