@@ -451,18 +451,10 @@ function refOf(o: Obj): ObjectRef {
 }
 
 /** Field-level changes between two versions of one object. */
-const fieldDiffs = new WeakMap<Obj, WeakMap<Obj, readonly FieldChange[]>>();
-
-/** Field changes of one object (memoized per pair: the object diff and the risk flags both ask). */
 export function diffFields(base: Obj, head: Obj): FieldChange[] {
-  const known = fieldDiffs.get(base)?.get(head);
-  if (known) return [...known];
   const out: FieldChange[] = [];
   walk(head.kind, base, head, [], out, undefined, undefined);
-  const m = fieldDiffs.get(base) ?? new WeakMap<Obj, readonly FieldChange[]>();
-  m.set(head, out);
-  fieldDiffs.set(base, m);
-  return [...out];
+  return out;
 }
 
 function walk(kind: string, a: unknown, b: unknown, path: Seg[], out: FieldChange[], pa: unknown, pb: unknown): void {
