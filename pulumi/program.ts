@@ -149,11 +149,16 @@ export const TEST_SKIP_AWAIT_KINDS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * With `STACKBOOK_TEST_SKIP_AWAIT=true` (the real-cluster test only), marks an object of a
- * `TEST_SKIP_AWAIT_KINDS` kind `pulumi.com/skipAwait: "true"`. Otherwise leaves it untouched.
+ * `STACKBOOK_TEST_SKIP_AWAIT` (the real-cluster test only) marks objects `pulumi.com/skipAwait: "true"`:
+ * `true` marks every `TEST_SKIP_AWAIT_KINDS` kind (a test cluster without data plane); a comma list
+ * of kinds marks only those (with kwok Nodes and a scheduler, only what can never become ready
+ * there, e.g. `Ingress`: no ingress controller). Kinds outside `TEST_SKIP_AWAIT_KINDS` are ignored.
+ * Otherwise (unset, any other value) leaves the object untouched.
  */
 export function applyTestSkipAwait(obj: Manifest, env: Readonly<Record<string, string | undefined>> = process.env): void {
-  if (env[TEST_SKIP_AWAIT_ENV] !== 'true' || !TEST_SKIP_AWAIT_KINDS.has(obj.kind)) return;
+  const v = env[TEST_SKIP_AWAIT_ENV];
+  if (v === undefined || !TEST_SKIP_AWAIT_KINDS.has(obj.kind)) return;
+  if (v !== 'true' && !v.split(',').map((k) => k.trim()).includes(obj.kind)) return;
   obj.metadata.annotations = { ...obj.metadata.annotations, 'pulumi.com/skipAwait': 'true' };
 }
 
