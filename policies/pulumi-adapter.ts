@@ -61,7 +61,8 @@ function plain(v: unknown): unknown {
  * After `pulumi up` the engine hands a stack policy each resource's *outputs* (the live object;
  * pulumi v3.248 pkg/resource/deploy/step_generator.go AnalyzeResources: `Properties: v.Outputs`), and
  * strips the provider's `__inputs` copy (sdk/go/common/resource/plugin/analyzer_plugin.go
- * AnalyzeStack: `SkipInternalKeys: true`). The live object carries server defaults nobody wrote
+ * AnalyzeStack: `SkipInternalKeys: true`; pulumi-kubernetes f47bc2d6f199 pkg/provider/provider.go:2705
+ * keeps inputs there). The live object carries server defaults nobody wrote
  * (a Deployment's `spec.replicas: 1`): those are in no managed-fields set. Fields written through a
  * subresource (`/scale` by the HPA controller, `/status`) are not the program's either.
  */

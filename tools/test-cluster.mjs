@@ -9,10 +9,14 @@
 //   2. drift: every field of every synthesized object equals the live value (tools/lib/drift.mjs);
 //   3. kube-score (and kube-linter when built) on the bundle: findings not listed in
 //      tools/checker-exceptions.yaml fail, as do exceptions that matched nothing (stale);
-//   4. Pulumi: with pulumi-resource-kubernetes present, on another fresh cluster: preview, up,
-//      preview --expect-no-changes, drift of the Pulumi-deployed objects, destroy, nothing left.
-//      Without it the row says "blocked" (never a pass); a preview still proves the program runs
-//      under the real engine up to the provider load.
+//   4. Pulumi (docs/real-cluster.md): with pulumi-resource-kubernetes registered, on another fresh
+//      cluster with kwok Nodes, a scheduler and pre-bound volumes: every Pulumi-owned key set from
+//      config as a canary; preview (+ policy pack) -> up (readiness waits on; skipAwait only for
+//      Ingress) -> preview --expect-no-changes (+ pack) -> refresh --expect-no-changes -> drift ->
+//      one value changed, exactly its Secret updates -> canary scan (export, backend, outputs) ->
+//      destroy, nothing left. airgap also: a stack synth refuses fails preview with synth's lines.
+//      Without the provider the row says "blocked" (never a pass); a preview still proves the
+//      program runs under the real engine up to the provider load.
 // Prints a markdown results table and writes it to dist/cluster-test.md (+ .json).
 // Exit: 0 all ran and passed; 1 a failure; 3 only with STACKBOOK_CLUSTER_STRICT=1 when something
 // was blocked/unavailable. Every cluster is stopped and the temp dir removed on any exit
@@ -452,7 +456,8 @@ async function runCheckers(row, phases, exceptions) {
  * tier's output). With the simulated data plane only what can never become ready there.
  */
 const SKIP_AWAIT_WITH_DATA_PLANE = {
-  Ingress: 'no ingress controller in the test cluster sets status.loadBalancer, which the provider waits for',
+  // pulumi-kubernetes f47bc2d6f199 provider/pkg/await/ingress.go:105,311 waits for .status.loadBalancer.ingress
+  Ingress: 'no ingress controller in the test cluster sets status.loadBalancer.ingress, which the provider waits for',
 };
 const SKIP_AWAIT_WITHOUT_DATA_PLANE = 'every kubelet/controller-bound kind (no kube-scheduler/kwok in the tool cache: Pods stay Pending, claims unbound)';
 const BLOCKED_RANDOM =
