@@ -787,6 +787,45 @@ async function testStack(stack, exceptions, usedExceptions) {
   return row;
 }
 
+// ------------------------------------------------------------------ bench (`--bench`, npm run bench)
+const BENCH_RUNS = 3;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * `pulumi preview` of the fresh stack and `pulumi up`, each timed BENCH_RUNS times on the real
+ * engine (destroy between runs, not timed), on a cluster with the data plane; medians in seconds.
+ */
+async function benchStack(stack) {
+  const row = newRow(stack);
+  const dir = join(WORK, `cluster-${stack}-bench`);
+  const up = await clusterUp(row, dir);
+  if (!up) return { stack, error: row.failures.join('; ') };
+  const phases = loadPhases(join(WORK, 'bundles', stack));
+  const dataPlane = existsSync(join(dir, 'data-plane'));
+  const env = pulumiEnv(up.kubeconfig, dataPlane ? Object.keys(SKIP_AWAIT_WITH_DATA_PLANE).join(',') : 'true');
+  const times = { preview: [], up: [] };
+  try {
+    await installPrerequisites(row, up.kubeconfig, phases.flatMap((p) => p.docs));
+    const init = await pulumi(['stack', 'init', stack], env);
+    if (init.code !== 0) return { stack, error: `stack init: ${head(init.stderr)}` };
+    await configureCanaries(row, stack, env);
+    for (let i = 0; i < BENCH_RUNS; i++) {
+      const p = await pulumi(['preview', '--stack', stack], env);
+      if (p.code !== 0) return { stack, error: `preview (exit ${p.code}): ${head(p.stdout + p.stderr, 10)}` };
+      times.preview.push(p.secs);
+      const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
+      if (u.code !== 0) return { stack, error: `up (exit ${u.code}): ${head(u.stdout + u.stderr, 10)}` };
+      times.up.push(u.secs);
+      const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
+      if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
+    }
+    await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
+    return { stack, runs: BENCH_RUNS, dataPlane, previewS: median(times.preview), upS: median(times.up), times };
+  } finally {
+    await clusterDown(row, dir);
+  }
+}
+
 // ------------------------------------------------------------------ report
 function resultOf(row) {
   if (row.failures.length > 0) return `FAIL (${row.failures.length})`;
@@ -882,7 +921,10 @@ async function main() {
     .map((n) => /^Pulumi\.([a-z0-9][-a-z0-9]*)\.yaml$/.exec(n)?.[1])
     .filter(Boolean)
     .sort();
-  const stacks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : known;
+  const args = process.argv.slice(2);
+  const BENCH = args.includes('--bench');
+  const named = args.filter((a) => !a.startsWith('--'));
+  const stacks = named.length > 0 ? named : known;
   for (const s of stacks) if (!known.includes(s)) throw new Error(`unknown stack "${s}" (known: ${known.join(', ')})`);
   cleanStaleRuns();
   const tStart = now();
@@ -932,6 +974,19 @@ async function main() {
   );
   if (synth.code !== 0) throw new Error(`stackbook synth failed (exit ${synth.code}):\n${head(synth.stdout + synth.stderr, 30)}`);
   process.stderr.write(synth.stdout);
+
+  if (BENCH) {
+    // `--bench`: only the Pulumi timings (bench/run.js prints them beside synth); JSON on stdout.
+    if (!which('pulumi') || !providerInstalled()) {
+      process.stdout.write(`${JSON.stringify({ blocked: 'pulumi CLI or provider not built (tools/build.sh)' })}\n`);
+      return 0;
+    }
+    const bench = [];
+    for (const s of stacks) bench.push(await benchStack(s));
+    for (const d of [...liveClusters]) await clusterDown(newRow('cleanup'), d);
+    process.stdout.write(`${JSON.stringify({ bench })}\n`);
+    return bench.some((b) => b.error) ? 1 : 0;
+  }
 
   const exceptions = parseExceptions(yaml.load(readFileSync(join(TOOLS, 'checker-exceptions.yaml'), 'utf8')));
   const used = new Set();
