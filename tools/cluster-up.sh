@@ -263,7 +263,8 @@ wait_for "kube-controller-manager /healthz" 60 kcm_healthy
 # ------------------------------------------------------------------ data plane (simulated)
 # What a real cluster has and the provider's readiness waits need: kube-scheduler places Pods on
 # kwok's simulated Nodes (sigs.k8s.io/kwok: Node heartbeats and leases, Pods Running/Ready with an
-# IP, Job Pods Succeeded; stages from the kwok module, tools/build.sh), so Deployments roll out,
+# IP, Job Pods Succeeded; stages from the kwok module, tools/build.sh; Node leases renewed, else the
+# node lifecycle controller marks the Nodes and their Pods NotReady after 40 s), so Deployments roll out,
 # Services get endpoints and Jobs complete. The Nodes carry the labels and taints the stacks select:
 # three zones, a GPU pool (nvidia.com/gpu) and the Oubliette pool (stackbook.io/pool=oubliette).
 # A default StorageClass without provisioner: the tier pre-provisions one PersistentVolume per claim
@@ -293,7 +294,7 @@ if [[ -x "$SCHEDULER" && -x "$KWOK" && -f "$KWOK_STAGES" ]]; then
   wait_for "kube-scheduler /healthz" 60 scheduler_healthy
   start kwok "$KWOK" --kubeconfig="$KUBECONFIG_FILE" --config="$KWOK_STAGES" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-    --cidr=10.1.0.0/16 --node-ip=10.0.1.1
+    --cidr=10.1.0.0/16 --node-ip=10.0.1.1 --node-lease-duration-seconds=40
   node() { # name zone extra-labels taints extra-capacity (JSON)
     jq -n --arg name "$1" --arg zone "$2" --argjson labels "$3" --argjson taints "$4" --argjson extra "$5" '{
       apiVersion: "v1", kind: "Node",
