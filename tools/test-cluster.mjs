@@ -508,7 +508,8 @@ function policyPackDir() {
 /** `pass`, or `FAIL: <first violation lines>` from a preview run with the pack. */
 function policyVerdict(r) {
   const out = `${r.stdout}\n${r.stderr}`;
-  const ran = /stackbook@v?\d/.test(out) || /Policies:/.test(out) || /Policy Violations:/.test(out);
+  // pulumi 3.248 lists the packs it ran ("Policy Packs run:", `stackbook|local|<dir>`)
+  const ran = /Policy Packs run:/.test(out) || /stackbook\|local\|/.test(out) || /Policy Violations:/.test(out);
   const violations = out.split('\n').filter((l) => /\[(mandatory|advisory)\]/.test(l) || /^\s*\[[a-z-]+\]\s/.test(l));
   if (!ran) return { verdict: 'not run', detail: head(out, 10) };
   if (/Policy Violations:/.test(out) || violations.length > 0) return { verdict: 'FAIL', detail: head(violations.join('\n') || out, 15) };
@@ -675,7 +676,12 @@ async function pulumiStep(row, stack, phases, kubeconfigA) {
       if (u2.code !== 0) fail(row, `pulumi up after changing one value (exit ${u2.code}):\n${head(u2.stdout + u2.stderr, 30)}`);
       if (steps) {
         row.pulumi.update = `stackbook:secrets.${ck}: ${formatCounts(steps.counts)} (${steps.steps.map((s) => s.urn.split('::').pop()).join(', ')})`;
-        const ok = steps.steps.length === 1 && steps.steps[0].op === 'update' && /kubernetes:core\/v1:Secret::/.test(steps.steps[0].urn);
+        // One resource, that Secret. The provider replaces a Secret whose data changes (it is
+        // immutable to pulumi-kubernetes unless `kubernetes:enableSecretMutable`, f47bc2d6f199
+        // provider/pkg/provider/provider.go:602-615, diff.go:22): `replace` is the expected op.
+        const ops = new Set(steps.steps.map((x) => x.op));
+        const urns = new Set(steps.steps.map((x) => x.urn));
+        const ok = urns.size === 1 && /kubernetes:core\/v1:Secret::/.test([...urns][0]) && [...ops].every((o) => ['update', 'replace', 'create-replacement', 'delete-replaced'].includes(o));
         if (!ok) fail(row, `changing stackbook:secrets.${ck} should update exactly its Secret; preview: ${row.pulumi.update}`);
       }
     }
