@@ -508,8 +508,8 @@ function policyPackDir() {
 /** `pass`, or `FAIL: <first violation lines>` from a preview run with the pack. */
 function policyVerdict(r) {
   const out = `${r.stdout}\n${r.stderr}`;
-  // pulumi 3.248 lists the packs it ran ("Policy Packs run:", `stackbook|local|<dir>`)
-  const ran = /Policy Packs run:/.test(out) || /stackbook\|local\|/.test(out) || /Policy Violations:/.test(out);
+  // pulumi 3.248 lists the packs it ran: "Policies:" (fresh stack) or "Policy Packs run:" (update)
+  const ran = /Policy Packs run:|Policies:|Policy Violations:|stackbook\|local\||stackbook@v?\d/.test(out);
   const violations = out.split('\n').filter((l) => /\[(mandatory|advisory)\]/.test(l) || /^\s*\[[a-z-]+\]\s/.test(l));
   if (!ran) return { verdict: 'not run', detail: head(out, 10) };
   if (/Policy Violations:/.test(out) || violations.length > 0) return { verdict: 'FAIL', detail: head(violations.join('\n') || out, 15) };
