@@ -5,7 +5,8 @@
  * only runs with credentials) are in place.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { describe, expect, it, vi } from 'vitest';
@@ -248,9 +249,18 @@ describe('.github/workflows/pr.yml', () => {
     const gate = wf.jobs[[job.needs].flat()[0]] as J;
     expect(JSON.stringify(gate.steps)).toContain('secrets.PULUMI_ACCESS_TOKEN');
     expect(JSON.stringify(gate.steps)).toContain('secrets.PULUMI_BACKEND_URL');
-    const stacks = (job.strategy.matrix.stack as string[]).slice().sort();
+    // the matrix is derived from stacks/: the gate's own script, run here, lists every stack file
+    const gateName = [job.needs].flat()[0] as string;
+    expect(job.strategy.matrix.stack, name).toBe(`\${{ fromJSON(needs.${gateName}.outputs.stacks) }}`);
+    const step = (gate.steps as J[]).find((s) => s.id === 'stacks')!;
+    expect(gate.outputs.stacks).toBe('${{ steps.stacks.outputs.stacks }}');
+    const out = join(mkdtempSync(join(tmpdir(), 'stackbook-wf-')), 'github-output');
+    const run = spawnSync('bash', ['-e', '-c', String(step.run)], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, GITHUB_OUTPUT: out } });
+    expect(run.status, run.stderr).toBe(0);
+    const stacks = (JSON.parse(readFileSync(out, 'utf8').replace(/^stacks=/, '')) as string[]).sort();
     const files = spawnSync('ls', [join(ROOT, 'stacks')], { encoding: 'utf8' }).stdout.match(/^Pulumi\.([a-z0-9-]+)\.yaml$/gm)!;
     expect(stacks, name).toEqual(files.map((f) => f.replace(/^Pulumi\.|\.yaml$/g, '')).sort());
+    expect(stacks).toEqual(expect.arrayContaining(['airgap', 'dev', 'prod', 'staging']));
     expect(JSON.stringify(job.steps)).toMatch(/pulumi preview --diff --stack/);
   });
 });
