@@ -154,6 +154,9 @@ async function check(root: string, args: Args): Promise<number> {
     // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
     for (const line of applicationChanges(rendered.objects)) process.stdout.write(`  ${env} app change needed: ${line}\n`);
   }
+  // A copied stack that kept its origin's domain (warning).
+  const { domainWarnings } = await import('../synth/stacks.js');
+  for (const w of domainWarnings(root, results.map((r) => r.env))) process.stderr.write(`warning: ${w}\n`);
   // Issue 14: example digests/keys must not be deployed unnoticed (warning; --strict fails).
   const { exampleValuesWarning } = await import('../synth/example-values.js');
   let examples = 0;

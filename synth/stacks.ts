@@ -50,3 +50,29 @@ export function loadStacks(root: string, envs: readonly string[]): Map<string, S
   if (problems.length > 0) throw new ConfigError(problems);
   return out;
 }
+
+/**
+ * Warnings for stacks that share `cluster.domain` with another stack of the project: two stacks on
+ * one domain fight over the same hosts, DNS records and certificates (a copied stack file that
+ * kept its origin's domain). Stacks that fail to load are left to their own errors.
+ */
+export function domainWarnings(root: string, envs: readonly string[]): string[] {
+  const domains = new Map<string, string>();
+  for (const env of knownEnvironments(root)) {
+    try {
+      domains.set(env, loadStackFile(join(root, stackFile(env)), stackFile(env)).cluster.domain);
+    } catch {
+      /* reported by its own load */
+    }
+  }
+  const out: string[] = [];
+  for (const env of envs) {
+    const domain = domains.get(env);
+    if (domain === undefined) continue;
+    const others = [...domains].filter(([e, d]) => e !== env && d === domain).map(([e]) => stackFile(e));
+    if (others.length > 0) {
+      out.push(`${stackFile(env)}: config.stackbook:cluster.domain "${domain}" is also the domain of ${others.join(', ')}: two stacks on one domain fight over the same hosts and certificates`);
+    }
+  }
+  return out;
+}
