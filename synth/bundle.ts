@@ -9,12 +9,14 @@
  *   images.txt                              `<source> <mirror> <digest>` per image, scriptable
  *   cosign-<policy>-<authority>.pub         public keys of the rendered ClusterImagePolicies
  *   SHA256SUMS                              over every file above (`sha256sum -c SHA256SUMS`)
- *   SHA256SUMS.sig                          optional: ECDSA/RSA-SHA256 signature of SHA256SUMS (cosign sign-blob format)
+ *   SHA256SUMS.sig                          optional: ECDSA/RSA-SHA256 signature of SHA256SUMS (cosign sign-blob format;
+ *                                           key: a cosign key with $COSIGN_PASSWORD, or an unencrypted PEM)
  *
  * Written atomically: everything goes to a temporary sibling first and is swapped in with renames,
  * so a failure at any point leaves the previous `dist/<env>` exactly as it was.
  */
-import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { COSIGN_PASSWORD_ENV, KeyError, parseSigningKey, signBlob } from './cosign-key.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
@@ -425,26 +427,23 @@ function prerequisitesMd(r: Rendered, a: {
   return out.join('\n');
 }
 
-/** Parse a signing key (PEM, unencrypted PKCS#8 or SEC1/PKCS#1; EC or RSA). */
-export function loadSigningKey(path: string): KeyObject {
+/**
+ * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
+ * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
+ */
+export function loadSigningKey(path: string, password: string | undefined = process.env[COSIGN_PASSWORD_ENV]): KeyObject {
   let pem: string;
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
     throw new BundleError(`${SIGNING_KEY_ENV}=${path}: cannot read the signing key (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  let key: KeyObject;
   try {
-    key = createPrivateKey(pem);
-  } catch {
-    throw new BundleError(
-      `${SIGNING_KEY_ENV}=${path}: not an unencrypted PEM private key (cosign's encrypted key format is not supported; e.g. openssl ecparam -name prime256v1 -genkey -noout -out bundle.key)`,
-    );
+    return parseSigningKey(pem, `${SIGNING_KEY_ENV}=${path}`, password);
+  } catch (e) {
+    if (e instanceof KeyError) throw new BundleError(e.message);
+    throw e;
   }
-  if (key.asymmetricKeyType !== 'ec' && key.asymmetricKeyType !== 'rsa') {
-    throw new BundleError(`${SIGNING_KEY_ENV}=${path}: a ${key.asymmetricKeyType ?? 'unknown'} key; use an EC (P-256) or RSA key`);
-  }
-  return key;
 }
 
 /** The files of a bundle, in apply order, as strings (pure given the key: used by synth, diff and tests). */
@@ -470,7 +469,7 @@ export function bundleFiles(r: Rendered, opts: BundleOptions = {}): BundleFile[]
   }
   const sums = `${files.map((f) => `${createHash('sha256').update(f.content).digest('hex')}  ${f.path}`).join('\n')}\n`;
   files.push({ path: 'SHA256SUMS', content: sums });
-  if (opts.signingKey) files.push({ path: 'SHA256SUMS.sig', content: `${sign('sha256', Buffer.from(sums), opts.signingKey).toString('base64')}\n` });
+  if (opts.signingKey) files.push({ path: 'SHA256SUMS.sig', content: `${signBlob(Buffer.from(sums), opts.signingKey)}\n` });
   return files;
 }
 
