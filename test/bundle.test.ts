@@ -304,7 +304,7 @@ describe('X-12: SHA256SUMS.sig', () => {
     const missing = join(keyDir, 'missing.key');
     expect(() => loadSigningKey(missing)).toThrow(new BundleError(`STACKBOOK_BUNDLE_SIGNING_KEY=${missing}: cannot read the signing key (ENOENT)`));
     writeFileSync(join(keyDir, 'junk.key'), 'not a key\n');
-    expect(() => loadSigningKey(join(keyDir, 'junk.key'))).toThrow(/junk\.key: not an unencrypted PEM private key/);
+    expect(() => loadSigningKey(join(keyDir, 'junk.key'))).toThrow(/junk\.key: not a private key \(want a cosign key from `cosign generate-key-pair`, or an unencrypted PEM key\)/);
     const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
     writeFileSync(join(keyDir, 'ed.key'), ed);
     expect(() => loadSigningKey(join(keyDir, 'ed.key'))).toThrow(/ed\.key: a ed25519 key; use an EC \(P-256\) or RSA key/);

@@ -1,0 +1,147 @@
+/**
+ * Issue 16: the air-gap artifact. GNU tar and sha256sum act on what `bundle` writes; `verify`
+ * refuses a tampered byte, a missing file, an extra file, a wrong key, an unsigned artifact and a
+ * truncated one, each with one line and a non-zero exit, before anything is unpacked.
+ * cosign interoperability: fixtures made by the real cosign v2.6.5 (test/fixtures/cosign/README.md).
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ArtifactError, artifactMembers, verifyArtifact, writeArtifact, type ArtifactMember } from '../synth/artifact.js';
+import { BundleError, bundleFiles } from '../synth/bundle.js';
+import { ROOT, renderEnv } from './helpers.js';
+
+const TMP = mkdtempSync(join(tmpdir(), 'stackbook-artifact-'));
+afterAll(() => rmSync(TMP, { recursive: true, force: true }));
+let n = 0;
+const tmpFile = (label: string) => join(TMP, `${label}-${++n}.tar`);
+
+const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+const other = generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).publicKey;
+const PUB = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+const OTHER_PUB = other.export({ type: 'spki', format: 'pem' }) as string;
+writeFileSync(join(TMP, 'good.pub'), PUB);
+writeFileSync(join(TMP, 'other.pub'), OTHER_PUB);
+
+const r = renderEnv('airgap');
+const signedMembers = artifactMembers(r, { signingKey: privateKey });
+function signedArtifact(members: readonly ArtifactMember[] = signedMembers): string {
+  const f = tmpFile('signed');
+  writeArtifact(f, 'airgap', members);
+  return f;
+}
+
+const fails = (f: () => unknown): string => {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ArtifactError);
+    return (e as Error).message;
+  }
+  throw new Error('expected an ArtifactError');
+};
+
+describe('issue 16: stackbook bundle writes one deterministic tar per stack', () => {
+  it('the same input gives the same bytes; GNU tar lists it and sha256sum -c passes after tar -x', () => {
+    const a = tmpFile('a');
+    const b = tmpFile('b');
+    const sa = writeArtifact(a, 'airgap', artifactMembers(r));
+    writeArtifact(b, 'airgap', artifactMembers(renderEnv('airgap')));
+    expect(readFileSync(a).equals(readFileSync(b))).toBe(true);
+    expect(createHash('sha256').update(readFileSync(a)).digest('hex')).toBe(sa);
+    const listing = execFileSync('tar', ['-tvf', a], { encoding: 'utf8' }).trim().split('\n');
+    expect(listing[0]).toMatch(/^-rw-r--r-- 0\/0 +\d+ 1970-01-01 00:00 stackbook-airgap\/SHA256SUMS$/);
+    expect(listing.find((l) => l.endsWith('/apply.sh'))).toMatch(/^-rwxr-xr-x /);
+    const names = listing.map((l) => l.split(' ').pop());
+    expect(names).toEqual(['SHA256SUMS', ...bundleFiles(r).map((f) => f.path).filter((p) => p !== 'SHA256SUMS')].map((p) => `stackbook-airgap/${p}`));
+    const x = join(TMP, 'x');
+    mkdirSync(x);
+    execFileSync('tar', ['-xf', a, '-C', x]);
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: join(x, 'stackbook-airgap'), encoding: 'utf8' }).status).toBe(0);
+  });
+
+  it('SHA256SUMS of the artifact is the bundle directory SHA256SUMS (same files, same order)', () => {
+    const dirSums = bundleFiles(r).find((f) => f.path === 'SHA256SUMS')!.content;
+    expect(artifactMembers(r)[0]!.content!.toString()).toBe(dirSums);
+  });
+
+  it('never carries a private key: a policy whose key is a private PEM is refused', () => {
+    const bad = structuredClone(r);
+    const pol = bad.objects.find((o) => o.kind === 'ClusterImagePolicy')!;
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+    const json = JSON.stringify(pol).replace(/-----BEGIN PUBLIC KEY-----[^"]*-----END PUBLIC KEY-----\\n/, pem.replace(/\n/g, '\\n'));
+    Object.assign(pol, JSON.parse(json));
+    expect(() => artifactMembers(bad)).toThrow(BundleError);
+    expect(() => artifactMembers(bad)).toThrow(/refusing to put a private key into the artifact \(01-cluster\.yaml\)$/);
+  });
+});
+
+describe('issue 16: stackbook verify, before unpacking', () => {
+  it('a good signed artifact verifies and unpacks; the unpacked dir passes sha256sum -c and has the signature', () => {
+    const f = signedArtifact();
+    const out = join(TMP, 'unpacked');
+    const v = verifyArtifact(f, { publicKeyPem: PUB, extractTo: out });
+    expect(v).toMatchObject({ env: 'airgap', signed: true });
+    expect(v.files.length).toBe(signedMembers.length - 2);
+    expect(readdirSync(out)).toContain('SHA256SUMS.sig');
+    expect(spawnSync('sha256sum', ['-c', '--quiet', 'SHA256SUMS'], { cwd: out }).status).toBe(0);
+  });
+
+  it('a tampered byte in any member: that member named, nothing unpacked', () => {
+    const f = signedArtifact();
+    const bytes = readFileSync(f);
+    const at = bytes.indexOf('kind: Deployment');
+    bytes[at] = 'K'.charCodeAt(0);
+    writeFileSync(f, bytes);
+    const out = join(TMP, 'never');
+    expect(fails(() => verifyArtifact(f, { publicKeyPem: PUB, extractTo: out }))).toMatch(/: 04-workloads\.yaml does not match SHA256SUMS \(changed or corrupted\)$/);
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(TMP).filter((d) => d.startsWith('.never'))).toEqual([]);
+  });
+
+  it('a changed SHA256SUMS (even re-hashed to match a changed file) breaks the signature', () => {
+    const changed = signedMembers.map((m) => (m.path === 'images.txt' ? { ...m, content: Buffer.from(`${m.content}# x\n`) } : m));
+    const sums = Buffer.from(
+      changed
+        .slice(2)
+        .map((m) => `${createHash('sha256').update(m.content!).digest('hex')}  ${m.path}`)
+        .join('\n') + '\n',
+    );
+    const f = signedArtifact([{ ...changed[0]!, content: sums }, ...changed.slice(1)]);
+    expect(fails(() => verifyArtifact(f, { publicKeyPem: PUB }))).toMatch(/signature does not verify with the key \(wrong key, or SHA256SUMS was changed\)$/);
+  });
+
+  it('a missing file, an extra file, a duplicate, a wrong key, no signature, a truncated file', () => {
+    const missing = signedArtifact(signedMembers.filter((m) => m.path !== 'secrets.json'));
+    expect(fails(() => verifyArtifact(missing, { publicKeyPem: PUB }))).toMatch(/: missing secrets\.json \(listed in SHA256SUMS\)$/);
+    const extra = signedArtifact([...signedMembers, { path: 'evil.sh', mode: 0o755, content: Buffer.from('rm -rf /\n') }]);
+    expect(fails(() => verifyArtifact(extra, { publicKeyPem: PUB }))).toMatch(/: extra file evil\.sh \(not in SHA256SUMS\)$/);
+    const dup = signedArtifact([...signedMembers, signedMembers[3]!]);
+    expect(fails(() => verifyArtifact(dup, { publicKeyPem: PUB }))).toMatch(/appears twice$/);
+    expect(fails(() => verifyArtifact(signedArtifact(), { publicKeyPem: OTHER_PUB, keyName: 'other.pub' }))).toMatch(/signature does not verify with other\.pub/);
+    const unsigned = tmpFile('unsigned');
+    writeArtifact(unsigned, 'airgap', artifactMembers(r));
+    expect(fails(() => verifyArtifact(unsigned, { publicKeyPem: PUB }))).toMatch(/not signed \(no SHA256SUMS\.sig\), but --key was given$/);
+    const cut = signedArtifact();
+    writeFileSync(cut, readFileSync(cut).subarray(0, 100_000));
+    expect(fails(() => verifyArtifact(cut, { publicKeyPem: PUB }))).toMatch(/truncated/);
+    const notOurs = tmpFile('plain');
+    execFileSync('tar', ['-cf', notOurs, '-C', ROOT, 'package.json']);
+    expect(fails(() => verifyArtifact(notOurs, { publicKeyPem: PUB }))).toMatch(/not a stackbook artifact/);
+  });
+
+  it('the CLI: one line on stderr and exit 1 for a wrong key; exit 0 and one OK line for the right one', () => {
+    const f = signedArtifact();
+    const run = (key: string) => spawnSync(process.execPath, [join(ROOT, 'bin/stackbook.js'), 'verify', f, '--key', key], { encoding: 'utf8' });
+    const bad = run(join(TMP, 'other.pub'));
+    expect(bad.status).toBe(1);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('signature does not verify with');
+    const good = run(join(TMP, 'good.pub'));
+    expect(good.status).toBe(0);
+    expect(good.stdout).toMatch(/^.*: OK: stack airgap, signature verified with .*good\.pub, \d+ files match SHA256SUMS\n$/);
+  });
+});
