@@ -22,6 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
 import { renderedImages } from './airgap.js';
+import { OPERATOR_IMAGES_ANNOTATION } from '../components/image-policy.js';
 import {
   apiUses,
   applicationChanges,
@@ -100,8 +101,13 @@ export interface ImageLine {
   readonly reference: string;
 }
 
-/** One line per image of the stack (and any image an object renders without registering it), sorted. */
-export function imageLines(r: Pick<Rendered, 'objects' | 'images'>): ImageLine[] {
+/**
+ * One line per image of the stack (and any image an object renders without registering it), plus
+ * the images operators inject into the stack's namespaces (the `stackbook.io/operator-images`
+ * annotation of its ClusterImagePolicies: CNPG's bootstrap controller, Strimzi's entity operators,
+ * cert-manager's acmesolver) so they are mirrored and carried too; sorted.
+ */
+export function imageLines(r: Pick<Rendered, 'objects' | 'images'> & { readonly stack?: Pick<Rendered['stack'], 'cluster'> }): ImageLine[] {
   const lines = new Map<string, ImageLine>();
   const line = (source: string, reference: string): ImageLine => {
     const s = splitImage(source);
@@ -116,6 +122,15 @@ export function imageLines(r: Pick<Rendered, 'objects' | 'images'>): ImageLine[]
   };
   for (const i of r.images) lines.set(i.reference, line(i.source, i.reference));
   for (const i of renderedImages(r.objects)) if (i.image && !lines.has(i.image)) lines.set(i.image, line(i.image, i.image));
+  const registry = r.stack?.cluster.registry;
+  for (const o of r.objects) {
+    if (o.kind !== 'ClusterImagePolicy') continue;
+    for (const ref of (o.metadata.annotations?.[OPERATOR_IMAGES_ANNOTATION] ?? '').split(',').filter(Boolean)) {
+      if (lines.has(ref)) continue;
+      // relocated as resolveImage does: <registry>/<original repository>
+      lines.set(ref, line(registry && ref.startsWith(`${registry}/`) ? ref.slice(registry.length + 1) : ref, ref));
+    }
+  }
   return [...lines.values()].sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
 }
 
@@ -341,11 +356,11 @@ function prerequisitesMd(r: Rendered, a: {
   if (ops.length === 0) out.push('None: the bundle renders only built-in Kubernetes kinds.');
   else {
     out.push('Install these (their images mirrored too) before applying; `apply.sh` checks the CRDs are Established.', '');
-    out.push('| operator | API group | kinds (versions rendered) | CRDs |', '|---|---|---|---|');
+    out.push('| operator | CRDs tested at | API group | kinds (versions rendered) | CRDs |', '|---|---|---|---|---|');
     for (const o of ops) {
       const project = o.project ? ` (${o.project})` : '';
       out.push(
-        `| ${mdCell(o.operator)}${project} | \`${o.group}\` | ${o.uses.map((u) => `${u.kind} (${u.versions.join(', ')})`).join(', ')} | ${o.uses.map((u) => `\`${u.crd}\``).join(', ')} |`,
+        `| ${mdCell(o.operator)}${project} | ${o.tested} | \`${o.group}\` | ${o.uses.map((u) => `${u.kind} (${u.versions.join(', ')})`).join(', ')} | ${o.uses.map((u) => `\`${u.crd}\``).join(', ')} |`,
       );
     }
   }

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArtifactError, artifactMembers, verifyArtifact, writeArtifact, type ArtifactMember } from '../synth/artifact.js';
-import { BundleError, bundleFiles } from '../synth/bundle.js';
-import { ROOT, renderEnv } from './helpers.js';
+import { BundleError, bundleFiles, imageLines } from '../synth/bundle.js';
+import { ROOT, renderEnv, SHARED } from './helpers.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-artifact-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
@@ -143,5 +143,40 @@ describe('issue 16: stackbook verify, before unpacking', () => {
     const good = run(join(TMP, 'good.pub'));
     expect(good.status).toBe(0);
     expect(good.stdout).toMatch(/^.*: OK: stack airgap, signature verified with .*good\.pub, \d+ files match SHA256SUMS\n$/);
+  });
+});
+
+describe('issue 16: operators and the images they inject', () => {
+  it('images.txt carries every operator-injected image of the ClusterImagePolicies, pulled from upstream by digest', () => {
+    const lines = imageLines(r);
+    const injected = r.objects
+      .filter((o) => o.kind === 'ClusterImagePolicy')
+      .flatMap((o) => (o.metadata.annotations?.['stackbook.io/operator-images'] ?? '').split(',').filter(Boolean));
+    expect(injected.length).toBeGreaterThan(0);
+    for (const ref of injected) {
+      const l = lines.find((x) => x.reference === ref);
+      expect(l, ref).toBeDefined();
+      expect(`${l!.mirror.replace(/:[^:/]+$/, '')}@${l!.digest}`).toBe(ref.replace(/:[^:/@]+@/, '@'));
+      expect(l!.source.startsWith(r.stack.cluster.registry!)).toBe(false);
+      expect(l!.source).toMatch(/^(ghcr\.io|quay\.io)\/.+@sha256:[a-f0-9]{64}$/);
+    }
+  });
+
+  it('PREREQUISITES.md names, per operator, the release whose CRDs the fixtures come from (shared/crds/README.md)', () => {
+    const readme = readFileSync(join(SHARED, 'crds', 'README.md'), 'utf8');
+    const tagOf = new Map<string, string>();
+    for (const m of readme.matchAll(/^\| `[^`]+\/([^`/]+)\.yaml` \| \[[^\]]+\]\([^)]+\) \| `([^`]+)` \(`([0-9a-f]+)`\) \|/gm)) {
+      const group = m[1]!.slice(m[1]!.indexOf('.') + 1);
+      tagOf.set(group, `${m[2]} (${m[3]})`);
+    }
+    const md = bundleFiles(r).find((f) => f.path === 'PREREQUISITES.md')!.content;
+    const section = md.slice(md.indexOf('## 2. Operators'), md.indexOf('## 3.'));
+    const rows = section.split('\n').filter((l) => /^\| .* \| `[a-z.-]+\.[a-z]+` \|/.test(l));
+    expect(rows.length).toBe(7);
+    for (const row of rows) {
+      const cells = row.split(' | ');
+      const group = cells[2]!.replace(/`/g, '');
+      expect(cells[1], group).toBe(tagOf.get(group));
+    }
   });
 });
