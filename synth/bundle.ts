@@ -193,6 +193,9 @@ function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string
   });
   const rollouts = r.objects.filter((o) => ROLLOUT_KINDS.includes(o.kind));
   const nsArg = (o: Manifest) => (o.metadata.namespace ? ` --namespace=${shWord(o.metadata.namespace)}` : '');
+  const env = r.stack.environment;
+  const inventory = phases.flatMap((f) => f.objects.map((o) => `${resourceRef(o)} ${o.metadata.namespace ?? '-'}`));
+  for (const line of inventory) shWord(line.replace(' ', '/'));
   const body: string[] = [];
   for (const f of phases) {
     body.push(`apply_file ${shWord(f.path)}`);
@@ -224,11 +227,16 @@ function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string
 usage() {
   cat <<'USAGE'
 usage: ./apply.sh [--context NAME] [--kubeconfig FILE] [--timeout DURATION] [--dry-run] [--verify-key PUBLIC.pem]
+                  [--no-prune] [--inventory-namespace NS]
   --context, --kubeconfig  passed to every kubectl call (KUBECONFIG is honoured as usual)
   --timeout                per wait (CRDs, ClusterIssuers, rollouts, certificates), default 300s
   --dry-run                kubectl apply --dry-run=server, no waits; namespaced objects fail server
                            dry-run while their Namespace does not exist yet (apply 01-cluster.yaml first)
   --verify-key             also verify SHA256SUMS.sig with this PEM public key (openssl)
+  --no-prune               do not delete the objects an earlier bundle of this stack created that this
+                           one no longer has (by default they are deleted after everything applied;
+                           with --dry-run they are listed)
+  --inventory-namespace    where the inventory ConfigMap stackbook-inventory-${env} lives, default kube-system
   KUBECTL                  the kubectl to run (default: kubectl on PATH)
 USAGE
 }
@@ -242,13 +250,16 @@ kube_args=()
 dry_run=0
 timeout=300s
 verify_key=""
+prune=1
+inventory_ns=kube-system
 while [ $# -gt 0 ]; do
   case "$1" in
-    --context|--kubeconfig|--timeout|--verify-key)
+    --context|--kubeconfig|--timeout|--verify-key|--inventory-namespace)
       [ $# -ge 2 ] || { echo "apply.sh: $1 needs a value" >&2; exit 2; }
       case "$1" in
         --timeout) timeout="$2" ;;
         --verify-key) verify_key="$2" ;;
+        --inventory-namespace) inventory_ns="$2" ;;
         *) kube_args+=("$1=$2") ;;
       esac
       shift 2 ;;
@@ -256,6 +267,7 @@ while [ $# -gt 0 ]; do
     --timeout=*) timeout="\${1#*=}"; shift ;;
     --verify-key=*) verify_key="\${1#*=}"; shift ;;
     --dry-run) dry_run=1; shift ;;
+    --no-prune) prune=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "apply.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -308,6 +320,63 @@ wait_for() {
 }
 
 ${body.join('\n')}
+
+# Prune (issue 16): the inventory ConfigMap records the objects this stack's last applied bundle
+# had, one "<resource>/<name> <namespace or ->" per line. Those it had and this bundle has not are
+# deleted (newest phase first), only if they still carry stackbook.io/environment=${env}; then the
+# inventory is replaced by this bundle's list. --dry-run lists them; --no-prune skips this.
+INVENTORY_NAME=${shWord(`stackbook-inventory-${env}`)}
+inventory() {
+  cat <<'INVENTORY'
+${inventory.join('\n')}
+INVENTORY
+}
+prune_stale() {
+  local prev stale line res ns nsarg owner n=0
+  prev="$(k get configmap --namespace="$inventory_ns" "$INVENTORY_NAME" --ignore-not-found -o 'jsonpath={.data.objects}')" \
+    || die "cannot read the inventory configmap $inventory_ns/$INVENTORY_NAME; nothing pruned"
+  stale="$(printf '%s\n' "$prev" | awk 'NR == FNR { cur[$0] = 1; next } NF && !($0 in cur)' <(inventory) - | awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }')"
+  if [ -z "$stale" ]; then
+    step "prune: nothing to delete (inventory $inventory_ns/$INVENTORY_NAME)"
+  fi
+  while IFS=' ' read -r res ns; do
+    [ -n "$res" ] || continue
+    nsarg=()
+    [ "$ns" = - ] || nsarg=(--namespace="$ns")
+    if [ "$dry_run" = 1 ]; then
+      step "prune: would delete $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
+      continue
+    fi
+    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\.io/environment}')" \
+      || die "prune: cannot read $res; nothing more deleted"
+    if [ "$owner" != ${shWord(env)} ]; then
+      step "prune: skipping $res\${nsarg[0]:+ (\${ns})}: gone, or no longer labelled stackbook.io/environment=${env}"
+      continue
+    fi
+    step "prune: deleting $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
+    k delete "\${nsarg[@]}" --ignore-not-found --wait=false "$res" || die "prune: deleting $res failed; the inventory was not updated (re-run to retry)"
+    n=$((n + 1))
+  done <<<"$stale"
+  [ "$dry_run" = 1 ] && return 0
+  local manifest
+  manifest="$(cat <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $INVENTORY_NAME
+  namespace: $inventory_ns
+  labels:
+    app.kubernetes.io/managed-by: stackbook
+    stackbook.io/environment: ${env}
+data:
+  objects: |
+YAML
+  )"$'\n'"$(inventory | sed 's/^/    /')"
+  k apply --server-side --field-manager=stackbook -f - <<<"$manifest" >/dev/null || die "cannot write the inventory $inventory_ns/$INVENTORY_NAME ($n stale objects were deleted)"
+  step "prune: $n deleted; inventory $inventory_ns/$INVENTORY_NAME lists ${r.objects.length} objects"
+}
+if [ "$prune" = 1 ]; then prune_stale; fi
+
 if [ "$dry_run" = 1 ]; then
   step "done: ${r.objects.length} objects from ${phases.length} files checked by server dry-run (nothing persisted)"
 else
