@@ -23,7 +23,7 @@ const USAGE = `usage:
                                                    (--write-readme: into README.md between the failure-budget markers)
   stackbook report <env> --html <file>             one self-contained HTML page: connectivity graph, concerns
                                                    -> objects, policy exceptions, failure budget
-  stackbook bundle <env...> | --all [--out <dir>] [--key <cosign.key>] [--with-images]
+  stackbook bundle <env...> | --all [--out <dir>] [--key <cosign.key>] [--with-images [--from <host>]]
                                                    one signed artifact per stack: <dir>/stackbook-<env>.tar (docs/airgap.md)
   stackbook verify <artifact> --key <cosign.pub> [--out <dir>]
                                                    signature and every checksum before unpacking (--out: then unpack)
@@ -42,7 +42,7 @@ interface Args {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html', '--key', '--registry']);
+const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html', '--key', '--registry', '--from']);
 const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme', '--with-images']);
 
 function parseArgs(argv: readonly string[]): Args {
@@ -260,8 +260,8 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
         return await report(root, args);
       case 'bundle': {
         const { bundleCommand } = await import('../synth/artifact-cmd.js');
-        const key = args.flags.get('--key'), out = args.flags.get('--out');
-        return await bundleCommand(root, await environments(root, args), { ...(typeof out === 'string' ? { out } : {}), ...(typeof key === 'string' ? { keyPath: key } : {}), withImages: args.flags.has('--with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+        const key = args.flags.get('--key'), out = args.flags.get('--out'), from = args.flags.get('--from');
+        return await bundleCommand(root, await environments(root, args), { ...(typeof out === 'string' ? { out } : {}), ...(typeof key === 'string' ? { keyPath: key } : {}), ...(typeof from === 'string' ? { from } : {}), withImages: args.flags.has('--with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
       }
       case 'verify':
       case 'images': {

@@ -1,13 +1,15 @@
 /**
  * The artifact commands (issue 16), kept out of cli/main.ts (which only dispatches):
  *
- *   stackbook bundle <env...>|--all [--out dist] [--key cosign.key] [--with-images]
+ *   stackbook bundle <env...>|--all [--out dist] [--key cosign.key] [--with-images [--from <host>]]
  *   stackbook verify <artifact> --key cosign.pub [--out <dir>]
  *   stackbook images push <artifact> --key cosign.pub [--registry <host[:port]>]
  *
  * Images are copied with skopeo (Debian `skopeo`; $STACKBOOK_SKOPEO names another binary) as one OCI
  * archive per image, `--preserve-digests`, plus the image's cosign signature (`<repo>:sha256-<hex>.sig`,
- * cosign's tag convention) when the source has one. $STACKBOOK_REGISTRY_INSECURE=1 adds
+ * cosign's tag convention) when the source has one. `--from <host[/path]>` pulls each source as
+ * `<host>/<original repository>@<digest>` instead (a pull-through cache or staging registry that
+ * holds the public images under their original names; the tier's stand-in for the public side). $STACKBOOK_REGISTRY_INSECURE=1 adds
  * `--src-tls-verify=false`/`--dest-tls-verify=false` (plain-HTTP registries on loopback, the tier).
  */
 import { spawnSync } from 'node:child_process';
@@ -51,7 +53,7 @@ function digestOf(ref: string): string | undefined {
 export async function bundleCommand(
   root: string,
   envs: readonly string[],
-  opts: { out?: string; keyPath?: string; withImages?: boolean },
+  opts: { out?: string; keyPath?: string; withImages?: boolean; from?: string },
   io: Io,
 ): Promise<number> {
   const { loadStacks } = await import('./stacks.js');
@@ -96,17 +98,18 @@ export async function bundleCommand(
           if (l.digest === '-') throw new ArtifactError(`${env}: ${l.reference} is not pinned by digest: --with-images carries pinned images only`);
           if (images.has(l.digest)) continue;
           const file = join(work, `${l.digest.slice(7)}.tar`);
-          const src = `docker://${l.source}`;
+          const source = opts.from ? `${opts.from.replace(/\/+$/, '')}/${l.source}` : l.source;
+          const src = `docker://${source}`;
           const c = skopeo(['copy', '--quiet', '--all', '--preserve-digests', ...insecure('src'), src, `oci-archive:${file}`]);
-          if (!c.ok) throw new ArtifactError(`${env}: cannot fetch ${l.source}: ${c.err}`);
+          if (!c.ok) throw new ArtifactError(`${env}: cannot fetch ${source}: ${c.err}; nothing written`);
           const got = digestOf(`oci-archive:${file}`);
-          if (got !== l.digest) throw new ArtifactError(`${env}: ${l.source} arrived as ${got ?? 'unreadable'}, not ${l.digest}`);
+          if (got !== l.digest) throw new ArtifactError(`${env}: ${source} arrived as ${got ?? 'unreadable'}, not ${l.digest}; nothing written`);
           images.set(l.digest, file);
-          const { name } = splitImage(l.source);
+          const { name } = splitImage(source);
           const sigFile = join(work, `${l.digest.slice(7)}.sig.tar`);
           const s = skopeo(['copy', '--quiet', '--preserve-digests', ...insecure('src'), `docker://${name}:${signatureTag(l.digest)}`, `oci-archive:${sigFile}`]);
           if (s.ok) sigs.set(l.digest, sigFile);
-          else io.err(`${env}: ${l.source}: no cosign signature at the source (${name}:${signatureTag(l.digest)}); carried unsigned\n`);
+          else io.err(`${env}: ${source}: no cosign signature at the source (${name}:${signatureTag(l.digest)}); carried unsigned\n`);
         }
       }
       const members = artifactMembers(r, { ...(signingKey ? { signingKey } : {}), images, signatures: sigs });
