@@ -5,13 +5,14 @@
  * cosign interoperability: fixtures made by the real cosign v2.6.5 (test/fixtures/cosign/README.md).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, generateKeyPairSync } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ArtifactError, artifactMembers, verifyArtifact, writeArtifact, type ArtifactMember } from '../synth/artifact.js';
-import { BundleError, bundleFiles, imageLines } from '../synth/bundle.js';
+import { BundleError, bundleFiles, imageLines, loadSigningKey } from '../synth/bundle.js';
+import { parsePublicKey, verifyBlob } from '../synth/cosign-key.js';
 import { ROOT, renderEnv, SHARED } from './helpers.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-artifact-'));
@@ -178,5 +179,38 @@ describe('issue 16: operators and the images they inject', () => {
       const group = cells[2]!.replace(/`/g, '');
       expect(cells[1], group).toBe(tagOf.get(group));
     }
+  });
+});
+
+describe('issue 16: cosign key files and signatures (fixtures made by cosign v2.6.5)', () => {
+  const FIX = join(ROOT, 'test/fixtures/cosign');
+  const pub = parsePublicKey(readFileSync(join(FIX, 'cosign.pub'), 'utf8'), 'cosign.pub');
+
+  it('an encrypted cosign key decrypts with COSIGN_PASSWORD to the key whose public half is cosign.pub', () => {
+    const key = loadSigningKey(join(FIX, 'cosign.key'), 'stackbook-test-only');
+    expect(createPublicKey(key).export({ type: 'spki', format: 'pem' })).toBe(readFileSync(join(FIX, 'cosign.pub'), 'utf8'));
+  });
+
+  it('a wrong or missing password is one clear BundleError naming the file', () => {
+    expect(() => loadSigningKey(join(FIX, 'cosign.key'), 'wrong')).toThrow(/cosign\.key: wrong COSIGN_PASSWORD \(the key does not decrypt\)$/);
+    expect(() => loadSigningKey(join(FIX, 'cosign.key'), undefined)).toThrow(/cosign\.key: an encrypted cosign key; set COSIGN_PASSWORD/);
+  });
+
+  it("cosign sign-blob's signature verifies with stackbook's verifier; a changed blob does not", () => {
+    const sig = readFileSync(join(FIX, 'blob.txt.cosign.sig'), 'utf8');
+    expect(verifyBlob(readFileSync(join(FIX, 'blob.txt')), sig, pub)).toBe(true);
+    expect(verifyBlob(Buffer.from(`${readFileSync(join(FIX, 'blob.txt'), 'utf8')} `), sig, pub)).toBe(false);
+  });
+
+  it('an artifact signed with the cosign key verifies with cosign.pub, and with no other key', () => {
+    const f = tmpFile('cosign');
+    writeArtifact(f, 'airgap', artifactMembers(r, { signingKey: loadSigningKey(join(FIX, 'cosign.key'), 'stackbook-test-only') }));
+    expect(verifyArtifact(f, { publicKeyPem: readFileSync(join(FIX, 'cosign.pub'), 'utf8') }).signed).toBe(true);
+    expect(fails(() => verifyArtifact(f, { publicKeyPem: PUB }))).toMatch(/signature does not verify/);
+  });
+
+  it('verify refuses a private key given as --key, without echoing it', () => {
+    const msg = fails(() => verifyArtifact(signedArtifact(), { publicKeyPem: readFileSync(join(FIX, 'cosign.key'), 'utf8'), keyName: 'cosign.key' }));
+    expect(msg).toBe('cosign.key: a private key; give the public key (cosign.pub)');
   });
 });
