@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ArtifactError, artifactMembers, artifactName, imageMemberPath, parseImagesTxt, verifyArtifact, writeArtifact } from './artifact.js';
 import { BundleError, imageLines, loadSigningKey, SIGNING_KEY_ENV, splitImage } from './bundle.js';
+import { COSIGN_PASSWORD_ENV } from './cosign-key.js';
 
 export interface Io {
   out(s: string): void;
@@ -86,7 +87,9 @@ export async function bundleCommand(
     return 1;
   }
   const keyPath = opts.keyPath ?? process.env[SIGNING_KEY_ENV];
-  const signingKey = keyPath ? loadSigningKey(resolve(root, keyPath)) : undefined;
+  const signingKey = keyPath
+    ? loadSigningKey(resolve(root, keyPath), process.env[COSIGN_PASSWORD_ENV], opts.keyPath ? `--key ${keyPath}` : `${SIGNING_KEY_ENV}=${keyPath}`)
+    : undefined;
   const outDir = resolve(root, opts.out ?? 'dist');
   const work = opts.withImages ? mkdtempSync(join(tmpdir(), 'stackbook-images-')) : undefined;
   try {

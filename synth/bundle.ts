@@ -515,15 +515,19 @@ function prerequisitesMd(r: Rendered, a: {
  * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
  * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
  */
-export function loadSigningKey(path: string, password: string | undefined = process.env[COSIGN_PASSWORD_ENV]): KeyObject {
+export function loadSigningKey(
+  path: string,
+  password: string | undefined = process.env[COSIGN_PASSWORD_ENV],
+  label = `${SIGNING_KEY_ENV}=${path}`,
+): KeyObject {
   let pem: string;
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new BundleError(`${SIGNING_KEY_ENV}=${path}: cannot read the signing key (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new BundleError(`${label}: cannot read the signing key (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   try {
-    return parseSigningKey(pem, `${SIGNING_KEY_ENV}=${path}`, password);
+    return parseSigningKey(pem, label, password);
   } catch (e) {
     if (e instanceof KeyError) throw new BundleError(e.message);
     throw e;
