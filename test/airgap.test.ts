@@ -123,7 +123,13 @@ describe('X-12: synth airgap output passes its own checks', () => {
       .filter((l) => l && !l.startsWith('#'))
       .map((l) => l.split(' '))
       .map(([, mirror, digest]) => `${mirror}@${digest}`);
-    expect([...new Set(images)].sort()).toEqual(listed.sort());
+    // plus the images the operators inject, named by the ClusterImagePolicy (issue 16: mirrored and carried too)
+    const injected = objects()
+      .filter((o) => o.kind === 'ClusterImagePolicy')
+      .flatMap((o) => (o.metadata.annotations?.['stackbook.io/operator-images'] ?? '').split(',').filter(Boolean));
+    expect(injected.length).toBeGreaterThan(0);
+    for (const ref of injected) expect(ref.startsWith(`${MIRROR}/`), ref).toBe(true);
+    expect([...new Set([...images, ...injected])].sort()).toEqual(listed.sort());
   });
 
   it('SHA256SUMS verifies', () => {
