@@ -365,7 +365,7 @@ build_supply_chain() {
 
 build_policy_controller() {
   local out="$CACHE/policy-controller-$POLICY_CONTROLLER_VERSION/bin" start=$SECONDS
-  if have "$out/policy-controller-webhook"; then
+  if have "$out/policy-controller-webhook" "$out/policy-tester"; then
     log "policy-controller $POLICY_CONTROLLER_VERSION: cached ($out)"; return 0
   fi
   local modpath="github.com/sigstore/policy-controller"
@@ -379,6 +379,8 @@ build_policy_controller() {
     copy_replaces "$gomod"
     rm -rf "$out.tmp"; mkdir -p "$out.tmp"
     go build -trimpath -ldflags "-s -w" -o "$out.tmp/policy-controller-webhook" "$modpath/cmd/webhook"
+    # policy-tester: the same pkg/policy Compile/Verify the webhook runs, on one image, from the CLI
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/policy-tester" "$modpath/cmd/tester"
   )
   rm -rf "$out"; mv "$out.tmp" "$out"
   log "policy-controller: $((SECONDS - start))s"
