@@ -24,6 +24,12 @@ const USAGE = `usage:
                                                    (--write-readme: into README.md between the failure-budget markers)
   stackbook report <env> --html <file>             one self-contained HTML page: connectivity graph, concerns
                                                    -> objects, policy exceptions, failure budget
+  stackbook bundle <env...> | --all [--out <dir>] [--key <cosign.key>] [--with-images [--from <host>]]
+                                                   one signed artifact per stack: <dir>/stackbook-<env>.tar (docs/airgap.md)
+  stackbook verify <artifact> --key <cosign.pub> [--out <dir>]
+                                                   signature and every checksum before unpacking (--out: then unpack)
+  stackbook images push <artifact> --key <cosign.pub> [--registry <host[:port]>]
+                                                   carried images (and signatures) into the mirror by digest
 environments are the stacks/Pulumi.<env>.yaml files`;
 
 class UsageError extends Error {}
@@ -37,8 +43,8 @@ interface Args {
   readonly flags: Map<string, string | true>;
 }
 
-const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html']);
-const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme', '--strict']);
+const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html', '--key', '--registry', '--from']);
+const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme', '--strict', '--with-images']);
 
 function parseArgs(argv: readonly string[]): Args {
   const [command = '--help', ...rest] = argv;
@@ -266,6 +272,22 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
         return await diff(root, args);
       case 'report':
         return await report(root, args);
+      case 'bundle': {
+        const { bundleCommand } = await import('../synth/artifact-cmd.js');
+        const key = args.flags.get('--key'), out = args.flags.get('--out'), from = args.flags.get('--from');
+        return await bundleCommand(root, await environments(root, args), { ...(typeof out === 'string' ? { out } : {}), ...(typeof key === 'string' ? { keyPath: key } : {}), ...(typeof from === 'string' ? { from } : {}), withImages: args.flags.has('--with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+      }
+      case 'verify':
+      case 'images': {
+        const { verifyCommand, imagesPushCommand } = await import('../synth/artifact-cmd.js');
+        const pos = args.command === 'images' ? (args.positional[0] === 'push' ? args.positional.slice(1) : []) : args.positional;
+        if (pos.length !== 1) throw new UsageError(args.command === 'images' ? 'usage: images push <artifact> --key <cosign.pub> [--registry <host>]' : 'verify needs one artifact');
+        const key = args.flags.get('--key'), out = args.flags.get('--out'), registry = args.flags.get('--registry');
+        const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
+        const keyPath = typeof key === 'string' ? resolve(key) : undefined;
+        if (args.command === 'verify') return verifyCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(typeof out === 'string' ? { out: resolve(out) } : {}) }, io);
+        return imagesPushCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(typeof registry === 'string' ? { registry } : {}) }, io);
+      }
       default:
         throw new UsageError(`unknown command "${args.command}"`);
     }
@@ -286,6 +308,10 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
     if (e instanceof Error && (e.name === 'ComponentError' || e.name === 'BundleError')) {
       process.stderr.write(`stackbook: ${e.message}\n`);
       return 2;
+    }
+    if (e instanceof Error && e.name === 'ArtifactError') {
+      process.stderr.write(`stackbook: ${e.message}\n`);
+      return 1;
     }
     if (e instanceof Error && e.name === 'DiffError') {
       process.stderr.write(`stackbook diff: ${e.message}\n`);

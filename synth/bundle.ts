@@ -9,17 +9,20 @@
  *   images.txt                              `<source> <mirror> <digest>` per image, scriptable
  *   cosign-<policy>-<authority>.pub         public keys of the rendered ClusterImagePolicies
  *   SHA256SUMS                              over every file above (`sha256sum -c SHA256SUMS`)
- *   SHA256SUMS.sig                          optional: ECDSA/RSA-SHA256 signature of SHA256SUMS (cosign sign-blob format)
+ *   SHA256SUMS.sig                          optional: ECDSA/RSA-SHA256 signature of SHA256SUMS (cosign sign-blob format;
+ *                                           key: a cosign key with $COSIGN_PASSWORD, or an unencrypted PEM)
  *
  * Written atomically: everything goes to a temporary sibling first and is swapped in with renames,
  * so a failure at any point leaves the previous `dist/<env>` exactly as it was.
  */
-import { createHash, createPrivateKey, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { COSIGN_PASSWORD_ENV, KeyError, parseSigningKey, signBlob } from './cosign-key.js';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
 import { renderedImages } from './airgap.js';
+import { OPERATOR_IMAGES_ANNOTATION } from '../components/image-policy.js';
 import {
   apiUses,
   applicationChanges,
@@ -98,8 +101,13 @@ export interface ImageLine {
   readonly reference: string;
 }
 
-/** One line per image of the stack (and any image an object renders without registering it), sorted. */
-export function imageLines(r: Pick<Rendered, 'objects' | 'images'>): ImageLine[] {
+/**
+ * One line per image of the stack (and any image an object renders without registering it), plus
+ * the images operators inject into the stack's namespaces (the `stackbook.io/operator-images`
+ * annotation of its ClusterImagePolicies: CNPG's bootstrap controller, Strimzi's entity operators,
+ * cert-manager's acmesolver) so they are mirrored and carried too; sorted.
+ */
+export function imageLines(r: Pick<Rendered, 'objects' | 'images'> & { readonly stack?: Pick<Rendered['stack'], 'cluster'> }): ImageLine[] {
   const lines = new Map<string, ImageLine>();
   const line = (source: string, reference: string): ImageLine => {
     const s = splitImage(source);
@@ -114,6 +122,15 @@ export function imageLines(r: Pick<Rendered, 'objects' | 'images'>): ImageLine[]
   };
   for (const i of r.images) lines.set(i.reference, line(i.source, i.reference));
   for (const i of renderedImages(r.objects)) if (i.image && !lines.has(i.image)) lines.set(i.image, line(i.image, i.image));
+  const registry = r.stack?.cluster.registry;
+  for (const o of r.objects) {
+    if (o.kind !== 'ClusterImagePolicy') continue;
+    for (const ref of (o.metadata.annotations?.[OPERATOR_IMAGES_ANNOTATION] ?? '').split(',').filter(Boolean)) {
+      if (lines.has(ref)) continue;
+      // relocated as resolveImage does: <registry>/<original repository>
+      lines.set(ref, line(registry && ref.startsWith(`${registry}/`) ? ref.slice(registry.length + 1) : ref, ref));
+    }
+  }
   return [...lines.values()].sort((a, b) => (a.reference < b.reference ? -1 : a.reference > b.reference ? 1 : 0));
 }
 
@@ -176,6 +193,9 @@ function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string
   });
   const rollouts = r.objects.filter((o) => ROLLOUT_KINDS.includes(o.kind));
   const nsArg = (o: Manifest) => (o.metadata.namespace ? ` --namespace=${shWord(o.metadata.namespace)}` : '');
+  const env = r.stack.environment;
+  const inventory = phases.flatMap((f) => f.objects.map((o) => `${resourceRef(o)} ${o.metadata.namespace ?? '-'}`));
+  for (const line of inventory) shWord(line.replace(' ', '/'));
   const body: string[] = [];
   for (const f of phases) {
     body.push(`apply_file ${shWord(f.path)}`);
@@ -207,11 +227,16 @@ function applyScript(r: Rendered, phases: ReturnType<typeof phaseFiles>): string
 usage() {
   cat <<'USAGE'
 usage: ./apply.sh [--context NAME] [--kubeconfig FILE] [--timeout DURATION] [--dry-run] [--verify-key PUBLIC.pem]
+                  [--no-prune] [--inventory-namespace NS]
   --context, --kubeconfig  passed to every kubectl call (KUBECONFIG is honoured as usual)
   --timeout                per wait (CRDs, ClusterIssuers, rollouts, certificates), default 300s
   --dry-run                kubectl apply --dry-run=server, no waits; namespaced objects fail server
                            dry-run while their Namespace does not exist yet (apply 01-cluster.yaml first)
   --verify-key             also verify SHA256SUMS.sig with this PEM public key (openssl)
+  --no-prune               do not delete the objects an earlier bundle of this stack created that this
+                           one no longer has (by default they are deleted after everything applied;
+                           with --dry-run they are listed)
+  --inventory-namespace    where the inventory ConfigMap stackbook-inventory-${env} lives, default kube-system
   KUBECTL                  the kubectl to run (default: kubectl on PATH)
 USAGE
 }
@@ -225,13 +250,16 @@ kube_args=()
 dry_run=0
 timeout=300s
 verify_key=""
+prune=1
+inventory_ns=kube-system
 while [ $# -gt 0 ]; do
   case "$1" in
-    --context|--kubeconfig|--timeout|--verify-key)
+    --context|--kubeconfig|--timeout|--verify-key|--inventory-namespace)
       [ $# -ge 2 ] || { echo "apply.sh: $1 needs a value" >&2; exit 2; }
       case "$1" in
         --timeout) timeout="$2" ;;
         --verify-key) verify_key="$2" ;;
+        --inventory-namespace) inventory_ns="$2" ;;
         *) kube_args+=("$1=$2") ;;
       esac
       shift 2 ;;
@@ -239,6 +267,7 @@ while [ $# -gt 0 ]; do
     --timeout=*) timeout="\${1#*=}"; shift ;;
     --verify-key=*) verify_key="\${1#*=}"; shift ;;
     --dry-run) dry_run=1; shift ;;
+    --no-prune) prune=0; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "apply.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -291,6 +320,63 @@ wait_for() {
 }
 
 ${body.join('\n')}
+
+# Prune (issue 16): the inventory ConfigMap records the objects this stack's last applied bundle
+# had, one "<resource>/<name> <namespace or ->" per line. Those it had and this bundle has not are
+# deleted (newest phase first), only if they still carry stackbook.io/environment=${env}; then the
+# inventory is replaced by this bundle's list. --dry-run lists them; --no-prune skips this.
+INVENTORY_NAME=${shWord(`stackbook-inventory-${env}`)}
+inventory() {
+  cat <<'INVENTORY'
+${inventory.join('\n')}
+INVENTORY
+}
+prune_stale() {
+  local prev stale line res ns nsarg owner n=0
+  prev="$(k get configmap --namespace="$inventory_ns" "$INVENTORY_NAME" --ignore-not-found -o 'jsonpath={.data.objects}')" \
+    || die "cannot read the inventory configmap $inventory_ns/$INVENTORY_NAME; nothing pruned"
+  stale="$(printf '%s\n' "$prev" | awk 'NR == FNR { cur[$0] = 1; next } NF && !($0 in cur)' <(inventory) - | awk '{ l[NR] = $0 } END { for (i = NR; i > 0; i--) print l[i] }')"
+  if [ -z "$stale" ]; then
+    step "prune: nothing to delete (inventory $inventory_ns/$INVENTORY_NAME)"
+  fi
+  while IFS=' ' read -r res ns; do
+    [ -n "$res" ] || continue
+    nsarg=()
+    [ "$ns" = - ] || nsarg=(--namespace="$ns")
+    if [ "$dry_run" = 1 ]; then
+      step "prune: would delete $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
+      continue
+    fi
+    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\.io/environment}')" \
+      || die "prune: cannot read $res; nothing more deleted"
+    if [ "$owner" != ${shWord(env)} ]; then
+      step "prune: skipping $res\${nsarg[0]:+ (\${ns})}: gone, or no longer labelled stackbook.io/environment=${env}"
+      continue
+    fi
+    step "prune: deleting $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
+    k delete "\${nsarg[@]}" --ignore-not-found --wait=false "$res" || die "prune: deleting $res failed; the inventory was not updated (re-run to retry)"
+    n=$((n + 1))
+  done <<<"$stale"
+  [ "$dry_run" = 1 ] && return 0
+  local manifest
+  manifest="$(cat <<YAML
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: $INVENTORY_NAME
+  namespace: $inventory_ns
+  labels:
+    app.kubernetes.io/managed-by: stackbook
+    stackbook.io/environment: ${env}
+data:
+  objects: |
+YAML
+  )"$'\n'"$(inventory | sed 's/^/    /')"
+  k apply --server-side --field-manager=stackbook -f - <<<"$manifest" >/dev/null || die "cannot write the inventory $inventory_ns/$INVENTORY_NAME ($n stale objects were deleted)"
+  step "prune: $n deleted; inventory $inventory_ns/$INVENTORY_NAME lists ${r.objects.length} objects"
+}
+if [ "$prune" = 1 ]; then prune_stale; fi
+
 if [ "$dry_run" = 1 ]; then
   step "done: ${r.objects.length} objects from ${phases.length} files checked by server dry-run (nothing persisted)"
 else
@@ -339,11 +425,11 @@ function prerequisitesMd(r: Rendered, a: {
   if (ops.length === 0) out.push('None: the bundle renders only built-in Kubernetes kinds.');
   else {
     out.push('Install these (their images mirrored too) before applying; `apply.sh` checks the CRDs are Established.', '');
-    out.push('| operator | API group | kinds (versions rendered) | CRDs |', '|---|---|---|---|');
+    out.push('| operator | CRDs tested at | API group | kinds (versions rendered) | CRDs |', '|---|---|---|---|---|');
     for (const o of ops) {
       const project = o.project ? ` (${o.project})` : '';
       out.push(
-        `| ${mdCell(o.operator)}${project} | \`${o.group}\` | ${o.uses.map((u) => `${u.kind} (${u.versions.join(', ')})`).join(', ')} | ${o.uses.map((u) => `\`${u.crd}\``).join(', ')} |`,
+        `| ${mdCell(o.operator)}${project} | ${o.tested} | \`${o.group}\` | ${o.uses.map((u) => `${u.kind} (${u.versions.join(', ')})`).join(', ')} | ${o.uses.map((u) => `\`${u.crd}\``).join(', ')} |`,
       );
     }
   }
@@ -425,26 +511,27 @@ function prerequisitesMd(r: Rendered, a: {
   return out.join('\n');
 }
 
-/** Parse a signing key (PEM, unencrypted PKCS#8 or SEC1/PKCS#1; EC or RSA). */
-export function loadSigningKey(path: string): KeyObject {
+/**
+ * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
+ * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
+ */
+export function loadSigningKey(
+  path: string,
+  password: string | undefined = process.env[COSIGN_PASSWORD_ENV],
+  label = `${SIGNING_KEY_ENV}=${path}`,
+): KeyObject {
   let pem: string;
   try {
     pem = readFileSync(path, 'utf8');
   } catch (e) {
-    throw new BundleError(`${SIGNING_KEY_ENV}=${path}: cannot read the signing key (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+    throw new BundleError(`${label}: cannot read the signing key (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
   }
-  let key: KeyObject;
   try {
-    key = createPrivateKey(pem);
-  } catch {
-    throw new BundleError(
-      `${SIGNING_KEY_ENV}=${path}: not an unencrypted PEM private key (cosign's encrypted key format is not supported; e.g. openssl ecparam -name prime256v1 -genkey -noout -out bundle.key)`,
-    );
+    return parseSigningKey(pem, label, password);
+  } catch (e) {
+    if (e instanceof KeyError) throw new BundleError(e.message);
+    throw e;
   }
-  if (key.asymmetricKeyType !== 'ec' && key.asymmetricKeyType !== 'rsa') {
-    throw new BundleError(`${SIGNING_KEY_ENV}=${path}: a ${key.asymmetricKeyType ?? 'unknown'} key; use an EC (P-256) or RSA key`);
-  }
-  return key;
 }
 
 /** The files of a bundle, in apply order, as strings (pure given the key: used by synth, diff and tests). */
@@ -470,7 +557,7 @@ export function bundleFiles(r: Rendered, opts: BundleOptions = {}): BundleFile[]
   }
   const sums = `${files.map((f) => `${createHash('sha256').update(f.content).digest('hex')}  ${f.path}`).join('\n')}\n`;
   files.push({ path: 'SHA256SUMS', content: sums });
-  if (opts.signingKey) files.push({ path: 'SHA256SUMS.sig', content: `${sign('sha256', Buffer.from(sums), opts.signingKey).toString('base64')}\n` });
+  if (opts.signingKey) files.push({ path: 'SHA256SUMS.sig', content: `${signBlob(Buffer.from(sums), opts.signingKey)}\n` });
   return files;
 }
 

@@ -17,19 +17,24 @@ export interface Operator {
   readonly name: string;
   /** Where its CRDs and install manifests come from (copy them into the air gap too). */
   readonly project: string;
+  /**
+   * The release whose CRDs the rendered objects are validated against (the fixtures of
+   * /work/shared/crds, README: tag and commit); install this one or a later compatible one.
+   */
+  readonly tested: string;
 }
 
 /** API group → the operator that serves it. */
 export const OPERATORS: Readonly<Record<string, Operator>> = {
-  'cert-manager.io': { name: 'cert-manager', project: 'https://github.com/cert-manager/cert-manager' },
-  'monitoring.coreos.com': { name: 'prometheus-operator', project: 'https://github.com/prometheus-operator/prometheus-operator' },
-  'policy.sigstore.dev': { name: 'Sigstore policy-controller', project: 'https://github.com/sigstore/policy-controller' },
-  'external-secrets.io': { name: 'External Secrets Operator', project: 'https://github.com/external-secrets/external-secrets' },
-  'kafka.strimzi.io': { name: 'Strimzi', project: 'https://github.com/strimzi/strimzi-kafka-operator' },
-  'postgresql.cnpg.io': { name: 'CloudNativePG', project: 'https://github.com/cloudnative-pg/cloudnative-pg' },
-  'barmancloud.cnpg.io': { name: 'CloudNativePG Barman Cloud plugin', project: 'https://github.com/cloudnative-pg/plugin-barman-cloud' },
-  'keda.sh': { name: 'KEDA', project: 'https://github.com/kedacore/keda' },
-  'kyverno.io': { name: 'Kyverno', project: 'https://github.com/kyverno/kyverno' },
+  'cert-manager.io': { name: 'cert-manager', project: 'https://github.com/cert-manager/cert-manager', tested: 'v1.21.1 (24e33194fb39)' },
+  'monitoring.coreos.com': { name: 'prometheus-operator', project: 'https://github.com/prometheus-operator/prometheus-operator', tested: 'v0.93.0 (f8fafd475f3d)' },
+  'policy.sigstore.dev': { name: 'Sigstore policy-controller', project: 'https://github.com/sigstore/policy-controller', tested: 'v0.15.1 (cc75baab1d34)' },
+  'external-secrets.io': { name: 'External Secrets Operator', project: 'https://github.com/external-secrets/external-secrets', tested: 'v2.9.0 (378bdb622ed9)' },
+  'kafka.strimzi.io': { name: 'Strimzi', project: 'https://github.com/strimzi/strimzi-kafka-operator', tested: '1.2.0 (6c7b43c4af0d)' },
+  'postgresql.cnpg.io': { name: 'CloudNativePG', project: 'https://github.com/cloudnative-pg/cloudnative-pg', tested: 'v1.30.0 (4b5e244a7d03)' },
+  'barmancloud.cnpg.io': { name: 'CloudNativePG Barman Cloud plugin', project: 'https://github.com/cloudnative-pg/plugin-barman-cloud', tested: 'hand-checked schema (plugin-barman-cloud eef278e; no CRD in ../shared/crds)' },
+  'keda.sh': { name: 'KEDA', project: 'https://github.com/kedacore/keda', tested: 'v2.20.2 (68a5b5028f35)' },
+  'kyverno.io': { name: 'Kyverno', project: 'https://github.com/kyverno/kyverno', tested: 'v1.19.0 (ee97ce09538b)' },
 };
 
 /** `group/Kind` → plural resource name, for CRD names (`<plural>.<group>`) and `kubectl wait`. */
@@ -121,6 +126,7 @@ export function requiredCrds(objects: readonly Manifest[]): string[] {
 export interface OperatorNeed {
   readonly operator: string;
   readonly project: string;
+  readonly tested: string;
   readonly group: string;
   readonly uses: readonly ApiUse[];
 }
@@ -135,6 +141,7 @@ export function operatorNeeds(objects: readonly Manifest[]): OperatorNeed[] {
   return [...by.entries()].map(([group, uses]) => ({
     operator: OPERATORS[group]?.name ?? `unknown operator for ${group}`,
     project: OPERATORS[group]?.project ?? '',
+    tested: OPERATORS[group]?.tested ?? 'untested',
     group,
     uses,
   }));

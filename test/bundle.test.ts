@@ -41,6 +41,12 @@ printf '%s\\n' "$*" >> "$KUBECTL_LOG"
 if [ -n "\${KUBECTL_FAIL_ON:-}" ]; then
   case "$*" in *"$KUBECTL_FAIL_ON"*) echo "error: simulated failure" >&2; exit 1 ;; esac
 fi
+# prune tests: the previous inventory, the environment label of live objects, the inventory written
+case "$*" in
+  *"get configmap"*) [ -n "\${KUBECTL_INVENTORY:-}" ] && cat "$KUBECTL_INVENTORY" ;;
+  *"get "*stackbook.io/environment*) case "$*" in *"\${KUBECTL_FOREIGN:-@none@}"*) ;; *) printf airgap ;; esac ;;
+  *"apply "*"-f -"*) [ -n "\${KUBECTL_STDIN:-}" ] && cat > "$KUBECTL_STDIN" ;;
+esac
 exit 0
 `,
 );
@@ -48,11 +54,11 @@ chmodSync(join(STUBS, 'kubectl'), 0o755);
 writeFileSync(join(STUBS, 'skopeo'), `#!/bin/sh\nprintf '%s\\n' "$*" >> "$SKOPEO_LOG"\n`);
 chmodSync(join(STUBS, 'skopeo'), 0o755);
 
-function applySh(dir: string, args: string[], failOn = ''): { code: number | null; stderr: string; calls: string[] } {
+function applySh(dir: string, args: string[], failOn = '', env: Record<string, string> = {}): { code: number | null; stderr: string; calls: string[] } {
   const log = join(dir, '..', `kubectl-${++n}.log`);
   const r = spawnSync('bash', [join(dir, 'apply.sh'), ...args], {
     encoding: 'utf8',
-    env: { ...process.env, PATH: `${STUBS}:${process.env.PATH}`, KUBECTL_LOG: log, KUBECTL_FAIL_ON: failOn, KUBECTL: '' },
+    env: { ...process.env, PATH: `${STUBS}:${process.env.PATH}`, KUBECTL_LOG: log, KUBECTL_FAIL_ON: failOn, KUBECTL: '', ...env },
   });
   const calls = existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) : [];
   return { code: r.status, stderr: r.stderr, calls };
@@ -145,11 +151,16 @@ describe('X-12: apply.sh', () => {
       apply('03-network.yaml'),
       apply('04-workloads.yaml'),
     ]);
-    // After the workloads: all rollouts, then the CA certificates, then the monitoring file, nothing else.
+    // After the workloads: all rollouts, then the CA certificates, then the monitoring file, then
+    // the prune step (read the inventory, nothing stale here, write the inventory), nothing else.
     expect(calls.slice(7, 7 + rollouts.length).sort()).toEqual([...rollouts].sort());
-    expect(calls.slice(7 + rollouts.length, -1).sort()).toEqual([...certWaits].sort());
-    expect(calls.at(-1)).toBe(apply('05-monitoring.yaml'));
-    expect(calls).toHaveLength(7 + rollouts.length + certWaits.length + 1);
+    expect(calls.slice(7 + rollouts.length, -3).sort()).toEqual([...certWaits].sort());
+    expect(calls.slice(-3)).toEqual([
+      apply('05-monitoring.yaml'),
+      `${ctx} get configmap --namespace=kube-system stackbook-inventory-airgap --ignore-not-found -o jsonpath={.data.objects}`,
+      `${ctx} apply --server-side --field-manager=stackbook -f -`,
+    ]);
+    expect(calls).toHaveLength(7 + rollouts.length + certWaits.length + 3);
     expect(calls).toContain(`${ctx} rollout status --namespace=ope --timeout=300s deployment/ope`);
     expect(calls).toContain(`${ctx} wait --for=condition=Ready --namespace=ope --timeout=300s certificates.cert-manager.io/ope`);
     expect(calls[0]).toContain('crd/certificates.cert-manager.io');
@@ -220,6 +231,61 @@ describe('X-12: apply.sh', () => {
     expect(code).toBe(0);
     expect(calls.filter((c) => c.includes(' apply '))).toEqual(phases.map((f) => `--kubeconfig=/tmp/kc apply --server-side --field-manager=stackbook --dry-run=server -f ${f}`));
     expect(calls.filter((c) => c.includes('rollout') || c.includes('condition=Ready'))).toEqual([]);
+  });
+
+  describe('issue 16: prune, from the inventory of the previous bundle', () => {
+    const dir = written('airgap');
+    const inv = (lines: string[]) => {
+      const f = join(dir, '..', `inventory-${++n}`);
+      writeFileSync(f, `${lines.join('\n')}\n`);
+      return f;
+    };
+    const current = readFileSync(join(dir, 'apply.sh'), 'utf8').split("cat <<'INVENTORY'\n")[1]!.split('\nINVENTORY\n')[0]!.split('\n');
+    const stale = ['deployments.apps/old-api ope', 'services/old-api ope', 'namespaces/retired -'];
+
+    it('the inventory in apply.sh is every object of the bundle, in apply order', () => {
+      expect(current).toHaveLength(r.objects.length);
+      expect(current[0]).toMatch(/^namespaces\/[a-z]+ -$/);
+      expect(current).toContain('deployments.apps/ope ope');
+    });
+
+    it('deletes only what the previous bundle had and this one has not, newest first, then records this bundle', () => {
+      const written_ = join(dir, '..', `written-${++n}.yaml`);
+      const { code, stderr, calls } = applySh(dir, [], '', { KUBECTL_INVENTORY: inv([...current.slice(0, 10), ...stale]), KUBECTL_STDIN: written_ });
+      expect(code).toBe(0);
+      expect(calls.filter((c) => c.startsWith('delete '))).toEqual([
+        'delete --ignore-not-found --wait=false namespaces/retired',
+        'delete --namespace=ope --ignore-not-found --wait=false services/old-api',
+        'delete --namespace=ope --ignore-not-found --wait=false deployments.apps/old-api',
+      ]);
+      expect(stderr).toContain('prune: 3 deleted; inventory kube-system/stackbook-inventory-airgap lists');
+      const cm = yaml.load(readFileSync(written_, 'utf8')) as Manifest & { data: { objects: string } };
+      expect(cm.metadata).toMatchObject({ name: 'stackbook-inventory-airgap', namespace: 'kube-system' });
+      expect(cm.data.objects.trim().split('\n')).toEqual(current);
+    });
+
+    it('an object no longer labelled for this stack is left alone', () => {
+      const { calls, stderr } = applySh(dir, [], '', { KUBECTL_INVENTORY: inv(stale), KUBECTL_FOREIGN: 'services/old-api' });
+      expect(calls.filter((c) => c.startsWith('delete ')).some((c) => c.includes('services/old-api'))).toBe(false);
+      expect(stderr).toContain('prune: skipping services/old-api (ope): gone, or no longer labelled stackbook.io/environment=airgap');
+    });
+
+    it('--dry-run lists them and deletes nothing, writes nothing; --no-prune does not look', () => {
+      const { code, stderr, calls } = applySh(dir, ['--dry-run'], '', { KUBECTL_INVENTORY: inv(stale) });
+      expect(code).toBe(0);
+      expect(stderr).toContain('prune: would delete deployments.apps/old-api (ope) (in the previous bundle, not in this one)');
+      expect(stderr).toContain('prune: would delete namespaces/retired (in the previous bundle, not in this one)');
+      expect(calls.filter((c) => c.startsWith('delete ') || c.endsWith('-f -'))).toEqual([]);
+      const none = applySh(dir, ['--no-prune'], '', { KUBECTL_INVENTORY: inv(stale) });
+      expect(none.calls.filter((c) => c.includes('configmap') || c.startsWith('delete '))).toEqual([]);
+    });
+
+    it('a failed delete stops the run and keeps the old inventory (a re-run retries)', () => {
+      const { code, stderr, calls } = applySh(dir, [], 'delete --namespace=ope --ignore-not-found --wait=false services/old-api', { KUBECTL_INVENTORY: inv(stale) });
+      expect(code).toBe(1);
+      expect(stderr).toContain('prune: deleting services/old-api failed; the inventory was not updated');
+      expect(calls.some((c) => c.endsWith('-f -'))).toBe(false);
+    });
   });
 
   it('an unknown argument exits 2 with the usage, without calling kubectl', () => {
@@ -304,7 +370,7 @@ describe('X-12: SHA256SUMS.sig', () => {
     const missing = join(keyDir, 'missing.key');
     expect(() => loadSigningKey(missing)).toThrow(new BundleError(`STACKBOOK_BUNDLE_SIGNING_KEY=${missing}: cannot read the signing key (ENOENT)`));
     writeFileSync(join(keyDir, 'junk.key'), 'not a key\n');
-    expect(() => loadSigningKey(join(keyDir, 'junk.key'))).toThrow(/junk\.key: not an unencrypted PEM private key/);
+    expect(() => loadSigningKey(join(keyDir, 'junk.key'))).toThrow(/junk\.key: not a private key \(want a cosign key from `cosign generate-key-pair`, or an unencrypted PEM key\)/);
     const ed = generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' });
     writeFileSync(join(keyDir, 'ed.key'), ed);
     expect(() => loadSigningKey(join(keyDir, 'ed.key'))).toThrow(/ed\.key: a ed25519 key; use an EC \(P-256\) or RSA key/);
@@ -323,7 +389,10 @@ describe('X-12: images.txt', () => {
     const r = renderEnv('airgap');
     const text = bundleFiles(r).find((f) => f.path === 'images.txt')!.content;
     const data = text.split('\n').filter((l) => l && !l.startsWith('#'));
-    expect(data.length).toBe(r.images.length);
+    // the stack's images, plus the operator-injected ones its ClusterImagePolicy names (issue 16)
+    const injected = r.objects.flatMap((o) => (o.kind === 'ClusterImagePolicy' ? (o.metadata.annotations?.['stackbook.io/operator-images'] ?? '').split(',').filter(Boolean) : []));
+    expect(injected).toHaveLength(2);
+    expect(data.length).toBe(r.images.length + injected.length);
     for (const line of data) {
       const [src, dst, digest, ...rest] = line.split(' ');
       expect(rest).toEqual([]);
@@ -332,7 +401,8 @@ describe('X-12: images.txt', () => {
       expect(dst!.startsWith(`${r.stack.cluster.registry}/`)).toBe(true);
       expect(dst).not.toContain('@');
       // the manifests reference exactly <mirror>@<digest>
-      expect(r.images.map((i) => i.reference)).toContain(`${dst}@${digest}`);
+      // (or the operator injects it: then the policy annotation names exactly that reference)
+      expect([...r.images.map((i) => i.reference), ...injected]).toContain(`${dst}@${digest}`);
     }
     // OPE's image, as configured in stacks/Pulumi.airgap.yaml
     expect(data).toContain(

@@ -4,7 +4,7 @@
 # Go modules into a cache outside the repo, keyed by version:
 #   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
 # Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
-# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers]...   (default: all)
+# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller]...   (default: all)
 # Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 
@@ -362,6 +362,60 @@ build_checkers() {
   return $rc
 }
 
+# ---------------------------------------------------------------- supply chain
+# cosign signs and verifies the bundle artifact and the test images; crane builds and copies tiny
+# test images; registry (go-containerregistry's in-memory registry) stands for the public side and
+# for the site mirror; policy-controller's webhook admits Pods by signature.
+build_supply_chain() {
+  local out="$CACHE/cosign-$COSIGN_VERSION/bin" start=$SECONDS
+  if have "$out/cosign"; then
+    log "cosign $COSIGN_VERSION: cached ($out)"
+  else
+    if proxy_refuses "github.com/sigstore/cosign/v2@$COSIGN_VERSION"; then return 3; fi
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath \
+      -ldflags "-s -w -X sigs.k8s.io/release-utils/version.gitVersion=$COSIGN_VERSION" \
+      "github.com/sigstore/cosign/v2/cmd/cosign@$COSIGN_VERSION"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+    log "cosign: $((SECONDS - start))s"
+  fi
+  out="$CACHE/ggcr-$GGCR_VERSION/bin"; start=$SECONDS
+  if have "$out/crane" "$out/registry"; then
+    log "crane/registry $GGCR_VERSION: cached ($out)"
+  else
+    if proxy_refuses "github.com/google/go-containerregistry@$GGCR_VERSION"; then return 3; fi
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" \
+      "github.com/google/go-containerregistry/cmd/crane@$GGCR_VERSION" \
+      "github.com/google/go-containerregistry/cmd/registry@$GGCR_VERSION"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+    log "crane/registry: $((SECONDS - start))s"
+  fi
+}
+
+build_policy_controller() {
+  local out="$CACHE/policy-controller-$POLICY_CONTROLLER_VERSION/bin" start=$SECONDS
+  if have "$out/policy-controller-webhook" "$out/policy-tester"; then
+    log "policy-controller $POLICY_CONTROLLER_VERSION: cached ($out)"; return 0
+  fi
+  local modpath="github.com/sigstore/policy-controller"
+  if proxy_refuses "$modpath@$POLICY_CONTROLLER_VERSION"; then return 3; fi
+  local mod="$SRC/policy-controller-$POLICY_CONTROLLER_VERSION"
+  fresh_module "$mod" stackbook.local/policy-controller-build 1.24
+  (
+    cd "$mod"
+    local gomod; gomod="$(mod_file "$modpath@$POLICY_CONTROLLER_VERSION")"
+    go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$POLICY_CONTROLLER_VERSION"
+    copy_replaces "$gomod"
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/policy-controller-webhook" "$modpath/cmd/webhook"
+    # policy-tester: the same pkg/policy Compile/Verify the webhook runs, on one image, from the CLI
+    go build -trimpath -ldflags "-s -w" -o "$out.tmp/policy-tester" "$modpath/cmd/tester"
+  )
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "policy-controller: $((SECONDS - start))s"
+}
+
 # run_step <name> <function>: runs one build step with errexit in a subshell, prints its time and
 # records the outcome (0 ok, 3 source refused by the module proxy, other: failed)
 declare -a SUMMARY=()
@@ -383,13 +437,15 @@ main() {
       all) run_step apiserver build_apiserver; run_step etcd build_etcd; run_step pulumi build_pulumi
            run_step kube-provider build_kube_provider; run_step kwok build_kwok
            run_step checkers build_checkers ;;
+      supply-chain) run_step supply-chain build_supply_chain ;;
+      policy-controller) run_step policy-controller build_policy_controller ;;
       apiserver) run_step apiserver build_apiserver ;;
       etcd) run_step etcd build_etcd ;;
       pulumi) run_step pulumi build_pulumi ;;
       kube-provider) run_step kube-provider build_kube_provider ;;
       kwok) run_step kwok build_kwok ;;
       checkers) run_step checkers build_checkers ;;
-      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers]..." >&2; exit 2 ;;
+      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller]..." >&2; exit 2 ;;
     esac
   done
   log "summary (cache: $CACHE):"
