@@ -340,7 +340,7 @@ describe.each(ENVS)('the Pulumi program under mocks: stack %s', (env) => {
     } finally {
       vi.restoreAllMocks();
     }
-  });
+  }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources)
 });
 
 describe('the scan itself', () => {
