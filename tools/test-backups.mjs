@@ -525,9 +525,12 @@ for (const env of envs) {
     // 1. backup
     const b = runPod(bj, ctx);
     const bOut = outputOf(b);
-    const bytes = Number((/produced and verified \S+ \((\d+) bytes\)/.exec(bOut) ?? [])[1] ?? NaN);
+    const bytes = Number((/produced and verified \S+ \((\d+) bytes/.exec(bOut) ?? [])[1] ?? NaN);
     const stored = lastLine(bOut, /stored and verified/);
     const notes = [];
+    // what the backup pod left in its /work emptyDir (node disk): a streamed tarball leaves no archive there
+    const staged = Math.max(0, ...readdirSync(b.volumes.work).map((n) => statSync(join(b.volumes.work, n)).size));
+    notes.push(`largest file in /work: ${staged} bytes`);
     if (!b.ok) {
       row({ stack: env, job, server: kind, target: tgt.where, bytes: '-', verify: `FAILED: ${bOut.trim().split('\n').slice(-3).join(' / ')}`, restore: 'NOT RUN', corruption: 'NOT RUN', failed: true });
       continue;
