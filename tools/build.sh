@@ -302,7 +302,8 @@ build_kwok() {
 
 # ---------------------------------------------------------------- S3 server for the backup tier
 # versitygw (POSIX backend in a temp dir) is the S3 endpoint tools/test-backups.mjs runs every
-# `aws s3` call of the rendered backup and drill scripts against. Not part of `all`.
+# `aws s3` call of the rendered backup and drill scripts against, and mc for the MinIO Jobs.
+# Not part of `all`.
 build_s3() {
   local out="$CACHE/versitygw-$VERSITYGW_VERSION/bin"
   if have "$out/versitygw"; then log "versitygw $VERSITYGW_VERSION: cached ($out)"; return 0; fi
@@ -312,6 +313,17 @@ build_s3() {
   GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
   rm -rf "$out"; mv "$out.tmp" "$out"
   log "versitygw: $((SECONDS - start))s"
+}
+# mc, the MinIO client the minio-buckets and minio-lifecycle Jobs run (see versions.env for the version)
+build_mc() {
+  local out="$CACHE/mc-$MC_MODULE_VERSION/bin"
+  if have "$out/mc"; then log "mc $MC_MODULE_VERSION: cached ($out)"; return 0; fi
+  if proxy_refuses "github.com/minio/mc@$MC_MODULE_VERSION"; then return 3; fi
+  local start=$SECONDS
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "github.com/minio/mc@$MC_MODULE_VERSION"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "mc: $((SECONDS - start))s"
 }
 
 # ---------------------------------------------------------------- manifest checkers
@@ -373,7 +385,7 @@ main() {
       kube-provider) run_step kube-provider build_kube_provider ;;
       kwok) run_step kwok build_kwok ;;
       checkers) run_step checkers build_checkers ;;
-      s3) run_step s3 build_s3 ;;
+      s3) run_step s3 build_s3; run_step mc build_mc ;;
       *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|s3]..." >&2; exit 2 ;;
     esac
   done

@@ -56,9 +56,19 @@ const PG_BIN = (() => {
 const PG_VERSION = sh(join(PG_BIN, 'postgres'), ['--version']).stdout.trim();
 const GW = process.env.VERSITYGW ?? '';
 if (!GW || !existsSync(GW)) throw new Error('VERSITYGW must point at the versitygw binary (tools/build.sh s3; tools/test-backups.sh sets it)');
+const MC = process.env.MC ?? '';
+if (!MC || !existsSync(MC)) throw new Error('MC must point at the mc binary (tools/build.sh s3; tools/test-backups.sh sets it)');
+const MOTO = process.env.MOTO_SERVER ?? '';
+if (!MOTO || !existsSync(MOTO)) throw new Error('MOTO_SERVER must point at moto_server (tools/test-backups.sh installs moto[server] from PyPI)');
+// the pods run as their own UIDs: the tools they call must be readable by them (not under /root)
+const POD_BIN = join(BASE, 'bin');
+mkdirSync(POD_BIN);
+sh('cp', [MC, join(POD_BIN, 'mc')]);
+chmodSync(POD_BIN, 0o755);
+chmodSync(join(POD_BIN, 'mc'), 0o755);
 const AWS = sh('/bin/sh', ['-c', 'command -v aws']).stdout.trim();
 const AWS_VERSION = sh(AWS, ['--version']).stdout.trim();
-const PATH = `${PG_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+const PATH = `${PG_BIN}:${POD_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -145,6 +155,18 @@ async function startS3() {
     await sleep(200);
   }
   throw new Error(`versitygw did not start: ${d.output()}`);
+}
+/** moto (PyPI): the S3 server with the bucket lifecycle API, for the MinIO lifecycle Job (versitygw lacks it). */
+async function startMoto(serviceHost) {
+  const port = await freePort();
+  // moto reads a Host header it does not know as virtual-host style (<bucket>.<host>): declare the Service's name
+  const d = startDaemon('moto', MOTO, ['-H', '127.0.0.1', '-p', String(port)], { cwd: BASE, env: { ...process.env, MOTO_S3_CUSTOM_ENDPOINTS: `http://${serviceHost}:${port}` } });
+  for (let i = 0; i < 150; i++) {
+    if (awsHost(port, ['s3api', 'list-buckets'], true).status === 0) return { port, stop: () => d.proc.kill('SIGTERM') };
+    if (d.proc.exitCode !== null) break;
+    await sleep(200);
+  }
+  throw new Error(`moto_server did not start: ${d.output()}`);
 }
 function awsHost(port, args, allowFail = false) {
   return sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', ...args], {
@@ -368,7 +390,11 @@ function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt) {
   const promtool = sh('/bin/sh', ['-c', 'command -v promtool'], { allowFail: true }).stdout.trim();
   if (!promtool) return { fired: 'promtool missing' };
   const dir = mkdtempSync(join(BASE, 'promtool-'));
-  const groups = rule.spec.groups.map((g) => ({ ...g, rules: g.rules.filter((r) => r.alert === 'BackupRestoreDrillFailed') })).filter((g) => g.rules.length);
+  // the rule as rendered (expr, for, labels); annotations dropped: they do not decide whether it fires
+  const groups = rule.spec.groups
+    .map((g) => ({ ...g, rules: g.rules.filter((r) => r.alert === 'BackupRestoreDrillFailed').map(({ annotations, ...r }) => r) }))
+    .filter((g) => g.rules.length);
+  if (groups.length !== 1 || groups[0].rules.length !== 1) return { fired: `expected one BackupRestoreDrillFailed rule in ${rule.metadata.name}` };
   const r = groups[0].rules[0];
   writeFileSync(join(dir, 'rules.yaml'), dump({ groups }));
   // minute 0: the drill that restored succeeded (last successful time = its end); minute okAt..: only that job;
@@ -396,7 +422,7 @@ function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt) {
         ],
         alert_rule_test: [
           { eval_time: `${failedAt - 1}m`, alertname: 'BackupRestoreDrillFailed', exp_alerts: [] },
-          { eval_time: `${m}m`, alertname: 'BackupRestoreDrillFailed', exp_alerts: [{ exp_labels: { severity: r.labels.severity, ...r.labels }, exp_annotations: r.annotations }] },
+          { eval_time: `${m}m`, alertname: 'BackupRestoreDrillFailed', exp_alerts: [{ exp_labels: { severity: r.labels.severity, namespace: ns, backup } }] },
         ],
       },
     ],
@@ -435,6 +461,26 @@ for (const env of envs) {
   }
   const objects = rendered.objects;
   const cronJobs = objects.filter((o) => o.kind === 'CronJob');
+  const mcSecret = (secretFor) => (envName, ref) => {
+    if (envName === 'S3_ACCESS_KEY') return secretFor.access;
+    if (envName === 'S3_SECRET_KEY') return secretFor.secret;
+    throw new Error(`no test value for ${envName} (secret ${ref.name}/${ref.key})`);
+  };
+  const s3Services = (c, port) => {
+    const u = new URL(envOf(c).S3_URL.value);
+    return { [`${u.hostname}:${u.port || 80}`]: port };
+  };
+  // the buckets Job (mc mb --ignore-existing) creates the buckets the backups write to: run it, twice
+  for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-buckets-[0-9a-f]{8}$/.test(x.metadata.name))) {
+    const c = podSpec(o).containers[0];
+    const ctx = { objects, claims: {}, services: s3Services(c, S3.port), secret: mcSecret(S3_ROOT) };
+    const wanted = (envOf(c).BUCKETS?.value ?? '').split(/\s+/).filter(Boolean);
+    const r1 = runPod(o, ctx);
+    const r2 = runPod(o, ctx);
+    const have = JSON.parse(awsHost(S3.port, ['s3api', 'list-buckets', '--query', 'Buckets[].Name', '--output', 'json']).stdout || '[]') ?? [];
+    const ok = r1.ok && r2.ok && wanted.length > 0 && wanted.every((b) => have.includes(b));
+    row({ stack: env, job: `${o.metadata.namespace}/${o.metadata.name} (buckets)`, server: 'versitygw', target: wanted.join(' '), verify: ok ? `ok: ${wanted.join(', ')} exist; 2nd run ok (idempotent)` : `FAILED: ${outputOf(r1).slice(-300)} ${outputOf(r2).slice(-300)}`, restore: '-', corruption: '-', failed: !ok });
+  }
   const backups = cronJobs.filter((o) => o.metadata.name.endsWith('-backup'));
   for (const bj of backups) {
     const ns = bj.metadata.namespace;
@@ -513,7 +559,12 @@ for (const env of envs) {
 
     // the target: bucket, and older artefacts + foreign keys for the retention check
     const tgt = target(storeEnv, claims);
-    if (tgt.kind === 's3') awsHost(S3.port, ['s3api', 'create-bucket', '--bucket', tgt.bucket], true);
+    const notes0 = [];
+    if (tgt.kind === 's3') {
+      // the bucket comes from the stack's buckets Job above; each backup starts from an empty prefix
+      if (awsHost(S3.port, ['s3api', 'head-bucket', '--bucket', tgt.bucket], true).status !== 0) notes0.push(`bucket ${tgt.bucket} not created by any rendered Job`);
+      awsHost(S3.port, ['s3', 'rm', '--only-show-errors', '--recursive', `s3://${tgt.bucket}/${tgt.prefix}/`], true);
+    }
     const tdir = targetDir(tgt, claims, bj);
     const seeded = Array.from({ length: RETENTION + 2 }, (_, i) => `${name}-2020${String(i + 1).padStart(2, '0')}01T000000Z.${EXT}`);
     const foreign = [`README-${name}.txt`, `other-20200101T000000Z.${EXT}`];
@@ -527,7 +578,7 @@ for (const env of envs) {
     const bOut = outputOf(b);
     const bytes = Number((/produced and verified \S+ \((\d+) bytes/.exec(bOut) ?? [])[1] ?? NaN);
     const stored = lastLine(bOut, /stored and verified/);
-    const notes = [];
+    const notes = [...notes0];
     // what the backup pod left in its /work emptyDir (node disk): a streamed tarball leaves no archive there
     const staged = Math.max(0, ...readdirSync(b.volumes.work).map((n) => statSync(join(b.volumes.work, n)).size));
     notes.push(`largest file in /work: ${staged} bytes`);
@@ -620,8 +671,43 @@ for (const env of envs) {
     });
   }
 
-  // retention Jobs and the other backup-like jobs: which could run here
-  for (const o of objects.filter((x) => x.kind === 'Job' && /-(ttl|lifecycle)-[0-9a-f]{8}$/.test(x.metadata.name))) {
+  // retention Jobs: the MinIO lifecycle (mc) against moto, twice: the second run must change nothing
+  for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-lifecycle-[0-9a-f]{8}$/.test(x.metadata.name))) {
+    const c = podSpec(o).containers[0];
+    const bucket = envOf(c).BUCKET.value;
+    const LIFECYCLE_S3 = await startMoto(new URL(envOf(c).S3_URL.value).hostname);
+    const ctx = { objects, claims: {}, services: s3Services(c, LIFECYCLE_S3.port), secret: mcSecret({ access: 'stackbooklifecycle', secret: 'lifecycle-secret-key' }) };
+    const cfgVol = podSpec(o).volumes.find((v) => v.configMap);
+    const cm = objects.find((x) => x.kind === 'ConfigMap' && x.metadata.name === cfgVol.configMap.name && x.metadata.namespace === o.metadata.namespace);
+    const want = JSON.parse(cm.data['lifecycle.json']);
+    const get = () => {
+      const r = awsHost(LIFECYCLE_S3.port, ['s3api', 'get-bucket-lifecycle-configuration', '--bucket', bucket, '--output', 'json'], true);
+      return r.status === 0 ? JSON.parse(r.stdout) : null;
+    };
+    const r1 = runPod(o, ctx);
+    const after1 = get();
+    const r2 = runPod(o, ctx);
+    const after2 = get();
+    const norm = (rules) => JSON.stringify((rules ?? []).map((r) => ({ ID: r.ID, Status: r.Status, Days: r.Expiration?.Days, Abort: r.AbortIncompleteMultipartUpload?.DaysAfterInitiation, Prefix: r.Filter?.Prefix ?? r.Prefix ?? '' })));
+    const applied = after1 && norm(after1.Rules) === norm(want.Rules);
+    const same = after1 && after2 && JSON.stringify(after1) === JSON.stringify(after2);
+    LIFECYCLE_S3.stop();
+    const ok = r1.ok && r2.ok && applied && same;
+    const w = want.Rules[0];
+    row({
+      stack: env,
+      job: `${o.metadata.namespace}/${o.metadata.name} (retention)`,
+      server: 'moto (S3 lifecycle API)',
+      target: `bucket ${bucket}`,
+      verify: ok ? `ok: rule ${w.ID} expires after ${w.Expiration?.Days} d, aborts uploads after ${w.AbortIncompleteMultipartUpload?.DaysAfterInitiation} d; 2nd run: unchanged` : `FAILED: applied=${!!applied} unchanged=${!!same} ${outputOf(r1).slice(-300)} ${outputOf(r2).slice(-200)}`,
+      restore: '-',
+      corruption: '-',
+      note: 'expiry itself is the server\'s (moto stores the rules, does not expire objects)',
+      failed: !ok,
+    });
+  }
+  // the other retention Jobs: which could not run here
+  for (const o of objects.filter((x) => x.kind === 'Job' && /-ttl-[0-9a-f]{8}$/.test(x.metadata.name))) {
     const image = podSpec(o).containers[0].image;
     const why = /clickhouse/.test(image) ? 'Debian clickhouse-server 18.16 only (no server of the rendered 25.8 features)' : /mongo/.test(image) ? 'no MongoDB server installable here' : /\/mc:/.test(image) ? 'needs mc and a server with the MinIO lifecycle API (docs/backup-tests.md)' : 'unrecognised';
     row({ stack: env, job: `${o.metadata.namespace}/${o.metadata.name} (retention)`, verify: 'NOT RUN', restore: '-', corruption: '-', note: why });
@@ -642,7 +728,8 @@ const md = `# Backup tier (tools/test-backups.mjs)
 
 Every backup and restore-drill CronJob of every stack, run as real processes with the rendered
 scripts, env and volume paths, against servers on 127.0.0.1: ${PG_VERSION} (source, and the drills'
-pg_dump/pg_restore/initdb), versitygw (${relative(ROOT, GW).startsWith('..') ? GW : relative(ROOT, GW)}) with a POSIX backend, ${AWS_VERSION}.
+pg_dump/pg_restore/initdb), versitygw (${GW}) with a POSIX backend, ${AWS_VERSION}; the MinIO
+buckets Job with mc (${MC}) against versitygw, the lifecycle Job against moto (${MOTO}).
 Result: ${failures === 0 ? 'all runs passed' : `${failures} FAILED`}.
 
 ${table}

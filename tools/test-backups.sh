@@ -32,12 +32,27 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# versitygw from the Go module proxy, cached by version (tools/build.sh s3)
+# versitygw and mc from the Go module proxy, cached by version (tools/build.sh s3)
 source tools/versions.env
 CACHE="${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}"
 export VERSITYGW="$CACHE/versitygw-$VERSITYGW_VERSION/bin/versitygw"
-[[ -x "$VERSITYGW" ]] || bash tools/build.sh s3
+export MC="$CACHE/mc-$MC_MODULE_VERSION/bin/mc"
+[[ -x "$VERSITYGW" && -x "$MC" ]] || bash tools/build.sh s3
 [[ -x "$VERSITYGW" ]] || { echo "test-backups: versitygw $VERSITYGW_VERSION could not be built (tools/build.sh s3)" >&2; exit 1; }
+[[ -x "$MC" ]] || { echo "test-backups: mc $MC_MODULE_VERSION could not be built (tools/build.sh s3)" >&2; exit 1; }
+
+# moto (PyPI), the S3 server with the bucket lifecycle API (versitygw has none), in its own venv
+MOTO_VERSION=5.2.1
+MOTO_VENV="$CACHE/moto-$MOTO_VERSION"
+if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
+  if ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends python3-venv >/dev/null
+  fi
+  rm -rf "$MOTO_VENV"
+  python3 -m venv "$MOTO_VENV"
+  "$MOTO_VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION"
+fi
+export MOTO_SERVER="$MOTO_VENV/bin/moto_server"
 
 npx tsc -p tsconfig.json
 # Debian's aws first: the tier runs the scripts as the pods' UIDs, which cannot read a per-user install
