@@ -2,7 +2,7 @@
  * `stackbook` — synthesize, check and trace stacks without a cluster.
  *
  *   stackbook synth <env...> | --all [--out dist]
- *   stackbook check <env...> | --all
+ *   stackbook check <env...> | --all [--strict]
  *   stackbook coverage [--json] [--catalog <CONCERNS.md>]
  *   stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
  *   stackbook report failure-budget [--write-readme]
@@ -15,7 +15,8 @@ import { resolve } from 'node:path';
 
 const USAGE = `usage:
   stackbook synth <env...> | --all [--out <dir>]   write dist/<env>/ bundles (atomic)
-  stackbook check <env...> | --all                 run the policies on the rendered objects
+  stackbook check <env...> | --all [--strict]      run the policies on the rendered objects; warn about
+                                                   EXAMPLE values left in a stack file (--strict: fail)
   stackbook coverage [--json] [--catalog <file>]   trace every runbook concern to objects and tests
   stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
                                                    semantic diff of the rendered objects: git ref -> working tree
@@ -37,7 +38,7 @@ interface Args {
 }
 
 const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html']);
-const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme']);
+const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme', '--strict']);
 
 function parseArgs(argv: readonly string[]): Args {
   const [command = '--help', ...rest] = argv;
@@ -155,6 +156,19 @@ async function check(root: string, args: Args): Promise<number> {
     process.stdout.write(`${env}: ${rendered.objects.length} objects, ${blockers.length} blocking, ${violations.length - blockers.length} excepted/advisory\n`);
     // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
     for (const line of applicationChanges(rendered.objects)) process.stdout.write(`  ${env} app change needed: ${line}\n`);
+  }
+  // Issue 14: example digests/keys must not be deployed unnoticed (warning; --strict fails).
+  const { exampleValuesWarning } = await import('../synth/example-values.js');
+  let examples = 0;
+  for (const { env } of results) {
+    const warning = exampleValuesWarning(root, env);
+    if (warning === undefined) continue;
+    examples++;
+    process.stderr.write(`${warning}\n`);
+  }
+  if (examples > 0 && args.flags.has('--strict')) {
+    process.stderr.write(`check --strict: ${examples} stack${examples === 1 ? '' : 's'} still carr${examples === 1 ? 'ies' : 'y'} EXAMPLE values\n`);
+    return 1;
   }
   return failed ? 1 : 0;
 }

@@ -6,7 +6,7 @@
  * |---------------|---------------------------------------------------------------------------|-------------------------------------------------------------|
  * | `postgres`    | `pg_dump -Fc`; `pg_restore --list` must read it and list objects          | scratch postgres (initdb in an emptyDir), `pg_restore --exit-on-error`, ≥ N tables |
  * | `mongodb`     | `mongodump --archive --gzip`; `gzip -t` and the archive magic number      | scratch `mongod` in an emptyDir, `mongorestore --stopOnError`, ≥ N databases |
- * | `pvc-tarball` | `tar -czf` of the mounted claim; `tar -tzf` must list ≥ 1 entry (onto a PVC target: streamed into it, `SCRIPTS.stream`) | `tar -xzf` into an emptyDir, entry count equals the listing |
+ * | `pvc-tarball` | `tar -czf` of the mounted claim; `tar -tzf` must list ≥ 1 entry          | `tar -xzf` into an emptyDir, entry count equals the listing |
  * | `sqlite`      | `sqlite3 <db> ".backup <file>"` (safe under writers); `PRAGMA integrity_check` = ok | copy, `integrity_check` = ok, ≥ N tables          |
  *
  * Every artefact gets a `.sha256` beside it; the store step checks what it wrote (a PVC copy is
@@ -261,6 +261,11 @@ export interface BackupProps {
   readonly resources?: WorkloadResources;
   /** Size limit of the `/work` emptyDir (the artefact, and the drill's scratch database). @default 2Gi */
   readonly workSize?: string;
+  /**
+   * pvc-tarball to a pvc target only: one container streams the archive into the target claim
+   * (STREAM_SCRIPTS), nothing is staged in `/work` (which then sizes the restore drill alone). @default false
+   */
+  readonly stream?: boolean;
   /** UID/GID of every container. @default 70 (postgres alpine), 999 (mongodb), else 10001 */
   readonly runAsUser?: number;
   /** Labels of the pods that use a ReadWriteOnce source/target claim: the backup pods are scheduled on their node. @default none */
@@ -318,17 +323,6 @@ echo "produced and verified $FILE ($(wc -c < "$WORK/$FILE") bytes)"
 const STAMP = `FILE="$BACKUP_NAME-$(date -u +%Y%m%dT%H%M%SZ).$EXT"
 `;
 
-/** PVC target: the checksum beside the `.partial`, rename, re-hash what is stored, keep the newest RETENTION. */
-const PVC_COMMIT = `cp "$WORK/$FILE.sha256" "$TARGET_DIR/$FILE.sha256"
-mv "$TARGET_DIR/.$FILE.partial" "$TARGET_DIR/$FILE"
-( cd "$TARGET_DIR" && sha256sum -c "$FILE.sha256" >/dev/null ) || fail "$TARGET_DIR/$FILE does not match its checksum"
-echo "stored and verified $TARGET_DIR/$FILE"
-ls -1 "$TARGET_DIR" | artefacts | tail -n +$((RETENTION + 1)) | while read -r old; do
-  rm -f "$TARGET_DIR/$old" "$TARGET_DIR/$old.sha256"
-  echo "retention ($RETENTION): removed $old"
-done
-`;
-
 export const SCRIPTS = {
   produce: {
     postgres: `${STAMP}pg_dump --format=custom --no-password --file="$WORK/$FILE" || fail "pg_dump of $PGDATABASE on $PGHOST failed"
@@ -356,7 +350,15 @@ ${FINISH}`,
     pvc: `${ARTEFACTS}FILE=$(cat "$WORK/artifact")
 mkdir -p "$TARGET_DIR"
 cp "$WORK/$FILE" "$TARGET_DIR/.$FILE.partial"
-${PVC_COMMIT}`,
+cp "$WORK/$FILE.sha256" "$TARGET_DIR/$FILE.sha256"
+mv "$TARGET_DIR/.$FILE.partial" "$TARGET_DIR/$FILE"
+( cd "$TARGET_DIR" && sha256sum -c "$FILE.sha256" >/dev/null ) || fail "$TARGET_DIR/$FILE does not match its checksum"
+echo "stored and verified $TARGET_DIR/$FILE"
+ls -1 "$TARGET_DIR" | artefacts | tail -n +$((RETENTION + 1)) | while read -r old; do
+  rm -f "$TARGET_DIR/$old" "$TARGET_DIR/$old.sha256"
+  echo "retention ($RETENTION): removed $old"
+done
+`,
     s3: `${ARTEFACTS}FILE=$(cat "$WORK/artifact")
 s3() { aws --endpoint-url "$S3_ENDPOINT" --no-cli-pager "$@"; }
 BASE="s3://$S3_BUCKET/$S3_PREFIX"
@@ -434,48 +436,45 @@ TABLES=$(sqlite3 "$WORK/restore.db" "SELECT count(*) FROM sqlite_master WHERE ty
 echo "restore drill ok: $FILE restored, integrity ok, $TABLES tables"
 `,
   },
-  /**
-   * A tarball of a claim onto a PVC target, never staged on the node (the archive is as large as
-   * the claim; the /work emptyDir would have to be too): `tar -czf` writes the `.partial` in the
-   * target directly, is listed and hashed there; the store step commits it (rename, re-hash,
-   * retention). The drill checks the newest archive in place and extracts it straight from the
-   * (read-only) target, so its /work holds only the restored tree.
-   */
-  stream: {
-    produce: `${STAMP}mkdir -p "$TARGET_DIR"
-rm -f "$TARGET_DIR/.$BACKUP_NAME-"*".$EXT.partial"
+} as const;
+
+/** The container command: a POSIX shell running the script with `set -eu` (and pipefail where the shell has it). */
+/**
+ * `stream: true` (pvc-tarball to a pvc target): tar writes straight into the target claim while a
+ * FIFO feeds the same bytes to sha256sum, so nothing is staged in the pod's `/work` emptyDir on the
+ * node; the archive is renamed into place, re-checked against its checksum and listed (at least one
+ * entry) before retention deletes anything.
+ */
+export const STREAM_SCRIPTS = {
+  'pvc-tarball': {
+    pvc: `${ARTEFACTS}${STAMP}mkdir -p "$TARGET_DIR"
 PART="$TARGET_DIR/.$FILE.partial"
-tar -czf "$PART" -C "$SOURCE_DIR" . || { rm -f "$PART"; fail "tar of $SOURCE_DIR into $PART failed"; }
-tar -tzf "$PART" > "$WORK/list.txt" || { rm -f "$PART"; fail "tar -tzf cannot read $PART"; }
-[ "$(grep -c -v -E '^\\./?$' "$WORK/list.txt" || true)" -gt 0 ] || { rm -f "$PART"; fail "$FILE holds no entries: is $SOURCE_DIR empty?"; }
-HASH=$(sha256sum < "$PART" | cut -d ' ' -f 1) || fail "cannot checksum $PART"
-echo "$HASH  $FILE" > "$WORK/$FILE.sha256"
-echo "$FILE" > "$WORK/artifact"
-echo "produced and verified $FILE ($(wc -c < "$PART") bytes, streamed into $TARGET_DIR)"
-`,
-    store: `${ARTEFACTS}FILE=$(cat "$WORK/artifact")
-[ -f "$TARGET_DIR/.$FILE.partial" ] || fail "the streamed $TARGET_DIR/.$FILE.partial is missing"
-${PVC_COMMIT}`,
-    fetch: `${ARTEFACTS}LATEST=$(ls -1 "$TARGET_DIR" 2>/dev/null | artefacts | sed -n 1p)
-[ -n "$LATEST" ] || fail "no $EXT backup of $BACKUP_NAME in $TARGET_DIR"
-( cd "$TARGET_DIR" && sha256sum -c "$LATEST.sha256" >/dev/null ) || fail "$LATEST does not match its checksum"
-echo "$LATEST" > "$WORK/artifact"
-echo "verified $TARGET_DIR/$LATEST in place"
-`,
-    check: `FILE=$(cat "$WORK/artifact")
-ARCHIVE="$TARGET_DIR/$FILE"
-mkdir -p "$WORK/restore"
-tar -xzf "$ARCHIVE" -C "$WORK/restore" || fail "tar -xzf of $FILE failed"
-LISTED=$( (tar -tzf "$ARCHIVE" || true) | grep -c -v -E '^\\./?$' || true)
-FOUND=$(cd "$WORK/restore" && find . -mindepth 1 | wc -l)
-[ "$FOUND" -ge "$MIN_COUNT" ] || fail "restored $FILE has $FOUND entries, expected at least $MIN_COUNT"
-[ "$FOUND" -eq "$LISTED" ] || fail "restored $FOUND entries but $FILE lists $LISTED"
-echo "restore drill ok: $FILE restored into a scratch directory, $FOUND entries"
+FIFO="$WORK/sha256.fifo"
+rm -f "$FIFO" "$PART"
+mkfifo "$FIFO"
+trap 'rm -f "$FIFO" "$PART"' EXIT
+sha256sum < "$FIFO" > "$WORK/sum" &
+SUM_PID=$!
+# a pipeline's status is its last command's (no pipefail in every sh): tar records its own failure
+rm -f "$WORK/tar.failed"
+{ tar -czf - -C "$SOURCE_DIR" . || echo "$?" > "$WORK/tar.failed"; } | tee "$FIFO" > "$PART" || fail "writing $PART failed"
+[ ! -e "$WORK/tar.failed" ] || fail "tar of $SOURCE_DIR failed (exit $(cat "$WORK/tar.failed"))"
+wait "$SUM_PID" || fail "sha256sum of the stream failed"
+echo "$(cut -d ' ' -f 1 "$WORK/sum")  $FILE" > "$TARGET_DIR/$FILE.sha256"
+mv "$PART" "$TARGET_DIR/$FILE"
+( cd "$TARGET_DIR" && sha256sum -c "$FILE.sha256" >/dev/null ) || fail "$TARGET_DIR/$FILE does not match its checksum"
+N=$( { tar -tzf "$TARGET_DIR/$FILE" || echo "$?" > "$WORK/tar.failed"; } | awk '!/^[.][/]?$/ { n++ } END { print n + 0 }')
+[ ! -e "$WORK/tar.failed" ] || fail "tar -tzf cannot read $TARGET_DIR/$FILE"
+[ "$N" -gt 0 ] || fail "$FILE holds no entries: is $SOURCE_DIR empty?"
+echo "streamed, stored and verified $TARGET_DIR/$FILE ($(wc -c < "$TARGET_DIR/$FILE") bytes, $N entries; nothing staged in $WORK)"
+ls -1 "$TARGET_DIR" | artefacts | tail -n +$((RETENTION + 1)) | while read -r old; do
+  rm -f "$TARGET_DIR/$old" "$TARGET_DIR/$old.sha256"
+  echo "retention ($RETENTION): removed $old"
+done
 `,
   },
 } as const;
 
-/** The container command: a POSIX shell running the script with `set -eu` (and pipefail where the shell has it). */
 export function shellCommand(script: string): string[] {
   return ['/bin/sh', '-ec', `${PREAMBLE}${script}`];
 }
@@ -742,27 +741,25 @@ export class BackupCronJob extends Construct {
     const tgtVolume = (readOnly: boolean): k8s.Volume[] => (targetClaim ? [{ name: 'target', persistentVolumeClaim: { claimName: targetClaim, ...ro(readOnly) } }] : []);
     const tgtMount = (readOnly: boolean): k8s.VolumeMount[] => (targetClaim ? [{ name: 'target', mountPath: TARGET, ...ro(readOnly) }] : []);
     const mode = tgt.kind;
-    // A tarball onto a PVC streams into the target (SCRIPTS.stream): nothing claim-sized in /work.
-    const stream = src.kind === 'pvc-tarball' && tgt.kind === 'pvc';
-    this.backup = cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-      initContainers: [
-        stream
-          ? container('produce', produceImage, SCRIPTS.stream.produce, { ...sourceEnv, ...targetEnv }, [...srcMount, ...tgtMount(false)])
-          : container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount),
-      ],
-      containers: [container('store', storeImage, stream ? SCRIPTS.stream.store : SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
-      volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
-    });
+    if (props.stream && (src.kind !== 'pvc-tarball' || mode !== 'pvc')) {
+      throw err('stream', 'streams only a pvc-tarball source into a pvc target', `${src.kind} -> ${mode}`);
+    }
+    this.backup = props.stream
+      ? cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
+          containers: [container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)])],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false)],
+        })
+      : cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
+          initContainers: [container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount)],
+          containers: [container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
+          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
+        });
 
     // Restore drill: fetch (init) -> restore and check (main). Never the source's credentials or network.
     const drillLabels = { ...selectorLabels(`${props.name}-restore-drill`), 'stackbook.io/backup': props.name };
     this.drill = cronJob('Drill', `${props.name}-restore-drill`, drillSchedule, this.drillInterval, drillLabels, {
-      initContainers: [container('fetch', storeImage, stream ? SCRIPTS.stream.fetch : SCRIPTS.fetch[mode], targetEnv, tgtMount(true))],
-      containers: [
-        stream
-          ? container('restore', checkImage, SCRIPTS.stream.check, { ...targetEnv, MIN_COUNT: String(drillMinimum) }, tgtMount(true))
-          : container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, []),
-      ],
+      initContainers: [container('fetch', storeImage, SCRIPTS.fetch[mode], targetEnv, tgtMount(true))],
+      containers: [container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, [])],
       volumes: [...baseVolumes, ...tgtVolume(true)],
     });
 

@@ -34,7 +34,7 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, parseLabel, trace } from './meta.js';
 import type { Peer } from './network-policy.js';
-import type { AlertRule } from './monitoring.js';
+import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { WorkloadResources } from './workload.js';
 import {
   checkName,
@@ -137,6 +137,8 @@ export interface KafkaProps {
   readonly prometheusSelector?: string;
   /** Catalog concerns carried by every object (the service decides, e.g. AION-2, AION-5). @default none */
   readonly concerns?: readonly string[];
+  /** Runbook URL of the broker alerts (`<name>-brokers`, on Kafka Exporter's metrics); none without it or without the exporter. @default none */
+  readonly runbookUrl?: string;
 }
 
 const DEFAULT_BROKER_RESOURCES: WorkloadResources = { cpuRequest: '500m', cpuLimit: '2', memoryRequest: '2Gi', memoryLimit: '2Gi' };
@@ -176,6 +178,8 @@ export class Kafka extends Construct {
   readonly topics: readonly ApiObject[];
   readonly networkPolicies: readonly k8s.KubeNetworkPolicy[];
   readonly podMonitor?: ApiObject;
+  /** The broker alerts (with `runbookUrl` and Kafka Exporter). */
+  readonly brokerRules?: PrometheusRules;
 
   constructor(scope: Construct, id: string, props: KafkaProps) {
     super(scope, id);
@@ -421,7 +425,59 @@ export class Kafka extends Construct {
       });
       trace(this.podMonitor, 'X-8', ...concerns);
     }
+    if (props.runbookUrl !== undefined && exporter) {
+      this.brokerRules = new PrometheusRules(this, 'BrokerRules', {
+        name: `${n}-brokers`,
+        namespace: props.namespace,
+        rules: kafkaBrokerAlerts({ name: n, namespace: props.namespace, brokers: props.brokers ?? 3, runbookUrl: props.runbookUrl }),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-8', ...concerns],
+      });
+    }
   }
+}
+
+/**
+ * Broker alerts of Kafka cluster `name` (issue 14: each store ships its own), on Kafka Exporter's
+ * metrics (danielqsj/kafka_exporter, deployed by Strimzi as `<name>-kafka-exporter`, scraped by the
+ * PodMonitor): `kafka_brokers` (brokers in the cluster metadata) and
+ * `kafka_topic_partition_under_replicated_partition` (1 per under-replicated partition).
+ */
+export function kafkaBrokerAlerts(o: { name: string; namespace: string; brokers: number; runbookUrl: string }): AlertRule[] {
+  const sel = `namespace="${o.namespace}",pod=~"${o.name}-kafka-exporter-.*"`;
+  const labels = { namespace: o.namespace };
+  return [
+    {
+      alert: 'KafkaBrokersMissing',
+      expr: `max(kafka_brokers{${sel}}) < ${o.brokers}`,
+      for: '10m',
+      severity: 'warning',
+      summary: `Kafka ${o.namespace}/${o.name}: a broker is missing from the cluster metadata`,
+      description: 'A broker has left the cluster metadata: its partitions run on fewer replicas, and one more loss can stop acks=all producers. Look at the broker pods and their volumes.',
+      runbookUrl: o.runbookUrl,
+      labels,
+    },
+    {
+      alert: 'KafkaUnderReplicatedPartitions',
+      expr: `sum(kafka_topic_partition_under_replicated_partition{${sel}}) > 0`,
+      for: '10m',
+      severity: 'warning',
+      summary: `Kafka ${o.namespace}/${o.name} has under-replicated partitions`,
+      description: 'Some partitions have replicas out of sync for 10 minutes: a broker is down, slow or out of disk. Another failure can lose acknowledged writes.',
+      runbookUrl: o.runbookUrl,
+      labels,
+    },
+    {
+      alert: 'KafkaExporterMetricsAbsent',
+      expr: `absent(kafka_brokers{${sel}})`,
+      for: '15m',
+      severity: 'warning',
+      summary: `Kafka ${o.namespace}/${o.name}: no Kafka Exporter metrics`,
+      description: 'Kafka Exporter is not scraped: the broker and consumer-lag alerts cannot fire. Look at the kafka-exporter pod and the PodMonitor.',
+      runbookUrl: o.runbookUrl,
+      labels,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------------------------------------

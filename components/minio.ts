@@ -20,6 +20,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
+import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
@@ -29,6 +30,8 @@ export const MINIO_IMAGE: ImageRef = { repository: 'quay.io/minio/minio', tag: '
 /** The MinIO client for lifecycle Jobs, same registry and era as MINIO_IMAGE. */
 export const MC_IMAGE: ImageRef = { repository: 'quay.io/minio/mc', tag: 'RELEASE.2025-08-13T08-35-41Z' };
 export const MINIO_PORT = 9000;
+/** Where the root credentials are mounted (read-only files). */
+export const MINIO_SECRETS_DIR = '/run/secrets/minio';
 
 export interface MinioConnection {
   /** `http(s)://<host>:<port>` (not a secret). */
@@ -59,9 +62,53 @@ export interface MinioProps {
   readonly resources?: WorkloadResources;
   /** @default none */
   readonly concerns?: readonly string[];
+  /** Where Prometheus runs (allowed in on 9000 for the metrics paths). @default monitoring */
+  readonly monitoringNamespace?: string;
+  /** Label selecting the ServiceMonitors and rules into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+  /** Runbook URL of the alerts (`MinioDown`, `MinioCapacityLow`); without it no alerts are rendered. @default none */
+  readonly runbookUrl?: string;
+}
+
+/**
+ * MinIO's own Prometheus metrics (v2; no exporter): `/minio/v2/metrics/cluster` (S3 requests,
+ * errors, capacity, ILM: `minio_s3_requests_total`, `minio_cluster_capacity_usable_*`,
+ * `minio_node_ilm_expiry_pending_tasks`) and `/minio/v2/metrics/bucket` (`minio_bucket_usage_*`),
+ * minio cmd/metrics-router.go. `MINIO_PROMETHEUS_AUTH_TYPE=public` serves them without a token;
+ * the NetworkPolicy admits only the monitoring namespace besides the clients.
+ */
+export const MINIO_METRICS_PATHS = ['/minio/v2/metrics/cluster', '/minio/v2/metrics/bucket'] as const;
+
+/** The MinIO alerts (kube-prometheus mixin style: the component ships them) for the Service `name` in `namespace`. */
+export function minioAlerts(name: string, namespace: string, runbookUrl: string): AlertRule[] {
+  const sel = `job="${name}",namespace="${namespace}"`;
+  return [
+    {
+      alert: 'MinioDown',
+      expr: `(max(up{${sel}}) or on() vector(0)) == 0`,
+      for: '5m',
+      severity: 'critical',
+      summary: `MinIO ${namespace}/${name} is down or not scraped`,
+      description: 'No MinIO target answers its metrics scrape: the object store (and every backup written to it) is unavailable, or Prometheus lost the target.',
+      runbookUrl,
+      labels: { namespace },
+    },
+    {
+      alert: 'MinioCapacityLow',
+      expr: `sum(minio_cluster_capacity_usable_free_bytes{${sel}}) / sum(minio_cluster_capacity_usable_total_bytes{${sel}}) < 0.1`,
+      for: '15m',
+      severity: 'warning',
+      summary: `MinIO ${namespace}/${name} has less than 10 % usable capacity left`,
+      description: 'When the drive is full MinIO refuses writes (uploads and backups fail). Check retention and the lifecycle rules, or grow the volume.',
+      runbookUrl,
+      labels: { namespace },
+    },
+  ];
 }
 
 export class Minio extends Construct {
+  readonly serviceMonitors: readonly ServiceMonitor[];
+  readonly rules?: PrometheusRules;
   readonly store: StatefulStore;
   private readonly props: MinioProps;
   constructor(scope: Construct, id: string, props: MinioProps) {
@@ -75,7 +122,6 @@ export class Minio extends Construct {
       throw new ComponentError(C, name, 'abortIncompleteUploadsAfterHours', 'must be an integer 24–720', abortHours);
     }
     this.props = props;
-    const ref = (s: SecretKeyRef) => ({ secret: { name: s.name, key: s.key } });
     this.store = new StatefulStore(
       this,
       'Store',
@@ -84,8 +130,18 @@ export class Minio extends Construct {
         namespace: props.namespace,
         runAsUser: 1000,
         clients: props.clients,
+        metrics: { namespace: props.monitoringNamespace ?? 'monitoring', port: 's3' },
         terminationGracePeriodSeconds: 60,
         emptyDirs: [{ name: 'tmp', sizeLimit: '256Mi' }],
+        secrets: [
+          {
+            name: 'root',
+            items: [
+              { secret: props.rootUser.name, key: props.rootUser.key, path: 'root-user' },
+              { secret: props.rootPassword.name, key: props.rootPassword.key, path: 'root-password' },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'minio',
@@ -93,11 +149,16 @@ export class Minio extends Construct {
           command: ['minio', 'server', '/data', '--address', `:${MINIO_PORT}`, '--console-address', ':9001', '--certs-dir', '/tmp/certs'],
           env: {
             HOME: '/tmp',
-            MINIO_ROOT_USER: ref(props.rootUser),
-            MINIO_ROOT_PASSWORD: ref(props.rootPassword),
+            // Issue 14 item 17: root credentials as files. minio reads MINIO_ROOT_USER_FILE /
+            // MINIO_ROOT_PASSWORD_FILE (cmd/common-main.go loadEnvVarsFromFiles, readFromSecret: an
+            // absolute path is read as is; the value is trimmed).
+            MINIO_ROOT_USER_FILE: `${MINIO_SECRETS_DIR}/root-user`,
+            MINIO_ROOT_PASSWORD_FILE: `${MINIO_SECRETS_DIR}/root-password`,
             MINIO_API_STALE_UPLOADS_EXPIRY: `${abortHours}h`,
             MINIO_API_STALE_UPLOADS_CLEANUP_INTERVAL: '6h',
             MINIO_BROWSER: 'off',
+            // The metrics paths without a token: only Prometheus' namespace is let in besides the clients.
+            MINIO_PROMETHEUS_AUTH_TYPE: 'public',
             MINIO_UPDATE: 'off',
           },
           ports: [{ name: 's3', port: MINIO_PORT }],
@@ -108,12 +169,35 @@ export class Minio extends Construct {
           mounts: [
             { volume: 'data', path: '/data' },
             { volume: 'tmp', path: '/tmp' },
+            { volume: 'root', path: MINIO_SECRETS_DIR, readOnly: true },
           ],
         },
         concerns: props.concerns ?? [],
       },
       C,
     );
+    const concerns = ['X-8', ...(props.concerns ?? [])];
+    this.serviceMonitors = MINIO_METRICS_PATHS.map(
+      (path) =>
+        new ServiceMonitor(this, `ServiceMonitor-${path.split('/').pop()}`, {
+          name: `${name}-${path.split('/').pop()}`,
+          namespace: props.namespace,
+          selector: this.store.selector,
+          port: 's3',
+          path,
+          ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+          concerns,
+        }),
+    );
+    if (props.runbookUrl !== undefined) {
+      this.rules = new PrometheusRules(this, 'Rules', {
+        name,
+        namespace: props.namespace,
+        rules: minioAlerts(name, props.namespace, props.runbookUrl),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns,
+      });
+    }
   }
 
   connection(): MinioConnection {

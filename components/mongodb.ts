@@ -53,6 +53,9 @@ export interface MongoDbProps {
   readonly concerns?: readonly string[];
 }
 
+/** Where the root credentials are mounted (read-only files). */
+export const MONGO_SECRETS_DIR = '/run/secrets/mongodb';
+
 export class MongoDb extends Construct {
   readonly store: StatefulStore;
   private readonly uriSecret: SecretKeyRef;
@@ -75,15 +78,26 @@ export class MongoDb extends Construct {
         clients: props.clients,
         terminationGracePeriodSeconds: 60,
         emptyDirs: [{ name: 'configdb', sizeLimit: '16Mi' }, { name: 'tmp', sizeLimit: '64Mi' }],
+        secrets: [
+          {
+            name: 'root',
+            items: [
+              { secret: props.rootUsername.name, key: props.rootUsername.key, path: 'root-username' },
+              { secret: props.rootPassword.name, key: props.rootPassword.key, path: 'root-password' },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '10Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'mongod',
           image: props.image,
           args: ['mongod', '--bind_ip_all', '--port', String(MONGODB_PORT), '--wiredTigerCacheSizeGB', String(cache)],
+          // Issue 14 item 17: the root credentials as files. The image's entrypoint reads
+          // MONGO_INITDB_ROOT_{USERNAME,PASSWORD}_FILE (docker-library/mongo docker-entrypoint.sh `file_env`).
           env: {
             HOME: '/tmp',
-            MONGO_INITDB_ROOT_USERNAME: { secret: { name: props.rootUsername.name, key: props.rootUsername.key } },
-            MONGO_INITDB_ROOT_PASSWORD: { secret: { name: props.rootPassword.name, key: props.rootPassword.key } },
+            MONGO_INITDB_ROOT_USERNAME_FILE: `${MONGO_SECRETS_DIR}/root-username`,
+            MONGO_INITDB_ROOT_PASSWORD_FILE: `${MONGO_SECRETS_DIR}/root-password`,
           },
           ports: [{ name: 'mongodb', port: MONGODB_PORT }],
           liveness: { tcp: { port: MONGODB_PORT } },
@@ -94,6 +108,7 @@ export class MongoDb extends Construct {
             { volume: 'data', path: '/data/db' },
             { volume: 'configdb', path: '/data/configdb' },
             { volume: 'tmp', path: '/tmp' },
+            { volume: 'root', path: MONGO_SECRETS_DIR, readOnly: true },
           ],
         },
         concerns: props.concerns ?? [],

@@ -36,7 +36,8 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, quantityValue, restrictedContainerSecurity, trace } from './meta.js';
+import { ComponentError, parseLabel, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
+import { PrometheusRules, type AlertRule } from './monitoring.js';
 import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
 
@@ -156,7 +157,11 @@ export function restrictedContainer(): Record<string, unknown> {
 export interface PostgresBackupProps {
   /** Bucket and prefix, e.g. `s3://aion-backups/pg`. WAL and base backups go below `<prefix>/<cluster>/`. */
   readonly destinationPath: string;
-  /** S3-compatible endpoint (MinIO), `https://` only. @default AWS S3 (endpoint discovery) */
+  /**
+   * S3-compatible endpoint (MinIO): `https://`, or `http://` to a Service of this cluster
+   * (`<name>.<namespace>.svc[.<domain>]`: the traffic never leaves the cluster network and the
+   * store's NetworkPolicy admits only its clients). @default AWS S3 (endpoint discovery)
+   */
   readonly endpointUrl?: string;
   /** Secret key holding the CA bundle of an endpoint with a private CA. @default system trust store */
   readonly endpointCa?: { readonly secretName: string; readonly key: string };
@@ -180,6 +185,61 @@ export interface PostgresBackupProps {
   readonly egress: { readonly peers: readonly Peer[]; readonly ports: readonly PortSpec[] };
   /** Requests/limits of the plugin sidecar injected into each instance. @default 50m / 250m CPU, 128Mi / 256Mi memory */
   readonly sidecarResources?: WorkloadResources;
+  /** Runbook URL of the backup alerts (`PostgresWalArchivingStuck`, `PostgresBaseBackupStale`, `PostgresBackupMetricsAbsent`). */
+  readonly runbookUrl: string;
+  /** `PostgresBaseBackupStale` when the newest base backup is older than this many hours. @default 2 × the schedule's interval (daily: 48) */
+  readonly maxBackupAgeHours?: number;
+}
+
+/** The plugin's own metrics (plugin-barman-cloud internal/cnpgi/instance/metrics.go: the plugin name with `.`/`-` as `_`). */
+export const BARMAN_METRIC_PREFIX = 'barman_cloud_cloudnative_pg_io_';
+
+/**
+ * Alerts of continuous backup (issue 14 item 12), on metrics the instances expose:
+ * - `cnpg_collector_pg_wal_archive_status{value="ready"}`: WAL segments waiting to be archived
+ *   (CNPG's built-in collector). A quiet database archives nothing for hours, so "time since the
+ *   last archival" is not a fault; a backlog that stays is: archiving is stuck, `pg_wal` grows and
+ *   the recovery point falls behind.
+ * - `barman_cloud_cloudnative_pg_io_last_available_backup_timestamp`: the newest base backup in the
+ *   object store (the Barman Cloud plugin; 0 before the first), from every instance.
+ * - its absence: without the plugin's metrics the backup alert could never fire.
+ */
+export function postgresBackupAlerts(o: { name: string; namespace: string; runbookUrl: string; maxBackupAgeHours: number }): AlertRule[] {
+  const sel = `namespace="${o.namespace}",pod=~"${o.name}-[0-9]+"`;
+  const backupTs = `${BARMAN_METRIC_PREFIX}last_available_backup_timestamp{${sel}}`;
+  const age = o.maxBackupAgeHours * 3600;
+  return [
+    {
+      alert: 'PostgresWalArchivingStuck',
+      expr: `max(cnpg_collector_pg_wal_archive_status{${sel},value="ready"}) > 0`,
+      for: '30m',
+      severity: 'critical',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: WAL segments have waited more than 30 minutes to be archived`,
+      description: `WAL archiving to the object store is failing: point-in-time recovery falls behind and pg_wal grows until the volume is full. Check the plugin sidecar's log (container plugin-barman-cloud) and the object store credentials and reachability.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+    },
+    {
+      alert: 'PostgresBaseBackupStale',
+      expr: `time() - max(${backupTs}) > ${age}`,
+      for: '10m',
+      severity: 'critical',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: no base backup in the last ${o.maxBackupAgeHours} h`,
+      description: `The newest base backup in the object store is older than ${o.maxBackupAgeHours} h (or none exists): a restore must replay more WAL than planned, and retention may delete the WAL it needs. Look at the Backup objects of ScheduledBackup ${o.name}-scheduled.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+    },
+    {
+      alert: 'PostgresBackupMetricsAbsent',
+      expr: `absent(${backupTs})`,
+      for: '1h',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: the Barman Cloud plugin reports no backup metrics`,
+      description: `Without ${BARMAN_METRIC_PREFIX}last_available_backup_timestamp, PostgresBaseBackupStale cannot fire. Check that the plugin is installed next to the operator and that the PodMonitor scrapes the instances.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+    },
+  ];
 }
 
 export interface PostgresProps {
@@ -309,6 +369,22 @@ export function cnpgScheduleProblem(schedule: string): string | undefined {
   return undefined;
 }
 
+/**
+ * The longest gap in hours between two runs of a valid CNPG schedule, roughly: hourly when the
+ * hours field is `*` (or a step), weekly when the day of week is restricted, monthly when the day
+ * of month is, else daily.
+ */
+export function scheduleIntervalHours(schedule: string): number {
+  const s = schedule.trim();
+  const descriptors: Record<string, number> = { '@hourly': 1, '@daily': 24, '@midnight': 24, '@weekly': 168, '@monthly': 744, '@yearly': 8784, '@annually': 8784 };
+  if (s in descriptors) return descriptors[s]!;
+  const [, , hours = '*', dom = '*', , dow = '*'] = s.split(/\s+/);
+  if (dom !== '*' && dom !== '?') return 744;
+  if (dow !== '*' && dow !== '?') return 168;
+  if (hours === '*' || hours.includes('/')) return 1;
+  return 24;
+}
+
 function cidrOk(cidr: string): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
   if (m) return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
@@ -342,6 +418,8 @@ export class Postgres extends Construct {
   readonly podMonitor?: ApiObject;
   readonly objectStore?: ApiObject;
   readonly scheduledBackup?: ApiObject;
+  /** The continuous-backup alerts (with `backup`). */
+  readonly backupRules?: PrometheusRules;
   /** The Secrets this cluster reads (names and keys only). */
   readonly secrets: readonly PostgresSecretUse[];
 
@@ -392,15 +470,21 @@ export class Postgres extends Construct {
     if (props.superuserSecret) secrets.push({ name: props.superuserSecret, keys: ['password', 'username'], purpose: 'postgres superuser (type kubernetes.io/basic-auth, label cnpg.io/reload=true)' });
 
     // ---- backups (validated before anything renders)
-    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule };
+    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule; maxAge: number; runbookUrl: string };
     if (props.backup) {
       const b = props.backup;
       if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._\-/]*)?$/.test(b.destinationPath)) {
         throw new ComponentError(C, n, 'backup.destinationPath', 'must be s3://<bucket>[/<prefix>]', b.destinationPath);
       }
-      if (b.endpointUrl !== undefined && !/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/.test(b.endpointUrl)) {
-        throw new ComponentError(C, n, 'backup.endpointUrl', 'must be an https:// URL without a path (credentials and backups never travel in clear text)', b.endpointUrl);
+      if (
+        b.endpointUrl !== undefined &&
+        !/^https:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/.test(b.endpointUrl) &&
+        !/^http:\/\/[a-z0-9]([-a-z0-9]*[a-z0-9])?\.[a-z0-9]([-a-z0-9]*[a-z0-9])?\.svc(\.[a-z0-9.-]+)?(:\d{1,5})?\/?$/.test(b.endpointUrl)
+      ) {
+        throw new ComponentError(C, n, 'backup.endpointUrl', 'must be an https:// URL without a path, or http:// to a Service of this cluster (<name>.<namespace>.svc): credentials and backups never cross a network in clear text', b.endpointUrl);
       }
+      const maxAge = b.maxBackupAgeHours ?? 2 * Math.max(1, Math.round(scheduleIntervalHours(b.schedule ?? '0 0 2 * * *')));
+      if (!Number.isInteger(maxAge) || maxAge < 1) throw new ComponentError(C, n, 'backup.maxBackupAgeHours', 'must be an integer ≥ 1', b.maxBackupAgeHours);
       const retention = b.retention ?? '30d';
       if (!/^[1-9][0-9]*[dwm]$/.test(retention)) throw new ComponentError(C, n, 'backup.retention', 'must be <n>d, <n>w or <n>m, such as 30d', retention);
       const schedule = b.schedule ?? '0 0 2 * * *';
@@ -418,8 +502,11 @@ export class Postgres extends Construct {
       const egress = egressRule(ruleOf(C, n, 'backup.egress', b.egress.peers, b.egress.ports));
       secrets.push({ name: b.credentials.secretName, keys: [idKey, secretKey].sort(), purpose: `S3 credentials for ${b.destinationPath}` });
       if (b.endpointCa) secrets.push({ name: b.endpointCa.secretName, keys: [b.endpointCa.key], purpose: 'CA bundle of the backup endpoint' });
+      if (!/^https?:\/\/\S+$/.test(b.runbookUrl ?? '')) throw new ComponentError(C, n, 'backup.runbookUrl', 'must be an absolute URL', b.runbookUrl);
       backup = {
         egress,
+        maxAge,
+        runbookUrl: b.runbookUrl,
         store: {
           configuration: {
             destinationPath: b.destinationPath,
@@ -484,6 +571,9 @@ export class Postgres extends Construct {
         },
         enableSuperuserAccess: props.superuserSecret !== undefined,
         ...(props.superuserSecret ? { superuserSecret: { name: props.superuserSecret } } : {}),
+        // Pods (and the other objects the operator creates) also carry app.kubernetes.io/name=<name>,
+        // so other components name them as clients like any workload (the object store's policy).
+        inheritedMetadata: { labels: selectorLabels(n) },
         enablePDB: props.enablePDB ?? true,
         affinity: {
           enablePodAntiAffinity: true,
@@ -520,6 +610,13 @@ export class Postgres extends Construct {
         spec: backup.scheduled,
       });
       if (concerns.length > 0) trace([this.objectStore, this.scheduledBackup], ...concerns);
+      this.backupRules = new PrometheusRules(this, 'BackupRules', {
+        name: `${n}-backup`,
+        namespace: props.namespace,
+        rules: postgresBackupAlerts({ name: n, namespace: props.namespace, runbookUrl: backup.runbookUrl, maxBackupAgeHours: backup.maxAge }),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-6', 'X-8', ...concerns],
+      });
     }
 
     this.networkPolicy = new k8s.KubeNetworkPolicy(this, 'NetworkPolicy', {

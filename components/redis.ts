@@ -138,7 +138,11 @@ export interface RedisProps {
   readonly clusterDomain?: string;
   /** AOF on a PVC. @default false in development, true otherwise */
   readonly persistence?: boolean;
-  /** PVC size when persistent. @default 1Gi */
+  /**
+   * PVC size when persistent; at least `AOF_STORAGE_FACTOR` (3) × `maxmemory`: an AOF rewrite
+   * writes a new base file of the whole dataset beside the old AOF and its increments, and the
+   * volume must hold both. @default 3 × maxmemory rounded up to whole Gi, at least 1Gi
+   */
   readonly storageSize?: string;
   /** @default the cluster default */
   readonly storageClassName?: string;
@@ -356,9 +360,16 @@ export function haproxyConfig(o: { master: string; hosts: readonly string[]; quo
     '  mode tcp',
     '  log global',
     '  timeout connect 3s',
-    // Longer than Redis's tcp-keepalive (60 s): idle pooled client connections survive.
+    // Until the connection is established (and for the health frontend's HTTP requests).
     '  timeout client 330s',
     '  timeout server 330s',
+    // Once a client is connected to Redis the session is a tunnel: an idle Pub/Sub subscriber (OWS
+    // fan-out) or a pooled connection must not be cut after 330 s. `timeout tunnel` supersedes the
+    // client/server timeouts then; TCP keepalives (both sides) still find dead peers, and
+    // `on-marked-down shutdown-sessions` cuts sessions of a demoted primary.
+    '  timeout tunnel 24h',
+    '  option clitcpka',
+    '  option srvtcpka',
     '  timeout check 2s',
     '',
     'resolvers cluster',
@@ -374,6 +385,9 @@ export function haproxyConfig(o: { master: string; hosts: readonly string[]; quo
     '  mode http',
     `  bind :${HAPROXY_HEALTH_PORT}`,
     '  monitor-uri /healthz',
+    // Ready only while a primary is routable (the same condition as the `use-server` rules below):
+    // with no primary, /healthz answers 503 and the Service stops sending clients here.
+    `  monitor fail unless ${o.hosts.map((_h, i) => `{ srv_is_up(primary/node-${i}) } { nbsrv(sentinels-agree-${i}) ge ${o.quorum} }`).join(' || ')}`,
     '',
     'frontend redis',
     `  bind :${REDIS_PORT}`,
@@ -479,6 +493,29 @@ export interface RedisHaObjects {
   readonly quorum: number;
 }
 
+/** Volume size of a persistent Redis, as a multiple of `maxmemory` (AOF rewrite: old + new files + increments). */
+export const AOF_STORAGE_FACTOR = 3;
+
+/** The PVC size a persistent Redis with `maxmemory` bytes needs at least, and the default: whole Gi, ≥ 1Gi. */
+export function aofStorageSize(maxmemory: number): { minBytes: number; defaultSize: string } {
+  const minBytes = AOF_STORAGE_FACTOR * maxmemory;
+  return { minBytes, defaultSize: `${Math.max(1, Math.ceil(minBytes / 1024 ** 3))}Gi` };
+}
+
+/**
+ * Why `storageSize` cannot hold a persistent Redis with this memory limit (maxmemory = limit ×
+ * ratio), or undefined: for stack rules, which find it before rendering.
+ */
+export function redisStorageProblem(memoryLimit: string, storageSize: string, ratio = 0.75): string | undefined {
+  const limit = parseBytes(memoryLimit);
+  const size = parseBytes(storageSize);
+  if (limit === undefined || size === undefined) return undefined;
+  const maxmemory = Math.floor(limit * ratio);
+  const { minBytes, defaultSize } = aofStorageSize(maxmemory);
+  if (size >= minBytes) return undefined;
+  return `must be at least ${AOF_STORAGE_FACTOR} × maxmemory (${Math.ceil(minBytes / 1024 ** 2)}Mi for maxmemory ${Math.floor(maxmemory / 1024 ** 2)}Mi): an AOF rewrite writes a second copy of the dataset beside the old one; use ${defaultSize} or lower the memory limit`;
+}
+
 export class Redis extends Construct implements RedisSource {
   /** The primary-only store (`replicas` 1); undefined when replicated. */
   readonly store: StatefulStore | undefined;
@@ -489,6 +526,8 @@ export class Redis extends Construct implements RedisSource {
   readonly rules: PrometheusRules;
   readonly maxmemory: number;
   readonly persistence: boolean;
+  /** The PVC size of each member when persistent. */
+  readonly storageSize: string;
   readonly replicas: number;
   private readonly urlSecret: SecretKeyRef;
   private readonly endpointOf: () => Endpoint;
@@ -514,6 +553,14 @@ export class Redis extends Construct implements RedisSource {
     if (limit === undefined || limit < 32 * 1024 ** 2) throw new ComponentError(C, name, 'resources.memoryLimit', 'must be a memory quantity of at least 32Mi', resources.memoryLimit);
     this.maxmemory = Math.floor(limit * ratio);
     this.persistence = props.persistence ?? props.tier !== 'development';
+    const aof = aofStorageSize(this.maxmemory);
+    this.storageSize = props.storageSize ?? aof.defaultSize;
+    if (this.persistence) {
+      const storageBytes = parseBytes(this.storageSize);
+      if (storageBytes === undefined || storageBytes <= 0) throw new ComponentError(C, name, 'storageSize', 'must be a storage quantity such as 10Gi', props.storageSize);
+      const problem = redisStorageProblem(resources.memoryLimit, this.storageSize, ratio);
+      if (problem) throw new ComponentError(C, name, 'storageSize', problem, props.storageSize);
+    }
     this.replicas = replicas;
     this.urlSecret = props.urlSecret;
     this.storeName = name;
@@ -557,7 +604,7 @@ export class Redis extends Construct implements RedisSource {
           ],
           configMaps: [{ name: 'config', configMap: this.config.name }],
           ...(this.persistence
-            ? { volumeClaims: [{ name: 'data', size: props.storageSize ?? '1Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }] }
+            ? { volumeClaims: [{ name: 'data', size: this.storageSize, ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }] }
             : {}),
           initContainers: [
             {
@@ -651,8 +698,6 @@ export class Redis extends Construct implements RedisSource {
     const domain = props.clusterDomain ?? 'cluster.local';
     if (!DOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
     if (props.clients.length === 0) throw new ComponentError(C, name, 'clients', 'must name at least one client workload (nobody could connect)');
-    const storageBytes = parseBytes(props.storageSize ?? '1Gi');
-    if (this.persistence && (storageBytes === undefined || storageBytes <= 0)) throw new ComponentError(C, name, 'storageSize', 'must be a storage quantity such as 10Gi', props.storageSize);
 
     const nodeName = `${name}-node`;
     const nodeSel = selectorLabels(nodeName);
@@ -761,7 +806,7 @@ export class Redis extends Construct implements RedisSource {
                   spec: {
                     accessModes: ['ReadWriteOnce'],
                     ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}),
-                    resources: { requests: { storage: k8s.Quantity.fromString(props.storageSize ?? '1Gi') } },
+                    resources: { requests: { storage: k8s.Quantity.fromString(this.storageSize) } },
                   },
                 },
               ],
@@ -835,7 +880,9 @@ export class Redis extends Construct implements RedisSource {
             { name: 'health', port: HAPROXY_HEALTH_PORT },
           ],
           liveness: { tcp: { port: REDIS_PORT } },
+          // 503 while no primary is routable (haproxy.cfg `monitor fail`): out of the Service, not restarted.
           readiness: { http: { path: '/healthz', port: HAPROXY_HEALTH_PORT } },
+          startup: { tcp: { port: REDIS_PORT } },
           startupSeconds: 30,
           resources: props.haproxyResources ?? HAPROXY_RESOURCES,
           mounts: [

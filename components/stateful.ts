@@ -84,6 +84,11 @@ export interface ContainerSpec {
   readonly readiness?: ProbeSpec;
   /** Start-up budget before liveness applies (startup probe = readiness check). @default 60 */
   readonly startupSeconds?: number;
+  /**
+   * The startup probe's check, when readiness can legitimately stay false on a healthy process
+   * (HAProxy is unready while there is no primary; restarting it would not help). @default the readiness check
+   */
+  readonly startup?: ProbeSpec;
   /** @default 100m / 500m CPU, 128Mi / 256Mi memory */
   readonly resources?: WorkloadResources;
   /** @default none */
@@ -103,6 +108,17 @@ export interface ConfigMapVolume {
   readonly name: string;
   /** The ConfigMap mounted (read-only). */
   readonly configMap: string;
+}
+
+/**
+ * Secret keys mounted as files (issue 14 item 17: key material as files, not environment
+ * variables), mode 0440 (owner and the pod's fsGroup); mount it read-only.
+ */
+export interface SecretVolume {
+  /** Volume name. */
+  readonly name: string;
+  /** Secret keys (referenced, never copied) and the file names they become, in one directory (a projected volume). */
+  readonly items: readonly { readonly secret: string; readonly key: string; readonly path: string }[];
 }
 
 export interface VolumeClaim {
@@ -139,6 +155,8 @@ export interface StatefulProps {
   readonly emptyDirs?: readonly EmptyDir[];
   /** @default none */
   readonly configMaps?: readonly ConfigMapVolume[];
+  /** Secret keys as files (mounted read-only). @default none */
+  readonly secrets?: readonly SecretVolume[];
   /** Persistent volumes, one PVC per replica each. @default none (the store keeps no data across restarts) */
   readonly volumeClaims?: readonly VolumeClaim[];
   /** What happens to the PVCs. @default `{ whenDeleted: 'Retain', whenScaled: 'Retain' }` */
@@ -258,7 +276,7 @@ export function hardenedContainer(
   }
   const long = kind === 'main' || kind === 'sidecar';
   if (long && (!spec.liveness || !spec.readiness)) throw new ComponentError(C, id, where, 'needs a liveness and a readiness probe', spec.name);
-  if (!long && (spec.liveness || spec.readiness)) throw new ComponentError(C, id, where, 'runs to completion: probes are not allowed', spec.name);
+  if (!long && (spec.liveness || spec.readiness || spec.startup)) throw new ComponentError(C, id, where, 'runs to completion: probes are not allowed', spec.name);
   const startupSeconds = spec.startupSeconds ?? 60;
   if (!Number.isInteger(startupSeconds) || startupSeconds < 5) throw new ComponentError(C, id, `${where}.startupSeconds`, 'must be an integer ≥ 5', startupSeconds);
   const res = spec.resources ?? DEFAULT_RESOURCES;
@@ -274,7 +292,7 @@ export function hardenedContainer(
     .map((k) => envVar(k, spec.env![k]!));
   const probes: Partial<k8s.Container> = long
     ? {
-        startupProbe: probeOf(C, id, `${where}.readiness`, spec.readiness!, { periodSeconds: 5, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 5) }),
+        startupProbe: probeOf(C, id, spec.startup ? `${where}.startup` : `${where}.readiness`, spec.startup ?? spec.readiness!, { periodSeconds: 5, timeoutSeconds: 5, failureThreshold: Math.ceil(startupSeconds / 5) }),
         livenessProbe: probeOf(C, id, `${where}.liveness`, spec.liveness!, { periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 3 }),
         readinessProbe: probeOf(C, id, `${where}.readiness`, spec.readiness!, { periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2, successThreshold: 1 }),
       }
@@ -307,13 +325,17 @@ export function hardenedContainer(
 }
 
 /** Pod volumes from emptyDirs and ConfigMaps (claims come from volumeClaimTemplates). */
-export function podVolumes(emptyDirs: readonly EmptyDir[], configMaps: readonly ConfigMapVolume[]): k8s.Volume[] {
+export function podVolumes(emptyDirs: readonly EmptyDir[], configMaps: readonly ConfigMapVolume[], secrets: readonly SecretVolume[] = []): k8s.Volume[] {
   return [
     ...emptyDirs.map((e) => ({
       name: e.name,
       emptyDir: { sizeLimit: quantity(e.sizeLimit ?? '256Mi'), ...(e.medium ? { medium: e.medium } : {}) },
     })),
     ...configMaps.map((c) => ({ name: c.name, configMap: { name: c.configMap, defaultMode: 0o444 } })),
+    ...secrets.map((v) => ({
+      name: v.name,
+      projected: { defaultMode: 0o440, sources: v.items.map((i) => ({ secret: { name: i.secret, items: [{ key: i.key, path: i.path }] } })) },
+    })),
   ];
 }
 
@@ -352,14 +374,21 @@ export class StatefulStore extends Construct {
 
     const emptyDirs = props.emptyDirs ?? [];
     const configMaps = props.configMaps ?? [];
+    const secretVolumes = props.secrets ?? [];
     const claims = props.volumeClaims ?? [];
     const seenVolumes = new Set<string>();
-    for (const v of [...emptyDirs, ...configMaps, ...claims]) {
+    for (const v of secretVolumes) {
+      if (v.items.length === 0) throw new ComponentError(C, n, `secrets.${v.name}.items`, 'must name at least one key');
+      for (const m of [props.container, ...(props.sidecars ?? []), ...(props.initContainers ?? [])].flatMap((c) => c.mounts ?? [])) {
+        if (m.volume === v.name && !m.readOnly) throw new ComponentError(C, n, `secrets.${v.name}`, 'must be mounted read-only', m.path);
+      }
+    }
+    for (const v of [...emptyDirs, ...configMaps, ...secretVolumes, ...claims]) {
       if (!NAME.test(v.name)) throw new ComponentError(C, n, 'volumes', 'names must be DNS labels', v.name);
       if (seenVolumes.has(v.name)) throw new ComponentError(C, n, 'volumes', 'has a duplicate name', v.name);
       seenVolumes.add(v.name);
     }
-    const volumeNames = podVolumeSizes(emptyDirs, [...configMaps, ...claims].map((v) => v.name));
+    const volumeNames = podVolumeSizes(emptyDirs, [...configMaps, ...secretVolumes, ...claims].map((v) => v.name));
     for (const c of claims) {
       const bytes = parseBytes(c.size);
       if (bytes === undefined || bytes <= 0) throw new ComponentError(C, n, `volumeClaims.${c.name}.size`, 'must be a storage quantity such as 10Gi', c.size);
@@ -400,7 +429,7 @@ export class StatefulStore extends Construct {
           ]
         : [];
     const retention = props.pvcRetention ?? { whenDeleted: 'Retain', whenScaled: 'Retain' };
-    const volumes = podVolumes(emptyDirs, configMaps);
+    const volumes = podVolumes(emptyDirs, configMaps, secretVolumes);
 
     this.statefulSet = new k8s.KubeStatefulSet(this, 'StatefulSet', {
       metadata: { name: n, namespace: props.namespace, labels: this.selector },

@@ -180,6 +180,9 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   // ------------------------------------------------------------------ MinIO (first: backups target it)
   const minioClients = [controlPlane, ...modules, ...backupClients('pg'), ...backupClients('mongo'), ...backupClients('clickhouse'), 'minio-lifecycle', 'minio-buckets'];
   if (data.clickhouse.mode === 'in-cluster') minioClients.push(N.clickhouse); // BACKUP … TO S3 runs in the server
+  // Issue 14 item 12: outside development, in-cluster PostgreSQL archives WAL and base backups to the object store.
+  const pgArchive = data.postgres.mode === 'in-cluster' && tier !== 'development';
+  if (pgArchive) minioClients.push(N.postgres);
   let minio: MinioConnection;
   let minioSecret: SecretHandle;
   if (data.minio.mode === 'in-cluster') {
@@ -201,6 +204,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.minio.storageSize ? { storageSize: data.minio.storageSize } : {}),
       ...(data.minio.resources ? { resources: data.minio.resources } : {}),
       abortIncompleteUploadsAfterHours: 72,
+      ...monitoring,
+      runbookUrl: runbook('minio'),
       concerns: ['AION-2', 'AION-13'],
     }).connection();
   } else {
@@ -294,6 +299,9 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ownerSecret: S.postgres,
       clients: pgClients.map((c) => ({ pods: app(c) })),
       kubeApiCidrs: kubeApi(),
+      ...(pgArchive
+        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups') } }
+        : {}),
       ...monitoring,
       ...dns,
       concerns: ['AION-2'],
@@ -453,6 +461,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       name: N.kafka,
       namespace: ns,
       brokers: data.kafka.brokers,
+      runbookUrl: runbook('kafka'),
       image: ctx.platformImage('kafka'),
       ...(data.kafka.storageSize ? { storageSize: data.kafka.storageSize } : {}),
       ...(data.kafka.resources ? { resources: data.kafka.resources } : {}),

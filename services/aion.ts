@@ -482,6 +482,10 @@ export const aion: ServiceModule = {
       ...(cluster.ingressClassName ? { className: cluster.ingressClassName } : {}),
       exposure: cluster.exposure,
       clusterIssuer: ctx.clusterIssuer,
+      // ALB target health: the gateway has no unauthenticated HTTP endpoint (GET /healthz answers 401
+      // without credentials: services/aion.contract.ts), so its probes are TCP; the ALB can only
+      // check over HTTP, and a 401 from /healthz proves the server is up and routing.
+      ...(cluster.ingressClass === 'alb' ? { healthCheckPath: '/healthz', annotations: { 'alb.ingress.kubernetes.io/success-codes': '200,401' } } : {}),
       concerns: ['AION-3', 'AION-4'],
     });
 

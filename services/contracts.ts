@@ -6,10 +6,14 @@
 import type { AppContract } from './contract.js';
 import { aionContract } from './aion.contract.js';
 import { opeContract } from './ope.contract.js';
+import { OSC_CONTRACT } from './osc.contract.js';
+import { OUB_CONTRACT } from './oub.contract.js';
 import { owsContract } from './ows.contract.js';
 
 export const CONTRACTS: Readonly<Record<string, AppContract>> = {
   aion: aionContract,
   ope: opeContract,
+  osc: OSC_CONTRACT,
+  oub: OUB_CONTRACT,
   ows: owsContract,
 };

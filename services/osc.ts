@@ -5,7 +5,7 @@
  * | runbook section                       | where it lands                                                                  |
  * |---------------------------------------|---------------------------------------------------------------------------------|
  * | Readiness and health                  | liveness `GET /health`, readiness `GET /license/status`, startup `/health` (OSC-1) |
- * | … `OSCILLINK_LICENSE_REQUIRED`        | ConfigMap `osc-settings`, on in production (waiver rule); licence JWT from Secret `osc-license` mounted read-only at `OSCILLINK_LICENSE_PATH` (OSC-2) |
+ * | … `OSCILLINK_LICENSE_REQUIRED`        | ConfigMap `osc-settings`, on in production (waiver rule); the app runs `uvicorn` (not the image entrypoint: services/osc.contract.ts); init container `license-verify` checks the licence JWT (Secret `osc-license`, read-only) once per start, failure tolerated, so readiness goes 503 instead of a crash loop (OSC-2) |
  * | Admin endpoints, `X-Admin-Secret`     | `OSCILLINK_ADMIN_SECRET` from Secret `osc-admin` (Pulumi random); Ingress publishes only `publicPaths`, never `/admin` (OSC-3) |
  * | Metrics `OSCILLINK_METRICS_PROTECTED` | ConfigMap; metrics-auth sidecar (HAProxy: Prometheus' bearer token → `X-Admin-Secret`, GET /metrics only) + Service `osc-metrics` + ServiceMonitor with the Secret; `/metrics` never in the Ingress (OSC-4) |
  * | NetworkPolicy (service port, JWKS/usage, DNS) | default deny + DNS; AllowList `osc`: in from the ingress controller (or mesh gateway) on the port and Prometheus on the metrics port; out to Redis and the JWKS/usage/Firestore CIDRs or the proxy (OSC-5) |
@@ -21,7 +21,7 @@
  * | Proxies and private clusters          | `egress.mode`: strict (CIDRs per endpoint) or proxy (`HTTP(S)_PROXY`, `NO_PROXY`, egress only to the proxy) (OSC-14) |
  * | Mesh / egress gateway                 | `exposure: mesh`: no Ingress, the mesh gateway namespace allowed in; `internal`: internal class/scheme (OSC-15) |
  * | Supply chain                          | digest required (stack rule), namespace opted in to cosign admission (OSC-16)   |
- * | Troubleshooting: key store, JWKS      | `OSCILLINK_KEYSTORE_BACKEND` memory (keys from Secret `osc-api-keys`) or firestore (credentials Secret, egress) (OSC-18); `OSCILLINK_JWKS_*` + egress (OSC-17) |
+ * | Troubleshooting: key store, JWKS      | `OSCILLINK_KEYSTORE_BACKEND` memory (keys from Secret `osc-api-keys`) or firestore (credentials Secret, egress) (OSC-18); `OSCILLINK_JWKS_*` on `license-verify` + egress (OSC-17); usage: app `OSCILLINK_USAGE_LOG` + `usage-flush` sidecar (OSC-5) |
  * | Admin introspection                   | reachable only inside the cluster (kubectl port-forward), never through the Ingress (OSC-3) |
  */
 import { Chart, JsonPatch } from 'cdk8s';
@@ -47,6 +47,63 @@ export const OSC_LICENSE_FILE = 'oscillink.lic';
 /** Firestore credentials: the Google ADC file in `CLOUDSDK_CONFIG` (a path, so no `*_CREDENTIALS` literal is needed). */
 export const OSC_GCLOUD_DIR = '/etc/oscillink/gcloud';
 const HAPROXY_DIR = '/usr/local/etc/haproxy';
+/** Shared by the license-verify init container (writes) and the app (reads): entitlements JSON, JWKS cache. */
+export const OSC_RUN_DIR = '/run';
+/** The app's usage JSONL (`OSCILLINK_USAGE_LOG`), tailed by the usage-flush sidecar. */
+export const OSC_USAGE_DIR = '/var/lib/oscillink/usage';
+export const OSC_USAGE_LOG = `${OSC_USAGE_DIR}/usage.jsonl`;
+/** The image's licence tooling (cloud/Dockerfile.licensed:23-24). */
+const VERIFY_PY = '/app/tools/license_verify.py';
+const FLUSH_PY = '/app/tools/usage_flush.py';
+
+/**
+ * OSC-2, OSC-17: the licence check of the image's entrypoint (cloud/entrypoint.sh:17), run once
+ * per pod start by the `license-verify` init container. A missing, expired or unverifiable
+ * licence is logged and tolerated: no entitlements file is written, and the app's
+ * `/license/status` (readiness) answers 503 where the licence is required. The entrypoint instead
+ * exits 90/92, which made every restarted pod crash-loop.
+ */
+export const OSC_LICENSE_VERIFY_SCRIPT =
+  `python ${VERIFY_PY} --license "$OSCILLINK_LICENSE_PATH" --jwks "$OSCILLINK_JWKS_URL"` +
+  ` || echo "license-verify: licence not verified (exit $?): /license/status reports it; readiness follows OSCILLINK_LICENSE_REQUIRED" >&2`;
+
+/** The app process: the entrypoint's last line (cloud/entrypoint.sh:32) without the entitlements it sources. */
+export function oscCommand(port: number): { command: string[]; args: string[] } {
+  return { command: ['uvicorn', 'cloud.app.main:app'], args: ['--host', '0.0.0.0', '--port', String(port)] };
+}
+
+/** Env entries sorted by name (deterministic output). */
+function envList(vars: Record<string, string>): Array<{ name: string; value: string }> {
+  return Object.keys(vars)
+    .sort()
+    .map((name) => ({ name, value: vars[name]! }));
+}
+
+/** Environment of the license-verify init container: licence path, JWKS (else the image's default URL), proxy. */
+export function oscLicenseVerifyEnv(cfg: OscService, ns: string): Record<string, string> {
+  return {
+    OSCILLINK_LICENSE_PATH: `${OSC_LICENSE_DIR}/${OSC_LICENSE_FILE}`,
+    ...(cfg.jwks
+      ? { OSCILLINK_JWKS_URL: cfg.jwks.url, OSCILLINK_JWKS_TTL: String(cfg.jwks.ttlSeconds), OSCILLINK_JWKS_OFFLINE_GRACE: String(cfg.jwks.offlineGraceSeconds) }
+      : {}),
+    ...proxyEnv(cfg, ns),
+  };
+}
+
+/** Environment of the usage-flush sidecar (tools/usage_flush.py:103-107 needs all three). */
+export function oscUsageFlushEnv(cfg: OscService, ns: string): Record<string, string> {
+  if (!cfg.usage || cfg.license.id === undefined) return {};
+  return { OSCILLINK_USAGE_LOG: OSC_USAGE_LOG, OSCILLINK_USAGE_FLUSH_URL: cfg.usage.flushUrl, OSCILLINK_LICENSE_ID: cfg.license.id, ...proxyEnv(cfg, ns) };
+}
+
+function proxyEnv(cfg: OscService, ns: string): Record<string, string> {
+  return cfg.egress.mode === 'proxy' ? { HTTP_PROXY: cfg.egress.url, HTTPS_PROXY: cfg.egress.url, NO_PROXY: oscNoProxy(cfg, ns) } : {};
+}
+
+const SIDE_RESOURCES = {
+  requests: { cpu: '10m', memory: '32Mi', 'ephemeral-storage': '8Mi' },
+  limits: { cpu: '200m', memory: '128Mi', 'ephemeral-storage': '32Mi' },
+};
 
 /** Secret names and keys the service declares. */
 export const OSC_SECRETS = {
@@ -102,11 +159,8 @@ function urlPort(url: string): number {
 export function oscSettings(cfg: OscService, stack: Pick<Stack, 'tier'>, ns: string): { data: Record<string, string>; concerns: string[] } {
   const flag = (b: boolean) => (b ? '1' : '0');
   const data: Record<string, string> = {
-    PORT: String(cfg.port),
-    // OSC-2
+    // OSC-2 (the licence file and JWKS are read by the license-verify init container, not the app)
     OSCILLINK_LICENSE_REQUIRED: flag(oscLicenseRequired(cfg, stack.tier)),
-    OSCILLINK_LICENSE_PATH: `${OSC_LICENSE_DIR}/${OSC_LICENSE_FILE}`,
-    ...(cfg.license.id !== undefined ? { OSCILLINK_LICENSE_ID: cfg.license.id } : {}),
     // OSC-4
     OSCILLINK_METRICS_PROTECTED: flag(cfg.metricsProtected),
     // OSC-6
@@ -141,20 +195,13 @@ export function oscSettings(cfg: OscService, stack: Pick<Stack, 'tier'>, ns: str
   if (q.nodeUnitsLimit !== undefined || q.monthlyCap !== undefined) concerns.push('OSC-10');
   for (const [name, on] of Object.entries(cfg.features)) data[`OSCILLINK_FEAT_${name}`] = flag(on);
   if (Object.keys(cfg.features).length > 0) concerns.push('OSC-11');
-  if (cfg.jwks) {
-    Object.assign(data, {
-      OSCILLINK_JWKS_URL: cfg.jwks.url,
-      OSCILLINK_JWKS_TTL: String(cfg.jwks.ttlSeconds),
-      OSCILLINK_JWKS_OFFLINE_GRACE: String(cfg.jwks.offlineGraceSeconds),
-    });
-    concerns.push('OSC-17');
-  }
-  if (cfg.usage) Object.assign(data, { OSCILLINK_USAGE_FLUSH_URL: cfg.usage.flushUrl, OSCILLINK_TELEMETRY: 'minimal' });
+  // OSC-5: the app logs usage only with OSCILLINK_USAGE_LOG; the usage-flush sidecar posts it.
+  if (cfg.usage) data.OSCILLINK_USAGE_LOG = OSC_USAGE_LOG;
   if (cfg.keyStore.mode === 'firestore') {
     Object.assign(data, { OSCILLINK_FIRESTORE_COLLECTION: cfg.keyStore.collection, GOOGLE_CLOUD_PROJECT: cfg.keyStore.projectId, CLOUDSDK_CONFIG: OSC_GCLOUD_DIR });
   }
   if (cfg.egress.mode === 'proxy') {
-    Object.assign(data, { HTTP_PROXY: cfg.egress.url, HTTPS_PROXY: cfg.egress.url, NO_PROXY: oscNoProxy(cfg, ns) });
+    Object.assign(data, proxyEnv(cfg, ns));
     concerns.push('OSC-14');
   }
   return { data, concerns };
@@ -239,16 +286,19 @@ export const osc: ServiceModule = {
       namespace: ns,
       image: ctx.image(cfg.image),
       port,
+      ...oscCommand(port),
+      contract: 'osc/osc',
       env,
       envFromConfigMaps: [settings.name],
       liveness: { path: '/health' },
       readiness: { path: '/license/status' },
       resources: cfg.resources,
       autoscaled: true,
-      // The entrypoint verifies the licence and writes the entitlements to /run.
+      // /run: the license-verify init container writes the entitlements the app reads there.
       writablePaths: [
-        { path: '/run', sizeLimit: '16Mi' },
+        { path: OSC_RUN_DIR, sizeLimit: '16Mi' },
         { path: '/tmp', sizeLimit: '256Mi' },
+        ...(cfg.usage ? [{ path: OSC_USAGE_DIR, sizeLimit: '1Gi' }] : []),
       ],
       podAnnotations: {
         ...settings.annotation,
@@ -264,7 +314,7 @@ export const osc: ServiceModule = {
     // Start-up waits for the process (/health), not the licence: an expired licence keeps pods
     // running and unready (readiness) instead of restarting them in a loop.
     deployment.addJsonPatch(JsonPatch.replace('/spec/template/spec/containers/0/startupProbe/httpGet/path', '/health'));
-    // OSC-2: the licence JWT as a read-only file; optional where the licence is not required (the app runs unlicensed).
+    // OSC-2: the licence JWT as a read-only file for license-verify; optional where the licence is not required (the app runs unlicensed).
     const secretVolumes: Array<{ volume: string; secret: string; key: string; dir: string; optional: boolean }> = [
       { volume: 'license', secret: OSC_SECRETS.license.name, key: OSC_SECRETS.license.key, dir: OSC_LICENSE_DIR, optional: !licenseRequired },
       ...(cfg.keyStore.mode === 'firestore'
@@ -277,10 +327,48 @@ export const osc: ServiceModule = {
           name: v.volume,
           secret: { secretName: v.secret, items: [{ key: v.key, path: v.key }], defaultMode: 0o440, optional: v.optional },
         }),
-        JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: v.volume, mountPath: v.dir, readOnly: true }),
       );
+      // the licence is read only by the license-verify init container, never by the app
+      if (v.volume !== 'license') deployment.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: v.volume, mountPath: v.dir, readOnly: true }));
     }
-    trace(deployment, 'OSC-1', 'OSC-2', 'OSC-3', 'OSC-4', 'OSC-12', 'OSC-16', 'OSC-18');
+    // OSC-2, OSC-17: the licence is verified once per pod start, its failure tolerated (see OSC_LICENSE_VERIFY_SCRIPT).
+    // OSC-5: usage reporting: the app appends to OSCILLINK_USAGE_LOG, the image's flusher posts it;
+    // a native sidecar (restartPolicy Always) started after the verification, restarted when it exits.
+    const image = ctx.image(cfg.image);
+    const flushEnv = oscUsageFlushEnv(cfg, ns);
+    deployment.addJsonPatch(
+      JsonPatch.add('/spec/template/spec/initContainers', [
+        {
+          name: 'license-verify',
+          image,
+          imagePullPolicy: imagePullPolicy(image),
+          command: ['sh', '-c', OSC_LICENSE_VERIFY_SCRIPT],
+          env: envList(oscLicenseVerifyEnv(cfg, ns)),
+          resources: SIDE_RESOURCES,
+          securityContext: restrictedContainerSecurity(),
+          volumeMounts: [
+            { name: 'run', mountPath: OSC_RUN_DIR },
+            { name: 'license', mountPath: OSC_LICENSE_DIR, readOnly: true },
+          ],
+        },
+        ...(Object.keys(flushEnv).length > 0
+          ? [
+              {
+                name: 'usage-flush',
+                image,
+                imagePullPolicy: imagePullPolicy(image),
+                restartPolicy: 'Always',
+                command: ['python', FLUSH_PY],
+                env: envList(flushEnv),
+                resources: SIDE_RESOURCES,
+                securityContext: restrictedContainerSecurity(),
+                volumeMounts: [{ name: 'var-lib-oscillink-usage', mountPath: OSC_USAGE_DIR, readOnly: true }],
+              },
+            ]
+          : []),
+      ]),
+    );
+    trace(deployment, 'OSC-1', 'OSC-2', 'OSC-3', 'OSC-4', 'OSC-12', 'OSC-16', 'OSC-18', ...(cfg.jwks ? ['OSC-17'] : []), ...(cfg.usage ? ['OSC-5'] : []));
     trace(app.service, 'OSC-1');
 
     // ---- OSC-4: metrics-auth sidecar, its Service and the authenticated ServiceMonitor

@@ -4,19 +4,19 @@
  *
  * | runbook section                          | where it lands                                                                 |
  * |------------------------------------------|--------------------------------------------------------------------------------|
- * | Health checks `/health`, `/ready`        | liveness `/health`, readiness + startup `/ready` on `SERVER_ADDR=:8080` (OUB-1) |
+ * | Health checks `/health`, `/ready`        | liveness `/health`, readiness + startup `/ready` on 8080 (oubliette.jsonc `server.address`) (OUB-1) |
  * | Metrics `/metrics`                       | ServiceMonitor `oubliette`, monitoring namespace allowed in on 8080 (OUB-1)    |
- * | Env `FACTORY_API_KEY`, `DEFAULT_GITHUB_TOKEN` | env from Secrets `oubliette-factory` (required source, rules), `oubliette-github` (optional) (OUB-2) |
- * | Config file (config.yaml)                | ConfigMap `oubliette-config` without `auth:`, mounted read-only, checksum rolls pods (OUB-3) |
- * | Env defaults (`CONTAINER_RUNTIME`, `DEFAULT_MAX_*`) | env literals from typed, range-checked config; apple-container refused (OUB-4) |
+ * | Env `FACTORY_API_KEY`, `DEFAULT_GITHUB_TOKEN` | oubliette.jsonc `credentials.factory` / `.github` from Secrets `oubliette-factory` (required), `oubliette-github` (optional), written by init container `config` (OUB-2) |
+ * | Config file (config.yaml)                | the app reads `~/.oubliette/config/oubliette.jsonc` (services/oub.contract.ts): ConfigMap `oubliette-config` holds it without secrets, checksum rolls pods (OUB-3) |
+ * | Env defaults (`CONTAINER_RUNTIME`, `DEFAULT_MAX_*`) | `CONTAINER_RUNTIME` env; `DEFAULT_MAX_*` as oubliette.jsonc `defaults.limits`; apple-container refused (OUB-4) |
  * | Alert recommendations (3 alerts)         | PrometheusRule `oub`, group `oubliette`, the runbook's expr/for/severity/summary (OUB-5) |
  * | paths: projects, data, logs; backups     | four PersistentVolumeClaims `oubliette-*`; PrometheusRule `oub-disk` at 80 % / 90 % (OUB-6) |
  * | Backup verification; data corruption      | BackupCronJob `oub-projects` (tar.gz) and `oub-authdb` (SQLite `.backup`), retention 7, restore drills (OUB-7) |
  * | Log rotation (logrotate policy)          | ConfigMap `oubliette-logrotate` + daily CronJob `oubliette-logrotate` (OUB-8)  |
  * | Graceful shutdown (SIGTERM)              | grace = preStop + `drainSeconds` + runtime stop margin (OUB-9)                  |
- * | Container runtime (docker)               | rootless Docker-in-Docker native sidecar `runtime`, socket in `/tmp/oubliette-sockets`, reasoned exceptions, node pool, optional RuntimeClass (OUB-10) |
- * | Capacity planning (light/medium/heavy)   | presets in stacks/oub.ts: resources, session size, claim sizes (OUB-11)        |
- * | rate_limit, cleanup; database maintenance | config.yaml `rate_limit`/`cleanup`; weekly CronJob `oubliette-vacuum` (OUB-12) |
+ * | Container runtime (docker)               | rootful Docker-in-Docker native sidecar `runtime` under RuntimeClass sysbox-runc (privileged only without it), socket in `/tmp/oubliette-sockets`, reasoned exceptions, node pool (OUB-10) |
+ * | Capacity planning (light/medium/heavy)   | presets in stacks/oub.ts: resources and claim sizes (sessions are 4G / 4 CPUs in the app) (OUB-11) |
+ * | rate_limit, cleanup; database maintenance | compiled into the app at the runbook values (services/oub.contract.ts); weekly CronJob `oubliette-vacuum` (OUB-12) |
  * | Scaling: multiple instances, shared storage | replicas > 1 only with ReadWriteMany (stacks/oub.ts rules), PDB (OUB-13)     |
  * | Common commands: token create            | one-off Job `oubliette-admin-token-<hash>`, token written to the data volume, never logged (OUB-14) |
  * | Security incident: rotate FACTORY_API_KEY | rotation annotations of both Secrets on the pod template (OUB-15)              |
@@ -41,22 +41,30 @@ import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, restricte
 import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
+import { OUB_APP_PATHS, OUB_HOME } from './oub.contract.js';
 
-/** OUB-1: `SERVER_ADDR=:8080`. */
+/** OUB-1: oubliette.jsonc `server.address` (the app's default, services/oub.contract.ts). */
 export const OUB_PORT = 8080;
-/** UID/GID of every Oubliette pod: the rootless Docker user of the runtime image, so both containers share the socket and the files. */
+/** UID/GID of the server and the maintenance pods; the Docker socket's group, so the server can use it. */
 export const OUB_UID = 1000;
-/** Where things live in the pods (absolute, so config.yaml does not depend on the working directory). */
+/**
+ * Where things live in the pods: where the app reads and writes them (services/oub.contract.ts,
+ * `~/.oubliette` with HOME=/home/oubliette). The claims are mounted there.
+ */
 export const OUB_PATHS = {
-  config: '/etc/oubliette',
-  projects: '/var/lib/oubliette/projects',
-  data: '/var/lib/oubliette/data',
-  logs: '/var/lib/oubliette/logs',
-  backups: '/var/lib/oubliette/backups',
-  /** The runbook's `paths.sockets`: also where the runtime's Docker socket is. */
-  sockets: '/tmp/oubliette-sockets',
+  home: OUB_HOME,
+  config: OUB_APP_PATHS.config,
+  projects: OUB_APP_PATHS.projects,
+  data: OUB_APP_PATHS.data,
+  logs: OUB_APP_PATHS.logs,
+  backups: OUB_APP_PATHS.backups,
+  /** The app's relay sockets (a constant upstream); also where the runtime's Docker socket is. */
+  sockets: OUB_APP_PATHS.sockets,
 } as const;
 export const OUB_DOCKER_HOST = `unix://${OUB_PATHS.sockets}/docker.sock`;
+/** The runtime's daemon.json (ConfigMap `oubliette-docker`) and the data root of the inner dockerd. */
+export const OUB_DOCKER_CONFIG_DIR = '/etc/stackbook-docker';
+export const OUB_DOCKER_DATA_ROOT = '/var/lib/docker';
 const NAME = 'oubliette';
 /** The runtime container's own grace to stop session containers after the server has exited. */
 export const OUB_RUNTIME_STOP_SECONDS = 20;
@@ -80,12 +88,14 @@ export const OUB_RUNBOOK_ALERTS = [
     severity: 'warning',
     summary: 'High latency on Oubliette',
   },
-  { alert: 'TooManySessions', expr: 'oubliette_active_sessions > 100', for: '10m', severity: 'warning', summary: 'High number of active sessions' },
+  // The runbook writes `oubliette_active_sessions > 100`, but the gauge has one series per
+  // project_id (internal/metrics/metrics.go:34-40 at f19a278): the total is their sum.
+  { alert: 'TooManySessions', expr: 'sum(oubliette_active_sessions) > 100', for: '10m', severity: 'warning', summary: 'High number of active sessions' },
 ] as const;
 
 const DESCRIPTIONS: Readonly<Record<(typeof OUB_RUNBOOK_ALERTS)[number]['alert'], string>> = {
   HighErrorRate:
-    'More than 0.1 requests per second answered with 5xx for 5 minutes. Check the server logs (logs/oubliette.log), the runtime container (docker info) and disk space (Sessions Failing, Container Startup Failures).',
+    'More than 0.1 requests per second answered with 5xx for 5 minutes. Check the server logs (data/logs/oubliette-YYYY-MM-DD.log), the runtime container (docker info) and disk space (Sessions Failing, Container Startup Failures).',
   HighLatency:
     'p95 request latency above 5 s for 5 minutes. Check active sessions, CPU and memory of the pod and the runtime container, and whether cleanup is running (High Memory Usage).',
   TooManySessions:
@@ -144,7 +154,6 @@ export function oubSizing(cfg: OubService) {
     server: cfg.resources ?? preset.server,
     runtime: cfg.runtime.resources ?? preset.runtime,
     runtimeStorage: cfg.runtime.storage ?? preset.runtimeStorage,
-    session: { cpus: cfg.runtime.sessionCpus ?? preset.session.cpus, memory: cfg.runtime.sessionMemory ?? preset.session.memory },
     storage: {
       projects: cfg.storage.projects ?? preset.storage.projects,
       data: cfg.storage.data ?? preset.storage.data,
@@ -154,53 +163,101 @@ export function oubSizing(cfg: OubService) {
   };
 }
 
-/** A float the way the runbook writes it (`10.0`). */
-const float = (n: number): string => (Number.isInteger(n) ? n.toFixed(1) : String(n));
-const str = (s: string): string => JSON.stringify(s);
+/**
+ * OUB-10: daemon.json of the inner dockerd: the socket the server uses (group OUB_UID, so the
+ * non-root server can open it), the data root on its volume, no insecure registries, and the
+ * mirror when air-gapped (its CA is mounted under /etc/docker/certs.d/<host:port>/).
+ */
+export function oubDaemonJson(registryHost: string | undefined): string {
+  const doc = {
+    hosts: [OUB_DOCKER_HOST],
+    group: String(OUB_UID),
+    'data-root': OUB_DOCKER_DATA_ROOT,
+    'insecure-registries': [],
+    ...(registryHost ? { 'registry-mirrors': [`https://${registryHost}`] } : {}),
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
+}
+
+/** Placeholders of oubliette.jsonc that the init container `config` replaces with Secret values. */
+export const OUB_SECRET_PLACEHOLDERS = { factory: '@@OUBLIETTE_FACTORY_API_KEY@@', github: '@@OUBLIETTE_GITHUB_TOKEN@@' } as const;
 
 /**
- * OUB-3: config.yaml, section by section as the runbook writes it, WITHOUT `auth:` (the keys come
- * from Secrets through the environment). Hours between the platform's backups come from its schedule.
+ * OUB-3: `~/.oubliette/config/oubliette.jsonc` as the app reads it at f19a278 (sections server,
+ * credentials, defaults, containers; services/oub.contract.ts), WITHOUT secrets: the credentials
+ * hold placeholders the init container `config` replaces with the Secrets' values. Plain JSON (a
+ * subset of JSONC), deterministic key order.
  */
-export function oubConfigYaml(cfg: OubService, backupIntervalHours: number): string {
-  const s = oubSizing(cfg);
-  return `server:
-  address: ":${OUB_PORT}"
-
-runtime:
-  preference: ${str(cfg.runtime.preference)}
-  memory: ${str(s.session.memory)}
-  cpus: ${s.session.cpus}
-
-recursion:
-  max_depth: ${cfg.recursion.maxDepth}
-  max_agents: ${cfg.recursion.maxAgents}
-  max_cost_usd: ${float(cfg.recursion.maxCostUsd)}
-
-rate_limit:
-  requests_per_second: ${float(cfg.rateLimit.requestsPerSecond)}
-  burst: ${cfg.rateLimit.burst}
-
-cleanup:
-  enabled: ${cfg.cleanup.enabled}
-  interval_minutes: ${cfg.cleanup.intervalMinutes}
-  retention_minutes: ${cfg.cleanup.retentionMinutes}
-  disk_warn_percent: ${cfg.cleanup.diskWarnPercent}
-  disk_error_percent: ${cfg.cleanup.diskErrorPercent}
-
-backup:
-  enabled: ${cfg.backup.appBackups}
-  interval_hours: ${backupIntervalHours}
-  retention: ${cfg.backup.retention}
-  directory: ${str(`${OUB_PATHS.backups}/app`)}
-
-paths:
-  projects: ${str(OUB_PATHS.projects)}
-  data: ${str(OUB_PATHS.data)}
-  logs: ${str(OUB_PATHS.logs)}
-  sockets: ${str(OUB_PATHS.sockets)}
-`;
+export function oubConfigJsonc(
+  cfg: OubService,
+  p: { backupIntervalHours: number; github: boolean; sessionImages?: { readonly base: string; readonly dev: string } },
+): string {
+  const credential = (key: 'api_key' | 'token', placeholder: string, secret: string) => ({
+    default: 'default',
+    credentials: { default: { [key]: placeholder, description: `Secret ${secret}` } },
+  });
+  const doc = {
+    server: { address: `:${OUB_PORT}` },
+    credentials: {
+      factory: credential('api_key', OUB_SECRET_PLACEHOLDERS.factory, `${OUB_FACTORY_SECRET}/api-key`),
+      ...(p.github ? { github: credential('token', OUB_SECRET_PLACEHOLDERS.github, `${OUB_GITHUB_SECRET}/token`) } : {}),
+    },
+    defaults: {
+      limits: {
+        max_recursion_depth: cfg.recursion.maxDepth,
+        max_agents_per_session: cfg.recursion.maxAgents,
+        max_cost_usd: cfg.recursion.maxCostUsd,
+      },
+      backup: {
+        enabled: cfg.backup.appBackups,
+        directory: OUB_PATHS.backups,
+        retention: cfg.backup.retention,
+        interval_hours: p.backupIntervalHours,
+      },
+    },
+    // session images: relocated to the mirror when air-gapped (the app's default is ghcr.io/hyphagroup/oubliette-*:latest)
+    ...(p.sessionImages ? { containers: { base: p.sessionImages.base, dev: p.sessionImages.dev } } : {}),
+  };
+  return `${JSON.stringify(doc, null, 2)}\n`;
 }
+
+/**
+ * OUB-2, OUB-3: writes oubliette.jsonc into the in-memory config volume: the ConfigMap's template
+ * with each placeholder replaced by its Secret's value as a JSON string body (`\\` and `"`
+ * escaped; a value with a control character, or empty, is refused). awk's index/substr, not
+ * gsub or sed: no character of a value is special. The file is 0600, read-only for the server.
+ */
+export const OUB_CONFIG_SCRIPT = `set -eu
+umask 077
+fail() { echo "CONFIG FAILED: $*" >&2; exit 1; }
+json() {
+  v=$(printenv "$1") || fail "$1 is not set"
+  [ -n "$v" ] || fail "$1 is empty"
+  case "$v" in *[[:cntrl:]]*) fail "$1 holds a control character or a line break";; esac
+  printf '%s' "$v" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'
+}
+OUBLIETTE_FACTORY_JSON=$(json OUBLIETTE_FACTORY_API_KEY)
+OUBLIETTE_GITHUB_JSON=""
+if grep -q '${OUB_SECRET_PLACEHOLDERS.github}' "$TEMPLATE"; then OUBLIETTE_GITHUB_JSON=$(json OUBLIETTE_GITHUB_TOKEN); fi
+export OUBLIETTE_FACTORY_JSON OUBLIETTE_GITHUB_JSON
+awk -v F='${OUB_SECRET_PLACEHOLDERS.factory}' -v G='${OUB_SECRET_PLACEHOLDERS.github}' '
+# one pass, earliest placeholder first: a value is never scanned again
+function fill(s,   out, i, j, k, t, v) {
+  out = ""
+  while ((i = index(s, F)) > 0 || (j = index(s, G)) > 0) {
+    j = index(s, G)
+    if (i > 0 && (j == 0 || i < j)) { k = i; t = F; v = ENVIRON["OUBLIETTE_FACTORY_JSON"] } else { k = j; t = G; v = ENVIRON["OUBLIETTE_GITHUB_JSON"] }
+    out = out substr(s, 1, k - 1) v
+    s = substr(s, k + length(t))
+  }
+  return out s
+}
+{ print fill($0) }
+' "$TEMPLATE" > "$CONFIG_DIR/.oubliette.jsonc.partial"
+grep -q '@@OUBLIETTE_' "$CONFIG_DIR/.oubliette.jsonc.partial" && fail "a placeholder is left in oubliette.jsonc"
+mv "$CONFIG_DIR/.oubliette.jsonc.partial" "$CONFIG_DIR/oubliette.jsonc"
+echo "wrote $CONFIG_DIR/oubliette.jsonc ($(wc -c < "$CONFIG_DIR/oubliette.jsonc") bytes; secrets not logged)"
+`;
 
 // ---------------------------------------------------------------------------------------------
 // Maintenance scripts (static text: configuration reaches them only through the environment)
@@ -283,10 +340,11 @@ echo "vacuumed $DB: $BEFORE -> $(wc -c < "$DB") bytes"
 export const OUB_ADMIN_TOKEN_SCRIPT = `set -eu
 umask 077
 OUT="$DATA_DIR/bootstrap/ops-admin.token"
+BIN=\${OUBLIETTE_BIN:-/app/oubliette}
 if [ -s "$OUT" ]; then echo "ops-admin token already created ($OUT): nothing to do"; exit 0; fi
-if oubliette token list 2>/dev/null | grep -q -w 'ops-admin'; then echo "a token named ops-admin exists: nothing to do"; exit 0; fi
+if "$BIN" token list 2>/dev/null | grep -q -w 'ops-admin'; then echo "a token named ops-admin exists: nothing to do"; exit 0; fi
 mkdir -p "$DATA_DIR/bootstrap"
-oubliette token create --name ops-admin --scope admin > "$OUT.partial" 2>/dev/null || { rm -f "$OUT.partial"; echo "token create failed" >&2; exit 1; }
+"$BIN" token create --name ops-admin --scope admin > "$OUT.partial" 2>/dev/null || { rm -f "$OUT.partial"; echo "token create failed" >&2; exit 1; }
 [ -s "$OUT.partial" ] || { rm -f "$OUT.partial"; echo "token create printed nothing" >&2; exit 1; }
 mv "$OUT.partial" "$OUT"
 echo "ops-admin token written to $OUT (mode 0600, not logged): kubectl -n $NAMESPACE exec deploy/oubliette -c oubliette -- cat $OUT; then delete the file"
@@ -363,8 +421,8 @@ export const oub: ServiceModule = {
       name: ns,
       podSecurity: privileged ? 'privileged' : 'baseline',
       exceptionReason: privileged
-        ? `OUB-10: the ${NAME} pod runs a rootless Docker daemon (container "runtime") that needs privileged to create the user namespaces and mounts of agent session containers; only Oubliette runs in this namespace${cfg.runtime.nodePool ? ', on its dedicated node pool' : ''}. Set runtime.runtimeClassName (sysbox-runc) to drop privileged (baseline).`
-        : `OUB-10: the rootless Docker daemon (container "runtime") of the ${NAME} pod runs under RuntimeClass ${runtimeClass} without privileged, but needs allowPrivilegeEscalation and SETUID/SETGID for its setuid newuidmap/newgidmap helpers (baseline allows them, restricted does not); only Oubliette runs in this namespace.`,
+        ? `OUB-10: development without sysbox: the ${NAME} pod runs a rootful Docker daemon (container "runtime") that needs privileged to create the namespaces, cgroups and mounts of agent session containers; only Oubliette runs in this namespace${cfg.runtime.nodePool ? ', on its dedicated node pool' : ''}. Set runtime.runtimeClassName: sysbox-runc to drop privileged (baseline).`
+        : `OUB-10: the Docker daemon (container "runtime") of the ${NAME} pod runs as root inside the user namespace RuntimeClass ${runtimeClass} gives the pod (root there is an unprivileged host UID); restricted refuses UID 0, baseline allows it. Not privileged, no privilege escalation, no added capabilities; only Oubliette runs in this namespace.`,
       concerns: ['OUB-10'],
     });
     new DefaultDeny(chart, 'DefaultDeny', { namespace: ns, dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel });
@@ -372,14 +430,28 @@ export const oub: ServiceModule = {
     // OUB-2, OUB-15: Secrets, by reference; their rotation versions roll the pods.
     const factory: SecretHandle = ctx.requireSecret(secretRequirement(OUB_FACTORY_SECRET, ns, 'api-key', cfg.factoryApiKey ?? { source: 'existing' }));
     const github: SecretHandle | undefined = cfg.githubToken ? ctx.requireSecret(secretRequirement(OUB_GITHUB_SECRET, ns, 'token', cfg.githubToken)) : undefined;
+    // OUB-10, X-12: the CA of the mirror registry, trusted by the inner dockerd (air-gapped stacks).
+    const registryCa = cfg.runtime.registry?.caSecret;
+    if (registryCa) {
+      ctx.requireSecret({ name: registryCa.name, namespace: ns, keys: [registryCa.key], source: 'existing', consumers: [NAME], concerns: ['OUB-10'] });
+    }
 
-    // OUB-3: config.yaml without secrets; its checksum rolls the pods.
+    // OUB-3: oubliette.jsonc without secrets; its checksum rolls the pods.
     const backupHours = Math.max(1, Math.round(scheduleInterval(cfg.backup.schedule) / 3600));
+    const sessionImages = cfg.runtime.sessionImages ? { base: ctx.image(cfg.runtime.sessionImages.base), dev: ctx.image(cfg.runtime.sessionImages.dev) } : undefined;
     const config = new ConfigMap(chart, 'Config', {
       name: `${NAME}-config`,
       namespace: ns,
-      data: { 'config.yaml': oubConfigYaml(cfg, backupHours) },
+      data: { 'oubliette.jsonc': oubConfigJsonc(cfg, { backupIntervalHours: backupHours, github: github !== undefined, ...(sessionImages ? { sessionImages } : {}) }) },
       concerns: ['OUB-3', 'OUB-4', 'OUB-12'],
+    });
+    // OUB-10: the inner dockerd's daemon.json (socket, its group, data root, registry mirror when air-gapped).
+    const registryHost = cluster.airgapped && cluster.registry ? cluster.registry.split('/')[0]! : undefined;
+    const dockerConfig = new ConfigMap(chart, 'DockerConfig', {
+      name: `${NAME}-docker`,
+      namespace: ns,
+      data: { 'daemon.json': oubDaemonJson(registryHost) },
+      concerns: ['OUB-10'],
     });
 
     // OUB-6, OUB-11, OUB-13: the claims.
@@ -395,16 +467,11 @@ export const oub: ServiceModule = {
         trace(pvc, 'OUB-6', 'OUB-11', 'OUB-13');
     }
 
-    // OUB-1, OUB-2, OUB-4: the server's environment.
+    // OUB-4: the server's environment: only what the app reads (services/oub.contract.ts).
     const env: Record<string, EnvValue> = {
-      SERVER_ADDR: `:${OUB_PORT}`,
+      HOME: OUB_PATHS.home,
       CONTAINER_RUNTIME: cfg.runtime.preference,
-      DEFAULT_MAX_RECURSION_DEPTH: String(cfg.recursion.maxDepth),
-      DEFAULT_MAX_AGENTS_PER_SESSION: String(cfg.recursion.maxAgents),
-      DEFAULT_MAX_COST_USD: cfg.recursion.maxCostUsd.toFixed(2),
       DOCKER_HOST: OUB_DOCKER_HOST,
-      FACTORY_API_KEY: factory.env('api-key'),
-      ...(github ? { DEFAULT_GITHUB_TOKEN: github.env('token') } : {}),
     };
     const grace = OUB_PRESTOP_SECONDS + cfg.drainSeconds + OUB_RUNTIME_STOP_SECONDS;
     const nodeSelector = cfg.runtime.nodePool?.nodeSelector;
@@ -413,8 +480,8 @@ export const oub: ServiceModule = {
       namespace: ns,
       image: ctx.image(cfg.image),
       port: OUB_PORT,
-      args: ['-config', `${OUB_PATHS.config}/config.yaml`],
       env,
+      contract: 'oub/oubliette',
       liveness: { path: '/health' },
       readiness: { path: '/ready' },
       resources: sizing.server,
@@ -425,12 +492,20 @@ export const oub: ServiceModule = {
       writablePaths: [
         { path: '/tmp', sizeLimit: '256Mi' },
         { path: OUB_PATHS.sockets, sizeLimit: '16Mi' },
-        { path: OUB_PATHS.projects, claimName: claimName('projects') },
+        // data/ holds auth.db and schedules.db; projects/ and logs/ are their own claims inside it
         { path: OUB_PATHS.data, claimName: claimName('data') },
+        { path: OUB_PATHS.projects, claimName: claimName('projects') },
         { path: OUB_PATHS.logs, claimName: claimName('logs') },
         ...(cfg.backup.appBackups ? [{ path: OUB_PATHS.backups, claimName: claimName('backups') }] : []),
       ],
-      podAnnotations: { ...config.annotation, ...factory.annotations, ...(github?.annotations ?? {}) },
+      podAnnotations: {
+        ...config.annotation,
+        ...dockerConfig.annotation,
+        ...factory.annotations,
+        ...(github?.annotations ?? {}),
+        // Sysbox on CRI-O: the pod gets its own user namespace of 65536 IDs
+        ...(privileged ? {} : { 'io.kubernetes.cri-o.userns-mode': 'auto:size=65536' }),
+      },
       ...(nodeSelector ? { nodeSelector } : {}),
       ...(tolerations.length > 0 ? { tolerations } : {}),
       concerns: [],
@@ -439,60 +514,98 @@ export const oub: ServiceModule = {
     trace(d, 'OUB-1', 'OUB-2', 'OUB-3', 'OUB-4', 'OUB-6', 'OUB-9', 'OUB-10', 'OUB-11', 'OUB-13', 'OUB-15');
     trace(app.service, 'OUB-1');
 
-    // OUB-3: config.yaml read-only at /etc/oubliette.
-    d.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/-', { name: 'config', configMap: { name: config.name } }));
+    // OUB-2, OUB-3: oubliette.jsonc, written with the Secrets' values by the init container
+    // `config` into an in-memory volume, read-only for the server at ~/.oubliette/config.
+    for (const v of [
+      { name: 'config', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+      { name: 'config-template', configMap: { name: config.name } },
+      { name: 'docker-config', configMap: { name: dockerConfig.name } },
+    ]) {
+      d.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/-', v));
+    }
     d.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: 'config', mountPath: OUB_PATHS.config, readOnly: true }));
+    const secretEnv = (name: string, v: EnvValue) =>
+      typeof v === 'object' && 'secret' in v ? { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } } : { name, value: String(v) };
+    const configContainer = {
+      name: 'config',
+      image: ctx.platformImage('backup-tools'),
+      imagePullPolicy: imagePullPolicy(ctx.platformImage('backup-tools')),
+      command: ['/bin/sh', '-ec', OUB_CONFIG_SCRIPT],
+      env: [
+        { name: 'CONFIG_DIR', value: OUB_PATHS.config },
+        { name: 'TEMPLATE', value: '/etc/oubliette-template/oubliette.jsonc' },
+        secretEnv('OUBLIETTE_FACTORY_API_KEY', factory.env('api-key')),
+        ...(github ? [secretEnv('OUBLIETTE_GITHUB_TOKEN', github.env('token'))] : []),
+      ],
+      resources: {
+        requests: { cpu: '50m', memory: '32Mi', 'ephemeral-storage': '16Mi' },
+        limits: { cpu: '200m', memory: '64Mi', 'ephemeral-storage': '64Mi' },
+      },
+      securityContext: RESTRICTED,
+      volumeMounts: [
+        { name: 'config', mountPath: OUB_PATHS.config },
+        { name: 'config-template', mountPath: '/etc/oubliette-template', readOnly: true },
+      ],
+    };
     // Large claims: change their group ownership only when the root does not match.
     d.addJsonPatch(JsonPatch.add('/spec/template/spec/securityContext/fsGroupChangePolicy', 'OnRootMismatch'));
     // OUB-13: one node mounts ReadWriteOnce claims: stop the old pod before the new one starts.
     if (!shared) d.addJsonPatch(JsonPatch.replace('/spec/strategy', { type: 'Recreate' }));
     if (runtimeClass) d.addJsonPatch(JsonPatch.add('/spec/template/spec/runtimeClassName', runtimeClass));
 
-    // OUB-10: the container runtime, a rootless Docker daemon as a native sidecar (an init container
-    // with restartPolicy Always): started and ready (startup probe) before the server, stopped after it.
+    // OUB-10: the container runtime, a rootful Docker daemon as a native sidecar (an init container
+    // with restartPolicy Always): started and ready (startup probe) before the server, stopped after
+    // it. Under sysbox-runc the pod has its own user namespace (CRI-O userns-mode auto, 65536 IDs):
+    // root in it is an unprivileged host UID, and Sysbox's guidance for Docker-in-Docker is rootful
+    // dockerd with /var/lib/docker on a volume (a rootless daemon would need a nested user namespace
+    // with subordinate IDs outside the pod's 65536, which Sysbox does not allow). Without a
+    // RuntimeClass (development only) the container is privileged instead.
     const rt = sizing.runtime;
     const runtimeContainer = {
       name: 'runtime',
       image: ctx.image(cfg.runtime.image),
       imagePullPolicy: imagePullPolicy(ctx.image(cfg.runtime.image)),
       restartPolicy: 'Always',
-      args: [`--host=${OUB_DOCKER_HOST}`],
-      env: [
-        { name: 'DOCKER_HOST', value: OUB_DOCKER_HOST },
-        // unix socket only: no TCP listener, so no TLS material to generate
-        literalEnv('DOCKER_TLS_CERTDIR', ''),
-      ],
+      // the image's `dind` wrapper (cgroup v2 nesting) around dockerd, without the entrypoint's
+      // default `--host=tcp://0.0.0.0:2375`: every daemon setting is in daemon.json
+      command: ['dind', 'dockerd', `--config-file=${OUB_DOCKER_CONFIG_DIR}/daemon.json`],
+      env: [{ name: 'DOCKER_HOST', value: OUB_DOCKER_HOST }],
       resources: {
         requests: { cpu: rt.cpuRequest, memory: rt.memoryRequest, 'ephemeral-storage': '1Gi' },
+        // the data root (emptyDir) counts against the pod's ephemeral storage
         limits: { cpu: rt.cpuLimit, memory: rt.memoryLimit, 'ephemeral-storage': `${gibibytes(sizing.runtimeStorage) + 2}Gi` },
       },
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: OUB_UID,
-        readOnlyRootFilesystem: true,
-        allowPrivilegeEscalation: true,
-        privileged,
-        // not privileged (RuntimeClass): the setuid newuidmap/newgidmap helpers need these two back in the bounding set
-        capabilities: privileged ? { drop: ['ALL'] } : { drop: ['ALL'], add: ['SETGID', 'SETUID'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: privileged
+        ? { runAsUser: 0, runAsNonRoot: false, privileged: true, allowPrivilegeEscalation: true, readOnlyRootFilesystem: true }
+        : {
+            // root of the pod's user namespace (sysbox), not of the node
+            runAsUser: 0,
+            runAsNonRoot: false,
+            privileged: false,
+            allowPrivilegeEscalation: false,
+            readOnlyRootFilesystem: true,
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
       startupProbe: { exec: { command: ['docker', 'info'] }, periodSeconds: 2, timeoutSeconds: 5, failureThreshold: 60 },
       readinessProbe: { exec: { command: ['docker', 'info'] }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 2 },
       livenessProbe: { exec: { command: ['docker', 'version'] }, periodSeconds: 30, timeoutSeconds: 10, failureThreshold: 3 },
       volumeMounts: [
-        { name: 'runtime-home', mountPath: '/home/rootless' },
-        { name: 'runtime-xdg', mountPath: `/run/user/${OUB_UID}` },
+        { name: 'runtime-data', mountPath: OUB_DOCKER_DATA_ROOT },
+        { name: 'runtime-run', mountPath: '/run' },
         { name: 'runtime-tmp', mountPath: '/tmp' },
+        { name: 'docker-config', mountPath: OUB_DOCKER_CONFIG_DIR, readOnly: true },
+        ...(registryCa && registryHost ? [{ name: 'registry-ca', mountPath: `/etc/docker/certs.d/${registryHost}`, readOnly: true }] : []),
         { name: volumeName(OUB_PATHS.sockets), mountPath: OUB_PATHS.sockets },
         // session containers bind-mount project directories: the daemon must see them at the same path
         { name: volumeName(OUB_PATHS.projects), mountPath: OUB_PATHS.projects },
       ],
     };
-    d.addJsonPatch(JsonPatch.add('/spec/template/spec/initContainers', [runtimeContainer]));
+    d.addJsonPatch(JsonPatch.add('/spec/template/spec/initContainers', [configContainer, runtimeContainer]));
     for (const v of [
-      { name: 'runtime-home', emptyDir: { sizeLimit: sizing.runtimeStorage } },
-      { name: 'runtime-xdg', emptyDir: { sizeLimit: '16Mi' } },
+      { name: 'runtime-data', emptyDir: { sizeLimit: sizing.runtimeStorage } },
+      { name: 'runtime-run', emptyDir: { sizeLimit: '64Mi' } },
       { name: 'runtime-tmp', emptyDir: { sizeLimit: '1Gi' } },
+      ...(registryCa ? [{ name: 'registry-ca', secret: { secretName: registryCa.name, items: [{ key: registryCa.key, path: 'ca.crt' }] } }] : []),
     ]) {
       d.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/-', v));
     }
@@ -500,8 +613,8 @@ export const oub: ServiceModule = {
       d,
       'pod-security-restricted',
       privileged
-        ? `OUB-10: only the native sidecar "runtime" (rootless Docker daemon, UID 1000) is privileged (and so may escalate): rootlesskit needs it to create user namespaces, mounts and /dev/net/tun for agent session containers. The server container stays restricted. The namespace${cfg.runtime.nodePool ? ' and the node pool are' : ' is'} dedicated to Oubliette; set runtime.runtimeClassName: sysbox-runc to drop privileged.`
-        : `OUB-10: only the native sidecar "runtime" (rootless Docker daemon, UID 1000, RuntimeClass ${runtimeClass}, not privileged) allows privilege escalation and keeps SETUID and SETGID: rootlesskit's setuid newuidmap/newgidmap set up the user namespace of agent session containers (baseline allows both). The server container stays restricted.`,
+        ? `OUB-10: development without sysbox: only the native sidecar "runtime" (rootful Docker daemon) runs as root and privileged (and so may escalate): dockerd creates the namespaces, cgroups and mounts of agent session containers. The server and config containers stay restricted. The namespace${cfg.runtime.nodePool ? ' and the node pool are' : ' is'} dedicated to Oubliette; set runtime.runtimeClassName: sysbox-runc to drop privileged.`
+        : `OUB-10: only the native sidecar "runtime" (rootful Docker daemon, RuntimeClass ${runtimeClass}) runs as UID 0, which restricted refuses: it is root of the pod's own user namespace (sysbox, userns-mode auto:size=65536), an unprivileged UID on the node. Not privileged, no privilege escalation, no added capabilities, read-only root filesystem. The server and config containers stay restricted.`,
     );
 
     if (cfg.replicas > 1) {
@@ -514,6 +627,10 @@ export const oub: ServiceModule = {
 
     // OUB-1: who may talk to the server; where sessions may go.
     const egress: NetRule[] = cfg.egress.map((e) => ({ peers: [{ cidr: e.cidr, ...(e.except ? { except: e.except } : {}) }], ports: e.ports.map((port) => ({ port })) }));
+    // OUB-10, X-12: the inner dockerd pulls session images from the mirror registry (its host's port).
+    if (cfg.runtime.registry && registryHost) {
+      egress.push({ peers: cfg.runtime.registry.cidrs.map((cidr) => ({ cidr })), ports: [{ port: registryPort(registryHost) }] });
+    }
     const allow = new AllowList(chart, 'AllowList', {
       name: NAME,
       namespace: ns,
@@ -556,6 +673,7 @@ export const oub: ServiceModule = {
       group: 'oubliette',
       rules: oubAlerts((a) => ctx.runbookUrl('oub', a)),
       prometheusSelector: cluster.prometheusSelector,
+      contract: 'oub',
     });
     new PrometheusRules(chart, 'DiskAlerts', {
       name: 'oub-disk',
@@ -596,6 +714,9 @@ export const oub: ServiceModule = {
       name: 'oub-projects',
       source: { kind: 'pvc-tarball', claimName: claimName('projects') },
       images: { tools: ctx.platformImage('backup-tools') },
+      // issue 14.9: the archive streams into the backups claim, never staged on the node's disk
+      // (workSize now sizes only the weekly restore drill's scratch copy)
+      stream: true,
       workSize: `${gibibytes(sizing.storage.projects)}Gi`,
     });
     new BackupCronJob(chart, 'AuthDbBackup', {
@@ -731,17 +852,10 @@ export const oub: ServiceModule = {
                 name: 'token',
                 image,
                 script: OUB_ADMIN_TOKEN_SCRIPT,
-                // the runbook runs ./oubliette next to its config.yaml
-                workingDir: OUB_PATHS.config,
-                env: { DATA_DIR: OUB_PATHS.data, NAMESPACE: ns, HOME: '/tmp' },
-                mounts: [
-                  { volume: 'config', path: OUB_PATHS.config, readOnly: true },
-                  { volume: 'data', path: OUB_PATHS.data },
-                ],
-                volumes: [
-                  { name: 'config', configMap: { name: config.name } },
-                  { name: 'data', persistentVolumeClaim: { claimName: claimName('data') } },
-                ],
+                // `token` opens $HOME/.oubliette/data/auth.db (cmd/server/main.go:975-983 at f19a278): the data claim is mounted there
+                env: { DATA_DIR: OUB_PATHS.data, NAMESPACE: ns, HOME: OUB_PATHS.home },
+                mounts: [{ volume: 'data', path: OUB_PATHS.data }],
+                volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claimName('data') } }],
               },
               'Never',
             ),
@@ -753,6 +867,12 @@ export const oub: ServiceModule = {
     }
   },
 };
+
+/** The port of a registry host (`host:5000`), 443 without one. */
+export function registryPort(host: string): number {
+  const m = /:(\d+)$/.exec(host);
+  return m ? Number(m[1]) : 443;
+}
 
 /** A byte quantity in whole GiB (rounded up). */
 function gibibytes(v: string): number {

@@ -168,7 +168,8 @@ export const ows: ServiceModule = {
   key: 'ows',
   prefix: 'OWS',
   runbook: '001_8ef09203eb418336.txt',
-  appConcerns: {
+  appConcerns: {},
+  blockedConcerns: {
     'OWS-15':
       'not deployable: llamasearchai/OpenWorld-SpecialtyChemicals has no worker program at any commit (98a9718 newest); services.ows.worker is refused until the app ships a job consumer entrypoint',
   },

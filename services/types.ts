@@ -86,6 +86,12 @@ export interface ServiceModule {
   readonly runbook: string;
   /** *(app)* concerns: what the deployment provides for them (a line in the coverage report). */
   readonly appConcerns: Readonly<Record<string, string>>;
+  /**
+   * Concerns that cannot be deployed until the application changes (its upstream code lacks what
+   * the runbook assumes): the evidence and the app change. `coverage` reports them as BLOCKED, never
+   * as covered. @default none
+   */
+  readonly blockedConcerns?: Readonly<Record<string, string>>;
   /** Render the service into `scope`; called only when the service is enabled. */
   build(scope: Construct, ctx: BuildContext): void;
 }

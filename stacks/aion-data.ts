@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { retentionRange } from '../components/retention.js';
 import { postgresInstancesProblem } from '../components/postgres.js';
 import { byteQuantity, hostname, ipv4Cidr, port, resources } from './primitives.js';
+import { redisStorageProblem } from '../components/redis.js';
 import type { PathSegment } from './load.js';
 import type { RuleProblem, StackParts } from './rules.js';
 
@@ -199,6 +200,11 @@ export function aionDataRules(p: StackParts, data: AionData, path: readonly Path
   }
   // AION-6: the gateway fails closed without Redis: production runs it replicated.
   const redis = data.redis;
+  // Issue 14 item 11: an AOF rewrite needs room for a second copy of the dataset.
+  if (redis.mode === 'in-cluster' && (redis.persistence ?? tier !== 'development') && redis.storageSize !== undefined) {
+    const problem = redisStorageProblem(redis.resources?.memoryLimit ?? '256Mi', redis.storageSize);
+    if (problem) out.push({ path: at('redis', 'storageSize'), message: problem });
+  }
   if (redis.mode === 'in-cluster' && tier === 'production' && redis.replicas < 2) {
     out.push({ path: at('redis', 'replicas'), message: 'must be ≥ 2 in production: the gateway rate limiter fails closed while Redis is down (AION-6)' });
   }

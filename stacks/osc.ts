@@ -19,8 +19,13 @@ export const OSC_METRICS_PORT = 9091;
 /** OSC-7: CPU targets outside this band are refused (see `oscRules`). */
 export const OSC_CPU_RANGE = { min: 50, max: 80 } as const;
 
-/** `DIFFUSION_GATES`, `CLI_START`: the suffix of an `OSCILLINK_FEAT_*` / `OSCILLINK_EPRL_*` variable. */
-const upperSnake = z.string().regex(/^[A-Z][A-Z0-9]*(_[A-Z0-9]+)*$/, { error: 'must be UPPER_SNAKE_CASE such as DIFFUSION_GATES' });
+/**
+ * The `OSCILLINK_FEAT_<NAME>` overlays the app reads (one per key of its tier feature map,
+ * cloud/app/features.py:14-40, 63-65 at aef213d; services/osc.contract.ts).
+ */
+export const OSC_FEATURE_NAMES = ['DIFFUSION_GATES', 'ASYNC_JOBS', 'SIGNED_USAGE', 'PRIORITY_QUEUE'] as const;
+/** The endpoints with `OSCILLINK_EPRL_<ENDPOINT>_LIMIT/_WINDOW` (cloud/app/main.py:1521, 1575 at aef213d). */
+export const OSC_EPRL_NAMES = ['CLI_START', 'CLI_POLL'] as const;
 
 /** Why a path may not be published through the Ingress, or undefined when it may. */
 export function publicPathProblem(p: string): string | undefined {
@@ -76,7 +81,7 @@ export const oscService = z.strictObject({
       required: z.boolean().optional(),
       /** Why a production stack runs without requiring a licence (acknowledges it; else `required: false` in production is an error). @default none */
       waiver: z.string().min(10, { error: 'must give a reason a reviewer can judge (≥ 10 characters)' }).optional(),
-      /** `OSCILLINK_LICENSE_ID`, included in usage reports. @default none */
+      /** `OSCILLINK_LICENSE_ID` of the usage-flush sidecar (required with `usage`: the flusher sends nothing without it). @default none */
       id: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, { error: 'must be a licence identifier (letters, digits, . _ : -)' }).optional(),
     })
     .default({}),
@@ -92,10 +97,13 @@ export const oscService = z.strictObject({
       ...endpoint,
     })
     .optional(),
-  /** OSC-5: the usage endpoint aggregated counters are posted to. @default none (no reporting, no egress) */
+  /**
+   * OSC-5: usage reporting: the app appends to `OSCILLINK_USAGE_LOG` (an emptyDir) and the
+   * usage-flush sidecar posts it here. @default none (no usage log, no reporting, no egress)
+   */
   usage: z
     .strictObject({
-      /** `OSCILLINK_USAGE_FLUSH_URL` (with `OSCILLINK_TELEMETRY=minimal`). */
+      /** `OSCILLINK_USAGE_FLUSH_URL` of the usage-flush sidecar. */
       flushUrl: httpsUrl,
       ...endpoint,
     })
@@ -150,32 +158,35 @@ export const oscService = z.strictObject({
       cap: z.int().min(1).max(100_000).default(128),
     })
     .default({ enabled: true, ttlSeconds: 300, cap: 128 }),
-  /** OSC-9: rate limits; each unset one is left to the licence's entitlements (else off). */
+  /**
+   * OSC-9: rate limits; each unset one is off. The licence's entitlements are not applied (the
+   * image entrypoint that sources them is not run): set here the limits the licence grants.
+   */
   rateLimits: z
     .strictObject({
-      /** `OSCILLINK_RATE_LIMIT` / `OSCILLINK_RATE_WINDOW` (`X-RateLimit-*`). @default from the licence */
+      /** `OSCILLINK_RATE_LIMIT` / `OSCILLINK_RATE_WINDOW` (`X-RateLimit-*`). @default off */
       global: rateLimit.optional(),
       /** `OSCILLINK_IP_RATE_LIMIT` / `OSCILLINK_IP_RATE_WINDOW` (`X-IPLimit-*`). @default off */
       perIp: rateLimit.optional(),
       /** `OSCILLINK_TRUST_XFF`: take the client IP from `X-Forwarded-For` (only pods behind the ingress can be reached, see OSC-5). @default false */
       trustForwardedFor: z.boolean().default(false),
-      /** `OSCILLINK_EPRL_<ENDPOINT>_LIMIT` / `_WINDOW`, e.g. `CLI_START`, `CLI_POLL`. @default none */
-      endpoints: z.record(upperSnake, rateLimit).default({}),
+      /** `OSCILLINK_EPRL_<ENDPOINT>_LIMIT` / `_WINDOW`: `CLI_START`, `CLI_POLL` (the only ones the app reads). @default none */
+      endpoints: z.partialRecord(z.enum(OSC_EPRL_NAMES), rateLimit).default({}),
     })
     .default({ trustForwardedFor: false, endpoints: {} }),
-  /** OSC-10: per-key quota and monthly cap; unset = the licence's entitlements. */
+  /** OSC-10: per-key quota and monthly cap; unset = off (the licence's entitlements are not applied, see rateLimits). */
   quota: z
     .strictObject({
-      /** `OSCILLINK_KEY_NODE_UNITS_LIMIT`: node×dim units per key per window. @default from the licence */
+      /** `OSCILLINK_KEY_NODE_UNITS_LIMIT`: node×dim units per key per window. @default off */
       nodeUnitsLimit: z.int().min(1).max(1_000_000_000_000).optional(),
       /** `OSCILLINK_KEY_NODE_UNITS_WINDOW`, seconds (rendered with the limit). @default 3600 */
       nodeUnitsWindowSeconds: z.int().min(1).max(2_678_400).default(3600),
-      /** `OSCILLINK_MONTHLY_CAP`: monthly units. @default from the licence's tier */
+      /** `OSCILLINK_MONTHLY_CAP`: monthly units. @default off */
       monthlyCap: z.int().min(1).max(1_000_000_000_000).optional(),
     })
     .default({ nodeUnitsWindowSeconds: 3600 }),
-  /** OSC-11: `OSCILLINK_FEAT_<NAME>` = 1 / 0. @default none */
-  features: z.record(upperSnake, z.boolean()).default({}),
+  /** OSC-11: `OSCILLINK_FEAT_<NAME>` = 1 / 0, overriding the key's tier; only the features the app has. @default none */
+  features: z.partialRecord(z.enum(OSC_FEATURE_NAMES), z.boolean()).default({}),
   /** OSC-18: API keys from the `osc-api-keys` Secret (`env`) or from Firestore. @default env */
   keyStore: z
     .discriminatedUnion('mode', [
@@ -274,6 +285,11 @@ export function oscRules(p: StackParts): RuleProblem[] {
     if (tier === 'production' && svc.redis.mode === 'in-cluster' && replicas < 3) {
       out.push({ path: [...base, 'redis', 'replicas'], message: 'must be ≥ 3 in production: a single Redis is a single point of failure (Sentinel fails over with a majority of three)' });
     }
+  }
+
+  // OSC-5: tools/usage_flush.py:105-107 sends nothing without the licence id.
+  if (svc.usage !== undefined && svc.license.id === undefined) {
+    out.push({ path: [...base, 'license', 'id'], message: 'required with usage: the usage-flush sidecar sends nothing without OSCILLINK_LICENSE_ID' });
   }
 
   // OSC-5/OSC-14: strict egress names every endpoint's addresses.

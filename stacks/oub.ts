@@ -3,7 +3,9 @@
  * `002_6b4e0b06bc314619.txt`; what each knob becomes is in services/oub.ts).
  * Imported by ./schema.ts (the `services.oub` block) and ./rules.ts.
  *
- * Defaults are the runbook's: `config.yaml` values (rate limit 10 rps / burst 20, cleanup every
+ * The app (HyphaGroup/oubliette f19a278, services/oub.contract.ts) compiles in its rate limit,
+ * cleanup intervals and session size: the stack has no knobs for them. Defaults are the runbook's
+ * (previously `config.yaml` values: rate limit 10 rps / burst 20, cleanup every
  * 5 min keeping 60 min, disk warn 80 % / error 90 %, backup retention 7), the environment
  * variables' defaults (`CONTAINER_RUNTIME=auto`, recursion depth 3, 50 agents, 10.00 USD) and the
  * capacity table (light / medium / heavy).
@@ -11,7 +13,6 @@
 import { z } from 'zod';
 import { byteQuantity, dnsLabel, imageRef, ipv4Cidr, port, resources, type Resources } from './primitives.js';
 import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
-import { quantityValue } from '../components/meta.js';
 import { scheduleInterval } from '../components/backup.js';
 
 /** OUB-11: the runbook's capacity table. */
@@ -21,8 +22,9 @@ export type OubCapacity = (typeof OUB_CAPACITY)[number];
 /**
  * OUB-11: what a preset sets. The runbook's "Load" row is the whole instance (CPU, memory, disk):
  * the limits of the server container and of the container runtime (where agent sessions run) add
- * up to it; `projects` is the runbook's disk; a session container gets `session` (config.yaml
- * `runtime.cpus` / `runtime.memory`).
+ * up to it; `projects` is the runbook's disk. (A session container always gets 4G / 4 CPUs, compiled
+ * into the app at cmd/server/main.go:304-305; the old preset `session` sizes were never read:
+ * it had no such setting).
  */
 export const OUB_PRESETS: Readonly<
   Record<
@@ -30,7 +32,6 @@ export const OUB_PRESETS: Readonly<
     {
       readonly server: Resources;
       readonly runtime: Resources;
-      readonly session: { readonly cpus: number; readonly memory: string };
       readonly storage: { readonly projects: string; readonly data: string; readonly logs: string; readonly backups: string };
       /** Image and container layers of the runtime (an emptyDir). */
       readonly runtimeStorage: string;
@@ -41,7 +42,6 @@ export const OUB_PRESETS: Readonly<
   light: {
     server: { cpuRequest: '250m', cpuLimit: '500m', memoryRequest: '512Mi', memoryLimit: '1Gi' },
     runtime: { cpuRequest: '750m', cpuLimit: '1500m', memoryRequest: '1536Mi', memoryLimit: '3Gi' },
-    session: { cpus: 1, memory: '2G' },
     storage: { projects: '10Gi', data: '1Gi', logs: '2Gi', backups: '20Gi' },
     runtimeStorage: '10Gi',
   },
@@ -49,7 +49,6 @@ export const OUB_PRESETS: Readonly<
   medium: {
     server: { cpuRequest: '500m', cpuLimit: '1', memoryRequest: '1Gi', memoryLimit: '2Gi' },
     runtime: { cpuRequest: '1500m', cpuLimit: '3', memoryRequest: '3Gi', memoryLimit: '6Gi' },
-    session: { cpus: 2, memory: '4G' },
     storage: { projects: '50Gi', data: '1Gi', logs: '5Gi', backups: '100Gi' },
     runtimeStorage: '20Gi',
   },
@@ -57,7 +56,6 @@ export const OUB_PRESETS: Readonly<
   heavy: {
     server: { cpuRequest: '1', cpuLimit: '2', memoryRequest: '2Gi', memoryLimit: '4Gi' },
     runtime: { cpuRequest: '3', cpuLimit: '6', memoryRequest: '6Gi', memoryLimit: '12Gi' },
-    session: { cpus: 4, memory: '4G' },
     storage: { projects: '100Gi', data: '2Gi', logs: '10Gi', backups: '200Gi' },
     runtimeStorage: '40Gi',
   },
@@ -103,8 +101,6 @@ const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-
   error: 'must be a label key such as node-pool or example.com/pool',
 });
 const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, { error: 'must be a label value' });
-/** Session memory in the app's notation (`4G`, `512M`). */
-const sessionMemory = z.string().regex(/^[1-9]\d{0,5}[MG]$/, { error: 'must be a size such as 4G or 512M' });
 
 export const oubService = z.strictObject({
   /** @default true */
@@ -137,12 +133,27 @@ export const oubService = z.strictObject({
       backups: byteQuantity.optional(),
     })
     .default({ accessMode: 'ReadWriteOnce' }),
-  /** OUB-10: the container runtime agent sessions run in (a rootless Docker-in-Docker sidecar). */
+  /** OUB-10: the container runtime agent sessions run in (a rootful Docker-in-Docker sidecar, under sysbox-runc outside development). */
   runtime: z.strictObject({
     /** OUB-4: `CONTAINER_RUNTIME` (apple-container is macOS only and refused). @default auto */
     preference: z.enum(['auto', 'docker', 'apple-container']).default('auto'),
-    /** Rootless Docker-in-Docker image, e.g. docker.io/library/docker:28.3.3-dind-rootless. */
+    /** Docker-in-Docker image (rootful; `-rootless` images are refused), e.g. docker.io/library/docker:28.3.3-dind. */
     image: imageRef,
+    /**
+     * Images of agent session containers (oubliette.jsonc `containers`), mirrored and relocated like
+     * every other image. Required when air-gapped. @default the app's ghcr.io/hyphagroup/oubliette-{base,dev}:latest
+     */
+    sessionImages: z.strictObject({ base: imageRef, dev: imageRef }).optional(),
+    /**
+     * The mirror registry (cluster.registry) as the inner dockerd reaches it: the CIDRs its host
+     * resolves to (egress on the registry's port) and the Secret with its CA. Required when air-gapped. @default none
+     */
+    registry: z
+      .strictObject({
+        cidrs: z.array(ipv4Cidr).min(1),
+        caSecret: z.strictObject({ name: dnsLabel, /** @default ca.crt */ key: z.string().regex(/^[-._a-zA-Z0-9]+$/).default('ca.crt') }).optional(),
+      })
+      .optional(),
     /**
      * RuntimeClass of the pod. `sysbox-runc` (recommended in production) runs the runtime without
      * `privileged`. @default none (the cluster's default runtime; the runtime container is privileged)
@@ -169,10 +180,6 @@ export const oubService = z.strictObject({
     resources: resources.optional(),
     /** Size limit of the runtime's image and container storage (emptyDir). @default the preset's */
     storage: byteQuantity.optional(),
-    /** config.yaml `runtime.cpus` of one session container. @default the preset's */
-    sessionCpus: z.int().min(1).max(64).optional(),
-    /** config.yaml `runtime.memory` of one session container. @default the preset's */
-    sessionMemory: sessionMemory.optional(),
   }),
   /** OUB-4: recursion limits (`DEFAULT_MAX_*`, config.yaml `recursion`). */
   recursion: z
@@ -185,30 +192,15 @@ export const oubService = z.strictObject({
       maxCostUsd: z.number().min(0.01).max(10000).multipleOf(0.01).default(10),
     })
     .default({ maxDepth: 3, maxAgents: 50, maxCostUsd: 10 }),
-  /** OUB-12: config.yaml `rate_limit`. */
-  rateLimit: z
-    .strictObject({
-      /** @default 10 */
-      requestsPerSecond: z.number().min(0.1).max(100000).default(10),
-      /** @default 20 */
-      burst: z.int().min(1).max(1000000).default(20),
-    })
-    .default({ requestsPerSecond: 10, burst: 20 }),
-  /** OUB-12, OUB-6: config.yaml `cleanup`; the disk percentages are also the disk alerts' thresholds. */
+  /** OUB-6: the disk alerts' thresholds (the runbook's cleanup.disk_*_percent; the app's own are compiled in at 80 / 90). */
   cleanup: z
     .strictObject({
-      /** @default true */
-      enabled: z.boolean().default(true),
-      /** @default 5 */
-      intervalMinutes: z.int().min(1).max(1440).default(5),
-      /** @default 60 */
-      retentionMinutes: z.int().min(1).max(10080).default(60),
       /** @default 80 */
       diskWarnPercent: z.int().min(1).max(99).default(80),
       /** @default 90 */
       diskErrorPercent: z.int().min(1).max(99).default(90),
     })
-    .default({ enabled: true, intervalMinutes: 5, retentionMinutes: 60, diskWarnPercent: 80, diskErrorPercent: 90 }),
+    .default({ diskWarnPercent: 80, diskErrorPercent: 90 }),
   /** OUB-7: platform backups (verified, drilled, alerted) of projects/ and auth.db. */
   backup: z
     .strictObject({
@@ -254,8 +246,26 @@ export const oubService = z.strictObject({
 });
 export type OubService = z.infer<typeof oubService>;
 
-/** Gigabytes (the app's `4G`) or a quantity in bytes. */
-const bytesOf = (v: string): number => (/^\d+[MG]$/.test(v) ? Number(v.slice(0, -1)) * (v.endsWith('G') ? 1e9 : 1e6) : (quantityValue(v) ?? NaN));
+/** Ranges a session's internet egress must never reach. */
+export const OUB_PRIVATE_RANGES = ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16', '100.64.0.0/10'] as const;
+const PRIVATE_RANGE_WHY: Record<(typeof OUB_PRIVATE_RANGES)[number], string> = {
+  '10.0.0.0/8': 'RFC 1918',
+  '172.16.0.0/12': 'RFC 1918',
+  '192.168.0.0/16': 'RFC 1918',
+  '169.254.0.0/16': 'link-local: cloud metadata endpoints',
+  '100.64.0.0/10': 'RFC 6598 shared space: pod ranges under EKS custom networking',
+};
+const ipv4 = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+/** Whether CIDR `outer` contains all of CIDR `inner`. */
+export function cidrContains(outer: string, inner: string): boolean {
+  const [oa, ol] = outer.split('/');
+  const [ia, il] = inner.split('/');
+  const olen = Number(ol ?? 32);
+  const ilen = Number(il ?? 32);
+  if (ilen < olen) return false;
+  const size = 2 ** (32 - olen);
+  return Math.floor(ipv4(ia!) / size) === Math.floor(ipv4(oa!) / size);
+}
 
 /** Cross-field rules of `services.oub`. */
 export function oubRules(p: StackParts): RuleProblem[] {
@@ -263,16 +273,48 @@ export function oubRules(p: StackParts): RuleProblem[] {
   if (svc === undefined || !svc.enabled) return [];
   const base = ['services', 'oub'];
   const out: RuleProblem[] = [...imageDigestRule(p, svc.image, [...base, 'image']), ...imageDigestRule(p, svc.runtime.image, [...base, 'runtime', 'image'])];
+  for (const k of ['base', 'dev'] as const) {
+    const ref = svc.runtime.sessionImages?.[k];
+    if (ref) out.push(...imageDigestRule(p, ref, [...base, 'runtime', 'sessionImages', k]));
+  }
   out.push(...hostLengthRule(p, svc.host, [...base, 'host']));
   // OUB-2: the server exits at start without FACTORY_API_KEY: its Secret must have a source.
   if (svc.factoryApiKey === undefined && p.secretSources?.[OUB_FACTORY_SECRET] === undefined) {
     out.push({
       path: [...base, 'factoryApiKey'],
       message:
-        `required: FACTORY_API_KEY (the server will not start without it) needs a source: { source: existing } (you create Secret ${OUB_FACTORY_SECRET}, key api-key), ` +
+        `required: the Factory API key (oubliette.jsonc credentials.factory; the server exits without it) needs a source: { source: existing } (you create Secret ${OUB_FACTORY_SECRET}, key api-key), ` +
         `{ source: vault, path: ... } or { source: pulumi, configKey: ... }, or stackbook:secretSources.${OUB_FACTORY_SECRET}`,
     });
   }
+  // OUB-10: rootless dockerd needs a nested user namespace with subordinate IDs (100000:65536 in
+  // the image) that Sysbox's 65536-ID pod namespace cannot map: the runtime is rootful.
+  if (/rootless/.test(svc.runtime.image.tag)) {
+    out.push({
+      path: [...base, 'runtime', 'image'],
+      message: `${svc.runtime.image.repository}:${svc.runtime.image.tag} is a rootless Docker image: its /etc/subuid range lies outside the 65536 IDs of a sysbox pod; use the rootful dind image (e.g. tag 28.3.3-dind)`,
+    });
+  }
+  // OUB-10, X-12: air-gapped sessions pull their images from the mirror, through its port.
+  if (p.cluster?.airgapped) {
+    if (svc.runtime.sessionImages === undefined) {
+      out.push({ path: [...base, 'runtime', 'sessionImages'], message: 'required when air-gapped: the session images (base, dev) to mirror; the app would pull ghcr.io/hyphagroup/oubliette-*:latest' });
+    }
+    if (svc.runtime.registry === undefined) {
+      out.push({ path: [...base, 'runtime', 'registry'], message: 'required when air-gapped: the CIDRs of the mirror registry (egress on its port) and the Secret with its CA' });
+    }
+  }
+  // OUB-1: an egress to a range that contains private networks must except all of them.
+  svc.egress.forEach((e, i) => {
+    for (const priv of OUB_PRIVATE_RANGES) {
+      if (cidrContains(e.cidr, priv) && !(e.except ?? []).some((x) => cidrContains(x, priv))) {
+        out.push({
+          path: [...base, 'egress', i, 'except'],
+          message: `${e.cidr} contains ${priv} (${PRIVATE_RANGE_WHY[priv]}), which is not excepted: add it to except`,
+        });
+      }
+    }
+  });
   // OUB-4: apple-container is Apple's macOS runtime.
   if (svc.runtime.preference === 'apple-container') {
     out.push({
@@ -300,18 +342,6 @@ export function oubRules(p: StackParts): RuleProblem[] {
   // OUB-6: the app warns before it errors.
   if (svc.cleanup.diskWarnPercent >= svc.cleanup.diskErrorPercent) {
     out.push({ path: [...base, 'cleanup', 'diskWarnPercent'], message: `must be below diskErrorPercent (${svc.cleanup.diskErrorPercent})` });
-  }
-  // OUB-11: one session container must fit in the runtime container.
-  const preset = OUB_PRESETS[svc.capacity];
-  const runtime = svc.runtime.resources ?? preset.runtime;
-  const cpus = svc.runtime.sessionCpus ?? preset.session.cpus;
-  const memory = svc.runtime.sessionMemory ?? preset.session.memory;
-  const cpuLimit = quantityValue(runtime.cpuLimit) ?? NaN;
-  if (cpus > cpuLimit) {
-    out.push({ path: [...base, 'runtime', 'sessionCpus'], message: `a session container cannot use more than the runtime's cpuLimit (${runtime.cpuLimit})` });
-  }
-  if (bytesOf(memory) > bytesOf(runtime.memoryLimit)) {
-    out.push({ path: [...base, 'runtime', 'sessionMemory'], message: `a session container cannot use more than the runtime's memoryLimit (${runtime.memoryLimit})` });
   }
   return out;
 }

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { quantityValue } from '../components/meta.js';
+import { redisStorageProblem } from '../components/redis.js';
 import { autoscaling, byteQuantity, dnsLabel, hostname, imageRef, ipv4Cidr, port, resources } from './primitives.js';
 import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
 
@@ -22,8 +23,8 @@ const inClusterRedis = z.strictObject({
   replicas: z.int().min(1).max(7).default(1),
   /** AOF on a PVC. @default off in development, on otherwise */
   persistence: z.boolean().optional(),
-  /** PVC size when persistent. @default 1Gi */
-  storageSize: byteQuantity.default('1Gi'),
+  /** PVC size when persistent, at least 3 × maxmemory (AOF rewrite). @default 3 × maxmemory in whole Gi, ≥ 1Gi */
+  storageSize: byteQuantity.optional(),
   /** @default the cluster's default StorageClass */
   storageClassName: storageClassName.optional(),
   /** Redis container; `maxmemory` follows the memory limit (≥ 32Mi). @default 100m/500m CPU, 256Mi/256Mi memory */
@@ -168,6 +169,11 @@ export function owsRules(p: StackParts): RuleProblem[] {
   const base = ['services', 'ows'];
   const out: RuleProblem[] = [...autoscalingRange(svc.autoscaling, [...base, 'autoscaling'])];
   const replicas = Math.max(svc.autoscaling.minReplicas, svc.autoscaling.maxReplicas);
+  // Issue 14 item 11: an AOF rewrite needs room for a second copy of the dataset.
+  if (svc.redis?.mode === 'in-cluster' && (svc.redis.persistence ?? p.tier !== 'development') && svc.redis.storageSize !== undefined) {
+    const problem = redisStorageProblem(svc.redis.resources.memoryLimit, svc.redis.storageSize);
+    if (problem) out.push({ path: [...base, 'redis', 'storageSize'], message: problem });
+  }
   // OWS-10: broadcasts are per process; more than one process without Redis splits the clients.
   if (svc.redis === undefined) {
     if (replicas > 1) {

@@ -57,7 +57,8 @@ function testFiles(dir: string): string[] {
 export interface CoverageRow {
   readonly id: string;
   readonly text: string;
-  readonly status: 'covered' | 'missing-objects' | 'missing-test';
+  /** `blocked`: declared by its module as undeployable until the app changes (`blockedConcerns`). */
+  readonly status: 'covered' | 'blocked' | 'missing-objects' | 'missing-test';
   readonly objects: readonly string[];
   readonly implementedBy?: string;
   readonly tests: readonly string[];
@@ -83,6 +84,8 @@ export async function coverageReport(root: string, catalogPath: string): Promise
   const prefixes = new Set<string>(['X', ...SERVICES.map((s) => s.prefix)]);
   const appNotes = new Map<string, string>();
   for (const s of SERVICES) for (const [id, note] of Object.entries(s.appConcerns)) appNotes.set(id, note);
+  const blocked = new Map<string, string>();
+  for (const s of SERVICES) for (const [id, why] of Object.entries(s.blockedConcerns ?? {})) blocked.set(id, why);
 
   const carriers = new Map<string, Set<string>>();
   const stacks = loadStacks(root, knownEnvironments(root));
@@ -113,9 +116,10 @@ export async function coverageReport(root: string, catalogPath: string): Promise
     const objects = [...(carriers.get(c.id) ?? [])].sort();
     const t = [...(tests.get(c.id) ?? [])].sort();
     const implementedBy = NON_OBJECT_CONCERNS[c.id];
-    const note = appNotes.get(c.id) ?? (prefixes.has(c.prefix) ? undefined : `no service module implements the ${c.prefix} runbook`);
+    const note = blocked.get(c.id) ?? appNotes.get(c.id) ?? (prefixes.has(c.prefix) ? undefined : `no service module implements the ${c.prefix} runbook`);
     let status: CoverageRow['status'];
-    if (objects.length === 0 && implementedBy === undefined && !(c.app && appNotes.has(c.id))) status = 'missing-objects';
+    if (blocked.has(c.id) && objects.length === 0 && t.length > 0) status = 'blocked';
+    else if (objects.length === 0 && implementedBy === undefined && !(c.app && appNotes.has(c.id))) status = 'missing-objects';
     else if (t.length === 0) status = 'missing-test';
     else status = 'covered';
     rows.push({ id: c.id, text: c.text, status, objects, tests: t, ...(implementedBy ? { implementedBy } : {}), ...(note ? { note } : {}) });
@@ -126,7 +130,8 @@ export async function coverageReport(root: string, catalogPath: string): Promise
       `service module "${s.key}" (prefix ${s.prefix}, runbook ${s.runbook}) has no concern in ${catalogPath}: add a row for its runbook to the table and one line per concern, "- ${s.prefix}-1 <what the runbook asks>", then trace the objects with trace(obj, '${s.prefix}-1') and name the ID in a test`,
   );
   return {
-    ok: rows.length > 0 && rows.every((r) => r.status === 'covered') && problems.length === 0,
+    // blocked concerns are reported, not counted as missing: the deployment cannot do more until the app changes
+    ok: rows.length > 0 && rows.every((r) => r.status === 'covered' || r.status === 'blocked') && problems.length === 0,
     services: SERVICES.map((s) => s.prefix),
     rows,
     ...(problems.length > 0 ? { problems } : {}),
@@ -136,20 +141,21 @@ export async function coverageReport(root: string, catalogPath: string): Promise
 export function formatCoverage(r: CoverageReport): string {
   const lines: string[] = [];
   for (const row of r.rows) {
-    const mark = row.status === 'covered' ? 'ok     ' : 'MISSING';
+    const mark = row.status === 'covered' ? 'ok     ' : row.status === 'blocked' ? 'BLOCKED' : 'MISSING';
     const what =
       row.objects.length > 0 ? `${row.objects.length} objects` : row.implementedBy ? 'config/program' : row.note && row.status === 'covered' ? 'app' : 'nothing';
     lines.push(`${mark} ${row.id.padEnd(7)} ${what.padEnd(14)} tests: ${row.tests.join(', ') || 'none'}${row.status === 'missing-objects' ? '  <- no object carries it' : row.status === 'missing-test' ? '  <- no test names it' : ''}`);
-    if (row.note && row.status !== 'covered') lines.push(`        ${row.note}`);
+    if (row.note && row.status !== 'covered') lines.push(`        ${row.status === 'blocked' ? 'needs an app change: ' : ''}${row.note}`);
   }
   const counts = (s: CoverageRow['status']) => r.rows.filter((x) => x.status === s).length;
   for (const prefix of [...new Set(r.rows.map((x) => x.id.replace(/-\d+$/, '')))]) {
     const mine = r.rows.filter((x) => x.id.startsWith(`${prefix}-`));
     const app = mine.filter((x) => x.status === 'covered' && x.objects.length === 0 && !x.implementedBy).length;
     const program = mine.filter((x) => x.status === 'covered' && x.objects.length === 0 && x.implementedBy).length;
-    lines.push(`${prefix}: ${mine.filter((x) => x.status === 'covered').length}/${mine.length} covered (${mine.length - app - program} by objects, ${program} by config/program, ${app} app-only)`);
+    const nBlocked = mine.filter((x) => x.status === 'blocked').length;
+    lines.push(`${prefix}: ${mine.filter((x) => x.status === 'covered').length}/${mine.length} covered (${mine.length - app - program - nBlocked} by objects, ${program} by config/program, ${app} app-only)${nBlocked ? `, ${nBlocked} blocked by the app` : ''}`);
   }
   for (const p of r.problems ?? []) lines.push(`MISSING ${p}`);
-  lines.push(`services: ${r.services.join(', ')} + X; ${r.rows.length} concerns: ${counts('covered')} covered, ${counts('missing-objects') + counts('missing-test')} missing`);
+  lines.push(`services: ${r.services.join(', ')} + X; ${r.rows.length} concerns: ${counts('covered')} covered, ${counts('blocked')} blocked by the app, ${counts('missing-objects') + counts('missing-test')} missing`);
   return `${lines.join('\n')}\n`;
 }

@@ -27,6 +27,7 @@ export const OPERATORS: Readonly<Record<string, Operator>> = {
   'external-secrets.io': { name: 'External Secrets Operator', project: 'https://github.com/external-secrets/external-secrets' },
   'kafka.strimzi.io': { name: 'Strimzi', project: 'https://github.com/strimzi/strimzi-kafka-operator' },
   'postgresql.cnpg.io': { name: 'CloudNativePG', project: 'https://github.com/cloudnative-pg/cloudnative-pg' },
+  'barmancloud.cnpg.io': { name: 'CloudNativePG Barman Cloud plugin', project: 'https://github.com/cloudnative-pg/plugin-barman-cloud' },
   'keda.sh': { name: 'KEDA', project: 'https://github.com/kedacore/keda' },
   'kyverno.io': { name: 'Kyverno', project: 'https://github.com/kyverno/kyverno' },
 };
@@ -47,6 +48,7 @@ export const PLURALS: Readonly<Record<string, string>> = {
   'kafka.strimzi.io/KafkaTopic': 'kafkatopics',
   'postgresql.cnpg.io/Cluster': 'clusters',
   'postgresql.cnpg.io/ScheduledBackup': 'scheduledbackups',
+  'barmancloud.cnpg.io/ObjectStore': 'objectstores',
   'keda.sh/ScaledObject': 'scaledobjects',
   'kyverno.io/ClusterPolicy': 'clusterpolicies',
 };

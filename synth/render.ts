@@ -12,6 +12,7 @@ import { isUpstream } from '../components/upstream.js';
 import { AllowList, LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
 import { ingressPeers } from '../services/common.js';
 import { requiresDigests, signingMode } from '../stacks/rules.js';
+import { withCheckovSkips } from '../policies/checkov.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
 import type { BuildContext, ImageUse, SecretHandle, SecretRequirement, ServiceModule } from '../services/types.js';
@@ -401,7 +402,8 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
         m.metadata.annotations = { ...m.metadata.annotations, [LOAD_BALANCER_CIDRS_ANNOTATION]: stack.cluster.loadBalancerCidrs.join(',') };
       }
     }
-    objects.push(m);
+    // One declaration serves every checker: exception annotations are carried to checkov (policies/checkov.ts).
+    objects.push(withCheckovSkips(m, { digestsRequired: requiresDigests(stack) }));
   }
   const seen = new Set<string>();
   for (const m of objects) {

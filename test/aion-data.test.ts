@@ -214,7 +214,7 @@ describe('AION-2: data services in-cluster or external, credentials from Secrets
 
   it.each(ENVS)('AION-2 %s: every object is schema-valid, passes every mandatory policy, has full failure tolerance', (env) => {
     const objects = objs(envData(env)) as Obj[];
-    const noFixture = new Set(['KafkaNodePool', 'KafkaUser']);
+    const noFixture = new Set(['KafkaNodePool', 'KafkaUser', 'ObjectStore']);
     const invalid = objects.flatMap((o) => {
       const errors = validateManifest(o);
       return noFixture.has(o.kind) ? errors.filter((e) => !e.includes('no CRD fixture')) : errors.map((e) => `${o.kind}/${o.metadata.name}: ${e}`);
@@ -543,7 +543,7 @@ describe('AION-6 AION-10 AION-18: promtool unit tests of the data plane Promethe
 
   it('AION-6 AION-10 AION-18: every alert has a FIRING and a QUIET case in test/alerts/aion.<rule>.test.yaml, and promtool passes', () => {
     const sets = ruleSets(ENVS.map((e) => envData(e).rendered)).filter((s) => s.namespace === NS);
-    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['clickhouse-backup', 'kafka-consumer-lag', 'mongo-backup', 'pg-backup', 'redis', 'redis-replication']);
+    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'pg-backup', 'redis', 'redis-replication']);
     for (const set of sets) {
       const file = unitTestFileOf(set);
       expect(file.endsWith(`aion.${set.name}.test.yaml`), file).toBe(true);

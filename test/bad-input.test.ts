@@ -135,7 +135,9 @@ const BROKEN: Array<[string, (good: string) => string | Buffer]> = [
   ['config: null', () => 'config:\n'],
   ['config as a list', () => 'config:\n  - stackbook:tier: development\n'],
   ['binary garbage', () => Buffer.from([0x00, 0xff, 0xfe, 0x13, 0x37, 0x00, 0x0a, 0x80, 0x81])],
-  ['truncated mid-file', (g) => g.slice(0, Math.floor(g.length * 0.6))],
+  // cut inside the cluster block, mid-line: where a proportional cut lands depends on how long the
+  // services section is (60 % once fell between two service blocks and left a valid, smaller stack)
+  ['truncated mid-file', (g) => g.slice(0, g.indexOf('\n', g.indexOf('stackbook:cluster:') + 20) - 3)],
   ['a YAML alias bomb', () => ALIAS_BOMB],
 ];
 

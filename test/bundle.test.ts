@@ -447,7 +447,7 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
     // (now also Strimzi, CloudNativePG, External Secrets, KEDA, policy-controller).
     const uses = apiUses(r.objects).filter((u) => u.crd);
     expect(new Set(uses.map((u) => u.group))).toEqual(
-      new Set(['cert-manager.io', 'external-secrets.io', 'kafka.strimzi.io', 'keda.sh', 'monitoring.coreos.com', 'policy.sigstore.dev', 'postgresql.cnpg.io']),
+      new Set(['cert-manager.io', 'external-secrets.io', 'kafka.strimzi.io', 'keda.sh', 'monitoring.coreos.com', 'barmancloud.cnpg.io', 'policy.sigstore.dev', 'postgresql.cnpg.io']),
     );
     for (const u of uses) {
       const row = text.split('\n').find((l) => l.startsWith('| ') && l.includes(` | \`${u.group}\` | `));

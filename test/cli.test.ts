@@ -324,6 +324,30 @@ describe('stackbook check and coverage', () => {
     }
   });
 
+  it('issue 14: check warns once per stack that still carries EXAMPLE values (stderr, exit 0); --strict fails (exit 1); a stack without them passes --strict', async () => {
+    const r = await run(['check', '--all']);
+    expect(r.code).toBe(0);
+    for (const env of ENVS) {
+      const marked = readFileSync(join(ROOT, 'stacks', `Pulumi.${env}.yaml`), 'utf8')
+        .split('\n')
+        .flatMap((l, i) => (/\bEXAMPLE\b/.test(l) ? [i + 1] : []));
+      expect(marked.length, env).toBeGreaterThan(0);
+      const warnings = r.stderr.split('\n').filter((l) => l.startsWith(`${env}: warning: `));
+      expect(warnings, env).toEqual([expect.stringContaining(`stacks/Pulumi.${env}.yaml still carries EXAMPLE values (marked on lines ${marked.join(', ')})`)]);
+    }
+    const strict = await run(['check', '--all', '--strict']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toContain(`check --strict: ${ENVS.length} stacks still carry EXAMPLE values`);
+    // Replaced values (the marker removed) in one stack: no warning for it, --strict passes for it.
+    const root = projectCopy('examples');
+    const dev = join(root, 'stacks', 'Pulumi.dev.yaml');
+    writeFileSync(dev, readFileSync(dev, 'utf8').split('EXAMPLE').join('own'));
+    const clean = await run(['check', 'dev', '--strict'], root);
+    expect(clean.stderr).not.toMatch(/EXAMPLE/);
+    expect(clean.code).toBe(0);
+    expect((await run(['check', 'prod', '--strict'], root)).code).toBe(1);
+  });
+
   it('coverage --json lists every OPE concern of the catalog with the objects and tests that carry it', async () => {
     const catalog = readFileSync(join(SHARED, 'runbooks', 'CONCERNS.md'), 'utf8');
     const opeIds = [...catalog.matchAll(/^- (OPE-\d+) /gm)].map((m) => m[1]!);

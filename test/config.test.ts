@@ -577,3 +577,19 @@ describe('secret sources and cluster.vault', () => {
     ]);
   });
 });
+
+describe('issue 14 item 11: a persistent Redis volume holds an AOF rewrite (3 × maxmemory)', () => {
+  it('services.ows.redis and services.aion.data.redis: a 1Gi volume for a 512Mi Redis (384Mi maxmemory) is refused before rendering, naming file, path and value', () => {
+    const r = raw('prod');
+    r.services.ows.redis.storageSize = '1Gi';
+    r.services.aion.data.redis.storageSize = '1Gi';
+    const lines = problems(r);
+    expect(lines.filter((l) => l.includes('storageSize'))).toEqual([
+      expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: .*services\.aion\.data\.redis\.storageSize.*3 × maxmemory \(1152Mi for maxmemory 384Mi\).*use 2Gi/),
+      expect.stringMatching(/^stacks\/Pulumi\.prod\.yaml: .*services\.ows\.redis\.storageSize.*3 × maxmemory \(1152Mi for maxmemory 384Mi\).*use 2Gi/),
+    ]);
+    r.services.ows.redis.storageSize = '2Gi';
+    r.services.aion.data.redis.storageSize = '1152Mi';
+    expect(accepted(r).environment).toBe('prod');
+  });
+});

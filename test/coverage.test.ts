@@ -26,15 +26,20 @@ describe('runbook coverage (every catalog concern)', () => {
     const report = await coverageReport(ROOT, CATALOG);
     const catalog = parseCatalog(readFileSync(CATALOG, 'utf8'));
     expect(report.rows.map((r) => r.id)).toEqual(catalog.map((c) => c.id));
-    expect(report.rows.filter((r) => r.status !== 'covered').map((r) => `${r.id}: ${r.status}`)).toEqual([]);
+    // OWS-15 (a worker Deployment) cannot be deployed: the app has no worker program at any commit
+    // (services/ows.contract.ts); it is BLOCKED with the app change, never counted as covered.
+    expect(report.rows.filter((r) => r.status !== 'covered').map((r) => `${r.id}: ${r.status}`)).toEqual(['OWS-15: blocked']);
+    expect(report.rows.find((r) => r.id === 'OWS-15')!.note).toMatch(/no worker program at any commit/);
     expect(report.ok).toBe(true);
     // Non-app concerns are carried by objects or implemented by config/program, never by a note alone.
     for (const r of report.rows) {
       const app = catalog.find((c) => c.id === r.id)!.app;
-      if (!app) expect(r.objects.length > 0 || r.implementedBy !== undefined, r.id).toBe(true);
+      if (!app && r.status !== 'blocked') expect(r.objects.length > 0 || r.implementedBy !== undefined, r.id).toBe(true);
     }
     const text = formatCoverage(report);
     expect(text).toMatch(/^OSC: 19\/19 covered/m);
+    expect(text).toMatch(/^BLOCKED OWS-15 .*\n {8}needs an app change: /m);
+    expect(text).toMatch(/^OWS: 14\/15 covered .*, 1 blocked by the app$/m);
     expect(text).toMatch(/^AION: 18\/18 covered/m);
   });
 

@@ -160,6 +160,86 @@ export const KAFKA_USER_SCHEMA = {
   },
 };
 
+const SECRET_KEY_REF = { type: 'object', required: ['key', 'name'], additionalProperties: false, properties: { key: { type: 'string' }, name: { type: 'string' } } };
+/**
+ * Barman Cloud plugin `ObjectStore` (barmancloud.cnpg.io/v1): `spec.configuration` is the
+ * barman-cloud `BarmanObjectStoreConfiguration` (destinationPath, endpointURL, endpointCA,
+ * s3Credentials, wal, data), plus `retentionPolicy` and `instanceSidecarConfiguration`; metadata
+ * namespaced. Only the fields the project renders, closed.
+ */
+export const OBJECT_STORE_SCHEMA = {
+  type: 'object',
+  required: ['apiVersion', 'kind', 'metadata', 'spec'],
+  additionalProperties: false,
+  properties: {
+    apiVersion: { const: 'barmancloud.cnpg.io/v1' },
+    kind: { const: 'ObjectStore' },
+    metadata: {
+      type: 'object',
+      required: ['name', 'namespace'],
+      properties: { name: { type: 'string' }, namespace: { type: 'string' }, labels: { type: 'object' }, annotations: { type: 'object' } },
+      additionalProperties: false,
+    },
+    spec: {
+      type: 'object',
+      required: ['configuration'],
+      additionalProperties: false,
+      properties: {
+        configuration: {
+          type: 'object',
+          required: ['destinationPath'],
+          additionalProperties: false,
+          properties: {
+            destinationPath: { type: 'string', minLength: 1 },
+            endpointURL: { type: 'string' },
+            endpointCA: SECRET_KEY_REF,
+            s3Credentials: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                accessKeyId: SECRET_KEY_REF,
+                secretAccessKey: SECRET_KEY_REF,
+                region: SECRET_KEY_REF,
+                sessionToken: SECRET_KEY_REF,
+                inheritFromIAMRole: { type: 'boolean' },
+              },
+            },
+            wal: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                compression: { enum: ['bzip2', 'gzip', 'lz4', 'snappy', 'xz', 'zstd'] },
+                encryption: { enum: ['AES256', 'aws:kms'] },
+                maxParallel: { type: 'integer', minimum: 1 },
+              },
+            },
+            data: {
+              type: 'object',
+              additionalProperties: false,
+              properties: {
+                compression: { enum: ['bzip2', 'gzip', 'snappy'] },
+                encryption: { enum: ['AES256', 'aws:kms'] },
+                immediateCheckpoint: { type: 'boolean' },
+                jobs: { type: 'integer', minimum: 1 },
+              },
+            },
+          },
+        },
+        retentionPolicy: { type: 'string', pattern: '^[1-9][0-9]*[dwm]$' },
+        instanceSidecarConfiguration: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            resources: { type: 'object', additionalProperties: false, properties: { requests: QUANTITIES, limits: QUANTITIES } },
+            logLevel: { enum: ['error', 'warning', 'info', 'debug', 'trace'] },
+            retentionPolicyIntervalSeconds: { type: 'integer' },
+          },
+        },
+      },
+    },
+  },
+};
+
 export interface HandCheckedCrd {
   readonly group: string;
   readonly kind: string;
@@ -195,6 +275,15 @@ export const HAND_CHECKED_CRDS: Readonly<Record<string, HandCheckedCrd>> = {
     served: ['v1'],
     source: `${STRIMZI}/044-Crd-kafkauser.yaml`,
     schema: KAFKA_USER_SCHEMA,
+  },
+  'barmancloud.cnpg.io/ObjectStore': {
+    group: 'barmancloud.cnpg.io',
+    kind: 'ObjectStore',
+    plural: 'objectstores',
+    scope: 'Namespaced',
+    served: ['v1'],
+    source: 'cloudnative-pg/plugin-barman-cloud config/crd/bases/barmancloud.cnpg.io_objectstores.yaml',
+    schema: OBJECT_STORE_SCHEMA,
   },
 };
 

@@ -6,7 +6,8 @@
  * out, so this file judges OSC alone); expected values come from the runbook text and from the
  * stack files themselves (read with a plain YAML parser, not the loader).
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -17,6 +18,8 @@ import { blocking, evaluate, looksSecret } from '../policies/rules.js';
 import { airgapProblems, formatAirgapProblem } from '../synth/airgap.js';
 import { osc, metricsAuthConfig } from '../services/osc.js';
 import { OSC_METRICS_PORT } from '../stacks/osc.js';
+import { CONTRACTS } from '../services/contracts.js';
+import { workloadProblems } from '../policies/contract.js';
 import { concernsOf, ENVS, find, ROOT, SHARED } from './helpers.js';
 import { invalidManifests } from './schema.js';
 import { coverageProblems, findPromtool, PROMTOOL_MISSING, prepareUnitTest, promtool, readUnitTests, ruleSets, unitTestFileOf, alertsOf } from './promtool.js';
@@ -107,7 +110,9 @@ describe('OSC — Oscillink', () => {
     // the port is configurable, and probes, Service, Ingress and NetworkPolicy follow it
     const o = renderWith('dev', (r) => (r.services.osc.port = 8080));
     expect(app(o).readinessProbe.httpGet.port).toBe(8080);
-    expect(envOf(o).PORT).toBe('8080');
+    // the app listens where uvicorn's --port says (cloud/entrypoint.sh:32); it never reads PORT
+    expect(app(o).args).toEqual(['--host', '0.0.0.0', '--port', '8080']);
+    expect(envOf(o).PORT).toBeUndefined();
     expect(ingress(o)!.spec.rules[0].http.paths[0].backend.service.port.number).toBe(8080);
     expect(policy(o).spec.ingress[0].ports).toEqual([{ port: 8080, protocol: 'TCP' }]);
     expect(configErrors('dev', (r) => (r.services.osc.port = OSC_METRICS_PORT))).toContain(
@@ -122,9 +127,13 @@ describe('OSC — Oscillink', () => {
       expect(envOf(o).OSCILLINK_LICENSE_REQUIRED, env).toBe(expected[env]);
       const vol = (deployment(o).spec.template.spec.volumes as J[]).find((v) => v.name === 'license')!;
       expect(vol.secret, env).toEqual({ secretName: 'osc-license', items: [{ key: 'oscillink.lic', path: 'oscillink.lic' }], defaultMode: 0o440, optional: expected[env] === '0' });
-      const mount = (app(o).volumeMounts as J[]).find((m) => m.name === 'license')!;
-      expect(mount, env).toEqual({ name: 'license', mountPath: '/etc/oscillink/license', readOnly: true });
-      expect(envOf(o).OSCILLINK_LICENSE_PATH, env).toBe('/etc/oscillink/license/oscillink.lic');
+      // only the init container mounts it: the app never reads the licence (services/osc.contract.ts)
+      expect((app(o).volumeMounts as J[]).find((m) => m.name === 'license'), env).toBeUndefined();
+      // the licence file is read by the license-verify init container (tools/license_verify.py), not the app
+      const verify = (deployment(o).spec.template.spec.initContainers as J[]).find((c) => c.name === 'license-verify')!;
+      expect(verify.env, env).toContainEqual({ name: 'OSCILLINK_LICENSE_PATH', value: '/etc/oscillink/license/oscillink.lic' });
+      expect(verify.volumeMounts, env).toContainEqual({ name: 'license', mountPath: '/etc/oscillink/license', readOnly: true });
+      expect(envOf(o).OSCILLINK_LICENSE_PATH, env).toBeUndefined();
       expect(rendered(env).secrets.find((s) => s.name === 'osc-license'), env).toMatchObject({ namespace: NS, keys: ['oscillink.lic'], source: 'existing', consumers: ['osc'] });
       expectTrace(settings(o), 'OSC-2');
       expectTrace(deployment(o), 'OSC-2');
@@ -137,8 +146,9 @@ describe('OSC — Oscillink', () => {
     );
     const waived = renderWith('prod', (r) => Object.assign(r.services.osc.license, { required: false, waiver: 'evaluation cluster, licence pending with the vendor' }));
     expect(envOf(waived).OSCILLINK_LICENSE_REQUIRED).toBe('0');
-    // the licence id reaches the app; the JWT itself never appears
-    expect(envOf(objs('prod')).OSCILLINK_LICENSE_ID).toBe(oscCfg('prod').license.id);
+    // the licence id reaches the usage flusher (tools/usage_flush.py:105); the JWT itself never appears
+    const flush = (deployment(objs('prod')).spec.template.spec.initContainers as J[]).find((c) => c.name === 'usage-flush')!;
+    expect(flush.env).toContainEqual({ name: 'OSCILLINK_LICENSE_ID', value: oscCfg('prod').license.id });
   });
 
   it('OSC-3: OSCILLINK_ADMIN_SECRET comes from a Pulumi-generated Secret, and no Ingress publishes /admin', () => {
@@ -307,12 +317,14 @@ describe('OSC — Oscillink', () => {
       OSCILLINK_TRUST_XFF: '0',
     });
     expect(e.OSCILLINK_IP_RATE_LIMIT, 'per-IP is off unless configured').toBeUndefined();
-    // unset limits are left to the licence: dev renders none
+    // unset limits are off (the licence's entitlements are not sourced): dev renders none
     expect(Object.keys(envOf(objs('dev'))).filter((k) => /RATE|EPRL/.test(k))).toEqual([]);
     const o = renderWith('dev', (r) => (r.services.osc.rateLimits = { perIp: { limit: 30, windowSeconds: 10 }, trustForwardedFor: true, endpoints: { CLI_POLL: { limit: 5 } } }));
     expect(envOf(o)).toMatchObject({ OSCILLINK_IP_RATE_LIMIT: '30', OSCILLINK_IP_RATE_WINDOW: '10', OSCILLINK_TRUST_XFF: '1', OSCILLINK_EPRL_CLI_POLL_LIMIT: '5' });
     expectTrace(settings(o), 'OSC-9');
-    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { 'cli-start': { limit: 1 } } }))).toContain('must be UPPER_SNAKE_CASE such as DIFFUSION_GATES');
+    // only the endpoints the app reads (cloud/app/main.py:1521, 1575): anything else is a config error, not a dead variable
+    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { 'cli-start': { limit: 1 } } }))).toContain('config.stackbook:services.osc.rateLimits.endpoints.cli-start');
+    expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { endpoints: { SETTLE: { limit: 1 } } }))).toContain('config.stackbook:services.osc.rateLimits.endpoints.SETTLE');
     expect(configErrors('dev', (r) => (r.services.osc.rateLimits = { global: { limit: 0 } }))).toContain('config.stackbook:services.osc.rateLimits.global.limit: must be ≥ 1 (got 0)');
   });
 
@@ -328,20 +340,20 @@ describe('OSC — Oscillink', () => {
     expect(configErrors('dev', (r) => (r.services.osc.quota = { monthlyCap: -1 }))).toContain('config.stackbook:services.osc.quota.monthlyCap: must be ≥ 1 (got -1)');
   });
 
-  it('OSC-11: OSCILLINK_FEAT_* come from a typed map with UPPER_SNAKE keys', () => {
+  it('OSC-11: OSCILLINK_FEAT_* come from a typed map of the features the app has', () => {
     expect(RUNBOOK).toMatch(/OSCILLINK_FEAT_DIFFUSION_GATES=1/);
     for (const env of ENVS) {
       expect(envOf(objs(env)).OSCILLINK_FEAT_DIFFUSION_GATES, env).toBe('1');
       expectTrace(settings(objs(env)), 'OSC-11');
     }
-    const o = renderWith('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: false, ADAPTIVE_PROFILES: true }));
+    const o = renderWith('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: false, PRIORITY_QUEUE: true }));
     expect(Object.entries(envOf(o)).filter(([k]) => k.startsWith('OSCILLINK_FEAT_')).sort()).toEqual([
-      ['OSCILLINK_FEAT_ADAPTIVE_PROFILES', '1'],
       ['OSCILLINK_FEAT_DIFFUSION_GATES', '0'],
+      ['OSCILLINK_FEAT_PRIORITY_QUEUE', '1'],
     ]);
-    expect(configErrors('dev', (r) => (r.services.osc.features = { diffusionGates: true }))).toContain(
-      'must be UPPER_SNAKE_CASE such as DIFFUSION_GATES',
-    );
+    // the app overlays only the keys of its tier map (cloud/app/features.py:63-65): ADAPTIVE_PROFILES is no feature
+    expect(configErrors('dev', (r) => (r.services.osc.features = { ADAPTIVE_PROFILES: true }))).toContain('config.stackbook:services.osc.features.ADAPTIVE_PROFILES');
+    expect(configErrors('dev', (r) => (r.services.osc.features = { diffusionGates: true }))).toContain('config.stackbook:services.osc.features.diffusionGates');
     expect(configErrors('dev', (r) => (r.services.osc.features = { DIFFUSION_GATES: 'yes' }))).toContain('config.stackbook:services.osc.features.DIFFUSION_GATES: must be boolean (got "yes")');
   });
 
@@ -494,17 +506,22 @@ describe('OSC — Oscillink', () => {
     }
   });
 
-  it('OSC-17: JWKS URL, TTL and offline grace reach the app, egress to the JWKS host is open, and a required licence needs them', () => {
+  it('OSC-17: JWKS URL, TTL and offline grace reach the licence verification, egress to the JWKS host is open, and a required licence needs them', () => {
     for (const env of ENVS) {
       const j = oscCfg(env).jwks;
       const o = objs(env);
-      expect(envOf(o), env).toMatchObject({
-        OSCILLINK_JWKS_URL: j.url,
-        OSCILLINK_JWKS_TTL: String(j.ttlSeconds ?? 3600),
-        OSCILLINK_JWKS_OFFLINE_GRACE: String(j.offlineGraceSeconds ?? 86400),
-      });
+      // read by tools/license_verify.py (init container), never by the app
+      const verify = (deployment(o).spec.template.spec.initContainers as J[]).find((c) => c.name === 'license-verify')!;
+      expect(verify.env, env).toEqual(
+        expect.arrayContaining([
+          { name: 'OSCILLINK_JWKS_URL', value: j.url },
+          { name: 'OSCILLINK_JWKS_TTL', value: String(j.ttlSeconds ?? 3600) },
+          { name: 'OSCILLINK_JWKS_OFFLINE_GRACE', value: String(j.offlineGraceSeconds ?? 86400) },
+        ]),
+      );
+      expect(Object.keys(envOf(o)).filter((k) => k.startsWith('OSCILLINK_JWKS')), env).toEqual([]);
       for (const cidr of j.egressCidrs) expect(egressOf(o), env).toContain(`${cidr}:443`);
-      expectTrace(settings(o), 'OSC-17');
+      expectTrace(deployment(o), 'OSC-17');
       expectTrace(policy(o), 'OSC-17');
     }
     expect(new URL(oscCfg('airgap').jwks.url).hostname).toMatch(/\.corp\.internal$/);
@@ -624,5 +641,140 @@ describe('OSC — Redis alerts (X-8, OSC-12)', () => {
       const r = promtool(['test', 'rules', prepareUnitTest(dir, set, text)], dir);
       expect(r.code, `${set.stacks.join(', ')}\n${r.output}`).toBe(0);
     }
+  });
+});
+
+/**
+ * Issue 19: the OSC pod runs what Oscillink (Maverick0351a/Oscillink@aef213d) really reads. The
+ * contract is services/osc.contract.ts; the app-contract rule acts on the rendered stacks, and a
+ * real `sh` runs the licence check exactly as rendered.
+ */
+describe('OSC — application contract (issue 19)', () => {
+  const initOf = (o: readonly Manifest[], name: string) => ((deployment(o).spec.template.spec.initContainers ?? []) as J[]).find((c) => c.name === name);
+  const contractFindings = (o: readonly Manifest[]) =>
+    evaluate(o)
+      .filter((v) => v.rule === 'app-contract')
+      .map((v) => `${v.object}: ${v.message}`);
+
+  it('the app-contract rule passes for all four stacks, for the app, its init container and its sidecar', () => {
+    for (const env of ENVS) {
+      const o = objs(env);
+      expect(deployment(o).metadata.annotations['stackbook.io/contract'], env).toBe('osc/osc');
+      expect(contractFindings(o), env).toEqual([]);
+      // the init container and the sidecar against their contract workloads, with the same rule function
+      const pod = deployment(o).spec.template.spec as J;
+      for (const name of ['license-verify', 'usage-flush']) {
+        const c = initOf(o, name);
+        if (!c) continue;
+        const w = CONTRACTS.osc!.workloads[name]!;
+        expect(workloadProblems(CONTRACTS.osc!, name, w, { ...pod, containers: [c] }, o, NS), `${env} ${name}`).toEqual([]);
+      }
+    }
+    // the variants: Firestore key store, proxy egress (proxy vars reach the app, license-verify and usage-flush)
+    const v = renderWith('prod', (r) => {
+      r.services.osc.keyStore = { mode: 'firestore', projectId: 'acme-oscillink' };
+      r.services.osc.egress = { mode: 'proxy', url: 'http://proxy.corp.internal:3128', cidrs: ['10.0.0.10/32'] };
+    });
+    expect(contractFindings(v)).toEqual([]);
+    const vpod = deployment(v).spec.template.spec as J;
+    for (const name of ['license-verify', 'usage-flush']) {
+      const c = initOf(v, name)!;
+      expect((c.env as J[]).map((e) => e.name), name).toEqual(expect.arrayContaining(['HTTPS_PROXY', 'HTTP_PROXY', 'NO_PROXY']));
+      expect(workloadProblems(CONTRACTS.osc!, name, CONTRACTS.osc!.workloads[name]!, { ...vpod, containers: [c] }, v, NS), name).toEqual([]);
+    }
+  });
+
+  it('the rule catches what the app does not read: the image entrypoint, OSCILLINK_TELEMETRY, a port and probe it does not serve', () => {
+    const o = render(parse('prod')).objects as J[];
+    const c = app(o as Manifest[]);
+    c.command = ['/app/entrypoint.sh'];
+    c.args = ['--workers', '2'];
+    c.env = [...c.env, { name: 'OSCILLINK_TELEMETRY', value: 'minimal' }, { name: 'PORT', value: '8000' }];
+    c.ports = [{ name: 'http', containerPort: 9000, protocol: 'TCP' }];
+    c.readinessProbe.httpGet.path = '/ready';
+    const found = contractFindings(o as Manifest[]).join('\n');
+    expect(found).toContain('runs "/app/entrypoint.sh", not an entrypoint of Maverick0351a/Oscillink@aef213d');
+    expect(found).toContain('passes --workers, a flag Maverick0351a/Oscillink@aef213d does not accept');
+    expect(found).toContain('sets env OSCILLINK_TELEMETRY, which Maverick0351a/Oscillink@aef213d never reads');
+    expect(found).toContain('sets env PORT, which Maverick0351a/Oscillink@aef213d never reads');
+    expect(found).toContain('declares port 9000');
+    expect(found).toContain('readinessProbe GET /ready');
+    // every entry of the contract cites a file and line
+    for (const [wname, w] of Object.entries(CONTRACTS.osc!.workloads)) {
+      for (const [k, e] of Object.entries(w.env ?? {})) expect(e.cite?.line ?? e.runbookOnly, `${wname} ${k}`).toBeDefined();
+    }
+    for (const [k, m] of Object.entries(CONTRACTS.osc!.metrics)) expect(m.cite.line, k).toBeDefined();
+  });
+
+  it('the app runs uvicorn with the env we set: nothing sources the licence entitlements over OSCILLINK_API_KEYS and our limits', () => {
+    for (const env of ENVS) {
+      const o = objs(env);
+      expect(app(o).command, env).toEqual(['uvicorn', 'cloud.app.main:app']);
+      expect(app(o).args, env).toEqual(['--host', '0.0.0.0', '--port', '8000']);
+      const pod = deployment(o).spec.template.spec as J;
+      for (const c of [...(pod.initContainers ?? []), ...pod.containers] as J[]) {
+        const argv = JSON.stringify([...(c.command ?? []), ...(c.args ?? [])]);
+        expect(argv, `${env} ${c.name}`).not.toMatch(/entrypoint\.sh|oscillink_entitlements\.env|\bsource\b|set -a/);
+      }
+      expect(secretEnv(o, 'OSCILLINK_API_KEYS'), env).toBeDefined();
+    }
+  });
+
+  it('a missing or expired licence leaves the pod running and unready: the rendered license-verify command exits 0 whatever the verifier returns', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'stackbook-osc-verify-'));
+    try {
+      // a stand-in for the image's python: records its argv, exits with FAKE_RC (92 = the entrypoint's expired-licence code)
+      writeFileSync(join(tmp, 'python'), '#!/bin/sh\necho "$@" > "$ARGV_OUT"\necho "Token expired (exp)" >&2\nexit "$FAKE_RC"\n', { mode: 0o755 });
+      for (const env of ENVS) {
+        const o = objs(env);
+        const c = initOf(o, 'license-verify')!;
+        expect(c, env).toBeDefined();
+        const vars = Object.fromEntries((c.env as J[]).map((e) => [e.name, e.value]));
+        for (const rc of ['0', '1', '92']) {
+          const out = join(tmp, `argv-${env}-${rc}`);
+          const r = spawnSync(c.command[0], c.command.slice(1), { env: { ...vars, PATH: `${tmp}:/usr/bin:/bin`, FAKE_RC: rc, ARGV_OUT: out }, encoding: 'utf8' });
+          expect(r.status, `${env} verifier exit ${rc}: ${r.stderr}`).toBe(0);
+          expect(readFileSync(out, 'utf8').trim()).toBe(`/app/tools/license_verify.py --license /etc/oscillink/license/oscillink.lic --jwks ${oscCfg(env).jwks.url}`);
+          if (rc !== '0') expect(r.stderr).toContain(`licence not verified (exit ${rc})`);
+        }
+        // readiness is the app's /license/status; the init container shares /run with the app
+        expect(app(o).readinessProbe.httpGet.path).toBe('/license/status');
+        expect(app(o).volumeMounts, env).toContainEqual({ name: 'run', mountPath: '/run' });
+        expect(c.volumeMounts, env).toContainEqual({ name: 'run', mountPath: '/run' });
+        expect((deployment(o).spec.template.spec.volumes as J[]).find((v) => v.name === 'run').emptyDir, env).toBeDefined();
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
+  it('OSC-5: usage is logged (OSCILLINK_USAGE_LOG on a writable emptyDir) and flushed by the usage-flush sidecar with the licence id', () => {
+    for (const env of ENVS) {
+      const o = objs(env);
+      const u = oscCfg(env).usage;
+      const flush = initOf(o, 'usage-flush');
+      if (!u) {
+        expect(envOf(o).OSCILLINK_USAGE_LOG, env).toBeUndefined();
+        expect(flush, env).toBeUndefined();
+        continue;
+      }
+      expect(envOf(o).OSCILLINK_USAGE_LOG, env).toBe('/var/lib/oscillink/usage/usage.jsonl');
+      expect(app(o).volumeMounts, env).toContainEqual({ name: 'var-lib-oscillink-usage', mountPath: '/var/lib/oscillink/usage' });
+      expect(flush!.restartPolicy, env).toBe('Always');
+      expect(flush!.command, env).toEqual(['python', '/app/tools/usage_flush.py']);
+      expect(flush!.env, env).toEqual([
+        { name: 'OSCILLINK_LICENSE_ID', value: oscCfg(env).license.id },
+        { name: 'OSCILLINK_USAGE_FLUSH_URL', value: u.flushUrl },
+        { name: 'OSCILLINK_USAGE_LOG', value: '/var/lib/oscillink/usage/usage.jsonl' },
+      ]);
+      expect(flush!.volumeMounts, env).toEqual([{ name: 'var-lib-oscillink-usage', mountPath: '/var/lib/oscillink/usage', readOnly: true }]);
+      expect(envOf(o).OSCILLINK_USAGE_FLUSH_URL, env).toBeUndefined();
+      expect(envOf(o).OSCILLINK_TELEMETRY, env).toBeUndefined();
+    }
+    expect(oscCfg('dev').usage).toBeUndefined();
+    expect(oscCfg('prod').usage).toBeDefined();
+    expect(configErrors('prod', (r) => delete r.services.osc.license.id)).toContain(
+      'config.stackbook:services.osc.license.id: required with usage: the usage-flush sidecar sends nothing without OSCILLINK_LICENSE_ID',
+    );
   });
 });

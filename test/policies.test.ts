@@ -91,7 +91,7 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
   },
   'app-contract': {
     env: 'prod',
-    why: 'an env var the app never reads (ENVIRONMENT; OPE reads OPE_ENVIRONMENT; more cases per service: test/{ope,ows,aion}.test.ts, test/contract-rule.test.ts)',
+    why: 'an env var the app never reads (ENVIRONMENT; OPE reads OPE_ENVIRONMENT; more cases per service: test/{ope,ows,osc,oub,aion}.test.ts, test/contract-rule.test.ts)',
     breakIt: (o) => {
       get(o, 'ConfigMap', 'ope-settings').data.ENVIRONMENT = 'production';
     },

@@ -32,7 +32,27 @@ for cmd in "${!PACKAGE[@]}"; do
   pkg="${PACKAGE[$cmd]}"
   [[ " ${missing_pkgs[*]:-} " == *" $pkg "* ]] || missing_pkgs+=("$pkg")
 done
-[[ ${#missing_pkgs[@]} -eq 0 ]] && exit 0
+# checkov (PyPI, pinned) in its own virtualenv: Debian's python3 refuses pip outside one (PEP 668).
+# tools/checkov.mjs and test/checkov.test.ts find it there.
+CHECKOV_VERSION=3.3.30
+CHECKOV_VENV="$HOME/.cache/stackbook-checkov"
+need_checkov=0
+[[ -x "$CHECKOV_VENV/bin/checkov" ]] || command -v checkov >/dev/null 2>&1 || need_checkov=1
+if [[ $need_checkov == 1 ]] && ! { python3 -m venv --help >/dev/null 2>&1 && python3 -c 'import ensurepip' >/dev/null 2>&1; }; then
+  missing_cmds+=("python3-venv")
+  missing_pkgs+=(python3-venv)
+fi
+install_checkov() {
+  echo "test-deps: installing checkov $CHECKOV_VERSION (PyPI) into $CHECKOV_VENV" >&2
+  python3 -m venv "$CHECKOV_VENV"
+  "$CHECKOV_VENV/bin/pip" install -q "checkov==$CHECKOV_VERSION"
+}
+if [[ ${#missing_pkgs[@]} -eq 0 ]]; then
+  [[ $need_checkov == 0 ]] && exit 0
+  if [[ "${STACKBOOK_NO_INSTALL:-0}" != 1 ]]; then install_checkov; exit 0; fi
+  echo "test-deps: the tests need checkov: python3 -m venv $CHECKOV_VENV && $CHECKOV_VENV/bin/pip install checkov==$CHECKOV_VERSION" >&2
+  exit 1
+fi
 
 IFS=$'\n' missing_pkgs=($(sort <<<"${missing_pkgs[*]}")); unset IFS
 if [[ "${STACKBOOK_NO_INSTALL:-0}" != 1 && $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
@@ -48,8 +68,10 @@ if [[ "${STACKBOOK_NO_INSTALL:-0}" != 1 && $(id -u) -eq 0 ]] && command -v apt-g
   apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
   apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing_pkgs[@]}" >/dev/null
   for cmd in "${missing_cmds[@]}"; do
+    [[ $cmd == python3-venv ]] && continue
     command -v "$cmd" >/dev/null 2>&1 || { echo "test-deps: $cmd still missing after installing ${PACKAGE[$cmd]}" >&2; exit 1; }
   done
+  [[ $need_checkov == 1 ]] && install_checkov
   exit 0
 fi
 echo "test-deps: the tests need ${missing_cmds[*]}: install the Debian packages ${missing_pkgs[*]} (apt-get install ${missing_pkgs[*]}), then run npm test again" >&2

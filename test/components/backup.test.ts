@@ -5,7 +5,7 @@
  * (sh, tar, gzip, sha256sum, sqlite3) against temporary directories standing in for the volumes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -332,14 +332,8 @@ describe('scripts: /bin/sh -ec with set -eu, verification per kind, volumes', ()
   it('sources mount read-only except SQLite (which locks to read); the drill mounts the target read-only', () => {
     const mounts = (cj: Json) => containersOf(cj).flatMap((c) => c.volumeMounts.filter((m: Json) => m.mountPath === '/source' || m.mountPath === '/backup').map((m: Json) => `${c.name}:${m.mountPath}:${m.readOnly === true}`));
     const tar = build({ source: SOURCES['pvc-tarball'], target: PVC });
-    // a tarball onto a PVC streams into it (SCRIPTS.stream): produce writes the target, the drill reads it in place
-    expect(mounts(tar.backup)).toEqual(['produce:/source:true', 'produce:/backup:false', 'store:/backup:false']);
-    expect(mounts(tar.drill)).toEqual(['fetch:/backup:true', 'restore:/backup:true']);
-    expect(containersOf(tar.backup).map(scriptOf)).toEqual([SCRIPTS.stream.produce, SCRIPTS.stream.store].map((x) => shellCommand(x)[2]));
-    expect(containersOf(tar.drill).map(scriptOf)).toEqual([SCRIPTS.stream.fetch, SCRIPTS.stream.check].map((x) => shellCommand(x)[2]));
-    const tarS3 = build({ source: SOURCES['pvc-tarball'], target: S3 });
-    expect(mounts(tarS3.backup)).toEqual(['produce:/source:true']);
-    expect(containersOf(tarS3.backup).map(scriptOf)).toEqual([SCRIPTS.produce['pvc-tarball'], SCRIPTS.store.s3].map((x) => shellCommand(x)[2]));
+    expect(mounts(tar.backup)).toEqual(['produce:/source:true', 'store:/backup:false']);
+    expect(mounts(tar.drill)).toEqual(['fetch:/backup:true']);
     expect(podOf(tar.backup).volumes.find((v: Json) => v.name === 'source').persistentVolumeClaim).toEqual({ claimName: 'oubliette-projects', readOnly: true });
     expect(mounts(build({ source: SOURCES.sqlite, target: PVC }).backup)).toEqual(['produce:/source:false', 'store:/backup:false']);
     const env = envOf(podOf(build({ source: SOURCES.sqlite, target: PVC }).backup).initContainers[0]);
@@ -527,65 +521,6 @@ describe('pvc-tarball scripts (OUB-7: tar.gz, verified, retention 7, restore tes
     const c = sh(SCRIPTS.check['pvc-tarball'], { ...env(d), MIN_COUNT: '50' });
     expect(c.code).not.toBe(0);
     expect(c.out).toMatch(/BACKUP FAILED: restored projects-\S+ has 3 entries, expected at least 50/);
-  });
-});
-
-describe('pvc-tarball onto a PVC streams: the archive is never staged in /work (OUB-7, issue 20)', () => {
-  const env = (d: ReturnType<typeof dirs>, work = d.work) => ({ BACKUP_NAME: 'projects', EXT: 'tar.gz', WORK: work, SOURCE_DIR: d.source, TARGET_DIR: join(d.backup, 'projects'), RETENTION: '7', MIN_COUNT: '1' });
-  const seed = (d: ReturnType<typeof dirs>) => {
-    mkdirSync(join(d.source, 'alpha', 'src'), { recursive: true });
-    writeFileSync(join(d.source, 'alpha', 'src', 'main.py'), 'print("hi")\n');
-    writeFileSync(join(d.source, 'alpha', 'big.bin'), Buffer.alloc(512 * 1024, 7));
-    writeFileSync(join(d.source, 'empty'), '');
-  };
-  const sizes = (dir: string) => readdirSync(dir).map((n) => statSync(join(dir, n)).size);
-
-  it('produce writes only the listing and checksum to /work; store commits; the drill restores byte-identical files from the target', () => {
-    const d = dirs();
-    seed(d);
-    mkdirSync(join(d.backup, 'projects'), { recursive: true });
-    writeFileSync(join(d.backup, 'projects', '.projects-20200101T000000Z.tar.gz.partial'), 'left by a killed run');
-    const p = sh(SCRIPTS.stream.produce, env(d));
-    expect(p.code, p.out).toBe(0);
-    expect(p.out).toMatch(/produced and verified projects-\d{8}T\d{6}Z\.tar\.gz \(\d+ bytes, streamed into /);
-    // nothing archive-sized in /work: only list.txt, the .sha256 and the artifact name
-    expect(readdirSync(d.work).filter((n) => n.endsWith('.tar.gz'))).toEqual([]);
-    expect(Math.max(...sizes(d.work))).toBeLessThan(1024);
-    const partials = readdirSync(join(d.backup, 'projects'));
-    expect(partials).toHaveLength(1); // the stale partial is gone, the new one is there
-    expect(partials[0]).toMatch(/^\.projects-\d{8}T\d{6}Z\.tar\.gz\.partial$/);
-    const s = sh(SCRIPTS.stream.store, env(d));
-    expect(s.code, s.out).toBe(0);
-    const stored = readdirSync(join(d.backup, 'projects')).sort();
-    expect(stored).toEqual([partials[0]!.slice(1, -'.partial'.length), `${partials[0]!.slice(1, -'.partial'.length)}.sha256`]);
-    const f = sh(SCRIPTS.stream.fetch, env(d, d.drill));
-    expect(f.code, f.out).toBe(0);
-    expect(readdirSync(d.drill).filter((n) => n.endsWith('.tar.gz'))).toEqual([]);
-    const c = sh(SCRIPTS.stream.check, env(d, d.drill));
-    expect(c.code, c.out).toBe(0);
-    expect(c.out).toContain('restore drill ok');
-    for (const rel of ['alpha/src/main.py', 'alpha/big.bin', 'empty']) expect(readFileSync(join(d.drill, 'restore', rel))).toEqual(readFileSync(join(d.source, rel)));
-  });
-
-  it('fails loudly and leaves no partial: empty source; a corrupted stored archive fails the drill', () => {
-    const e = dirs();
-    const p = sh(SCRIPTS.stream.produce, env(e));
-    expect(p.code).not.toBe(0);
-    expect(p.out).toContain('BACKUP FAILED');
-    expect(readdirSync(join(e.backup, 'projects'))).toEqual([]);
-    const d = dirs();
-    seed(d);
-    expect(sh(SCRIPTS.stream.produce, env(d)).code).toBe(0);
-    expect(sh(SCRIPTS.stream.store, env(d)).code).toBe(0);
-    const archive = readdirSync(join(d.backup, 'projects')).find((n) => n.endsWith('.tar.gz'))!;
-    const buf = readFileSync(join(d.backup, 'projects', archive));
-    buf[buf.length >> 1] ^= 0xff;
-    writeFileSync(join(d.backup, 'projects', archive), buf);
-    const f = sh(SCRIPTS.stream.fetch, env(d, d.drill));
-    expect(f.code).not.toBe(0);
-    expect(f.out).toContain('does not match its checksum');
-    const n = sh(SCRIPTS.stream.store, env(dirs()));
-    expect(n.code).not.toBe(0);
   });
 });
 

@@ -45,7 +45,7 @@ describe('Minio (AION-2, AION-13)', () => {
     expect(c.command).toEqual(['minio', 'server', '/data', '--address', ':9000', '--console-address', ':9001', '--certs-dir', '/tmp/certs']);
     expect(c.ports).toEqual([{ name: 's3', containerPort: 9000, protocol: 'TCP' }]);
     expect(sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('20Gi');
-    expect(c.volumeMounts.map((m: Json) => m.mountPath)).toEqual(['/data', '/tmp']);
+    expect(c.volumeMounts.map((m: Json) => m.mountPath)).toEqual(['/data', '/tmp', '/run/secrets/minio']);
   });
 
   it('probes: liveness /minio/health/live, readiness /minio/health/ready', () => {
@@ -54,10 +54,21 @@ describe('Minio (AION-2, AION-13)', () => {
     expect(c.readinessProbe.httpGet).toMatchObject({ path: '/minio/health/ready', port: 9000 });
   });
 
-  it('root credentials from Secret keys; console and update checks off', () => {
-    const { env } = build();
-    expect(env.MINIO_ROOT_USER).toEqual({ secretKeyRef: { name: 'minio-root', key: 'user' } });
-    expect(env.MINIO_ROOT_PASSWORD).toEqual({ secretKeyRef: { name: 'minio-root', key: 'password' } });
+  it('issue 14 item 17: root credentials as read-only files (MINIO_ROOT_*_FILE), never in the environment; console and update checks off', () => {
+    const { env, c, sts } = build();
+    expect(env.MINIO_ROOT_USER).toBeUndefined();
+    expect(env.MINIO_ROOT_PASSWORD).toBeUndefined();
+    expect(env.MINIO_ROOT_USER_FILE).toBe('/run/secrets/minio/root-user');
+    expect(env.MINIO_ROOT_PASSWORD_FILE).toBe('/run/secrets/minio/root-password');
+    expect(c.env.filter((e: Json) => e.valueFrom?.secretKeyRef)).toEqual([]);
+    expect(sts.spec.template.spec.volumes.find((v: Json) => v.name === 'root').projected).toEqual({
+      defaultMode: 0o440,
+      sources: [
+        { secret: { name: 'minio-root', items: [{ key: 'user', path: 'root-user' }] } },
+        { secret: { name: 'minio-root', items: [{ key: 'password', path: 'root-password' }] } },
+      ],
+    });
+    expect(c.volumeMounts).toContainEqual({ name: 'root', mountPath: '/run/secrets/minio', readOnly: true });
     expect(env.MINIO_BROWSER).toBe('off');
     expect(env.MINIO_UPDATE).toBe('off');
   });

@@ -52,11 +52,25 @@ describe('MongoDb (AION-2)', () => {
     expect(build({ cacheSizeGb: 2 }).c.args).toContain('2');
   });
 
-  it('root credentials only as Secret references', () => {
-    const env = Object.fromEntries(build().c.env.map((e: Json) => [e.name, e]));
-    expect(env.MONGO_INITDB_ROOT_USERNAME.valueFrom).toEqual({ secretKeyRef: { name: 'mongo-root', key: 'username' } });
-    expect(env.MONGO_INITDB_ROOT_PASSWORD.valueFrom).toEqual({ secretKeyRef: { name: 'mongo-root', key: 'password' } });
-    expect(env.MONGO_INITDB_ROOT_PASSWORD.value).toBeUndefined();
+  it('issue 14 item 17: root credentials as read-only files (the entrypoint reads MONGO_INITDB_ROOT_*_FILE), never in the environment', () => {
+    const { c, pod } = build();
+    const env = Object.fromEntries(c.env.map((e: Json) => [e.name, e]));
+    expect(c.env.filter((e: Json) => e.valueFrom?.secretKeyRef)).toEqual([]);
+    expect(env.MONGO_INITDB_ROOT_USERNAME).toBeUndefined();
+    expect(env.MONGO_INITDB_ROOT_PASSWORD).toBeUndefined();
+    expect(env.MONGO_INITDB_ROOT_USERNAME_FILE.value).toBe('/run/secrets/mongodb/root-username');
+    expect(env.MONGO_INITDB_ROOT_PASSWORD_FILE.value).toBe('/run/secrets/mongodb/root-password');
+    const root = pod.volumes.find((v: Json) => v.name === 'root');
+    expect(root.projected).toEqual({
+      defaultMode: 0o440,
+      sources: [
+        { secret: { name: 'mongo-root', items: [{ key: 'username', path: 'root-username' }] } },
+        { secret: { name: 'mongo-root', items: [{ key: 'password', path: 'root-password' }] } },
+      ],
+    });
+    expect(c.volumeMounts).toContainEqual({ name: 'root', mountPath: '/run/secrets/mongodb', readOnly: true });
+    // readable by mongod (UID 999) through the pod's fsGroup only
+    expect(pod.securityContext).toMatchObject({ runAsUser: 999, fsGroup: 999 });
   });
 
   it('probes: liveness TCP 27017, readiness a mongosh ping (no credential in the probe)', () => {
@@ -68,8 +82,8 @@ describe('MongoDb (AION-2)', () => {
   it('data on a 10Gi PVC (@default), configdb and /tmp as emptyDirs; 1Gi memory by default', () => {
     const { sts, c, pod } = build();
     expect(sts.spec.volumeClaimTemplates.map((t: Json) => [t.metadata.name, t.spec.resources.requests.storage])).toEqual([['data', '10Gi']]);
-    expect(c.volumeMounts.map((m: Json) => `${m.name}:${m.mountPath}`)).toEqual(['data:/data/db', 'configdb:/data/configdb', 'tmp:/tmp']);
-    expect(pod.volumes.map((v: Json) => v.name)).toEqual(['configdb', 'tmp']);
+    expect(c.volumeMounts.map((m: Json) => `${m.name}:${m.mountPath}`)).toEqual(['data:/data/db', 'configdb:/data/configdb', 'tmp:/tmp', 'root:/run/secrets/mongodb']);
+    expect(pod.volumes.map((v: Json) => v.name)).toEqual(['configdb', 'tmp', 'root']);
     expect(c.resources.limits).toEqual({ cpu: '1', memory: '1Gi', 'ephemeral-storage': '336Mi' }); // 256Mi logs + its configdb and tmp emptyDirs
     expect(build({ storageSize: '50Gi', storageClassName: 'gp3' }).sts.spec.volumeClaimTemplates[0].spec).toMatchObject({ storageClassName: 'gp3', resources: { requests: { storage: '50Gi' } } });
   });

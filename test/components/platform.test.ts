@@ -164,6 +164,7 @@ function buildPlatform(): Json[] {
       endpointUrl: 'https://s3.backup.example.com',
       credentials: { secretName: 'aion-pg-s3' },
       egress: { peers: [{ cidr: '203.0.113.10/32' }], ports: [{ port: 443 }] },
+      runbookUrl: 'https://runbooks.example.com/aion#backups',
     },
   });
 

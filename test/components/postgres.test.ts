@@ -20,6 +20,7 @@ import {
   type PostgresProps,
 } from '../../components/postgres.js';
 import { blocking, evaluate, RULES } from '../../policies/rules.js';
+import { OBJECT_STORE_SCHEMA } from '../crd-hand-checked.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -37,6 +38,7 @@ const BACKUP: PostgresBackupProps = {
   endpointUrl: 'https://minio.minio.svc:9000',
   credentials: { secretName: 'aion-pg-s3' },
   egress: { peers: [{ namespace: 'minio', pods: { 'app.kubernetes.io/name': 'minio' } }], ports: [{ port: 9000 }] },
+  runbookUrl: 'https://runbooks.example.com/aion#backups',
 };
 
 function build(overrides: Partial<PostgresProps> = {}) {
@@ -331,7 +333,7 @@ describe('Postgres monitoring (X-8)', () => {
 });
 
 describe('Postgres traceability', () => {
-  it('by default only the cross-cutting IDs: X-1 on the Cluster, X-3 on the policy, X-8 on the PodMonitor, none on backup objects', () => {
+  it('by default only the cross-cutting IDs: X-1 on the Cluster, X-3 on the policy, X-8 on the PodMonitor, X-6 X-8 on the backup alerts, none on backup objects', () => {
     const { objects } = withBackup();
     expect(Object.fromEntries(objects.map((o) => [o.kind, concernsOf(o)]))).toEqual({
       Cluster: ['X-1'],
@@ -339,6 +341,7 @@ describe('Postgres traceability', () => {
       PodMonitor: ['X-8'],
       ObjectStore: [],
       ScheduledBackup: [],
+      PrometheusRule: ['X-6', 'X-8'],
     });
   });
 
@@ -349,10 +352,10 @@ describe('Postgres traceability', () => {
 });
 
 describe('Postgres manifests are valid and pass the policies', () => {
-  it('Cluster, ScheduledBackup, NetworkPolicy and PodMonitor validate against the CNPG v1.30 / prometheus-operator CRDs and Kubernetes schemas', () => {
+  it('Cluster, ScheduledBackup, NetworkPolicy, PodMonitor and PrometheusRule validate against the CNPG v1.30 / prometheus-operator CRDs and Kubernetes schemas', () => {
     const { objects } = withBackup({ endpointCa: { secretName: 'minio-ca', key: 'ca.crt' } }, { superuserSecret: 'su', storageClass: 'gp3' });
     const checked = objects.filter((o) => o.kind !== 'ObjectStore');
-    expect(checked.map((o) => o.kind).sort()).toEqual(['Cluster', 'NetworkPolicy', 'PodMonitor', 'ScheduledBackup']);
+    expect(checked.map((o) => o.kind).sort()).toEqual(['Cluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'ScheduledBackup']);
     for (const o of checked) expect(validateManifest(o), o.kind).toEqual([]);
   });
 
@@ -499,7 +502,12 @@ describe('Postgres rejects props it cannot render safely', () => {
   it('backup: destination, endpoint (https only), retention, schedule, Secret keys, egress', () => {
     const bad = (b: Partial<PostgresBackupProps>, prop: string, got: string) => rejects({ backup: { ...BACKUP, ...b } }, prop, got);
     bad({ destinationPath: 'minio://aion-backups/pg' }, 'backup.destinationPath', '"minio://aion-backups/pg"');
-    bad({ endpointUrl: 'http://minio.minio.svc:9000' }, 'backup.endpointUrl', '"http://minio.minio.svc:9000"');
+    // Clear text only to a Service of this cluster: never to a host outside it.
+    bad({ endpointUrl: 'http://minio.example.com:9000' }, 'backup.endpointUrl', '"http://minio.example.com:9000"');
+    bad({ endpointUrl: 'http://10.0.0.5:9000' }, 'backup.endpointUrl', '"http://10.0.0.5:9000"');
+    expect(build({ backup: { ...BACKUP, endpointUrl: 'http://aion-minio.aion.svc:9000' } }).objects.find((o) => o.kind === 'ObjectStore')!.spec.configuration.endpointURL).toBe('http://aion-minio.aion.svc:9000');
+    bad({ runbookUrl: 'backups' }, 'backup.runbookUrl', '"backups"');
+    bad({ maxBackupAgeHours: 0 }, 'backup.maxBackupAgeHours', '0');
     bad({ endpointUrl: 'https://minio.minio.svc:9000/bucket' }, 'backup.endpointUrl', '"https://minio.minio.svc:9000/bucket"');
     bad({ retention: '30 days' }, 'backup.retention', '"30 days"');
     bad({ retention: '0d' }, 'backup.retention', '"0d"');
@@ -512,77 +520,3 @@ describe('Postgres rejects props it cannot render safely', () => {
   });
 });
 
-const SECRET_KEY_REF = { type: 'object', required: ['key', 'name'], additionalProperties: false, properties: { key: { type: 'string' }, name: { type: 'string' } } };
-const QUANTITIES = { type: 'object', additionalProperties: { anyOf: [{ type: 'string' }, { type: 'integer' }] } };
-const OBJECT_STORE_SCHEMA = {
-  type: 'object',
-  required: ['apiVersion', 'kind', 'metadata', 'spec'],
-  additionalProperties: false,
-  properties: {
-    apiVersion: { const: 'barmancloud.cnpg.io/v1' },
-    kind: { const: 'ObjectStore' },
-    metadata: {
-      type: 'object',
-      required: ['name', 'namespace'],
-      properties: { name: { type: 'string' }, namespace: { type: 'string' }, labels: { type: 'object' }, annotations: { type: 'object' } },
-      additionalProperties: false,
-    },
-    spec: {
-      type: 'object',
-      required: ['configuration'],
-      additionalProperties: false,
-      properties: {
-        configuration: {
-          type: 'object',
-          required: ['destinationPath'],
-          additionalProperties: false,
-          properties: {
-            destinationPath: { type: 'string', minLength: 1 },
-            endpointURL: { type: 'string' },
-            endpointCA: SECRET_KEY_REF,
-            s3Credentials: {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                accessKeyId: SECRET_KEY_REF,
-                secretAccessKey: SECRET_KEY_REF,
-                region: SECRET_KEY_REF,
-                sessionToken: SECRET_KEY_REF,
-                inheritFromIAMRole: { type: 'boolean' },
-              },
-            },
-            wal: {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                compression: { enum: ['bzip2', 'gzip', 'lz4', 'snappy', 'xz', 'zstd'] },
-                encryption: { enum: ['AES256', 'aws:kms'] },
-                maxParallel: { type: 'integer', minimum: 1 },
-              },
-            },
-            data: {
-              type: 'object',
-              additionalProperties: false,
-              properties: {
-                compression: { enum: ['bzip2', 'gzip', 'snappy'] },
-                encryption: { enum: ['AES256', 'aws:kms'] },
-                immediateCheckpoint: { type: 'boolean' },
-                jobs: { type: 'integer', minimum: 1 },
-              },
-            },
-          },
-        },
-        retentionPolicy: { type: 'string', pattern: '^[1-9][0-9]*[dwm]$' },
-        instanceSidecarConfiguration: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            resources: { type: 'object', additionalProperties: false, properties: { requests: QUANTITIES, limits: QUANTITIES } },
-            logLevel: { enum: ['error', 'warning', 'info', 'debug', 'trace'] },
-            retentionPolicyIntervalSeconds: { type: 'integer' },
-          },
-        },
-      },
-    },
-  },
-};

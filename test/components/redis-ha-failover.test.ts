@@ -19,7 +19,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -61,6 +61,18 @@ function freePort(): Promise<number> {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A RESP command (binary-safe lengths). */
+const resp = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
+
+/** HTTP status of HAProxy's /healthz (0 when it does not answer). */
+async function health(port: number): Promise<number> {
+  try {
+    return (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(2000) })).status;
+  } catch {
+    return 0;
+  }
+}
+
 /** redis-cli against host:port with the password from the environment; output or the error text. */
 function cli(host: string, port: number, ...args: string[]): string {
   try {
@@ -75,12 +87,12 @@ function cli(host: string, port: number, ...args: string[]): string {
   }
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<{ value: T; ms: number }> {
+async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined | Promise<T | undefined>): Promise<{ value: T; ms: number }> {
   const start = Date.now();
   let last: unknown;
   while (Date.now() - start < timeoutMs) {
     try {
-      const v = probe();
+      const v = await probe();
       if (v !== undefined) return { value: v, ms: Date.now() - start };
     } catch (e) {
       last = e;
@@ -224,8 +236,11 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
       .split(':26379 ').join(`:${S} `)
       .split(':6379 ').join(`:${P} `)
       .replace(`bind :6379`, `bind 127.0.0.1:${Q}`)
-      .replace(`bind :8404`, `bind 127.0.0.1:${H}`);
-    expect(localCfg).not.toMatch(/redis-node-|resolvers|:6379\b|:26379\b/);
+      .replace(`bind :8404`, `bind 127.0.0.1:${H}`)
+      // Shorter idle limits so the test need not wait 330 s: an idle subscriber must outlive them.
+      .replace('  timeout client 330s', '  timeout client 2s')
+      .replace('  timeout server 330s', '  timeout server 2s');
+    expect(localCfg).not.toMatch(/redis-node-|resolvers|:6379\b|:26379\b|330s/);
     const cfgPath = join(root, 'haproxy.cfg');
     writeFileSync(cfgPath, localCfg);
     // haproxy.cfg holds no password: HAProxy reads it from REDIS_PASSWORD, as in the pod.
@@ -233,6 +248,23 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
     start('haproxy', 'haproxy', ['-f', cfgPath, '-db'], { REDIS_PASSWORD: PASSWORD });
     const write = (key: string, value: string) => cli('127.0.0.1', Q, 'SET', key, value);
     await until(`HAProxy to route to the primary\n${logs.get('haproxy')!.join('')}`, 15_000, () => (write('probe', '1') === 'OK' ? true : undefined));
+    // Readiness: /healthz answers 200 while a primary is routable.
+    expect(await health(H)).toBe(200);
+
+    // ---------------------------------------------------------------- an idle Pub/Sub subscriber outlives the idle timeouts
+    const sub = connect(Q, '127.0.0.1');
+    let received = '';
+    let closed = false;
+    sub.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    sub.on('close', () => (closed = true));
+    sub.on('error', () => (closed = true));
+    sub.write(resp('AUTH', PASSWORD) + resp('SUBSCRIBE', 'fanout'));
+    await until('the subscription through HAProxy', 5_000, () => (received.includes('subscribe') ? true : undefined));
+    await sleep(5_000); // idle for longer than `timeout client/server` (2 s here)
+    expect(closed, `HAProxy cut the idle subscriber\n${logs.get('haproxy')!.join('')}`).toBe(false);
+    expect(cli('127.0.0.1', Q, 'PUBLISH', 'fanout', 'after-idle')).toBe('1');
+    await until('the message to reach the idle subscriber', 5_000, () => (received.includes('after-idle') ? true : undefined));
+    sub.destroy();
 
     // ---------------------------------------------------------------- writes, then the primary's pod is lost
     for (let k = 0; k < 50; k++) expect(write(`before-${k}`, `v${k}`)).toBe('OK');
@@ -275,5 +307,11 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
     // HAProxy still routes to the new primary only.
     expect(write('after-rejoin', 'ok')).toBe('OK');
     expect(cli(ip(newPrimary), P, 'GET', 'after-rejoin')).toBe('ok');
-  }, 90_000);
+
+    // ---------------------------------------------------------------- no primary: HAProxy is unready
+    expect(await health(H)).toBe(200);
+    for (const p of procs) stop(p!.redis);
+    const unready = await until('/healthz to answer 503 with no primary', 15_000, async () => ((await health(H)) === 503 ? true : undefined));
+    expect(unready.value).toBe(true);
+  }, 120_000);
 });

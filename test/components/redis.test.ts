@@ -161,6 +161,21 @@ describe('Redis in-cluster (X-5)', () => {
     expect(build({ tier: 'production', persistence: false }).sts.spec.volumeClaimTemplates).toBeUndefined();
   });
 
+  it('issue 14 item 11: the AOF volume is sized from maxmemory (3×) and a smaller one is refused', () => {
+    const resources = { cpuRequest: '250m', cpuLimit: '1', memoryRequest: '512Mi', memoryLimit: '512Mi' };
+    // 512Mi × 0.75 = 384Mi maxmemory: an AOF rewrite needs 1152Mi, more than the old 1Gi default.
+    const prodLike = build({ resources });
+    expect(prodLike.redis.maxmemory).toBe(384 * 1024 ** 2);
+    expect(prodLike.sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('2Gi');
+    const e = errorOf(() => build({ resources, storageSize: '1Gi' })).message;
+    expect(e).toMatch(/storageSize/);
+    expect(e).toMatch(/"1Gi"|1Gi/);
+    expect(e).toMatch(/3 × maxmemory \(1152Mi for maxmemory 384Mi\)/);
+    expect(build({ resources, storageSize: '1152Mi' }).sts.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('1152Mi');
+    // Without persistence there is no AOF and no claim: nothing to size.
+    expect(build({ resources, storageSize: '1Gi', persistence: false }).sts.spec.volumeClaimTemplates).toBeUndefined();
+  });
+
   it('probes: liveness TCP 6379, readiness an authenticated PING; the exporter is probed on 9121', () => {
     const { main, exporter } = build();
     expect(main.livenessProbe.tcpSocket).toEqual({ port: 6379 });

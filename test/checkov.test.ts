@@ -1,0 +1,83 @@
+/**
+ * Issue 14: one declaration serves every checker. An `exception.stackbook.io/<id>` annotation is
+ * carried to checkov as `checkov.io/skip<N>: <CHECK_ID>=<reason>` (policies/checkov.ts, applied by
+ * render.ts), and real checkov honours it: the same privileged Deployment fails CKV_K8S_16 without
+ * the generated annotations and has it skipped with them. checkov is installed by .ci/run (PyPI,
+ * into ~/.cache/stackbook-checkov); without it these tests fail, never skip. The full run over every
+ * bundle is its own CI step: `node tools/checkov.mjs` (about 45 s for four bundles).
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { dump } from 'js-yaml';
+import { CHECKOV_CHECKS, checkovSkips, withCheckovSkips } from '../policies/checkov.js';
+import { RULES } from '../policies/rules.js';
+import { renderEnv } from './helpers.js';
+// @ts-expect-error plain ESM tool without types
+import { findCheckov } from '../tools/checkov.mjs';
+
+const tmp = mkdtempSync(join(tmpdir(), 'stackbook-checkov-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function privileged(annotations: Record<string, string>) {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: 'runtime', namespace: 'oub', annotations: { ...annotations } },
+    spec: {
+      selector: { matchLabels: { app: 'runtime' } },
+      template: {
+        metadata: { labels: { app: 'runtime' } },
+        spec: { containers: [{ name: 'runtime', image: `docker.io/library/busybox@sha256:${'a'.repeat(64)}`, securityContext: { privileged: true, runAsUser: 20000 } }] },
+      },
+    },
+  };
+}
+
+/** checkov's verdict on CKV_K8S_16 for one object: failed, skipped or passed. */
+function verdict(obj: object, label: string): string {
+  const dir = join(tmp, label);
+  rmSync(dir, { recursive: true, force: true });
+  spawnSync('mkdir', ['-p', dir]);
+  writeFileSync(join(dir, 'object.yaml'), dump(obj));
+  const bin = findCheckov();
+  if (!bin) throw new Error('checkov is not installed: .ci/run installs it (python3 -m venv ~/.cache/stackbook-checkov && ~/.cache/stackbook-checkov/bin/pip install checkov)');
+  const r = spawnSync(bin, ['-d', dir, '--framework', 'kubernetes', '--check', 'CKV_K8S_16', '--skip-download', '-o', 'json'], { encoding: 'utf8', env: { ...process.env, BC_SKIP_MAPPING: 'TRUE' } });
+  const res = JSON.parse(r.stdout).results;
+  if (res.failed_checks.length > 0) return 'failed';
+  if (res.skipped_checks.length > 0) return `skipped: ${res.skipped_checks[0].check_result.suppress_comment}`;
+  return 'passed';
+}
+
+describe('exception declarations reach checkov (issue 14)', () => {
+  const REASON = 'the rootless Docker daemon needs privileged (see OUB-10); mode=rootless';
+  it('a pod-security-restricted exception becomes checkov skips of the Pod Security checks, numbered, "=" removed from the reason', () => {
+    const skips = checkovSkips(privileged({ 'exception.stackbook.io/pod-security-restricted': REASON }), { digestsRequired: true });
+    expect(Object.keys(skips)).toEqual(CHECKOV_CHECKS['pod-security-restricted']!.map((_c, i) => `checkov.io/skip${i + 1}`));
+    expect(skips['checkov.io/skip1']).toBe('CKV_K8S_16=pod-security-restricted: the rootless Docker daemon needs privileged (see OUB-10); mode is rootless');
+    for (const v of Object.values(skips)) expect(v.split('=')).toHaveLength(2);
+    expect(checkovSkips(privileged({}), { digestsRequired: true })).toEqual({});
+  });
+
+  it('every mapped id is a project rule or a documented checker-only declaration', () => {
+    const ruleIds = new Set(RULES.map((r) => r.id));
+    expect(Object.keys(CHECKOV_CHECKS).filter((id) => !ruleIds.has(id))).toEqual(['secret-env', 'image-user']);
+  });
+
+  it('real checkov: without the generated annotations the privileged Deployment fails CKV_K8S_16; with them it is skipped with the declared reason', () => {
+    const declared = privileged({ 'exception.stackbook.io/pod-security-restricted': REASON });
+    expect(verdict(declared, 'plain')).toBe('failed');
+    expect(verdict(withCheckovSkips(structuredClone(declared), { digestsRequired: true }), 'carried')).toMatch(/^skipped: pod-security-restricted: the rootless Docker daemon/);
+  }, 120_000);
+
+  it('the stacks: the OUB exception reaches checkov on the rendered Deployment; dev images by tag and image-user UIDs are declared, prod digests are not skipped', () => {
+    for (const env of ['dev', 'prod']) {
+      const oub = renderEnv(env).objects.find((o) => o.kind === 'Deployment' && o.metadata.name === 'oubliette')!;
+      const values = Object.entries(oub.metadata.annotations ?? {}).filter(([k]) => k.startsWith('checkov.io/skip')).map(([, v]) => v.split('=')[0]);
+      expect(values, env).toEqual(expect.arrayContaining(['CKV_K8S_16', 'CKV_K8S_20', 'CKV_K8S_25', 'CKV_K8S_40']));
+      expect(values.includes('CKV_K8S_43'), env).toBe(env === 'dev');
+    }
+  });
+});
