@@ -449,6 +449,17 @@ const row = (r) => {
   log(`${bad ? 'FAIL' : 'ok  '} ${r.stack} ${r.job}: ${r.bytes ?? '-'} | ${r.verify} | ${r.restore} | ${r.corruption}${r.note ? ` | ${r.note}` : ''}`);
 };
 
+/** The mc Jobs' credentials (S3_ACCESS_KEY/S3_SECRET_KEY secretKeyRefs) and their S3_URL Service -> a local port. */
+const mcSecret = (secretFor) => (envName, ref) => {
+  if (envName === 'S3_ACCESS_KEY') return secretFor.access;
+  if (envName === 'S3_SECRET_KEY') return secretFor.secret;
+  throw new Error(`no test value for ${envName} (secret ${ref.name}/${ref.key})`);
+};
+const s3Services = (c, port) => {
+  const u = new URL(envOf(c).S3_URL.value);
+  return { [`${u.hostname}:${u.port || 80}`]: port };
+};
+
 const only = process.argv.slice(2);
 const envs = knownEnvironments(ROOT).filter((e) => only.length === 0 || only.includes(e));
 for (const env of envs) {
@@ -461,15 +472,6 @@ for (const env of envs) {
   }
   const objects = rendered.objects;
   const cronJobs = objects.filter((o) => o.kind === 'CronJob');
-  const mcSecret = (secretFor) => (envName, ref) => {
-    if (envName === 'S3_ACCESS_KEY') return secretFor.access;
-    if (envName === 'S3_SECRET_KEY') return secretFor.secret;
-    throw new Error(`no test value for ${envName} (secret ${ref.name}/${ref.key})`);
-  };
-  const s3Services = (c, port) => {
-    const u = new URL(envOf(c).S3_URL.value);
-    return { [`${u.hostname}:${u.port || 80}`]: port };
-  };
   // the buckets Job (mc mb --ignore-existing) creates the buckets the backups write to: run it, twice
   for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-buckets-[0-9a-f]{8}$/.test(x.metadata.name))) {
     const c = podSpec(o).containers[0];
@@ -483,6 +485,17 @@ for (const env of envs) {
   }
   const backups = cronJobs.filter((o) => o.metadata.name.endsWith('-backup'));
   for (const bj of backups) {
+    try {
+      await testBackup(env, objects, cronJobs, bj);
+    } catch (e) {
+      row({ stack: env, job: `${bj.metadata.namespace}/${bj.metadata.name}`, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: `harness error: ${String(e.message ?? e).split('\n')[0]}`, failed: true });
+    }
+  }
+  await testRetentionJobs(env, objects);
+}
+
+async function testBackup(env, objects, cronJobs, bj) {
+  {
     const ns = bj.metadata.namespace;
     const name = bj.metadata.name.replace(/-backup$/, '');
     const drill = cronJobs.find((o) => o.metadata.name === `${name}-restore-drill` && o.metadata.namespace === ns);
@@ -493,7 +506,7 @@ for (const env of envs) {
     const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
     if (kind === 'mongodb' || kind === 'clickhouse' || kind === 'unknown') {
       row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no MongoDB server installable here (docs/backup-tests.md)' : kind === 'clickhouse' ? 'Debian clickhouse-server 18.16 has no BACKUP statement (docs/backup-tests.md)' : 'unrecognised source' });
-      continue;
+      return;
     }
     const storeEnv = envOf(pod.containers[0]);
     const EXT = produceEnv.EXT.value;
@@ -515,7 +528,7 @@ for (const env of envs) {
       services[`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`] = S3.port;
       if (u.protocol !== 'http:') {
         row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: `S3 endpoint ${u.origin} is https: the loopback server speaks http`, failed: true });
-        continue;
+        return;
       }
     }
     const pgUser = { user: `${env}_${name}_backup`.replace(/[^a-z0-9_]/g, '_'), password: `pw-${env}-${name}-${PG.port}` };
@@ -576,7 +589,7 @@ for (const env of envs) {
     // 1. backup
     const b = runPod(bj, ctx);
     const bOut = outputOf(b);
-    const bytes = Number((/produced and verified \S+ \((\d+) bytes/.exec(bOut) ?? [])[1] ?? NaN);
+    const bytes = Number((/(?:produced|streamed, stored) and verified \S+ \((\d+) bytes/.exec(bOut) ?? [])[1] ?? NaN);
     const stored = lastLine(bOut, /stored and verified/);
     const notes = [...notes0];
     // what the backup pod left in its /work emptyDir (node disk): a streamed tarball leaves no archive there
@@ -584,7 +597,7 @@ for (const env of envs) {
     notes.push(`largest file in /work: ${staged} bytes`);
     if (!b.ok) {
       row({ stack: env, job, server: kind, target: tgt.where, bytes: '-', verify: `FAILED: ${bOut.trim().split('\n').slice(-3).join(' / ')}`, restore: 'NOT RUN', corruption: 'NOT RUN', failed: true });
-      continue;
+      return;
     }
     const after = listArtefacts(tgt, tdir, name, EXT);
     const newest = after.artefacts[after.artefacts.length - 1];
@@ -602,7 +615,7 @@ for (const env of envs) {
     notes.push(`2nd run: ${secondOk ? 'ok' : `FAILED (${outputOf(b2).slice(-300)})`}`);
     if (!drill) {
       row({ stack: env, job, server: kind, target: tgt.where, bytes, verify, restore: 'no drill rendered', corruption: 'NOT RUN', note: notes.join('; '), failed: true });
-      continue;
+      return;
     }
 
     // 2. restore drill, then compare the drill's own scratch copy with the source
@@ -671,6 +684,9 @@ for (const env of envs) {
     });
   }
 
+}
+
+async function testRetentionJobs(env, objects) {
   // retention Jobs: the MinIO lifecycle (mc) against moto, twice: the second run must change nothing
   for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-lifecycle-[0-9a-f]{8}$/.test(x.metadata.name))) {
     const c = podSpec(o).containers[0];
