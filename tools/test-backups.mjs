@@ -156,23 +156,80 @@ async function startS3() {
   }
   throw new Error(`versitygw did not start: ${d.output()}`);
 }
+function awsMoto(m, args, allowFail) {
+  return sh(AWS, ['--endpoint-url', `${m.tls ? 'https' : 'http'}://127.0.0.1:${m.port}`, ...(m.tls ? ['--no-verify-ssl'] : []), '--no-cli-pager', ...args], {
+    allowFail,
+    env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', PYTHONWARNINGS: 'ignore' },
+  });
+}
 /** moto (PyPI): the S3 server with the bucket lifecycle API, for the MinIO lifecycle Job (versitygw lacks it). */
-async function startMoto(serviceHost) {
+async function startMoto(url) {
+  const u = new URL(url);
   const port = await freePort();
+  const tls = u.protocol === 'https:' ? certFor(u.hostname) : undefined;
   // moto reads a Host header it does not know as virtual-host style (<bucket>.<host>): declare the Service's name
-  const d = startDaemon('moto', MOTO, ['-H', '127.0.0.1', '-p', String(port)], { cwd: BASE, env: { ...process.env, MOTO_S3_CUSTOM_ENDPOINTS: `http://${serviceHost}:${port}` } });
+  const d = startDaemon('moto', MOTO, ['-H', '127.0.0.1', '-p', String(port), ...(tls ? ['-c', tls.crt, '-k', tls.key] : [])], { cwd: BASE, env: { ...process.env, MOTO_S3_CUSTOM_ENDPOINTS: `${u.protocol}//${u.hostname}:${port}` } });
   for (let i = 0; i < 150; i++) {
-    if (awsHost(port, ['s3api', 'list-buckets'], true).status === 0) return { port, stop: () => d.proc.kill('SIGTERM') };
+    if (awsMoto({ port, tls: !!tls }, ['s3api', 'list-buckets'], true).status === 0) return { port, tls: !!tls, stop: () => d.proc.kill('SIGTERM') };
     if (d.proc.exitCode !== null) break;
     await sleep(200);
   }
   throw new Error(`moto_server did not start: ${d.output()}`);
 }
 function awsHost(port, args, allowFail = false) {
-  return sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', ...args], {
-    allowFail,
-    env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
-  });
+  const run = (fail) =>
+    sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', '--cli-read-timeout', '300', ...args], {
+      allowFail: fail,
+      env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+    });
+  // the harness's own calls (seeding, reading back) retry once: a loaded machine times out now and then
+  const r = run(true);
+  return r.status === 0 || allowFail ? r : run(false);
+}
+
+// TLS: an https endpoint (prod's external object store) is served by a second versitygw on the same
+// POSIX root with a certificate for its name from a test CA; every pod trusts that CA through a
+// bind-mounted /etc/ssl/certs/ca-certificates.crt (system bundle + the test CA).
+const CA_DIR = join(BASE, 'ca');
+mkdirSync(CA_DIR);
+sh('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=stackbook backup tier test CA', '-keyout', join(CA_DIR, 'ca.key'), '-out', join(CA_DIR, 'ca.crt')]);
+const CA_BUNDLE = join(CA_DIR, 'ca-certificates.crt');
+writeFileSync(CA_BUNDLE, readFileSync('/etc/ssl/certs/ca-certificates.crt', 'utf8') + readFileSync(join(CA_DIR, 'ca.crt'), 'utf8'));
+chmodSync(CA_DIR, 0o755);
+chmodSync(CA_BUNDLE, 0o644);
+// the AWS CLI trusts its own bundled CA file, not the system's (Debian awscli; the aws-cli image too)
+const AWS_CA_FILES = ['/usr/lib/python3/dist-packages/awscli/botocore/cacert.pem'].filter((f) => existsSync(f));
+function certFor(host) {
+  const key = join(CA_DIR, `${host}.key`);
+  const crt = join(CA_DIR, `${host}.crt`);
+  if (!existsSync(crt)) {
+    const ext = join(CA_DIR, `${host}.ext`);
+    writeFileSync(ext, `subjectAltName=DNS:${host}\n`);
+    sh('openssl', ['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${host}`, '-keyout', key, '-out', join(CA_DIR, `${host}.csr`)]);
+    sh('openssl', ['x509', '-req', '-in', join(CA_DIR, `${host}.csr`), '-CA', join(CA_DIR, 'ca.crt'), '-CAkey', join(CA_DIR, 'ca.key'), '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', crt]);
+  }
+  return { key, crt };
+}
+const tlsGateways = new Map();
+async function tlsGateway(host) {
+  if (!tlsGateways.has(host)) {
+    const { key, crt } = certFor(host);
+    const port = await freePort();
+    const d = startDaemon(`versitygw-tls-${host}`, GW, ['--access', S3_ROOT.access, '--secret', S3_ROOT.secret, '--port', `127.0.0.1:${port}`, '--cert', crt, '--key', key, 'posix', S3.dir], { cwd: '/' });
+    let up = false;
+    for (let i = 0; i < 100 && !up; i++) {
+      up = sh('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', host], { allowFail: true, input: '' }).status === 0;
+      if (!up) await sleep(200);
+    }
+    if (!up) throw new Error(`versitygw with TLS for ${host} did not start: ${d.output()}`);
+    tlsGateways.set(host, port);
+  }
+  return tlsGateways.get(host);
+}
+/** The local port for an S3 URL's Service: the http gateway, or a TLS one for https. */
+async function s3Port(url) {
+  const u = new URL(url);
+  return u.protocol === 'https:' ? tlsGateway(u.hostname) : S3.port;
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -259,12 +316,14 @@ function runPod(obj, ctx) {
       for (const [hp, local] of Object.entries(ctx.services)) {
         const [host, port] = hp.split(':');
         if (value.includes(`${host}:${port}`)) env[name] = value.split(`${host}:${port}`).join(`${host}:${local}`);
+        const scheme = port === '443' ? 'https' : port === '80' ? 'http' : undefined;
+        if (scheme) env[name] = env[name].replace(new RegExp(`^(${scheme}://${host.replace(/\./g, '\\.')})(?=/|$)`), `$1:${local}`);
         if (name === 'PGPORT' && env.PGHOST === host && value === port) env[name] = String(local);
       }
     }
     const mounts = [...(c.volumeMounts ?? [])].sort((a, b) => a.mountPath.length - b.mountPath.length);
     const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
-    const lines = ['set -e', `mount --bind ${q(hostsFile)} /etc/hosts`, `mount --bind ${q(passwdFile)} /etc/passwd`, `mount --bind ${q(groupFile)} /etc/group`];
+    const lines = ['set -e', `mount --bind ${q(hostsFile)} /etc/hosts`, `mount --bind ${q(passwdFile)} /etc/passwd`, `mount --bind ${q(groupFile)} /etc/group`, `mount --bind ${q(CA_BUNDLE)} /etc/ssl/certs/ca-certificates.crt`, ...AWS_CA_FILES.map((f) => `mount --bind ${q(CA_BUNDLE)} ${q(f)}`)];
     for (const m of mounts) {
       const src = volumes[m.name] + (m.subPath ? `/${m.subPath}` : '');
       lines.push(`mkdir -p ${q(m.mountPath)}`, `mount --bind ${q(src)} ${q(m.mountPath)}`);
@@ -457,7 +516,7 @@ const mcSecret = (secretFor) => (envName, ref) => {
 };
 const s3Services = (c, port) => {
   const u = new URL(envOf(c).S3_URL.value);
-  return { [`${u.hostname}:${u.port || 80}`]: port };
+  return { [`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`]: port };
 };
 
 const only = process.argv.slice(2);
@@ -475,7 +534,7 @@ for (const env of envs) {
   // the buckets Job (mc mb --ignore-existing) creates the buckets the backups write to: run it, twice
   for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-buckets-[0-9a-f]{8}$/.test(x.metadata.name))) {
     const c = podSpec(o).containers[0];
-    const ctx = { objects, claims: {}, services: s3Services(c, S3.port), secret: mcSecret(S3_ROOT) };
+    const ctx = { objects, claims: {}, services: s3Services(c, await s3Port(envOf(c).S3_URL.value)), secret: mcSecret(S3_ROOT) };
     const wanted = (envOf(c).BUCKETS?.value ?? '').split(/\s+/).filter(Boolean);
     const r1 = runPod(o, ctx);
     const r2 = runPod(o, ctx);
@@ -505,7 +564,7 @@ async function testBackup(env, objects, cronJobs, bj) {
     const job = `${ns}/${bj.metadata.name}`;
     const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
     if (kind === 'mongodb' || kind === 'clickhouse' || kind === 'unknown') {
-      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no MongoDB server installable here (docs/backup-tests.md)' : kind === 'clickhouse' ? 'Debian clickhouse-server 18.16 has no BACKUP statement (docs/backup-tests.md)' : 'unrecognised source' });
+      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no MongoDB server installable here (docs/backup-tests.md)' : kind === 'clickhouse' ? 'Debian clickhouse-server 18.16 has no BACKUP statement (docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
       return;
     }
     const storeEnv = envOf(pod.containers[0]);
@@ -525,11 +584,7 @@ async function testBackup(env, objects, cronJobs, bj) {
     if (kind === 'postgres') services[`${produceEnv.PGHOST.value}:${produceEnv.PGPORT.value}`] = PG.port;
     if (storeEnv.S3_ENDPOINT) {
       const u = new URL(storeEnv.S3_ENDPOINT.value);
-      services[`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`] = S3.port;
-      if (u.protocol !== 'http:') {
-        row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: `S3 endpoint ${u.origin} is https: the loopback server speaks http`, failed: true });
-        return;
-      }
+      services[`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`] = await s3Port(storeEnv.S3_ENDPOINT.value);
     }
     const pgUser = { user: `${env}_${name}_backup`.replace(/[^a-z0-9_]/g, '_'), password: `pw-${env}-${name}-${PG.port}` };
     const secret = (envName, ref) => {
@@ -691,13 +746,13 @@ async function testRetentionJobs(env, objects) {
   for (const o of objects.filter((x) => x.kind === 'Job' && /^minio-lifecycle-[0-9a-f]{8}$/.test(x.metadata.name))) {
     const c = podSpec(o).containers[0];
     const bucket = envOf(c).BUCKET.value;
-    const LIFECYCLE_S3 = await startMoto(new URL(envOf(c).S3_URL.value).hostname);
+    const LIFECYCLE_S3 = await startMoto(envOf(c).S3_URL.value);
     const ctx = { objects, claims: {}, services: s3Services(c, LIFECYCLE_S3.port), secret: mcSecret({ access: 'stackbooklifecycle', secret: 'lifecycle-secret-key' }) };
     const cfgVol = podSpec(o).volumes.find((v) => v.configMap);
     const cm = objects.find((x) => x.kind === 'ConfigMap' && x.metadata.name === cfgVol.configMap.name && x.metadata.namespace === o.metadata.namespace);
     const want = JSON.parse(cm.data['lifecycle.json']);
     const get = () => {
-      const r = awsHost(LIFECYCLE_S3.port, ['s3api', 'get-bucket-lifecycle-configuration', '--bucket', bucket, '--output', 'json'], true);
+      const r = awsMoto(LIFECYCLE_S3, ['s3api', 'get-bucket-lifecycle-configuration', '--bucket', bucket, '--output', 'json'], true);
       return r.status === 0 ? JSON.parse(r.stdout) : null;
     };
     const r1 = runPod(o, ctx);
