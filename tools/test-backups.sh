@@ -13,6 +13,7 @@ declare -A PACKAGE=(
   [/usr/lib/postgresql/15/bin/initdb]=postgresql
   [/usr/bin/aws]=awscli
   [/usr/bin/sqlite3]=sqlite3
+  [/usr/bin/openssl]=openssl        # the test CA of https endpoints
   [/usr/bin/promtool]=prometheus
   [/usr/bin/unshare]=util-linux
   [/usr/bin/setpriv]=util-linux
