@@ -433,12 +433,12 @@ function putObject(t, dir, key, content) {
     writeFileSync(join(dir, key), content);
   }
 }
+/**
+ * What the target holds, read by the harness from the storage itself (versitygw's POSIX backend
+ * keeps an object as <root>/<bucket>/<key>): independent of the S3 read-back the scripts do, and
+ * immune to a host-side AWS CLI GET that hung twice on the loaded machine (docs/backup-tests.md).
+ */
 function getObject(t, dir, key) {
-  if (t.kind === 's3') {
-    const f = join(BASE, 'download.tmp');
-    awsHost(S3.port, ['s3', 'cp', '--only-show-errors', `s3://${t.bucket}/${t.prefix}/${key}`, f]);
-    return readFileSync(f);
-  }
   return readFileSync(join(dir, key));
 }
 
