@@ -4,7 +4,8 @@
 # Go modules into a cache outside the repo, keyed by version:
 #   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
 # Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
-# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller]...   (default: all)
+# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3]...
+#   (default: all; supply-chain, policy-controller and s3 only when named)
 # Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 
@@ -330,6 +331,32 @@ kwok_stages() {
   mv "$dest.tmp" "$dest"
 }
 
+# ---------------------------------------------------------------- S3 server for the backup tier
+# versitygw (POSIX backend in a temp dir) is the S3 endpoint tools/test-backups.mjs runs every
+# `aws s3` call of the rendered backup and drill scripts against, and mc for the MinIO Jobs.
+# Not part of `all`.
+build_s3() {
+  local out="$CACHE/versitygw-$VERSITYGW_VERSION/bin"
+  if have "$out/versitygw"; then log "versitygw $VERSITYGW_VERSION: cached ($out)"; return 0; fi
+  if proxy_refuses "github.com/versity/versitygw@$VERSITYGW_VERSION"; then return 3; fi
+  local start=$SECONDS
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "github.com/versity/versitygw/cmd/versitygw@$VERSITYGW_VERSION"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "versitygw: $((SECONDS - start))s"
+}
+# mc, the MinIO client the minio-buckets and minio-lifecycle Jobs run (see versions.env for the version)
+build_mc() {
+  local out="$CACHE/mc-$MC_MODULE_VERSION/bin"
+  if have "$out/mc"; then log "mc $MC_MODULE_VERSION: cached ($out)"; return 0; fi
+  if proxy_refuses "github.com/minio/mc@$MC_MODULE_VERSION"; then return 3; fi
+  local start=$SECONDS
+  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "github.com/minio/mc@$MC_MODULE_VERSION"
+  rm -rf "$out"; mv "$out.tmp" "$out"
+  log "mc: $((SECONDS - start))s"
+}
+
 # ---------------------------------------------------------------- manifest checkers
 build_checkers() {
   local rc=0
@@ -445,7 +472,8 @@ main() {
       kube-provider) run_step kube-provider build_kube_provider ;;
       kwok) run_step kwok build_kwok ;;
       checkers) run_step checkers build_checkers ;;
-      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller]..." >&2; exit 2 ;;
+      s3) run_step s3 build_s3; run_step mc build_mc ;;
+      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3]..." >&2; exit 2 ;;
     esac
   done
   log "summary (cache: $CACHE):"
