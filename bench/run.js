@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
-//   node bench/run.js [--runs N] [--tests]
+//   node bench/run.js [--runs N] [--tests] [--no-pulumi]
 // Measures CLI start-up (`stackbook --help`), `synth <env>` per stack and `synth --all`,
 // peak RSS of synth --all, and a floor: parsing and re-serialising the same YAML with js-yaml
 // in a fresh node process; scaling over a synthetic fleet of 1, 10, 100 and 1,000 services
-// (bench/fleet.js); with --tests, the wall time of `npm test`. Prints tables and writes
+// (bench/fleet.js); `pulumi preview` and `pulumi up` per stack on the real engine (median of 3,
+// tools/test-cluster.mjs --bench; BLOCKED without the tools/build.sh cache, skipped with
+// --no-pulumi); with --tests, the wall time of `npm test`. Prints tables and writes
 // bench/results.json.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -86,6 +88,35 @@ try {
   const memGrowth = last.kibPerObject / Math.max(1, prev.kibPerObject);
   const linear = timeGrowth <= 1.5 && memGrowth <= 1.5;
 
+  // Pulumi on the real engine (tools/test-cluster.mjs --bench: median of 3 per stack, on a test
+  // cluster with kwok Nodes), beside synth of the same stack. Needs the tools/build.sh cache.
+  const PULUMI_TARGETS = { previewS: 10, upS: 45 };
+  let pulumiBench;
+  if (!process.argv.includes('--no-pulumi')) {
+    const r = spawnSync(process.execPath, [join(root, 'tools', 'test-cluster.mjs'), '--bench', ...envs], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const line = r.stdout.trim().split('\n').pop() ?? '';
+    try {
+      pulumiBench = JSON.parse(line);
+    } catch {
+      pulumiBench = { blocked: `tools/test-cluster.mjs --bench gave no result (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` };
+    }
+  }
+  const synthOf = (env) => results.find((x) => x.name === `synth ${env}`)?.medianMs;
+  const pulumiTable = !pulumiBench
+    ? ''
+    : pulumiBench.blocked
+      ? `pulumi: BLOCKED: ${pulumiBench.blocked}\n`
+      : [
+          `pulumi (real engine, median of 3; targets preview <= ${PULUMI_TARGETS.previewS} s, up <= ${PULUMI_TARGETS.upS} s on 2 cores):`,
+          'stack      synth ms   preview s   up s',
+          ...pulumiBench.bench.map((b) =>
+            b.error
+              ? `${b.stack.padEnd(8)} FAILED: ${b.error}`
+              : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(11)}${b.previewS > PULUMI_TARGETS.previewS ? '!' : ' '} ${b.upS.toFixed(1).padStart(6)}${b.upS > PULUMI_TARGETS.upS ? '!' : ' '}`,
+          ),
+          '(! = over target)',
+        ].join('\n') + '\n';
+
   let npmTest;
   if (WITH_TESTS) {
     const t0 = process.hrtime.bigint();
@@ -102,10 +133,10 @@ try {
   const ratio = (all.medianMs / floor.medianMs).toFixed(2);
   const objectsPerSecond = Math.round(objects / (all.medianMs / 1000));
   const summary = `synth --all: ${objects} objects, ${objectsPerSecond} objects/s, peak RSS ${maxRssMiB} MiB, ${ratio}x the floor`;
-  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${npmTest ? `npm test: ${npmTest.wallMs} ms wall (${npmTest.summary}, exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${pulumiTable}${npmTest ? `npm test: ${npmTest.wallMs} ms wall (${npmTest.summary}, exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   writeFileSync(
     join(root, 'bench', 'results.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, results, synthAll: { objects, objectsPerSecond, maxRssMiB, ratioToFloor: Number(ratio) }, fleet, fleetGrowth: { time: Number(timeGrowth.toFixed(2)), memory: Number(memGrowth.toFixed(2)), linear }, npmTest }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, results, synthAll: { objects, objectsPerSecond, maxRssMiB, ratioToFloor: Number(ratio) }, fleet, fleetGrowth: { time: Number(timeGrowth.toFixed(2)), memory: Number(memGrowth.toFixed(2)), linear }, pulumi: pulumiBench ? { targets: PULUMI_TARGETS, ...pulumiBench } : undefined, npmTest }, null, 2)}\n`,
   );
 } finally {
   rmSync(out, { recursive: true, force: true });

@@ -80,18 +80,16 @@ function countKinds(objects: readonly { kind: string }[]): string {
  */
 async function renderChecked(root: string, envs: readonly string[], out: (s: string) => void, quietExceptions = false) {
   const { loadStacks } = await import('../synth/stacks.js');
-  const { render } = await import('../synth/render.js');
-  const { evaluate, blocking, formatViolation } = await import('../policies/rules.js');
+  const { checkStack, violationLines } = await import('../synth/pipeline.js');
   const stacks = loadStacks(root, envs); // every stack's config problems at once, before rendering
   const results = [];
   let failed = false;
   for (const [env, stack] of stacks) {
-    const rendered = render(stack);
-    const violations = evaluate(rendered.objects);
-    const blockers = blocking(violations);
-    for (const v of violations) if (!(quietExceptions && v.exceptedBecause !== undefined)) out(`${env}: ${formatViolation(v)}`);
-    if (blockers.length > 0) failed = true;
-    results.push({ env, rendered, violations, blockers });
+    // The one pipeline (render -> policies -> air-gap check) the Pulumi program also runs.
+    const checked = checkStack(stack);
+    for (const line of violationLines(checked, { withExcepted: !quietExceptions })) out(line);
+    if (checked.blockers.length > 0) failed = true;
+    results.push(checked);
   }
   return { results, failed };
 }
@@ -101,12 +99,11 @@ async function synth(root: string, args: Args): Promise<number> {
   const outRoot = resolve(root, (args.flags.get('--out') as string | undefined) ?? 'dist');
   const { results, failed } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`), true);
   // X-12: an air-gapped bundle is judged on what was rendered: mirror + digest for every image, no public hosts.
-  const { airgapProblems, formatAirgapProblem } = await import('../synth/airgap.js');
+  const { airgapLines } = await import('../synth/pipeline.js');
   let refused = false;
-  for (const { env, rendered } of results) {
-    if (!rendered.stack.cluster.airgapped) continue;
-    for (const p of airgapProblems(rendered)) {
-      process.stderr.write(`${env}: air-gap: ${formatAirgapProblem(p)}\n`);
+  for (const checked of results) {
+    for (const line of airgapLines(checked)) {
+      process.stderr.write(`${line}\n`);
       refused = true;
     }
   }

@@ -53,6 +53,52 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/**
+ * The fields some writer of the object itself set (`metadata.managedFields[].fieldsV1`, union over
+ * entries without a `subresource`), or undefined when the object carries no managed fields (a
+ * preview of a new resource, mocks: props are the program's inputs then).
+ *
+ * After `pulumi up` the engine hands a stack policy each resource's *outputs* (the live object;
+ * pulumi v3.248 pkg/resource/deploy/step_generator.go AnalyzeResources: `Properties: v.Outputs`), and
+ * strips the provider's `__inputs` copy (sdk/go/common/resource/plugin/analyzer_plugin.go
+ * AnalyzeStack: `SkipInternalKeys: true`; pulumi-kubernetes f47bc2d6f199 pkg/provider/provider.go:2705
+ * keeps inputs there). The live object carries server defaults nobody wrote
+ * (a Deployment's `spec.replicas: 1`): those are in no managed-fields set. Fields written through a
+ * subresource (`/scale` by the HPA controller, `/status`) are not the program's either.
+ */
+export function writtenFields(metadata: Rec): Rec | undefined {
+  const entries = metadata.managedFields;
+  if (!Array.isArray(entries) || entries.length === 0) return undefined;
+  const union: Rec = {};
+  const merge = (into: Rec, from: Rec) => {
+    for (const [k, v] of Object.entries(from)) {
+      const cur = into[k];
+      if (isRec(cur) && isRec(v)) merge(cur, v);
+      else if (!isRec(cur)) into[k] = isRec(v) ? merge({}, v) : {};
+    }
+    return into;
+  };
+  for (const e of entries) {
+    if (isRec(e) && e.subresource === undefined && isRec(e.fieldsV1)) merge(union, e.fieldsV1);
+  }
+  return union;
+}
+
+/**
+ * `value` cut down to the fields in `fields` (a fieldsV1 set: `f:<name>` per map key). A field whose
+ * set names no sub-field (`{}` or only `.`), and every list, is kept whole.
+ */
+export function keepWritten(value: Rec, fields: Rec): Rec {
+  const out: Rec = {};
+  for (const [k, v] of Object.entries(value)) {
+    const f = fields[`f:${k}`];
+    if (!isRec(f)) continue;
+    const nested = Object.keys(f).some((x) => x.startsWith('f:'));
+    out[k] = isRec(v) && nested ? keepWritten(v, f) : v;
+  }
+  return out;
+}
+
 const METADATA_FIELDS = ['name', 'namespace', 'labels', 'annotations'] as const;
 const SKIPPED_TOP_LEVEL = new Set(['apiVersion', 'kind', 'metadata', 'status']);
 
@@ -86,13 +132,21 @@ export function manifestOf(r: StackResource): Obj | undefined {
     const v = metadata[f];
     if (v !== undefined) meta[f] = plain(v);
   }
-  const obj: Rec = { apiVersion, kind, metadata: meta };
+  let body: Rec = {};
   for (const k of Object.keys(r.props)) {
-    if (SKIPPED_TOP_LEVEL.has(k)) continue;
+    if (SKIPPED_TOP_LEVEL.has(k) || k.startsWith('__')) continue;
     const v = r.props[k];
-    if (v !== undefined) obj[k] = plain(v);
+    if (v !== undefined) body[k] = plain(v);
   }
-  return obj as unknown as Obj;
+  // Judge what the program wrote, not what the server filled in (see writtenFields).
+  let written: Rec | undefined;
+  try {
+    written = writtenFields(metadata);
+  } catch {
+    written = undefined; // managed fields unknown during a preview: judge the props as they are
+  }
+  if (written !== undefined) body = keepWritten(body, written);
+  return { apiVersion, kind, metadata: meta, ...body } as unknown as Obj;
 }
 
 /** The stack's Kubernetes objects, and the URN of each by its `Kind ns/name` reference. */

@@ -1,7 +1,8 @@
 /**
- * The Pulumi program: registers exactly the objects `render()` returns (the objects `stackbook synth`
- * writes), plus the Secrets only Pulumi may own (`SecretRequirement`s with source `pulumi`).
- * Everything it knows about the stack comes from `render()`'s result; it adds no manifest logic.
+ * The Pulumi program: registers exactly the objects `stackbook synth` writes (`checkStack`, the
+ * CLI's pipeline: render -> policies -> air-gap check; a stack it refuses registers nothing), plus
+ * the Secrets only Pulumi may own (`SecretRequirement`s with source `pulumi`). Everything it knows
+ * about the stack comes from the rendered result; it adds no manifest logic.
  */
 import * as pulumi from '@pulumi/pulumi';
 import * as k8s from '@pulumi/kubernetes';
@@ -10,7 +11,8 @@ import { PULUMI_SECRET_SOURCE_ANNOTATION } from '../policies/pulumi-adapter.js';
 import { ROTATION_VERSION_ANNOTATION, secretListing, type SecretListing } from '../components/secret.js';
 import type { SecretRequirement } from '../services/types.js';
 import { ConfigError, type ConfigProblem } from '../stacks/load.js';
-import { commonLabels, PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
+import { checkStack, refusalLines, violationLines } from '../synth/pipeline.js';
+import { commonLabels, PHASES, phaseOf, type Manifest, type Rendered } from '../synth/render.js';
 import { loadStackFromPulumiConfig, type LoadedStack } from './config.js';
 
 export interface StackOutputs {
@@ -147,11 +149,16 @@ export const TEST_SKIP_AWAIT_KINDS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * With `STACKBOOK_TEST_SKIP_AWAIT=true` (the real-cluster test only), marks an object of a
- * `TEST_SKIP_AWAIT_KINDS` kind `pulumi.com/skipAwait: "true"`. Otherwise leaves it untouched.
+ * `STACKBOOK_TEST_SKIP_AWAIT` (the real-cluster test only) marks objects `pulumi.com/skipAwait: "true"`:
+ * `true` marks every `TEST_SKIP_AWAIT_KINDS` kind (a test cluster without data plane); a comma list
+ * of kinds marks only those (with kwok Nodes and a scheduler, only what can never become ready
+ * there, e.g. `Ingress`: no ingress controller). Kinds outside `TEST_SKIP_AWAIT_KINDS` are ignored.
+ * Otherwise (unset, any other value) leaves the object untouched.
  */
 export function applyTestSkipAwait(obj: Manifest, env: Readonly<Record<string, string | undefined>> = process.env): void {
-  if (env[TEST_SKIP_AWAIT_ENV] !== 'true' || !TEST_SKIP_AWAIT_KINDS.has(obj.kind)) return;
+  const v = env[TEST_SKIP_AWAIT_ENV];
+  if (v === undefined || !TEST_SKIP_AWAIT_KINDS.has(obj.kind)) return;
+  if (v !== 'true' && !v.split(',').map((k) => k.trim()).includes(obj.kind)) return;
   obj.metadata.annotations = { ...obj.metadata.annotations, 'pulumi.com/skipAwait': 'true' };
 }
 
@@ -275,9 +282,21 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
 }
 
 /**
- * The whole program: `stackbook:*` config -> Stack (the CLI's loader) -> `render()` -> resources.
- * Config problems end the run as a RunError carrying the ConfigError text: the engine prints it
- * without a stack trace.
+ * A stack the pipeline refuses (blocking policy violation, air-gap problem): the same lines
+ * `stackbook synth` prints, one per problem. The entry turns it into a RunError (no stack trace).
+ */
+export class RefusedStackError extends Error {
+  constructor(readonly lines: readonly string[]) {
+    super(lines.join('\n'));
+    this.name = 'RefusedStackError';
+  }
+}
+
+/**
+ * The whole program: `stackbook:*` config -> Stack (the CLI's loader) -> the CLI's pipeline
+ * (`checkStack`: render -> policies -> air-gap check) -> resources. Config problems and refused
+ * stacks end the run as a RunError carrying the CLI's text, before any resource is registered:
+ * the engine prints it without a stack trace.
  */
 export function program(): Deployment {
   try {
@@ -289,9 +308,14 @@ export function program(): Deployment {
         );
       }
     }
-    return deployRendered(render(loaded.stack), loaded);
+    const checked = checkStack(loaded.stack);
+    const refused = refusalLines(checked);
+    if (refused.length > 0) throw new RefusedStackError(refused);
+    // advisory findings: as `synth` prints them (excepted ones are listed by `stackbook check`)
+    for (const line of violationLines(checked, { withExcepted: false })) pulumi.log.warn(line);
+    return deployRendered(checked.rendered, loaded);
   } catch (e) {
-    if (e instanceof ConfigError) throw new pulumi.RunError(e.message);
+    if (e instanceof ConfigError || e instanceof RefusedStackError) throw new pulumi.RunError(e.message);
     throw e;
   }
 }

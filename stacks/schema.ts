@@ -304,13 +304,18 @@ export const secretSource = z.discriminatedUnion('source', [
     /** Created by the Pulumi program: random values, or `stackbook:secrets.<configKey>`. */
     source: z.literal('pulumi'),
     version: rotationVersion,
-    /** Per key: `{randomLength}` or `{configKey}`. @default what the service declares */
+    /**
+     * Per key: `{randomLength}`, `{configKey}` or `{template}` (built from other keys of the Secret,
+     * `{key}` replaced by its URL-encoded value). Merged over what the service declares, key by key.
+     * @default what the service declares
+     */
     values: z
       .record(
         secretDataKey,
         z.union([
           z.strictObject({ randomLength: z.int().min(16).max(1024) }),
           z.strictObject({ configKey: z.string().regex(/^[a-z][a-zA-Z0-9]*$/, { error: 'secret names are lowerCamelCase' }) }),
+          z.strictObject({ template: z.string().min(1).max(2048).regex(/\{[-._a-zA-Z0-9]+\}/, { error: 'must reference at least one other key as {key}' }) }),
         ]),
       )
       .optional(),

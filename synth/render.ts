@@ -123,7 +123,9 @@ export function resolveSecret(stack: Stack, declared: SecretRequirement): Secret
   }
   switch (o.source) {
     case 'pulumi': {
-      const how = o.values ?? pulumi;
+      // Per key: the stack's choice over the service's (a stack that sets only `password` keeps
+      // the service's `url` template built from it). Replacing the whole map dropped templates.
+      const how = o.values || pulumi ? { ...pulumi, ...o.values } : undefined;
       return { ...base, source: 'pulumi', ...(how ? { pulumi: how } : {}), version: o.version };
     }
     case 'vault':
@@ -162,6 +164,23 @@ function renderSecrets(app: App, platform: Chart, stack: Stack, secrets: readonl
   for (const name of Object.keys(stack.secretSources).sort()) {
     if (!declared.has(name)) {
       problems.push({ file, path: ['secretSources', name], message: `no enabled service declares a Secret named ${name} (declared: ${[...declared].sort().join(', ') || 'none'})` });
+    }
+  }
+  for (const s of secrets) {
+    const o = stack.secretSources[s.name];
+    if (o?.source !== 'pulumi' || o.values === undefined) continue;
+    for (const [key, how] of Object.entries(o.values).sort(([a], [b]) => a.localeCompare(b))) {
+      const path = ['secretSources', s.name, 'values', key];
+      if (!s.keys.includes(key)) {
+        problems.push({ file, path, message: `Secret ${s.namespace}/${s.name} has no key ${key} (keys: ${s.keys.join(', ')})` });
+        continue;
+      }
+      if (!('template' in how)) continue;
+      const refs = [...how.template.matchAll(/\{([-._a-zA-Z0-9]+)\}/g)].map((m) => m[1]!);
+      const bad = [...new Set(refs.filter((r) => r === key || !s.keys.includes(r) || (s.pulumi?.[r] !== undefined && 'template' in s.pulumi[r]!)))];
+      if (bad.length > 0) {
+        problems.push({ file, path: [...path, 'template'], message: `may only reference other non-template keys of the Secret (${s.keys.join(', ')}); bad: ${bad.join(', ')}` });
+      }
     }
   }
   const vault = stack.cluster.vault;

@@ -183,3 +183,67 @@ describe('stack policies', () => {
     expect(reported).toEqual([]);
   });
 });
+
+// --------------------------------------------------------------------------- after `pulumi up`
+
+/** The fieldsV1 set of everything in `v` (lists as one owned field, as keepWritten treats them). */
+function fieldsOf(v: unknown): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return {};
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [`f:${k}`, fieldsOf(x)]));
+}
+
+/**
+ * A ConfigGroup child as the engine reports it after `up`: the live object. The server filled in
+ * defaults nobody wrote (`spec.replicas: 1` of a Deployment, a rolling-update strategy), the program's
+ * server-side apply owns what it sent, and the HPA controller owns `spec.replicas` through `/scale`.
+ */
+function liveChild(stack: string, m: Manifest, hpaTargets: ReadonlySet<string>): StackResource {
+  const sent = structuredClone(m) as Record<string, any>;
+  const live = structuredClone(m) as Record<string, any>;
+  const managedFields: Record<string, unknown>[] = [
+    { manager: 'pulumi-kubernetes-7f3a', operation: 'Apply', apiVersion: m.apiVersion, fieldsType: 'FieldsV1', fieldsV1: fieldsOf({ metadata: { labels: sent.metadata.labels, annotations: sent.metadata.annotations }, spec: sent.spec, data: sent.data }) },
+  ];
+  if (m.kind === 'Deployment') {
+    live.spec.replicas ??= 1;
+    live.spec.strategy ??= { type: 'RollingUpdate', rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%' } };
+    live.spec.revisionHistoryLimit ??= 10;
+    if (hpaTargets.has(`${m.metadata.namespace}/${m.metadata.name}`)) {
+      managedFields.push({ manager: 'kube-controller-manager', operation: 'Update', subresource: 'scale', fieldsType: 'FieldsV1', fieldsV1: { 'f:spec': { 'f:replicas': {} } } });
+    }
+    managedFields.push({ manager: 'kube-controller-manager', operation: 'Update', subresource: 'status', fieldsType: 'FieldsV1', fieldsV1: { 'f:status': { 'f:replicas': {} } } });
+    live.status = { replicas: live.spec.replicas };
+  }
+  live.metadata.managedFields = managedFields;
+  live.metadata.uid = '0b3c';
+  live.metadata.resourceVersion = '812';
+  const type = typeToken(m);
+  const name = m.metadata.namespace ? `${m.metadata.namespace}/${m.metadata.name}` : m.metadata.name;
+  return { type, urn: `urn:pulumi:${stack}::stackbook::${GROUP_TYPE}$${type}::${name}`, props: live };
+}
+
+function liveStack(env: string, objects: readonly Manifest[] = renderEnv(env).objects): StackResource[] {
+  const hpaTargets = new Set(
+    objects.filter((o) => o.kind === 'HorizontalPodAutoscaler').map((h) => `${h.metadata.namespace}/${(h.spec as any).scaleTargetRef.name}`),
+  );
+  expect(hpaTargets.size).toBeGreaterThan(0);
+  return objects.map((m) => liveChild(env, m, hpaTargets));
+}
+
+describe('after pulumi up: the engine hands the policies outputs (live objects), the rules judge what the program wrote', () => {
+  it.each(ENVS)('%s: no finding from server defaults (a defaulted spec.replicas beside an HPA)', (env) => {
+    const live = liveStack(env);
+    // the defaults are really there: without managed fields the same objects fail hpa-pdb
+    const bare = live.map((r) => ({ ...r, props: { ...r.props, metadata: { ...(r.props.metadata as object), managedFields: undefined } } }));
+    expect(findings(bare).map((f) => f.violation.rule)).toContain('hpa-pdb');
+    expect(findings(live)).toEqual([]);
+  });
+
+  it('still reports replicas the program itself sets beside an HPA', () => {
+    const objects = structuredClone(renderEnv('prod').objects) as Manifest[];
+    const hpa = objects.find((o) => o.kind === 'HorizontalPodAutoscaler')!;
+    const target = objects.find((o) => o.kind === 'Deployment' && o.metadata.namespace === hpa.metadata.namespace && o.metadata.name === (hpa.spec as any).scaleTargetRef.name)!;
+    (target.spec as any).replicas = 3;
+    const texts = findings(liveStack('prod', objects)).map((f) => f.text);
+    expect(texts).toEqual([expect.stringMatching(new RegExp(`^Deployment ${target.metadata.namespace}/${target.metadata.name}: \\[hpa-pdb\\] has fixed replicas and an HPA`))]);
+  });
+});

@@ -175,6 +175,15 @@ build_pulumi() {
   write_language_launcher "$lout/pulumi-language-nodejs" >"$out/pulumi-language-nodejs.tmp"
   chmod 0755 "$out/pulumi-language-nodejs.tmp"
   mv -f "$out/pulumi-language-nodejs.tmp" "$out/pulumi-language-nodejs"
+  # Policy packs: the v3.68 Node.js host cannot run one (`could not read plugin ... not supported`).
+  # When no language plugin has a pack's runtime name, the engine runs
+  # `pulumi-analyzer-policy-<runtime>` from PATH instead (pulumi v3.248 sdk/go/common/resource/plugin
+  # analyzer_plugin.go NewPolicyAnalyzer). The launcher of the same sdk (nodejs/dist/
+  # pulumi-analyzer-policy: node @pulumi/pulumi/cmd/run-policy-pack) installed under the runtime name
+  # `nodejspolicy`; the tier gives its copy of the pack that runtime.
+  local sdk68
+  sdk68="$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$PULUMI_LANGUAGE_NODEJS_SDK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  install -m 0755 "$sdk68/nodejs/dist/pulumi-analyzer-policy" "$out/pulumi-analyzer-policy-nodejspolicy"
 }
 
 # write_language_launcher <real host binary>: prints the launcher script
@@ -293,11 +302,32 @@ register_kube_provider() {
 # kwok nodes, which kwok marks Running/Ready with an IP (so EndpointSlices fill).
 build_kwok() {
   local out="$CACHE/kwok-$KWOK_VERSION/bin"
-  if have "$out/kwok"; then log "kwok $KWOK_VERSION: cached ($out)"; return 0; fi
-  if proxy_refuses "sigs.k8s.io/kwok@$KWOK_VERSION"; then return 3; fi
-  rm -rf "$out.tmp"; mkdir -p "$out.tmp"
-  GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
-  rm -rf "$out"; mv "$out.tmp" "$out"
+  if have "$out/kwok"; then
+    log "kwok $KWOK_VERSION: cached ($out)"
+  else
+    if proxy_refuses "sigs.k8s.io/kwok@$KWOK_VERSION"; then return 3; fi
+    rm -rf "$out.tmp"; mkdir -p "$out.tmp"
+    GOBIN="$out.tmp" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"
+    rm -rf "$out"; mv "$out.tmp" "$out"
+  fi
+  kwok_stages "$CACHE/kwok-$KWOK_VERSION/stages.yaml"
+}
+
+# kwok_stages <file>: the standalone kwok binary simulates nothing without Stage objects (kwokctl
+# embeds them; `kwok --config` must name them). Writes the module's own "fast" set, as kwokctl's
+# default: kustomize/stage/node/fast (Ready on creation), node/heartbeat-with-lease, pod/fast
+# (Pods Running/Ready with an IP, Job Pods Succeeded, deletion finished). Taken from the module
+# cache at the pinned version on every run (cheap), never committed.
+kwok_stages() {
+  local dest="$1" dir f
+  dir="$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+  [[ -n "$dir" ]] || { log "kwok: module source not found"; return 1; }
+  : >"$dest.tmp"
+  for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+    pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    { echo '---'; cat "$dir/kustomize/stage/$f"; } >>"$dest.tmp"
+  done
+  mv "$dest.tmp" "$dest"
 }
 
 # ---------------------------------------------------------------- manifest checkers

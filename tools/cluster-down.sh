@@ -19,7 +19,7 @@ fi
 # ours <name> <pid>: the pid is alive and runs the named binary
 ours() { kill -0 "$2" 2>/dev/null && tr '\0' ' ' 2>/dev/null <"/proc/$2/cmdline" | grep -q "$1"; }
 
-for name in kube-controller-manager kube-apiserver etcd; do
+for name in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pidfile="$DIR/$name.pid"
   [[ -f "$pidfile" ]] || continue
   pid="$(cat "$pidfile")"

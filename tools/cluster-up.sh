@@ -23,6 +23,9 @@ KUBECTL="${KUBECTL:-kubectl}"
 APISERVER="$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-apiserver"
 KCM="$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-controller-manager"
 ETCD="$CACHE/etcd-$ETCD_VERSION/bin/etcd"
+SCHEDULER="$CACHE/kubernetes-$KUBERNETES_VERSION/bin/kube-scheduler"
+KWOK="$CACHE/kwok-$KWOK_VERSION/bin/kwok"
+KWOK_STAGES="$CACHE/kwok-$KWOK_VERSION/stages.yaml"
 MARKER=.stackbook-cluster
 
 log() { printf '[cluster-up] %s\n' "$*" >&2; }
@@ -122,9 +125,9 @@ free_port() {
   die "no free port found"
 }
 ETCD_CLIENT_PORT="$(free_port)"; ETCD_PEER_PORT="$(free_port)"
-APISERVER_PORT="$(free_port)"; KCM_PORT="$(free_port)"
-printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nKCM_PORT=%s\n' \
-  "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" >"$DIR/ports.env"
+APISERVER_PORT="$(free_port)"; KCM_PORT="$(free_port)"; SCHEDULER_PORT="$(free_port)"
+printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nKCM_PORT=%s\nSCHEDULER_PORT=%s\n' \
+  "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT" "$APISERVER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" >"$DIR/ports.env"
 
 # ------------------------------------------------------------------ certificates
 PKI="$DIR/pki"
@@ -256,6 +259,82 @@ kcm_healthy() {
     "https://127.0.0.1:$KCM_PORT/healthz")" == ok ]]
 }
 wait_for "kube-controller-manager /healthz" 60 kcm_healthy
+
+# ------------------------------------------------------------------ data plane (simulated)
+# What a real cluster has and the provider's readiness waits need: kube-scheduler places Pods on
+# kwok's simulated Nodes (sigs.k8s.io/kwok: Node heartbeats and leases, Pods Running/Ready with an
+# IP, Job Pods Succeeded; stages from the kwok module, tools/build.sh), so Deployments roll out,
+# Services get endpoints and Jobs complete. The Nodes carry the labels and taints the stacks select:
+# three zones, a GPU pool (nvidia.com/gpu) and the Oubliette pool (stackbook.io/pool=oubliette).
+# A default StorageClass without provisioner: the tier pre-provisions one PersistentVolume per claim
+# and the controller manager binds them. Without kube-scheduler or kwok (an older tool cache) the
+# cluster has no data plane: "$DIR/data-plane" is absent and Pods stay Pending.
+if [[ -x "$SCHEDULER" && -x "$KWOK" && -f "$KWOK_STAGES" ]]; then
+  (
+    cd "$PKI"; umask 077
+    openssl req -new -newkey rsa:2048 -nodes -keyout scheduler.key -out scheduler.csr \
+      -subj "/O=system:masters/CN=system:kube-scheduler" 2>/dev/null
+    printf '%s\n' 'basicConstraints=CA:FALSE' 'keyUsage=critical,digitalSignature,keyEncipherment' \
+      'extendedKeyUsage=clientAuth' >scheduler.ext
+    openssl x509 -req -sha256 -days 7 -in scheduler.csr -CA ca.crt -CAkey ca.key -CAcreateserial \
+      -out scheduler.crt -extfile scheduler.ext 2>/dev/null
+    rm -f scheduler.csr scheduler.ext
+  )
+  write_kubeconfig "$DIR/scheduler.kubeconfig" scheduler
+  start kube-scheduler "$SCHEDULER" \
+    --kubeconfig="$DIR/scheduler.kubeconfig" \
+    --authentication-kubeconfig="$DIR/scheduler.kubeconfig" \
+    --authorization-kubeconfig="$DIR/scheduler.kubeconfig" \
+    --bind-address=127.0.0.1 --secure-port="$SCHEDULER_PORT" --leader-elect=false --profiling=false --v=1
+  scheduler_healthy() {
+    alive kube-scheduler && [[ "$(curl -fsS -k --cert "$PKI/admin.crt" --key "$PKI/admin.key" \
+      "https://127.0.0.1:$SCHEDULER_PORT/healthz")" == ok ]]
+  }
+  wait_for "kube-scheduler /healthz" 60 scheduler_healthy
+  start kwok "$KWOK" --kubeconfig="$KUBECONFIG_FILE" --config="$KWOK_STAGES" \
+    --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
+    --cidr=10.1.0.0/16 --node-ip=10.0.1.1
+  node() { # name zone extra-labels taints extra-capacity (JSON)
+    jq -n --arg name "$1" --arg zone "$2" --argjson labels "$3" --argjson taints "$4" --argjson extra "$5" '{
+      apiVersion: "v1", kind: "Node",
+      metadata: { name: $name, annotations: { "kwok.x-k8s.io/node": "fake" },
+        labels: ({ "kubernetes.io/hostname": $name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+          "type": "kwok", "topology.kubernetes.io/zone": $zone, "stackbook.io/test-fixture": "node" } + $labels) },
+      spec: { taints: $taints },
+      status: { allocatable: ({ cpu: "64", memory: "256Gi", pods: "110", "ephemeral-storage": "2Ti" } + $extra),
+                capacity: ({ cpu: "64", memory: "256Gi", pods: "110", "ephemeral-storage": "2Ti" } + $extra) } }'
+  }
+  {
+    for z in a b c; do node "stackbook-general-$z" "zone-$z" '{}' '[]' '{}'; done
+    for z in a b; do
+      node "stackbook-gpu-$z" "zone-$z" '{"nvidia.com/gpu.present": "true"}' \
+        '[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]' '{"nvidia.com/gpu": "4"}'
+    done
+    for z in a b; do
+      node "stackbook-oubliette-$z" "zone-$z" '{"stackbook.io/pool": "oubliette"}' \
+        '[{"key": "stackbook.io/pool", "value": "oubliette", "effect": "NoSchedule"}]' '{}'
+    done
+  } | jq -s '{apiVersion: "v1", kind: "List", items: .}' | k create -f - >/dev/null
+  nodes_ready() {
+    alive kwok && [[ "$(k get nodes -o json | jq '[.items[] | select(any(.status.conditions[]?; .type == "Ready" and .status == "True"))] | length')" == 7 ]]
+  }
+  wait_for "7 kwok Nodes Ready" 60 nodes_ready
+  k create -f - >/dev/null <<EOF
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations: { storageclass.kubernetes.io/is-default-class: "true" }
+  labels: { stackbook.io/test-fixture: storage }
+provisioner: kubernetes.io/no-provisioner
+volumeBindingMode: Immediate
+reclaimPolicy: Retain
+EOF
+  echo kwok >"$DIR/data-plane"
+  log "data plane: kube-scheduler, kwok $KWOK_VERSION, 7 Nodes (3 general, 2 GPU, 2 Oubliette; zones a-c), default StorageClass standard (no provisioner)"
+else
+  log "no data plane: kube-scheduler/kwok not in the tool cache (tools/build.sh apiserver kwok); Pods stay Pending"
+fi
 
 # ------------------------------------------------------------------ CRDs
 install_crds

@@ -10,11 +10,13 @@ _stackbook_tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$_stackbook_tools_dir/versions.env"
 export STACKBOOK_TOOLS_CACHE="${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}"
 
+# Not the pulumi-kubernetes provider: tools/build.sh registers it in PULUMI_HOME under the plugin
+# version the npm SDK asks for; on PATH the engine would also take it as an ambient plugin and warn
+# ("using pulumi-resource-kubernetes from $PATH").
 for _stackbook_bin in \
   "kubernetes-$KUBERNETES_VERSION" \
   "etcd-$ETCD_VERSION" \
   "pulumi-language-nodejs-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION" \
-  "pulumi-kubernetes-$PULUMI_KUBERNETES_MODULE_VERSION" \
   "kwok-$KWOK_VERSION" \
   "pulumi-$PULUMI_VERSION" \
   "kube-score-$KUBE_SCORE_VERSION" \

@@ -9,10 +9,14 @@
 //   2. drift: every field of every synthesized object equals the live value (tools/lib/drift.mjs);
 //   3. kube-score (and kube-linter when built) on the bundle: findings not listed in
 //      tools/checker-exceptions.yaml fail, as do exceptions that matched nothing (stale);
-//   4. Pulumi: with pulumi-resource-kubernetes present, on another fresh cluster: preview, up,
-//      preview --expect-no-changes, drift of the Pulumi-deployed objects, destroy, nothing left.
-//      Without it the row says "blocked" (never a pass); a preview still proves the program runs
-//      under the real engine up to the provider load.
+//   4. Pulumi (docs/real-cluster.md): with pulumi-resource-kubernetes registered, on another fresh
+//      cluster with kwok Nodes, a scheduler and pre-bound volumes: every Pulumi-owned key set from
+//      config as a canary; preview (+ policy pack) -> up (readiness waits on; skipAwait only for
+//      Ingress) -> preview --expect-no-changes (+ pack) -> refresh --expect-no-changes -> drift ->
+//      one value changed, exactly its Secret updates -> canary scan (export, backend, outputs) ->
+//      destroy, nothing left. airgap also: a stack synth refuses fails preview with synth's lines.
+//      Without the provider the row says "blocked" (never a pass); a preview still proves the
+//      program runs under the real engine up to the provider load.
 // Prints a markdown results table and writes it to dist/cluster-test.md (+ .json).
 // Exit: 0 all ran and passed; 1 a failure; 3 only with STACKBOOK_CLUSTER_STRICT=1 when something
 // was blocked/unavailable. Every cluster is stopped and the temp dir removed on any exit
@@ -30,6 +34,7 @@ import * as yaml from 'js-yaml';
 import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
 import { compareObject, objectKey } from './lib/drift.mjs';
 import { classifyApplyWarnings, controlCases, namespacePolicies, policyProblems } from './lib/pod-security.mjs';
+import { canaryConfigKey, canaryHits, canaryValue, formatCounts, previewSteps, volumeFixtures } from './lib/pulumi-cycle.mjs';
 
 const TOOLS = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(TOOLS, '..');
@@ -39,7 +44,7 @@ const STRICT = process.env.STACKBOOK_CLUSTER_STRICT === '1';
 const POD_WAIT_SECONDS = 90;
 const DELETE_WAIT_SECONDS = 120;
 const PASSPHRASE = 'stackbook-cluster-test-only';
-const BLOCKED_PROVIDER = 'blocked: pulumi-resource-kubernetes not buildable (Go proxy 403)';
+const BLOCKED_PROVIDER = 'blocked: pulumi-resource-kubernetes not built or not registered (tools/build.sh kube-provider)';
 const WORKLOAD_KINDS = ['Deployment', 'StatefulSet', 'Job', 'ReplicaSet', 'DaemonSet', 'CronJob'];
 
 const log = (msg) => process.stderr.write(`[test-cluster] ${msg}\n`);
@@ -212,7 +217,7 @@ function newRow(stack) {
     drift: { objects: 0, fields: 0, mismatches: [] },
     kubeScore: { open: [], excepted: [], ran: false },
     kubeLinter: { open: [], excepted: [], status: 'not run' },
-    pulumi: { status: 'not run', times: {}, drift: undefined, note: '' },
+    pulumi: { status: 'not run', times: {}, drift: undefined, note: '', pack: {}, resources: undefined, changesAgain: undefined, canaries: undefined, update: '', refusal: '', skipAwait: [] },
     times: {},
   };
 }
@@ -267,8 +272,18 @@ async function installPrerequisites(row, kubeconfig, docs) {
     const rc = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name, labels: { 'stackbook.io/test-fixture': 'prerequisite' } }, handler: name };
     const r = await kc(kubeconfig, ['apply', '--server-side', '--field-manager=stackbook-test-prerequisites', '-f', '-'], { input: JSON.stringify(rc) });
     if (r.code !== 0) fail(row, `prerequisite fixture RuntimeClass ${name}: ${head(r.stderr)}`);
-    else row.prerequisites.push(`RuntimeClass ${name} (prerequisite fixture; PREREQUISITES.md lists it)`);
+    else if (!row.prerequisites.some((p) => p.startsWith(`RuntimeClass ${name} `))) row.prerequisites.push(`RuntimeClass ${name} (prerequisite fixture; PREREQUISITES.md lists it)`);
   }
+  // With a data plane (tools/cluster-up.sh), what a real cluster's storage would provide: the
+  // StorageClasses the claims name and one pre-bound PersistentVolume per claim.
+  if (!existsSync(join(dirname(kubeconfig), 'data-plane'))) return;
+  const { storageClasses, volumes } = volumeFixtures(docs);
+  const objs = [...storageClasses, ...volumes];
+  if (objs.length === 0) return;
+  const r = await kc(kubeconfig, ['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) });
+  if (r.code !== 0) return fail(row, `storage fixtures: ${head(r.stderr)}`);
+  const note = `${volumes.length} PersistentVolumes pre-bound to the claims${storageClasses.length ? `, StorageClass ${storageClasses.map((c) => c.metadata.name).join(', ')}` : ''} (storage fixture)`;
+  if (!row.prerequisites.includes(note)) row.prerequisites.push(note);
 }
 
 /**
@@ -436,7 +451,19 @@ async function runCheckers(row, phases, exceptions) {
 }
 
 // ------------------------------------------------------------------ pulumi
-function pulumiEnv(kubeconfig) {
+/**
+ * Kinds marked `pulumi.com/skipAwait` in the Pulumi cycle, each with its reason (printed in the
+ * tier's output). With the simulated data plane only what can never become ready there.
+ */
+const SKIP_AWAIT_WITH_DATA_PLANE = {
+  // pulumi-kubernetes f47bc2d6f199 provider/pkg/await/ingress.go:105,311 waits for .status.loadBalancer.ingress
+  Ingress: 'no ingress controller in the test cluster sets status.loadBalancer.ingress, which the provider waits for',
+};
+const SKIP_AWAIT_WITHOUT_DATA_PLANE = 'every kubelet/controller-bound kind (no kube-scheduler/kwok in the tool cache: Pods stay Pending, claims unbound)';
+const BLOCKED_RANDOM =
+  'pulumi: random-password path not run on the real engine: github.com/pulumi/pulumi-random/provider/v4 is not served by the Go module proxy; every Pulumi-owned key comes from config (canaries) here, the random path is covered under mocks (test/pulumi.test.ts)';
+
+function pulumiEnv(kubeconfig, skipAwait) {
   return {
     ...ENV,
     KUBECONFIG: kubeconfig,
@@ -445,8 +472,8 @@ function pulumiEnv(kubeconfig) {
     PULUMI_CONFIG_PASSPHRASE: PASSPHRASE,
     PULUMI_SKIP_UPDATE_CHECK: 'true',
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: 'true',
-    // test-only: pulumi/program.ts marks kinds whose readiness needs a kubelet pulumi.com/skipAwait
-    STACKBOOK_TEST_SKIP_AWAIT: 'true',
+    // test-only: pulumi/program.ts marks these kinds pulumi.com/skipAwait ("true": all it knows)
+    STACKBOOK_TEST_SKIP_AWAIT: skipAwait,
   };
 }
 
@@ -457,26 +484,105 @@ function providerInstalled() {
   return existsSync(plugins) && readdirSync(plugins).includes(want);
 }
 
-const pulumi = (args, env) => run('pulumi', [...args, '--non-interactive'], { env, cwd: join(WORK, 'proj'), timeoutSecs: 900 });
+/** Every pulumi command's output, per stack: scanned for canaries (the logs). */
+const pulumiLogs = new Map();
+async function pulumi(args, env, stack) {
+  const r = await run('pulumi', [...args, '--non-interactive'], { env, cwd: join(WORK, 'proj'), timeoutSecs: 900 });
+  if (stack) pulumiLogs.set(stack, `${pulumiLogs.get(stack) ?? ''}\n$ pulumi ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
+  return r;
+}
 
-/** `pulumi stack init`, then a preview; missing `stackbook:secrets.*` values get a test value once. */
-async function pulumiInitAndPreview(row, stack, env) {
-  const init = await pulumi(['stack', 'init', stack], env);
-  if (init.code !== 0) {
-    fail(row, `pulumi stack init ${stack}: ${head(init.stderr || init.stdout)}`);
-    return undefined;
-  }
-  let p = await pulumi(['preview', '--stack', stack], env);
-  const missing = [...new Set([...`${p.stdout}\n${p.stderr}`.matchAll(/stackbook:secrets\.([A-Za-z0-9_.-]+?): required by/g)].map((m) => m[1]))];
-  if (p.code !== 0 && missing.length > 0) {
-    for (const key of missing) {
-      // a throwaway value for the throwaway stack; kept as a Pulumi secret like a real one
-      const set = await pulumi(['config', 'set', '--stack', stack, '--secret', '--path', `stackbook:secrets.${key}`, randomBytes(18).toString('hex')], env);
-      if (set.code !== 0) fail(row, `pulumi config set stackbook:secrets.${key}: ${head(set.stderr)}`);
+/** The policy pack as the real CLI runs it (tools/build.sh: pulumi-analyzer-policy-nodejspolicy). */
+function policyPackDir() {
+  const dir = join(WORK, 'proj', 'policy-pack');
+  if (existsSync(dir)) return dir;
+  mkdirSync(dir);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'policies', 'package.json'), 'utf8'));
+  pkg.main = join(WORK, 'proj', 'build', 'policies', 'pack.js');
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify(pkg, null, 2)}\n`);
+  const meta = readFileSync(join(ROOT, 'policies', 'PulumiPolicy.yaml'), 'utf8').replace(/^runtime: .*$/m, 'runtime: nodejspolicy');
+  writeFileSync(join(dir, 'PulumiPolicy.yaml'), meta);
+  return dir;
+}
+
+/** `pass`, or `FAIL: <first violation lines>` from a preview run with the pack. */
+function policyVerdict(r) {
+  const out = `${r.stdout}\n${r.stderr}`;
+  const ran = /stackbook@v?\d/.test(out) || /Policies:/.test(out) || /Policy Violations:/.test(out);
+  const violations = out.split('\n').filter((l) => /\[(mandatory|advisory)\]/.test(l) || /^\s*\[[a-z-]+\]\s/.test(l));
+  if (!ran) return { verdict: 'not run', detail: head(out, 10) };
+  if (/Policy Violations:/.test(out) || violations.length > 0) return { verdict: 'FAIL', detail: head(violations.join('\n') || out, 15) };
+  return { verdict: r.code === 0 ? 'pass' : 'FAIL', detail: r.code === 0 ? '' : head(out, 15) };
+}
+
+/**
+ * The private copy's stack file: every key of every Pulumi-owned Secret that is not a template
+ * comes from `stackbook:secrets.<canary key>` (set with --secret below), never from the random
+ * provider (not served). Templates stay as the services declare them. Returns the canaries.
+ */
+async function configureCanaries(row, stack, env) {
+  const { loadStackFile } = await import(join(WORK, 'proj', 'build', 'stacks', 'load.js'));
+  const { render } = await import(join(WORK, 'proj', 'build', 'synth', 'render.js'));
+  const file = join(WORK, 'proj', 'stacks', `Pulumi.${stack}.yaml`);
+  const rendered = render(loadStackFile(file, `stacks/Pulumi.${stack}.yaml`));
+  const doc = yaml.load(readFileSync(file, 'utf8'));
+  const sources = { ...(doc.config['stackbook:secretSources'] ?? {}) };
+  const canaries = new Map();
+  for (const req of rendered.secrets) {
+    if (req.source !== 'pulumi') continue;
+    const values = {};
+    for (const key of req.keys) {
+      if (req.pulumi?.[key] && 'template' in req.pulumi[key]) continue;
+      const ck = canaryConfigKey(req.name, key);
+      values[key] = { configKey: ck };
+      canaries.set(ck, canaryValue(stack, ck, randomBytes(6).toString('hex')));
     }
-    p = await pulumi(['preview', '--stack', stack], env);
+    sources[req.name] = { ...(sources[req.name] ?? {}), source: 'pulumi', version: req.version ?? 1, values };
   }
-  return p;
+  doc.config['stackbook:secretSources'] = sources;
+  writeFileSync(file, yaml.dump(doc, { lineWidth: -1 }));
+  if (canaries.size > 0) {
+    const args = ['config', 'set-all', '--stack', stack, '--path'];
+    for (const [ck, v] of canaries) args.push('--secret', `stackbook:secrets.${ck}=${v}`);
+    const set = await pulumi(args, env); // not logged: the command line carries the values by design
+    if (set.code !== 0) fail(row, `pulumi config set-all (canaries): exit ${set.code}: ${head(set.stderr)}`);
+  }
+  return canaries;
+}
+
+/** Text of every file under `dir` (the file backend), named by relative path. */
+function filesUnder(dir, base = dir) {
+  const out = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) out.push(...filesUnder(p, base));
+    else if (e.isFile()) out.push({ name: `backend:${p.slice(base.length + 1)}`, text: readFileSync(p).toString('latin1') });
+  }
+  return out;
+}
+
+/**
+ * The refusal on the real engine: a stack `synth` refuses (here: air-gapped, with a public runbook
+ * host) fails `pulumi preview` with synth's lines, no stack trace, nothing registered.
+ */
+async function refusalOnRealEngine(row, stack, env) {
+  const key = 'stackbook:cluster.runbookBaseUrl';
+  const get = await pulumi(['config', 'get', '--stack', stack, '--path', key], env);
+  const original = get.code === 0 ? get.stdout.trim() : undefined;
+  await pulumi(['config', 'set', '--stack', stack, '--path', key, 'https://docs.acme.com/runbooks'], env);
+  const p = await pulumi(['preview', '--stack', stack], env, stack);
+  const back = original
+    ? await pulumi(['config', 'set', '--stack', stack, '--path', key, original], env)
+    : await pulumi(['config', 'rm', '--stack', stack, '--path', key], env);
+  if (back.code !== 0) fail(row, `restoring ${key}: ${head(back.stderr)}`);
+  const out = `${p.stdout}\n${p.stderr}`;
+  const lines = out.split('\n').filter((l) => l.includes(`${stack}: air-gap: `));
+  const trace = out.split('\n').filter((l) => /^\s+at .+:\d+:\d+\)?$/.test(l));
+  if (p.code === 0 || lines.length === 0 || !out.includes('air-gapped stack refused') || trace.length > 0 || /kubernetes:[a-z0-9.]+\/v\d/.test(p.stdout)) {
+    fail(row, `pulumi preview of a refused stack (public runbook host): expected exit != 0, the air-gap lines, no stack trace, no resource; got exit ${p.code}:\n${head(out, 20)}`);
+  } else {
+    row.pulumi.refusal = `a public runbook host: preview refused (exit ${p.code}) with ${lines.length} air-gap lines, no stack trace, nothing registered`;
+  }
 }
 
 async function pulumiStep(row, stack, phases, kubeconfigA) {
@@ -487,14 +593,17 @@ async function pulumiStep(row, stack, phases, kubeconfigA) {
   }
   if (!providerInstalled()) {
     // Everything up to the provider still runs for real: config, program, render, registration.
-    const p = await pulumiInitAndPreview(row, stack, pulumiEnv(kubeconfigA));
-    if (!p) return;
+    const env = pulumiEnv(kubeconfigA, 'true');
+    const init = await pulumi(['stack', 'init', stack], env);
+    if (init.code !== 0) return fail(row, `pulumi stack init ${stack}: ${head(init.stderr || init.stdout)}`);
+    await configureCanaries(row, stack, env);
+    const p = await pulumi(['preview', '--stack', stack], env, stack);
     const out = `${p.stdout}\n${p.stderr}`;
     const missing = [...new Set([...out.matchAll(/no resource plugin '(pulumi-resource-[a-z]+)'/g)].map((m) => m[1]))].sort();
     row.pulumi.status = BLOCKED_PROVIDER;
-    row.blocked.push('pulumi: pulumi-resource-kubernetes not buildable (Go proxy 403)');
+    row.blocked.push('pulumi: pulumi-resource-kubernetes not built or not registered (tools/build.sh kube-provider)');
     if (p.code !== 0 && missing.length > 0) {
-      row.pulumi.note = `preview ran the program under the real engine (${secs(p.secs)}${/namespaces/.test(p.stdout) ? ', stack outputs computed' : ''}) and stopped at the missing plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
+      row.pulumi.note = `preview ran the program under the real engine (${secs(p.secs)}) and stopped at the missing plugin${missing.length > 1 ? 's' : ''} ${missing.join(', ')}`;
     } else {
       fail(row, `pulumi preview without the provider: expected a missing-plugin error, got exit ${p.code}:\n${head(out, 20)}`);
     }
@@ -504,37 +613,105 @@ async function pulumiStep(row, stack, phases, kubeconfigA) {
   const dir = join(WORK, `cluster-${stack}-pulumi`);
   const up = await clusterUp(row, dir);
   if (!up) return;
-  const env = pulumiEnv(up.kubeconfig);
+  const dataPlane = existsSync(join(dir, 'data-plane'));
+  const skip = dataPlane ? Object.keys(SKIP_AWAIT_WITH_DATA_PLANE).join(',') : 'true';
+  row.pulumi.skipAwait = dataPlane
+    ? Object.entries(SKIP_AWAIT_WITH_DATA_PLANE).map(([k, why]) => `${k}: ${why}`)
+    : [SKIP_AWAIT_WITHOUT_DATA_PLANE];
+  if (!dataPlane) row.blocked.push('pulumi: readiness waits not exercised (no kube-scheduler/kwok in the tool cache)');
+  const env = pulumiEnv(up.kubeconfig, skip);
   const t = row.pulumi.times;
+  const docs = phases.flatMap((p) => p.docs);
+  const analyzer = which('pulumi-analyzer-policy-nodejspolicy', env);
+  const pack = analyzer ? ['--policy-pack', policyPackDir()] : [];
+  if (!analyzer) row.blocked.push('pulumi policy pack: pulumi-analyzer-policy-nodejspolicy not in the tool cache (tools/build.sh pulumi)');
+  row.blocked.push(BLOCKED_RANDOM);
   try {
-    const p = await pulumiInitAndPreview(row, stack, env);
-    if (!p) return;
+    await installPrerequisites(row, up.kubeconfig, docs);
+    const init = await pulumi(['stack', 'init', stack], env);
+    if (init.code !== 0) return fail(row, `pulumi stack init ${stack}: ${head(init.stderr || init.stdout)}`);
+    const canaries = await configureCanaries(row, stack, env);
+    if (stack === 'airgap') await refusalOnRealEngine(row, stack, env);
+
+    // 1. preview of the fresh stack, with the policy pack
+    const p = await pulumi(['preview', '--stack', stack, ...pack], env, stack);
     t.preview = p.secs;
-    const blockedBy = /no resource plugin '(pulumi-resource-[a-z]+)'/.exec(`${p.stdout}\n${p.stderr}`)?.[1];
-    if (p.code !== 0 && blockedBy) {
-      row.pulumi.status = `blocked: ${blockedBy} not buildable (Go proxy 403)`;
-      row.blocked.push(`pulumi: ${row.pulumi.status}`);
-      return;
-    }
+    if (analyzer) row.pulumi.pack.fresh = policyVerdict(p);
     if (p.code !== 0) return fail(row, `pulumi preview (exit ${p.code}):\n${head(p.stdout + p.stderr, 30)}`);
-    const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
+    // 2. up
+    const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env, stack);
     t.up = u.secs;
-    if (u.code !== 0) return fail(row, `pulumi up (exit ${u.code}):\n${head(u.stdout + u.stderr, 30)}`);
-    const again = await pulumi(['preview', '--stack', stack, '--expect-no-changes', '--diff'], env);
+    if (u.code !== 0) return fail(row, `pulumi up (exit ${u.code}):\n${head(u.stdout + u.stderr, 40)}`);
+    // 3. preview again: no changes, and the pack judges the deployed stack (outputs)
+    const again = await pulumi(['preview', '--stack', stack, '--expect-no-changes', '--diff', ...pack], env, stack);
     t.previewAgain = again.secs;
-    if (again.code !== 0) fail(row, `second pulumi preview reports changes (exit ${again.code}):\n${head(again.stdout + again.stderr, 30)}`);
+    if (analyzer) row.pulumi.pack.afterUp = policyVerdict(again);
+    const changes = [...again.stdout.matchAll(/(\d+) to (?:update|create|delete|replace)/g)].reduce((n, m) => n + Number(m[1]), 0);
+    const packFailed = analyzer && row.pulumi.pack.afterUp?.verdict !== 'pass';
+    row.pulumi.changesAgain = changes > 0 || again.code === 0 || !packFailed ? changes : undefined;
+    if (changes > 0 || (again.code !== 0 && !packFailed)) fail(row, `second pulumi preview reports changes (exit ${again.code}):\n${head(again.stdout + again.stderr, 30)}`);
+    // 4. refresh: the live objects are what the state says
+    const rf = await pulumi(['refresh', '--stack', stack, '--yes', '--expect-no-changes', '--skip-preview'], env, stack);
+    t.refresh = rf.secs;
+    if (rf.code !== 0) fail(row, `pulumi refresh --expect-no-changes (exit ${rf.code}):\n${head(rf.stdout + rf.stderr, 30)}`);
     row.pulumi.drift = { objects: 0, fields: 0, mismatches: [] };
     await driftCheck(row, up.kubeconfig, phases, row.pulumi.drift);
-    const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
+    // 5. one value changes: exactly that object updates
+    const [ck] = [...canaries.keys()];
+    if (ck) {
+      const next = canaryValue(stack, `${ck}Rotated`, randomBytes(6).toString('hex'));
+      canaries.set(`${ck}Rotated`, next);
+      const set = await pulumi(['config', 'set', '--stack', stack, '--secret', '--path', `stackbook:secrets.${ck}`, next], env);
+      if (set.code !== 0) fail(row, `pulumi config set stackbook:secrets.${ck}: ${head(set.stderr)}`);
+      const plan = await pulumi(['preview', '--stack', stack, '--json'], env, stack);
+      let steps;
+      try {
+        steps = previewSteps(plan.stdout);
+      } catch {
+        fail(row, `pulumi preview --json after changing one value: no JSON (exit ${plan.code}): ${head(plan.stderr)}`);
+      }
+      const u2 = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env, stack);
+      t.update = u2.secs;
+      if (u2.code !== 0) fail(row, `pulumi up after changing one value (exit ${u2.code}):\n${head(u2.stdout + u2.stderr, 30)}`);
+      if (steps) {
+        row.pulumi.update = `stackbook:secrets.${ck}: ${formatCounts(steps.counts)} (${steps.steps.map((s) => s.urn.split('::').pop()).join(', ')})`;
+        const ok = steps.steps.length === 1 && steps.steps[0].op === 'update' && /kubernetes:core\/v1:Secret::/.test(steps.steps[0].urn);
+        if (!ok) fail(row, `changing stackbook:secrets.${ck} should update exactly its Secret; preview: ${row.pulumi.update}`);
+      }
+    }
+    // 6. canaries: nowhere in plain text or base64 (stack export, backend files, every command's output)
+    const exp = await pulumi(['stack', 'export', '--stack', stack], env);
+    if (exp.code !== 0) fail(row, `pulumi stack export: ${head(exp.stderr)}`);
+    try {
+      row.pulumi.resources = JSON.parse(exp.stdout).deployment?.resources?.length ?? 0;
+    } catch {
+      row.pulumi.resources = 0;
+    }
+    const stackFile = join(WORK, 'proj', 'stacks', `Pulumi.${stack}.yaml`);
+    const sources = [
+      { name: 'stack export', text: exp.stdout },
+      ...filesUnder(join(WORK, 'pulumi-state')),
+      { name: `stacks/Pulumi.${stack}.yaml (private copy)`, text: readFileSync(stackFile, 'utf8') },
+      { name: 'pulumi output', text: pulumiLogs.get(stack) ?? '' },
+    ];
+    const hits = canaryHits(sources, [...canaries.values()]);
+    row.pulumi.canaries = { values: canaries.size, sources: sources.length, hits: hits.length };
+    for (const h of hits) fail(row, `canary leak: a Pulumi-owned secret value appears ${h.encoding} in ${h.source}`);
+    // 7. destroy: nothing of stackbook left
+    const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env, stack);
     t.destroy = d.secs;
     if (d.code !== 0) return fail(row, `pulumi destroy (exit ${d.code}):\n${head(d.stdout + d.stderr, 30)}`);
     const left = await leftovers(up.kubeconfig, phases);
+    const owned = await kc(up.kubeconfig, ['get', 'secrets', '-A', '-l', 'app.kubernetes.io/managed-by=stackbook', '-o', 'name']);
+    left.push(...owned.stdout.split('\n').filter(Boolean));
     if (left.length > 0) fail(row, `left after pulumi destroy: ${left.join(', ')}`);
     const rm = await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
     if (rm.code !== 0) fail(row, `pulumi stack rm: ${head(rm.stderr)}`);
-    row.pulumi.status = row.failures.some((f) => f.startsWith('pulumi') || f.startsWith('second pulumi') || f.startsWith('left after'))
-      ? 'FAIL'
-      : 'ok';
+    for (const when of ['fresh', 'afterUp']) {
+      const v = row.pulumi.pack[when];
+      if (v && v.verdict !== 'pass') fail(row, `policy pack on preview (${when === 'fresh' ? 'fresh stack' : 'after up'}): ${v.verdict}\n${v.detail}`);
+    }
+    row.pulumi.status = row.failures.some((f) => /^(pulumi|second pulumi|left after|canary|changing|policy pack)/.test(f)) ? 'FAIL' : 'ok';
   } finally {
     t.clusterDown = await clusterDown(row, dir);
   }
@@ -596,18 +773,62 @@ async function testStack(stack, exceptions, usedExceptions) {
       t = now();
       await driftCheck(row, up.kubeconfig, phases, row.drift);
       row.times.drift = now() - t;
-      t = now();
-      await pulumiStep(row, stack, phases, up.kubeconfig);
-      row.times.pulumi = now() - t;
     } catch (e) {
       fail(row, `aborted: ${e?.stack ?? e}`);
     } finally {
       row.times.clusterDown = await clusterDown(row, dir);
     }
+    // on its own fresh cluster, with the first one stopped (2 shared cores)
+    const t = now();
+    try {
+      await pulumiStep(row, stack, phases, up.kubeconfig);
+    } catch (e) {
+      fail(row, `pulumi step aborted: ${e?.stack ?? e}`);
+    }
+    row.times.pulumi = now() - t;
   }
   row.times.total = now() - t0;
   log(`${stack}: ${row.failures.length === 0 ? (row.blocked.length ? 'PARTIAL' : 'PASS') : 'FAIL'} in ${secs(row.times.total)}`);
   return row;
+}
+
+// ------------------------------------------------------------------ bench (`--bench`, npm run bench)
+const BENCH_RUNS = 3;
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/**
+ * `pulumi preview` of the fresh stack and `pulumi up`, each timed BENCH_RUNS times on the real
+ * engine (destroy between runs, not timed), on a cluster with the data plane; medians in seconds.
+ */
+async function benchStack(stack) {
+  const row = newRow(stack);
+  const dir = join(WORK, `cluster-${stack}-bench`);
+  const up = await clusterUp(row, dir);
+  if (!up) return { stack, error: row.failures.join('; ') };
+  const phases = loadPhases(join(WORK, 'bundles', stack));
+  const dataPlane = existsSync(join(dir, 'data-plane'));
+  const env = pulumiEnv(up.kubeconfig, dataPlane ? Object.keys(SKIP_AWAIT_WITH_DATA_PLANE).join(',') : 'true');
+  const times = { preview: [], up: [] };
+  try {
+    await installPrerequisites(row, up.kubeconfig, phases.flatMap((p) => p.docs));
+    const init = await pulumi(['stack', 'init', stack], env);
+    if (init.code !== 0) return { stack, error: `stack init: ${head(init.stderr)}` };
+    await configureCanaries(row, stack, env);
+    for (let i = 0; i < BENCH_RUNS; i++) {
+      const p = await pulumi(['preview', '--stack', stack], env);
+      if (p.code !== 0) return { stack, error: `preview (exit ${p.code}): ${head(p.stdout + p.stderr, 10)}` };
+      times.preview.push(p.secs);
+      const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
+      if (u.code !== 0) return { stack, error: `up (exit ${u.code}): ${head(u.stdout + u.stderr, 10)}` };
+      times.up.push(u.secs);
+      const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
+      if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
+    }
+    await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
+    return { stack, runs: BENCH_RUNS, dataPlane, previewS: median(times.preview), upS: median(times.up), times };
+  } finally {
+    await clusterDown(row, dir);
+  }
 }
 
 // ------------------------------------------------------------------ report
@@ -620,7 +841,35 @@ function pulumiCell(row) {
   const t = row.pulumi.times;
   if (row.pulumi.status !== 'ok' && row.pulumi.status !== 'FAIL') return row.pulumi.status;
   const f = (x) => (x === undefined ? '—' : secs(x));
-  return `${row.pulumi.status}: preview ${f(t.preview)}, up ${f(t.up)}, preview again ${f(t.previewAgain)}, destroy ${f(t.destroy)}`;
+  return `${row.pulumi.status}: preview ${f(t.preview)}, up ${f(t.up)}, preview again ${f(t.previewAgain)}, refresh ${f(t.refresh)}, update ${f(t.update)}, destroy ${f(t.destroy)}`;
+}
+
+/** The Pulumi cycle, one row per stack: the figures issue 13 asks for. */
+function pulumiTable(rows) {
+  const f = (x) => (x === undefined ? '—' : x.toFixed(1));
+  const pack = (r) => {
+    const v = r.pulumi.pack;
+    if (!v.fresh && !v.afterUp) return r.blocked.some((b) => b.startsWith('pulumi policy pack')) ? 'BLOCKED' : '—';
+    return `${v.fresh?.verdict ?? '—'} / ${v.afterUp?.verdict ?? '—'}`;
+  };
+  const L = [
+    '| stack | pulumi | resources | preview s | up s | preview again s | refresh s | update s | destroy s | changes on 2nd preview | canary hits | policy pack (fresh / after up) | BLOCKED |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const t = r.pulumi.times;
+    L.push(`| ${[
+      r.stack,
+      r.pulumi.status,
+      r.pulumi.resources ?? '—',
+      f(t.preview), f(t.up), f(t.previewAgain), f(t.refresh), f(t.update), f(t.destroy),
+      r.pulumi.changesAgain ?? '—',
+      r.pulumi.canaries ? `${r.pulumi.canaries.hits} (${r.pulumi.canaries.values} values, ${r.pulumi.canaries.sources} sources)` : '—',
+      pack(r),
+      r.blocked.filter((b) => b.startsWith('pulumi')).length,
+    ].join(' | ')} |`);
+  }
+  return L;
 }
 
 function report(rows, meta) {
@@ -647,7 +896,8 @@ function report(rows, meta) {
       resultOf(r),
     ].join(' | ')} |`);
   }
-  L.push('', `Tools: \`tools/build.sh\` ${secs(meta.build.secs)} this run (${meta.build.summary}). Cold build (empty Go caches, 2 cores), measured when the tools were first built: ~11.5 min.`);
+  L.push('', '### Pulumi cycle (preview incl. policy pack → up → preview --expect-no-changes incl. pack → refresh --expect-no-changes → one value changed, up → destroy)', '', ...pulumiTable(rows));
+  L.push('', `Tools: \`tools/build.sh\` ${secs(meta.build.secs)} this run (${meta.build.summary}). Cold build (empty Go caches, 2 cores), measured 2026-12-07 with the provider and kwok: see docs/real-cluster.md.`);
   L.push(`Project: tsc ${secs(meta.tsc)}${meta.typeErrors ? ` (${meta.typeErrors} type errors, emitted anyway)` : ''}, synth ${secs(meta.synth)}. Whole run: ${secs(meta.total)}.`, '');
   for (const r of rows) {
     L.push(`## ${r.stack}: ${resultOf(r)}`, '');
@@ -657,6 +907,9 @@ function report(rows, meta) {
     if (r.pods.detail.length) L.push(...r.pods.detail.map((d) => `- ${d}`));
     if (r.pulumi.note) L.push(`- pulumi: ${r.pulumi.note}`);
     if (r.pulumi.drift) L.push(`- drift after pulumi up: ${r.pulumi.drift.fields} fields, ${r.pulumi.drift.mismatches.length} mismatches`);
+    for (const x of r.pulumi.skipAwait) L.push(`- pulumi skipAwait: ${x}`);
+    if (r.pulumi.update) L.push(`- pulumi update of one value: ${r.pulumi.update}`);
+    if (r.pulumi.refusal) L.push(`- pulumi refusal on the real engine: ${r.pulumi.refusal}`);
     for (const e of [...r.kubeScore.excepted, ...r.kubeLinter.excepted]) L.push(`- excepted ${e.checker} ${e.test} ${e.object}: ${e.message}`);
     for (const b of r.blocked) L.push(`- BLOCKED ${b}`);
     for (const x of r.failures) L.push(`- FAIL ${x.replaceAll('\n', '\n    ')}`);
@@ -673,7 +926,10 @@ async function main() {
     .map((n) => /^Pulumi\.([a-z0-9][-a-z0-9]*)\.yaml$/.exec(n)?.[1])
     .filter(Boolean)
     .sort();
-  const stacks = process.argv.slice(2).length > 0 ? process.argv.slice(2) : known;
+  const args = process.argv.slice(2);
+  const BENCH = args.includes('--bench');
+  const named = args.filter((a) => !a.startsWith('--'));
+  const stacks = named.length > 0 ? named : known;
   for (const s of stacks) if (!known.includes(s)) throw new Error(`unknown stack "${s}" (known: ${known.join(', ')})`);
   cleanStaleRuns();
   const tStart = now();
@@ -723,6 +979,19 @@ async function main() {
   );
   if (synth.code !== 0) throw new Error(`stackbook synth failed (exit ${synth.code}):\n${head(synth.stdout + synth.stderr, 30)}`);
   process.stderr.write(synth.stdout);
+
+  if (BENCH) {
+    // `--bench`: only the Pulumi timings (bench/run.js prints them beside synth); JSON on stdout.
+    if (!which('pulumi') || !providerInstalled()) {
+      process.stdout.write(`${JSON.stringify({ blocked: 'pulumi CLI or provider not built (tools/build.sh)' })}\n`);
+      return 0;
+    }
+    const bench = [];
+    for (const s of stacks) bench.push(await benchStack(s));
+    for (const d of [...liveClusters]) await clusterDown(newRow('cleanup'), d);
+    process.stdout.write(`${JSON.stringify({ bench })}\n`);
+    return bench.some((b) => b.error) ? 1 : 0;
+  }
 
   const exceptions = parseExceptions(yaml.load(readFileSync(join(TOOLS, 'checker-exceptions.yaml'), 'utf8')));
   const used = new Set();

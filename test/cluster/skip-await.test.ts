@@ -37,3 +37,20 @@ describe('applyTestSkipAwait', () => {
     expect(o.metadata.annotations).toBeUndefined();
   });
 });
+
+describe('applyTestSkipAwait with a list of kinds (test cluster with kwok Nodes: only what can never be ready)', () => {
+  it('marks only the listed kinds', () => {
+    const ingress = obj('Ingress');
+    const deployment = obj('Deployment');
+    applyTestSkipAwait(ingress, { STACKBOOK_TEST_SKIP_AWAIT: 'Ingress' });
+    applyTestSkipAwait(deployment, { STACKBOOK_TEST_SKIP_AWAIT: 'Ingress' });
+    expect(ingress.metadata.annotations).toEqual({ 'pulumi.com/skipAwait': 'true' });
+    expect(deployment.metadata.annotations).toBeUndefined();
+  });
+
+  it('ignores kinds that are not kubelet/controller-bound', () => {
+    const cm = obj('ConfigMap');
+    applyTestSkipAwait(cm, { STACKBOOK_TEST_SKIP_AWAIT: 'ConfigMap,Ingress' });
+    expect(cm.metadata.annotations).toBeUndefined();
+  });
+});
