@@ -620,19 +620,164 @@ async function testPromOperator(row, ctx) {
   cell(row, 'prometheus-operator', problems.length ? 'FAIL' : 'PASS', `prometheus-operator ${V.PROMETHEUS_OPERATOR_VERSION}: a Prometheus selecting every monitor and rule; a scrape job per monitor endpoint, every rule group, promtool check config passes`, [...problems.map((p) => `FAIL ${p}`), ...detail]);
 }
 
-function blockedRows(row, docs) {
-  const certs = docs.filter((d) => d.kind === 'Certificate').length;
-  const issuers = docs.filter((d) => d.kind === 'ClusterIssuer' || d.kind === 'Issuer');
-  if (certs || issuers.length) {
-    if (!existsSync(BIN['cert-manager'])) {
-      cell(row, 'cert-manager', 'BLOCKED', `${certs} Certificate(s), issuer(s) ${issuers.map((i) => `${i.metadata.name} (${Object.keys(i.spec).filter((k) => k !== 'selfSigned' || true).join(',')})`).join(', ')}`,
-        [`controller not built: ${CERT_MANAGER_BLOCKED}`]);
+// ------------------------------------------------------------------ cert-manager (+ Pebble)
+/** Kubernetes label selector semantics (matchLabels + matchExpressions). */
+function selects(sel, labels = {}) {
+  if (!sel) return false;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = Object.hasOwn(labels, e.key);
+    if (e.operator === 'In' && !(has && e.values.includes(labels[e.key]))) return false;
+    if (e.operator === 'NotIn' && has && e.values.includes(labels[e.key])) return false;
+    if (e.operator === 'Exists' && !has) return false;
+    if (e.operator === 'DoesNotExist' && has) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether the NetworkPolicies of the pod's namespace let a client Pod in namespace `fromNs` (labels
+ * `fromLabels`) reach `port` (number; `portName` its container port name) of the pod. Standard
+ * semantics: not selected by any Ingress policy -> allowed; else allowed iff a selecting policy's rule does.
+ */
+function ingressAllowed(policies, pod, { fromNs, fromLabels, port, portName }) {
+  const nsLabels = { 'kubernetes.io/metadata.name': fromNs };
+  const selecting = policies.filter((p) => p.metadata.namespace === pod.metadata.namespace && selects(p.spec.podSelector, pod.metadata.labels)
+    && (p.spec.policyTypes ?? ['Ingress']).includes('Ingress'));
+  if (selecting.length === 0) return { allowed: true, by: 'no policy selects it' };
+  for (const p of selecting) {
+    for (const rule of p.spec.ingress ?? []) {
+      const peerOk = !rule.from?.length || rule.from.some((peer) => {
+        if (peer.ipBlock) return false;
+        const nsOk = peer.namespaceSelector ? selects(peer.namespaceSelector, nsLabels) : fromNs === pod.metadata.namespace;
+        const podOk = peer.podSelector ? selects(peer.podSelector, fromLabels) : true;
+        return nsOk && podOk;
+      });
+      const portOk = !rule.ports?.length || rule.ports.some((pp) => pp.port === undefined || pp.port === port || (portName && pp.port === portName));
+      if (peerOk && portOk) return { allowed: true, by: p.metadata.name };
     }
-  } else cell(row, 'cert-manager', 'n/a', 'no Certificate/Issuer');
+  }
+  return { allowed: false, by: selecting.map((p) => p.metadata.name).join(', ') };
+}
+
+async function testCertManager(row, ctx) {
+  const { docs, kubeconfig, dir } = ctx;
+  const certs = docs.filter((d) => d.kind === 'Certificate');
+  const issuers = docs.filter((d) => d.kind === 'ClusterIssuer' || d.kind === 'Issuer');
+  if (!certs.length && !issuers.length) return cell(row, 'cert-manager', 'n/a', 'no Certificate/Issuer');
+  const acme = issuers.filter((i) => i.spec.acme);
+  const ca = issuers.filter((i) => i.spec.ca);
+  const policies = docs.filter((d) => d.kind === 'NetworkPolicy');
+  const problems = [];
+  const detail = [];
+  if (!existsSync(BIN['cert-manager'])) {
+    // static: what the controller would need
+    for (const i of ca) detail.push(`static: ${i.kind} ${i.metadata.name} needs Secret cert-manager/${i.spec.ca.secretName} (PREREQUISITES.md)`);
+    for (const c of certs) {
+      const iss = issuers.find((i) => i.metadata.name === c.spec.issuerRef?.name);
+      if (!iss) problems.push(`Certificate ${c.metadata.namespace}/${c.metadata.name}: issuer ${c.spec.issuerRef?.name} not in the bundle`);
+      if (iss?.spec.acme) {
+        const pod = { metadata: { namespace: c.metadata.namespace, labels: { 'acme.cert-manager.io/http01-solver': 'true' } } };
+        const a = ingressAllowed(policies, pod, { fromNs: 'ingress-nginx', fromLabels: { 'app.kubernetes.io/name': 'ingress-nginx' }, port: 8089 });
+        (a.allowed ? detail : problems).push(`static: ${c.metadata.namespace} solver :8089 from ingress-nginx ${a.allowed ? 'allowed' : 'BLOCKED'} (${a.by})`);
+      }
+    }
+    return cell(row, 'cert-manager', 'BLOCKED', `controller not built (${CERT_MANAGER_BLOCKED}); static checks ${problems.length ? 'FAIL' : 'pass'}`, [...problems.map((p) => `FAIL ${p}`), ...detail]);
+  }
+  const cmVersion = BIN['cert-manager'].split('/').at(-3).replace('cert-manager-', '');
+  const pki = await makePki(join(dir, 'cm-pki'), ['localhost']);
+  const caPem = readFileSync(pki.ca, 'utf8');
+  const caKey = readFileSync(join(dir, 'cm-pki/ca.key'), 'utf8');
+  const fixtures = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'cert-manager', labels: { 'stackbook.io/test-fixture': 'controllers' } } }];
+  for (const i of ca) {
+    fixtures.push({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: i.spec.ca.secretName, namespace: i.kind === 'Issuer' ? i.metadata.namespace : 'cert-manager', labels: { 'stackbook.io/test-fixture': 'prerequisite' } }, stringData: { 'tls.crt': caPem, 'tls.key': caKey } });
+    detail.push(`prerequisite: Secret cert-manager/${i.spec.ca.secretName} = a CA made by the test (PREREQUISITES.md: the cluster's intermediate)`);
+  }
+  let r = await applyObjects(kubeconfig, fixtures);
+  if (r.code !== 0) problems.push(`fixtures: ${head(r.stderr)}`);
+  let pebbleNote = '';
+  if (acme.length) {
+    const pebble = join(CACHE, `pebble-${V.PEBBLE_VERSION}/bin/pebble`);
+    if (!existsSync(pebble)) problems.push(`ACME issuers ${acme.map((i) => i.metadata.name).join(', ')}: Pebble not built (tools/build.sh pebble)`);
+    else {
+      const port = await freePort();
+      const cfg = join(dir, 'pebble.json');
+      writeFileSync(cfg, JSON.stringify({ pebble: { listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${await freePort()}`, certificate: pki.cert, privateKey: pki.key, httpPort: await freePort(), tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false } }));
+      daemon('pebble', pebble, ['-config', cfg], join(ctx.logs, 'pebble.log'), { ...process.env, PEBBLE_VA_ALWAYS_VALID: '1', PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' });
+      await sleep(2000);
+      // Pebble stands in for the stack's ACME server: only spec.acme.server is replaced
+      const patched = acme.map((i) => ({ apiVersion: i.apiVersion, kind: i.kind, metadata: { name: i.metadata.name, ...(i.metadata.namespace ? { namespace: i.metadata.namespace } : {}) }, spec: { acme: { ...i.spec.acme, server: `https://127.0.0.1:${port}/dir` } } }));
+      r = await applyObjects(kubeconfig, patched, 'stackbook-controllers-test-pebble');
+      if (r.code !== 0) problems.push(`patch ACME server: ${head(r.stderr)}`);
+      pebbleNote = `; ACME against Pebble ${V.PEBBLE_VERSION} (PEBBLE_VA_ALWAYS_VALID=1; server ${acme.map((i) => i.spec.acme.server).join(', ')} replaced by Pebble's)`;
+    }
+  }
+  const solverImage = docs.flatMap((d) => String(d.metadata?.annotations?.['stackbook.io/operator-images'] ?? '').split(',')).find((i) => i.includes('cert-manager-acmesolver'));
+  daemon('cert-manager', BIN['cert-manager'], [`--kubeconfig=${kubeconfig}`, '--leader-elect=false', '--cluster-resource-namespace=cert-manager',
+    `--metrics-listen-address=127.0.0.1:${await freePort()}`, ...(solverImage ? [`--acme-http01-solver-image=${solverImage}`] : []), '--v=2'],
+  join(ctx.logs, 'cert-manager.log'), { ...process.env, SSL_CERT_FILE: pki.ca });
+  const caCerts = certs.filter((c) => ca.some((i) => i.metadata.name === c.spec.issuerRef?.name));
+  const acmeCerts = certs.filter((c) => acme.some((i) => i.metadata.name === c.spec.issuerRef?.name));
+  const res = await waitFor(async () => {
+    const liveIssuers = [];
+    for (const i of issuers) liveIssuers.push({ i, live: (await getJson(kubeconfig, [i.kind === 'ClusterIssuer' ? 'clusterissuer' : 'issuer', ...(i.kind === 'Issuer' ? ['-n', i.metadata.namespace] : []), i.metadata.name]))[0] });
+    const liveCerts = [];
+    for (const c of caCerts) liveCerts.push({ c, live: (await getJson(kubeconfig, ['certificate', '-n', c.metadata.namespace, c.metadata.name]))[0] });
+    const pods = acmeCerts.length ? await getJson(kubeconfig, ['pods', '-A', '-l', 'acme.cert-manager.io/http01-solver=true']) : [];
+    const challenges = acmeCerts.length ? await getJson(kubeconfig, ['challenges.acme.cert-manager.io', '-A']) : [];
+    const ingresses = acmeCerts.length ? await getJson(kubeconfig, ['ingress', '-A', '-l', 'acme.cert-manager.io/http01-solver=true']) : [];
+    const ok = liveIssuers.every((x) => condition(x.live, 'Ready')?.status === 'True') && liveCerts.every((x) => condition(x.live, 'Ready')?.status === 'True')
+      && acmeCerts.every((c) => pods.some((p) => p.metadata.namespace === c.metadata.namespace) && ingresses.some((g) => g.metadata.namespace === c.metadata.namespace));
+    return { done: ok, liveIssuers, liveCerts, pods, challenges, ingresses };
+  });
+  if (res?.error) problems.push(res.error);
+  for (const { i, live } of res?.liveIssuers ?? []) {
+    const c = condition(live, 'Ready');
+    (c?.status === 'True' ? detail : problems).push(`${i.kind} ${i.metadata.name}: Ready=${c?.status} (${c?.reason}: ${c?.message})`);
+  }
+  for (const { c, live } of res?.liveCerts ?? []) {
+    const name = `${c.metadata.namespace}/${c.metadata.name}`;
+    const k = condition(live, 'Ready');
+    if (k?.status !== 'True') {
+      problems.push(`Certificate ${name}: not Ready (${k?.reason}: ${k?.message})`);
+      continue;
+    }
+    const sec = (await getJson(kubeconfig, ['secret', '-n', c.metadata.namespace, c.spec.secretName]))[0];
+    const crt = join(dir, `${c.metadata.namespace}-${c.metadata.name}.crt`);
+    writeFileSync(crt, Buffer.from(sec.data['tls.crt'], 'base64'));
+    const v = await run('openssl', ['verify', '-CAfile', pki.ca, crt]);
+    const san = await run('openssl', ['x509', '-noout', '-ext', 'subjectAltName', '-in', crt]);
+    const missing = (c.spec.dnsNames ?? []).filter((n) => !san.stdout.includes(`DNS:${n}`));
+    if (v.code !== 0) problems.push(`Certificate ${name}: tls.crt does not verify against the issuer CA: ${head(v.stdout + v.stderr, 2)}`);
+    else if (missing.length) problems.push(`Certificate ${name}: SAN lacks ${missing.join(', ')}`);
+    else detail.push(`Certificate ${name}: Ready; ${c.spec.secretName}/tls.crt verifies against the CA, SAN ${c.spec.dnsNames.join(', ')}`);
+  }
+  for (const c of acmeCerts) {
+    const ns = c.metadata.namespace;
+    const pod = (res?.pods ?? []).find((p) => p.metadata.namespace === ns);
+    const ing = (res?.ingresses ?? []).find((g) => g.metadata.namespace === ns);
+    const ch = (res?.challenges ?? []).filter((x) => x.metadata.namespace === ns);
+    if (!ch.length) problems.push(`Certificate ${ns}/${c.metadata.name}: no ACME Challenge created`);
+    if (!pod) {
+      problems.push(`Certificate ${ns}/${c.metadata.name}: no solver Pod (Pod Security or RBAC refused it? see cert-manager.log)`);
+      continue;
+    }
+    const cport = pod.spec.containers[0].ports?.[0];
+    const a = ingressAllowed(policies, pod, { fromNs: 'ingress-nginx', fromLabels: { 'app.kubernetes.io/name': 'ingress-nginx' }, port: cport?.containerPort, portName: cport?.name });
+    if (!a.allowed) problems.push(`solver Pod ${ns}/${pod.metadata.name} :${cport?.containerPort}: ingress-nginx is refused by NetworkPolicy ${a.by}`);
+    if (!ing) problems.push(`Certificate ${ns}/${c.metadata.name}: no solver Ingress`);
+    else if (a.allowed) detail.push(`Certificate ${ns}/${c.metadata.name}: Challenge ${ch[0]?.status?.state ?? 'created'} (${head(ch[0]?.status?.reason ?? '', 1)}); solver Pod ${pod.metadata.name} (image ${pod.spec.containers[0].image}, :${cport?.containerPort}) admitted and reachable from ingress-nginx (${a.by}); Ingress ${ing.metadata.name} class ${ing.spec.ingressClassName ?? ing.metadata.annotations?.['kubernetes.io/ingress.class']}`);
+  }
+  await stopDaemon('cert-manager');
+  await stopDaemon('pebble');
+  cell(row, 'cert-manager', problems.length ? 'FAIL' : 'PASS', `cert-manager ${cmVersion}${cmVersion !== V.CERT_MANAGER_VERSION ? ` (stand-in: ${V.CERT_MANAGER_VERSION} is not buildable here)` : ''}: issuers Ready; ${caCerts.length} CA-issued Certificate(s) Ready and verified; ${acmeCerts.length} ACME Certificate(s) get Challenge + solver Pod/Ingress reachable through the NetworkPolicies${pebbleNote}`, [...problems.map((p) => `FAIL ${p}`), ...detail]);
+}
+
+function blockedRows(row, docs) {
   const cips = docs.filter((d) => d.kind === 'ClusterImagePolicy').length;
   if (cips && !existsSync(BIN['policy-controller'])) cell(row, 'policy-controller', 'BLOCKED', `${cips} ClusterImagePolicy`, ['webhook not built in this session (tools/build.sh policy-controller); signature cases belong to the supply-chain issue']);
 }
-const CERT_MANAGER_BLOCKED = 'see docs/controllers.md: github.com/cert-manager/cert-manager/cmd/controller is a separate module the proxy does not serve';
+const CERT_MANAGER_BLOCKED = `github.com/cert-manager/cert-manager/cmd/controller@${V.CERT_MANAGER_VERSION} is not served by the module proxy (404) and the fallback ${V.CERT_MANAGER_FALLBACK_VERSION} is not built (tools/build.sh cert-manager)`;
 
 // ------------------------------------------------------------------ main
 async function testStack(stack, bundles) {
@@ -656,7 +801,7 @@ async function testStack(stack, bundles) {
   const errs = await applyBundle(kubeconfig, phases);
   if (errs.length) row.applyErrors = errs;
   const ctx = { docs, kubeconfig, dir, logs };
-  for (const [name, fn] of [['external-secrets', testExternalSecrets], ['keda', testKeda], ['prometheus-operator', testPromOperator]]) {
+  for (const [name, fn] of [['external-secrets', testExternalSecrets], ['keda', testKeda], ['prometheus-operator', testPromOperator], ['cert-manager', testCertManager]]) {
     if (ONLY.length && !ONLY.includes(name)) continue;
     try {
       await fn(row, ctx);
