@@ -436,10 +436,6 @@ build_pebble() {
     github.com/letsencrypt/pebble/v2/cmd/pebble
 }
 
-build_policy_controller() {
-  build_go_main policy-controller "$POLICY_CONTROLLER_VERSION" github.com/sigstore/policy-controller \
-    github.com/sigstore/policy-controller/cmd/webhook
-}
 
 # run_step <name> <function>: runs one build step with errexit in a subshell, prints its time and
 # records the outcome (0 ok, 3 source refused by the module proxy, other: failed)
@@ -470,15 +466,13 @@ main() {
       checkers) run_step checkers build_checkers ;;
       controllers) run_step external-secrets build_external_secrets; run_step vault build_vault
            run_step keda build_keda; run_step prometheus-operator build_prometheus_operator
-           run_step cert-manager build_cert_manager; run_step pebble build_pebble
-           run_step policy-controller build_policy_controller ;;
+           run_step cert-manager build_cert_manager; run_step pebble build_pebble ;;
       external-secrets) run_step external-secrets build_external_secrets ;;
       vault) run_step vault build_vault ;;
       keda) run_step keda build_keda ;;
       prometheus-operator) run_step prometheus-operator build_prometheus_operator ;;
       cert-manager) run_step cert-manager build_cert_manager ;;
       pebble) run_step pebble build_pebble ;;
-      policy-controller) run_step policy-controller build_policy_controller ;;
       *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|controllers|<controller>]..." >&2; exit 2 ;;
     esac
   done
