@@ -213,6 +213,19 @@ function freePort() {
   });
 }
 
+/** Directory of a module in the Go module cache (downloaded by tools/build.sh). */
+async function moduleDir(mod, ver) {
+  const r = await run('go', ['mod', 'download', '-json', `${mod}@${ver}`], { env: { ...process.env, GOFLAGS: '-mod=mod' }, cwd: tmpdir() });
+  const dir = /"Dir":\s*"([^"]+)"/.exec(r.stdout)?.[1];
+  if (!dir) throw new Error(`go mod download ${mod}@${ver}: ${head(r.stdout + r.stderr)}`);
+  return dir;
+}
+
+const PROMTOOL_VERSION = (() => {
+  const r = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  return `v${/version (\d+\.\d+\.\d+)/.exec(`${r.stdout}${r.stderr}`)?.[1] ?? '2.42.0'}`;
+})();
+
 const condition = (obj, type) => (obj?.status?.conditions ?? []).find((c) => c.type === type);
 
 // ------------------------------------------------------------------ results
@@ -572,9 +585,46 @@ async function testPromOperator(row, ctx) {
       serviceMonitorSelector: {}, serviceMonitorNamespaceSelector: {}, podMonitorSelector: {}, podMonitorNamespaceSelector: {},
       ruleSelector: {}, ruleNamespaceSelector: {}, probeSelector: {}, probeNamespaceSelector: {}, scrapeConfigSelector: {}, scrapeConfigNamespaceSelector: {},
       replicas: 1, serviceAccountName: 'prometheus',
+      // the configuration is generated for the Prometheus that checks it (Debian's promtool)
+      version: PROMTOOL_VERSION,
     },
   };
-  let r = await applyObjects(kubeconfig, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'stackbook.io/test-fixture': 'controllers' } } }]);
+  // Secrets the monitors reference (bearer tokens, basic auth, TLS): every one must be a secret the
+  // bundle declares (secrets.json: Pulumi-made, existing or from Vault); the tier creates those
+  // with random values, as the Pulumi program / the operator would. An undeclared one fails.
+  const refs = [];
+  const walk = (o, ns, where) => {
+    if (!o || typeof o !== 'object') return;
+    if (typeof o.name === 'string' && typeof o.key === 'string' && Object.keys(o).every((k) => ['name', 'key', 'optional'].includes(k))) refs.push({ ns, name: o.name, key: o.key, where });
+    for (const v of Object.values(o)) walk(v, ns, where);
+  };
+  for (const m of [...sms, ...pms]) for (const ep of (m.kind === 'ServiceMonitor' ? m.spec.endpoints : m.spec.podMetricsEndpoints) ?? []) walk(ep, m.metadata.namespace, `${m.kind} ${m.metadata.namespace}/${m.metadata.name}`);
+  const declared = ctx.secrets ?? [];
+  const secretFixtures = [];
+  for (const ref of refs) {
+    const d = declared.find((x) => x.namespace === ref.ns && x.name === ref.name);
+    if (!d) {
+      problems.push(`${ref.where} references Secret or ConfigMap ${ref.ns}/${ref.name} key ${ref.key}, which the bundle does not declare (secrets.json)`);
+      continue;
+    }
+    if (d.keys.length && !d.keys.includes(ref.key)) problems.push(`${ref.where} references key ${ref.key} of Secret ${ref.ns}/${ref.name}, declared keys: ${d.keys.join(', ')}`);
+    secretFixtures.push({ apiVersion: 'v1', kind: 'Secret', metadata: { name: ref.name, namespace: ref.ns, labels: { 'stackbook.io/test-fixture': `secret-${d.source}` } }, stringData: { [ref.key]: randomBytes(12).toString('hex') } });
+    detail.push(`${ref.where}: Secret ${ref.ns}/${ref.name} (${d.source}) created by the tier with key ${ref.key}`);
+  }
+  // the operator's own CRDs the shared directory lacks (Prometheus, Alertmanager, ...): from the
+  // module the operator was built from (its example/prometheus-operator-crd), read at test time
+  const crdDir = join(await moduleDir('github.com/prometheus-operator/prometheus-operator', V.PROMETHEUS_OPERATOR_VERSION), 'example/prometheus-operator-crd');
+  const have = new Set((await getJson(kubeconfig, ['crd'])).map((c) => c.metadata.name));
+  const missing = readdirSync(crdDir).map((f) => yaml.load(readFileSync(join(crdDir, f), 'utf8'))).filter((c) => c?.kind === 'CustomResourceDefinition' && !have.has(c.metadata.name));
+  let r = await applyObjects(kubeconfig, missing);
+  if (r.code !== 0) return cell(row, 'prometheus-operator', 'FAIL', 'operator CRDs', [head(r.stderr)]);
+  await kc(kubeconfig, ['wait', '--for=condition=Established', 'crd', ...missing.map((c) => c.metadata.name), '--timeout=60s']);
+  detail.push(`CRDs from the operator module (not in the shared directory): ${missing.map((c) => c.metadata.name.split('.')[0]).join(', ')}`);
+  r = await applyObjects(kubeconfig, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'stackbook.io/test-fixture': 'controllers' } } }]);
+  if (secretFixtures.length) {
+    r = await applyObjects(kubeconfig, secretFixtures);
+    if (r.code !== 0) problems.push(`secret fixtures: ${head(r.stderr)}`);
+  }
   r = await applyObjects(kubeconfig, [prom]);
   if (r.code !== 0) return cell(row, 'prometheus-operator', 'FAIL', 'Prometheus resource refused', [head(r.stderr)]);
   const port = await freePort();
@@ -615,11 +665,45 @@ async function testPromOperator(row, ctx) {
     for (const [f, t] of Object.entries(got.ruleFiles)) writeFileSync(join(pdir, 'rules', f), t);
     const cfg = structuredClone(got.cfg);
     cfg.rule_files = [join(pdir, 'rules', '*.yaml')];
+    // Debian's prometheus/promtool is built without Kubernetes service discovery (its config parser
+    // does not know kubernetes_sd_configs): each is replaced by one static target so the rest of the
+    // job (relabelling, auth, TLS, limits) and the rules are still checked. Files the jobs name
+    // (tokens, CAs) are written where the operator's Prometheus Pod would mount them.
+    let sdReplaced = 0;
+    for (const j of cfg.scrape_configs ?? []) {
+      if (j.kubernetes_sd_configs) {
+        delete j.kubernetes_sd_configs;
+        j.static_configs = [{ targets: ['127.0.0.1:9'] }];
+        sdReplaced += 1;
+      }
+    }
+    const fileRefs = new Set();
+    const findFiles = (o) => {
+      if (!o || typeof o !== 'object') return;
+      for (const [k, v] of Object.entries(o)) {
+        if (typeof v === 'string' && /_file$/.test(k) && v.startsWith('/')) fileRefs.add(v);
+        else findFiles(v);
+      }
+    };
+    findFiles(cfg.scrape_configs);
+    const remap = (o) => {
+      if (!o || typeof o !== 'object') return;
+      for (const [k, v] of Object.entries(o)) {
+        if (typeof v === 'string' && /_file$/.test(k) && v.startsWith('/')) {
+          const local = join(pdir, 'files', v.replaceAll('/', '_'));
+          writeFileSync(local, /ca_file$/.test(k) ? readFileSync(join(dirname(kubeconfig), 'pki/ca.crt')) : 'test');
+          o[k] = local;
+        } else remap(v);
+      }
+    };
+    mkdirSync(join(pdir, 'files'), { recursive: true });
+    remap(cfg.scrape_configs);
     writeFileSync(join(pdir, 'prometheus.yaml'), yaml.dump(cfg));
     const pt = await run('promtool', ['check', 'config', join(pdir, 'prometheus.yaml')]);
     writeFileSync(join(ctx.logs, 'promtool.log'), pt.stdout + pt.stderr);
     if (pt.code !== 0) problems.push(`promtool check config (exit ${pt.code}):\n${head(pt.stdout + pt.stderr, 12)}`);
     const nJobs = jobs.filter((j) => /^(serviceMonitor|podMonitor)\//.test(j)).length;
+    detail.push(`promtool ${PROMTOOL_VERSION} (Debian) lacks Kubernetes SD: ${sdReplaced} kubernetes_sd_configs replaced by a static target for the check; ${fileRefs.size} referenced files stubbed`);
     detail.push(`generated config: ${nJobs} scrape jobs for ${sms.length} ServiceMonitors + ${pms.length} PodMonitors; ${Object.keys(got.ruleFiles).length} rule files, ${groupsWanted.length} groups wanted; promtool: ${head(pt.stdout, 1)} ${pt.code === 0 ? 'SUCCESS' : ''}`);
   }
   await stopDaemon('prometheus-operator');
@@ -767,7 +851,8 @@ async function testStack(stack, bundles) {
   const kubeconfig = join(dir, 'kubeconfig');
   const errs = await applyBundle(kubeconfig, phases);
   if (errs.length) row.applyErrors = errs;
-  const ctx = { docs, kubeconfig, dir, logs };
+  const secrets = existsSync(join(bundles, stack, 'secrets.json')) ? JSON.parse(readFileSync(join(bundles, stack, 'secrets.json'), 'utf8')) : [];
+  const ctx = { docs, kubeconfig, dir, logs, secrets };
   for (const [name, fn] of [['external-secrets', testExternalSecrets], ['keda', testKeda], ['prometheus-operator', testPromOperator], ['cert-manager', testCertManager]]) {
     if (ONLY.length && !ONLY.includes(name)) continue;
     try {
