@@ -744,7 +744,18 @@ async function testCertManager(row, ctx) {
     fixtures.push({ apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name: i.spec.ca.secretName, namespace: i.kind === 'Issuer' ? i.metadata.namespace : 'cert-manager', labels: { 'stackbook.io/test-fixture': 'prerequisite' } }, stringData: { 'tls.crt': caPem, 'tls.key': caKey } });
     detail.push(`prerequisite: Secret cert-manager/${i.spec.ca.secretName} = a CA made by the test (PREREQUISITES.md: the cluster's intermediate)`);
   }
-  let r = await applyObjects(kubeconfig, fixtures);
+  // the CRDs the controller needs that the shared directory lacks (CertificateRequest, Order,
+  // Challenge): from the module it was built from (deploy/crds; Helm-templated labels dropped)
+  const crdDir = join(await moduleDir('github.com/cert-manager/cert-manager', cmVersion), 'deploy/crds');
+  const have = new Set((await getJson(kubeconfig, ['crd'])).map((c) => c.metadata.name));
+  const missing = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => yaml.load(readFileSync(join(crdDir, f), 'utf8')))
+    .filter((c) => c?.kind === 'CustomResourceDefinition' && !have.has(c.metadata.name))
+    .map((c) => ({ ...c, metadata: { name: c.metadata.name } }));
+  let r = await applyObjects(kubeconfig, missing);
+  if (r.code !== 0) return cell(row, 'cert-manager', 'FAIL', 'cert-manager CRDs', [head(r.stderr)]);
+  await kc(kubeconfig, ['wait', '--for=condition=Established', 'crd', ...missing.map((c) => c.metadata.name), '--timeout=60s']);
+  detail.push(`CRDs from the cert-manager ${cmVersion} module (not in the shared directory): ${missing.map((c) => c.metadata.name).join(', ')}`);
+  r = await applyObjects(kubeconfig, fixtures);
   if (r.code !== 0) problems.push(`fixtures: ${head(r.stderr)}`);
   let pebbleNote = '';
   if (acme.length) {
@@ -817,7 +828,7 @@ async function testCertManager(row, ctx) {
     const a = ingressAllowed(policies, pod, { fromNs: 'ingress-nginx', fromLabels: { 'app.kubernetes.io/name': 'ingress-nginx' }, port: cport?.containerPort, portName: cport?.name });
     if (!a.allowed) problems.push(`solver Pod ${ns}/${pod.metadata.name} :${cport?.containerPort}: ingress-nginx is refused by NetworkPolicy ${a.by}`);
     if (!ing) problems.push(`Certificate ${ns}/${c.metadata.name}: no solver Ingress`);
-    else if (a.allowed) detail.push(`Certificate ${ns}/${c.metadata.name}: Challenge ${ch[0]?.status?.state ?? 'created'} (${head(ch[0]?.status?.reason ?? '', 1)}); solver Pod ${pod.metadata.name} (image ${pod.spec.containers[0].image}, :${cport?.containerPort}) admitted and reachable from ingress-nginx (${a.by}); Ingress ${ing.metadata.name} class ${ing.spec.ingressClassName ?? ing.metadata.annotations?.['kubernetes.io/ingress.class']}`);
+    else if (a.allowed) detail.push(`Certificate ${ns}/${c.metadata.name}: Challenge ${ch[0]?.status?.state ?? 'created'} (${head(ch[0]?.status?.reason ?? '', 1)}); solver Pod ${pod.metadata.name} (image ${pod.spec.containers[0].image}, :${cport?.containerPort}) admitted and reachable from ingress-nginx (${a.by}); Ingress ${ing.metadata.name} class ${ing.spec.ingressClassName ?? ing.metadata.annotations?.['kubernetes.io/ingress.class'] ?? `none (cert-manager ${cmVersion} predates the issuer field http01.ingress.ingressClassName, v1.12)`}`);
   }
   await stopDaemon('cert-manager');
   await stopDaemon('pebble');
