@@ -585,7 +585,17 @@ async function testKeda(row, ctx) {
   if (!existsSync(BIN.keda)) return cell(row, 'keda', 'BLOCKED', `KEDA operator not built (tools/build.sh keda)`);
   const problems = [];
   const detail = [];
-  const r = await applyObjects(kubeconfig, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'keda', labels: { 'stackbook.io/test-fixture': 'controllers' } } }]);
+  // the KEDA CRDs the shared directory lacks (ScaledJob, TriggerAuthentication, ...): the operator
+  // waits for every kind it watches; from the module it was built from (config/crd/bases)
+  const crdDir = join(await moduleDir('github.com/kedacore/keda/v2', V.KEDA_VERSION), 'config/crd/bases');
+  const have = new Set((await getJson(kubeconfig, ['crd'])).map((c) => c.metadata.name));
+  const missing = readdirSync(crdDir).filter((f) => f.endsWith('.yaml')).map((f) => yaml.load(readFileSync(join(crdDir, f), 'utf8')))
+    .filter((c) => c?.kind === 'CustomResourceDefinition' && !have.has(c.metadata.name));
+  let r = await applyObjects(kubeconfig, missing);
+  if (r.code !== 0) return cell(row, 'keda', 'FAIL', 'KEDA CRDs', [head(r.stderr)]);
+  await kc(kubeconfig, ['wait', '--for=condition=Established', 'crd', ...missing.map((c) => c.metadata.name), '--timeout=60s']);
+  detail.push(`CRDs from the KEDA module (not in the shared directory): ${missing.map((c) => c.metadata.name).join(', ')}`);
+  r = await applyObjects(kubeconfig, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'keda', labels: { 'stackbook.io/test-fixture': 'controllers' } } }]);
   if (r.code !== 0) problems.push(head(r.stderr));
   const env = { ...process.env, KUBECONFIG: kubeconfig, WATCH_NAMESPACE: '', KEDA_CLUSTER_OBJECT_NAMESPACE: 'keda', POD_NAMESPACE: 'keda', OPERATOR_NAME: 'keda-operator' };
   const mport = await freePort();
