@@ -600,6 +600,13 @@ async function testKeda(row, ctx) {
   detail.push(`CRDs from the KEDA module (not in the shared directory): ${missing.map((c) => c.metadata.name).join(', ')}`);
   r = await applyObjects(kubeconfig, [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'keda', labels: { 'stackbook.io/test-fixture': 'controllers' } } }]);
   if (r.code !== 0) problems.push(head(r.stderr));
+  // KEDA resolves the scale target's env (secretKeyRef): the Secrets the bundle declares as made by
+  // Pulumi or existing are created with random values, as Pulumi / the operator would
+  // (and those external-secrets makes from Vault, which the tier checks separately)
+  const nsNames = new Set(docs.filter((d) => d.kind === 'Namespace').map((d) => d.metadata.name));
+  const declared = (ctx.secrets ?? []).filter((x) => x.keys.length && nsNames.has(x.namespace));
+  r = await applyObjects(kubeconfig, declared.map((x) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name: x.name, namespace: x.namespace, labels: { 'stackbook.io/test-fixture': `secret-${x.source}` } }, stringData: Object.fromEntries(x.keys.map((k) => [k, randomBytes(8).toString('hex')])) })));
+  if (r.code !== 0) problems.push(`declared secrets: ${head(r.stderr)}`);
   const env = { ...process.env, KUBECONFIG: kubeconfig, WATCH_NAMESPACE: '', KEDA_CLUSTER_OBJECT_NAMESPACE: 'keda', POD_NAMESPACE: 'keda', OPERATOR_NAME: 'keda-operator' };
   const mport = await freePort();
   const hport = await freePort();
