@@ -54,7 +54,7 @@ try {
   // Peak memory and object count of synth --all, from inside a child that reports them.
   const probe = spawnSync(
     process.execPath,
-    ['-e', `const {main}=await import(${JSON.stringify(join(root, 'build/cli/main.js'))});const w=process.stdout.write.bind(process.stdout);let n=0;process.stdout.write=(s)=>{for(const m of String(s).matchAll(/: (\\d+) objects/g))n+=Number(m[1]);return true};await main(['synth','--all','--out',${JSON.stringify(out)}],${JSON.stringify(root)});process.stdout.write=w;console.log(JSON.stringify({objects:n,maxRssMiB:Math.round(process.resourceUsage().maxRSS/1024)}))`, '--input-type=module'],
+    ['-e', `const {main}=await import(${JSON.stringify(join(root, 'build/cli/main.js'))});const w=process.stdout.write.bind(process.stdout);let n=0;process.stdout.write=(s)=>{for(const m of String(s).matchAll(/^\\S+ +(\\d+) +\\d+ +\\d+ +\\d+ +[\\d.]+$/gm))n+=Number(m[1]);return true};await main(['synth','--all','--out',${JSON.stringify(out)}],${JSON.stringify(root)});process.stdout.write=w;console.log(JSON.stringify({objects:n,maxRssMiB:Math.round(process.resourceUsage().maxRSS/1024)}))`, '--input-type=module'],
     { encoding: 'utf8' },
   );
   const probeLine = probe.stdout.trim().split('\n').pop();
