@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
 //   node bench/run.js [--runs N] [--tests] [--no-pulumi]
+//   node bench/run.js --diff [--runs N]   (only synth --all vs diff --base HEAD cold and warm)
 // Measures CLI start-up (`stackbook --help`), `synth <env>` per stack and `synth --all`,
 // peak RSS of synth --all, and a floor: parsing and re-serialising the same YAML with js-yaml
 // in a fresh node process; scaling over a synthetic fleet of 1, 10, 100 and 1,000 services
@@ -11,7 +12,7 @@
 // a benchmark run leaves the working tree clean).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -40,6 +41,41 @@ function bench(name, args) {
   const times = [];
   for (let i = 0; i < RUNS; i++) times.push(timeOnce(args).ms);
   return { name, medianMs: Math.round(median(times)), minMs: Math.round(Math.min(...times)), runs: RUNS };
+}
+
+// `--diff`: only synth --all and `diff --base HEAD` cold and warm, interleaved run by run (synth,
+// cold, warm) so that a loaded machine's drift hits all three alike; prints the load average.
+if (process.argv.includes('--diff')) {
+  const out = mkdtempSync(join(tmpdir(), 'stackbook-bench-'));
+  const cache = mkdtempSync(join(tmpdir(), 'stackbook-bench-diffcache-'));
+  const env = { ...process.env, STACKBOOK_DIFF_CACHE: cache };
+  const times = { synth: [], cold: [], warm: [] };
+  const load = [];
+  try {
+    const once = (args, e = process.env) => {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: e });
+      if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    for (let i = 0; i < RUNS; i++) {
+      load.push(loadavg()[0]);
+      times.synth.push(once([cli, 'synth', '--all', '--out', out]));
+      rmSync(cache, { recursive: true, force: true });
+      times.cold.push(once([cli, 'diff', '--base', 'HEAD'], env));
+      times.warm.push(once([cli, 'diff', '--base', 'HEAD'], env));
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(cache, { recursive: true, force: true });
+  }
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v))]));
+  console.log(
+    `synth --all ${m.synth} ms, diff --base HEAD cold ${m.cold} ms (${(m.cold / m.synth).toFixed(2)}x, target <= 3), warm ${m.warm} ms (${(m.warm / m.synth).toFixed(2)}x, target <= 1.5)\n` +
+      `medians of ${RUNS} interleaved runs; all runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map(Math.round)])))}\n` +
+      `load average (1 min) at each run: ${load.map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`,
+  );
+  process.exit(0);
 }
 
 const out = mkdtempSync(join(tmpdir(), 'stackbook-bench-'));

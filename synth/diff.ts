@@ -450,8 +450,29 @@ function refOf(o: Obj): ObjectRef {
   };
 }
 
+/**
+ * The same JSON value (key order aside): no allocation, so the common case of a diff, an object
+ * that did not change, costs one pass instead of normalising and serialising both sides.
+ */
+export function sameValue(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameValue(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  for (const k of ka) if (!Object.hasOwn(b, k) || !sameValue((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
+}
+
 /** Field-level changes between two versions of one object. */
 export function diffFields(base: Obj, head: Obj): FieldChange[] {
+  // identical objects have no semantic change (the walk below only finds changes that differ)
+  if (sameValue(base, head)) return [];
   const out: FieldChange[] = [];
   walk(head.kind, base, head, [], out, undefined, undefined);
   return out;
