@@ -192,6 +192,23 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
   }, 120_000);
 });
 
+describe('how the base is rendered (issue 17, speed)', () => {
+  it('through its own headObjects (JSON) or, for a revision without it, its CLI synth: the same diff', async () => {
+    expect(pristineProd).toContain('minReplicas: 3');
+    const prod = pristineProd.replace('minReplicas: 3', 'minReplicas: 2');
+    const fast = commitWith({ 'stacks/Pulumi.prod.yaml': prod });
+    const baseTs = readFileSync(join(REPO, 'synth', 'base.ts'), 'utf8');
+    expect(baseTs).toContain('export async function headObjects(');
+    const legacy = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'synth/base.ts': baseTs.replace('export async function headObjects(', 'async function notExported(') });
+    const a = await stackbook('diff', '--base', fast, '--env', 'prod');
+    const b = await stackbook('diff', '--base', legacy, '--env', 'prod');
+    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([0, '', 0, '']);
+    expect(a.stdout).toMatch(/minReplicas: 2 → 3/);
+    const body = (s: string) => s.split('\n').slice(1).join('\n'); // the first line names the commit
+    expect(body(b.stdout)).toBe(body(a.stdout));
+  }, 240_000);
+});
+
 describe('stackbook diff failures: exit 2, one clear message, nothing left behind', () => {
   it('an unknown ref', async () => {
     const r = await stackbook('diff', '--base', 'no-such-branch');
