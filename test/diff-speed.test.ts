@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { bundleObjects } from '../synth/base.js';
 import { bundleFiles, phaseFiles } from '../synth/bundle.js';
-import { diffFields, parseBundle, sameValue, type Obj } from '../synth/diff.js';
+import { assessRisks, diffEnv, diffFields, parseBundle, sameValue, type Obj } from '../synth/diff.js';
 import { ENVS, renderEnv } from './helpers.js';
 
 describe('the working tree without the YAML round trip', () => {
@@ -40,5 +40,25 @@ describe('sameValue: the fast path for unchanged objects', () => {
     expect(diffFields(d, copy)).toEqual([]);
     (copy as any).spec.replicas = Number((d as any).spec.replicas ?? 1) + 1;
     expect(diffFields(d, copy).map((c) => c.path)).toEqual(['spec.replicas']);
+  });
+});
+
+describe('unchanged objects raise no flag (assessRisks skips them)', () => {
+  it.each(ENVS)('%s: the stack against an identical copy of itself: no flags, no object diffs, no flows', (env) => {
+    const objs = bundleObjects(renderEnv(env), phaseFiles);
+    const copy = JSON.parse(JSON.stringify(objs)) as Obj[];
+    expect(assessRisks(env, objs, copy)).toEqual([]);
+    const d = diffEnv(env, objs, copy);
+    expect([d.objects.length, d.risks.length, d.flows]).toEqual([0, 0, undefined]);
+  });
+
+  it('next to an unchanged one, a changed object is still flagged', () => {
+    const objs = bundleObjects(renderEnv('prod'), phaseFiles);
+    const copy = JSON.parse(JSON.stringify(objs)) as Obj[];
+    const hpa = copy.find((o) => o.kind === 'HorizontalPodAutoscaler') as any;
+    hpa.spec.minReplicas = 1;
+    const before = (objs.find((o) => o.kind === 'HorizontalPodAutoscaler') as any).spec.minReplicas;
+    expect(before).toBeGreaterThan(1);
+    expect(assessRisks('prod', objs, copy).map((r) => r.id)).toEqual(['hpa-min-lowered']);
   });
 });
