@@ -122,8 +122,8 @@ async function synth(root: string, args: Args): Promise<number> {
     process.stderr.write('synth: mandatory policy violations: nothing written\n');
     return 1;
   }
-  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../synth/bundle.js');
-  const { requiredSecrets } = await import('../synth/prerequisites.js');
+  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../bundle/bundle.js');
+  const { requiredSecrets } = await import('../bundle/prerequisites.js');
   const keyPath = process.env[SIGNING_KEY_ENV];
   const signingKey = keyPath ? loadSigningKey(resolve(root, keyPath)) : undefined;
   // Every bundle is computed before the first is written: a failure writes nothing.
@@ -154,7 +154,7 @@ async function synth(root: string, args: Args): Promise<number> {
 async function check(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const { results, failed } = await renderChecked(root, envs, (s) => process.stdout.write(`${s}\n`));
-  const { applicationChanges } = await import('../synth/prerequisites.js');
+  const { applicationChanges } = await import('../bundle/prerequisites.js');
   for (const { env, rendered, violations, blockers } of results) {
     process.stdout.write(`${env}: ${rendered.objects.length} objects, ${blockers.length} blocking, ${violations.length - blockers.length} excepted/advisory\n`);
     // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
@@ -180,7 +180,7 @@ async function check(root: string, args: Args): Promise<number> {
 }
 
 async function coverage(root: string, args: Args): Promise<number> {
-  const { coverageReport, formatCoverage } = await import('../synth/coverage.js');
+  const { coverageReport, formatCoverage } = await import('../reports/coverage.js');
   const catalog = resolve(root, (args.flags.get('--catalog') as string | undefined) ?? '../shared/runbooks/CONCERNS.md');
   const report = await coverageReport(root, catalog);
   process.stdout.write(args.flags.has('--json') ? `${JSON.stringify(report, null, 2)}\n` : formatCoverage(report));
@@ -194,7 +194,7 @@ async function report(root: string, args: Args): Promise<number> {
   if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>');
   const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { failureBudgetTable, withFailureBudget } = await import('../synth/failure-budget.js');
+  const { failureBudgetTable, withFailureBudget } = await import('../reports/failure-budget.js');
   const stacks = loadStacks(root, knownEnvironments(root));
   const table = failureBudgetTable([...stacks].map(([env, stack]) => [env, render(stack)] as const));
   if (!args.flags.has('--write-readme')) {
@@ -219,8 +219,8 @@ async function htmlReport(root: string, args: Args, file: string): Promise<numbe
   if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment');
   const { loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { htmlReport: page } = await import('../synth/html-report.js');
-  const { parseCatalog } = await import('../synth/coverage.js');
+  const { htmlReport: page } = await import('../review/html-report.js');
+  const { parseCatalog } = await import('../reports/coverage.js');
   const { readFileSync, writeFileSync } = await import('node:fs');
   const env = args.positional[0]!;
   const stack = loadStacks(root, [env]).get(env)!;
@@ -247,7 +247,7 @@ async function diff(root: string, args: Args): Promise<number> {
   if (format !== 'text' && format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be text, markdown or json (got "${format}")`);
   const envFlag = args.flags.get('--env');
   const envs = [...new Set([...(typeof envFlag === 'string' ? envFlag.split(',') : []), ...args.positional].filter(Boolean))];
-  const { runDiff } = await import('../synth/base.js');
+  const { runDiff } = await import('../review/base.js');
   return runDiff(root, { base, format, exitCode: args.flags.has('--exit-code'), ...(envs.length > 0 ? { envs } : {}) }, {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
@@ -273,13 +273,13 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
       case 'report':
         return await report(root, args);
       case 'bundle': {
-        const { bundleCommand } = await import('../synth/artifact-cmd.js');
+        const { bundleCommand } = await import('../bundle/artifact-cmd.js');
         const key = args.flags.get('--key'), out = args.flags.get('--out'), from = args.flags.get('--from');
         return await bundleCommand(root, await environments(root, args), { ...(typeof out === 'string' ? { out } : {}), ...(typeof key === 'string' ? { keyPath: key } : {}), ...(typeof from === 'string' ? { from } : {}), withImages: args.flags.has('--with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
       }
       case 'verify':
       case 'images': {
-        const { verifyCommand, imagesPushCommand } = await import('../synth/artifact-cmd.js');
+        const { verifyCommand, imagesPushCommand } = await import('../bundle/artifact-cmd.js');
         const pos = args.command === 'images' ? (args.positional[0] === 'push' ? args.positional.slice(1) : []) : args.positional;
         if (pos.length !== 1) throw new UsageError(args.command === 'images' ? 'usage: images push <artifact> --key <cosign.pub> [--registry <host>]' : 'verify needs one artifact');
         const key = args.flags.get('--key'), out = args.flags.get('--out'), registry = args.flags.get('--registry');

@@ -32,7 +32,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
-import { SECRET_NAME } from '../policies/rules.js';
+import { SECRET_NAME } from '../policies/manifest-rules.js';
 
 /** Environment tier (`stackbook:tier`). */
 export type Tier = 'development' | 'staging' | 'production';

@@ -7,7 +7,7 @@ import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
-import { SECRET_NAME } from '../policies/rules.js';
+import { SECRET_NAME } from '../policies/manifest-rules.js';
 import { CONTRACT_ANNOTATION } from '../services/contract.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */

@@ -5,7 +5,7 @@
  * Imports from @pulumi/policy are types only, so tests load this module cheaply.
  */
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
-import { RULES, contextOf, evaluate, formatViolation, ref, type Obj, type Rule, type Violation } from './rules.js';
+import { RULES, contextOf, evaluate, formatViolation, ref, type Obj, type Rule, type Violation } from './manifest-rules.js';
 
 /**
  * Annotation the Pulumi program puts on the Secrets it owns (random or config values, encrypted in

@@ -15,7 +15,7 @@ import { postgresInstancesProblem } from '../components/postgres.js';
 import { byteQuantity, hostname, ipv4Cidr, port, resources } from './primitives.js';
 import { redisStorageProblem } from '../components/redis.js';
 import type { PathSegment } from './load.js';
-import type { RuleProblem, StackParts } from './rules.js';
+import type { RuleProblem, StackParts } from './config-rules.js';
 
 /** Where an external store is: host (for URLs and TLS names), port, and the CIDRs egress is opened to. */
 const externalOf = (defaultPort: number) => ({

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { aionData, aionDataRules } from './aion-data.js';
 import type { PathSegment } from './load.js';
 import { dnsLabel, imageRef, ipv4Cidr, resources, type ImageRef } from './primitives.js';
-import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './config-rules.js';
 
 /** A label key (`nvidia.com/gpu.present`, `node.kubernetes.io/pool`). */
 const labelKey = z

@@ -12,7 +12,7 @@
  */
 import { z } from 'zod';
 import { byteQuantity, dnsLabel, imageRef, ipv4Cidr, port, resources, type Resources } from './primitives.js';
-import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './config-rules.js';
 import { scheduleInterval } from '../components/backup.js';
 
 /** OUB-11: the runbook's capacity table. */

@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { quantityValue } from '../components/meta.js';
 import { redisStorageProblem } from '../components/redis.js';
 import { autoscaling, byteQuantity, dnsLabel, hostname, imageRef, ipv4Cidr, port, resources } from './primitives.js';
-import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './config-rules.js';
 
 const MiB = 1024 * 1024;
 

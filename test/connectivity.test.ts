@@ -3,8 +3,8 @@
  * the way Kubernetes enforces them, and the review diff of flows (issue 17).
  */
 import { describe, expect, it } from 'vitest';
-import { flowDiff, flowsOf, flowText, type Obj } from '../synth/connectivity.js';
-import { buildReport, formatText } from '../synth/diff.js';
+import { flowDiff, flowsOf, flowText, type Obj } from '../review/connectivity.js';
+import { buildReport, formatText } from '../review/diff.js';
 import { renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

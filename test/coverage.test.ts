@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { coverageReport, formatCoverage, parseCatalog } from '../synth/coverage.js';
+import { coverageReport, formatCoverage, parseCatalog } from '../reports/coverage.js';
 import { SERVICES } from '../services/index.js';
 import { ROOT, SHARED } from './helpers.js';
 

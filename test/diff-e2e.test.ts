@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../synth/diff.js';
+import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
 type J = Record<string, any>;

@@ -24,8 +24,8 @@ import {
   toJson,
   type Obj,
   type RiskId,
-} from '../synth/diff.js';
-import { bundleFiles } from '../synth/bundle.js';
+} from '../review/diff.js';
+import { bundleFiles } from '../bundle/bundle.js';
 import { renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

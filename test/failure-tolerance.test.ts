@@ -24,7 +24,7 @@ import {
   redisHaProblems,
   toleranceProblems,
   workloadsOf,
-} from '../synth/failure-budget.js';
+} from '../reports/failure-budget.js';
 import type { Manifest } from '../synth/render.js';
 import { knownEnvironments } from '../synth/stacks.js';
 import { ENVS, renderEnv, ROOT } from './helpers.js';

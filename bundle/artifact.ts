@@ -24,7 +24,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmS
 import { basename, dirname, join } from 'node:path';
 import { bundleFiles, imageLines, BundleError, type BundleFile, type ImageLine } from './bundle.js';
 import { KeyError, parsePublicKey, signBlob, verifyBlob } from './cosign-key.js';
-import type { Rendered } from './render.js';
+import type { Rendered } from '../synth/render.js';
 
 /** A bad artifact or a refused operation on one: one line, exit 1. */
 export class ArtifactError extends Error {

@@ -20,8 +20,8 @@ import { COSIGN_PASSWORD_ENV, KeyError, parseSigningKey, signBlob } from './cosi
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
-import { renderedImages } from './airgap.js';
+import { PHASES, phaseOf, type Manifest, type Rendered } from '../synth/render.js';
+import { renderedImages } from '../synth/airgap.js';
 import { OPERATOR_IMAGES_ANNOTATION } from '../components/image-policy.js';
 import {
   apiUses,

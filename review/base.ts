@@ -215,9 +215,9 @@ function installDependencies(root: string, src: string, short: string, log: (lin
 
 /** The working tree's objects per environment, through the same render and bundle path as `synth`. */
 export async function headObjects(root: string, wanted: readonly string[] | undefined): Promise<{ known: string[]; envs: Map<string, Obj[]> }> {
-  const { knownEnvironments, loadStacks } = await import('./stacks.js');
-  const { render } = await import('./render.js');
-  const { bundleFiles } = await import('./bundle.js');
+  const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { bundleFiles } = await import('../bundle/bundle.js');
   const known = knownEnvironments(root);
   const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
   const stacks = loadStacks(root, envs); // every config error of every stack at once (exit 2)

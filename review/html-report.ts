@@ -13,8 +13,8 @@
  */
 import dagre from '@dagrejs/dagre';
 import { flowsOf, workloadsOf, type Flow, type Obj } from './connectivity.js';
-import { budgetRows } from './failure-budget.js';
-import type { Manifest } from './render.js';
+import { budgetRows } from '../reports/failure-budget.js';
+import type { Manifest } from '../synth/render.js';
 
 export interface CatalogConcern {
   readonly id: string;

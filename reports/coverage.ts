@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { CONCERNS_ANNOTATION } from '../components/meta.js';
 import { SERVICES } from '../services/index.js';
 import { ConfigError } from '../stacks/load.js';
-import { render } from './render.js';
-import { knownEnvironments, loadStacks } from './stacks.js';
+import { render } from '../synth/render.js';
+import { knownEnvironments, loadStacks } from '../synth/stacks.js';
 
 export interface CatalogEntry {
   readonly id: string;
