@@ -4,12 +4,13 @@
  * (with how many files carry it), and fails (exit 1) on an edge that goes against LAYERS below or
  * on a cycle between folders. Read by `test/architecture.test.ts`, so every change is checked.
  *
- * Reads the sources as text (relative `import`/`export ... from`, `import('...')`, `import '...'`,
- * type-only imports included: a type edge is an edge of the design too). No dependencies.
+ * Reads the sources as text (relative `import`/`export ... from`, `import('...')`, `import '...'`).
+ * Folder edges count type-only imports too (a type edge is an edge of the design); file cycles
+ * count only imports that remain at run time. No dependencies.
  *
  * Usage: node tools/imports.mjs [--files]   (--files: list the file-level imports behind each edge)
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,10 +22,9 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
  */
 export const LAYERS = [
   ['kube'], // ground floor: Kubernetes vocabulary, imports nothing of ours
-  ['stacks'], // per-environment config: schema, loading, config-time rules
-  ['components'], // cdk8s constructs, one concern each
-  ['policies'], // pure rules over rendered manifests
-  ['services'], // one module per runbook: config -> components
+  ['stacks', 'components'], // per-environment config (schema, loading, config-time rules); cdk8s constructs, one concern each
+  ['services'], // one module per runbook: config -> components; the application contracts
+  ['policies'], // pure rules over rendered manifests (the app-contract rule reads services' contracts)
   ['synth'], // the render pipeline: stack -> objects -> policies -> air-gap check
   ['bundle', 'reports'], // bundle writer (prerequisites, artifact); coverage and failure budget
   ['review', 'pulumi'], // diff engine, git base, connectivity, HTML report; the Pulumi program
@@ -60,6 +60,16 @@ function stripComments(text) {
   return text.replace(/\/\*[\s\S]*?\*\//g, '').replace(/(^|[^:'"`\\])\/\/.*$/gm, '$1');
 }
 
+/** `import type …`, `export type …`, or braces holding only `type X` names: gone at run time. */
+function isTypeOnly(statement) {
+  const s = statement.trim();
+  if (/^(import|export)\s+type\s/.test(s)) return true;
+  const braces = /^import\s*\{([^}]*)\}\s*from/.exec(s);
+  if (!braces) return false;
+  const names = braces[1].split(',').map((n) => n.trim()).filter(Boolean);
+  return names.length > 0 && names.every((n) => n.startsWith('type '));
+}
+
 export function importEdges(root = ROOT) {
   const files = [];
   for (const top of readdirSync(root)) {
@@ -68,15 +78,23 @@ export function importEdges(root = ROOT) {
     if (statSync(p).isDirectory() && floorOf(top) >= 0) files.push(...walk(p));
   }
   const edges = new Map(); // "from -> to" -> Set of "file -> file"
+  const fileEdges = new Map(); // file -> Set of files it imports (every folder, own one included)
   for (const file of files) {
     const text = stripComments(readFileSync(file, 'utf8'));
     const from = relative(root, file).split(sep)[0];
     for (const re of SPEC) {
       for (const m of text.matchAll(re)) {
         const spec = m[1];
+        const typeOnly = isTypeOnly(m[0]);
         if (!spec.startsWith('.')) continue;
         const target = relative(root, resolve(dirname(file), spec));
         const to = target.split(sep)[0];
+        const src = relative(root, file);
+        const dst = target.replace(/\.js$/, existsSync(join(root, target.replace(/\.js$/, '.ts'))) ? '.ts' : '.js');
+        if (!typeOnly) {
+          if (!fileEdges.has(src)) fileEdges.set(src, new Set());
+          fileEdges.get(src).add(dst);
+        }
         if (to === from || to.startsWith('..') || floorOf(to) < 0) continue;
         const key = `${from} -> ${to}`;
         if (!edges.has(key)) edges.set(key, new Set());
@@ -84,6 +102,7 @@ export function importEdges(root = ROOT) {
       }
     }
   }
+  edges.files = fileEdges;
   return edges;
 }
 
@@ -106,6 +125,30 @@ export function folderCycles(edges) {
     if (!adj.has(b)) adj.set(b, []);
     adj.get(a).push(b);
   }
+  return cyclesOf(adj);
+}
+
+/**
+ * Cycles between files of the package (test/, tools/, bench/ left out) through imports that remain
+ * at run time: a cycle of type-only imports loads nothing, so it cannot leave a module half-initialised.
+ */
+export function fileCycles(edges) {
+  const adj = new Map();
+  const outside = (f) => /^(test|tools|bench|bin)\//.test(f);
+  for (const [a, bs] of edges.files) {
+    if (outside(a)) continue;
+    if (!adj.has(a)) adj.set(a, []);
+    for (const b of bs) {
+      if (outside(b)) continue;
+      if (!adj.has(b)) adj.set(b, []);
+      adj.get(a).push(b);
+    }
+  }
+  return cyclesOf(adj);
+}
+
+/** Strongly connected components of more than one node (Tarjan). */
+function cyclesOf(adj) {
   let index = 0;
   const idx = new Map();
   const low = new Map();
@@ -147,7 +190,9 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   }
   const up = upwardEdges(edges);
   const cycles = folderCycles(edges);
+  const files = fileCycles(edges);
   for (const k of up) console.log(`UPWARD: ${k}: ${[...edges.get(k)].sort().join('; ')}`);
   for (const c of cycles) console.log(`CYCLE: ${c.join(' <-> ')}`);
-  if (up.length || cycles.length) process.exit(1);
+  for (const c of files) console.log(`FILE CYCLE: ${c.join(' <-> ')}`);
+  if (up.length || cycles.length || files.length) process.exit(1);
 }
