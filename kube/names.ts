@@ -11,6 +11,9 @@ export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 /** A label or annotation key: optional DNS-subdomain prefix and `/`, then a name of ≤ 63 characters. */
 export const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
+/** A label value: empty, or at most 63 characters, alphanumerics at both ends and `-_.` inside. */
+export const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/;
+
 export function isDnsLabel(name: string, maxLength = 63): boolean {
   return name.length <= maxLength && DNS_LABEL.test(name);
 }
