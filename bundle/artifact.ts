@@ -10,7 +10,7 @@
  *     may change between releases); the carried image archives are compressed layers already.
  * Members, all regular files under `stackbook-<env>/`, mode 0644 (apply.sh 0755), uid/gid 0, no
  * user names, mtime 0, in this order:
- *   SHA256SUMS, SHA256SUMS.sig (when signed), the bundle files in bundle order (synth/bundle.ts),
+ *   SHA256SUMS, SHA256SUMS.sig (when signed), the bundle files in bundle order (bundle/bundle.ts),
  *   then `images/<digest hex>.tar`: one OCI archive per image (`--with-images`), each followed by
  *   `images/<digest hex>.sig.tar`, its cosign signature image, when the source had one.
  * SHA256SUMS lists every member after the signature, so `verify` can check the signature first

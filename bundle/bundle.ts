@@ -513,7 +513,7 @@ function prerequisitesMd(r: Rendered, a: {
 
 /**
  * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
- * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
+ * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (bundle/cosign-key.ts).
  */
 export function loadSigningKey(
   path: string,

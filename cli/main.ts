@@ -187,7 +187,7 @@ async function coverage(root: string, args: Args): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (synth/failure-budget.ts). */
+/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (reports/failure-budget.ts). */
 async function report(root: string, args: Args): Promise<number> {
   const html = args.flags.get('--html');
   if (typeof html === 'string') return htmlReport(root, args, html);
@@ -214,7 +214,7 @@ async function report(root: string, args: Args): Promise<number> {
   return 0;
 }
 
-/** `report <env> --html <file>`: the reviewer's page of one stack (synth/html-report.ts). */
+/** `report <env> --html <file>`: the reviewer's page of one stack (review/html-report.ts). */
 async function htmlReport(root: string, args: Args, file: string): Promise<number> {
   if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment');
   const { loadStacks } = await import('../synth/stacks.js');

@@ -1,5 +1,5 @@
 /**
- * Pure adapter between the Pulumi policy SDK and policies/rules.ts: the resources of a
+ * Pure adapter between the Pulumi policy SDK and policies/manifest-rules.ts: the resources of a
  * `validateStack` call -> manifests -> `evaluate`, exactly the rules `stackbook synth` runs.
  * It never constructs a PolicyPack (that starts a gRPC server): ./pack.ts does, and only there.
  * Imports from @pulumi/policy are types only, so tests load this module cheaply.

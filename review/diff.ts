@@ -97,7 +97,7 @@ export interface EnvDiff {
    */
   readonly summaries?: readonly Summary[];
   /**
-   * Who can newly talk to whom, and who no longer can (`synth/connectivity.ts`): flows computed from
+   * Who can newly talk to whom, and who no longer can (`review/connectivity.ts`): flows computed from
    * the NetworkPolicies and pod labels of each side (`ows/ows-worker → aion/redis:6379/TCP`).
    * Absent for a new or removed environment.
    */
