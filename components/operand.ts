@@ -8,7 +8,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, parseLabel, quantityValue } from './meta.js';
 import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
-import { isCidr, isWholeInternet } from '../kube/network.js';
+import { isCidr, isWholeInternet, networkRuleProblem } from '../kube/network.js';
 import { restrictedContainerSecurity } from '../kube/security.js';
 
 export { checkName, checkSubdomain } from '../kube/names.js';
@@ -47,15 +47,8 @@ export interface RenderedRule {
 
 /** Validate a network rule (same contract as the AllowList component) and render its peers and ports. */
 export function ruleOf(component: string, id: string, prop: string, peers: readonly Peer[], ports: readonly PortSpec[]): RenderedRule {
-  if (peers.length === 0) throw new ComponentError(component, id, prop, 'needs at least one peer (an empty peer list allows everyone)', []);
-  if (ports.length === 0) throw new ComponentError(component, id, prop, 'needs at least one port (no ports means all ports)', []);
-  for (const p of peers) {
-    if ('cidr' in p && isWholeInternet(p.cidr) && !p.except) throw new ComponentError(component, id, prop, 'allows the whole internet; name the CIDRs', p.cidr);
-    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) throw new ComponentError(component, id, prop, 'has an empty pod selector (matches every pod); name the pods', p.pods);
-  }
-  for (const port of ports) {
-    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) throw new ComponentError(component, id, prop, 'port must be 1–65535', port.port);
-  }
+  const problem = networkRuleProblem(peers, ports);
+  if (problem !== undefined) throw new ComponentError(component, id, prop, problem.message, problem.value);
   return {
     peers: peers.map(peerOf),
     ports: ports.map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' })),

@@ -38,3 +38,25 @@ export function cidrContains(outer: string, inner: string): boolean {
   const i = ipv4Range(inner);
   return o !== undefined && i !== undefined && o[0] <= i[0] && i[1] <= o[1];
 }
+
+/** A NetworkPolicy peer as the components describe it (components/network-policy.ts `Peer`), read structurally. */
+type AnyPeer = { readonly cidr: string; readonly except?: readonly string[] } | { readonly pods?: Readonly<Record<string, string>> } | object;
+
+/**
+ * What is wrong with one allow rule, or undefined: the one check behind the AllowList component
+ * and the operand rules (components/operand.ts `ruleOf`). No peers allows everyone, no ports
+ * allows every port, `0.0.0.0/0`/`::/0` without exceptions is the whole internet, an empty pod
+ * selector matches every pod, and a port is 1–65535.
+ */
+export function networkRuleProblem(peers: readonly AnyPeer[], ports: readonly { readonly port: number }[]): { readonly message: string; readonly value: unknown } | undefined {
+  if (peers.length === 0) return { message: 'needs at least one peer (an empty peer list allows everyone)', value: [] };
+  if (ports.length === 0) return { message: 'needs at least one port (no ports means all ports)', value: [] };
+  for (const p of peers) {
+    if ('cidr' in p && isWholeInternet(p.cidr) && !p.except) return { message: 'allows the whole internet; name the CIDRs', value: p.cidr };
+    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) return { message: 'has an empty pod selector (matches every pod); name the pods', value: p.pods };
+  }
+  for (const port of ports) {
+    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) return { message: 'port must be 1–65535', value: port.port };
+  }
+  return undefined;
+}
