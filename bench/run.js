@@ -108,7 +108,7 @@ try {
 
   // `stackbook diff --base HEAD` (issue 17 targets: warm within 1.5x of synth --all, cold within
   // 3x): cold = the base cache emptied before each run (export + the base's own synth), warm = the
-  // base read back from the cache (synth/base.ts). Needs git.
+  // base read back from the cache (review/base.ts). Needs git.
   function timeDiff(cold) {
     const cache = mkdtempSync(join(tmpdir(), 'stackbook-bench-diffcache-'));
     const times = [];

@@ -103,7 +103,7 @@ async function synth(root: string, args: Args): Promise<number> {
     process.stderr.write('synth: mandatory policy violations: nothing written\n');
     return 1;
   }
-  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../synth/bundle.js');
+  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../bundle/bundle.js');
   const keyPath = process.env[SIGNING_KEY_ENV];
   const signingKey = keyPath ? loadSigningKey(resolve(root, keyPath)) : undefined;
   const p = progress();
@@ -147,7 +147,7 @@ async function synth(root: string, args: Args): Promise<number> {
 async function check(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const { results, failed } = await renderChecked(root, envs, (s) => process.stdout.write(`${s}\n`));
-  const { applicationChanges } = await import('../synth/prerequisites.js');
+  const { applicationChanges } = await import('../bundle/prerequisites.js');
   for (const { env, rendered, violations, blockers } of results) {
     process.stdout.write(`${env}: ${rendered.objects.length} objects, ${blockers.length} blocking, ${violations.length - blockers.length} excepted/advisory\n`);
     // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
@@ -174,7 +174,7 @@ async function check(root: string, args: Args): Promise<number> {
 
 async function coverage(root: string, args: Args): Promise<number> {
   if (args.positional.length > 0) throw new UsageError(`coverage takes no environment (got ${args.positional.join(' ')})`, 'coverage');
-  const { coverageReport, formatCoverage } = await import('../synth/coverage.js');
+  const { coverageReport, formatCoverage } = await import('../reports/coverage.js');
   const catalog = resolve(root, str(args, 'catalog') ?? '../shared/runbooks/CONCERNS.md');
   const p = progress();
   p.step('rendering every stack and reading the tests');
@@ -188,14 +188,14 @@ async function coverage(root: string, args: Args): Promise<number> {
   return report.ok ? 0 : 1;
 }
 
-/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (synth/failure-budget.ts). */
+/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (reports/failure-budget.ts). */
 async function report(root: string, args: Args): Promise<number> {
   const html = str(args, 'html');
   if (html !== undefined) return htmlReport(root, args, html);
   if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>', 'report');
   const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { failureBudgetTable, withFailureBudget } = await import('../synth/failure-budget.js');
+  const { failureBudgetTable, withFailureBudget } = await import('../reports/failure-budget.js');
   const stacks = loadStacks(root, knownEnvironments(root));
   const p = progress();
   const rendered = [...stacks].map(([env, stack]) => {
@@ -221,13 +221,13 @@ async function report(root: string, args: Args): Promise<number> {
   return 0;
 }
 
-/** `report <env> --html <file>`: the reviewer's page of one stack (synth/html-report.ts). */
+/** `report <env> --html <file>`: the reviewer's page of one stack (review/html-report.ts). */
 async function htmlReport(root: string, args: Args, file: string): Promise<number> {
   if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment', 'report');
   const { loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { htmlReport: page } = await import('../synth/html-report.js');
-  const { parseCatalog } = await import('../synth/coverage.js');
+  const { htmlReport: page } = await import('../review/html-report.js');
+  const { parseCatalog } = await import('../reports/coverage.js');
   const { writeFileSync } = await import('node:fs');
   const env = args.positional[0]!;
   const stack = loadStacks(root, [env]).get(env)!;
@@ -262,7 +262,7 @@ async function diff(root: string, args: Args): Promise<number> {
   if (format !== 'text' && format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be text, markdown or json (got "${format}")`, 'diff');
   const envFlag = args.values.env;
   const envs = [...new Set([...(Array.isArray(envFlag) ? envFlag : []), ...args.positional].filter(Boolean))];
-  const { runDiff } = await import('../synth/base.js');
+  const { runDiff } = await import('../review/base.js');
   return runDiff(root, { base, format, exitCode: flag(args, 'exit-code'), ...(envs.length > 0 ? { envs } : {}) }, {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
@@ -282,13 +282,13 @@ async function dispatch(root: string, args: Args): Promise<number> {
     case 'report':
       return report(root, args);
     case 'bundle': {
-      const { bundleCommand } = await import('../synth/artifact-cmd.js');
+      const { bundleCommand } = await import('../bundle/artifact-cmd.js');
       const key = str(args, 'key'), out = str(args, 'out'), from = str(args, 'from');
       return bundleCommand(root, await environments(root, args), { ...(out ? { out } : {}), ...(key ? { keyPath: key } : {}), ...(from ? { from } : {}), withImages: flag(args, 'with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
     }
     case 'verify':
     case 'images': {
-      const { verifyCommand, imagesPushCommand } = await import('../synth/artifact-cmd.js');
+      const { verifyCommand, imagesPushCommand } = await import('../bundle/artifact-cmd.js');
       const pos = args.command === 'images' ? (args.positional[0] === 'push' ? args.positional.slice(1) : []) : args.positional;
       if (pos.length !== 1) throw new UsageError(args.command === 'images' ? 'images needs: push <artifact>' : 'verify needs one artifact', args.command);
       const key = str(args, 'key'), out = str(args, 'out'), registry = str(args, 'registry');

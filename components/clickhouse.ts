@@ -15,7 +15,7 @@ import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 /** clickhouse-server 25.8.3.66, the upstream image from ClickHouse Inc.: 25.8 is an LTS release (a year of fixes); includes clickhouse-client for the TTL job; runs as UID 101. */
 export const CLICKHOUSE_IMAGE: ImageRef = { repository: 'docker.io/clickhouse/clickhouse-server', tag: '25.8.3.66' };

@@ -11,7 +11,7 @@ import { MONGODB_IMAGE } from './mongodb.js';
 import { POSTGRES_IMAGE } from './postgres.js';
 import { QDRANT_IMAGE } from './qdrant.js';
 import { REDIS_EXPORTER_IMAGE, REDIS_IMAGE } from './redis.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 export const PLATFORM_IMAGES = {
   redis: REDIS_IMAGE,

@@ -36,10 +36,14 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
+import { ComponentError, parseLabel, quantityValue, selectorLabels, trace } from './meta.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
-import { peerOf, type Peer, type PortSpec } from './network-policy.js';
+import type { Peer, PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
+import { checkName, checkSubdomain } from '../kube/names.js';
+import { dnsEgress, egressRule, ingressRule, kubeApiEgress, resourcesOf, restrictedContainer, ruleOf, storageSizeOf, tcp } from './operand.js';
+
+export { POSTGRES_MIN_INSTANCES, postgresInstancesProblem } from '../kube/tier.js';
 
 const C = 'Postgres';
 
@@ -50,17 +54,6 @@ export const BARMAN_CLOUD_PLUGIN = 'barman-cloud.cloudnative-pg.io';
 /** Ports of a CNPG instance pod. */
 export const POSTGRES_PORTS = { postgres: 5432, status: 8000, metrics: 9187 } as const;
 
-/**
- * Minimum instances per tier: production needs a primary and two standbys (one can fail or be
- * drained while a synchronous-capable standby remains). The service/stack applies this rule.
- */
-export const POSTGRES_MIN_INSTANCES = { development: 1, staging: 1, production: 3 } as const;
-
-/** `undefined` when `instances` is enough for `tier`, else the reason (for a config error). */
-export function postgresInstancesProblem(tier: keyof typeof POSTGRES_MIN_INSTANCES, instances: number): string | undefined {
-  const min = POSTGRES_MIN_INSTANCES[tier];
-  return instances >= min ? undefined : `${tier} needs at least ${min} PostgreSQL instances (got ${instances})`;
-}
 
 /**
  * postgresql.conf parameters the operator owns; the admission webhook rejects them, so they are
@@ -79,78 +72,6 @@ export const CNPG_FIXED_PARAMETERS: readonly string[] = [
   'stats_temp_directory', 'synchronous_standby_names', 'syslog_facility', 'syslog_ident', 'syslog_sequence_numbers',
   'syslog_split_messages', 'unix_socket_directories', 'unix_socket_group', 'unix_socket_permissions', 'wal_level', 'wal_log_hints',
 ];
-
-// ---------------------------------------------------------------------------------------------
-// Quantities and resources (shared with components/kafka.ts)
-
-/** Validate requests/limits (quantities, request ≤ limit) and render them. */
-export function resourcesOf(component: string, id: string, prop: string, r: WorkloadResources): {
-  requests: { cpu: string; memory: string };
-  limits: { cpu: string; memory: string };
-} {
-  const pairs: [string, string, string][] = [
-    ['cpu', r.cpuRequest, r.cpuLimit],
-    ['memory', r.memoryRequest, r.memoryLimit],
-  ];
-  for (const [kind, request, limit] of pairs) {
-    const rq = quantityValue(request);
-    const lm = quantityValue(limit);
-    if (rq === undefined || rq <= 0) throw new ComponentError(component, id, `${prop}.${kind}Request`, 'must be a positive quantity such as 500m or 1Gi', request);
-    if (lm === undefined || lm <= 0) throw new ComponentError(component, id, `${prop}.${kind}Limit`, 'must be a positive quantity such as 1 or 2Gi', limit);
-    if (rq > lm) throw new ComponentError(component, id, `${prop}.${kind}Request`, `must not exceed the limit ${limit}`, request);
-  }
-  return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
-}
-
-/** Validate a storage size (a positive quantity, at least 1Gi). */
-export function storageSizeOf(component: string, id: string, prop: string, size: string): string {
-  const v = quantityValue(size);
-  if (v === undefined || v < 2 ** 30) throw new ComponentError(component, id, prop, 'must be a quantity of at least 1Gi, such as 20Gi', size);
-  return size;
-}
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-export function checkName(component: string, id: string, prop: string, name: string, maxLength = 63): void {
-  if (name.length > maxLength || !DNS_LABEL.test(name)) throw new ComponentError(component, id, prop, `must be a DNS-1123 label of at most ${maxLength} characters`, name);
-}
-
-export function checkSubdomain(component: string, id: string, prop: string, name: string): void {
-  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new ComponentError(component, id, prop, 'must be a DNS-1123 subdomain', name);
-}
-
-/** Peers and ports of one network rule, validated with the AllowList component's contract. */
-export interface RenderedRule {
-  readonly peers: k8s.NetworkPolicyPeer[];
-  readonly ports: k8s.NetworkPolicyPort[];
-}
-
-/** Validate a network rule (same contract as the AllowList component) and render its peers and ports. */
-export function ruleOf(component: string, id: string, prop: string, peers: readonly Peer[], ports: readonly PortSpec[]): RenderedRule {
-  if (peers.length === 0) throw new ComponentError(component, id, prop, 'needs at least one peer (an empty peer list allows everyone)', []);
-  if (ports.length === 0) throw new ComponentError(component, id, prop, 'needs at least one port (no ports means all ports)', []);
-  for (const p of peers) {
-    if ('cidr' in p && (p.cidr === '0.0.0.0/0' || p.cidr === '::/0') && !p.except) throw new ComponentError(component, id, prop, 'allows the whole internet; name the CIDRs', p.cidr);
-    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) throw new ComponentError(component, id, prop, 'has an empty pod selector (matches every pod); name the pods', p.pods);
-  }
-  for (const port of ports) {
-    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) throw new ComponentError(component, id, prop, 'port must be 1–65535', port.port);
-  }
-  return {
-    peers: peers.map(peerOf),
-    ports: ports.map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' })),
-  };
-}
-
-export const tcp = (...ports: number[]): PortSpec[] => ports.map((port) => ({ port }));
-export const ingressRule = (r: RenderedRule): k8s.NetworkPolicyIngressRule => ({ from: r.peers, ports: r.ports });
-export const egressRule = (r: RenderedRule): k8s.NetworkPolicyEgressRule => ({ to: r.peers, ports: r.ports });
-
-/** Pod Security "restricted" for the operator-managed containers: the values the policies demand. */
-export function restrictedContainer(): Record<string, unknown> {
-  return { ...restrictedContainerSecurity() };
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -383,28 +304,6 @@ export function scheduleIntervalHours(schedule: string): number {
   if (dow !== '*' && dow !== '?') return 168;
   if (hours === '*' || hours.includes('/')) return 1;
   return 24;
-}
-
-function cidrOk(cidr: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (m) return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
-  return /^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr) && cidr.includes(':') && Number(cidr.split('/')[1]) <= 128;
-}
-
-/** Validate the Kubernetes API egress (CIDRs, ports) and render the rule. */
-export function kubeApiEgress(component: string, id: string, cidrs: readonly string[], ports: readonly number[]): k8s.NetworkPolicyEgressRule {
-  if (cidrs.length === 0) throw new ComponentError(component, id, 'kubeApiCidrs', 'must name the API server endpoint CIDRs (the operator-managed pods need the API)', []);
-  for (const c of cidrs) {
-    if (!cidrOk(c)) throw new ComponentError(component, id, 'kubeApiCidrs', 'must be CIDRs such as 10.0.0.1/32', c);
-    if (c === '0.0.0.0/0' || c === '::/0') throw new ComponentError(component, id, 'kubeApiCidrs', 'allows the whole internet; name the API server endpoints', c);
-  }
-  return egressRule(ruleOf(component, id, 'kubeApiPorts', cidrs.map((cidr) => ({ cidr })), tcp(...ports)));
-}
-
-/** The DNS egress rule every operator-managed pod needs (kept in the component's own policy). */
-export function dnsEgress(component: string, id: string, namespace: string | undefined, podLabel: string | undefined): k8s.NetworkPolicyEgressRule {
-  const pods = parseLabel(component, id, 'dnsPodLabel', podLabel ?? 'k8s-app=kube-dns');
-  return egressRule(ruleOf(component, id, 'dns', [{ namespace: namespace ?? 'kube-system', pods }], [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]));
 }
 
 /** A CloudNativePG cluster with backups, network policy and monitoring. */

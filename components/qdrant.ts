@@ -13,7 +13,7 @@ import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 /** qdrant v1.15.4-unprivileged, the upstream image from the Qdrant team: the non-root variant (UID 1000), so no policy exception is needed. */
 export const QDRANT_IMAGE: ImageRef = { repository: 'docker.io/qdrant/qdrant', tag: 'v1.15.4-unprivileged' };

@@ -55,7 +55,11 @@ import {
   podVolumeSizes,
 } from './stateful.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
+import { aofStorageSize, redisStorageProblem } from '../kube/storage.js';
+
+export { AOF_STORAGE_FACTOR, aofStorageSize, redisStorageProblem } from '../kube/storage.js';
 
 /** redis 8.2.2 (Alpine), the official Docker library image: the current stable line, OSI-licensed (AGPLv3 option) since Redis 8, and the release that fixes CVE-2025-49844 (Lua use-after-free). Alpine: smaller, has `sh` for the init container. Runs as UID 999 (`redis`). */
 export const REDIS_IMAGE: ImageRef = { repository: 'docker.io/library/redis', tag: '8.2.2-alpine' };
@@ -465,8 +469,6 @@ export function redisReplicationAlerts(name: string, namespace: string, replicas
 const HAPROXY_RESOURCES: WorkloadResources = { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '128Mi' };
 const SENTINEL_RESOURCES: WorkloadResources = { cpuRequest: '20m', cpuLimit: '100m', memoryRequest: '32Mi', memoryLimit: '64Mi' };
 const INIT_RESOURCES: WorkloadResources = { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' };
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The objects of a replicated Redis (`replicas` ≥ 3). */
 export interface RedisHaObjects {
@@ -491,29 +493,6 @@ export interface RedisHaObjects {
   /** Member host names, in ordinal order. */
   readonly hosts: readonly string[];
   readonly quorum: number;
-}
-
-/** Volume size of a persistent Redis, as a multiple of `maxmemory` (AOF rewrite: old + new files + increments). */
-export const AOF_STORAGE_FACTOR = 3;
-
-/** The PVC size a persistent Redis with `maxmemory` bytes needs at least, and the default: whole Gi, ≥ 1Gi. */
-export function aofStorageSize(maxmemory: number): { minBytes: number; defaultSize: string } {
-  const minBytes = AOF_STORAGE_FACTOR * maxmemory;
-  return { minBytes, defaultSize: `${Math.max(1, Math.ceil(minBytes / 1024 ** 3))}Gi` };
-}
-
-/**
- * Why `storageSize` cannot hold a persistent Redis with this memory limit (maxmemory = limit ×
- * ratio), or undefined: for stack rules, which find it before rendering.
- */
-export function redisStorageProblem(memoryLimit: string, storageSize: string, ratio = 0.75): string | undefined {
-  const limit = parseBytes(memoryLimit);
-  const size = parseBytes(storageSize);
-  if (limit === undefined || size === undefined) return undefined;
-  const maxmemory = Math.floor(limit * ratio);
-  const { minBytes, defaultSize } = aofStorageSize(maxmemory);
-  if (size >= minBytes) return undefined;
-  return `must be at least ${AOF_STORAGE_FACTOR} × maxmemory (${Math.ceil(minBytes / 1024 ** 2)}Mi for maxmemory ${Math.floor(maxmemory / 1024 ** 2)}Mi): an AOF rewrite writes a second copy of the dataset beside the old one; use ${defaultSize} or lower the memory limit`;
 }
 
 export class Redis extends Construct implements RedisSource {
@@ -696,7 +675,7 @@ export class Redis extends Construct implements RedisSource {
       throw new ComponentError(C, name, 'failoverTimeoutMilliseconds', `must be an integer ≥ 2 × downAfterMilliseconds (${2 * downAfter})`, failoverTimeout);
     }
     const domain = props.clusterDomain ?? 'cluster.local';
-    if (!DOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
+    if (!DNS_SUBDOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
     if (props.clients.length === 0) throw new ComponentError(C, name, 'clients', 'must name at least one client workload (nobody could connect)');
 
     const nodeName = `${name}-node`;

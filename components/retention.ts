@@ -41,18 +41,10 @@ import type { ClickHouseConnection } from './clickhouse.js';
 import type { MinioConnection } from './minio.js';
 import type { MongoConnection } from './mongodb.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
+import { isDnsLabel } from '../kube/names.js';
+import { retentionRange } from '../kube/tier.js';
 
-/** Allowed retention in days per tier (inclusive). */
-export function retentionRange(tier: Tier): { readonly min: number; readonly max: number } {
-  switch (tier) {
-    case 'development':
-      return { min: 7, max: 14 };
-    case 'staging':
-      return { min: 14, max: 30 };
-    case 'production':
-      return { min: 30, max: 90 };
-  }
-}
+export { retentionRange } from '../kube/tier.js';
 
 /** Throw a ComponentError unless `days` is an integer in the tier's range. */
 export function checkRetentionDays(component: string, id: string, days: number, tier: Tier): void {
@@ -105,7 +97,7 @@ class RetentionJob extends Construct {
     super(scope, id);
     const C = spec.component;
     const n = props.name;
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n) || n.length > 54) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 54 characters (a hash is appended)', n);
+    if (!isDnsLabel(n, 54)) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 54 characters (a hash is appended)', n);
     checkRetentionDays(C, n, props.retentionDays, props.tier);
     const backoff = props.backoffLimit ?? 3;
     if (!Number.isInteger(backoff) || backoff < 0 || backoff > 10) throw new ComponentError(C, n, 'backoffLimit', 'must be an integer 0–10', backoff);

@@ -8,7 +8,7 @@
  *
  * Declarations are read from the object's annotations and, for workloads, from its pod template's
  * (checkov reads skips from the top-level object only). `<id>` is a project rule
- * (policies/rules.ts), or one of the checker-only ids below for checks the project policies do not
+ * (policies/manifest-rules.ts), or one of the checker-only ids below for checks the project policies do not
  * implement themselves.
  */
 
@@ -29,7 +29,7 @@ export const CHECKOV_CHECKS: Readonly<Record<string, readonly string[]>> = {
 export const EXCEPTION_PREFIX = 'exception.stackbook.io/';
 export const CHECKOV_SKIP_PREFIX = 'checkov.io/skip';
 
-/** Why the development tier runs images by tag (stacks/rules.ts `requiresDigests`). */
+/** Why the development tier runs images by tag (stacks/rule-helpers.ts `requiresDigests`). */
 export const DEV_DIGEST_REASON = 'development stack: images by tag; the image-digest policy requires digests in staging and production (stacks/rules.ts requiresDigests)';
 
 type Annotated = { metadata: { annotations?: Record<string, string> }; kind: string; spec?: unknown };

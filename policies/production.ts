@@ -9,6 +9,8 @@ import { ALB_READINESS_GATE_LABEL } from '../components/namespace.js';
 import { LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
 import { isUpstream } from '../components/upstream.js';
 import { podLabelsOf, podSpecOf, type Obj, type Rule } from './model.js';
+import { isPrivateName } from '../kube/names.js';
+import { cidrContains } from '../kube/network.js';
 
 type AnyRec = Record<string, any>;
 type Out = ReturnType<Rule['check']>;
@@ -157,18 +159,6 @@ export const albIngress: Rule = {
   },
 };
 
-/** Names that never resolve publicly and private IPv4 (see stacks/rules.ts isPrivateName). */
-function privateHost(host: string): boolean {
-  const h = host.toLowerCase();
-  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (!h.includes('.')) return true;
-  return ['internal', 'local', 'localhost', 'home.arpa', 'svc', 'cluster.local', 'corp', 'home', 'lan', 'intranet', 'private'].some((s) => h === s || h.endsWith(`.${s}`));
-}
-
 /** Issue 14 item 6. */
 export const vaultCa: Rule = {
   id: 'vault-ca',
@@ -186,7 +176,7 @@ export const vaultCa: Rule = {
       } catch {
         continue;
       }
-      if (!privateHost(host) && ctx.registry === undefined) continue;
+      if (!isPrivateName(host) && ctx.registry === undefined) continue;
       out.push({
         object: o,
         message: `Vault ${v.server} is a private host${ctx.registry !== undefined ? ' (air-gapped stack)' : ''} and the store names no CA: TLS to it fails and no ExternalSecret syncs`,
@@ -213,19 +203,7 @@ export const caIssuerIntermediate: Rule = {
   },
 };
 
-function range(cidr: string): [number, number] | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m) return undefined;
-  const n = ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
-  const size = 2 ** (32 - Number(m[5]));
-  const start = n - (n % size);
-  return [start, start + size - 1];
-}
-const inside = (inner: string, outer: string): boolean => {
-  const a = range(inner);
-  const b = range(outer);
-  return a !== undefined && b !== undefined && b[0] <= a[0] && a[1] <= b[1];
-};
+const inside = (inner: string, outer: string): boolean => cidrContains(outer, inner);
 
 /** Issue 14 item 13. */
 export const ingressFromLoadBalancer: Rule = {

@@ -42,6 +42,7 @@ import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigi
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
 import { OUB_APP_PATHS, OUB_HOME } from './oub.contract.js';
+import { byteValue } from '../kube/quantity.js';
 
 /** OUB-1: oubliette.jsonc `server.address` (the app's default, services/oub.contract.ts). */
 export const OUB_PORT = 8080;
@@ -876,9 +877,7 @@ export function registryPort(host: string): number {
 
 /** A byte quantity in whole GiB (rounded up). */
 function gibibytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(v);
-  const f: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
-  const bytes = m ? Number(m[1]) * f[m[2] ?? '']! : 2 ** 30;
+  const bytes = byteValue(v) ?? 2 ** 30;
   return Math.max(1, Math.ceil(bytes / 2 ** 30));
 }
 

@@ -11,7 +11,7 @@ import { ALB_READINESS_GATE_CONTEXT } from '../components/namespace.js';
 import { isUpstream } from '../components/upstream.js';
 import { AllowList, LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
 import { ingressPeers } from '../services/common.js';
-import { requiresDigests, signingMode } from '../stacks/rules.js';
+import { requiresDigests, signingMode } from '../stacks/config-rules.js';
 import { withCheckovSkips } from '../policies/checkov.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';

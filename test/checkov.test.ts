@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dump } from 'js-yaml';
 import { CHECKOV_CHECKS, checkovSkips, withCheckovSkips } from '../policies/checkov.js';
-import { RULES } from '../policies/rules.js';
+import { RULES } from '../policies/manifest-rules.js';
 import { renderEnv } from './helpers.js';
 // @ts-expect-error plain ESM tool without types
 import { findCheckov } from '../tools/checkov.mjs';

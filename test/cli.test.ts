@@ -8,8 +8,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { evaluate, formatViolation } from '../policies/rules.js';
-import { bundleFiles, writeBundle } from '../synth/bundle.js';
+import { evaluate, formatViolation } from '../policies/manifest-rules.js';
+import { bundleFiles, writeBundle } from '../bundle/bundle.js';
 import { PHASES } from '../synth/render.js';
 import { ENVS, renderEnv, ROOT, SHARED } from './helpers.js';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../synth/diff.js';
+import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
 type J = Record<string, any>;
@@ -19,7 +19,7 @@ const REPO = join(TMP, 'project');
 const PROD = join(REPO, 'stacks', 'Pulumi.prod.yaml');
 let pristineProd = '';
 let head = '';
-// the base cache (synth/base.ts) of this test's repository, not the project's node_modules
+// the base cache (review/base.ts) of this test's repository, not the project's node_modules
 const CACHE = join(TMP, 'cache');
 process.env.STACKBOOK_DIFF_CACHE = CACHE;
 
@@ -197,9 +197,9 @@ describe('how the base is rendered (issue 17, speed)', () => {
     expect(pristineProd).toContain('minReplicas: 3');
     const prod = pristineProd.replace('minReplicas: 3', 'minReplicas: 2');
     const fast = commitWith({ 'stacks/Pulumi.prod.yaml': prod });
-    const baseTs = readFileSync(join(REPO, 'synth', 'base.ts'), 'utf8');
+    const baseTs = readFileSync(join(REPO, 'review', 'base.ts'), 'utf8');
     expect(baseTs).toContain('export async function headObjects(');
-    const legacy = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'synth/base.ts': baseTs.replace('export async function headObjects(', 'async function notExported(') });
+    const legacy = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'review/base.ts': baseTs.replace('export async function headObjects(', 'async function notExported(') });
     const a = await stackbook('diff', '--base', fast, '--env', 'prod');
     const b = await stackbook('diff', '--base', legacy, '--env', 'prod');
     expect([a.code, a.stderr, b.code, b.stderr]).toEqual([0, '', 0, '']);

@@ -7,9 +7,9 @@
  *    and nothing else.
  */
 import { describe, expect, it } from 'vitest';
-import { bundleObjects } from '../synth/base.js';
-import { bundleFiles, phaseFiles } from '../synth/bundle.js';
-import { assessRisks, diffEnv, diffFields, parseBundle, sameValue, type Obj } from '../synth/diff.js';
+import { bundleObjects } from '../review/base.js';
+import { bundleFiles, phaseFiles } from '../bundle/bundle.js';
+import { assessRisks, diffEnv, diffFields, parseBundle, sameValue, type Obj } from '../review/diff.js';
 import { ENVS, renderEnv } from './helpers.js';
 
 describe('the working tree without the YAML round trip', () => {

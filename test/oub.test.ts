@@ -14,8 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
-import { blocking, evaluate, looksSecret } from '../policies/rules.js';
-import { backupCronJobs, backupProblems } from '../synth/failure-budget.js';
+import { blocking, evaluate, looksSecret } from '../policies/manifest-rules.js';
+import { backupCronJobs, backupProblems } from '../reports/failure-budget.js';
 import { OUB_PRESETS } from '../stacks/oub.js';
 import { quantityValue } from '../components/meta.js';
 import {

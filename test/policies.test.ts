@@ -4,7 +4,7 @@
  * violation into an excepted, non-blocking one.
  */
 import { describe, expect, it } from 'vitest';
-import { blocking, contextOf, evaluate, formatViolation, ref, RULES, type Obj, type Violation } from '../policies/rules.js';
+import { blocking, contextOf, evaluate, formatViolation, ref, RULES, type Obj, type Violation } from '../policies/manifest-rules.js';
 import { ENVS, renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

@@ -5,7 +5,7 @@
  * The network path is checked on the rendered NetworkPolicies, and the bundles pass the policies.
  */
 import { describe, expect, it } from 'vitest';
-import { blocking, evaluate, formatViolation } from '../policies/rules.js';
+import { blocking, evaluate, formatViolation } from '../policies/manifest-rules.js';
 import { renderEnv } from './helpers.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { MARKDOWN_MARKER } from '../synth/diff.js';
+import { MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
 type J = Record<string, any>;

@@ -145,8 +145,8 @@ async function main() {
     const blob = join(TMP, 'blob.txt');
     writeFileSync(blob, 'stackbook supply-chain tier\n');
     must(BIN.cosign, ['sign-blob', '--key', KEY, '--tlog-upload=false', '--output-signature', join(TMP, 'blob.cosign.sig'), blob], { env: cosignEnv });
-    const { loadSigningKey } = await import(join(REPO, 'build/synth/bundle.js'));
-    const { verifyBlob, signBlob, parsePublicKey } = await import(join(REPO, 'build/synth/cosign-key.js'));
+    const { loadSigningKey } = await import(join(REPO, 'build/bundle/bundle.js'));
+    const { verifyBlob, signBlob, parsePublicKey } = await import(join(REPO, 'build/bundle/cosign-key.js'));
     const pub = parsePublicKey(readFileSync(PUBKEY, 'utf8'), 'cosign.pub');
     record(S, 'cosign sign-blob (encrypted cosign key) -> stackbook verifies', verifyBlob(readFileSync(blob), readFileSync(join(TMP, 'blob.cosign.sig'), 'utf8'), pub), `key ${keyHead}`);
     const ours = signBlob(readFileSync(blob), loadSigningKey(KEY, PASSWORD));

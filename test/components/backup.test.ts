@@ -22,7 +22,7 @@ import {
   type BackupTarget,
 } from '../../components/backup.js';
 import { DefaultDeny } from '../../components/network-policy.js';
-import { evaluate, type Obj } from '../../policies/rules.js';
+import { evaluate, type Obj } from '../../policies/manifest-rules.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

@@ -26,7 +26,7 @@ import { Redis, redisEnv } from '../../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../../components/retention.js';
 import { ManagedSecret, VaultSecretStore } from '../../components/secret.js';
 import { Workload } from '../../components/workload.js';
-import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../../policies/rules.js';
+import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../../policies/manifest-rules.js';
 import { validateManifest } from '../schema.js';
 import { newChart, objectsOf, type Json } from './util.js';
 

@@ -19,7 +19,7 @@ import {
   type PostgresBackupProps,
   type PostgresProps,
 } from '../../components/postgres.js';
-import { blocking, evaluate, RULES } from '../../policies/rules.js';
+import { blocking, evaluate, RULES } from '../../policies/manifest-rules.js';
 import { OBJECT_STORE_SCHEMA } from '../crd-hand-checked.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';

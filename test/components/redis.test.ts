@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { AUTH_SCRIPT, ExternalRedis, Redis, REDIS_EXPORTER_IMAGE, REDIS_IMAGE, redisEnv, type RedisProps } from '../../components/redis.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

@@ -28,7 +28,7 @@ import {
   type MinioLifecycleJobProps,
   type MongoTtlJobProps,
 } from '../../components/retention.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

@@ -17,7 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Rendered } from './render.js';
+import type { Rendered } from '../synth/render.js';
 import {
   buildReport,
   formatMarkdown,
@@ -150,7 +150,7 @@ function baseCache(root: string, tree: string) {
 }
 
 /**
- * The child that renders the base: its own `headObjects(root, envs)` (synth/base.ts, the objects
+ * The child that renders the base: its own `headObjects(root, envs)` (review/base.ts, synth/base.ts before the move; the objects
  * its bundle would hold, written as JSON: no policies, no bundle files, no YAML to parse back);
  * a revision without it, or whose call fails otherwise than on its configuration, is synthesized
  * through its CLI (`main(argv, root)`, its entry point since the first CLI) and its bundle read back.
@@ -159,7 +159,9 @@ const DRIVER = `
 import { writeFileSync } from 'node:fs';
 const [src, out, ...envs] = process.argv.slice(2);
 let base;
-try { base = await import(src + '/synth/base.ts'); } catch { base = undefined; }
+for (const at of ['/review/base.ts', '/synth/base.ts']) {
+  try { base = await import(src + at); break; } catch { base = undefined; }
+}
 if (typeof base?.headObjects === 'function') {
   try {
     const r = await base.headObjects(src, envs);
@@ -305,9 +307,9 @@ export function bundleObjects(objects: Pick<Rendered, 'objects'>, phaseFiles: (r
 
 /** The working tree's objects per environment, as `synth` would write them into the bundle. */
 export async function headObjects(root: string, wanted: readonly string[] | undefined, progress: (line: string) => void = () => {}): Promise<{ known: string[]; envs: Map<string, Obj[]> }> {
-  const { knownEnvironments, loadStacks } = await import('./stacks.js');
-  const { render } = await import('./render.js');
-  const { phaseFiles } = await import('./bundle.js');
+  const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { phaseFiles } = await import('../bundle/bundle.js');
   const known = knownEnvironments(root);
   const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
   const stacks = loadStacks(root, envs); // every config error of every stack at once (exit 2)

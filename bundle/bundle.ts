@@ -20,8 +20,8 @@ import { COSIGN_PASSWORD_ENV, KeyError, parseSigningKey, signBlob } from './cosi
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
-import { renderedImages } from './airgap.js';
+import { PHASES, phaseOf, type Manifest, type Rendered } from '../synth/render.js';
+import { renderedImages } from '../synth/airgap.js';
 import { OPERATOR_IMAGES_ANNOTATION } from '../components/image-policy.js';
 import {
   apiUses,
@@ -513,7 +513,7 @@ function prerequisitesMd(r: Rendered, a: {
 
 /**
  * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
- * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
+ * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (bundle/cosign-key.ts).
  */
 export function loadSigningKey(
   path: string,
