@@ -16,7 +16,8 @@
 // artifact, wrong registry, images missing, wrong password, tampered bundle for apply.sh; mirror and
 // cluster unchanged) and apply.sh's prune (bundle v2 applied over v1). cosign sign-blob /
 // verify-blob compatibility is checked both ways.
-// Prints a table (section, case, verdict, evidence); exit 1 if any case FAILs, 3 if tools are missing.
+// Prints a table (section, case, verdict, evidence), also written to dist/supply-chain-test.md (+ .json;
+// STACKBOOK_SUPPLY_CHAIN_RESULTS moves it); exit 1 if any case FAILs, 3 if tools are missing.
 // Tools: tools/build.sh supply-chain policy-controller apiserver etcd kwok (cosign, crane,
 // policy-controller, the control plane); apt: skopeo, docker-registry, iproute2 (ip); kubectl.
 import { spawn, spawnSync } from 'node:child_process';
@@ -24,7 +25,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { volumeFixtures } from './lib/pulumi-cycle.mjs';
 
@@ -34,7 +35,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 // policy-controller — sees only `lo`, which also carries NETNS_IP. policy-controller's webhook
 // listens on :8443 of every interface (knative.dev/pkg webhook/webhook.go: `Addr: ":" + Port`; its
 // --secure-port flag is parsed after the options were copied into the context, cmd/webhook/main.go
-// 107-115, so 8443 it is) plus metrics/profiling/health ports; in here "every interface" is loopback
+// 109-119 at v0.13.1, so 8443 it is) plus metrics/profiling/health ports; in here "every interface" is loopback
 // only and the fixed ports cannot collide with another tier. NETNS_IP exists because Endpoints
 // refuse loopback addresses (the API server reaches the webhook's Service at that endpoint).
 const NETNS_IP = '10.250.0.1';
@@ -75,11 +76,12 @@ if (missing.length > 0) {
   process.exit(3);
 }
 
+const RESULTS = resolve(REPO, process.env.STACKBOOK_SUPPLY_CHAIN_RESULTS ?? 'dist/supply-chain-test.md');
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-supply-chain-'));
 const PASSWORD = 'tier-password';
 const results = [];
 const record = (section, name, ok, evidence) => {
-  results.push({ section, name, verdict: ok === null ? 'NOT PROVEN' : ok ? 'PASS' : 'FAIL', evidence: String(evidence).replace(/\s+/g, ' ').trim().slice(0, 300) });
+  results.push({ section, name, verdict: ok === null ? 'NOT PROVEN' : ok ? 'PASS' : 'FAIL', evidence: String(evidence).replace(/\s+/g, ' ').trim().slice(0, 500) });
   console.error(`[supply-chain +${Math.round(process.uptime())}s] ${ok === null ? 'NOT PROVEN' : ok ? 'PASS' : 'FAIL'} ${section}: ${name} — ${String(evidence).split('\n')[0]}`);
 };
 const children = [];
@@ -369,8 +371,9 @@ async function main() {
   record(F, `4. ./apply.sh --dry-run, then ./apply.sh (docs/airgap.md block), every Pod through policy-controller (${Math.round((Date.now() - t0) / 1000)}s)`, ap.code === 0 && pods.length > 0 && notMirror.length === 0, ap.code === 0 ? `${lastLines.pop()}; ${pods.length} Pods admitted (${running.length} Running on kwok Nodes), all from the mirror by digest` : lastLines.slice(-2).join(' | ') || ap.err.slice(-300));
   if (ap.code !== 0) return;
   const en = bash(stepScript('enforced', [...kubeSubs, ['<unsigned image>', `${extra.name}@${extra.unsigned}`]]));
-  const denied = `${en.out}\n${en.err}`.split('\n').find((l) => /denied the request/.test(l)) ?? firstLine(en.out + en.err);
-  record(F, '5. signatures enforced: the check of docs/airgap.md refuses an unsigned image', en.code === 0 && /denied the request/.test(denied), denied.replace(/^Error from server \(\w+\): /, ''));
+  const all = `${en.out}\n${en.err}`.split('\n').filter((l) => l.trim() && !l.startsWith('Warning:'));
+  const denied = all.slice(Math.max(0, all.findIndex((l) => /denied the request/.test(l)))).join(' ');
+  record(F, '5. signatures enforced: the check of docs/airgap.md refuses an unsigned image', en.code === 0 && /denied the request/.test(denied) && /no signatures found/.test(denied), denied.replace(/^Error from server \(\w+\): /, ''));
   await webhookCases(extra);
 
   // bundle v2 (one AION module renamed), through the same steps, then prune
@@ -637,7 +640,8 @@ function podJson(ns, name, image) {
 function createPod(ns, name, image) {
   const r = k(['create', '-f', '-'], { input: podJson(ns, name, image) });
   const live = r.code === 0 ? kJson(['get', 'pod', '-n', ns, name]) : null;
-  const msg = (firstLine(r.err) || firstLine(r.out)).replace(/^Error from server \(\w+\): error when creating "STDIN": /, '');
+  // the webhook's whole message (its reasons follow the first line)
+  const msg = (r.err || r.out).split('\n').filter((l) => l.trim() && !l.startsWith('Warning:')).join(' ').replace(/^Error from server \(\w+\): error when creating "STDIN": /, '');
   return { ok: r.code === 0, msg, image: live?.spec?.containers?.[0]?.image };
 }
 
@@ -648,16 +652,16 @@ async function webhookCases(extra) {
   const a = createPod(ns, 'signed-by-digest', `${name}@${signed}`);
   record(W, 'Pod, signed mirrored image by digest: admitted', a.ok && a.image === `${name}@${signed}`, a.ok ? `created, image ${a.image}` : a.msg);
   const u = createPod(ns, 'unsigned-by-digest', `${name}@${unsigned}`);
-  record(W, 'Pod, unsigned image (covered repository) by digest: refused', !u.ok && /denied the request/.test(u.msg), u.msg);
+  record(W, 'Pod, unsigned image (covered repository) by digest: refused', !u.ok && /denied the request/.test(u.msg) && /no signatures found/.test(u.msg), u.msg);
   const o = createPod(ns, 'other-key-by-digest', `${name}@${other}`);
-  record(W, 'Pod, image signed with another key, by digest: refused', !o.ok && /denied the request/.test(o.msg), o.msg);
+  record(W, 'Pod, image signed with another key, by digest: refused', !o.ok && /denied the request/.test(o.msg) && /no matching signatures/.test(o.msg), o.msg);
   const gone = createPod(ns, 'not-in-mirror', `${name}@sha256:${'0'.repeat(64)}`);
   record(W, 'Pod, image missing from the mirror (digest unknown): refused', !gone.ok && /denied the request/.test(gone.msg), gone.msg);
   const tagName = extra.signedTag; // images push copies each image under its tag too
   const t = createPod(ns, 'signed-by-tag', tagName);
   record(W, 'Pod, signed image by tag: the mutating webhook pins it (tag@digest), then it is verified and admitted', t.ok && t.image === `${tagName}@${signed}`, t.ok ? `created, image rewritten to ${t.image}` : t.msg);
   const ut = createPod(ns, 'unsigned-by-tag', `${name}:unsigned`);
-  record(W, 'Pod, unsigned image by tag: pinned, then refused', !ut.ok && /denied the request/.test(ut.msg), ut.msg);
+  record(W, 'Pod, unsigned image by tag: pinned, then refused', !ut.ok && /denied the request/.test(ut.msg) && /no signatures found/.test(ut.msg) && ut.msg.includes(`:unsigned@${unsigned}`), ut.msg);
   const nt = createPod(ns, 'unresolvable-tag', `${name}:no-such-tag`);
   record(W, 'Pod by a tag the mirror cannot resolve: refused, "must be an image digest" (validator.go refOrFieldError)', !nt.ok && /must be an image digest/.test(nt.msg), nt.msg);
   // scope: the label, and the bundle labels every namespace it creates
@@ -724,11 +728,24 @@ async function pruneCases(v1Dir, v2Dir, env) {
 main()
   .catch((e) => record('tier', 'driver', false, e.stack ?? e))
   .finally(() => {
-    console.log('\n| section | case | verdict | evidence |\n|---|---|---|---|');
-    for (const r of results) console.log(`| ${r.section} | ${r.name} | ${r.verdict} | ${r.evidence.replace(/\|/g, '\\|')} |`);
     const failed = results.filter((r) => r.verdict === 'FAIL').length;
     const open = results.filter((r) => r.verdict === 'NOT PROVEN').length;
-    console.log(`\n${results.length - failed - open} PASS, ${failed} FAIL, ${open} NOT PROVEN; ${Math.round(process.uptime())}s`);
+    const md = [
+      '| section | case | verdict | evidence |',
+      '|---|---|---|---|',
+      ...results.map((r) => `| ${r.section} | ${r.name} | ${r.verdict} | ${r.evidence.replace(/\|/g, '\\|')} |`),
+      '',
+      `${results.length - failed - open} PASS, ${failed} FAIL, ${open} NOT PROVEN; ${Math.round(process.uptime())}s`,
+    ].join('\n');
+    console.log(`\n${md}`);
+    // like the other tiers: the table in dist/supply-chain-test.md (+ .json)
+    try {
+      mkdirSync(dirname(RESULTS), { recursive: true });
+      writeFileSync(RESULTS, `# Supply-chain tier (tools/test-supply-chain.mjs)\n\n${md}\n`);
+      writeFileSync(RESULTS.replace(/\.md$/, '.json'), `${JSON.stringify({ seconds: Math.round(process.uptime()), results }, null, 2)}\n`);
+    } catch (e) {
+      console.error(`[supply-chain] cannot write ${RESULTS}: ${e.message}`);
+    }
     // the registries are children: stop them (and exit) explicitly, or they keep this process alive
     process.exit(failed > 0 ? 1 : 0);
   });
