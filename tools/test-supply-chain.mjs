@@ -86,7 +86,10 @@ const record = (section, name, ok, evidence) => {
 };
 const children = [];
 let clusterDir = null;
+let webhookProc = null;
 const cleanup = () => {
+  // the webhook drains for tens of seconds on SIGTERM (knative); its cluster is going away anyway
+  if (webhookProc?.exitCode === null) webhookProc.kill('SIGKILL');
   for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
   if (clusterDir) spawnSync('bash', [join(REPO, 'tools/cluster-down.sh'), clusterDir], { stdio: 'ignore' });
   if (!process.env.KEEP_TMP) rmSync(TMP, { recursive: true, force: true });
@@ -532,7 +535,7 @@ async function startPolicyController() {
     stdio: ['ignore', openSync(logFile, 'w'), openSync(logFile, 'a')],
     env: { ...process.env, KUBECONFIG: KCFG, SYSTEM_NAMESPACE: 'cosign-system', METRICS_DOMAIN: 'sigstore.dev/policy', HOME: join(TMP, 'webhook-home') },
   });
-  children.push(c);
+  webhookProc = c;
   const reconciled = () => {
     const v = kJson(['get', 'validatingwebhookconfiguration', 'policy.sigstore.dev']);
     const m = kJson(['get', 'mutatingwebhookconfiguration', 'policy.sigstore.dev']);
