@@ -347,7 +347,7 @@ prune_stale() {
       step "prune: would delete $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
       continue
     fi
-    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\.io/environment}')" \
+    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\\.io/environment}')" \
       || die "prune: cannot read $res; nothing more deleted"
     if [ "$owner" != ${shWord(env)} ]; then
       step "prune: skipping $res\${nsarg[0]:+ (\${ns})}: gone, or no longer labelled stackbook.io/environment=${env}"
