@@ -691,7 +691,7 @@ function validatingOnlyCase(extra) {
 // renamed `router` (its ServiceAccount, Service, Deployment, PodDisruptionBudget and ServiceMonitor go,
 // five new ones come). Expected sets are computed from the two bundles' files, not from apply.sh.
 async function pruneCases(v1Dir, v2Dir, env) {
-  ({ resourceRef } = await import(join(REPO, 'build/synth/prerequisites.js')));
+  ({ resourceRef } = await import(join(REPO, 'build/bundle/prerequisites.js')));
   const P = 'apply.sh prune (API server)';
   const d1 = await bundleDocs(v1Dir);
   const d2 = await bundleDocs(v2Dir);
