@@ -4,8 +4,12 @@
  * - `clickhouse-server` is started directly (not the image's entrypoint, which writes user
  *   files under /etc and needs a writable root FS). Settings come from a ConfigMap mounted as
  *   single files beside the image's own `config.d`/`users.d`: logs to the console, and the
- *   `default` user's password read from the environment (`from_env`), which is a Secret
- *   reference: no password in the ConfigMap.
+ *   `default` user's settings without its password: no password in the ConfigMap.
+ * - Password (issue 14 item 17): the Secret key is mounted read-only as a file; an init
+ *   container writes `users.d/password.xml` (`<password>` XML-escaped, the way the image's own
+ *   entrypoint writes `users.d/default-user.xml` from CLICKHOUSE_PASSWORD: ClickHouse/ClickHouse
+ *   docker/server/entrypoint.sh @00b7432) into a memory emptyDir, mounted into `users.d` by
+ *   subPath; no environment variable holds it.
  * - Data on a PVC (`/var/lib/clickhouse`, also holding tmp and preprocessed configs).
  * - Probes: readiness `GET /ping` on the HTTP port, liveness a TCP check on the native port.
  * - Single node: replicated tables need ClickHouse Keeper; `replicas > 1` is a ComponentError.
@@ -71,12 +75,25 @@ export const CLICKHOUSE_SERVER_XML = `<clickhouse>
 export const CLICKHOUSE_USERS_XML = `<clickhouse>
     <users>
         <default>
-            <password from_env="CLICKHOUSE_PASSWORD"/>
             <access_management>0</access_management>
         </default>
     </users>
 </clickhouse>
 `;
+
+/** Where the password Secret key is mounted read-only. */
+export const CLICKHOUSE_PASSWORD_FILE = '/run/secrets/clickhouse/password';
+
+/**
+ * The init container's shell: `users.d/password.xml` for the `default` user from the mounted
+ * password file (`CLICKHOUSE_PASSWORD_FILE`), XML-escaped, mode 0600, into `/run/clickhouse-auth`.
+ */
+export const CLICKHOUSE_AUTH_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  "escaped=$(sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' -e 's/>/\\&gt;/g' \"$CLICKHOUSE_PASSWORD_FILE\")",
+  "printf '<clickhouse><users><default><password>%s</password></default></users></clickhouse>\\n' \"$escaped\" > /run/clickhouse-auth/password.xml",
+].join('\n');
 
 export class ClickHouse extends Construct {
   readonly store: StatefulStore;
@@ -106,14 +123,27 @@ export class ClickHouse extends Construct {
         clients: props.clients,
         terminationGracePeriodSeconds: 120,
         podAnnotations: this.config.annotation,
-        emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }],
+        emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
         configMaps: [{ name: 'config', configMap: this.config.name }],
+        secrets: [{ name: 'password', items: [{ secret: props.passwordSecret.name, key: props.passwordSecret.key, path: 'password' }] }],
+        initContainers: [
+          {
+            name: 'auth',
+            image: props.image,
+            command: ['/bin/sh', '-c', CLICKHOUSE_AUTH_SCRIPT],
+            env: { CLICKHOUSE_PASSWORD_FILE },
+            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
+            mounts: [
+              { volume: 'auth', path: '/run/clickhouse-auth' },
+              { volume: 'password', path: '/run/secrets/clickhouse', readOnly: true },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'clickhouse',
           image: props.image,
           command: ['/usr/bin/clickhouse-server', '--config-file=/etc/clickhouse-server/config.xml'],
-          env: { CLICKHOUSE_PASSWORD: { secret: { name: props.passwordSecret.name, key: props.passwordSecret.key } } },
           ports: [
             { name: 'http', port: CLICKHOUSE_HTTP_PORT },
             { name: 'native', port: CLICKHOUSE_NATIVE_PORT },
@@ -126,6 +156,7 @@ export class ClickHouse extends Construct {
             { volume: 'data', path: '/var/lib/clickhouse' },
             { volume: 'config', path: '/etc/clickhouse-server/config.d/stackbook.xml', subPath: 'server.xml', readOnly: true },
             { volume: 'config', path: '/etc/clickhouse-server/users.d/stackbook.xml', subPath: 'users.xml', readOnly: true },
+            { volume: 'auth', path: '/etc/clickhouse-server/users.d/password.xml', subPath: 'password.xml', readOnly: true },
             { volume: 'logs', path: '/var/log/clickhouse-server' },
             { volume: 'tmp', path: '/tmp' },
           ],

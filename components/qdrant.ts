@@ -2,8 +2,11 @@
  * Qdrant vector database (AION-2 data service) on the hardened StatefulSet base, or external.
  *
  * - The upstream `-unprivileged` image (UID 1000): the plain image runs as root.
- * - API key from a Secret (`QDRANT__SERVICE__API_KEY`); `/livez` and `/readyz` answer without
- *   it (Qdrant ≥ 1.5), so the probes carry no credential.
+ * - API key (issue 14 item 17): the Secret key is mounted read-only as a file; an init container
+ *   writes `service.api_key` into a YAML file in a memory emptyDir, which Qdrant merges through
+ *   `--config-path` (qdrant v1.15.4 @f0b084e src/main.rs:114, src/settings.rs:274: merged after
+ *   the image's config files, before `QDRANT__*` variables). No environment variable holds it.
+ *   `/livez` and `/readyz` answer without it (Qdrant ≥ 1.5), so the probes carry no credential.
  * - Storage and snapshots on one PVC (`/qdrant/storage`, snapshots under it); the init marker
  *   file goes to an emptyDir via `QDRANT_INIT_FILE_PATH`, so the root FS stays read-only.
  * - Single node: Qdrant's distributed mode (Raft, `--bootstrap`) is not implemented;
@@ -18,6 +21,20 @@ import type { ImageRef } from '../stacks/schema.js';
 /** qdrant v1.15.4-unprivileged, the upstream image from the Qdrant team: the non-root variant (UID 1000), so no policy exception is needed. */
 export const QDRANT_IMAGE: ImageRef = { repository: 'docker.io/qdrant/qdrant', tag: 'v1.15.4-unprivileged' };
 export const QDRANT_HTTP_PORT = 6333;
+/** Where the API key Secret key is mounted read-only. */
+export const QDRANT_API_KEY_FILE = '/run/secrets/qdrant/api-key';
+/** The config file the init container renders (memory emptyDir), passed as `--config-path`. */
+export const QDRANT_AUTH_CONFIG = '/run/qdrant-auth/config.yaml';
+/**
+ * The init container's shell: `service: {api_key: "<key>"}` from `QDRANT_API_KEY_FILE`, `\\` and
+ * `"` escaped for a YAML double-quoted scalar, mode 0600.
+ */
+export const QDRANT_AUTH_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'escaped=$(sed \'s/[\\\\"]/\\\\&/g\' "$QDRANT_API_KEY_FILE")',
+  `printf 'service:\\n  api_key: "%s"\\n' "$escaped" > ${QDRANT_AUTH_CONFIG}`,
+].join('\n');
 export const QDRANT_GRPC_PORT = 6334;
 
 export interface QdrantConnection {
@@ -68,13 +85,28 @@ export class Qdrant extends Construct {
         runAsUser: 1000,
         clients: props.clients,
         terminationGracePeriodSeconds: 60,
-        emptyDirs: [{ name: 'init', sizeLimit: '1Mi' }, { name: 'tmp', sizeLimit: '256Mi' }],
+        emptyDirs: [{ name: 'init', sizeLimit: '1Mi' }, { name: 'tmp', sizeLimit: '256Mi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
+        secrets: [{ name: 'api-key', items: [{ secret: props.apiKeySecret.name, key: props.apiKeySecret.key, path: 'api-key' }] }],
+        initContainers: [
+          {
+            name: 'auth',
+            image: props.image,
+            command: ['/bin/sh', '-c', QDRANT_AUTH_SCRIPT],
+            env: { QDRANT_API_KEY_FILE },
+            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
+            mounts: [
+              { volume: 'auth', path: '/run/qdrant-auth' },
+              { volume: 'api-key', path: '/run/secrets/qdrant', readOnly: true },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'storage', size: props.storageSize ?? '10Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'qdrant',
           image: props.image,
+          // The image's CMD (tools/entrypoint.sh passes its arguments to ./qdrant) with the rendered config.
+          command: ['./entrypoint.sh', '--config-path', QDRANT_AUTH_CONFIG],
           env: {
-            QDRANT__SERVICE__API_KEY: { secret: { name: props.apiKeySecret.name, key: props.apiKeySecret.key } },
             QDRANT__SERVICE__HTTP_PORT: String(QDRANT_HTTP_PORT),
             QDRANT__SERVICE__GRPC_PORT: String(QDRANT_GRPC_PORT),
             QDRANT__STORAGE__STORAGE_PATH: '/qdrant/storage',
@@ -93,6 +125,7 @@ export class Qdrant extends Construct {
           mounts: [
             { volume: 'storage', path: '/qdrant/storage' },
             { volume: 'init', path: '/qdrant/init' },
+            { volume: 'auth', path: '/run/qdrant-auth', readOnly: true },
             { volume: 'tmp', path: '/tmp' },
           ],
         },
