@@ -297,6 +297,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       database: N.postgresDatabase,
       owner: N.postgresDatabase,
       ownerSecret: S.postgres,
+      // Health alerts (PrometheusRule aion-pg-health): no primary, an instance down, replication lag, a standby not streaming.
+      runbookUrl: runbook('postgres'),
       clients: pgClients.map((c) => ({ pods: app(c) })),
       kubeApiCidrs: kubeApi(),
       ...(pgArchive
