@@ -12,11 +12,16 @@
  *   subPath; no environment variable holds it.
  * - Data on a PVC (`/var/lib/clickhouse`, also holding tmp and preprocessed configs).
  * - Probes: readiness `GET /ping` on the HTTP port, liveness a TCP check on the native port.
+ * - Metrics (issue 14 store alerts): the server's own Prometheus endpoint (`<prometheus>` in
+ *   server.xml, `/metrics` on 9363: ClickHouse src/Server/PrometheusMetricsWriter.cpp, prefixes
+ *   `ClickHouseProfileEvents_` counters, `ClickHouseMetrics_` and `ClickHouseAsyncMetrics_`
+ *   gauges), a ServiceMonitor, Prometheus admitted on 9363 only, and `clickhouseAlerts`.
  * - Single node: replicated tables need ClickHouse Keeper; `replicas > 1` is a ComponentError.
  */
 import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
+import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
@@ -25,6 +30,8 @@ import type { ImageRef } from '../stacks/schema.js';
 export const CLICKHOUSE_IMAGE: ImageRef = { repository: 'docker.io/clickhouse/clickhouse-server', tag: '25.8.3.66' };
 export const CLICKHOUSE_HTTP_PORT = 8123;
 export const CLICKHOUSE_NATIVE_PORT = 9000;
+/** The `<prometheus>` endpoint's port (the port ClickHouse's sample config uses). */
+export const CLICKHOUSE_METRICS_PORT = 9363;
 
 export interface ClickHouseConnection {
   /** Host of the native protocol endpoint (not a secret). */
@@ -57,6 +64,58 @@ export interface ClickHouseProps {
   readonly resources?: WorkloadResources;
   /** @default none */
   readonly concerns?: readonly string[];
+  /** Where Prometheus runs (admitted on the metrics port). @default monitoring */
+  readonly monitoringNamespace?: string;
+  /** `key=value` selecting the ServiceMonitor and PrometheusRule into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+  /** Runbook URL of the alerts (`clickhouseAlerts`, PrometheusRule `<name>`). @default none: scraped, no alerts */
+  readonly runbookUrl?: string;
+}
+
+/**
+ * ClickHouse alerts (kube-prometheus mixin style: the component ships its own), on the metrics its
+ * endpoint serves and Prometheus' `up` of the ServiceMonitor's job (the Service name):
+ * - `ClickHouseDown`: no successful scrape (server down, or the endpoint unreachable);
+ * - `ClickHouseTooManyParts`: `ClickHouseAsyncMetrics_MaxPartCountForPartition` above 300: merges
+ *   do not keep up with inserts; MergeTree delays inserts from `parts_to_delay_insert` and
+ *   refuses them from `parts_to_throw_insert`;
+ * - `ClickHouseFailedQueries`: more than 5 % of queries fail (`ClickHouseProfileEvents_FailedQuery`
+ *   over `ClickHouseProfileEvents_Query`, both counters, no `_total` suffix).
+ */
+export function clickhouseAlerts(name: string, namespace: string, runbookUrl: string, concerns: readonly string[] = []): AlertRule[] {
+  const sel = `job="${name}",namespace="${namespace}"`;
+  return [
+    {
+      alert: 'ClickHouseDown',
+      expr: `(max(up{${sel}}) or vector(0)) == 0`,
+      for: '5m',
+      severity: 'critical',
+      summary: `ClickHouse ${namespace}/${name} is down`,
+      description: `Prometheus cannot scrape ClickHouse ${namespace}/${name} (or no target exists): analytics writes and the TTL and backup jobs fail. Check the pod, its PVC and its events, and the server log.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'ClickHouseTooManyParts',
+      expr: `max(ClickHouseAsyncMetrics_MaxPartCountForPartition{${sel}}) > 300`,
+      for: '15m',
+      severity: 'warning',
+      summary: `ClickHouse ${namespace}/${name}: a partition has more than 300 parts`,
+      description: `Background merges do not keep up with inserts (many small INSERTs, or merges starved of CPU or disk). MergeTree delays inserts from parts_to_delay_insert and refuses them from parts_to_throw_insert: batch the inserts, check system.merges and the disk.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'ClickHouseFailedQueries',
+      expr: `sum(rate(ClickHouseProfileEvents_FailedQuery{${sel}}[5m])) / sum(rate(ClickHouseProfileEvents_Query{${sel}}[5m])) > 0.05`,
+      for: '10m',
+      severity: 'warning',
+      summary: `ClickHouse ${namespace}/${name}: more than 5 % of queries fail`,
+      description: `Look at system.query_log (type ExceptionBeforeStart / ExceptionWhileProcessing) for the failing queries: memory limits, too many parts, schema changes or a client bug.`,
+      runbookUrl,
+      concerns,
+    },
+  ];
 }
 
 export const CLICKHOUSE_SERVER_XML = `<clickhouse>
@@ -69,6 +128,13 @@ export const CLICKHOUSE_SERVER_XML = `<clickhouse>
         <log remove="remove"/>
         <errorlog remove="remove"/>
     </logger>
+    <prometheus>
+        <endpoint>/metrics</endpoint>
+        <port>${CLICKHOUSE_METRICS_PORT}</port>
+        <metrics>true</metrics>
+        <events>true</events>
+        <asynchronous_metrics>true</asynchronous_metrics>
+    </prometheus>
 </clickhouse>
 `;
 
@@ -98,6 +164,8 @@ export const CLICKHOUSE_AUTH_SCRIPT = [
 export class ClickHouse extends Construct {
   readonly store: StatefulStore;
   readonly config: ConfigMap;
+  readonly serviceMonitor: ServiceMonitor;
+  readonly rules?: PrometheusRules;
   private readonly passwordSecret: SecretKeyRef;
   constructor(scope: Construct, id: string, props: ClickHouseProps) {
     super(scope, id);
@@ -121,6 +189,7 @@ export class ClickHouse extends Construct {
         namespace: props.namespace,
         runAsUser: 101,
         clients: props.clients,
+        metrics: { namespace: props.monitoringNamespace ?? 'monitoring', port: 'metrics' },
         terminationGracePeriodSeconds: 120,
         podAnnotations: this.config.annotation,
         emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
@@ -147,6 +216,7 @@ export class ClickHouse extends Construct {
           ports: [
             { name: 'http', port: CLICKHOUSE_HTTP_PORT },
             { name: 'native', port: CLICKHOUSE_NATIVE_PORT },
+            { name: 'metrics', port: CLICKHOUSE_METRICS_PORT },
           ],
           liveness: { tcp: { port: CLICKHOUSE_NATIVE_PORT } },
           readiness: { http: { path: '/ping', port: CLICKHOUSE_HTTP_PORT } },
@@ -165,6 +235,24 @@ export class ClickHouse extends Construct {
       },
       C,
     );
+    this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+      name,
+      namespace: props.namespace,
+      selector: this.store.selector,
+      port: 'metrics',
+      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+      concerns: ['X-8', ...concerns],
+    });
+    if (props.runbookUrl !== undefined) {
+      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+      this.rules = new PrometheusRules(this, 'Rules', {
+        name,
+        namespace: props.namespace,
+        rules: clickhouseAlerts(name, props.namespace, props.runbookUrl, concerns),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-8', ...concerns],
+      });
+    }
   }
 
   connection(): ClickHouseConnection {

@@ -423,6 +423,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.clickhouse.storageSize ? { storageSize: data.clickhouse.storageSize } : {}),
       ...(data.clickhouse.resources ? { resources: data.clickhouse.resources } : {}),
       concerns: ['AION-2'],
+      // Alerts (PrometheusRule clickhouse): down, too many parts, failing queries.
+      runbookUrl: runbook('clickhouse'),
     });
     clickhouse = ch.connection();
     // AION-10: `BACKUP … TO S3` is executed by the server itself: it needs a path to the object store.

@@ -42,10 +42,10 @@ describe('ClickHouse (AION-2)', () => {
     expect(build().pod.securityContext).toMatchObject({ runAsUser: 101, fsGroup: 101 });
   });
 
-  it('starts clickhouse-server directly, HTTP 8123 and native 9000; readiness GET /ping, liveness TCP 9000', () => {
+  it('starts clickhouse-server directly, HTTP 8123, native 9000 and metrics 9363; readiness GET /ping, liveness TCP 9000', () => {
     const { c } = build();
     expect(c.command).toEqual(['/usr/bin/clickhouse-server', '--config-file=/etc/clickhouse-server/config.xml']);
-    expect(c.ports.map((p: Json) => `${p.name}:${p.containerPort}`)).toEqual(['http:8123', 'native:9000']);
+    expect(c.ports.map((p: Json) => `${p.name}:${p.containerPort}`)).toEqual(['http:8123', 'native:9000', 'metrics:9363']);
     expect(c.readinessProbe.httpGet).toEqual({ path: '/ping', port: 8123, scheme: 'HTTP' });
     expect(c.livenessProbe.tcpSocket).toEqual({ port: 9000 });
   });
@@ -111,5 +111,24 @@ describe('ClickHouse (AION-2)', () => {
     const x = new ExternalClickHouse(chart, 'X', { host: 'ch.example.com', cidrs: ['10.70.0.0/24'], passwordSecret: { name: 'ch', key: 'pw' }, clients: [{ name: 'control', namespace: 'aion' }] });
     expect(x.connection()).toMatchObject({ host: 'ch.example.com', user: 'default', secure: true, endpoint: { port: 9440 } });
     expect(objectsOf(chart).map((o) => `${o.kind}/${o.metadata.name}`)).toEqual(['NetworkPolicy/clickhouse-egress-control']);
+  });
+});
+
+describe('ClickHouse metrics and alerts (issue 14 store alerts)', () => {
+  it('serves its own Prometheus endpoint on 9363 (server.xml <prometheus>), scraped by a ServiceMonitor; Prometheus is admitted on 9363', () => {
+    const { objects, cm } = build();
+    expect(cm.data['server.xml']).toContain('<prometheus>\n        <endpoint>/metrics</endpoint>\n        <port>9363</port>');
+    const sm = only(objects, 'ServiceMonitor');
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    const np = only(objects, 'NetworkPolicy');
+    expect(JSON.stringify(np.spec.ingress)).toContain('"monitoring"');
+    expect(np.spec.ingress.find((r: Json) => JSON.stringify(r.from).includes('"monitoring"')).ports).toEqual([{ port: 9363, protocol: 'TCP' }]);
+  });
+
+  it('alerts only with a runbook URL: ClickHouseDown, ClickHouseTooManyParts, ClickHouseFailedQueries (promtool cases in test/alerts/aion.clickhouse.test.yaml)', () => {
+    expect(build().objects.some((o) => o.kind === 'PrometheusRule')).toBe(false);
+    const rule = only(build({ runbookUrl: 'https://runbooks.example.com/aion#clickhouse' }).objects, 'PrometheusRule');
+    expect(rule.spec.groups[0].rules.map((r: Json) => r.alert)).toEqual(['ClickHouseDown', 'ClickHouseTooManyParts', 'ClickHouseFailedQueries']);
+    expect(errorOf(() => build({ runbookUrl: 'not a url' })).message).toContain('runbookUrl');
   });
 });
