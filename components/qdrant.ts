@@ -9,11 +9,17 @@
  *   `/livez` and `/readyz` answer without it (Qdrant ≥ 1.5), so the probes carry no credential.
  * - Storage and snapshots on one PVC (`/qdrant/storage`, snapshots under it); the init marker
  *   file goes to an emptyDir via `QDRANT_INIT_FILE_PATH`, so the root FS stays read-only.
+ * - Metrics (issue 14 store alerts): Qdrant serves `/metrics` on its HTTP port (src/common/metrics.rs
+ *   @f0b084e: `app_status_recovery_mode`, `rest_responses_total{method,endpoint,status}`, …) but
+ *   not on the API key whitelist (src/actix/mod.rs:88–93: `/`, `/healthz`, `/readyz`, `/livez`):
+ *   the ServiceMonitor sends the API key as a bearer token (src/common/auth/mod.rs:80 accepts
+ *   `Authorization: Bearer`), from the same Secret. Prometheus is admitted on 6333.
  * - Single node: Qdrant's distributed mode (Raft, `--bootstrap`) is not implemented;
  *   `replicas > 1` is a ComponentError.
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
+import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../stacks/schema.js';
@@ -47,6 +53,47 @@ export interface QdrantConnection {
   readonly grpc: Endpoint;
 }
 
+/**
+ * Qdrant alerts (the component ships its own), on `up` of the ServiceMonitor's job (the Service
+ * name) and the metrics above: down; started in recovery mode (killed during initialisation: only
+ * collection deletes are allowed, tools/entrypoint.sh); more than 5 % of REST responses 5xx.
+ */
+export function qdrantAlerts(name: string, namespace: string, runbookUrl: string, concerns: readonly string[] = []): AlertRule[] {
+  const sel = `job="${name}",namespace="${namespace}"`;
+  return [
+    {
+      alert: 'QdrantDown',
+      expr: `(max(up{${sel}}) or vector(0)) == 0`,
+      for: '5m',
+      severity: 'critical',
+      summary: `Qdrant ${namespace}/${name} is down`,
+      description: `Prometheus cannot scrape Qdrant ${namespace}/${name} (or no target exists, or the API key it sends is rejected): vector search fails. Check the pod, its PVC and its events.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'QdrantRecoveryMode',
+      expr: `max(app_status_recovery_mode{${sel}}) == 1`,
+      for: '1m',
+      severity: 'critical',
+      summary: `Qdrant ${namespace}/${name} runs in recovery mode`,
+      description: `Qdrant was killed during initialisation (the init marker is missing) and restarted in recovery mode: only collection deletes are allowed. Find the collection that fails to load in the log, delete or restore it from a snapshot, then restart the pod.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'QdrantRestErrors',
+      expr: `sum(rate(rest_responses_total{${sel},status=~"5.."}[5m])) / sum(rate(rest_responses_total{${sel}}[5m])) > 0.05`,
+      for: '10m',
+      severity: 'warning',
+      summary: `Qdrant ${namespace}/${name}: more than 5 % of REST responses are server errors`,
+      description: `Look at the Qdrant log for the failing endpoints (rest_responses_total by endpoint and status): out of memory, a full disk, or a corrupted segment.`,
+      runbookUrl,
+      concerns,
+    },
+  ];
+}
+
 export interface QdrantProps {
   /** @default qdrant */
   readonly name?: string;
@@ -54,6 +101,12 @@ export interface QdrantProps {
   readonly image: string;
   readonly apiKeySecret: SecretKeyRef;
   readonly clients: readonly ClientRef[];
+  /** Where Prometheus runs (admitted on the HTTP port, which serves /metrics). @default monitoring */
+  readonly monitoringNamespace?: string;
+  /** `key=value` selecting the ServiceMonitor and PrometheusRule into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+  /** Runbook URL of the alerts (`qdrantAlerts`, PrometheusRule `<name>`). @default none: scraped, no alerts */
+  readonly runbookUrl?: string;
   /** Must be 1. @default 1 */
   readonly replicas?: number;
   /** @default 10Gi */
@@ -68,6 +121,8 @@ export interface QdrantProps {
 
 export class Qdrant extends Construct {
   readonly store: StatefulStore;
+  readonly serviceMonitor: ServiceMonitor;
+  readonly rules?: PrometheusRules;
   private readonly apiKeySecret: SecretKeyRef;
   constructor(scope: Construct, id: string, props: QdrantProps) {
     super(scope, id);
@@ -84,6 +139,7 @@ export class Qdrant extends Construct {
         namespace: props.namespace,
         runAsUser: 1000,
         clients: props.clients,
+        metrics: { namespace: props.monitoringNamespace ?? 'monitoring', port: 'http' },
         terminationGracePeriodSeconds: 60,
         emptyDirs: [{ name: 'init', sizeLimit: '1Mi' }, { name: 'tmp', sizeLimit: '256Mi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
         secrets: [{ name: 'api-key', items: [{ secret: props.apiKeySecret.name, key: props.apiKeySecret.key, path: 'api-key' }] }],
@@ -133,6 +189,26 @@ export class Qdrant extends Construct {
       },
       C,
     );
+    const concerns = props.concerns ?? [];
+    this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+      name,
+      namespace: props.namespace,
+      selector: this.store.selector,
+      port: 'http',
+      bearerToken: { secretName: props.apiKeySecret.name, key: props.apiKeySecret.key },
+      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+      concerns: ['X-8', ...concerns],
+    });
+    if (props.runbookUrl !== undefined) {
+      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+      this.rules = new PrometheusRules(this, 'Rules', {
+        name,
+        namespace: props.namespace,
+        rules: qdrantAlerts(name, props.namespace, props.runbookUrl, concerns),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-8', ...concerns],
+      });
+    }
   }
 
   connection(): QdrantConnection {

@@ -385,6 +385,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.qdrant.storageSize ? { storageSize: data.qdrant.storageSize } : {}),
       ...(data.qdrant.resources ? { resources: data.qdrant.resources } : {}),
       concerns: ['AION-2'],
+      // Alerts (PrometheusRule qdrant): down, recovery mode, REST server errors.
+      runbookUrl: runbook('qdrant'),
     }).connection();
   } else {
     qdrant = new ExternalQdrant(chart, 'Qdrant', {

@@ -102,3 +102,19 @@ describe('Qdrant (AION-2)', () => {
     expect(objectsOf(chart).map((o) => o.spec.egress[0].ports[0].port)).toEqual([443]);
   });
 });
+
+describe('Qdrant metrics and alerts (issue 14 store alerts)', () => {
+  it('/metrics (not on the API key whitelist) is scraped with the API key as a bearer token from the same Secret; Prometheus is admitted on 6333', () => {
+    const { objects } = build();
+    const sm = only(objects, 'ServiceMonitor');
+    expect(sm.spec.endpoints).toEqual([expect.objectContaining({ port: 'http', path: '/metrics', authorization: { type: 'Bearer', credentials: { name: 'qdrant', key: 'api-key' } } })]);
+    const np = only(objects, 'NetworkPolicy');
+    expect(np.spec.ingress.find((r: Json) => JSON.stringify(r.from).includes('"monitoring"')).ports).toEqual([{ port: 6333, protocol: 'TCP' }]);
+  });
+
+  it('alerts only with a runbook URL: QdrantDown, QdrantRecoveryMode, QdrantRestErrors (promtool cases in test/alerts/aion.qdrant.test.yaml)', () => {
+    expect(build().objects.some((o: Json) => o.kind === 'PrometheusRule')).toBe(false);
+    const rule = only(build({ runbookUrl: 'https://runbooks.example.com/aion#qdrant' }).objects, 'PrometheusRule');
+    expect(rule.spec.groups[0].rules.map((r: Json) => r.alert)).toEqual(['QdrantDown', 'QdrantRecoveryMode', 'QdrantRestErrors']);
+  });
+});
