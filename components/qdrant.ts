@@ -160,8 +160,8 @@ export class Qdrant extends Construct {
         container: {
           name: 'qdrant',
           image: props.image,
-          // The image's CMD (tools/entrypoint.sh passes its arguments to ./qdrant) with the rendered config.
-          command: ['./entrypoint.sh', '--config-path', QDRANT_AUTH_CONFIG],
+          // The image's CMD (Dockerfile: APP=/qdrant, CMD ./entrypoint.sh, which passes its arguments to ./qdrant) with the rendered config.
+          command: ['/qdrant/entrypoint.sh', '--config-path', QDRANT_AUTH_CONFIG],
           env: {
             QDRANT__SERVICE__HTTP_PORT: String(QDRANT_HTTP_PORT),
             QDRANT__SERVICE__GRPC_PORT: String(QDRANT_GRPC_PORT),

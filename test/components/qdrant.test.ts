@@ -57,7 +57,7 @@ describe('Qdrant (AION-2)', () => {
     const pod = sts.spec.template.spec;
     expect(pod.volumes).toContainEqual({ name: 'api-key', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'qdrant', items: [{ key: 'api-key', path: 'api-key' }] } }] } });
     expect(pod.initContainers[0].command).toEqual(['/bin/sh', '-c', QDRANT_AUTH_SCRIPT]);
-    expect(c.command).toEqual(['./entrypoint.sh', '--config-path', '/run/qdrant-auth/config.yaml']);
+    expect(c.command).toEqual(['/qdrant/entrypoint.sh', '--config-path', '/run/qdrant-auth/config.yaml']);
     const dir = mkdtempSync(join(tmpdir(), 'stackbook-qdrant-auth-'));
     try {
       const key = 'k"e\\y: #x $HOME';
