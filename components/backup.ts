@@ -16,8 +16,13 @@
  * Pods: an init container produces the artefact into an emptyDir, the main container stores it
  * (restore drill: init fetches + checksums the newest artefact, main restores and checks). No
  * service-account token, Pod Security "restricted", requests and limits, writable paths are
- * emptyDirs. Credentials only from Secret keys (`valueFrom.secretKeyRef`). The drill never
- * receives the source's credentials nor a network path to the source.
+ * emptyDirs. Credentials only from Secret keys mounted read-only as files (issue 14 item 17), one
+ * projected volume per container at `BACKUP_SECRETS_DIR/<VARIABLE>`, never environment
+ * variables: the script's first lines (`credentialScript`) render each consumer's own credential
+ * file into a memory emptyDir (`BACKUP_AUTH_DIR`, mode 0600): libpq's `PGPASSFILE` (pg_dump),
+ * mongodump's `--config` YAML with `uri` (mongodb/mongo-tools common/options/options.go:120,
+ * 604–623 @8fa3cfc), aws-cli's `AWS_SHARED_CREDENTIALS_FILE`. The drill never receives the
+ * source's credentials nor a network path to the source.
  *
  * Alerts (PrometheusRule `<name>-backup`, kube-state-metrics): `BackupStale` when the last
  * successful backup is older than twice the schedule's interval, `BackupRestoreDrillFailed` when
@@ -215,7 +220,7 @@ export const SCRIPTS = {
 pg_restore --list "$WORK/$FILE" > "$WORK/toc.txt" || fail "pg_restore --list cannot read $FILE"
 [ "$(grep -c -v '^;' "$WORK/toc.txt" || true)" -gt 0 ] || fail "$FILE lists no objects"
 ${FINISH}`,
-    mongodb: `${STAMP}mongodump --uri="$MONGODB_URI" --archive="$WORK/$FILE" --gzip --quiet || fail "mongodump failed"
+    mongodb: `${STAMP}mongodump --config="$BACKUP_AUTH_DIR/mongodump.yaml" --archive="$WORK/$FILE" --gzip --quiet || fail "mongodump failed"
 [ -s "$WORK/$FILE" ] || fail "mongodump wrote an empty $FILE"
 gzip -t "$WORK/$FILE" || fail "$FILE is not a valid gzip stream"
 MAGIC=$( (gzip -dc "$WORK/$FILE" 2>/dev/null || true) | head -c 4 | od -An -tx1 | tr -d ' \\n')
@@ -362,6 +367,41 @@ done
 
 export function shellCommand(script: string): string[] {
   return ['/bin/sh', '-ec', `${PREAMBLE}${script}`];
+}
+
+/** Where a backup container's Secret keys are mounted read-only, one file per former variable name. */
+export const BACKUP_SECRETS_DIR = '/run/secrets/backup';
+/** Memory emptyDir for the credential files rendered from them (mode 0600). */
+export const BACKUP_AUTH_DIR = '/run/backup-auth';
+
+/**
+ * The lines that turn the mounted Secret files into each consumer's own credential file, for the
+ * Secret-sourced names a container has (empty when it has none). Literal env `BACKUP_SECRETS_DIR`
+ * and `BACKUP_AUTH_DIR` locate them.
+ * - `PGUSER`/`PGPASSWORD`: `PGUSER` exported from its file (a user name), the password in a
+ *   `PGPASSFILE` line `*:*:*:*:<password>` with `\\` and `:` escaped (libpq, "The Password File").
+ * - `MONGODB_URI`: `uri: "<uri>"` (YAML double-quoted, `\\` and `"` escaped) for `mongodump --config`.
+ * - `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`: a `[default]` profile in
+ *   `AWS_SHARED_CREDENTIALS_FILE` (botocore reads it without interpolation).
+ */
+export function credentialScript(secretNames: readonly string[]): string {
+  const has = (n: string) => secretNames.includes(n);
+  const lines: string[] = [];
+  if (has('PGUSER')) lines.push('PGUSER=$(cat "$BACKUP_SECRETS_DIR/PGUSER"); export PGUSER');
+  if (has('PGPASSWORD')) {
+    lines.push(
+      `( umask 077; printf '*:*:*:*:%s\\n' "$(sed 's/[\\\\:]/\\\\&/g' "$BACKUP_SECRETS_DIR/PGPASSWORD")" > "$BACKUP_AUTH_DIR/pgpass" )`,
+      'export PGPASSFILE="$BACKUP_AUTH_DIR/pgpass"',
+    );
+  }
+  if (has('MONGODB_URI')) lines.push(`( umask 077; printf 'uri: "%s"\\n' "$(sed 's/[\\\\"]/\\\\&/g' "$BACKUP_SECRETS_DIR/MONGODB_URI")" > "$BACKUP_AUTH_DIR/mongodump.yaml" )`);
+  if (has('AWS_ACCESS_KEY_ID') && has('AWS_SECRET_ACCESS_KEY')) {
+    lines.push(
+      `( umask 077; printf '[default]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\n' "$(cat "$BACKUP_SECRETS_DIR/AWS_ACCESS_KEY_ID")" "$(cat "$BACKUP_SECRETS_DIR/AWS_SECRET_ACCESS_KEY")" > "$BACKUP_AUTH_DIR/aws-credentials" )`,
+      'export AWS_SHARED_CREDENTIALS_FILE="$BACKUP_AUTH_DIR/aws-credentials"',
+    );
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -557,16 +597,53 @@ export class BackupCronJob extends Construct {
       requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(res.ephemeralStorageRequest ?? EPHEMERAL_STORAGE_REQUEST) },
       limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(res.ephemeralStorageLimit ?? ephemeralStorageLimit(['64Mi', workSize])) },
     };
-    const container = (name: string, image: string, script: string, env: Env, mounts: k8s.VolumeMount[]): k8s.Container => ({
-      name,
-      image,
-      imagePullPolicy: imagePullPolicy(image),
-      command: shellCommand(script),
-      env: envVars({ ...common, ...env }),
-      resources,
-      securityContext: containerSecurity,
-      volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, { name: 'work', mountPath: WORK }, ...mounts],
-    });
+    // Secret-sourced values become files of a projected volume `secrets-<container>` (never env);
+    // `secretVolumes` collects them for the pod, `credentialScript` renders what the tools read.
+    const secretVolumes = new Map<string, k8s.Volume>();
+    const container = (name: string, image: string, script: string, env: Env, mounts: k8s.VolumeMount[]): k8s.Container => {
+      const secretNames = Object.keys(env)
+        .filter((k) => typeof env[k] !== 'string')
+        .sort();
+      const literals = Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === 'string')) as Env;
+      if (secretNames.length > 0) {
+        secretVolumes.set(name, {
+          name: `secrets-${name}`,
+          projected: {
+            defaultMode: 0o440,
+            sources: secretNames.map((k) => {
+              const r = env[k] as SecretKeyRef;
+              return { secret: { name: r.secretName, items: [{ key: r.key, path: k }] } };
+            }),
+          },
+        });
+      }
+      const files: Env = secretNames.length > 0 ? { BACKUP_SECRETS_DIR, BACKUP_AUTH_DIR } : {};
+      return {
+        name,
+        image,
+        imagePullPolicy: imagePullPolicy(image),
+        command: shellCommand(`${credentialScript(secretNames)}${script}`),
+        env: envVars({ ...common, ...literals, ...files }),
+        resources,
+        securityContext: containerSecurity,
+        volumeMounts: [
+          { name: 'tmp', mountPath: '/tmp' },
+          { name: 'work', mountPath: WORK },
+          ...mounts,
+          ...(secretNames.length > 0
+            ? [
+                { name: `secrets-${name}`, mountPath: BACKUP_SECRETS_DIR, readOnly: true },
+                { name: 'auth', mountPath: BACKUP_AUTH_DIR },
+              ]
+            : []),
+        ],
+      };
+    };
+    /** The pod's secret volumes (and the memory emptyDir for rendered credentials) for `containers`. */
+    const secretPodVolumes = (containers: readonly k8s.Container[]): k8s.Volume[] => {
+      const vols = containers.flatMap((c) => (secretVolumes.has(c.name) ? [secretVolumes.get(c.name)!] : []));
+      return vols.length > 0 ? [{ name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: q('1Mi') } }, ...vols] : [];
+    };
     const baseVolumes: k8s.Volume[] = [
       { name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } },
       { name: 'work', emptyDir: { sizeLimit: q(workSize) } },
@@ -629,23 +706,28 @@ export class BackupCronJob extends Construct {
     if (props.stream && (src.kind !== 'pvc-tarball' || mode !== 'pvc')) {
       throw err('stream', 'streams only a pvc-tarball source into a pvc target', `${src.kind} -> ${mode}`);
     }
-    this.backup = props.stream
+    const streamStore = props.stream ? container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)]) : undefined;
+    const produce = props.stream ? undefined : container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount);
+    const store = props.stream ? undefined : container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false));
+    this.backup = streamStore
       ? cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-          containers: [container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)])],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false)],
+          containers: [streamStore],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false), ...secretPodVolumes([streamStore])],
         })
       : cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-          initContainers: [container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount)],
-          containers: [container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
-          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
+          initContainers: [produce!],
+          containers: [store!],
+          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false), ...secretPodVolumes([produce!, store!])],
         });
 
     // Restore drill: fetch (init) -> restore and check (main). Never the source's credentials or network.
     const drillLabels = { ...selectorLabels(`${props.name}-restore-drill`), 'stackbook.io/backup': props.name };
+    const fetch = container('fetch', storeImage, SCRIPTS.fetch[mode], targetEnv, tgtMount(true));
+    const restore = container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, []);
     this.drill = cronJob('Drill', `${props.name}-restore-drill`, drillSchedule, this.drillInterval, drillLabels, {
-      initContainers: [container('fetch', storeImage, SCRIPTS.fetch[mode], targetEnv, tgtMount(true))],
-      containers: [container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, [])],
-      volumes: [...baseVolumes, ...tgtVolume(true)],
+      initContainers: [fetch],
+      containers: [restore],
+      volumes: [...baseVolumes, ...tgtVolume(true), ...secretPodVolumes([fetch, restore])],
     });
 
     const dns: Rule = { peers: [{ namespace: props.dnsNamespace ?? 'kube-system', pods: dnsPods }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] };

@@ -163,6 +163,68 @@ export function postgresBackupAlerts(o: { name: string; namespace: string; runbo
   ];
 }
 
+/**
+ * Health alerts of a CNPG cluster (issue 14, store alerts), on what every instance's exporter
+ * (:9187, the PodMonitor) serves at CloudNativePG v1.30.0 (4b5e244):
+ * - `cnpg_collector_up`: 1 if PostgreSQL is up (pkg/management/postgres/webserver/metricserver/pg_collector.go:45, 129–134);
+ *   and Prometheus' own `up` of the scrape (the exporter itself gone);
+ * - `cnpg_pg_replication_lag` (seconds), `_in_recovery`, `_is_wal_receiver_up` (the default
+ *   monitoring queries, config/manager/default-monitoring.yaml:110–132, enabled unless
+ *   `monitoring.disableDefaultQueries`).
+ * No alert depends on the instance count, so one set fits every stack.
+ */
+export function postgresHealthAlerts(o: { name: string; namespace: string; runbookUrl: string; maxLagSeconds?: number; concerns?: readonly string[] }): AlertRule[] {
+  const sel = `namespace="${o.namespace}",pod=~"${o.name}-[0-9]+"`;
+  const lag = o.maxLagSeconds ?? 300;
+  const concerns = o.concerns ?? [];
+  return [
+    {
+      alert: 'PostgresNoPrimary',
+      expr: `(count(cnpg_pg_replication_in_recovery{${sel}} == 0) or vector(0)) == 0`,
+      for: '2m',
+      severity: 'critical',
+      summary: `PostgreSQL ${o.namespace}/${o.name} has no primary`,
+      description: `No instance reports being out of recovery (or none is scraped): writes fail. Check the Cluster status (kubectl cnpg status ${o.name}), the operator's log and the instances' pods.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresInstanceDown',
+      expr: `max by (pod) (cnpg_collector_up{${sel}}) == 0 or max by (pod) (up{${sel}}) == 0`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: instance {{ $labels.pod }} is down`,
+      description: `The instance's PostgreSQL does not answer its exporter, or the exporter is not scraped: the cluster runs with one instance less and may not survive another loss. Check the pod, its PVC and its events.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresReplicationLagHigh',
+      expr: `max by (pod) (cnpg_pg_replication_lag{${sel}}) > ${lag}`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: standby {{ $labels.pod }} lags more than ${lag} s behind the primary`,
+      description: `A failover to this standby would lose the transactions it has not replayed, and reads from the ro/r Services are stale. Check the standby's disk and CPU, the network to the primary, and long queries conflicting with recovery.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresStandbyNotStreaming',
+      expr: `max by (pod) (cnpg_pg_replication_in_recovery{${sel}}) == 1 and max by (pod) (cnpg_pg_replication_is_wal_receiver_up{${sel}}) == 0`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: standby {{ $labels.pod }} does not stream from the primary`,
+      description: `The standby's WAL receiver is down: it falls behind until it reconnects (or replays from the WAL archive only). Check its log for replication connection errors and the NetworkPolicy between instances.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+  ];
+}
+
 export interface PostgresProps {
   /** Cluster name (pods `<name>-1…`, Services `<name>-rw|ro|r`). */
   readonly name: string;
@@ -223,6 +285,11 @@ export interface PostgresProps {
   readonly dnsPodLabel?: string;
   /** Render a PodMonitor for the instances' exporter. @default true */
   readonly podMonitor?: boolean;
+  /**
+   * Runbook URL of the health alerts (`postgresHealthAlerts`, PrometheusRule `<name>-health`),
+   * rendered with the PodMonitor. @default none: no health alerts
+   */
+  readonly runbookUrl?: string;
   /** Label selecting the PodMonitor into Prometheus. @default release=prometheus */
   readonly prometheusSelector?: string;
   /** Catalog concerns carried by every object (the service decides, e.g. AION-2, AION-10). @default none */
@@ -319,6 +386,7 @@ export class Postgres extends Construct {
   readonly scheduledBackup?: ApiObject;
   /** The continuous-backup alerts (with `backup`). */
   readonly backupRules?: PrometheusRules;
+  readonly healthRules?: PrometheusRules;
   /** The Secrets this cluster reads (names and keys only). */
   readonly secrets: readonly PostgresSecretUse[];
 
@@ -535,6 +603,16 @@ export class Postgres extends Construct {
         },
       });
       trace(this.podMonitor, 'X-8', ...concerns);
+      if (props.runbookUrl !== undefined) {
+        if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, n, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+        this.healthRules = new PrometheusRules(this, 'HealthRules', {
+          name: `${n}-health`,
+          namespace: props.namespace,
+          rules: postgresHealthAlerts({ name: n, namespace: props.namespace, runbookUrl: props.runbookUrl, concerns }),
+          ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+          concerns: ['X-8', ...concerns],
+        });
+      }
     }
     this.secrets = secrets.sort((a, b) => a.name.localeCompare(b.name));
   }

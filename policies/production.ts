@@ -312,4 +312,72 @@ export const imagePolicySatisfiable: Rule = {
   },
 };
 
-export const PRODUCTION_RULES: readonly Rule[] = [imagePolicySatisfiable, albIngress, acmeHttp01Reachable, vaultCa, ingressFromLoadBalancer, caIssuerIntermediate];
+/** The declaration that keeps a Secret in an environment variable: `<VAR: why>` (policies/checkov.ts carries it to checkov). */
+export const SECRET_ENV_EXCEPTION = 'exception.stackbook.io/secret-env';
+/** Links an application workload to its contract (services/contract.ts CONTRACT_ANNOTATION; not imported: policies sit below services). */
+const CONTRACT = 'stackbook.io/contract';
+
+/** One Secret reaching a container through its environment. */
+export interface SecretEnvUse {
+  readonly container: string;
+  /** The variable, or `envFrom` for a whole Secret. */
+  readonly variable: string;
+  readonly secret: string;
+  /** The Secret key (`*` for envFrom). */
+  readonly key: string;
+}
+
+/** Every `valueFrom.secretKeyRef` env var and `envFrom.secretRef` of `o`'s containers (init containers included). */
+export function secretEnvUses(o: Obj): SecretEnvUse[] {
+  const pod = podSpecOf(o);
+  if (!pod) return [];
+  const out: SecretEnvUse[] = [];
+  for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])] as AnyRec[]) {
+    for (const e of (c.env ?? []) as AnyRec[]) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref) out.push({ container: c.name, variable: e.name, secret: ref.name, key: ref.key });
+    }
+    for (const f of (c.envFrom ?? []) as AnyRec[]) {
+      if (f.secretRef) out.push({ container: c.name, variable: `envFrom${f.prefix ? ` (prefix ${f.prefix})` : ''}`, secret: f.secretRef.name, key: '*' });
+    }
+  }
+  return out;
+}
+
+function templateAnnotations(o: Obj): Record<string, string> {
+  const s = spec(o);
+  return (o.kind === 'CronJob' ? s.jobTemplate?.spec?.template?.metadata?.annotations : s.template?.metadata?.annotations) ?? {};
+}
+
+/**
+ * Issue 14 item 17: key material of platform components and jobs is mounted as files, never put in
+ * the environment (visible to every process of the container, in `/proc/<pid>/environ`, crash
+ * dumps, `kubectl describe`-adjacent tooling and child processes). Application workloads (annotated
+ * with their contract) are judged by `app-contract` instead: their variables must be ones the app
+ * reads, with a citation; they declare which they keep with `exception.stackbook.io/secret-env`.
+ */
+export const secretEnv: Rule = {
+  id: 'secret-env',
+  description: 'Platform components and jobs take Secrets as mounted files, not environment variables, unless the object declares exception.stackbook.io/secret-env with a reason.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: Out = [];
+    for (const o of objects) {
+      const uses = secretEnvUses(o);
+      if (uses.length === 0) continue;
+      const annotations = { ...templateAnnotations(o), ...(o.metadata.annotations ?? {}) };
+      // Declared exceptions (`exception.stackbook.io/secret-env` on the object) are applied by evaluate().
+      if (annotations[CONTRACT] !== undefined) continue;
+      for (const u of uses) {
+        out.push({
+          object: o,
+          message: `container ${u.container} takes ${u.key === '*' ? `every key of Secret ${u.secret} (${u.variable})` : `Secret ${u.secret} key ${u.key} as environment variable ${u.variable}`}: key material in the environment`,
+          fix: `mount Secret ${u.secret} read-only as a file (a projected volume) and have the consumer read it from there (its *_FILE option or a config file an init container renders into a memory emptyDir); only where a runbook names the variable as the application's own interface, declare ${SECRET_ENV_EXCEPTION}: "<VARIABLE: why>" on the object`,
+        });
+      }
+    }
+    return out;
+  },
+};
+
+export const PRODUCTION_RULES: readonly Rule[] = [imagePolicySatisfiable, albIngress, acmeHttp01Reachable, vaultCa, ingressFromLoadBalancer, caIssuerIntermediate, secretEnv];
