@@ -38,9 +38,14 @@ const BASE = mkdtempSync('/var/tmp/stackbook-backups-');
 chmodSync(BASE, 0o755);
 const KEEP = process.env.STACKBOOK_KEEP === '1';
 const log = (...a) => console.error('[backups]', ...a);
+// Every process the harness runs has a deadline and is SIGKILLed when it passes (spawnSync kills
+// the direct child; the pods run as PID 1 of their own PID namespace, so their whole tree dies with
+// it). stdin is /dev/null: nothing can wait on a terminal or an open pipe.
+const SH_TIMEOUT_MS = 180_000;
 const sh = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: SH_TIMEOUT_MS, killSignal: 'SIGKILL', ...(opts.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : {}), ...opts });
+  if (r.error?.code === 'ETIMEDOUT') r.stderr = `${r.stderr ?? ''}\n[harness] killed after ${(opts.timeout ?? SH_TIMEOUT_MS) / 1000} s: ${cmd} ${args.join(' ')}`;
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}${r.stdout}`);
   return r;
 };
 
@@ -84,7 +89,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const started = [];
 function startDaemon(name, cmd, args, opts = {}) {
   const logFile = join(BASE, `${name}.log`);
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  // setpriv --pdeathsig: the kernel kills the daemon when the harness dies, even by SIGKILL
+  const p = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -92,12 +98,21 @@ function startDaemon(name, cmd, args, opts = {}) {
   started.push(p);
   return { proc: p, output: () => out };
 }
+/** Scratch PostgreSQL servers started with pg_ctl (daemonised: not children of the harness). */
+const scratchServers = new Set();
 function stopAll() {
-  for (const p of started) if (p.exitCode === null) p.kill('SIGTERM');
+  for (const p of started) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const stop of scratchServers) stop();
+  scratchServers.clear();
 }
+// every exit path: normal end, uncaught error, Ctrl-C, the CI's timeout (SIGTERM), a lost terminal
 process.on('exit', () => {
   stopAll();
   if (!KEEP) rmSync(BASE, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => {
+  console.error(`[backups] ${sig}: stopping the servers`);
+  process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -178,9 +193,10 @@ async function startMoto(url) {
 }
 function awsHost(port, args, allowFail = false) {
   const run = (fail) =>
-    sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', '--cli-read-timeout', '300', ...args], {
+    sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', '--cli-connect-timeout', '10', '--cli-read-timeout', '60', ...args], {
       allowFail: fail,
-      env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+      timeout: 150_000,
+      env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_RETRY_MODE: 'standard', AWS_MAX_ATTEMPTS: '2' },
     });
   // the harness's own calls (seeding, reading back) retry once: a loaded machine times out now and then
   const r = run(true);
@@ -244,6 +260,8 @@ const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
  * services: {"host:port": localPort}, emptyDirs?: {name: dir} }. Returns the per-container results
  * and the emptyDir directories (kept for inspection).
  */
+/** A container's deadline (the Jobs' own activeDeadlineSeconds are longer: this is the harness's). */
+const POD_TIMEOUT_MS = 300_000;
 function runPod(obj, ctx) {
   const pod = podSpec(obj);
   const sc = pod.securityContext ?? {};
@@ -333,8 +351,12 @@ function runPod(obj, ctx) {
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     if (argv.length === 0) throw new Error(`${obj.metadata.name}/${c.name}: no command (the image's entrypoint cannot be run here)`);
     const t0 = Date.now();
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', lines.join('\n'), 'pod', ...argv], { encoding: 'utf8', env, cwd: '/', timeout: 300_000 });
-    results.push({ phase, container: c.name, code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? ''), seconds: (Date.now() - t0) / 1000 });
+    // a PID namespace of its own (--fork: the container is its PID 1; --kill-child: it gets SIGKILL
+    // when unshare dies): the deadline's SIGKILL of unshare takes the container's whole process tree
+    // down with it (aws, pg_restore, a scratch postgres), nothing survives the run.
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--', '/bin/sh', '-c', lines.join('\n'), 'pod', ...argv], { encoding: 'utf8', env, cwd: '/', timeout: POD_TIMEOUT_MS, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'pipe'] });
+    const timedOut = r.error?.code === 'ETIMEDOUT' ? `\n[harness] container killed after ${POD_TIMEOUT_MS / 1000} s (its deadline)` : '';
+    results.push({ phase, container: c.name, code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? String(r.error ?? '')) + timedOut, seconds: (Date.now() - t0) / 1000 });
     if (r.status !== 0) break;
   }
   const total = (pod.initContainers ?? []).length + pod.containers.length;
@@ -690,10 +712,14 @@ async function testBackup(env, objects, cronJobs, bj) {
         const as = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
         const pgdata = join(work, 'pgdata');
         const st = sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--wait', '--log', join(sock, 'log'), '-o', `-c listen_addresses='' -k ${sock} -p ${port}`, 'start'], { allowFail: true, cwd: '/' });
+        const stop = () => sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--mode', 'immediate', 'stop'], { allowFail: true, cwd: '/', timeout: 60_000 });
+        scratchServers.add(stop);
         if (st.status === 0) {
           restoredSum = sh(as[0], [...as.slice(1), join(PG_BIN, 'psql'), '-h', sock, '-p', String(port), '-U', 'drill', '-d', 'drill', '-Atq', '-c', PG_CHECKSUM], { allowFail: true, cwd: '/' }).stdout.trim();
-          sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--mode', 'fast', 'stop'], { allowFail: true, cwd: '/' });
-        } else restoredSum = `scratch server did not start: ${st.stderr}`;
+        }
+        else restoredSum = `scratch server did not start: ${st.stderr}`;
+        stop();
+        scratchServers.delete(stop);
       } else if (kind === 'sqlite') restoredSum = sqliteChecksum(join(work, 'restore.db'));
       else restoredSum = treeHashes(join(work, 'restore')).join('\n');
       const same = restoredSum === sourceSum;
