@@ -160,14 +160,22 @@ recovery_target_action = 'promote'
 $TARGET_LINE
 EOF
 
-# 3. replay the WAL to the target and promote (pg_ctl -w returns once connections are accepted:
-#    with hot_standby off, only after recovery has reached the target and promoted)
+# 3. replay the WAL to the target and promote. pg_ctl --wait returns as soon as recovery starts
+#    (status "standby"); with hot_standby off no connection is accepted before the promotion, so
+#    wait for a connection that reports it is out of recovery, or for the server to stop
 trap 'pg_ctl --pgdata="$PGDATA" --mode=fast stop >/dev/null 2>&1 || true' EXIT
-pg_ctl --pgdata="$PGDATA" --log="$WORK/postgres.log" --wait --timeout="$RECOVERY_TIMEOUT" start >/dev/null || { tail -n 20 "$WORK/postgres.log" >&2; fail "recovery of $BACKUP_ID to $TARGET (newest archived segment $NEWEST_WAL) did not complete"; }
+export PGHOST="$WORK/run" PGPORT=5432 PGUSER="$SUPERUSER"
+UNREACHED="recovery of base backup $BACKUP_ID to $TARGET (newest archived segment $NEWEST_WAL) did not complete"
+pg_ctl --pgdata="$PGDATA" --log="$WORK/postgres.log" --wait start >/dev/null || { tail -n 20 "$WORK/postgres.log" >&2; fail "$UNREACHED: postgres did not start"; }
+WAITED=0
+until [ "$(psql -d postgres -Atc 'SELECT pg_is_in_recovery()' 2>/dev/null)" = f ]; do
+  pg_ctl --pgdata="$PGDATA" status >/dev/null 2>&1 || { tail -n 20 "$WORK/postgres.log" >&2; fail "$UNREACHED: postgres stopped"; }
+  [ "$WAITED" -lt "$RECOVERY_TIMEOUT" ] || { tail -n 20 "$WORK/postgres.log" >&2; fail "$UNREACHED within $RECOVERY_TIMEOUT s"; }
+  sleep 2
+  WAITED=$((WAITED + 2))
+done
 
 # 4. check what was recovered
-export PGHOST="$WORK/run" PGPORT=5432 PGUSER="$SUPERUSER"
-[ "$(psql -d postgres -Atc 'SELECT pg_is_in_recovery()')" = f ] || fail "the scratch server is still in recovery"
 pg_amcheck --all --install-missing --heapallindexed >&2 || fail "pg_amcheck found corruption in the recovered cluster"
 TABLES=$(psql -d "$DATABASE" -Atc "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'") || fail "cannot read database $DATABASE"
 [ "$TABLES" -ge "$MIN_TABLES" ] || fail "database $DATABASE has $TABLES tables after recovery, expected at least $MIN_TABLES"
