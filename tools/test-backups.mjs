@@ -792,7 +792,7 @@ async function testBackup(env, objects, cronJobs, bj) {
     const job = `${ns}/${bj.metadata.name}`;
     const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
     if (kind === 'mongodb' || kind === 'clickhouse' || kind === 'unknown') {
-      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no MongoDB server installable here (docs/backup-tests.md)' : kind === 'clickhouse' ? 'Debian clickhouse-server 18.16 has no BACKUP statement (docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
+      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no mongod, mongodump or mongorestore obtainable here (module proxy 403 for mongo-tools; re-checked 2026-12-07, docs/backup-tests.md)' : kind === 'clickhouse' ? 'no clickhouse-server of the rendered features (Debian 18.16; chdb runs the BACKUP/RESTORE SQL but has no server; re-checked 2026-12-07, docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
       return;
     }
     const storeEnv = envOf(pod.containers[0]);
