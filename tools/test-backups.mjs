@@ -1032,7 +1032,8 @@ const md = `# Backup tier (tools/test-backups.mjs)
 Every backup and restore-drill CronJob of every stack, run as real processes with the rendered
 scripts, env and volume paths, against servers on 127.0.0.1: ${PG_VERSION} (source, and the drills'
 pg_dump/pg_restore/initdb), versitygw (${GW}) with a POSIX backend, ${AWS_VERSION}; the MinIO
-buckets Job with mc (${MC}) against versitygw, the lifecycle Job against moto (${MOTO}).
+buckets Job with mc (${MC}) against versitygw, the lifecycle Job against moto (${MOTO}); the
+PostgreSQL point-in-time restore drills with ${BARMAN_VERSION} (barman[cloud], ${BARMAN_VENV}).
 Result: ${failures === 0 ? 'all runs passed' : `${failures} FAILED`}.
 
 ${table}
