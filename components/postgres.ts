@@ -38,7 +38,9 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, parseLabel, quantityValue, selectorLabels, trace } from './meta.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
-import type { Peer, PortSpec } from './network-policy.js';
+import { scheduleInterval } from '../kube/schedule.js';
+import { pitrDrillAlerts, PostgresPitrDrill, type PostgresPitrDrillProps } from './postgres-drill.js';
+import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
 import { checkName, checkSubdomain } from '../kube/names.js';
 import { dnsEgress, egressRule, ingressRule, kubeApiEgress, resourcesOf, restrictedContainer, ruleOf, storageSizeOf, tcp } from './operand.js';
@@ -110,6 +112,27 @@ export interface PostgresBackupProps {
   readonly runbookUrl: string;
   /** `PostgresBaseBackupStale` when the newest base backup is older than this many hours. @default 2 × the schedule's interval (daily: 48) */
   readonly maxBackupAgeHours?: number;
+  /**
+   * Point-in-time restore drill of these backups (components/postgres-drill.ts): required, archiving
+   * without a proven restore is refused (policy `postgres-pitr-drill` guards hand-made objects too).
+   */
+  readonly drill: PostgresDrillProps;
+}
+
+/** The restore drill of a cluster's physical backups (a CronJob: `<cluster>-pitr-drill`). */
+export interface PostgresDrillProps {
+  /** PostgreSQL (same major as the cluster) + barman-cloud tools: the operand image's `system` flavour (`PITR_DRILL_IMAGE`), resolved by the service. */
+  readonly image: string;
+  /** Kubernetes CronJob schedule, 5 fields, UTC. @default '30 6 * * 0' (Sundays 06:30) */
+  readonly schedule?: string;
+  /** Fewer tables in the database after recovery fails the drill. @default 1 */
+  readonly minTables?: number;
+  /** Scratch space for the restored cluster. @default the cluster's storageSize */
+  readonly workSize?: string;
+  /** Seconds the WAL replay may take. @default 3600 */
+  readonly recoveryTimeoutSeconds?: number;
+  /** @default 250m / 1 CPU, 512Mi / 1Gi memory */
+  readonly resources?: WorkloadResources;
 }
 
 /** The plugin's own metrics (plugin-barman-cloud internal/cnpgi/instance/metrics.go: the plugin name with `.`/`-` as `_`). */
@@ -384,9 +407,11 @@ export class Postgres extends Construct {
   readonly podMonitor?: ApiObject;
   readonly objectStore?: ApiObject;
   readonly scheduledBackup?: ApiObject;
-  /** The continuous-backup alerts (with `backup`). */
+  /** The continuous-backup alerts (with `backup`), including the restore drill's. */
   readonly backupRules?: PrometheusRules;
   readonly healthRules?: PrometheusRules;
+  /** The point-in-time restore drill of the physical backups (with `backup`). */
+  readonly pitrDrill?: PostgresPitrDrill;
   /** The Secrets this cluster reads (names and keys only). */
   readonly secrets: readonly PostgresSecretUse[];
 
@@ -437,7 +462,7 @@ export class Postgres extends Construct {
     if (props.superuserSecret) secrets.push({ name: props.superuserSecret, keys: ['password', 'username'], purpose: 'postgres superuser (type kubernetes.io/basic-auth, label cnpg.io/reload=true)' });
 
     // ---- backups (validated before anything renders)
-    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule; maxAge: number; runbookUrl: string };
+    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule; maxAge: number; runbookUrl: string; drill: PostgresPitrDrillProps };
     if (props.backup) {
       const b = props.backup;
       if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._\-/]*)?$/.test(b.destinationPath)) {
@@ -470,7 +495,33 @@ export class Postgres extends Construct {
       secrets.push({ name: b.credentials.secretName, keys: [idKey, secretKey].sort(), purpose: `S3 credentials for ${b.destinationPath}` });
       if (b.endpointCa) secrets.push({ name: b.endpointCa.secretName, keys: [b.endpointCa.key], purpose: 'CA bundle of the backup endpoint' });
       if (!/^https?:\/\/\S+$/.test(b.runbookUrl ?? '')) throw new ComponentError(C, n, 'backup.runbookUrl', 'must be an absolute URL', b.runbookUrl);
+      if (!b.drill || typeof b.drill.image !== 'string' || b.drill.image === '') throw new ComponentError(C, n, 'backup.drill.image', 'is required: WAL archiving and base backups ship with a restore drill that proves them (image: PostgreSQL + barman-cloud, PITR_DRILL_IMAGE)', b.drill?.image);
+      const drillSchedule = b.drill.schedule ?? '30 6 * * 0';
+      let drillInterval: number;
+      try {
+        drillInterval = scheduleInterval(drillSchedule);
+      } catch (e) {
+        throw new ComponentError(C, n, 'backup.drill.schedule', `is not a CronJob schedule: ${(e as Error).message}`, drillSchedule);
+      }
+      const drill: PostgresPitrDrillProps = {
+        cluster: n,
+        namespace: props.namespace,
+        image: b.drill.image,
+        destinationPath: b.destinationPath,
+        ...(b.endpointUrl ? { endpointUrl: b.endpointUrl } : {}),
+        credentials: { secretName: b.credentials.secretName, accessKeyIdKey: idKey, secretAccessKeyKey: secretKey },
+        ...(b.endpointCa ? { endpointCa: b.endpointCa } : {}),
+        database: props.database,
+        schedule: drillSchedule,
+        ...(b.drill.minTables !== undefined ? { minTables: b.drill.minTables } : {}),
+        workSize: b.drill.workSize ?? storageSize,
+        ...(b.drill.recoveryTimeoutSeconds !== undefined ? { recoveryTimeoutSeconds: b.drill.recoveryTimeoutSeconds } : {}),
+        ...(b.drill.resources ? { resources: b.drill.resources } : {}),
+        interval: drillInterval,
+        runbookUrl: b.runbookUrl,
+      };
       backup = {
+        drill,
         egress,
         maxAge,
         runbookUrl: b.runbookUrl,
@@ -580,9 +631,17 @@ export class Postgres extends Construct {
       this.backupRules = new PrometheusRules(this, 'BackupRules', {
         name: `${n}-backup`,
         namespace: props.namespace,
-        rules: postgresBackupAlerts({ name: n, namespace: props.namespace, runbookUrl: backup.runbookUrl, maxBackupAgeHours: backup.maxAge }),
+        rules: [
+          ...postgresBackupAlerts({ name: n, namespace: props.namespace, runbookUrl: backup.runbookUrl, maxBackupAgeHours: backup.maxAge }),
+          ...pitrDrillAlerts({ cluster: n, namespace: props.namespace, interval: backup.drill.interval, runbookUrl: backup.runbookUrl }),
+        ],
         ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
         concerns: ['X-6', 'X-8', ...concerns],
+      });
+      this.pitrDrill = new PostgresPitrDrill(this, 'PitrDrill', {
+        ...backup.drill,
+        egress: [dnsEgress(C, n, props.dnsNamespace, props.dnsPodLabel), backup.egress],
+        concerns,
       });
     }
 

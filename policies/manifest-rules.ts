@@ -8,6 +8,7 @@
 import { contextOf, podLabelsOf, podSpecOf, ref, type Context, type Obj, type Rule, type Violation } from './model.js';
 import { appContractRule } from './contract.js';
 import { PRODUCTION_RULES } from './production.js';
+import { postgresPitrDrill } from './postgres-drill.js';
 import { CONTRACTS } from '../services/contracts.js';
 import { SECRET_NAME } from '../kube/secrets.js';
 import { replicaRangeOk } from '../kube/replicas.js';
@@ -408,6 +409,7 @@ export const RULES: readonly Rule[] = [
   singleAutoscaler,
   traceFormat,
   ...PRODUCTION_RULES,
+  postgresPitrDrill,
   appContractRule(CONTRACTS),
 ];
 

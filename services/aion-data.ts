@@ -182,7 +182,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   if (data.clickhouse.mode === 'in-cluster') minioClients.push(N.clickhouse); // BACKUP … TO S3 runs in the server
   // Issue 14 item 12: outside development, in-cluster PostgreSQL archives WAL and base backups to the object store.
   const pgArchive = data.postgres.mode === 'in-cluster' && tier !== 'development';
-  if (pgArchive) minioClients.push(N.postgres);
+  // the cluster archives, its point-in-time restore drill reads the archive back
+  if (pgArchive) minioClients.push(N.postgres, `${N.postgres}-pitr-drill`);
   let minio: MinioConnection;
   let minioSecret: SecretHandle;
   if (data.minio.mode === 'in-cluster') {
@@ -302,7 +303,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       clients: pgClients.map((c) => ({ pods: app(c) })),
       kubeApiCidrs: kubeApi(),
       ...(pgArchive
-        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups') } }
+        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups'), drill: { image: ctx.platformImage('postgres-pitr-drill'), minTables: 1 } } }
         : {}),
       ...monitoring,
       ...dns,

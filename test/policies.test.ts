@@ -159,6 +159,13 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       o.splice(indexOf(o, 'NetworkPolicy', 'allow-acme-http01-solver'), 1);
     },
   },
+  'postgres-pitr-drill': {
+    env: 'prod',
+    why: 'the cluster archives WAL but its restore drill is gone',
+    breakIt: (o) => {
+      o.splice(o.findIndex((x) => x.kind === 'CronJob' && x.metadata.name === 'aion-pg-pitr-drill'), 1);
+    },
+  },
   'vault-ca': {
     env: 'airgap',
     why: 'the private Vault store names no CA',
