@@ -40,8 +40,10 @@ const SHARED = testFiles('test')
 
 export default defineConfig({
   test: {
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    // catch hangs; STACKBOOK_TEST_TIMEOUT_MS raises them where a loaded machine is expected (tools/node-matrix.sh),
+    // as the command line's --testTimeout does not reach the projects below
+    testTimeout: Number(process.env.STACKBOOK_TEST_TIMEOUT_MS ?? 60_000),
+    hookTimeout: Number(process.env.STACKBOOK_TEST_TIMEOUT_MS ?? 60_000),
     pool: 'forks',
     // vitest defaults to (cores - 1) workers: one on a 2-core machine. The tests are mostly
     // CPU-bound in-process work plus short child processes, so use every core.

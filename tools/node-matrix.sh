@@ -30,5 +30,5 @@ for major in ${NODE_MAJORS:-22 24}; do
   echo "node-matrix: synth --all on $major: byte-identical to $(node --version)"
   "$bin" bin/stackbook.js check --all | tail -n 3
   # generous timeouts: they catch hangs; a loaded machine must not fail the matrix
-  "$bin" node_modules/vitest/vitest.mjs run --testTimeout=600000 --hookTimeout=600000 test/pulumi.test.ts test/pulumi-pipeline.test.ts test/secret-leakage.test.ts
+  STACKBOOK_TEST_TIMEOUT_MS=600000 "$bin" node_modules/vitest/vitest.mjs run test/pulumi.test.ts test/pulumi-pipeline.test.ts test/secret-leakage.test.ts
 done
