@@ -7,12 +7,12 @@
 // in a fresh node process; scaling over a synthetic fleet of 1, 10, 100 and 1,000 services
 // (bench/fleet.js); `pulumi preview` and `pulumi up` per stack on the real engine (median of 3,
 // tools/test-cluster.mjs --bench; BLOCKED without the tools/build.sh cache, skipped with
-// --no-pulumi); with --tests, the wall time of `npm test`. Prints tables and writes
+// --no-pulumi); with --tests, the wall and CPU time of `npm test` and its test and expect-call counts (test/setup/stats.ts). Prints tables and writes
 // dist/bench-results.json (ignored by git:
 // a benchmark run leaves the working tree clean).
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
+import { tmpdir, cpus, loadavg, totalmem } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -180,9 +180,38 @@ try {
 
   let npmTest;
   if (WITH_TESTS) {
+    // Same assertions, less time: per-file tests, expect calls and CPU from test/setup/stats.ts;
+    // the CPU of the whole run (vitest and every child it waited for) from /proc/self/stat; the load
+    // average at the start, since a loaded machine stretches wall time, not CPU time.
+    const statsFile = join(out, 'test-stats.jsonl');
+    const childCpuMs = () => {
+      try {
+        const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+        return (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime, 10 ms ticks
+      } catch {
+        return NaN;
+      }
+    };
+    const load = loadavg()[0];
+    const cpu0 = childCpuMs();
     const t0 = process.hrtime.bigint();
-    const r = spawnSync('npm', ['test'], { cwd: root, encoding: 'utf8' });
-    npmTest = { wallMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e6), status: r.status, summary: (r.stdout.match(/\d+ passed, \d+ failed, \d+ skipped/) ?? ['?'])[0] };
+    const r = spawnSync('npm', ['test'], { cwd: root, encoding: 'utf8', env: { ...process.env, STACKBOOK_TEST_STATS: statsFile } });
+    const files = (() => {
+      try {
+        return readFileSync(statsFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+      } catch {
+        return [];
+      }
+    })();
+    npmTest = {
+      wallMs: Math.round(Number(process.hrtime.bigint() - t0) / 1e6),
+      cpuS: Math.round((childCpuMs() - cpu0) / 100) / 10,
+      loadAtStart: Math.round(load * 10) / 10,
+      tests: files.reduce((n, f) => n + f.tests, 0),
+      assertions: files.reduce((n, f) => n + f.assertions, 0),
+      status: r.status,
+      summary: (r.stdout.match(/\d+ passed, \d+ failed, \d+ skipped/) ?? ['?'])[0],
+    };
   }
 
   const table = results.map((r) => `${r.name.padEnd(52)} ${String(r.medianMs).padStart(6)} ms (min ${r.minMs})`).join('\n');
@@ -195,7 +224,7 @@ try {
   const objectsPerSecond = Math.round(objects / (all.medianMs / 1000));
   const summary = `synth --all: ${objects} objects, ${objectsPerSecond} objects/s, peak RSS ${maxRssMiB} MiB, ${ratio}x the floor\n` +
     `diff --base HEAD: warm ${(diffWarm.medianMs / all.medianMs).toFixed(2)}x synth --all (target <= 1.5), cold ${(diffCold.medianMs / all.medianMs).toFixed(2)}x (target <= 3)`;
-  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${pulumiTable}${npmTest ? `npm test: ${npmTest.wallMs} ms wall (${npmTest.summary}, exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${pulumiTable}${npmTest ? `npm test: ${npmTest.wallMs} ms wall, ${npmTest.cpuS} s CPU, load ${npmTest.loadAtStart} at start (${npmTest.summary}; ${npmTest.tests} tests ran, ${npmTest.assertions} expect calls; exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   mkdirSync(join(root, 'dist'), { recursive: true });
   writeFileSync(
     join(root, 'dist', 'bench-results.json'),

@@ -3,7 +3,7 @@
  * stack is syntax-checked and unit-tested against `test/alerts/<rule name>.test.yaml`, and every
  * alert needs a FIRING and a QUIET case there. Without promtool these tests fail, never skip.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +15,10 @@ import {
   alertProblems,
   alertsOf,
   coverageProblems,
+  fillTemplate,
   findPromtool,
+  GENERATED_UNIT_TESTS,
+  ALERT_TEMPLATES_DIR,
   prepareUnitTest,
   prometheusRules,
   promtool,
@@ -110,6 +113,19 @@ describe('alert rules (X-8)', () => {
       problems.push(...coverageProblems(alertsOf(set.groups).map((a) => a.alert), doc).map((p) => `${set.name} (${set.stacks.join(', ')}): ${p}`));
     }
     expect(problems).toEqual([]);
+  });
+
+  it('generated unit-test files: every template is used, every instance fills each {{param}}, none shadows a hand-written file', () => {
+    const templates = readdirSync(ALERT_TEMPLATES_DIR).map((f) => f.replace(/\.test\.yaml$/, '')).sort();
+    expect([...new Set(Object.values(GENERATED_UNIT_TESTS).map((g) => g.template))].sort()).toEqual(templates);
+    for (const [key, g] of Object.entries(GENERATED_UNIT_TESTS)) {
+      expect(existsSync(unitTestFile(key)), `test/alerts/${key}.test.yaml is also generated`).toBe(false);
+      const text = readUnitTests(unitTestFile(key)).text;
+      expect(text, key).not.toMatch(/\{\{|\}\}/);
+      for (const v of Object.values(g.params)) expect(text, key).toContain(v);
+    }
+    expect(() => fillTemplate('a {{namespace}} {{typo}}', { namespace: 'x' }, 'self-test')).toThrow(/no value for \{\{typo\}\}/);
+    expect(readFileSync(join(ALERT_TEMPLATES_DIR, 'redis.test.yaml'), 'utf8')).toContain('{{namespace}}');
   });
 
   it('OPE-6: each OPE alert has at least one FIRING and one QUIET promtool case', () => {

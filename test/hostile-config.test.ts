@@ -76,13 +76,21 @@ function stackText(env: string): string {
  * writes it), and the same stack with every default explicit (plus a decrypted secret, as the
  * Pulumi program sees it): the second reaches every field the schema has.
  */
+const frozen = <T>(v: T): T => {
+  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) frozen(x);
+  }
+  return v;
+};
+/** Deep-frozen: cases change clones only (sitesOf's cache relies on it). */
 const BASES: Base[] = ENVS.flatMap((env) => {
   const file = `stacks/Pulumi.${env}.yaml`;
   const asWritten = rawFromStackFile(stackText(env), file).raw as Raw;
   const expanded = JSON.parse(JSON.stringify(parseStack(asWritten, file))) as Raw;
   return [
-    { label: `${env} as written`, env, file, raw: { ...asWritten, secrets: { hostileToken: { secure: SECRET_CIPHER } } }, secretTopKeys: new Set<string>() },
-    { label: `${env} defaults explicit`, env, file, raw: { ...expanded, secrets: { hostileToken: SECRET_PLAIN } }, secretTopKeys: new Set(['secrets']) },
+    { label: `${env} as written`, env, file, raw: frozen({ ...structuredClone(asWritten), secrets: { hostileToken: { secure: SECRET_CIPHER } } }), secretTopKeys: new Set<string>() },
+    { label: `${env} defaults explicit`, env, file, raw: frozen({ ...expanded, secrets: { hostileToken: SECRET_PLAIN } }), secretTopKeys: new Set(['secrets']) },
   ];
 });
 
@@ -133,8 +141,17 @@ function kindOf(v: unknown): SiteKind {
   return 'scalar';
 }
 
-/** Every value in a raw stack with the schema node that judges it. */
+/**
+ * Every value in a raw stack with the schema node that judges it. Cached per object: the bases are
+ * never changed (every case mutates a clone), and each of the 3,500 cases walks its base again.
+ */
+const sitesCache = new WeakMap<Raw, Site[]>();
 function sitesOf(raw: Raw): Site[] {
+  let sites = sitesCache.get(raw);
+  if (!sites) sitesCache.set(raw, (sites = walkSites(raw)));
+  return sites;
+}
+function walkSites(raw: Raw): Site[] {
   const out: Site[] = [];
   const walk = (value: unknown, schema: Z, path: PathSegment[]) => {
     const { node } = unwrap(schema);

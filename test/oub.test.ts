@@ -32,7 +32,7 @@ import {
 import { OUB_RUNBOOK_DISAGREEMENTS } from '../services/oub.contract.js';
 import { SCRIPTS, STREAM_SCRIPTS, shellCommand } from '../components/backup.js';
 import { concernsOf, ENVS, find, ROOT, SHARED } from './helpers.js';
-import { alertsOf, coverageProblems, readUnitTests, unitTestFile } from './promtool.js';
+import { alertsOf, coverageProblems, readUnitTests, unitTestExists, unitTestFile } from './promtool.js';
 
 type J = Record<string, any>;
 
@@ -385,7 +385,7 @@ describe('OUB — Oubliette', () => {
     expect(configErrors('dev', (o) => (o.cleanup = { diskWarnPercent: 90, diskErrorPercent: 90 }))).toEqual([
       'stacks/Pulumi.dev.yaml: config.stackbook:services.oub.cleanup.diskWarnPercent: must be below diskErrorPercent (90) (got 90)',
     ]);
-    for (const f of ['oub-disk', 'oub-projects-backup', 'oub-authdb-backup']) expect(existsSync(unitTestFile(f)), f).toBe(true);
+    for (const f of ['oub-disk', 'oub-projects-backup', 'oub-authdb-backup']) expect(unitTestExists(unitTestFile(f)), f).toBe(true); // by hand or generated (test/promtool.ts)
   });
 
   it('OUB-7: daily tar.gz of projects and SQLite-safe copy of auth.db, retention 7, integrity checks, scheduled restore drills', () => {

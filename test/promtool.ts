@@ -117,14 +117,57 @@ export function writeRuleFile(path: string, groups: readonly RuleGroup[]): void 
 }
 
 export const unitTestFile = (name: string): string => join(ALERT_TESTS_DIR, `${name}.test.yaml`);
+
+/** Templates of unit-test files that several rendered rules share, differing only in names. */
+export const ALERT_TEMPLATES_DIR = join(ALERT_TESTS_DIR, 'templates');
+type Template = 'backup' | 'redis' | 'redis-replication';
+const backup = (namespace: string, name: string, page: string, rule = `${name}-backup`) => ({ template: 'backup' as const, params: { namespace, backup: name, rule, page } });
+const redis = (template: Template, namespace: string, page = namespace) => ({ template, params: { namespace, page } });
 /**
- * The unit-test file of a rendered PrometheusRule: `<namespace>.<name>.test.yaml` where one exists
+ * Unit-test files generated at test time from `test/alerts/templates/<template>.test.yaml`, as if
+ * they were `test/alerts/<key>.test.yaml`: the same cases for the same component rendered under
+ * other names (a Redis per service, a backup per database). A hand-written file of the same name
+ * is refused (one source per file name).
+ */
+export const GENERATED_UNIT_TESTS: Readonly<Record<string, { readonly template: Template; readonly params: Readonly<Record<string, string>> }>> = {
+  backup: backup('backups', 'sample', 'backup#sample', 'backup'), // test/components/backup-alerts.test.ts
+  'aion.pg-backup': backup('aion', 'pg', 'aion#backups'),
+  'aion.mongo-backup': backup('aion', 'mongo', 'aion#backups'),
+  'aion.clickhouse-backup': backup('aion', 'clickhouse', 'aion#backups'),
+  'oub-authdb-backup': backup('oub', 'oub-authdb', 'oub#backups'),
+  'oub-projects-backup': backup('oub', 'oub-projects', 'oub#backups'),
+  redis: redis('redis', 'aion', 'redis'), // test/components/redis-alerts.test.ts
+  'aion.redis': redis('redis', 'aion'),
+  'osc.redis': redis('redis', 'osc'),
+  'ows.redis': redis('redis', 'ows'),
+  'aion.redis-replication': redis('redis-replication', 'aion'),
+  'osc.redis-replication': redis('redis-replication', 'osc'),
+  'ows.redis-replication': redis('redis-replication', 'ows'),
+};
+
+/** A template with its `{{param}}`s filled; an unknown or unfilled parameter throws. */
+export function fillTemplate(text: string, params: Readonly<Record<string, string>>, what: string): string {
+  return text.replace(/\{\{(\w*)\}\}/g, (_, k: string) => {
+    if (!Object.hasOwn(params, k)) throw new Error(`${what}: no value for {{${k}}}`);
+    return params[k]!;
+  });
+}
+
+/** The generated unit-test file a path stands for, if any. */
+const generatedAt = (path: string) => {
+  const key = /([^/]+)\.test\.yaml$/.exec(path)?.[1];
+  return key !== undefined && dirname(path) === ALERT_TESTS_DIR && Object.hasOwn(GENERATED_UNIT_TESTS, key) ? { key, ...GENERATED_UNIT_TESTS[key]! } : undefined;
+};
+/** Whether a unit-test file exists, written by hand or generated. */
+export const unitTestExists = (path: string): boolean => existsSync(path) || generatedAt(path) !== undefined;
+/**
+ * The unit-test file of a rendered PrometheusRule: `<namespace>.<name>.test.yaml` where one exists (by hand or in GENERATED_UNIT_TESTS)
  * (the same component rendered into several namespaces, e.g. a Redis per service, whose rules name
  * their namespace), else `<name>.test.yaml`.
  */
 export function unitTestFileOf(set: { readonly name: string; readonly namespace: string }): string {
   const perNamespace = join(ALERT_TESTS_DIR, `${set.namespace}.${set.name}.test.yaml`);
-  return existsSync(perNamespace) ? perNamespace : unitTestFile(set.name);
+  return unitTestExists(perNamespace) ? perNamespace : unitTestFile(set.name);
 }
 export const ruleFileName = (name: string): string => `${name}.rules.yaml`;
 export const RUNBOOK_PLACEHOLDER = '${RUNBOOK_BASE_URL}';
@@ -139,7 +182,11 @@ interface UnitTestDoc {
 }
 
 export function readUnitTests(path: string): { text: string; doc: UnitTestDoc } {
-  const text = readFileSync(path, 'utf8');
+  const generated = generatedAt(path);
+  if (generated && existsSync(path)) throw new Error(`${path} is written by hand and also generated (GENERATED_UNIT_TESTS in test/promtool.ts): keep one`);
+  const text = generated
+    ? fillTemplate(readFileSync(join(ALERT_TEMPLATES_DIR, `${generated.template}.test.yaml`), 'utf8'), generated.params, `${generated.key} from template ${generated.template}`)
+    : readFileSync(path, 'utf8');
   return { text, doc: load(text) as UnitTestDoc };
 }
 

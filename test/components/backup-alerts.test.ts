@@ -1,6 +1,6 @@
 /**
  * Backup alerts (X-6; X-8) through promtool: the PrometheusRule a BackupCronJob renders is
- * syntax-checked and unit-tested against `test/alerts/backup.test.yaml` (a FIRING and a QUIET case
+ * syntax-checked and unit-tested against `test/alerts/backup.test.yaml` (generated from test/alerts/templates/backup.test.yaml, test/promtool.ts) (a FIRING and a QUIET case
  * per alert), with the same harness as test/alerts.test.ts. Without promtool these tests fail.
  */
 import { describe, expect, it } from 'vitest';
@@ -22,7 +22,7 @@ import { newChart, objectsOf, only } from './util.js';
 const BASE = 'https://runbooks.example.com/runbooks';
 const ALERTS = ['BackupStale', 'BackupRestoreDrillFailed', 'BackupRestoreDrillStale'];
 
-/** The rule set of the backup `sample` in `backups`, as test/alerts/backup.test.yaml describes it. */
+/** The rule set of the backup `sample` in `backups`, as the generated test/alerts/backup.test.yaml describes it. */
 function ruleSet(props: Partial<BackupProps> = {}): RuleSet {
   const chart = newChart();
   new BackupCronJob(chart, 'Backup', {

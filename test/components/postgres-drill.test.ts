@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { Postgres, type PostgresProps } from '../../components/postgres.js';
 import { PITR_DRILL_LABEL } from '../../components/postgres-drill.js';
-import { blocking, evaluate } from '../../policies/rules.js';
+import { blocking, evaluate } from '../../policies/manifest-rules.js';
 import { errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
 const IMAGE = `ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie@sha256:${'b'.repeat(64)}`;

@@ -1,6 +1,6 @@
 /**
  * Redis alert rules (X-5, X-8) through promtool: the PrometheusRule rendered by the Redis
- * component is syntax-checked and unit-tested against `test/alerts/redis.test.yaml`, which needs a
+ * component is syntax-checked and unit-tested against `test/alerts/redis.test.yaml` (generated from test/alerts/templates/redis.test.yaml), which needs a
  * FIRING and a QUIET case for every alert. Without promtool these tests fail, never skip.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
