@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { SERVICES } from '../services/index.js';
-import { coverageReport, type CoverageReport } from '../synth/coverage.js';
+import { coverageReport, type CoverageReport } from '../reports/coverage.js';
 // @ts-expect-error plain JavaScript module of tools/ (no type declarations)
 import { runbookDocs } from '../tools/lib/runbook-docs.mjs';
 import { ROOT } from './helpers.js';

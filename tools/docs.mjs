@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { runbookDocs } from './lib/runbook-docs.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const { coverageReport } = await import(join(root, 'build/synth/coverage.js'));
+const { coverageReport } = await import(join(root, 'build/reports/coverage.js'));
 const { SERVICES } = await import(join(root, 'build/services/index.js'));
 const report = await coverageReport(root, join(root, '..', 'shared', 'runbooks', 'CONCERNS.md'));
 const check = process.argv.includes('--check');

@@ -1,5 +1,5 @@
 // The per-service runbook-to-object tables of docs/runbooks/, generated from the coverage data
-// (synth/coverage.ts `coverageReport`: the catalog's concerns, the objects carrying each one's
+// (reports/coverage.ts `coverageReport`: the catalog's concerns, the objects carrying each one's
 // `stackbook.io/concerns` annotation in every stack, the service modules' app and blocked notes).
 // Pure: the same report gives the same text. Written by `npm run docs` (tools/docs.mjs), compared
 // with the committed files by test/docs.test.ts.
