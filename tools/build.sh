@@ -453,10 +453,12 @@ build_policy_controller() {
 build_go_main() {
   local tool="$1" ver="$2" modpath="$3"; shift 3
   local out="$CACHE/$tool-$ver/bin" bins=() p
+  # BUILD_MODULE_VERSION: the module version when it differs from the tool's release label
+  local label="$ver"; ver="${BUILD_MODULE_VERSION:-$ver}"
   for p in "$@"; do bins+=("$out/${p##*/}"); done
   if have "${bins[@]}"; then log "$tool $ver: cached ($out)"; return 0; fi
   if proxy_refuses "$modpath@$ver"; then return 3; fi
-  local mod="$SRC/$tool-$ver" start=$SECONDS
+  local mod="$SRC/$tool-$label" start=$SECONDS
   fresh_module "$mod" "stackbook.local/$tool-build" 1.22
   (
     cd "$mod"
@@ -515,6 +517,21 @@ build_cert_manager() {
   log "cert-manager: falling back to $CERT_MANAGER_FALLBACK_VERSION (cmd/controller inside the main module)"
   build_go_main cert-manager "$CERT_MANAGER_FALLBACK_VERSION" github.com/cert-manager/cert-manager \
     github.com/cert-manager/cert-manager/cmd/controller
+  # the HTTP-01 solver the controller's solver Pods run (cmd/acmesolver, same module and version):
+  # the tier runs it as the process standing for each solver Pod (docs/controllers.md)
+  build_go_main acmesolver "$CERT_MANAGER_FALLBACK_VERSION" github.com/cert-manager/cert-manager \
+    github.com/cert-manager/cert-manager/cmd/acmesolver
+}
+
+# Prometheus with its Kubernetes service discovery, for the controllers tier's discovery check
+# (Debian's prometheus 2.42 is built without kubernetes_sd_configs). The version is the one
+# prometheus-operator v0.85.0 deploys by default (pkg/operator/defaults.go DefaultPrometheusVersion,
+# v3.5.0), published as module github.com/prometheus/prometheus v0.305.0 (cmd/prometheus; the web UI
+# is not embedded: the tier uses the HTTP API only).
+build_prometheus() {
+  BUILD_LDFLAGS="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=module-$PROMETHEUS_MODULE_VERSION" \
+    BUILD_MODULE_VERSION="$PROMETHEUS_MODULE_VERSION" build_go_main prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus \
+    github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 }
 
 build_pebble() {
@@ -563,6 +580,7 @@ main() {
       prometheus-operator) run_step prometheus-operator build_prometheus_operator ;;
       cert-manager) run_step cert-manager build_cert_manager ;;
       pebble) run_step pebble build_pebble ;;
+      prometheus) run_step prometheus build_prometheus ;;
       *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>]..." >&2; exit 2 ;;
     esac
   done
