@@ -34,6 +34,7 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { ingressAllowed } from './lib/netpol.mjs';
+import { CONTROLLER_BUILDS, buildBudget, decide } from './lib/build-budget.mjs';
 
 const TOOLS = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(TOOLS, '..');
@@ -924,6 +925,11 @@ async function prometheusDiscovery(row, ctx) {
     }
     const missing = [...e.addrs].filter((a) => !got.has(a));
     const extra = [...got].filter((a) => !e.addrs.has(a));
+    // one target per address: a Pod reached through two selected Services is scraped twice
+    if (ts.length > got.size) {
+      problems.push(`${e.job}: ${ts.length} targets for ${got.size} addresses: Pods scraped more than once (${[...new Set(ts.map((t) => t.discoveredLabels?.__meta_kubernetes_service_name))].join(' + ')})`);
+      continue;
+    }
     if (missing.length || extra.length || wrongPort.length) {
       problems.push(`${e.job}: targets [${[...got].sort()}] != the API server's [${[...e.addrs].sort()}] (${e.from})${wrongPort.length ? `; ${wrongPort.length} not on port ${e.port}` : ''}`);
       continue;
@@ -1238,30 +1244,23 @@ async function testStack(stack, bundles) {
 }
 
 // ------------------------------------------------------------------ builds within a time budget
-// Build targets in order of value per minute of cold build (what each adds to the table / its
-// measured cold build time on the shared 2-core machine, docs/controllers.md). The estimate is what a
-// target must fit in the remaining budget before it is started; a cached target costs nothing.
-const BUILD_ORDER = [
-  { target: 'prometheus-operator', bins: () => [BIN['prometheus-operator']], cold: 533 }, // 4 stacks
-  { target: 'pebble', bins: () => [join(CACHE, `pebble-${V.PEBBLE_VERSION}/bin/pebble`)], cold: 32 },
-  { target: 'cert-manager', bins: () => [BIN['cert-manager'], join(CACHE, `acmesolver-${V.CERT_MANAGER_FALLBACK_VERSION}/bin/acmesolver`)], cold: 715 }, // 3 stacks
-  { target: 'prometheus', bins: () => [PROMETHEUS_BIN.prometheus, PROMETHEUS_BIN.promtool], cold: 900 }, // SD, 4 stacks
-  { target: 'external-secrets', bins: () => [BIN['external-secrets']], cold: 1191 }, // 3 stacks (Vault stand-in without vault)
-  { target: 'keda', bins: () => [BIN.keda], cold: 1523 }, // 4 stacks, cpu triggers
-  { target: 'vault', bins: () => [BIN.vault], cold: 2400 }, // replaces the Vault stand-in
-];
+// Build targets in order of value per minute of cold build, with their measured cold build times
+// (tools/lib/build-budget.mjs CONTROLLER_BUILDS); the binaries each provides:
+const BUILD_BINS = {
+  'prometheus-operator': () => [BIN['prometheus-operator']],
+  pebble: () => [join(CACHE, `pebble-${V.PEBBLE_VERSION}/bin/pebble`)],
+  'cert-manager': () => [BIN['cert-manager'], join(CACHE, `acmesolver-${V.CERT_MANAGER_FALLBACK_VERSION}/bin/acmesolver`)],
+  prometheus: () => [PROMETHEUS_BIN.prometheus, PROMETHEUS_BIN.promtool],
+  'external-secrets': () => [BIN['external-secrets']],
+  keda: () => [BIN.keda],
+  vault: () => [BIN.vault],
+};
+const BUILD_ORDER = CONTROLLER_BUILDS.map((b) => ({ ...b, bins: BUILD_BINS[b.target] }));
 // the tier's own run after the builds (4 stacks, measured with a warm cache) + a margin
 const RUN_RESERVE_SECONDS = Number(process.env.STACKBOOK_CONTROLLERS_RUN_RESERVE ?? 20 * 60);
 const NOT_BUILT = new Map(); // build target -> reason
 const notBuilt = (target) => `NOT BUILT: ${NOT_BUILT.get(target) ?? `not in the tool cache (tools/build.sh ${target})`}`;
 
-/** Seconds the builds may take: STACKBOOK_CONTROLLERS_BUILD_BUDGET, or what is left before
- *  STACKBOOK_CI_DEADLINE (epoch seconds; .ci/run passes its start + 90 min) after the run reserve. */
-function buildBudget() {
-  if (process.env.STACKBOOK_CONTROLLERS_BUILD_BUDGET) return Number(process.env.STACKBOOK_CONTROLLERS_BUILD_BUDGET);
-  if (process.env.STACKBOOK_CI_DEADLINE) return Number(process.env.STACKBOOK_CI_DEADLINE) - Math.floor(Date.now() / 1000) - RUN_RESERVE_SECONDS;
-  return Infinity;
-}
 
 /** tools/build.sh <targets> in its own process group, killed (group) when the time is up. */
 function runBuild(targets, secs) {
@@ -1293,14 +1292,16 @@ async function buildInBudget() {
   // the cluster itself (cached in CI by the real-cluster step before this one)
   log('tools/build.sh apiserver etcd kwok (the test cluster; builds only what is missing)');
   await runBuild(['apiserver', 'etcd', 'kwok'], Infinity);
-  const budget = buildBudget();
+  // .ci/run passes STACKBOOK_CI_DEADLINE = its start + 90 min (tools/lib/build-budget.mjs)
+  const budget = buildBudget(process.env, Math.floor(Date.now() / 1000), RUN_RESERVE_SECONDS);
   log(`controller builds: budget ${Number.isFinite(budget) ? `${budget} s` : 'unlimited'}, in order of value: ${BUILD_ORDER.map((b) => b.target).join(', ')}`);
   const t0 = Date.now();
   for (const b of BUILD_ORDER) {
     if (b.bins().every((f) => existsSync(f))) continue;
     const left = Math.floor(budget - (Date.now() - t0) / 1000);
-    if (b.cold > left) {
-      NOT_BUILT.set(b.target, `cold build ~${b.cold} s does not fit the ${Math.max(0, left)} s left of the build budget (${Number.isFinite(budget) ? budget : '∞'} s)`);
+    const d = decide(b.target, b.cold, left, budget);
+    if (!d.build) {
+      NOT_BUILT.set(b.target, d.reason);
       log(`${b.target}: ${notBuilt(b.target)}`);
       continue;
     }
