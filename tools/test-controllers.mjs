@@ -34,6 +34,7 @@ import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { ingressAllowed } from './lib/netpol.mjs';
+import { volumeFixtures } from './lib/pulumi-cycle.mjs';
 import { CONTROLLER_BUILDS, buildBudget, decide } from './lib/build-budget.mjs';
 
 const TOOLS = dirname(fileURLToPath(import.meta.url));
@@ -796,7 +797,13 @@ async function testPromOperator(row, ctx) {
     remap(cfg.scrape_configs);
     const nJobs = jobs.filter((j) => /^(serviceMonitor|podMonitor)\//.test(j)).length;
     if (REAL_PROMETHEUS) {
-      writeFileSync(join(pdir, 'prometheus.yaml'), yaml.dump(cfg));
+      // what prometheus-config-reloader does in the Pod before Prometheus reads the file: expand
+      // $(VAR) from its environment; the operator sets SHARD (pkg/operator/config_reloader.go:289,
+      // v0.85.0) and its sharding relabel keeps "$(SHARD);|.+;.+" (pkg/prometheus/promcfg.go:2145)
+      const reloaderEnv = { SHARD: '0', POD_NAME: 'prometheus-stackbook-0' };
+      const text = yaml.dump(cfg).replace(/\$\(([A-Z_]+)\)/g, (m, v) => reloaderEnv[v] ?? m);
+      writeFileSync(join(pdir, 'prometheus.yaml'), text);
+      writeFileSync(join(ctx.logs, 'prometheus.yaml'), text);
       const pt = await run(PROMETHEUS_BIN.promtool, ['check', 'config', join(pdir, 'prometheus.yaml')]);
       writeFileSync(join(ctx.logs, 'promtool.log'), pt.stdout + pt.stderr);
       if (pt.code !== 0) problems.push(`promtool ${V.PROMETHEUS_VERSION} check config (exit ${pt.code}):\n${head(pt.stdout + pt.stderr, 12)}`);
@@ -865,6 +872,7 @@ async function prometheusDiscovery(row, ctx) {
   }
   const version = (await api('/api/v1/status/buildinfo').catch(() => ({})))?.version;
   // what the API server holds, per monitor endpoint: "ip:port" the scrape pool must target
+  const expectedNow = async () => {
   const expected = [];
   for (const m of sms) {
     const nss = m.spec.namespaceSelector?.matchNames ?? [m.metadata.namespace];
@@ -902,8 +910,12 @@ async function prometheusDiscovery(row, ctx) {
       expected.push({ job: `podMonitor/${m.metadata.namespace}/${m.metadata.name}/${i}`, port: ep.port, portLabel: '__meta_kubernetes_pod_container_port_name', addrs, from: `${pods} Pod(s) port ${ep.port}`, operatorPods: !fromBundle && pods === 0 });
     }
   }
+  return expected;
+  };
   // after discovery has run: every pool with what the API server holds (or the time is up)
+  let expected = [];
   const seen = await waitFor(async () => {
+    expected = await expectedNow();
     const t = await api('/api/v1/targets?state=active');
     const byPool = new Map();
     for (const x of t.activeTargets ?? []) byPool.set(x.scrapePool, [...(byPool.get(x.scrapePool) ?? []), x]);
@@ -1224,8 +1236,20 @@ async function testStack(stack, bundles) {
     return row;
   }
   const kubeconfig = join(dir, 'kubeconfig');
+  // what a real cluster provides, as the real-cluster tier does (tools/test-cluster.mjs): the
+  // RuntimeClasses the Pods name and one pre-bound PersistentVolume per claim, so the Pods exist,
+  // run (kwok) and fill the EndpointSlices Prometheus discovers
+  const podSpecOf = (d) => d.spec?.jobTemplate?.spec?.template?.spec ?? d.spec?.template?.spec;
+  const runtimeClasses = [...new Set(docs.filter((d) => ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob'].includes(d.kind)).map((d) => podSpecOf(d)?.runtimeClassName).filter(Boolean))].sort();
+  const { storageClasses, volumes } = volumeFixtures(docs);
+  const fx = [...runtimeClasses.map((name) => ({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name, labels: { 'stackbook.io/test-fixture': 'prerequisite' } }, handler: name })), ...storageClasses, ...volumes];
+  if (fx.length) {
+    const r = await applyObjects(kubeconfig, fx, 'stackbook-controllers-test-prerequisites');
+    if (r.code !== 0) row.fixtureErrors = `prerequisite fixtures: ${head(r.stderr)}`;
+  }
   const errs = await applyBundle(kubeconfig, phases);
   if (errs.length) row.applyErrors = errs;
+  if (row.fixtureErrors) row.applyErrors = [...(row.applyErrors ?? []), row.fixtureErrors];
   const secrets = existsSync(join(bundles, stack, 'secrets.json')) ? JSON.parse(readFileSync(join(bundles, stack, 'secrets.json'), 'utf8')) : [];
   const ctx = { docs, kubeconfig, dir, logs, secrets };
   for (const [name, fn] of [['external-secrets', testExternalSecrets], ['keda', testKeda], ['prometheus-operator', testPromOperator], ['cert-manager', testCertManager]]) {
