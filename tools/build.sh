@@ -465,6 +465,7 @@ build_go_main() {
     local gomod; gomod="$(mod_file "$modpath@$ver")"
     go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$ver"
     copy_replaces "$gomod"
+    local r; for r in ${BUILD_EXTRA_REPLACES:-}; do go mod edit -replace="$r"; done
     rm -rf "$out.tmp"; mkdir -p "$out.tmp"
     go build -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "-s -w ${BUILD_LDFLAGS:-}" -o "$out.tmp/" "$@"
   )
@@ -478,13 +479,19 @@ build_external_secrets() {
     github.com/external-secrets/external-secrets
 }
 
-# Vault's go.mod replaces vault/api and vault/sdk with ./api and ./sdk (its own checkout); outside
-# it the published api/sdk versions its go.mod requires are used instead. For v1.21.4 that FAILS
-# (measured 2026-12-07, 2178 s cold until the error): its code is newer than the sdk v0.21.0 its
-# go.mod names (vault/identity_store.go:119 ActivationFunc signature, builtin/logical/transit/
-# path_restore.go:64 RestorePolicy). Next step: pin a published sdk/api matching v1.21.4's ./sdk
-# (VAULT_SDK_VERSION) or a Vault release whose required sdk is its own.
+# Vault's go.mod replaces vault/api and vault/sdk with ./api and ./sdk (its own checkout, not in the
+# module zip); outside it the published sdk its go.mod requires is used instead, and that is older
+# than the code (re-checked 2026-12-07):
+# - v1.21.4 (sdk v0.21.0) FAILS after 2178 s: vault/identity_store.go:119 ActivationFunc without the
+#   string argument every published sdk v0.19.0 ... v0.25.1 has, builtin/logical/transit/
+#   path_restore.go:64 RestorePolicy returning (string, error) (sdk >= v0.24.0): no published sdk
+#   matches both; the sdk at the release commit is refused by the proxy (403 for sdk@<commit>).
+# - v1.20.4 with its sdk v0.18.0 FAILS: vault/plugincatalog/plugin_catalog.go:876..1166 uses
+#   pluginutil.PluginRunner.Download / SetPluginInput.Download, which sdk v0.18.0 lacks.
+# - v1.20.4 with VAULT_SDK_VERSION (v0.19.0, the last sdk published before v1.20.4: Download, and
+#   the ActivationFunc / RestorePolicy signatures v1.20.4 calls) is what is built.
 build_vault() {
+  BUILD_EXTRA_REPLACES="github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@$VAULT_SDK_VERSION" \
   BUILD_LDFLAGS="-X github.com/hashicorp/vault/version.Version=${VAULT_VERSION#v}" \
     build_go_main vault "$VAULT_VERSION" github.com/hashicorp/vault github.com/hashicorp/vault
 }
