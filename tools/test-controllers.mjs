@@ -1281,7 +1281,7 @@ const BUILD_BINS = {
 };
 const BUILD_ORDER = CONTROLLER_BUILDS.map((b) => ({ ...b, bins: BUILD_BINS[b.target] }));
 // the tier's own run after the builds (4 stacks, measured with a warm cache) + a margin
-const RUN_RESERVE_SECONDS = Number(process.env.STACKBOOK_CONTROLLERS_RUN_RESERVE ?? 20 * 60);
+const RUN_RESERVE_SECONDS = Number(process.env.STACKBOOK_CONTROLLERS_RUN_RESERVE ?? 25 * 60);
 const NOT_BUILT = new Map(); // build target -> reason
 const notBuilt = (target) => `NOT BUILT: ${NOT_BUILT.get(target) ?? `not in the tool cache (tools/build.sh ${target})`}`;
 
