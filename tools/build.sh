@@ -488,8 +488,11 @@ build_external_secrets() {
 #   matches both; the sdk at the release commit is refused by the proxy (403 for sdk@<commit>).
 # - v1.20.4 with its sdk v0.18.0 FAILS: vault/plugincatalog/plugin_catalog.go:876..1166 uses
 #   pluginutil.PluginRunner.Download / SetPluginInput.Download, which sdk v0.18.0 lacks.
-# - v1.20.4 with VAULT_SDK_VERSION (v0.19.0, the last sdk published before v1.20.4: Download, and
-#   the ActivationFunc / RestorePolicy signatures v1.20.4 calls) is what is built.
+# - v1.20.4 with sdk v0.19.0 (the last sdk published before v1.20.4: has Download and the
+#   ActivationFunc / RestorePolicy signatures v1.20.4 calls) FAILS: plugins/database/mysql/
+#   connection_producer.go:322 calls connutil.GetCloudSQLAuthOptions with 2 arguments, v0.19.0
+#   wants 3. The release branches carry sdk changes no published sdk version has.
+# VAULT_VERSION / VAULT_SDK_VERSION name the pair tried last (docs/controllers.md).
 build_vault() {
   BUILD_EXTRA_REPLACES="github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@$VAULT_SDK_VERSION" \
   BUILD_LDFLAGS="-X github.com/hashicorp/vault/version.Version=${VAULT_VERSION#v}" \
