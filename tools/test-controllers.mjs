@@ -1329,10 +1329,20 @@ async function buildInBudget() {
       log(`${b.target}: ${notBuilt(b.target)}`);
       continue;
     }
+    // a build that failed for these versions is not retried (a failed Vault attempt costs ~40 min):
+    // the marker next to the cache holds the error; delete it to try again
+    const marker = join(dirname(dirname(b.bins()[0])) + '.failed');
+    if (existsSync(marker)) {
+      NOT_BUILT.set(b.target, `failed before (${marker}; delete it to retry): ${head(readFileSync(marker, 'utf8'), 2)}`);
+      log(`${b.target}: ${notBuilt(b.target)}`);
+      continue;
+    }
     const r = await runBuild([b.target], left);
     if (r.killed) NOT_BUILT.set(b.target, `build stopped at the budget (${left} s left when it started)`);
     else if (!b.bins().every((f) => existsSync(f))) {
-      NOT_BUILT.set(b.target, `tools/build.sh ${b.target} ${r.code === 0 ? 'did not produce the binary' : `failed (exit ${r.code})`}: ${head(r.stderr.split('\n').filter((l) => /error|UNAVAILABLE|FAILED|cannot/i.test(l)).slice(-4).join('\n'), 4)}`);
+      const why = head(r.stderr.split('\n').filter((l) => /error|UNAVAILABLE|FAILED|cannot|\.go:\d+:\d+:/i.test(l)).slice(-4).join('\n'), 4);
+      NOT_BUILT.set(b.target, `tools/build.sh ${b.target} ${r.code === 0 ? 'did not produce the binary' : `failed (exit ${r.code})`}: ${why}`);
+      if (r.code !== 0 && !/UNAVAILABLE/.test(why)) writeFileSync(marker, `${new Date().toISOString()} tools/build.sh ${b.target} exit ${r.code}\n${why}\n`);
     }
     if (NOT_BUILT.has(b.target)) log(`${b.target}: ${notBuilt(b.target)}`);
   }
