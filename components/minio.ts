@@ -182,7 +182,7 @@ export class Minio extends Construct {
         new ServiceMonitor(this, `ServiceMonitor-${path.split('/').pop()}`, {
           name: `${name}-${path.split('/').pop()}`,
           namespace: props.namespace,
-          selector: this.store.selector,
+          selector: this.store.serviceSelector,
           port: 's3',
           path,
           ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),

@@ -663,7 +663,7 @@ export class Redis extends Construct implements RedisSource {
       this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
         name,
         namespace: props.namespace,
-        selector: store.selector,
+        selector: store.serviceSelector,
         port: 'metrics',
         ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
         concerns,

@@ -329,6 +329,12 @@ export class StatefulStore extends Construct {
   readonly name: string;
   readonly namespace: string;
   readonly selector: Record<string, string>;
+  /**
+   * Labels only the client Service carries (the headless one has `selector` alone): what a
+   * ServiceMonitor selects, so a metrics port that is also a client port (MinIO's `s3`) is scraped
+   * once per Pod, not once per Service (found by Prometheus's Kubernetes SD, issue 15).
+   */
+  readonly serviceSelector: Record<string, string>;
   /** `<name>.<namespace>.svc`: the client Service. */
   readonly host: string;
   /** Ports of the store container (the client ports). */
@@ -467,8 +473,9 @@ export class StatefulStore extends Construct {
       metadata: { name: headlessName, namespace: props.namespace, labels: this.selector },
       spec: { clusterIp: 'None', publishNotReadyAddresses: true, selector: this.selector, ports: servicePorts(ports) },
     });
+    this.serviceSelector = { ...this.selector, 'stackbook.io/service-role': 'client' };
     this.service = new k8s.KubeService(this, 'Service', {
-      metadata: { name: n, namespace: props.namespace, labels: this.selector },
+      metadata: { name: n, namespace: props.namespace, labels: this.serviceSelector },
       spec: { type: 'ClusterIP', selector: this.selector, ports: servicePorts(metricsPort && !ports.includes(metricsPort) ? [...ports, metricsPort] : ports) },
     });
     this.pdb = new k8s.KubePodDisruptionBudget(this, 'Pdb', {

@@ -4,7 +4,7 @@
 # Go modules into a cache outside the repo, keyed by version:
 #   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
 # Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
-# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>]...
+# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>|prometheus]...
 #   (default: all; supply-chain, policy-controller, s3 and the controllers only when named)
 # Works non-interactively (CI=true, no stdin).
 set -euo pipefail
@@ -453,16 +453,19 @@ build_policy_controller() {
 build_go_main() {
   local tool="$1" ver="$2" modpath="$3"; shift 3
   local out="$CACHE/$tool-$ver/bin" bins=() p
+  # BUILD_MODULE_VERSION: the module version when it differs from the tool's release label
+  local label="$ver"; ver="${BUILD_MODULE_VERSION:-$ver}"
   for p in "$@"; do bins+=("$out/${p##*/}"); done
   if have "${bins[@]}"; then log "$tool $ver: cached ($out)"; return 0; fi
   if proxy_refuses "$modpath@$ver"; then return 3; fi
-  local mod="$SRC/$tool-$ver" start=$SECONDS
+  local mod="$SRC/$tool-$label" start=$SECONDS
   fresh_module "$mod" "stackbook.local/$tool-build" 1.22
   (
     cd "$mod"
     local gomod; gomod="$(mod_file "$modpath@$ver")"
     go mod edit -go="$(sed -n 's/^go //p' "$gomod")" -require="$modpath@$ver"
     copy_replaces "$gomod"
+    local r; for r in ${BUILD_EXTRA_REPLACES:-}; do go mod edit -replace="$r"; done
     rm -rf "$out.tmp"; mkdir -p "$out.tmp"
     go build -trimpath ${BUILD_TAGS:+-tags "$BUILD_TAGS"} -ldflags "-s -w ${BUILD_LDFLAGS:-}" -o "$out.tmp/" "$@"
   )
@@ -476,13 +479,27 @@ build_external_secrets() {
     github.com/external-secrets/external-secrets
 }
 
-# Vault's go.mod replaces vault/api and vault/sdk with ./api and ./sdk (its own checkout); outside
-# it the published api/sdk versions its go.mod requires are used instead. For v1.21.4 that FAILS
-# (measured 2026-12-07, 2178 s cold until the error): its code is newer than the sdk v0.21.0 its
-# go.mod names (vault/identity_store.go:119 ActivationFunc signature, builtin/logical/transit/
-# path_restore.go:64 RestorePolicy). Next step: pin a published sdk/api matching v1.21.4's ./sdk
-# (VAULT_SDK_VERSION) or a Vault release whose required sdk is its own.
+# Vault's go.mod replaces vault/api and vault/sdk with ./api and ./sdk (its own checkout, not in the
+# module zip); outside it the published sdk its go.mod requires is used instead, and that is older
+# than the code (re-checked 2026-12-07):
+# - v1.21.4 (sdk v0.21.0) FAILS after 2178 s: vault/identity_store.go:119 ActivationFunc without the
+#   string argument every published sdk v0.19.0 ... v0.25.1 has, builtin/logical/transit/
+#   path_restore.go:64 RestorePolicy returning (string, error) (sdk >= v0.24.0): no published sdk
+#   matches both; the sdk at the release commit is refused by the proxy (403 for sdk@<commit>).
+# - v1.20.4 with its sdk v0.18.0 FAILS: vault/plugincatalog/plugin_catalog.go:876..1166 uses
+#   pluginutil.PluginRunner.Download / SetPluginInput.Download, which sdk v0.18.0 lacks.
+# - v1.20.4 with sdk v0.19.0 (the last sdk published before v1.20.4: has Download and the
+#   ActivationFunc / RestorePolicy signatures v1.20.4 calls) FAILS: plugins/database/mysql/
+#   connection_producer.go:322 calls connutil.GetCloudSQLAuthOptions with 2 arguments, v0.19.0
+#   wants 3.
+# - v1.19.5 with its sdk v0.15.2 FAILS: vault/plugincatalog/plugin_metadata.go:21 consts.PluginTier,
+#   plugin_catalog.go:876 PluginRunner.Tier are not in v0.15.2.
+# The release branches carry sdk changes no published sdk version has; the proxy serves no
+# pseudo-version of sdk/api at a release commit (403), so the controllers tier keeps its Vault API
+# stand-in. The failure is recorded in <cache>/vault-<version>.failed so runs do not retry it.
+# VAULT_VERSION / VAULT_SDK_VERSION name the pair tried last (docs/controllers.md).
 build_vault() {
+  BUILD_EXTRA_REPLACES="github.com/hashicorp/vault/sdk=github.com/hashicorp/vault/sdk@$VAULT_SDK_VERSION" \
   BUILD_LDFLAGS="-X github.com/hashicorp/vault/version.Version=${VAULT_VERSION#v}" \
     build_go_main vault "$VAULT_VERSION" github.com/hashicorp/vault github.com/hashicorp/vault
 }
@@ -515,6 +532,21 @@ build_cert_manager() {
   log "cert-manager: falling back to $CERT_MANAGER_FALLBACK_VERSION (cmd/controller inside the main module)"
   build_go_main cert-manager "$CERT_MANAGER_FALLBACK_VERSION" github.com/cert-manager/cert-manager \
     github.com/cert-manager/cert-manager/cmd/controller
+  # the HTTP-01 solver the controller's solver Pods run (cmd/acmesolver, same module and version):
+  # the tier runs it as the process standing for each solver Pod (docs/controllers.md)
+  build_go_main acmesolver "$CERT_MANAGER_FALLBACK_VERSION" github.com/cert-manager/cert-manager \
+    github.com/cert-manager/cert-manager/cmd/acmesolver
+}
+
+# Prometheus with its Kubernetes service discovery, for the controllers tier's discovery check
+# (Debian's prometheus 2.42 is built without kubernetes_sd_configs). The version is the one
+# prometheus-operator v0.85.0 deploys by default (pkg/operator/defaults.go DefaultPrometheusVersion,
+# v3.5.0), published as module github.com/prometheus/prometheus v0.305.0 (cmd/prometheus; the web UI
+# is not embedded: the tier uses the HTTP API only).
+build_prometheus() {
+  BUILD_LDFLAGS="-X github.com/prometheus/common/version.Version=${PROMETHEUS_VERSION#v} -X github.com/prometheus/common/version.Branch=module-$PROMETHEUS_MODULE_VERSION" \
+    BUILD_MODULE_VERSION="$PROMETHEUS_MODULE_VERSION" build_go_main prometheus "$PROMETHEUS_VERSION" github.com/prometheus/prometheus \
+    github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool
 }
 
 build_pebble() {
@@ -553,16 +585,18 @@ main() {
       kwok) run_step kwok build_kwok ;;
       checkers) run_step checkers build_checkers ;;
       s3) run_step s3 build_s3; run_step mc build_mc ;;
-      # order of value per minute of a cold build (docs/controllers.md): Vault last, it fails today
-      controllers) run_step external-secrets build_external_secrets
-           run_step prometheus-operator build_prometheus_operator; run_step pebble build_pebble
-           run_step cert-manager build_cert_manager; run_step keda build_keda; run_step vault build_vault ;;
+      # order of value per minute of a cold build (tools/lib/build-budget.mjs, docs/controllers.md):
+      # Vault last, no release builds from the proxy's modules today
+      controllers) run_step prometheus-operator build_prometheus_operator; run_step pebble build_pebble
+           run_step cert-manager build_cert_manager; run_step prometheus build_prometheus
+           run_step external-secrets build_external_secrets; run_step keda build_keda; run_step vault build_vault ;;
       external-secrets) run_step external-secrets build_external_secrets ;;
       vault) run_step vault build_vault ;;
       keda) run_step keda build_keda ;;
       prometheus-operator) run_step prometheus-operator build_prometheus_operator ;;
       cert-manager) run_step cert-manager build_cert_manager ;;
       pebble) run_step pebble build_pebble ;;
+      prometheus) run_step prometheus build_prometheus ;;
       *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>]..." >&2; exit 2 ;;
     esac
   done
