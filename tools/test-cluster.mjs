@@ -284,7 +284,7 @@ async function installPrerequisites(row, kubeconfig, docs) {
   const { storageClasses, volumes } = volumeFixtures(docs);
   const objs = [...storageClasses, ...volumes];
   if (objs.length === 0) return;
-  const r = await kc(kubeconfig, ['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) });
+  const r = await kc(kubeconfig, ['apply', '--server-side', '--field-manager=stackbook-test-fixtures', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) });
   if (r.code !== 0) return fail(row, `storage fixtures: ${head(r.stderr)}`);
   const note = `${volumes.length} PersistentVolumes pre-bound to the claims${storageClasses.length ? `, StorageClass ${storageClasses.map((c) => c.metadata.name).join(', ')}` : ''} (storage fixture)`;
   if (!row.prerequisites.includes(note)) row.prerequisites.push(note);
@@ -853,6 +853,14 @@ async function benchStack(stack) {
       times.up.push(u.secs);
       const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
       if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
+      if (i + 1 < BENCH_RUNS && dataPlane) {
+        // The destroyed claims left their pre-bound volumes Released (Retain), which no new claim
+        // binds: fresh volumes for the next run, as a provisioner would give new claims.
+        const rm = await kc(up.kubeconfig, ['delete', 'pv', '-l', 'stackbook.io/test-fixture=storage', '--wait=true']);
+        if (rm.code !== 0) return { stack, error: `deleting the Released fixture volumes: ${head(rm.stderr)}` };
+        await installPrerequisites(row, up.kubeconfig, phases.flatMap((p) => p.docs));
+        if (row.failures.length > 0) return { stack, error: row.failures.join('; ') };
+      }
     }
     await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
     return { stack, runs: BENCH_RUNS, dataPlane, previewS: median(times.preview), upS: median(times.up), times };
