@@ -180,7 +180,7 @@ export function directPhaseDependency(phase: number, occupied: ReadonlySet<numbe
  *
  * The wait is a chain: an object depends directly on the objects of the nearest earlier phase
  * that has any (`directPhaseDependency`), which themselves waited for theirs, so the order is the
- * same as depending on every earlier object, with far fewer edges (prod: 12.7k instead of 23k
+ * same as depending on every earlier object, with fewer edges (prod: 11,372 instead of 20,631
  * URNs in RegisterResource requests and in every checkpoint of the state; docs/real-cluster.md).
  */
 export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'file' | 'secretTopKeys'>): Deployment {
