@@ -30,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import {
   copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -851,6 +851,7 @@ async function benchStack(stack) {
       const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
       if (u.code !== 0) return { stack, error: `up (exit ${u.code}): ${head(u.stdout + u.stderr, 10)}` };
       times.up.push(u.secs);
+      log(`bench ${stack} run ${i + 1}/${BENCH_RUNS}: preview ${secs(p.secs)}, up ${secs(u.secs)} (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
       if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
       if (i + 1 < BENCH_RUNS && dataPlane) {
