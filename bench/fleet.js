@@ -18,7 +18,7 @@ if (!Number.isInteger(n) || n < 1) {
 
 const { loadStackFile } = await import(join(root, 'build/stacks/load.js'));
 const { render } = await import(join(root, 'build/synth/render.js'));
-const { bundleFiles } = await import(join(root, 'build/synth/bundle.js'));
+const { bundleFiles } = await import(join(root, 'build/bundle/bundle.js'));
 const { ope } = await import(join(root, 'build/services/ope.js'));
 
 const stack = loadStackFile(join(root, 'stacks', 'Pulumi.prod.yaml'));

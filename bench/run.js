@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
 //   node bench/run.js [--runs N] [--tests] [--no-pulumi] [--only pulumi] [--stack <env>]...
-//   --only pulumi: only `synth <env>` and the real-engine pulumi preview/up (about 4 min per stack
-//   on a quiet 2-core machine, plus tools/build.sh's check and tsc); --stack limits the stacks.
+//   --only pulumi: only `synth <env>` and the real-engine pulumi preview/up (one stack: 20 min at a
+//   load of 30 on 2 cores, estimated 5 min on a quiet machine); --stack limits the stacks.
+//   node bench/run.js --diff [--runs N]   (only synth --all vs diff --base HEAD cold and warm)
 // Measures CLI start-up (`stackbook --help`), `synth <env>` per stack and `synth --all`,
 // peak RSS of synth --all, and a floor: parsing and re-serialising the same YAML with js-yaml
 // in a fresh node process; scaling over a synthetic fleet of 1, 10, 100 and 1,000 services
@@ -81,6 +82,41 @@ function pulumiTableOf(pulumiBench, synthOf) {
   ].join('\n') + '\n';
 }
 
+// `--diff`: only synth --all and `diff --base HEAD` cold and warm, interleaved run by run (synth,
+// cold, warm) so that a loaded machine's drift hits all three alike; prints the load average.
+if (process.argv.includes('--diff')) {
+  const out = mkdtempSync(join(tmpdir(), 'stackbook-bench-'));
+  const cache = mkdtempSync(join(tmpdir(), 'stackbook-bench-diffcache-'));
+  const env = { ...process.env, STACKBOOK_DIFF_CACHE: cache };
+  const times = { synth: [], cold: [], warm: [] };
+  const load = [];
+  try {
+    const once = (args, e = process.env) => {
+      const t0 = process.hrtime.bigint();
+      const r = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', env: e });
+      if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stderr}`);
+      return Number(process.hrtime.bigint() - t0) / 1e6;
+    };
+    for (let i = 0; i < RUNS; i++) {
+      load.push(loadavg()[0]);
+      times.synth.push(once([cli, 'synth', '--all', '--out', out]));
+      rmSync(cache, { recursive: true, force: true });
+      times.cold.push(once([cli, 'diff', '--base', 'HEAD'], env));
+      times.warm.push(once([cli, 'diff', '--base', 'HEAD'], env));
+    }
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+    rmSync(cache, { recursive: true, force: true });
+  }
+  const m = Object.fromEntries(Object.entries(times).map(([k, v]) => [k, Math.round(median(v))]));
+  console.log(
+    `synth --all ${m.synth} ms, diff --base HEAD cold ${m.cold} ms (${(m.cold / m.synth).toFixed(2)}x, target <= 3), warm ${m.warm} ms (${(m.warm / m.synth).toFixed(2)}x, target <= 1.5)\n` +
+      `medians of ${RUNS} interleaved runs; all runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(times).map(([k, v]) => [k, v.map(Math.round)])))}\n` +
+      `load average (1 min) at each run: ${load.map((x) => x.toFixed(1)).join(' ')} on ${cpus().length} cores`,
+  );
+  process.exit(0);
+}
+
 const out = mkdtempSync(join(tmpdir(), 'stackbook-bench-'));
 try {
   const allEnvs = readdirSync(join(root, 'stacks')).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter(Boolean).sort();
@@ -108,7 +144,7 @@ try {
   // Peak memory and object count of synth --all, from inside a child that reports them.
   const probe = spawnSync(
     process.execPath,
-    ['-e', `const {main}=await import(${JSON.stringify(join(root, 'build/cli/main.js'))});const w=process.stdout.write.bind(process.stdout);let n=0;process.stdout.write=(s)=>{for(const m of String(s).matchAll(/: (\\d+) objects/g))n+=Number(m[1]);return true};await main(['synth','--all','--out',${JSON.stringify(out)}],${JSON.stringify(root)});process.stdout.write=w;console.log(JSON.stringify({objects:n,maxRssMiB:Math.round(process.resourceUsage().maxRSS/1024)}))`, '--input-type=module'],
+    ['-e', `const {main}=await import(${JSON.stringify(join(root, 'build/cli/main.js'))});const w=process.stdout.write.bind(process.stdout);let n=0;process.stdout.write=(s)=>{for(const m of String(s).matchAll(/^\\S+ +(\\d+) +\\d+ +\\d+ +\\d+ +[\\d.]+$/gm))n+=Number(m[1]);return true};await main(['synth','--all','--out',${JSON.stringify(out)}],${JSON.stringify(root)});process.stdout.write=w;console.log(JSON.stringify({objects:n,maxRssMiB:Math.round(process.resourceUsage().maxRSS/1024)}))`, '--input-type=module'],
     { encoding: 'utf8' },
   );
   const probeLine = probe.stdout.trim().split('\n').pop();
@@ -126,7 +162,7 @@ try {
 
   // `stackbook diff --base HEAD` (issue 17 targets: warm within 1.5x of synth --all, cold within
   // 3x): cold = the base cache emptied before each run (export + the base's own synth), warm = the
-  // base read back from the cache (synth/base.ts). Needs git.
+  // base read back from the cache (review/base.ts). Needs git.
   function timeDiff(cold) {
     const cache = mkdtempSync(join(tmpdir(), 'stackbook-bench-diffcache-'));
     const times = [];

@@ -1,84 +1,49 @@
 /**
  * `stackbook` — synthesize, check and trace stacks without a cluster.
  *
- *   stackbook synth <env...> | --all [--out dist]
- *   stackbook check <env...> | --all [--strict]
- *   stackbook coverage [--json] [--catalog <CONCERNS.md>]
- *   stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
- *   stackbook report failure-budget [--write-readme]
- *   stackbook report <env> --html <file>
- *
- * Exit codes: 0 ok; 1 policy violations or untraced concerns (diff: changes, with --exit-code);
- * 2 configuration or usage errors (diff: also a bad ref or a base that cannot be synthesized).
+ * The commands, their options, help and exit codes are the table in ./commands.ts (docs/cli.md);
+ * this file dispatches. Exit codes: 0 ok; 1 findings (policy violations, untraced concerns, a
+ * refused artifact; diff: changes, with --exit-code); 2 configuration or usage errors (diff: also a
+ * bad ref or a base that cannot be synthesized).
  */
-import { resolve } from 'node:path';
-
-const USAGE = `usage:
-  stackbook synth <env...> | --all [--out <dir>]   write dist/<env>/ bundles (atomic)
-  stackbook check <env...> | --all [--strict]      run the policies on the rendered objects; warn about
-                                                   EXAMPLE values left in a stack file (--strict: fail)
-  stackbook coverage [--json] [--catalog <file>]   trace every runbook concern to objects and tests
-  stackbook diff --base <git-ref> [--env <env>]... [--format text|markdown|json] [--exit-code]
-                                                   semantic diff of the rendered objects: git ref -> working tree
-  stackbook report failure-budget [--write-readme] replicas, PDB, spread, grace of every workload of every stack
-                                                   (--write-readme: into README.md between the failure-budget markers)
-  stackbook report <env> --html <file>             one self-contained HTML page: connectivity graph, concerns
-                                                   -> objects, policy exceptions, failure budget
-  stackbook bundle <env...> | --all [--out <dir>] [--key <cosign.key>] [--with-images [--from <host>]]
-                                                   one signed artifact per stack: <dir>/stackbook-<env>.tar (docs/airgap.md)
-  stackbook verify <artifact> --key <cosign.pub> [--out <dir>]
-                                                   signature and every checksum before unpacking (--out: then unpack)
-  stackbook images push <artifact> --key <cosign.pub> [--registry <host[:port]>]
-                                                   carried images (and signatures) into the mirror by digest
-environments are the stacks/Pulumi.<env>.yaml files`;
-
-class UsageError extends Error {}
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { commandHelp, commandSpec, parseCommandLine, topHelp, usageHint, UsageError, type Args } from './commands.js';
+import { progress } from './progress.js';
 
 /** The output could not be written (permissions, full disk, a file in the way): exit 2, no stack trace. */
 class OutputError extends Error {}
 
-interface Args {
-  readonly command: string;
-  readonly positional: string[];
-  readonly flags: Map<string, string | true>;
-}
-
-const VALUE_FLAGS = new Set(['--out', '--catalog', '--base', '--format', '--env', '--html', '--key', '--registry', '--from']);
-const BOOL_FLAGS = new Set(['--all', '--json', '--help', '--exit-code', '--write-readme', '--strict', '--with-images']);
-
-function parseArgs(argv: readonly string[]): Args {
-  const [command = '--help', ...rest] = argv;
-  const positional: string[] = [];
-  const flags = new Map<string, string | true>();
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i]!;
-    if (VALUE_FLAGS.has(a)) {
-      const v = rest[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      flags.set(a, a === '--env' && typeof flags.get(a) === 'string' ? `${flags.get(a)},${v}` : v); // --env repeats
-    } else if (BOOL_FLAGS.has(a)) flags.set(a, true);
-    else if (a.startsWith('-')) throw new UsageError(`unknown option ${a}`);
-    else positional.push(a);
+/** package.json's version: the nearest package.json above this file (cli/ from source, build/cli/ built). */
+export function version(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'stackbook' && pkg.version) return pkg.version;
+    } catch {
+      /* not here */
+    }
+    const up = dirname(dir);
+    if (up === dir) return 'unknown';
+    dir = up;
   }
-  return { command, positional, flags };
 }
+
+const str = (args: Args, name: string): string | undefined => (typeof args.values[name] === 'string' ? (args.values[name] as string) : undefined);
+const flag = (args: Args, name: string): boolean => args.values[name] === true;
 
 async function environments(root: string, args: Args): Promise<string[]> {
   const { knownEnvironments } = await import('../synth/stacks.js');
-  if (args.flags.has('--all')) {
-    if (args.positional.length > 0) throw new UsageError('give environments or --all, not both');
+  if (flag(args, 'all')) {
+    if (args.positional.length > 0) throw new UsageError('give environments or --all, not both', args.command);
     const all = knownEnvironments(root);
-    if (all.length === 0) throw new UsageError(`no stacks/Pulumi.<env>.yaml files under ${root}`);
+    if (all.length === 0) throw new UsageError(`no stacks/Pulumi.<env>.yaml files under ${root}`, args.command);
     return all;
   }
-  if (args.positional.length === 0) throw new UsageError(`name an environment or --all`);
+  if (args.positional.length === 0) throw new UsageError(`name an environment or --all`, args.command);
   return [...new Set(args.positional)];
-}
-
-function countKinds(objects: readonly { kind: string }[]): string {
-  const counts = new Map<string, number>();
-  for (const o of objects) counts.set(o.kind, (counts.get(o.kind) ?? 0) + 1);
-  return [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
 }
 
 /**
@@ -90,21 +55,37 @@ async function renderChecked(root: string, envs: readonly string[], out: (s: str
   const { checkStack, violationLines } = await import('../synth/pipeline.js');
   const stacks = loadStacks(root, envs); // every stack's config problems at once, before rendering
   const results = [];
+  const seconds = new Map<string, number>();
   let failed = false;
+  const p = progress();
+  let i = 0;
   for (const [env, stack] of stacks) {
+    p.step(`rendering and checking ${env} (${++i}/${stacks.size})`);
+    const t0 = performance.now();
     // The one pipeline (render -> policies -> air-gap check) the Pulumi program also runs.
     const checked = checkStack(stack);
-    for (const line of violationLines(checked, { withExcepted: !quietExceptions })) out(line);
+    seconds.set(env, (performance.now() - t0) / 1000);
+    const lines = violationLines(checked, { withExcepted: !quietExceptions });
+    if (lines.length > 0) p.done();
+    for (const line of lines) out(line);
     if (checked.blockers.length > 0) failed = true;
     results.push(checked);
   }
-  return { results, failed };
+  p.done();
+  return { results, failed, seconds };
+}
+
+/** Right-aligned columns after a left-aligned first one. */
+function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = head.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
+  const line = (r: readonly string[]) => r.map((v, c) => (c === 0 ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ').trimEnd();
+  return `${[head, ...rows].map(line).join('\n')}\n`;
 }
 
 async function synth(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
-  const outRoot = resolve(root, (args.flags.get('--out') as string | undefined) ?? 'dist');
-  const { results, failed } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`), true);
+  const outRoot = resolve(root, str(args, 'out') ?? 'dist');
+  const { results, failed, seconds } = await renderChecked(root, envs, (s) => process.stderr.write(`${s}\n`), true);
   // X-12: an air-gapped bundle is judged on what was rendered: mirror + digest for every image, no public hosts.
   const { airgapLines } = await import('../synth/pipeline.js');
   let refused = false;
@@ -122,20 +103,30 @@ async function synth(root: string, args: Args): Promise<number> {
     process.stderr.write('synth: mandatory policy violations: nothing written\n');
     return 1;
   }
-  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../synth/bundle.js');
-  const { requiredSecrets } = await import('../synth/prerequisites.js');
+  const { bundleFiles, writeBundle, loadSigningKey, SIGNING_KEY_ENV } = await import('../bundle/bundle.js');
   const keyPath = process.env[SIGNING_KEY_ENV];
   const signingKey = keyPath ? loadSigningKey(resolve(root, keyPath)) : undefined;
+  const p = progress();
   // Every bundle is computed before the first is written: a failure writes nothing.
-  const planned = results.map((r) => ({ ...r, files: bundleFiles(r.rendered, signingKey ? { signingKey } : {}) }));
+  const planned = results.map((r) => {
+    p.step(`bundling ${r.env}`);
+    const t0 = performance.now();
+    const files = bundleFiles(r.rendered, signingKey ? { signingKey } : {});
+    seconds.set(r.env, seconds.get(r.env)! + (performance.now() - t0) / 1000);
+    return { ...r, files };
+  });
   const written: string[] = [];
+  const rows: string[][] = [];
   for (const { env, rendered, violations, files } of planned) {
+    p.step(`writing ${resolve(outRoot, env)}`);
+    const t0 = performance.now();
     try {
       writeBundle(resolve(outRoot, env), files);
     } catch (e) {
+      p.done();
       // Each bundle is swapped in whole or not at all: say which ones are new and which are as before.
       if (!(e instanceof Error) || !('code' in e || e.name === 'BundleError')) throw e;
-      const rest = planned.map((p) => p.env).filter((x) => !written.includes(x));
+      const rest = planned.map((x) => x.env).filter((x) => !written.includes(x));
       throw new OutputError(
         `cannot write ${resolve(outRoot, env)}: ${e.message.split('\n')[0]}\n` +
           `stackbook: written: ${written.join(', ') || 'none'}; not written: ${rest.join(', ')} (previous bundles left as they were)`,
@@ -143,18 +134,20 @@ async function synth(root: string, args: Args): Promise<number> {
     }
     written.push(env);
     const excepted = violations.filter((v) => v.exceptedBecause !== undefined).length;
-    const warnings = violations.length - excepted;
-    process.stdout.write(
-      `${env}: ${rendered.objects.length} objects (${countKinds(rendered.objects)}), ${requiredSecrets(rendered).length} secrets required (secrets.json), ${warnings} warning${warnings === 1 ? '' : 's'}, ${excepted} policy exception${excepted === 1 ? '' : 's'} (stackbook check lists them) -> ${resolve(outRoot, env)}\n`,
-    );
+    const secs = seconds.get(env)! + (performance.now() - t0) / 1000;
+    rows.push([env, String(rendered.objects.length), String(files.length), String(violations.length - excepted), String(excepted), secs.toFixed(2)]);
   }
+  p.done();
+  // One row per stack (objects by kind: `stackbook check`, the bundle's README); the details are in each bundle.
+  process.stdout.write(table(['env', 'objects', 'files', 'warnings', 'exceptions', 'seconds'], rows));
+  process.stdout.write(`-> ${outRoot}/<env>/ (secrets.json: Secrets to create; stackbook check: exceptions)\n`);
   return 0;
 }
 
 async function check(root: string, args: Args): Promise<number> {
   const envs = await environments(root, args);
   const { results, failed } = await renderChecked(root, envs, (s) => process.stdout.write(`${s}\n`));
-  const { applicationChanges } = await import('../synth/prerequisites.js');
+  const { applicationChanges } = await import('../bundle/prerequisites.js');
   for (const { env, rendered, violations, blockers } of results) {
     process.stdout.write(`${env}: ${rendered.objects.length} objects, ${blockers.length} blocking, ${violations.length - blockers.length} excepted/advisory\n`);
     // issue 19: runbook metrics the applications lack (no alert or scaler uses them), indented under the summary
@@ -172,7 +165,7 @@ async function check(root: string, args: Args): Promise<number> {
     examples++;
     process.stderr.write(`${warning}\n`);
   }
-  if (examples > 0 && args.flags.has('--strict')) {
+  if (examples > 0 && flag(args, 'strict')) {
     process.stderr.write(`check --strict: ${examples} stack${examples === 1 ? '' : 's'} still carr${examples === 1 ? 'ies' : 'y'} EXAMPLE values\n`);
     return 1;
   }
@@ -180,28 +173,42 @@ async function check(root: string, args: Args): Promise<number> {
 }
 
 async function coverage(root: string, args: Args): Promise<number> {
-  const { coverageReport, formatCoverage } = await import('../synth/coverage.js');
-  const catalog = resolve(root, (args.flags.get('--catalog') as string | undefined) ?? '../shared/runbooks/CONCERNS.md');
-  const report = await coverageReport(root, catalog);
-  process.stdout.write(args.flags.has('--json') ? `${JSON.stringify(report, null, 2)}\n` : formatCoverage(report));
+  if (args.positional.length > 0) throw new UsageError(`coverage takes no environment (got ${args.positional.join(' ')})`, 'coverage');
+  const { coverageReport, formatCoverage } = await import('../reports/coverage.js');
+  const catalog = resolve(root, str(args, 'catalog') ?? '../shared/runbooks/CONCERNS.md');
+  const p = progress();
+  p.step('rendering every stack and reading the tests');
+  let report;
+  try {
+    report = await coverageReport(root, catalog);
+  } finally {
+    p.done();
+  }
+  process.stdout.write(flag(args, 'json') ? `${JSON.stringify(report, null, 2)}\n` : formatCoverage(report));
   return report.ok ? 0 : 1;
 }
 
-/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (synth/failure-budget.ts). */
+/** `report failure-budget [--write-readme]`: the failure-budget table of every stack (reports/failure-budget.ts). */
 async function report(root: string, args: Args): Promise<number> {
-  const html = args.flags.get('--html');
-  if (typeof html === 'string') return htmlReport(root, args, html);
-  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>');
+  const html = str(args, 'html');
+  if (html !== undefined) return htmlReport(root, args, html);
+  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>', 'report');
   const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { failureBudgetTable, withFailureBudget } = await import('../synth/failure-budget.js');
+  const { failureBudgetTable, withFailureBudget } = await import('../reports/failure-budget.js');
   const stacks = loadStacks(root, knownEnvironments(root));
-  const table = failureBudgetTable([...stacks].map(([env, stack]) => [env, render(stack)] as const));
-  if (!args.flags.has('--write-readme')) {
+  const p = progress();
+  const rendered = [...stacks].map(([env, stack]) => {
+    p.step(`rendering ${env}`);
+    return [env, render(stack)] as const;
+  });
+  p.done();
+  const table = failureBudgetTable(rendered);
+  if (!flag(args, 'write-readme')) {
     process.stdout.write(table);
     return 0;
   }
-  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { writeFileSync } = await import('node:fs');
   const readme = resolve(root, 'README.md');
   let text: string;
   try {
@@ -214,14 +221,14 @@ async function report(root: string, args: Args): Promise<number> {
   return 0;
 }
 
-/** `report <env> --html <file>`: the reviewer's page of one stack (synth/html-report.ts). */
+/** `report <env> --html <file>`: the reviewer's page of one stack (review/html-report.ts). */
 async function htmlReport(root: string, args: Args, file: string): Promise<number> {
-  if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment');
+  if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment', 'report');
   const { loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
-  const { htmlReport: page } = await import('../synth/html-report.js');
-  const { parseCatalog } = await import('../synth/coverage.js');
-  const { readFileSync, writeFileSync } = await import('node:fs');
+  const { htmlReport: page } = await import('../review/html-report.js');
+  const { parseCatalog } = await import('../reports/coverage.js');
+  const { writeFileSync } = await import('node:fs');
   const env = args.positional[0]!;
   const stack = loadStacks(root, [env]).get(env)!;
   let catalog: ReturnType<typeof parseCatalog> = [];
@@ -230,8 +237,16 @@ async function htmlReport(root: string, args: Args, file: string): Promise<numbe
   } catch {
     /* the catalog is optional: the page then lists objects and their concern IDs only */
   }
+  const p = progress();
+  p.step(`rendering ${env} and laying out its connectivity graph`);
+  let text: string;
   try {
-    writeFileSync(resolve(file), page(env, render(stack).objects, catalog));
+    text = page(env, render(stack).objects, catalog);
+  } finally {
+    p.done();
+  }
+  try {
+    writeFileSync(resolve(file), text);
   } catch (e) {
     throw new OutputError(`cannot write ${file}: ${(e as Error).message}`);
   }
@@ -241,56 +256,71 @@ async function htmlReport(root: string, args: Args, file: string): Promise<numbe
 
 /** X-11: `diff --base <ref>`: the base revision synthesized with its own code vs the working tree. */
 async function diff(root: string, args: Args): Promise<number> {
-  const base = args.flags.get('--base');
-  if (typeof base !== 'string' || base === '') throw new UsageError('diff needs --base <git-ref>');
-  const format = (args.flags.get('--format') as string | undefined) ?? 'text';
-  if (format !== 'text' && format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be text, markdown or json (got "${format}")`);
-  const envFlag = args.flags.get('--env');
-  const envs = [...new Set([...(typeof envFlag === 'string' ? envFlag.split(',') : []), ...args.positional].filter(Boolean))];
-  const { runDiff } = await import('../synth/base.js');
-  return runDiff(root, { base, format, exitCode: args.flags.has('--exit-code'), ...(envs.length > 0 ? { envs } : {}) }, {
+  const base = str(args, 'base');
+  if (base === undefined || base === '') throw new UsageError('diff needs --base <git-ref>', 'diff');
+  const format = str(args, 'format') ?? 'text';
+  if (format !== 'text' && format !== 'markdown' && format !== 'json') throw new UsageError(`--format must be text, markdown or json (got "${format}")`, 'diff');
+  const envFlag = args.values.env;
+  const envs = [...new Set([...(Array.isArray(envFlag) ? envFlag : []), ...args.positional].filter(Boolean))];
+  const { runDiff } = await import('../review/base.js');
+  return runDiff(root, { base, format, exitCode: flag(args, 'exit-code'), ...(envs.length > 0 ? { envs } : {}) }, {
     out: (s) => process.stdout.write(s),
     err: (s) => process.stderr.write(s),
   });
 }
 
+async function dispatch(root: string, args: Args): Promise<number> {
+  switch (args.command) {
+    case 'synth':
+      return synth(root, args);
+    case 'check':
+      return check(root, args);
+    case 'coverage':
+      return coverage(root, args);
+    case 'diff':
+      return diff(root, args);
+    case 'report':
+      return report(root, args);
+    case 'bundle': {
+      const { bundleCommand } = await import('../bundle/artifact-cmd.js');
+      const key = str(args, 'key'), out = str(args, 'out'), from = str(args, 'from');
+      return bundleCommand(root, await environments(root, args), { ...(out ? { out } : {}), ...(key ? { keyPath: key } : {}), ...(from ? { from } : {}), withImages: flag(args, 'with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
+    }
+    case 'verify':
+    case 'images': {
+      const { verifyCommand, imagesPushCommand } = await import('../bundle/artifact-cmd.js');
+      const pos = args.command === 'images' ? (args.positional[0] === 'push' ? args.positional.slice(1) : []) : args.positional;
+      if (pos.length !== 1) throw new UsageError(args.command === 'images' ? 'images needs: push <artifact>' : 'verify needs one artifact', args.command);
+      const key = str(args, 'key'), out = str(args, 'out'), registry = str(args, 'registry');
+      const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
+      const keyPath = key ? resolve(key) : undefined;
+      if (args.command === 'verify') return verifyCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(out ? { out: resolve(out) } : {}) }, io);
+      return imagesPushCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(registry ? { registry } : {}) }, io);
+    }
+    default:
+      throw new UsageError(`unknown command "${args.command}"`);
+  }
+}
+
 export async function main(argv: readonly string[], root = process.cwd()): Promise<number> {
   try {
-    const args = parseArgs(argv);
-    if (args.command === '--help' || args.command === 'help' || args.flags.has('--help')) {
-      process.stdout.write(`${USAGE}\n`);
+    const args = parseCommandLine(argv);
+    if (args.command === 'version') {
+      process.stdout.write(`stackbook ${version()}\n`);
       return 0;
     }
-    switch (args.command) {
-      case 'synth':
-        return await synth(root, args);
-      case 'check':
-        return await check(root, args);
-      case 'coverage':
-        return await coverage(root, args);
-      case 'diff':
-        return await diff(root, args);
-      case 'report':
-        return await report(root, args);
-      case 'bundle': {
-        const { bundleCommand } = await import('../synth/artifact-cmd.js');
-        const key = args.flags.get('--key'), out = args.flags.get('--out'), from = args.flags.get('--from');
-        return await bundleCommand(root, await environments(root, args), { ...(typeof out === 'string' ? { out } : {}), ...(typeof key === 'string' ? { keyPath: key } : {}), ...(typeof from === 'string' ? { from } : {}), withImages: args.flags.has('--with-images') }, { out: (s) => process.stdout.write(s), err: (s) => process.stderr.write(s) });
-      }
-      case 'verify':
-      case 'images': {
-        const { verifyCommand, imagesPushCommand } = await import('../synth/artifact-cmd.js');
-        const pos = args.command === 'images' ? (args.positional[0] === 'push' ? args.positional.slice(1) : []) : args.positional;
-        if (pos.length !== 1) throw new UsageError(args.command === 'images' ? 'usage: images push <artifact> --key <cosign.pub> [--registry <host>]' : 'verify needs one artifact');
-        const key = args.flags.get('--key'), out = args.flags.get('--out'), registry = args.flags.get('--registry');
-        const io = { out: (s: string) => process.stdout.write(s), err: (s: string) => process.stderr.write(s) };
-        const keyPath = typeof key === 'string' ? resolve(key) : undefined;
-        if (args.command === 'verify') return verifyCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(typeof out === 'string' ? { out: resolve(out) } : {}) }, io);
-        return imagesPushCommand(resolve(pos[0]!), { ...(keyPath ? { keyPath } : {}), ...(typeof registry === 'string' ? { registry } : {}) }, io);
-      }
-      default:
-        throw new UsageError(`unknown command "${args.command}"`);
+    if (args.command === 'help') {
+      // `stackbook help <command>` is `stackbook <command> --help`
+      const spec = args.positional[0] === undefined ? undefined : commandSpec(args.positional[0]);
+      if (args.positional[0] !== undefined && !spec) throw new UsageError(`unknown command "${args.positional[0]}"`);
+      process.stdout.write(spec ? commandHelp(spec) : topHelp(version()));
+      return 0;
     }
+    if (flag(args, 'help')) {
+      process.stdout.write(commandHelp(commandSpec(args.command)!));
+      return 0;
+    }
+    return await dispatch(root, args);
   } catch (e) {
     const { ConfigError } = await import('../stacks/load.js');
     if (e instanceof ConfigError) {
@@ -302,7 +332,8 @@ export async function main(argv: readonly string[], root = process.cwd()): Promi
       return 2;
     }
     if (e instanceof UsageError) {
-      process.stderr.write(`stackbook: ${e.message}\n${USAGE}\n`);
+      // one line naming the problem, then the command's usage (not every command's)
+      process.stderr.write(`stackbook: ${e.message}\n${usageHint(e.command)}`);
       return 2;
     }
     if (e instanceof Error && (e.name === 'ComponentError' || e.name === 'BundleError')) {

@@ -6,6 +6,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
+import { replicaRangeProblem } from '../kube/replicas.js';
 
 export interface PodsMetric {
   /** Per-pod custom metric served by the metrics adapter, e.g. `http_request_latency_p95_seconds`. */
@@ -41,7 +42,8 @@ export class Autoscaling extends Construct {
     const n = props.target.name;
     const { minReplicas: min, maxReplicas: max, cpuUtilization: cpu } = props;
     if (!Number.isInteger(min) || min < 1) throw new ComponentError(C, n, 'minReplicas', 'must be an integer ≥ 1', min);
-    if (!Number.isInteger(max) || max < min) throw new ComponentError(C, n, 'maxReplicas', `must be an integer ≥ minReplicas (${min})`, max);
+    const range = replicaRangeProblem(min, max, 'maxReplicas');
+    if (range !== undefined) throw new ComponentError(C, n, 'maxReplicas', range, max);
     if (!Number.isInteger(cpu) || cpu < 1 || cpu > 100) throw new ComponentError(C, n, 'cpuUtilization', 'must be an integer percentage 1–100', cpu);
     const metrics: k8s.MetricSpecV2[] = [
       { type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: cpu } } },

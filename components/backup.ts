@@ -16,8 +16,13 @@
  * Pods: an init container produces the artefact into an emptyDir, the main container stores it
  * (restore drill: init fetches + checksums the newest artefact, main restores and checks). No
  * service-account token, Pod Security "restricted", requests and limits, writable paths are
- * emptyDirs. Credentials only from Secret keys (`valueFrom.secretKeyRef`). The drill never
- * receives the source's credentials nor a network path to the source.
+ * emptyDirs. Credentials only from Secret keys mounted read-only as files (issue 14 item 17), one
+ * projected volume per container at `BACKUP_SECRETS_DIR/<VARIABLE>`, never environment
+ * variables: the script's first lines (`credentialScript`) render each consumer's own credential
+ * file into a memory emptyDir (`BACKUP_AUTH_DIR`, mode 0600): libpq's `PGPASSFILE` (pg_dump),
+ * mongodump's `--config` YAML with `uri` (mongodb/mongo-tools common/options/options.go:120,
+ * 604–623 @8fa3cfc), aws-cli's `AWS_SHARED_CREDENTIALS_FILE`. The drill never receives the
+ * source's credentials nor a network path to the source.
  *
  * Alerts (PrometheusRule `<name>-backup`, kube-state-metrics): `BackupStale` when the last
  * successful backup is older than twice the schedule's interval, `BackupRestoreDrillFailed` when
@@ -33,7 +38,12 @@ import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, image
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { Toleration, WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import { imageString, type ImageRef } from '../kube/image.js';
+import { DAY_S, scheduleInterval } from '../kube/schedule.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
+
+export { parseCron, scheduleInterval, type CronSchedule } from '../kube/schedule.js';
+export { imageString } from '../kube/image.js';
 
 // ---------------------------------------------------------------------------------------------
 // Images
@@ -58,124 +68,6 @@ export const BACKUP_IMAGES = {
   s3: { repository: 'docker.io/amazon/aws-cli', tag: '2.17.50' },
 } as const satisfies Record<string, ImageRef>;
 export type BackupImage = keyof typeof BACKUP_IMAGES;
-
-/** `repository:tag[@digest]`. */
-export function imageString(ref: ImageRef): string {
-  return `${ref.repository}:${ref.tag}${ref.digest ? `@${ref.digest}` : ''}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Cron schedules
-
-interface CronField {
-  readonly values: ReadonlySet<number>;
-  /** Started with `*` (or `?`): for day-of-month/day-of-week this decides AND vs OR (robfig/cron, as Kubernetes). */
-  readonly star: boolean;
-}
-export interface CronSchedule {
-  readonly minute: CronField;
-  readonly hour: CronField;
-  readonly dayOfMonth: CronField;
-  readonly month: CronField;
-  readonly dayOfWeek: CronField;
-}
-
-const MONTHS = ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'];
-const DAYS = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
-const CRON_FIELDS: readonly { name: string; min: number; max: number; names?: readonly string[]; base?: number }[] = [
-  { name: 'minute', min: 0, max: 59 },
-  { name: 'hour', min: 0, max: 23 },
-  { name: 'day of month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: MONTHS, base: 1 },
-  { name: 'day of week', min: 0, max: 7, names: DAYS, base: 0 },
-];
-
-function cronField(spec: string, i: number): CronField {
-  const f = CRON_FIELDS[i]!;
-  const values = new Set<number>();
-  const num = (s: string): number => {
-    const named = f.names ? f.names.indexOf(s.toUpperCase()) : -1;
-    if (named >= 0) return named + (f.base ?? 0);
-    if (!/^\d+$/.test(s)) throw new Error(`${f.name}: "${s}" is not a number`);
-    const n = Number(s);
-    if (n < f.min || n > f.max) throw new Error(`${f.name}: ${n} is outside ${f.min}-${f.max}`);
-    return n;
-  };
-  for (const part of spec.split(',')) {
-    const m = /^(\*|\?|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?)(?:\/(\d+))?$/.exec(part);
-    if (!m) throw new Error(`${f.name}: "${part}" is not *, a value, a range or a step`);
-    const step = m[2] === undefined ? 1 : Number(m[2]);
-    if (step < 1) throw new Error(`${f.name}: step must be ≥ 1`);
-    let lo: number;
-    let hi: number;
-    if (m[1] === '*' || m[1] === '?') [lo, hi] = [f.min, f.max];
-    else if (m[1]!.includes('-')) {
-      const [a, b] = m[1]!.split('-');
-      [lo, hi] = [num(a!), num(b!)];
-      if (lo > hi) throw new Error(`${f.name}: range ${m[1]} runs backwards`);
-    } else {
-      lo = num(m[1]!);
-      hi = m[2] === undefined ? lo : f.max;
-    }
-    for (let v = lo; v <= hi; v += step) values.add(i === 4 && v === 7 ? 0 : v);
-  }
-  return { values, star: spec.startsWith('*') || spec.startsWith('?') };
-}
-
-/** Parse a standard 5-field cron expression (minute hour day-of-month month day-of-week), as Kubernetes does. */
-export function parseCron(schedule: string): CronSchedule {
-  if (/^\s*(@|TZ=|CRON_TZ=)/.test(schedule)) throw new Error('use the 5 fields (minute hour day-of-month month day-of-week); macros and TZ= are not accepted (set timeZone)');
-  const parts = schedule.trim().split(/\s+/);
-  if (parts.length !== 5) throw new Error(`needs exactly 5 fields, has ${parts.length}`);
-  const [minute, hour, dayOfMonth, month, dayOfWeek] = parts.map((p, i) => cronField(p, i)) as [CronField, CronField, CronField, CronField, CronField];
-  return { minute, hour, dayOfMonth, month, dayOfWeek };
-}
-
-const DAY_S = 86_400;
-
-/**
- * The longest gap, in seconds, between two consecutive runs of a schedule, found by walking every
- * run from 2000-01-01 to 2004-01-01 UTC (four years: every weekday/month-length/leap-day pattern).
- * Throws when the schedule runs fewer than twice in that window (e.g. `0 0 31 2 *`).
- */
-export function scheduleInterval(schedule: string): number {
-  // A pure function of the text, walking 1,461 days: every stack validation and render asks for
-  // the same few schedules, so remember the answers (schedules that throw are not remembered).
-  let interval = intervals.get(schedule);
-  if (interval === undefined) {
-    interval = computeScheduleInterval(schedule);
-    if (intervals.size >= 1000) intervals.clear();
-    intervals.set(schedule, interval);
-  }
-  return interval;
-}
-const intervals = new Map<string, number>();
-
-function computeScheduleInterval(schedule: string): number {
-  const c = parseCron(schedule);
-  const minutesOfDay = [...c.hour.values].sort((a, b) => a - b).flatMap((h) => [...c.minute.values].sort((a, b) => a - b).map((m) => h * 60 + m));
-  const start = Date.UTC(2000, 0, 1) / 1000;
-  let prev: number | undefined;
-  let maxGap = 0;
-  let runs = 0;
-  for (let d = 0; d < 1461; d++) {
-    const t = start + d * DAY_S;
-    const date = new Date(t * 1000);
-    if (!c.month.values.has(date.getUTCMonth() + 1)) continue;
-    const dom = c.dayOfMonth.values.has(date.getUTCDate());
-    const dow = c.dayOfWeek.values.has(date.getUTCDay());
-    const dayMatches = c.dayOfMonth.star || c.dayOfWeek.star ? dom && dow : dom || dow;
-    if (!dayMatches) continue;
-    for (const m of minutesOfDay) {
-      const run = t + m * 60;
-      if (prev !== undefined) maxGap = Math.max(maxGap, run - prev);
-      prev = run;
-      runs++;
-    }
-  }
-  if (runs < 2) throw new Error('runs fewer than twice in four years: a backup schedule must repeat');
-  return maxGap;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Props
@@ -299,8 +191,6 @@ export interface BackupProps {
 }
 
 const DEFAULT_RESOURCES: WorkloadResources = { cpuRequest: '100m', cpuLimit: '1', memoryRequest: '256Mi', memoryLimit: '1Gi' };
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 const REL_PATH = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)*$/;
 const EXTENSIONS = { postgres: 'dump', mongodb: 'archive.gz', 'pvc-tarball': 'tar.gz', sqlite: 'sqlite3' } as const;
@@ -330,7 +220,7 @@ export const SCRIPTS = {
 pg_restore --list "$WORK/$FILE" > "$WORK/toc.txt" || fail "pg_restore --list cannot read $FILE"
 [ "$(grep -c -v '^;' "$WORK/toc.txt" || true)" -gt 0 ] || fail "$FILE lists no objects"
 ${FINISH}`,
-    mongodb: `${STAMP}mongodump --uri="$MONGODB_URI" --archive="$WORK/$FILE" --gzip --quiet || fail "mongodump failed"
+    mongodb: `${STAMP}mongodump --config="$BACKUP_AUTH_DIR/mongodump.yaml" --archive="$WORK/$FILE" --gzip --quiet || fail "mongodump failed"
 [ -s "$WORK/$FILE" ] || fail "mongodump wrote an empty $FILE"
 gzip -t "$WORK/$FILE" || fail "$FILE is not a valid gzip stream"
 MAGIC=$( (gzip -dc "$WORK/$FILE" 2>/dev/null || true) | head -c 4 | od -An -tx1 | tr -d ' \\n')
@@ -477,6 +367,41 @@ done
 
 export function shellCommand(script: string): string[] {
   return ['/bin/sh', '-ec', `${PREAMBLE}${script}`];
+}
+
+/** Where a backup container's Secret keys are mounted read-only, one file per former variable name. */
+export const BACKUP_SECRETS_DIR = '/run/secrets/backup';
+/** Memory emptyDir for the credential files rendered from them (mode 0600). */
+export const BACKUP_AUTH_DIR = '/run/backup-auth';
+
+/**
+ * The lines that turn the mounted Secret files into each consumer's own credential file, for the
+ * Secret-sourced names a container has (empty when it has none). Literal env `BACKUP_SECRETS_DIR`
+ * and `BACKUP_AUTH_DIR` locate them.
+ * - `PGUSER`/`PGPASSWORD`: `PGUSER` exported from its file (a user name), the password in a
+ *   `PGPASSFILE` line `*:*:*:*:<password>` with `\\` and `:` escaped (libpq, "The Password File").
+ * - `MONGODB_URI`: `uri: "<uri>"` (YAML double-quoted, `\\` and `"` escaped) for `mongodump --config`.
+ * - `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`: a `[default]` profile in
+ *   `AWS_SHARED_CREDENTIALS_FILE` (botocore reads it without interpolation).
+ */
+export function credentialScript(secretNames: readonly string[]): string {
+  const has = (n: string) => secretNames.includes(n);
+  const lines: string[] = [];
+  if (has('PGUSER')) lines.push('PGUSER=$(cat "$BACKUP_SECRETS_DIR/PGUSER"); export PGUSER');
+  if (has('PGPASSWORD')) {
+    lines.push(
+      `( umask 077; printf '*:*:*:*:%s\\n' "$(sed 's/[\\\\:]/\\\\&/g' "$BACKUP_SECRETS_DIR/PGPASSWORD")" > "$BACKUP_AUTH_DIR/pgpass" )`,
+      'export PGPASSFILE="$BACKUP_AUTH_DIR/pgpass"',
+    );
+  }
+  if (has('MONGODB_URI')) lines.push(`( umask 077; printf 'uri: "%s"\\n' "$(sed 's/[\\\\"]/\\\\&/g' "$BACKUP_SECRETS_DIR/MONGODB_URI")" > "$BACKUP_AUTH_DIR/mongodump.yaml" )`);
+  if (has('AWS_ACCESS_KEY_ID') && has('AWS_SECRET_ACCESS_KEY')) {
+    lines.push(
+      `( umask 077; printf '[default]\\naws_access_key_id = %s\\naws_secret_access_key = %s\\n' "$(cat "$BACKUP_SECRETS_DIR/AWS_ACCESS_KEY_ID")" "$(cat "$BACKUP_SECRETS_DIR/AWS_SECRET_ACCESS_KEY")" > "$BACKUP_AUTH_DIR/aws-credentials" )`,
+      'export AWS_SHARED_CREDENTIALS_FILE="$BACKUP_AUTH_DIR/aws-credentials"',
+    );
+  }
+  return lines.length > 0 ? `${lines.join('\n')}\n` : '';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -672,16 +597,53 @@ export class BackupCronJob extends Construct {
       requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(res.ephemeralStorageRequest ?? EPHEMERAL_STORAGE_REQUEST) },
       limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(res.ephemeralStorageLimit ?? ephemeralStorageLimit(['64Mi', workSize])) },
     };
-    const container = (name: string, image: string, script: string, env: Env, mounts: k8s.VolumeMount[]): k8s.Container => ({
-      name,
-      image,
-      imagePullPolicy: imagePullPolicy(image),
-      command: shellCommand(script),
-      env: envVars({ ...common, ...env }),
-      resources,
-      securityContext: containerSecurity,
-      volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, { name: 'work', mountPath: WORK }, ...mounts],
-    });
+    // Secret-sourced values become files of a projected volume `secrets-<container>` (never env);
+    // `secretVolumes` collects them for the pod, `credentialScript` renders what the tools read.
+    const secretVolumes = new Map<string, k8s.Volume>();
+    const container = (name: string, image: string, script: string, env: Env, mounts: k8s.VolumeMount[]): k8s.Container => {
+      const secretNames = Object.keys(env)
+        .filter((k) => typeof env[k] !== 'string')
+        .sort();
+      const literals = Object.fromEntries(Object.entries(env).filter(([, v]) => typeof v === 'string')) as Env;
+      if (secretNames.length > 0) {
+        secretVolumes.set(name, {
+          name: `secrets-${name}`,
+          projected: {
+            defaultMode: 0o440,
+            sources: secretNames.map((k) => {
+              const r = env[k] as SecretKeyRef;
+              return { secret: { name: r.secretName, items: [{ key: r.key, path: k }] } };
+            }),
+          },
+        });
+      }
+      const files: Env = secretNames.length > 0 ? { BACKUP_SECRETS_DIR, BACKUP_AUTH_DIR } : {};
+      return {
+        name,
+        image,
+        imagePullPolicy: imagePullPolicy(image),
+        command: shellCommand(`${credentialScript(secretNames)}${script}`),
+        env: envVars({ ...common, ...literals, ...files }),
+        resources,
+        securityContext: containerSecurity,
+        volumeMounts: [
+          { name: 'tmp', mountPath: '/tmp' },
+          { name: 'work', mountPath: WORK },
+          ...mounts,
+          ...(secretNames.length > 0
+            ? [
+                { name: `secrets-${name}`, mountPath: BACKUP_SECRETS_DIR, readOnly: true },
+                { name: 'auth', mountPath: BACKUP_AUTH_DIR },
+              ]
+            : []),
+        ],
+      };
+    };
+    /** The pod's secret volumes (and the memory emptyDir for rendered credentials) for `containers`. */
+    const secretPodVolumes = (containers: readonly k8s.Container[]): k8s.Volume[] => {
+      const vols = containers.flatMap((c) => (secretVolumes.has(c.name) ? [secretVolumes.get(c.name)!] : []));
+      return vols.length > 0 ? [{ name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: q('1Mi') } }, ...vols] : [];
+    };
     const baseVolumes: k8s.Volume[] = [
       { name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } },
       { name: 'work', emptyDir: { sizeLimit: q(workSize) } },
@@ -744,23 +706,28 @@ export class BackupCronJob extends Construct {
     if (props.stream && (src.kind !== 'pvc-tarball' || mode !== 'pvc')) {
       throw err('stream', 'streams only a pvc-tarball source into a pvc target', `${src.kind} -> ${mode}`);
     }
-    this.backup = props.stream
+    const streamStore = props.stream ? container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)]) : undefined;
+    const produce = props.stream ? undefined : container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount);
+    const store = props.stream ? undefined : container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false));
+    this.backup = streamStore
       ? cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-          containers: [container('store', storeImage, STREAM_SCRIPTS['pvc-tarball'].pvc, { ...sourceEnv, ...targetEnv, RETENTION: String(retention) }, [...srcMount, ...tgtMount(false)])],
-          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false)],
+          containers: [streamStore],
+          volumes: [{ name: 'tmp', emptyDir: { sizeLimit: q('64Mi') } }, { name: 'work', emptyDir: { sizeLimit: q('64Mi') } }, ...srcVolume, ...tgtVolume(false), ...secretPodVolumes([streamStore])],
         })
       : cronJob('Backup', `${props.name}-backup`, props.schedule, this.interval, backupLabels, {
-          initContainers: [container('produce', produceImage, SCRIPTS.produce[src.kind], sourceEnv, srcMount)],
-          containers: [container('store', storeImage, SCRIPTS.store[mode], { ...targetEnv, RETENTION: String(retention) }, tgtMount(false))],
-          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false)],
+          initContainers: [produce!],
+          containers: [store!],
+          volumes: [...baseVolumes, ...srcVolume, ...tgtVolume(false), ...secretPodVolumes([produce!, store!])],
         });
 
     // Restore drill: fetch (init) -> restore and check (main). Never the source's credentials or network.
     const drillLabels = { ...selectorLabels(`${props.name}-restore-drill`), 'stackbook.io/backup': props.name };
+    const fetch = container('fetch', storeImage, SCRIPTS.fetch[mode], targetEnv, tgtMount(true));
+    const restore = container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, []);
     this.drill = cronJob('Drill', `${props.name}-restore-drill`, drillSchedule, this.drillInterval, drillLabels, {
-      initContainers: [container('fetch', storeImage, SCRIPTS.fetch[mode], targetEnv, tgtMount(true))],
-      containers: [container('restore', checkImage, SCRIPTS.check[src.kind], { MIN_COUNT: String(drillMinimum) }, [])],
-      volumes: [...baseVolumes, ...tgtVolume(true)],
+      initContainers: [fetch],
+      containers: [restore],
+      volumes: [...baseVolumes, ...tgtVolume(true), ...secretPodVolumes([fetch, restore])],
     });
 
     const dns: Rule = { peers: [{ namespace: props.dnsNamespace ?? 'kube-system', pods: dnsPods }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] };

@@ -4,23 +4,34 @@
  * - `clickhouse-server` is started directly (not the image's entrypoint, which writes user
  *   files under /etc and needs a writable root FS). Settings come from a ConfigMap mounted as
  *   single files beside the image's own `config.d`/`users.d`: logs to the console, and the
- *   `default` user's password read from the environment (`from_env`), which is a Secret
- *   reference: no password in the ConfigMap.
+ *   `default` user's settings without its password: no password in the ConfigMap.
+ * - Password (issue 14 item 17): the Secret key is mounted read-only as a file; an init
+ *   container writes `users.d/password.xml` (`<password>` XML-escaped, the way the image's own
+ *   entrypoint writes `users.d/default-user.xml` from CLICKHOUSE_PASSWORD: ClickHouse/ClickHouse
+ *   docker/server/entrypoint.sh @00b7432) into a memory emptyDir, mounted into `users.d` by
+ *   subPath; no environment variable holds it.
  * - Data on a PVC (`/var/lib/clickhouse`, also holding tmp and preprocessed configs).
  * - Probes: readiness `GET /ping` on the HTTP port, liveness a TCP check on the native port.
+ * - Metrics (issue 14 store alerts): the server's own Prometheus endpoint (`<prometheus>` in
+ *   server.xml, `/metrics` on 9363: ClickHouse src/Server/PrometheusMetricsWriter.cpp, prefixes
+ *   `ClickHouseProfileEvents_` counters, `ClickHouseMetrics_` and `ClickHouseAsyncMetrics_`
+ *   gauges), a ServiceMonitor, Prometheus admitted on 9363 only, and `clickhouseAlerts`.
  * - Single node: replicated tables need ClickHouse Keeper; `replicas > 1` is a ComponentError.
  */
 import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
+import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 /** clickhouse-server 25.8.3.66, the upstream image from ClickHouse Inc.: 25.8 is an LTS release (a year of fixes); includes clickhouse-client for the TTL job; runs as UID 101. */
 export const CLICKHOUSE_IMAGE: ImageRef = { repository: 'docker.io/clickhouse/clickhouse-server', tag: '25.8.3.66' };
 export const CLICKHOUSE_HTTP_PORT = 8123;
 export const CLICKHOUSE_NATIVE_PORT = 9000;
+/** The `<prometheus>` endpoint's port (the port ClickHouse's sample config uses). */
+export const CLICKHOUSE_METRICS_PORT = 9363;
 
 export interface ClickHouseConnection {
   /** Host of the native protocol endpoint (not a secret). */
@@ -53,6 +64,58 @@ export interface ClickHouseProps {
   readonly resources?: WorkloadResources;
   /** @default none */
   readonly concerns?: readonly string[];
+  /** Where Prometheus runs (admitted on the metrics port). @default monitoring */
+  readonly monitoringNamespace?: string;
+  /** `key=value` selecting the ServiceMonitor and PrometheusRule into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+  /** Runbook URL of the alerts (`clickhouseAlerts`, PrometheusRule `<name>`). @default none: scraped, no alerts */
+  readonly runbookUrl?: string;
+}
+
+/**
+ * ClickHouse alerts (kube-prometheus mixin style: the component ships its own), on the metrics its
+ * endpoint serves and Prometheus' `up` of the ServiceMonitor's job (the Service name):
+ * - `ClickHouseDown`: no successful scrape (server down, or the endpoint unreachable);
+ * - `ClickHouseTooManyParts`: `ClickHouseAsyncMetrics_MaxPartCountForPartition` above 300: merges
+ *   do not keep up with inserts; MergeTree delays inserts from `parts_to_delay_insert` and
+ *   refuses them from `parts_to_throw_insert`;
+ * - `ClickHouseFailedQueries`: more than 5 % of queries fail (`ClickHouseProfileEvents_FailedQuery`
+ *   over `ClickHouseProfileEvents_Query`, both counters, no `_total` suffix).
+ */
+export function clickhouseAlerts(name: string, namespace: string, runbookUrl: string, concerns: readonly string[] = []): AlertRule[] {
+  const sel = `job="${name}",namespace="${namespace}"`;
+  return [
+    {
+      alert: 'ClickHouseDown',
+      expr: `(max(up{${sel}}) or vector(0)) == 0`,
+      for: '5m',
+      severity: 'critical',
+      summary: `ClickHouse ${namespace}/${name} is down`,
+      description: `Prometheus cannot scrape ClickHouse ${namespace}/${name} (or no target exists): analytics writes and the TTL and backup jobs fail. Check the pod, its PVC and its events, and the server log.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'ClickHouseTooManyParts',
+      expr: `max(ClickHouseAsyncMetrics_MaxPartCountForPartition{${sel}}) > 300`,
+      for: '15m',
+      severity: 'warning',
+      summary: `ClickHouse ${namespace}/${name}: a partition has more than 300 parts`,
+      description: `Background merges do not keep up with inserts (many small INSERTs, or merges starved of CPU or disk). MergeTree delays inserts from parts_to_delay_insert and refuses them from parts_to_throw_insert: batch the inserts, check system.merges and the disk.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'ClickHouseFailedQueries',
+      expr: `sum(rate(ClickHouseProfileEvents_FailedQuery{${sel}}[5m])) / sum(rate(ClickHouseProfileEvents_Query{${sel}}[5m])) > 0.05`,
+      for: '10m',
+      severity: 'warning',
+      summary: `ClickHouse ${namespace}/${name}: more than 5 % of queries fail`,
+      description: `Look at system.query_log (type ExceptionBeforeStart / ExceptionWhileProcessing) for the failing queries: memory limits, too many parts, schema changes or a client bug.`,
+      runbookUrl,
+      concerns,
+    },
+  ];
 }
 
 export const CLICKHOUSE_SERVER_XML = `<clickhouse>
@@ -65,22 +128,44 @@ export const CLICKHOUSE_SERVER_XML = `<clickhouse>
         <log remove="remove"/>
         <errorlog remove="remove"/>
     </logger>
+    <prometheus>
+        <endpoint>/metrics</endpoint>
+        <port>${CLICKHOUSE_METRICS_PORT}</port>
+        <metrics>true</metrics>
+        <events>true</events>
+        <asynchronous_metrics>true</asynchronous_metrics>
+    </prometheus>
 </clickhouse>
 `;
 
 export const CLICKHOUSE_USERS_XML = `<clickhouse>
     <users>
         <default>
-            <password from_env="CLICKHOUSE_PASSWORD"/>
             <access_management>0</access_management>
         </default>
     </users>
 </clickhouse>
 `;
 
+/** Where the password Secret key is mounted read-only. */
+export const CLICKHOUSE_PASSWORD_FILE = '/run/secrets/clickhouse/password';
+
+/**
+ * The init container's shell: `users.d/password.xml` for the `default` user from the mounted
+ * password file (`CLICKHOUSE_PASSWORD_FILE`), XML-escaped, mode 0600, into `/run/clickhouse-auth`.
+ */
+export const CLICKHOUSE_AUTH_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  "escaped=$(sed -e 's/&/\\&amp;/g' -e 's/</\\&lt;/g' -e 's/>/\\&gt;/g' \"$CLICKHOUSE_PASSWORD_FILE\")",
+  "printf '<clickhouse><users><default><password>%s</password></default></users></clickhouse>\\n' \"$escaped\" > /run/clickhouse-auth/password.xml",
+].join('\n');
+
 export class ClickHouse extends Construct {
   readonly store: StatefulStore;
   readonly config: ConfigMap;
+  readonly serviceMonitor: ServiceMonitor;
+  readonly rules?: PrometheusRules;
   private readonly passwordSecret: SecretKeyRef;
   constructor(scope: Construct, id: string, props: ClickHouseProps) {
     super(scope, id);
@@ -104,19 +189,34 @@ export class ClickHouse extends Construct {
         namespace: props.namespace,
         runAsUser: 101,
         clients: props.clients,
+        metrics: { namespace: props.monitoringNamespace ?? 'monitoring', port: 'metrics' },
         terminationGracePeriodSeconds: 120,
         podAnnotations: this.config.annotation,
-        emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }],
+        emptyDirs: [{ name: 'logs', sizeLimit: '256Mi' }, { name: 'tmp', sizeLimit: '1Gi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
         configMaps: [{ name: 'config', configMap: this.config.name }],
+        secrets: [{ name: 'password', items: [{ secret: props.passwordSecret.name, key: props.passwordSecret.key, path: 'password' }] }],
+        initContainers: [
+          {
+            name: 'auth',
+            image: props.image,
+            command: ['/bin/sh', '-c', CLICKHOUSE_AUTH_SCRIPT],
+            env: { CLICKHOUSE_PASSWORD_FILE },
+            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
+            mounts: [
+              { volume: 'auth', path: '/run/clickhouse-auth' },
+              { volume: 'password', path: '/run/secrets/clickhouse', readOnly: true },
+            ],
+          },
+        ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {
           name: 'clickhouse',
           image: props.image,
           command: ['/usr/bin/clickhouse-server', '--config-file=/etc/clickhouse-server/config.xml'],
-          env: { CLICKHOUSE_PASSWORD: { secret: { name: props.passwordSecret.name, key: props.passwordSecret.key } } },
           ports: [
             { name: 'http', port: CLICKHOUSE_HTTP_PORT },
             { name: 'native', port: CLICKHOUSE_NATIVE_PORT },
+            { name: 'metrics', port: CLICKHOUSE_METRICS_PORT },
           ],
           liveness: { tcp: { port: CLICKHOUSE_NATIVE_PORT } },
           readiness: { http: { path: '/ping', port: CLICKHOUSE_HTTP_PORT } },
@@ -126,6 +226,7 @@ export class ClickHouse extends Construct {
             { volume: 'data', path: '/var/lib/clickhouse' },
             { volume: 'config', path: '/etc/clickhouse-server/config.d/stackbook.xml', subPath: 'server.xml', readOnly: true },
             { volume: 'config', path: '/etc/clickhouse-server/users.d/stackbook.xml', subPath: 'users.xml', readOnly: true },
+            { volume: 'auth', path: '/etc/clickhouse-server/users.d/password.xml', subPath: 'password.xml', readOnly: true },
             { volume: 'logs', path: '/var/log/clickhouse-server' },
             { volume: 'tmp', path: '/tmp' },
           ],
@@ -134,6 +235,24 @@ export class ClickHouse extends Construct {
       },
       C,
     );
+    this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
+      name,
+      namespace: props.namespace,
+      selector: this.store.selector,
+      port: 'metrics',
+      ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+      concerns: ['X-8', ...concerns],
+    });
+    if (props.runbookUrl !== undefined) {
+      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+      this.rules = new PrometheusRules(this, 'Rules', {
+        name,
+        namespace: props.namespace,
+        rules: clickhouseAlerts(name, props.namespace, props.runbookUrl, concerns),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-8', ...concerns],
+      });
+    }
   }
 
   connection(): ClickHouseConnection {

@@ -18,6 +18,7 @@ import { createPublicKey } from 'node:crypto';
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ComponentError, trace } from './meta.js';
+import { DNS_LABEL } from '../kube/names.js';
 
 /** Namespace label that makes policy-controller's admission webhooks look at a namespace. */
 export const IMAGE_POLICY_INCLUDE_LABEL = 'policy.sigstore.dev/include';
@@ -103,7 +104,6 @@ export interface ImagePolicyProps {
 
 /** policy-controller's own check (pkg/apis/glob): only these characters are a valid glob. */
 const GLOB = /^[a-zA-Z0-9\-_:/*.]+$/;
-const KEY_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const PEM_PUBLIC_KEY = /^-----BEGIN PUBLIC KEY-----\n(?:[A-Za-z0-9+/=]{1,76}\n)+-----END PUBLIC KEY-----$/;
 const PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 /** Curves cosign and policy-controller verify with (sigstore `signature.LoadVerifier`). */
@@ -174,13 +174,13 @@ export class ImagePolicy extends Construct {
   constructor(scope: Construct, id: string, props: ImagePolicyProps) {
     super(scope, id);
     const C = 'ImagePolicy';
-    if (!KEY_NAME.test(props.name)) throw new ComponentError(C, props.name, 'name', 'must be a DNS label', props.name);
+    if (!DNS_LABEL.test(props.name)) throw new ComponentError(C, props.name, 'name', 'must be a DNS label', props.name);
     const mode = props.mode ?? 'enforce';
     if (mode !== 'enforce' && mode !== 'warn') throw new ComponentError(C, props.name, 'mode', 'must be "enforce" or "warn"', mode);
     if (props.keys.length === 0) throw new ComponentError(C, props.name, 'keys', 'must name at least one public key (no key: nothing could ever verify)');
     const names = new Set<string>();
     const authorities = props.keys.map((k, i) => {
-      if (!KEY_NAME.test(k.name)) throw new ComponentError(C, props.name, `keys[${i}].name`, 'must be a DNS label', k.name);
+      if (!DNS_LABEL.test(k.name)) throw new ComponentError(C, props.name, `keys[${i}].name`, 'must be a DNS label', k.name);
       if (names.has(k.name)) throw new ComponentError(C, props.name, `keys[${i}].name`, 'is duplicated', k.name);
       names.add(k.name);
       // No ctlog / keyless / rfc3161timestamp: verification needs neither Rekor, Fulcio nor TUF.

@@ -9,9 +9,10 @@ import { KAFKA_IMAGE } from './kafka.js';
 import { MC_IMAGE, MINIO_IMAGE } from './minio.js';
 import { MONGODB_IMAGE } from './mongodb.js';
 import { POSTGRES_IMAGE } from './postgres.js';
+import { PITR_DRILL_IMAGE } from './postgres-drill.js';
 import { QDRANT_IMAGE } from './qdrant.js';
 import { REDIS_EXPORTER_IMAGE, REDIS_IMAGE } from './redis.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 export const PLATFORM_IMAGES = {
   redis: REDIS_IMAGE,
@@ -19,6 +20,8 @@ export const PLATFORM_IMAGES = {
   /** HAProxy 3.2 LTS (official image): routes clients of a replicated Redis to the current primary. */
   haproxy: { repository: 'docker.io/library/haproxy', tag: '3.2.4-alpine' },
   postgres: POSTGRES_IMAGE,
+  /** PostgreSQL + barman-cloud (the operand image's `system` flavour): the point-in-time restore drill. */
+  'postgres-pitr-drill': PITR_DRILL_IMAGE,
   kafka: KAFKA_IMAGE,
   mongodb: MONGODB_IMAGE,
   qdrant: QDRANT_IMAGE,

@@ -48,7 +48,8 @@ import {
   ruleOf,
   storageSizeOf,
   tcp,
-} from './postgres.js';
+} from './operand.js';
+import { isDnsSubdomain } from '../kube/names.js';
 
 const C = 'Kafka';
 
@@ -154,7 +155,7 @@ function restrictedPod(): Record<string, unknown> {
 
 /** A Kubernetes object name for a topic: the topic name when it is one, else a sanitized form. */
 export function topicResourceName(topic: string): string {
-  if (topic.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(topic)) return topic;
+  if (isDnsSubdomain(topic)) return topic;
   const base = topic.toLowerCase().replace(/[^a-z0-9.-]+/g, '-').replace(/\.{2,}/g, '.').replace(/^[-.]+|[-.]+$/g, '');
   let h = 0;
   for (const ch of topic) h = (h * 31 + ch.charCodeAt(0)) >>> 0;

@@ -19,7 +19,9 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
-import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { replicaRangeProblem } from '../kube/replicas.js';
+import { CONTRACT_ANNOTATION } from '../kube/annotations.js';
+import { DNS_LABEL, isDnsLabel } from '../kube/names.js';
 
 export interface PrometheusTrigger {
   /** Trigger name, unique within the ScaledObject (shows in the HPA's metric names). */
@@ -175,12 +177,13 @@ export class ScaledObject extends Construct {
     super(scope, id);
     const C = 'ScaledObject';
     const n = props.target.name;
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n) || n.length > MAX_NAME) {
+    if (!isDnsLabel(n, MAX_NAME)) {
       throw new ComponentError(C, n, 'target.name', `must be a DNS label of at most ${MAX_NAME} characters (KEDA's HPA is keda-hpa-<name>)`, n);
     }
     const { minReplicas: min, maxReplicas: max } = props;
     if (!Number.isInteger(min) || min < 1) throw new ComponentError(C, n, 'minReplicas', 'must be an integer ≥ 1', min);
-    if (!Number.isInteger(max) || max < min) throw new ComponentError(C, n, 'maxReplicas', `must be an integer ≥ minReplicas (${min})`, max);
+    const range = replicaRangeProblem(min, max, 'maxReplicas');
+    if (range !== undefined) throw new ComponentError(C, n, 'maxReplicas', range, max);
     const polling = props.pollingIntervalSeconds ?? 30;
     if (!Number.isInteger(polling) || polling < 1 || polling > 3600) throw new ComponentError(C, n, 'pollingIntervalSeconds', 'must be an integer 1–3600', polling);
     const cooldown = props.cooldownPeriodSeconds ?? 300;
@@ -197,7 +200,7 @@ export class ScaledObject extends Construct {
     for (const t of props.triggers) {
       const tn = triggerName(t);
       const p = `triggers.${tn}`;
-      if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(tn)) throw new ComponentError(C, n, 'triggers', 'names must be DNS labels', tn);
+      if (!DNS_LABEL.test(tn)) throw new ComponentError(C, n, 'triggers', 'names must be DNS labels', tn);
       if (names.has(tn)) throw new ComponentError(C, n, 'triggers', 'has a duplicate trigger name', tn);
       names.add(tn);
       if (isCpu(t)) {

@@ -5,20 +5,17 @@
 import { createHash } from 'node:crypto';
 import { ApiObject } from 'cdk8s';
 import type { IConstruct } from 'constructs';
-import type { k8s } from 'cdk8s-plus-27';
+import { ComponentError } from '../kube/errors.js';
+import { byteValue } from '../kube/quantity.js';
+
+export { ComponentError } from '../kube/errors.js';
+export { quantityValue } from '../kube/quantity.js';
+export { restrictedContainerSecurity } from '../kube/security.js';
 
 /** Annotation naming the catalog concerns an object implements, e.g. `OPE-1,OPE-4`. */
 export const CONCERNS_ANNOTATION = 'stackbook.io/concerns';
 /** Prefix of a deliberate, reviewed relaxation of a policy: `exception.stackbook.io/<rule-id>: <reason>`. */
 export const EXCEPTION_PREFIX = 'exception.stackbook.io/';
-
-/** Thrown when a component receives props it cannot render safely. The message names the prop and the value. */
-export class ComponentError extends Error {
-  constructor(component: string, id: string, prop: string, message: string, value?: unknown) {
-    super(`${component} "${id}": ${prop} ${message}${value === undefined ? '' : ` (got ${JSON.stringify(value)})`}`);
-    this.name = 'ComponentError';
-  }
-}
 
 const CONCERN_ID = /^(OSC|OWS|OUB|OPE|AION|X)-\d+$/;
 
@@ -84,18 +81,6 @@ export function checksum(value: unknown): string {
   return createHash('sha256').update(stableJson(value)).digest('hex');
 }
 
-const QUANTITY = /^(\d+(\.\d+)?)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/;
-const FACTOR: Readonly<Record<string, number>> = {
-  '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
-};
-
-/** A Kubernetes quantity as a number (cores or bytes); `undefined` when it is not one. */
-export function quantityValue(q: string): number | undefined {
-  const m = QUANTITY.exec(q);
-  if (!m) return undefined;
-  return Number(m[1]) * FACTOR[m[3] ?? '']!;
-}
-
 /**
  * The pull policy for an image reference: a digest names one content, so `IfNotPresent` pulls it
  * once; a bare tag can move, so `Always` checks the registry on every start (a stale image never
@@ -124,25 +109,9 @@ export const EPHEMERAL_STORAGE_REQUEST = '64Mi';
  */
 export function ephemeralStorageLimit(emptyDirSizes: readonly string[]): string {
   const mib = emptyDirSizes.reduce((sum, s) => {
-    const bytes = /m$/.test(s) ? undefined : quantityValue(s);
+    const bytes = byteValue(s);
     if (bytes === undefined) throw new Error(`ephemeralStorageLimit: "${s}" is not a byte quantity such as 256Mi`);
     return sum + Math.ceil(bytes / 2 ** 20);
   }, 256);
   return `${mib}Mi`;
-}
-
-/**
- * The container security context of Pod Security "restricted" (X-1): non-root, read-only root
- * filesystem, no privilege escalation, not privileged, every capability dropped, seccomp
- * RuntimeDefault. A fresh object per call (callers may extend it).
- */
-export function restrictedContainerSecurity(): k8s.SecurityContext {
-  return {
-    runAsNonRoot: true,
-    readOnlyRootFilesystem: true,
-    allowPrivilegeEscalation: false,
-    privileged: false,
-    capabilities: { drop: ['ALL'] },
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
 }

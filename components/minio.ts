@@ -23,7 +23,7 @@ import { ComponentError } from './meta.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 /** The last community image MinIO published (September 2025), from MinIO's own quay.io registry; see the file comment. */
 export const MINIO_IMAGE: ImageRef = { repository: 'quay.io/minio/minio', tag: 'RELEASE.2025-09-07T16-13-09Z' };

@@ -15,7 +15,7 @@ import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
 
 /** mongo 8.0.12, the official Docker library image: 8.0 is MongoDB's current major line (supported into 2029), ships mongosh for the probe and the TTL job, runs as UID 999. */
 export const MONGODB_IMAGE: ImageRef = { repository: 'docker.io/library/mongo', tag: '8.0.12' };

@@ -6,7 +6,7 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ComponentError, parseLabel, trace } from './meta.js';
-import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { CONTRACT_ANNOTATION } from '../kube/annotations.js';
 
 export interface ServiceMonitorProps {
   readonly name: string;

@@ -6,6 +6,7 @@
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, parseLabel, trace } from './meta.js';
+import { networkRuleProblem } from '../kube/network.js';
 
 /** Who may talk / be talked to. Exactly one form per peer. */
 export type Peer =
@@ -53,19 +54,8 @@ function portsOf(ports: readonly PortSpec[]): k8s.NetworkPolicyPort[] {
 }
 
 function checkRule(component: string, id: string, field: string, rule: Rule): void {
-  if (rule.peers.length === 0) throw new ComponentError(component, id, field, 'needs at least one peer (an empty peer list allows everyone)');
-  if (rule.ports.length === 0) throw new ComponentError(component, id, field, 'needs at least one port (no ports means all ports)');
-  for (const p of rule.peers) {
-    if ('cidr' in p && /^0\.0\.0\.0\/0$/.test(p.cidr) && !p.except) {
-      throw new ComponentError(component, id, field, 'allows the whole internet; name the CIDRs', p.cidr);
-    }
-    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) {
-      throw new ComponentError(component, id, field, 'has an empty pod selector (matches every pod); name the pods');
-    }
-  }
-  for (const port of rule.ports) {
-    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) throw new ComponentError(component, id, field, 'port must be 1–65535', port.port);
-  }
+  const problem = networkRuleProblem(rule.peers, rule.ports);
+  if (problem !== undefined) throw new ComponentError(component, id, field, problem.message, problem.value);
 }
 
 export interface DefaultDenyProps {

@@ -36,10 +36,16 @@
 import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, parseLabel, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
+import { ComponentError, parseLabel, quantityValue, selectorLabels, trace } from './meta.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
+import { scheduleInterval } from '../kube/schedule.js';
+import { pitrDrillAlerts, PostgresPitrDrill, type PostgresPitrDrillProps } from './postgres-drill.js';
 import { peerOf, type Peer, type PortSpec } from './network-policy.js';
 import type { WorkloadResources } from './workload.js';
+import { checkName, checkSubdomain } from '../kube/names.js';
+import { dnsEgress, egressRule, ingressRule, kubeApiEgress, resourcesOf, restrictedContainer, ruleOf, storageSizeOf, tcp } from './operand.js';
+
+export { POSTGRES_MIN_INSTANCES, postgresInstancesProblem } from '../kube/tier.js';
 
 const C = 'Postgres';
 
@@ -50,17 +56,6 @@ export const BARMAN_CLOUD_PLUGIN = 'barman-cloud.cloudnative-pg.io';
 /** Ports of a CNPG instance pod. */
 export const POSTGRES_PORTS = { postgres: 5432, status: 8000, metrics: 9187 } as const;
 
-/**
- * Minimum instances per tier: production needs a primary and two standbys (one can fail or be
- * drained while a synchronous-capable standby remains). The service/stack applies this rule.
- */
-export const POSTGRES_MIN_INSTANCES = { development: 1, staging: 1, production: 3 } as const;
-
-/** `undefined` when `instances` is enough for `tier`, else the reason (for a config error). */
-export function postgresInstancesProblem(tier: keyof typeof POSTGRES_MIN_INSTANCES, instances: number): string | undefined {
-  const min = POSTGRES_MIN_INSTANCES[tier];
-  return instances >= min ? undefined : `${tier} needs at least ${min} PostgreSQL instances (got ${instances})`;
-}
 
 /**
  * postgresql.conf parameters the operator owns; the admission webhook rejects them, so they are
@@ -79,78 +74,6 @@ export const CNPG_FIXED_PARAMETERS: readonly string[] = [
   'stats_temp_directory', 'synchronous_standby_names', 'syslog_facility', 'syslog_ident', 'syslog_sequence_numbers',
   'syslog_split_messages', 'unix_socket_directories', 'unix_socket_group', 'unix_socket_permissions', 'wal_level', 'wal_log_hints',
 ];
-
-// ---------------------------------------------------------------------------------------------
-// Quantities and resources (shared with components/kafka.ts)
-
-/** Validate requests/limits (quantities, request ≤ limit) and render them. */
-export function resourcesOf(component: string, id: string, prop: string, r: WorkloadResources): {
-  requests: { cpu: string; memory: string };
-  limits: { cpu: string; memory: string };
-} {
-  const pairs: [string, string, string][] = [
-    ['cpu', r.cpuRequest, r.cpuLimit],
-    ['memory', r.memoryRequest, r.memoryLimit],
-  ];
-  for (const [kind, request, limit] of pairs) {
-    const rq = quantityValue(request);
-    const lm = quantityValue(limit);
-    if (rq === undefined || rq <= 0) throw new ComponentError(component, id, `${prop}.${kind}Request`, 'must be a positive quantity such as 500m or 1Gi', request);
-    if (lm === undefined || lm <= 0) throw new ComponentError(component, id, `${prop}.${kind}Limit`, 'must be a positive quantity such as 1 or 2Gi', limit);
-    if (rq > lm) throw new ComponentError(component, id, `${prop}.${kind}Request`, `must not exceed the limit ${limit}`, request);
-  }
-  return { requests: { cpu: r.cpuRequest, memory: r.memoryRequest }, limits: { cpu: r.cpuLimit, memory: r.memoryLimit } };
-}
-
-/** Validate a storage size (a positive quantity, at least 1Gi). */
-export function storageSizeOf(component: string, id: string, prop: string, size: string): string {
-  const v = quantityValue(size);
-  if (v === undefined || v < 2 ** 30) throw new ComponentError(component, id, prop, 'must be a quantity of at least 1Gi, such as 20Gi', size);
-  return size;
-}
-
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-export function checkName(component: string, id: string, prop: string, name: string, maxLength = 63): void {
-  if (name.length > maxLength || !DNS_LABEL.test(name)) throw new ComponentError(component, id, prop, `must be a DNS-1123 label of at most ${maxLength} characters`, name);
-}
-
-export function checkSubdomain(component: string, id: string, prop: string, name: string): void {
-  if (name.length > 253 || !DNS_SUBDOMAIN.test(name)) throw new ComponentError(component, id, prop, 'must be a DNS-1123 subdomain', name);
-}
-
-/** Peers and ports of one network rule, validated with the AllowList component's contract. */
-export interface RenderedRule {
-  readonly peers: k8s.NetworkPolicyPeer[];
-  readonly ports: k8s.NetworkPolicyPort[];
-}
-
-/** Validate a network rule (same contract as the AllowList component) and render its peers and ports. */
-export function ruleOf(component: string, id: string, prop: string, peers: readonly Peer[], ports: readonly PortSpec[]): RenderedRule {
-  if (peers.length === 0) throw new ComponentError(component, id, prop, 'needs at least one peer (an empty peer list allows everyone)', []);
-  if (ports.length === 0) throw new ComponentError(component, id, prop, 'needs at least one port (no ports means all ports)', []);
-  for (const p of peers) {
-    if ('cidr' in p && (p.cidr === '0.0.0.0/0' || p.cidr === '::/0') && !p.except) throw new ComponentError(component, id, prop, 'allows the whole internet; name the CIDRs', p.cidr);
-    if ('pods' in p && p.pods && Object.keys(p.pods).length === 0) throw new ComponentError(component, id, prop, 'has an empty pod selector (matches every pod); name the pods', p.pods);
-  }
-  for (const port of ports) {
-    if (!Number.isInteger(port.port) || port.port < 1 || port.port > 65535) throw new ComponentError(component, id, prop, 'port must be 1–65535', port.port);
-  }
-  return {
-    peers: peers.map(peerOf),
-    ports: ports.map((p) => ({ port: k8s.IntOrString.fromNumber(p.port), protocol: p.protocol ?? 'TCP' })),
-  };
-}
-
-export const tcp = (...ports: number[]): PortSpec[] => ports.map((port) => ({ port }));
-export const ingressRule = (r: RenderedRule): k8s.NetworkPolicyIngressRule => ({ from: r.peers, ports: r.ports });
-export const egressRule = (r: RenderedRule): k8s.NetworkPolicyEgressRule => ({ to: r.peers, ports: r.ports });
-
-/** Pod Security "restricted" for the operator-managed containers: the values the policies demand. */
-export function restrictedContainer(): Record<string, unknown> {
-  return { ...restrictedContainerSecurity() };
-}
 
 // ---------------------------------------------------------------------------------------------
 
@@ -189,6 +112,27 @@ export interface PostgresBackupProps {
   readonly runbookUrl: string;
   /** `PostgresBaseBackupStale` when the newest base backup is older than this many hours. @default 2 × the schedule's interval (daily: 48) */
   readonly maxBackupAgeHours?: number;
+  /**
+   * Point-in-time restore drill of these backups (components/postgres-drill.ts): required, archiving
+   * without a proven restore is refused (policy `postgres-pitr-drill` guards hand-made objects too).
+   */
+  readonly drill: PostgresDrillProps;
+}
+
+/** The restore drill of a cluster's physical backups (a CronJob: `<cluster>-pitr-drill`). */
+export interface PostgresDrillProps {
+  /** PostgreSQL (same major as the cluster) + barman-cloud tools: the operand image's `system` flavour (`PITR_DRILL_IMAGE`), resolved by the service. */
+  readonly image: string;
+  /** Kubernetes CronJob schedule, 5 fields, UTC. @default '30 6 * * 0' (Sundays 06:30) */
+  readonly schedule?: string;
+  /** Fewer tables in the database after recovery fails the drill. @default 1 */
+  readonly minTables?: number;
+  /** Scratch space for the restored cluster. @default the cluster's storageSize */
+  readonly workSize?: string;
+  /** Seconds the WAL replay may take. @default 3600 */
+  readonly recoveryTimeoutSeconds?: number;
+  /** @default 250m / 1 CPU, 512Mi / 1Gi memory */
+  readonly resources?: WorkloadResources;
 }
 
 /** The plugin's own metrics (plugin-barman-cloud internal/cnpgi/instance/metrics.go: the plugin name with `.`/`-` as `_`). */
@@ -238,6 +182,68 @@ export function postgresBackupAlerts(o: { name: string; namespace: string; runbo
       description: `Without ${BARMAN_METRIC_PREFIX}last_available_backup_timestamp, PostgresBaseBackupStale cannot fire. Check that the plugin is installed next to the operator and that the PodMonitor scrapes the instances.`,
       runbookUrl: o.runbookUrl,
       labels: { namespace: o.namespace },
+    },
+  ];
+}
+
+/**
+ * Health alerts of a CNPG cluster (issue 14, store alerts), on what every instance's exporter
+ * (:9187, the PodMonitor) serves at CloudNativePG v1.30.0 (4b5e244):
+ * - `cnpg_collector_up`: 1 if PostgreSQL is up (pkg/management/postgres/webserver/metricserver/pg_collector.go:45, 129–134);
+ *   and Prometheus' own `up` of the scrape (the exporter itself gone);
+ * - `cnpg_pg_replication_lag` (seconds), `_in_recovery`, `_is_wal_receiver_up` (the default
+ *   monitoring queries, config/manager/default-monitoring.yaml:110–132, enabled unless
+ *   `monitoring.disableDefaultQueries`).
+ * No alert depends on the instance count, so one set fits every stack.
+ */
+export function postgresHealthAlerts(o: { name: string; namespace: string; runbookUrl: string; maxLagSeconds?: number; concerns?: readonly string[] }): AlertRule[] {
+  const sel = `namespace="${o.namespace}",pod=~"${o.name}-[0-9]+"`;
+  const lag = o.maxLagSeconds ?? 300;
+  const concerns = o.concerns ?? [];
+  return [
+    {
+      alert: 'PostgresNoPrimary',
+      expr: `(count(cnpg_pg_replication_in_recovery{${sel}} == 0) or vector(0)) == 0`,
+      for: '2m',
+      severity: 'critical',
+      summary: `PostgreSQL ${o.namespace}/${o.name} has no primary`,
+      description: `No instance reports being out of recovery (or none is scraped): writes fail. Check the Cluster status (kubectl cnpg status ${o.name}), the operator's log and the instances' pods.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresInstanceDown',
+      expr: `max by (pod) (cnpg_collector_up{${sel}}) == 0 or max by (pod) (up{${sel}}) == 0`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: instance {{ $labels.pod }} is down`,
+      description: `The instance's PostgreSQL does not answer its exporter, or the exporter is not scraped: the cluster runs with one instance less and may not survive another loss. Check the pod, its PVC and its events.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresReplicationLagHigh',
+      expr: `max by (pod) (cnpg_pg_replication_lag{${sel}}) > ${lag}`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: standby {{ $labels.pod }} lags more than ${lag} s behind the primary`,
+      description: `A failover to this standby would lose the transactions it has not replayed, and reads from the ro/r Services are stale. Check the standby's disk and CPU, the network to the primary, and long queries conflicting with recovery.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
+    },
+    {
+      alert: 'PostgresStandbyNotStreaming',
+      expr: `max by (pod) (cnpg_pg_replication_in_recovery{${sel}}) == 1 and max by (pod) (cnpg_pg_replication_is_wal_receiver_up{${sel}}) == 0`,
+      for: '5m',
+      severity: 'warning',
+      summary: `PostgreSQL ${o.namespace}/${o.name}: standby {{ $labels.pod }} does not stream from the primary`,
+      description: `The standby's WAL receiver is down: it falls behind until it reconnects (or replays from the WAL archive only). Check its log for replication connection errors and the NetworkPolicy between instances.`,
+      runbookUrl: o.runbookUrl,
+      labels: { namespace: o.namespace },
+      concerns,
     },
   ];
 }
@@ -302,6 +308,11 @@ export interface PostgresProps {
   readonly dnsPodLabel?: string;
   /** Render a PodMonitor for the instances' exporter. @default true */
   readonly podMonitor?: boolean;
+  /**
+   * Runbook URL of the health alerts (`postgresHealthAlerts`, PrometheusRule `<name>-health`),
+   * rendered with the PodMonitor. @default none: no health alerts
+   */
+  readonly runbookUrl?: string;
   /** Label selecting the PodMonitor into Prometheus. @default release=prometheus */
   readonly prometheusSelector?: string;
   /** Catalog concerns carried by every object (the service decides, e.g. AION-2, AION-10). @default none */
@@ -385,28 +396,6 @@ export function scheduleIntervalHours(schedule: string): number {
   return 24;
 }
 
-function cidrOk(cidr: string): boolean {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(cidr);
-  if (m) return m.slice(1, 5).every((o) => Number(o) <= 255) && Number(m[5]) <= 32;
-  return /^[0-9a-fA-F:]+\/\d{1,3}$/.test(cidr) && cidr.includes(':') && Number(cidr.split('/')[1]) <= 128;
-}
-
-/** Validate the Kubernetes API egress (CIDRs, ports) and render the rule. */
-export function kubeApiEgress(component: string, id: string, cidrs: readonly string[], ports: readonly number[]): k8s.NetworkPolicyEgressRule {
-  if (cidrs.length === 0) throw new ComponentError(component, id, 'kubeApiCidrs', 'must name the API server endpoint CIDRs (the operator-managed pods need the API)', []);
-  for (const c of cidrs) {
-    if (!cidrOk(c)) throw new ComponentError(component, id, 'kubeApiCidrs', 'must be CIDRs such as 10.0.0.1/32', c);
-    if (c === '0.0.0.0/0' || c === '::/0') throw new ComponentError(component, id, 'kubeApiCidrs', 'allows the whole internet; name the API server endpoints', c);
-  }
-  return egressRule(ruleOf(component, id, 'kubeApiPorts', cidrs.map((cidr) => ({ cidr })), tcp(...ports)));
-}
-
-/** The DNS egress rule every operator-managed pod needs (kept in the component's own policy). */
-export function dnsEgress(component: string, id: string, namespace: string | undefined, podLabel: string | undefined): k8s.NetworkPolicyEgressRule {
-  const pods = parseLabel(component, id, 'dnsPodLabel', podLabel ?? 'k8s-app=kube-dns');
-  return egressRule(ruleOf(component, id, 'dns', [{ namespace: namespace ?? 'kube-system', pods }], [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]));
-}
-
 /** A CloudNativePG cluster with backups, network policy and monitoring. */
 export class Postgres extends Construct {
   readonly name: string;
@@ -418,8 +407,11 @@ export class Postgres extends Construct {
   readonly podMonitor?: ApiObject;
   readonly objectStore?: ApiObject;
   readonly scheduledBackup?: ApiObject;
-  /** The continuous-backup alerts (with `backup`). */
+  /** The continuous-backup alerts (with `backup`), including the restore drill's. */
   readonly backupRules?: PrometheusRules;
+  readonly healthRules?: PrometheusRules;
+  /** The point-in-time restore drill of the physical backups (with `backup`). */
+  readonly pitrDrill?: PostgresPitrDrill;
   /** The Secrets this cluster reads (names and keys only). */
   readonly secrets: readonly PostgresSecretUse[];
 
@@ -470,7 +462,7 @@ export class Postgres extends Construct {
     if (props.superuserSecret) secrets.push({ name: props.superuserSecret, keys: ['password', 'username'], purpose: 'postgres superuser (type kubernetes.io/basic-auth, label cnpg.io/reload=true)' });
 
     // ---- backups (validated before anything renders)
-    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule; maxAge: number; runbookUrl: string };
+    let backup: undefined | { store: Record<string, unknown>; scheduled: Record<string, unknown>; egress: k8s.NetworkPolicyEgressRule; maxAge: number; runbookUrl: string; drill: PostgresPitrDrillProps };
     if (props.backup) {
       const b = props.backup;
       if (!/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/[A-Za-z0-9._\-/]*)?$/.test(b.destinationPath)) {
@@ -503,7 +495,33 @@ export class Postgres extends Construct {
       secrets.push({ name: b.credentials.secretName, keys: [idKey, secretKey].sort(), purpose: `S3 credentials for ${b.destinationPath}` });
       if (b.endpointCa) secrets.push({ name: b.endpointCa.secretName, keys: [b.endpointCa.key], purpose: 'CA bundle of the backup endpoint' });
       if (!/^https?:\/\/\S+$/.test(b.runbookUrl ?? '')) throw new ComponentError(C, n, 'backup.runbookUrl', 'must be an absolute URL', b.runbookUrl);
+      if (!b.drill || typeof b.drill.image !== 'string' || b.drill.image === '') throw new ComponentError(C, n, 'backup.drill.image', 'is required: WAL archiving and base backups ship with a restore drill that proves them (image: PostgreSQL + barman-cloud, PITR_DRILL_IMAGE)', b.drill?.image);
+      const drillSchedule = b.drill.schedule ?? '30 6 * * 0';
+      let drillInterval: number;
+      try {
+        drillInterval = scheduleInterval(drillSchedule);
+      } catch (e) {
+        throw new ComponentError(C, n, 'backup.drill.schedule', `is not a CronJob schedule: ${(e as Error).message}`, drillSchedule);
+      }
+      const drill: PostgresPitrDrillProps = {
+        cluster: n,
+        namespace: props.namespace,
+        image: b.drill.image,
+        destinationPath: b.destinationPath,
+        ...(b.endpointUrl ? { endpointUrl: b.endpointUrl } : {}),
+        credentials: { secretName: b.credentials.secretName, accessKeyIdKey: idKey, secretAccessKeyKey: secretKey },
+        ...(b.endpointCa ? { endpointCa: b.endpointCa } : {}),
+        database: props.database,
+        schedule: drillSchedule,
+        ...(b.drill.minTables !== undefined ? { minTables: b.drill.minTables } : {}),
+        workSize: b.drill.workSize ?? storageSize,
+        ...(b.drill.recoveryTimeoutSeconds !== undefined ? { recoveryTimeoutSeconds: b.drill.recoveryTimeoutSeconds } : {}),
+        ...(b.drill.resources ? { resources: b.drill.resources } : {}),
+        interval: drillInterval,
+        runbookUrl: b.runbookUrl,
+      };
       backup = {
+        drill,
         egress,
         maxAge,
         runbookUrl: b.runbookUrl,
@@ -613,9 +631,17 @@ export class Postgres extends Construct {
       this.backupRules = new PrometheusRules(this, 'BackupRules', {
         name: `${n}-backup`,
         namespace: props.namespace,
-        rules: postgresBackupAlerts({ name: n, namespace: props.namespace, runbookUrl: backup.runbookUrl, maxBackupAgeHours: backup.maxAge }),
+        rules: [
+          ...postgresBackupAlerts({ name: n, namespace: props.namespace, runbookUrl: backup.runbookUrl, maxBackupAgeHours: backup.maxAge }),
+          ...pitrDrillAlerts({ cluster: n, namespace: props.namespace, interval: backup.drill.interval, runbookUrl: backup.runbookUrl }),
+        ],
         ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
         concerns: ['X-6', 'X-8', ...concerns],
+      });
+      this.pitrDrill = new PostgresPitrDrill(this, 'PitrDrill', {
+        ...backup.drill,
+        egress: [dnsEgress(C, n, props.dnsNamespace, props.dnsPodLabel), backup.egress],
+        concerns,
       });
     }
 
@@ -636,6 +662,16 @@ export class Postgres extends Construct {
         },
       });
       trace(this.podMonitor, 'X-8', ...concerns);
+      if (props.runbookUrl !== undefined) {
+        if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, n, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+        this.healthRules = new PrometheusRules(this, 'HealthRules', {
+          name: `${n}-health`,
+          namespace: props.namespace,
+          rules: postgresHealthAlerts({ name: n, namespace: props.namespace, runbookUrl: props.runbookUrl, concerns }),
+          ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+          concerns: ['X-8', ...concerns],
+        });
+      }
     }
     this.secrets = secrets.sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -6,12 +6,18 @@
  * oliver006/redis_exporter sidecar with a ServiceMonitor, and alert rules (down, memory near
  * the limit, rejected connections).
  *
- * - Password: never in the ConfigMap, the args or the environment literals. An init container
- *   reads `REDIS_PASSWORD` (a Secret reference) and writes `requirepass "<escaped>"` to a
+ * - Password: never in the ConfigMap, the args or the environment (issue 14 item 17). The Secret
+ *   key is mounted read-only as a file (`REDIS_PASSWORD_FILE`, a projected volume, mode 0440 for
+ *   the pod's group). An init container reads it and writes `requirepass "<escaped>"` to a
  *   memory-backed emptyDir (mode 0600); `redis.conf` only says `include /run/redis-auth/auth.conf`.
  *   Unlike `--requirepass $REDIS_PASSWORD` in a shell command, the password never shows in the
- *   process list. The readiness check authenticates with `REDISCLI_AUTH` (also a Secret
- *   reference), the exporter with `REDIS_PASSWORD` (it reads that variable itself).
+ *   process list. The readiness check sets `REDISCLI_AUTH` for redis-cli from the file inside
+ *   the probe's shell (redis-cli reads that variable, src/redis-cli.c `REDIS_CLI_AUTH_ENV`). The
+ *   exporter reads the JSON password map the init container writes beside it
+ *   (`REDIS_PASSWORD_FILE` of redis_exporter v1.77.0, main.go:149, exporter/pwd_file.go: a JSON
+ *   object `{"<REDIS_ADDR>": "<password>"}`, looked up by the scrape URI, exporter/redis.go:58).
+ *   HAProxy (replicated mode) gets it through `global setenv` in a file an init container renders
+ *   into a memory emptyDir, loaded before haproxy.cfg.
  * - `maxmemory` = memory limit × `maxmemoryRatio` (@default 0.75): the rest of the container's
  *   limit covers allocator fragmentation, client and replication buffers, and the copy-on-write
  *   pages of an AOF rewrite fork, so Redis refuses writes (`noeviction`) before the kernel
@@ -51,11 +57,16 @@ import {
   type ContainerSpec,
   type Endpoint,
   type SecretKeyRef,
+  type SecretVolume,
   type Tier,
   podVolumeSizes,
 } from './stateful.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
-import type { ImageRef } from '../stacks/schema.js';
+import type { ImageRef } from '../kube/image.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
+import { aofStorageSize, redisStorageProblem } from '../kube/storage.js';
+
+export { AOF_STORAGE_FACTOR, aofStorageSize, redisStorageProblem } from '../kube/storage.js';
 
 /** redis 8.2.2 (Alpine), the official Docker library image: the current stable line, OSI-licensed (AGPLv3 option) since Redis 8, and the release that fixes CVE-2025-49844 (Lua use-after-free). Alpine: smaller, has `sh` for the init container. Runs as UID 999 (`redis`). */
 export const REDIS_IMAGE: ImageRef = { repository: 'docker.io/library/redis', tag: '8.2.2-alpine' };
@@ -68,6 +79,13 @@ export const REDIS_EXPORTER_PORT = 9121;
 export const SENTINEL_PORT = 26379;
 /** HAProxy's health endpoint (`/healthz`, readiness) in replicated mode. */
 export const HAPROXY_HEALTH_PORT = 8404;
+/** Where the password Secret key is mounted read-only (a projected volume, mode 0440, the pod's fsGroup). */
+export const REDIS_PASSWORD_FILE = '/run/secrets/redis/password';
+const PASSWORD_DIR = '/run/secrets/redis';
+/** The exporter's scrape address; also the key of its password map (redis_exporter exporter/redis.go:58 looks the URI up as is). */
+const EXPORTER_ADDR = `redis://localhost:${REDIS_PORT}`;
+/** redis-cli in a probe: `REDISCLI_AUTH` from the mounted file, set for that one command only. */
+const cliPing = (port: number) => `REDISCLI_AUTH="$(cat ${REDIS_PASSWORD_FILE})" redis-cli -p ${port} ping | grep -q PONG`;
 const REDIS_UID = 999;
 /** The official haproxy image's `haproxy` user and group. */
 const HAPROXY_UID = 99;
@@ -240,12 +258,30 @@ export function redisConf(o: { maxmemory: number; policy: string; maxclients: nu
   ].join('\n');
 }
 
-/** Shell of the init container: escape `\` and `"` and write the include file, readable by Redis only. */
+/**
+ * Shell of the init container: read the password from the mounted file (`REDIS_PASSWORD_FILE`),
+ * escape `\\` and `"` and write the include file and the exporter's password map (JSON escapes the
+ * same two characters; the address is `REDIS_EXPORTER_ADDR`), readable by the pod's user only.
+ */
 export const AUTH_SCRIPT = [
   'set -eu',
   'umask 077',
-  'escaped=$(printf \'%s\' "$REDIS_PASSWORD" | sed \'s/[\\\\"]/\\\\&/g\')',
+  'escaped=$(sed \'s/[\\\\"]/\\\\&/g\' "$REDIS_PASSWORD_FILE")',
   'printf \'requirepass "%s"\\n\' "$escaped" > /run/redis-auth/auth.conf',
+  'printf \'{"%s": "%s"}\\n\' "$REDIS_EXPORTER_ADDR" "$escaped" > /run/redis-auth/exporter.json',
+].join('\n');
+
+/**
+ * Shell of HAProxy's init container (replicated mode): `global setenv REDIS_PASSWORD "<escaped>"`
+ * from the mounted file into `/run/haproxy/auth.cfg` (memory emptyDir, mode 0600), loaded before
+ * haproxy.cfg, whose checks read `%[env(REDIS_PASSWORD)]`. Inside HAProxy's double quotes `\\`, `"`
+ * and `$` are escaped (HAProxy configuration manual 2.2 "Quoting and escaping").
+ */
+export const HAPROXY_AUTH_SCRIPT = [
+  'set -eu',
+  'umask 077',
+  'escaped=$(sed \'s/[\\\\"$]/\\\\&/g\' "$REDIS_PASSWORD_FILE")',
+  'printf \'global\\n  setenv REDIS_PASSWORD "%s"\\n\' "$escaped" > /run/haproxy/auth.cfg',
 ].join('\n');
 
 /** Static head of `sentinel.conf` (replicated mode): the init container appends the monitored primary, the timings and the password. */
@@ -270,8 +306,8 @@ export function sentinelConf(): string {
  * answers naming a member count); when none answers (first start, or every member restarted),
  * member 0. When the sentinels still name this very member (it restarted before they failed over),
  * it waits up to `REDIS_HA_WAIT_SECONDS` for their failover instead of coming back as a primary
- * that may have lost its data and would then empty the replicas. Environment: `REDIS_PASSWORD`
- * (Secret reference), `POD_NAME`, and the literals `REDIS_HA_*` (member host names in ordinal order,
+ * that may have lost its data and would then empty the replicas. Environment: `REDIS_PASSWORD_FILE`
+ * (the mounted Secret key), `REDIS_EXPORTER_ADDR`, `POD_NAME`, and the literals `REDIS_HA_*` (member host names in ordinal order,
  * master group name, ports, quorum, timings).
  */
 export const HA_INIT_SCRIPT = [
@@ -290,6 +326,7 @@ export const HA_INIT_SCRIPT = [
   '  echo "redis-ha: pod $POD_NAME has no host in REDIS_HA_HOSTS" >&2',
   '  exit 1',
   'fi',
+  'REDIS_PASSWORD=$(cat "$REDIS_PASSWORD_FILE")',
   'export REDISCLI_AUTH="$REDIS_PASSWORD"',
   'ask() {',
   '  for h in $REDIS_HA_HOSTS; do',
@@ -331,6 +368,8 @@ export const HA_INIT_SCRIPT = [
   '  printf \'sentinel sentinel-pass "%s"\\n\' "$pw"',
   '  printf \'requirepass "%s"\\n\' "$pw"',
   '} > /run/redis/sentinel.conf',
+  // The exporter's password map (JSON escapes the same two characters as redis.conf).
+  'printf \'{"%s": "%s"}\\n\' "$REDIS_EXPORTER_ADDR" "$pw" > /run/redis/exporter.json',
   'if [ "$primary" = "$self" ]; then echo "redis-ha: $self starts as the primary"; else echo "redis-ha: $self starts as a replica of $primary"; fi',
 ].join('\n');
 
@@ -351,7 +390,7 @@ export function haproxyConfig(o: { master: string; hosts: readonly string[]; quo
     `  server ${name} ${host}:${port} check inter 1s ${extra} resolvers cluster resolve-prefer ipv4 init-addr none`;
   const lines = [
     `# Rendered by stackbook (components/redis.ts): clients of Redis "${o.master}" reach the current primary only.`,
-    '# No password here: HAProxy reads REDIS_PASSWORD (a Secret reference) from its environment.',
+    '# No password here: REDIS_PASSWORD is set by /run/haproxy/auth.cfg (global setenv), rendered by the init container from the mounted Secret.',
     'global',
     '  log stdout format raw local0 notice',
     `  maxconn ${o.maxconn}`,
@@ -465,8 +504,6 @@ export function redisReplicationAlerts(name: string, namespace: string, replicas
 const HAPROXY_RESOURCES: WorkloadResources = { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '128Mi' };
 const SENTINEL_RESOURCES: WorkloadResources = { cpuRequest: '20m', cpuLimit: '100m', memoryRequest: '32Mi', memoryLimit: '64Mi' };
 const INIT_RESOURCES: WorkloadResources = { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' };
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
 /** The objects of a replicated Redis (`replicas` ≥ 3). */
 export interface RedisHaObjects {
@@ -491,29 +528,6 @@ export interface RedisHaObjects {
   /** Member host names, in ordinal order. */
   readonly hosts: readonly string[];
   readonly quorum: number;
-}
-
-/** Volume size of a persistent Redis, as a multiple of `maxmemory` (AOF rewrite: old + new files + increments). */
-export const AOF_STORAGE_FACTOR = 3;
-
-/** The PVC size a persistent Redis with `maxmemory` bytes needs at least, and the default: whole Gi, ≥ 1Gi. */
-export function aofStorageSize(maxmemory: number): { minBytes: number; defaultSize: string } {
-  const minBytes = AOF_STORAGE_FACTOR * maxmemory;
-  return { minBytes, defaultSize: `${Math.max(1, Math.ceil(minBytes / 1024 ** 3))}Gi` };
-}
-
-/**
- * Why `storageSize` cannot hold a persistent Redis with this memory limit (maxmemory = limit ×
- * ratio), or undefined: for stack rules, which find it before rendering.
- */
-export function redisStorageProblem(memoryLimit: string, storageSize: string, ratio = 0.75): string | undefined {
-  const limit = parseBytes(memoryLimit);
-  const size = parseBytes(storageSize);
-  if (limit === undefined || size === undefined) return undefined;
-  const maxmemory = Math.floor(limit * ratio);
-  const { minBytes, defaultSize } = aofStorageSize(maxmemory);
-  if (size >= minBytes) return undefined;
-  return `must be at least ${AOF_STORAGE_FACTOR} × maxmemory (${Math.ceil(minBytes / 1024 ** 2)}Mi for maxmemory ${Math.floor(maxmemory / 1024 ** 2)}Mi): an AOF rewrite writes a second copy of the dataset beside the old one; use ${defaultSize} or lower the memory limit`;
 }
 
 export class Redis extends Construct implements RedisSource {
@@ -566,16 +580,20 @@ export class Redis extends Construct implements RedisSource {
     this.storeName = name;
     const concerns = ['X-5', ...(props.concerns ?? [])];
     const monitoringNamespace = props.monitoringNamespace ?? 'monitoring';
-    const password = { secret: { name: props.passwordSecret.name, key: props.passwordSecret.key } };
-    const exporter: ContainerSpec = {
+    const password = { name: 'password', items: [{ secret: props.passwordSecret.name, key: props.passwordSecret.key, path: 'password' }] };
+    const passwordMount = { volume: 'password', path: PASSWORD_DIR, readOnly: true };
+    const fileEnv = { REDIS_PASSWORD_FILE: REDIS_PASSWORD_FILE, REDIS_EXPORTER_ADDR: EXPORTER_ADDR };
+    // The password map the init container wrote into `dir` (a memory emptyDir, mounted read-only).
+    const exporter = (volume: string, dir: string): ContainerSpec => ({
       name: 'exporter',
       image: props.exporterImage,
-      env: { REDIS_ADDR: `redis://localhost:${REDIS_PORT}`, REDIS_PASSWORD: password },
+      env: { REDIS_ADDR: EXPORTER_ADDR, REDIS_PASSWORD_FILE: `${dir}/exporter.json` },
+      mounts: [{ volume, path: dir, readOnly: true }],
       ports: [{ name: 'metrics', port: REDIS_EXPORTER_PORT }],
       liveness: { tcp: { port: REDIS_EXPORTER_PORT } },
       readiness: { http: { path: '/health', port: REDIS_EXPORTER_PORT } },
       resources: props.exporterResources ?? EXPORTER_RESOURCES,
-    };
+    });
     const confOptions = { maxmemory: this.maxmemory, policy: props.maxmemoryPolicy ?? 'noeviction', maxclients, persistence: this.persistence };
 
     if (replicas === 1) {
@@ -603,6 +621,7 @@ export class Redis extends Construct implements RedisSource {
             ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
           ],
           configMaps: [{ name: 'config', configMap: this.config.name }],
+          secrets: [password],
           ...(this.persistence
             ? { volumeClaims: [{ name: 'data', size: this.storageSize, ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }] }
             : {}),
@@ -611,19 +630,18 @@ export class Redis extends Construct implements RedisSource {
               name: 'auth',
               image: props.image,
               command: ['/bin/sh', '-c', AUTH_SCRIPT],
-              env: { REDIS_PASSWORD: password },
+              env: fileEnv,
               resources: INIT_RESOURCES,
-              mounts: [{ volume: 'auth', path: '/run/redis-auth' }],
+              mounts: [{ volume: 'auth', path: '/run/redis-auth' }, passwordMount],
             },
           ],
           container: {
             name: 'redis',
             image: props.image,
             command: ['redis-server', '/etc/redis/redis.conf'],
-            env: { REDISCLI_AUTH: password },
             ports: [{ name: 'redis', port: REDIS_PORT }],
             liveness: { tcp: { port: REDIS_PORT } },
-            readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${REDIS_PORT} ping | grep -q PONG`] },
+            readiness: { exec: ['/bin/sh', '-c', cliPing(REDIS_PORT)] },
             startupSeconds: this.persistence ? 300 : 30,
             resources,
             mounts: [
@@ -631,9 +649,10 @@ export class Redis extends Construct implements RedisSource {
               { volume: 'auth', path: '/run/redis-auth', readOnly: true },
               { volume: 'data', path: '/data' },
               { volume: 'tmp', path: '/tmp' },
+              passwordMount,
             ],
           },
-          sidecars: [exporter],
+          sidecars: [exporter('auth', '/run/redis-auth')],
           concerns,
         },
         C,
@@ -652,7 +671,7 @@ export class Redis extends Construct implements RedisSource {
       trace([store.serviceAccount, store.statefulSet, store.headless, store.service, store.pdb, store.networkPolicy], ...concerns);
     } else {
       this.store = undefined;
-      const ha = this.replicated(C, name, props, { replicas, concerns, monitoringNamespace, password, exporter, resources, confOptions });
+      const ha = this.replicated(C, name, props, { replicas, concerns, monitoringNamespace, password, passwordMount, fileEnv, exporter: exporter('run', '/run/redis'), resources, confOptions });
       this.config = ha.config;
       this.ha = ha.objects;
       this.serviceMonitor = ha.serviceMonitor;
@@ -678,7 +697,9 @@ export class Redis extends Construct implements RedisSource {
       replicas: number;
       concerns: string[];
       monitoringNamespace: string;
-      password: { secret: { name: string; key: string } };
+      password: SecretVolume;
+      passwordMount: { volume: string; path: string; readOnly: boolean };
+      fileEnv: Record<string, string>;
       exporter: ContainerSpec;
       resources: WorkloadResources;
       confOptions: Parameters<typeof redisConf>[0];
@@ -696,7 +717,7 @@ export class Redis extends Construct implements RedisSource {
       throw new ComponentError(C, name, 'failoverTimeoutMilliseconds', `must be an integer ≥ 2 × downAfterMilliseconds (${2 * downAfter})`, failoverTimeout);
     }
     const domain = props.clusterDomain ?? 'cluster.local';
-    if (!DOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
+    if (!DNS_SUBDOMAIN.test(domain)) throw new ComponentError(C, name, 'clusterDomain', 'must be a DNS domain such as cluster.local', domain);
     if (props.clients.length === 0) throw new ComponentError(C, name, 'clients', 'must name at least one client workload (nobody could connect)');
 
     const nodeName = `${name}-node`;
@@ -727,10 +748,10 @@ export class Redis extends Construct implements RedisSource {
       ...(this.persistence ? [] : [{ name: 'data', sizeLimit: '1Gi' }]),
     ];
     const configMaps = [{ name: 'config', configMap: config.name }];
-    const volumeNames = podVolumeSizes(emptyDirs, ['config', ...(this.persistence ? ['data'] : [])]);
+    const volumeNames = podVolumeSizes(emptyDirs, ['config', 'password', ...(this.persistence ? ['data'] : [])]);
     const haEnv = {
       POD_NAME: { field: 'metadata.name' },
-      REDIS_PASSWORD: o.password,
+      ...o.fileEnv,
       REDIS_HA_HOSTS: hosts.join(' '),
       REDIS_HA_MASTER: name,
       REDIS_HA_QUORUM: String(quorum),
@@ -750,43 +771,44 @@ export class Redis extends Construct implements RedisSource {
       mounts: [
         { volume: 'config', path: '/etc/redis', readOnly: true },
         { volume: 'run', path: '/run/redis' },
+        o.passwordMount,
       ],
     };
     const redis: ContainerSpec = {
       name: 'redis',
       image: props.image,
       command: ['redis-server', '/run/redis/redis.conf'],
-      env: { REDISCLI_AUTH: o.password },
       ports: [{ name: 'redis', port: REDIS_PORT }],
       liveness: { tcp: { port: REDIS_PORT } },
-      readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${REDIS_PORT} ping | grep -q PONG`] },
+      readiness: { exec: ['/bin/sh', '-c', cliPing(REDIS_PORT)] },
       startupSeconds: this.persistence ? 300 : 60,
       resources: o.resources,
       mounts: [
         { volume: 'run', path: '/run/redis' },
         { volume: 'data', path: '/data' },
         { volume: 'tmp', path: '/tmp' },
+        o.passwordMount,
       ],
     };
     const sentinel: ContainerSpec = {
       name: 'sentinel',
       image: props.image,
       command: ['redis-server', '/run/redis/sentinel.conf', '--sentinel'],
-      env: { REDISCLI_AUTH: o.password },
       ports: [{ name: 'sentinel', port: SENTINEL_PORT }],
       liveness: { tcp: { port: SENTINEL_PORT } },
-      readiness: { exec: ['/bin/sh', '-c', `redis-cli -p ${SENTINEL_PORT} ping | grep -q PONG`] },
+      readiness: { exec: ['/bin/sh', '-c', cliPing(SENTINEL_PORT)] },
       resources: props.sentinelResources ?? SENTINEL_RESOURCES,
       mounts: [
         { volume: 'run', path: '/run/redis' },
         { volume: 'tmp', path: '/tmp' },
+        o.passwordMount,
       ],
     };
     const spread = (sel: Record<string, string>): k8s.TopologySpreadConstraint[] => [
       { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: sel } },
       { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'DoNotSchedule', labelSelector: { matchLabels: sel } },
     ];
-    const volumes = podVolumes(emptyDirs, configMaps);
+    const volumes = podVolumes(emptyDirs, configMaps, [o.password]);
     const statefulSet = new k8s.KubeStatefulSet(this, 'NodeStatefulSet', {
       metadata: { name: nodeName, namespace: ns, labels: nodeSel },
       spec: {
@@ -865,7 +887,25 @@ export class Redis extends Construct implements RedisSource {
 
     // ------------------------------------------------------------------ HAProxy
     const proxySa = new k8s.KubeServiceAccount(this, 'ProxyServiceAccount', { metadata: { name, namespace: ns, labels: proxySel }, automountServiceAccountToken: false });
-    const proxyVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '16Mi' }], ['haproxy']);
+    const proxyEmptyDirs = [
+      { name: 'tmp', sizeLimit: '16Mi' },
+      { name: 'run', sizeLimit: '1Mi', medium: 'Memory' as const },
+    ];
+    const proxyVolumes = podVolumeSizes(proxyEmptyDirs, ['haproxy', 'password']);
+    const proxyInit = hardenedContainer(
+      C,
+      name,
+      {
+        name: 'auth',
+        image: props.haproxyImage,
+        command: ['/bin/sh', '-c', HAPROXY_AUTH_SCRIPT],
+        env: { REDIS_PASSWORD_FILE: REDIS_PASSWORD_FILE },
+        resources: INIT_RESOURCES,
+        mounts: [{ volume: 'run', path: '/run/haproxy' }, o.passwordMount],
+      },
+      'init',
+      proxyVolumes,
+    );
     const proxyContainer: k8s.Container = {
       ...hardenedContainer(
         C,
@@ -873,8 +913,8 @@ export class Redis extends Construct implements RedisSource {
         {
           name: 'haproxy',
           image: props.haproxyImage,
-          command: ['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db'],
-          env: { REDIS_PASSWORD: o.password },
+          // auth.cfg first: its `global setenv` is in place before the checks read env(REDIS_PASSWORD).
+          command: ['haproxy', '-f', '/run/haproxy/auth.cfg', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db'],
           ports: [
             { name: 'redis', port: REDIS_PORT },
             { name: 'health', port: HAPROXY_HEALTH_PORT },
@@ -887,6 +927,7 @@ export class Redis extends Construct implements RedisSource {
           resources: props.haproxyResources ?? HAPROXY_RESOURCES,
           mounts: [
             { volume: 'haproxy', path: '/usr/local/etc/haproxy', readOnly: true },
+            { volume: 'run', path: '/run/haproxy', readOnly: true },
             { volume: 'tmp', path: '/tmp' },
           ],
         },
@@ -912,8 +953,9 @@ export class Redis extends Construct implements RedisSource {
             terminationGracePeriodSeconds: 30,
             securityContext: restrictedPodSecurity(C, name, HAPROXY_UID),
             topologySpreadConstraints: spread(proxySel),
+            initContainers: [proxyInit],
             containers: [proxyContainer],
-            volumes: podVolumes([{ name: 'tmp', sizeLimit: '16Mi' }], [{ name: 'haproxy', configMap: proxyConfig.name }]),
+            volumes: podVolumes(proxyEmptyDirs, [{ name: 'haproxy', configMap: proxyConfig.name }], [o.password]),
           },
         },
       },

@@ -19,9 +19,11 @@
  * 30–90 (the runbook), staging 14–30 (decision: between the two, long enough to debug a
  * release candidate, short enough to keep staging small).
  *
- * Credentials only as Secret references: `mc` reads the keys from stdin (piped from env, never
- * argv), clickhouse-client reads `CLICKHOUSE_PASSWORD`, mongosh builds its client from
- * `process.env.MONGODB_URI`.
+ * Credentials only as mounted Secret files (issue 14 item 17), read-only under
+ * `RETENTION_SECRETS_DIR`, never environment variables: `mc` reads the keys from stdin (piped by
+ * the shell from the files, never argv), clickhouse-client gets `CLICKHOUSE_PASSWORD` for its one
+ * process from the file (exported by the shell that execs it; not in the pod spec), mongosh
+ * reads the URI file itself (`fs.readFileSync`).
  */
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
@@ -41,18 +43,10 @@ import type { ClickHouseConnection } from './clickhouse.js';
 import type { MinioConnection } from './minio.js';
 import type { MongoConnection } from './mongodb.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
+import { isDnsLabel } from '../kube/names.js';
+import { retentionRange } from '../kube/tier.js';
 
-/** Allowed retention in days per tier (inclusive). */
-export function retentionRange(tier: Tier): { readonly min: number; readonly max: number } {
-  switch (tier) {
-    case 'development':
-      return { min: 7, max: 14 };
-    case 'staging':
-      return { min: 14, max: 30 };
-    case 'production':
-      return { min: 30, max: 90 };
-  }
-}
+export { retentionRange } from '../kube/tier.js';
 
 /** Throw a ComponentError unless `days` is an integer in the tier's range. */
 export function checkRetentionDays(component: string, id: string, days: number, tier: Tier): void {
@@ -86,8 +80,13 @@ export interface RetentionJobProps {
 const JOB_RESOURCES: WorkloadResources = { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '256Mi' };
 const SQL_IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/** Where a retention Job's Secret keys are mounted read-only, one file per key. */
+export const RETENTION_SECRETS_DIR = '/run/secrets/retention';
+
 interface JobSpec {
   readonly component: string;
+  /** Secret keys mounted as `RETENTION_SECRETS_DIR/<path>`. */
+  readonly secretFiles: readonly { readonly path: string; readonly ref: { readonly name: string; readonly key: string } }[];
   readonly files: Readonly<Record<string, string>>;
   readonly command: readonly string[];
   readonly env: Readonly<Record<string, EnvValue>>;
@@ -105,7 +104,7 @@ class RetentionJob extends Construct {
     super(scope, id);
     const C = spec.component;
     const n = props.name;
-    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n) || n.length > 54) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 54 characters (a hash is appended)', n);
+    if (!isDnsLabel(n, 54)) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 54 characters (a hash is appended)', n);
     checkRetentionDays(C, n, props.retentionDays, props.tier);
     const backoff = props.backoffLimit ?? 3;
     if (!Number.isInteger(backoff) || backoff < 0 || backoff > 10) throw new ComponentError(C, n, 'backoffLimit', 'must be an integer 0–10', backoff);
@@ -121,7 +120,7 @@ class RetentionJob extends Construct {
       metadata: { name: n, namespace: props.namespace, labels },
       automountServiceAccountToken: false,
     });
-    const volumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }], ['config']);
+    const volumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }], ['config', 'secrets']);
     const container = hardenedContainer(
       C,
       n,
@@ -133,13 +132,14 @@ class RetentionJob extends Construct {
         resources: props.resources ?? JOB_RESOURCES,
         mounts: [
           { volume: 'config', path: '/etc/retention', readOnly: true },
+          { volume: 'secrets', path: RETENTION_SECRETS_DIR, readOnly: true },
           { volume: 'tmp', path: '/tmp' },
         ],
       },
       'job',
       volumes,
     );
-    const hash = checksum({ image: props.image, command: spec.command, env: spec.env, files: spec.files }).slice(0, 8);
+    const hash = checksum({ image: props.image, command: spec.command, env: spec.env, files: spec.files, secretFiles: spec.secretFiles }).slice(0, 8);
     this.job = new k8s.KubeJob(this, 'Job', {
       metadata: { name: `${n}-${hash}`, namespace: props.namespace, labels },
       spec: {
@@ -155,7 +155,9 @@ class RetentionJob extends Construct {
             restartPolicy: 'Never',
             securityContext: restrictedPodSecurity(C, n, spec.uid),
             containers: [container],
-            volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], [{ name: 'config', configMap: n }]),
+            volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], [{ name: 'config', configMap: n }], [
+              { name: 'secrets', items: spec.secretFiles.map((f) => ({ secret: f.ref.name, key: f.ref.key, path: f.path })) },
+            ]),
           },
         },
       },
@@ -203,8 +205,9 @@ export function minioLifecycle(days: number, abortAfterDays: number, prefix = ''
 
 export const MINIO_LIFECYCLE_SCRIPT = [
   'set -eu',
-  // Keys on stdin (mc reads them when they are not arguments): never in argv or on disk but the alias file in /tmp.
-  'printf \'%s\\n%s\\n\' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" | mc alias set target "$S3_URL" --api S3v4 >/dev/null',
+  // Keys on stdin (mc reads them when they are not arguments), from the mounted files: never in
+  // argv, the environment or on disk but the alias file in /tmp.
+  `printf '%s\\n%s\\n' "$(cat ${RETENTION_SECRETS_DIR}/access-key)" "$(cat ${RETENTION_SECRETS_DIR}/secret-key)" | mc alias set target "$S3_URL" --api S3v4 >/dev/null`,
   'mc mb --ignore-existing "target/$BUCKET"',
   'mc ilm rule import "target/$BUCKET" < /etc/retention/lifecycle.json',
   'mc ilm rule ls "target/$BUCKET"',
@@ -219,7 +222,6 @@ export class MinioLifecycleJob extends RetentionJob {
     const hours = props.abortIncompleteUploadsAfterHours ?? 72;
     if (!Number.isInteger(hours) || hours < 24 || hours % 24 !== 0) throw new ComponentError(C, props.name, 'abortIncompleteUploadsAfterHours', 'must be a whole number of days (24, 48, 72, …)', hours);
     if (props.prefix !== undefined && /[\s"\\]/.test(props.prefix)) throw new ComponentError(C, props.name, 'prefix', 'must not contain spaces, quotes or backslashes', props.prefix);
-    const ref = (s: { name: string; key: string }) => ({ secret: { name: s.name, key: s.key } });
     super(scope, id, props, {
       component: C,
       files: { 'lifecycle.json': minioLifecycle(props.retentionDays, hours / 24, props.prefix) },
@@ -228,9 +230,11 @@ export class MinioLifecycleJob extends RetentionJob {
         BUCKET: bucket,
         MC_CONFIG_DIR: '/tmp/mc',
         S3_URL: props.connection.url,
-        S3_ACCESS_KEY: ref(props.connection.accessKeySecret),
-        S3_SECRET_KEY: ref(props.connection.secretKeySecret),
       },
+      secretFiles: [
+        { path: 'access-key', ref: props.connection.accessKeySecret },
+        { path: 'secret-key', ref: props.connection.secretKeySecret },
+      ],
       endpoint: props.connection.endpoint,
       uid: 10001,
     });
@@ -273,7 +277,11 @@ export class ClickHouseTtlJob extends RetentionJob {
     super(scope, id, props, {
       component: C,
       files: { 'retention.sql': clickhouseTtlSql(props.tables, props.retentionDays) },
+      // The password for clickhouse-client's one process, from the mounted file (not in the pod spec).
       command: [
+        '/bin/sh',
+        '-c',
+        `CLICKHOUSE_PASSWORD="$(cat ${RETENTION_SECRETS_DIR}/clickhouse-password)" exec clickhouse-client "$@"`,
         'clickhouse-client',
         '--host',
         c.host,
@@ -286,7 +294,8 @@ export class ClickHouseTtlJob extends RetentionJob {
         '--queries-file',
         '/etc/retention/retention.sql',
       ],
-      env: { CLICKHOUSE_PASSWORD: { secret: { name: c.passwordSecret.name, key: c.passwordSecret.key } } },
+      env: {},
+      secretFiles: [{ path: 'clickhouse-password', ref: c.passwordSecret }],
       endpoint: c.endpoint,
       uid: 101,
     });
@@ -311,7 +320,7 @@ export function mongoTtlScript(indexes: readonly MongoTtlIndex[], days: number):
   const specs = indexes.map((i) => ({ ...i, expireAfterSeconds: days * 86400 }));
   return `// Rendered by stackbook (components/retention.ts): ${days}-day TTL indexes. Idempotent.
 const specs = ${JSON.stringify(specs, null, 2)};
-const client = new Mongo(process.env.MONGODB_URI);
+const client = new Mongo(require('fs').readFileSync(${JSON.stringify(`${RETENTION_SECRETS_DIR}/mongodb-uri`)}, 'utf8').trim());
 for (const s of specs) {
   const db = client.getDB(s.database);
   const key = { [s.field]: 1 };
@@ -348,7 +357,8 @@ export class MongoTtlJob extends RetentionJob {
       component: C,
       files: { 'mongo-ttl.js': mongoTtlScript(props.indexes, props.retentionDays) },
       command: ['mongosh', '--nodb', '--quiet', '--norc', '/etc/retention/mongo-ttl.js'],
-      env: { MONGODB_URI: { secret: { name: props.connection.uriSecret.name, key: props.connection.uriSecret.key } } },
+      env: {},
+      secretFiles: [{ path: 'mongodb-uri', ref: props.connection.uriSecret }],
       endpoint: props.connection.endpoint,
       uid: 999,
     });

@@ -24,6 +24,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { ComponentError, trace } from './meta.js';
 import type { EnvValue } from './workload.js';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
 
 export type SecretSourceKind = 'pulumi' | 'vault' | 'existing';
 export const SECRET_SOURCES: readonly SecretSourceKind[] = ['pulumi', 'vault', 'existing'];
@@ -33,8 +34,6 @@ export const ROTATION_PREFIX = 'rotation.stackbook.io/';
 /** Annotation carrying a Secret's own rotation version (on its ExternalSecret / Pulumi Secret). */
 export const ROTATION_VERSION_ANNOTATION = `${ROTATION_PREFIX}version`;
 
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 /** Secret data keys (the API server's rule). */
 export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 /** A Vault path `mount/path...`: no leading/trailing slash, no empty or dot segments. */

@@ -32,10 +32,14 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import type { EnvValue, WorkloadResources } from './workload.js';
-import { SECRET_NAME } from '../policies/rules.js';
+import { SECRET_NAME } from '../kube/secrets.js';
+import { DNS_LABEL, isDnsLabel } from '../kube/names.js';
+import { parseBytes } from '../kube/quantity.js';
+import { restrictedPodSecurity } from '../kube/security.js';
 
-/** Environment tier (`stackbook:tier`). */
-export type Tier = 'development' | 'staging' | 'production';
+export { parseBytes } from '../kube/quantity.js';
+export { restrictedPodSecurity } from '../kube/security.js';
+export type { Tier } from '../kube/tier.js';
 
 /** A key of a Kubernetes Secret (the value never enters a manifest). */
 export interface SecretKeyRef {
@@ -178,16 +182,6 @@ export interface StatefulProps {
 }
 
 const DEFAULT_RESOURCES: WorkloadResources = { cpuRequest: '100m', cpuLimit: '500m', memoryRequest: '128Mi', memoryLimit: '256Mi' };
-const NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const PORT_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-
-/** Bytes of a Kubernetes memory quantity (`256Mi`, `1Gi`, `500M`, `1e9` not supported). */
-export function parseBytes(q: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q);
-  if (!m) return undefined;
-  const mult: Record<string, number> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, Ti: 1024 ** 4, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
-  return Math.floor(Number(m[1]) * mult[m[2] ?? '']!);
-}
 
 function quantity(v: string): k8s.Quantity {
   return k8s.Quantity.fromString(v);
@@ -218,19 +212,6 @@ function probeOf(C: string, id: string, prop: string, p: ProbeSpec, timing: Part
   return { exec: { command: [...p.exec] }, ...timing };
 }
 
-/** The restricted pod security context for `uid` (also GID and fsGroup). */
-export function restrictedPodSecurity(C: string, id: string, uid: number): k8s.PodSecurityContext {
-  if (!Number.isInteger(uid) || uid < 1) throw new ComponentError(C, id, 'runAsUser', 'must be a non-root UID (≥ 1)', uid);
-  return {
-    runAsNonRoot: true,
-    runAsUser: uid,
-    runAsGroup: uid,
-    fsGroup: uid,
-    fsGroupChangePolicy: 'OnRootMismatch',
-    seccompProfile: { type: 'RuntimeDefault' },
-  };
-}
-
 /**
  * The volumes of a pod for `hardenedContainer`: name → the size a disk-backed emptyDir counts
  * against ephemeral storage (`undefined` for claims, ConfigMaps and memory-backed emptyDirs).
@@ -259,7 +240,7 @@ export function hardenedContainer(
   volumes: ReadonlySet<string> | PodVolumeSizes,
 ): k8s.Container {
   const where = kind === 'main' ? 'container' : `${kind === 'sidecar' ? 'sidecars' : kind === 'init' ? 'initContainers' : 'container'}.${spec.name}`;
-  if (!NAME.test(spec.name) || spec.name.length > 63) throw new ComponentError(C, id, `${where}.name`, 'must be a DNS label', spec.name);
+  if (!isDnsLabel(spec.name)) throw new ComponentError(C, id, `${where}.name`, 'must be a DNS label', spec.name);
   for (const [key, value] of Object.entries(spec.env ?? {})) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) throw new ComponentError(C, id, `${where}.env.${key}`, 'is not a valid variable name');
     if (typeof value === 'string' && SECRET_NAME.test(key)) {
@@ -268,7 +249,7 @@ export function hardenedContainer(
   }
   for (const p of spec.ports ?? []) {
     checkPort(C, id, `${where}.ports.${p.name}`, p.port);
-    if (!PORT_NAME.test(p.name) || p.name.length > 15) throw new ComponentError(C, id, `${where}.ports`, 'names must be ≤ 15 lower-case characters', p.name);
+    if (!isDnsLabel(p.name, 15)) throw new ComponentError(C, id, `${where}.ports`, 'names must be ≤ 15 lower-case characters', p.name);
   }
   for (const m of spec.mounts ?? []) {
     if (!volumes.has(m.volume)) throw new ComponentError(C, id, `${where}.mounts`, 'names a volume the pod does not have', m.volume);
@@ -363,7 +344,7 @@ export class StatefulStore extends Construct {
     super(scope, id);
     const C = component;
     const n = props.name;
-    if (!NAME.test(n) || n.length > 52) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 52 characters (pod names add a suffix)', n);
+    if (!isDnsLabel(n, 52)) throw new ComponentError(C, n, 'name', 'must be a DNS label of ≤ 52 characters (pod names add a suffix)', n);
     const replicas = props.replicas ?? 1;
     if (!Number.isInteger(replicas) || replicas < 1) throw new ComponentError(C, n, 'replicas', 'must be an integer ≥ 1', replicas);
     const grace = props.terminationGracePeriodSeconds ?? 60;
@@ -384,7 +365,7 @@ export class StatefulStore extends Construct {
       }
     }
     for (const v of [...emptyDirs, ...configMaps, ...secretVolumes, ...claims]) {
-      if (!NAME.test(v.name)) throw new ComponentError(C, n, 'volumes', 'names must be DNS labels', v.name);
+      if (!DNS_LABEL.test(v.name)) throw new ComponentError(C, n, 'volumes', 'names must be DNS labels', v.name);
       if (seenVolumes.has(v.name)) throw new ComponentError(C, n, 'volumes', 'has a duplicate name', v.name);
       seenVolumes.add(v.name);
     }

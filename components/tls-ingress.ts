@@ -16,6 +16,7 @@ import { ApiObject, Chart, Lazy } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, trace } from './meta.js';
+import { DNS_SUBDOMAIN } from '../kube/names.js';
 
 export type IngressClass = 'nginx' | 'alb';
 export type Exposure = 'public' | 'internal';
@@ -171,7 +172,7 @@ export class TlsIngress extends Construct {
   constructor(scope: Construct, id: string, props: TlsIngressProps) {
     super(scope, id);
     const C = 'TlsIngress';
-    if (!/^([a-z0-9]([-a-z0-9]*[a-z0-9])?\.)+[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(props.host)) {
+    if (!DNS_SUBDOMAIN.test(props.host) || !props.host.includes('.')) {
       throw new ComponentError(C, props.name, 'host', 'must be a fully qualified lowercase DNS name', props.host);
     }
     if (props.className !== undefined && !/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/.test(props.className)) {

@@ -6,9 +6,10 @@
 import { Construct } from 'constructs';
 import { ApiObject, JsonPatch } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
-import { ComponentError, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
-import { SECRET_NAME } from '../policies/rules.js';
-import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { ComponentError, imagePullPolicy, literalEnv, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
+import { SECRET_NAME } from '../kube/secrets.js';
+import { CONTRACT_ANNOTATION } from '../kube/annotations.js';
+import { byteValue } from '../kube/quantity.js';
 
 /** An environment variable: a literal (never a secret), or a reference. */
 export type EnvValue =
@@ -145,7 +146,7 @@ function q(v: string): k8s.Quantity {
 
 /** A byte quantity (`256Mi`, `1G`) in MiB, rounded up. */
 function mebibytes(id: string, prop: string, v: string): number {
-  const bytes = /m$/.test(v) ? undefined : quantityValue(v);
+  const bytes = byteValue(v);
   if (bytes === undefined) throw new ComponentError('Workload', id, prop, 'must be a byte quantity such as 256Mi', v);
   return Math.ceil(bytes / 2 ** 20);
 }

@@ -8,7 +8,7 @@
  *
  * Declarations are read from the object's annotations and, for workloads, from its pod template's
  * (checkov reads skips from the top-level object only). `<id>` is a project rule
- * (policies/rules.ts), or one of the checker-only ids below for checks the project policies do not
+ * (policies/manifest-rules.ts), or one of the checker-only ids below for checks the project policies do not
  * implement themselves.
  */
 
@@ -19,8 +19,8 @@ export const CHECKOV_CHECKS: Readonly<Record<string, readonly string[]>> = {
   'pod-security-restricted': ['CKV_K8S_16', 'CKV_K8S_17', 'CKV_K8S_18', 'CKV_K8S_19', 'CKV_K8S_20', 'CKV_K8S_22', 'CKV_K8S_23', 'CKV_K8S_25', 'CKV_K8S_28', 'CKV_K8S_37', 'CKV_K8S_39'],
   // Images by digest.
   'image-digest': ['CKV_K8S_43'],
-  // Checker-only: a Secret read through an environment variable because the consumer reads that
-  // variable (the runbook or the application names it as its interface); say which and why.
+  // Rule secret-env (policies/production.ts): a Secret read through an environment variable because
+  // the consumer reads that variable (the runbook or the application names it as its interface); say which and why.
   'secret-env': ['CKV_K8S_35'],
   // Checker-only: a UID below 10000, the image's own user (it owns the image's and the volume's files).
   'image-user': ['CKV_K8S_40'],
@@ -29,7 +29,7 @@ export const CHECKOV_CHECKS: Readonly<Record<string, readonly string[]>> = {
 export const EXCEPTION_PREFIX = 'exception.stackbook.io/';
 export const CHECKOV_SKIP_PREFIX = 'checkov.io/skip';
 
-/** Why the development tier runs images by tag (stacks/rules.ts `requiresDigests`). */
+/** Why the development tier runs images by tag (stacks/rule-helpers.ts `requiresDigests`). */
 export const DEV_DIGEST_REASON = 'development stack: images by tag; the image-digest policy requires digests in staging and production (stacks/rules.ts requiresDigests)';
 
 type Annotated = { metadata: { annotations?: Record<string, string> }; kind: string; spec?: unknown };

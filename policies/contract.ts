@@ -4,7 +4,7 @@
  * Pure over rendered manifests plus the contract registry, like every other rule.
  */
 import type { AppContract, WorkloadContract } from '../services/contract.js';
-import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { CONTRACT_ANNOTATION } from '../kube/annotations.js';
 import { podSpecOf, type Obj, type Rule } from './model.js';
 
 type AnyRec = Record<string, any>;

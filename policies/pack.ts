@@ -12,6 +12,6 @@ import { PolicyPack } from '@pulumi/policy';
 import { stackPolicies } from './pulumi-adapter.js';
 
 new PolicyPack('stackbook', {
-  description: 'stackbook policies (policies/rules.ts): the checks `stackbook synth` runs, on the objects Pulumi deploys.',
+  description: 'stackbook policies (policies/manifest-rules.ts): the checks `stackbook synth` runs, on the objects Pulumi deploys.',
   policies: stackPolicies(),
 });

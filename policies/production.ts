@@ -9,6 +9,8 @@ import { ALB_READINESS_GATE_LABEL } from '../components/namespace.js';
 import { LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
 import { isUpstream } from '../components/upstream.js';
 import { podLabelsOf, podSpecOf, type Obj, type Rule } from './model.js';
+import { isPrivateName } from '../kube/names.js';
+import { cidrContains } from '../kube/network.js';
 
 type AnyRec = Record<string, any>;
 type Out = ReturnType<Rule['check']>;
@@ -157,18 +159,6 @@ export const albIngress: Rule = {
   },
 };
 
-/** Names that never resolve publicly and private IPv4 (see stacks/rules.ts isPrivateName). */
-function privateHost(host: string): boolean {
-  const h = host.toLowerCase();
-  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (!h.includes('.')) return true;
-  return ['internal', 'local', 'localhost', 'home.arpa', 'svc', 'cluster.local', 'corp', 'home', 'lan', 'intranet', 'private'].some((s) => h === s || h.endsWith(`.${s}`));
-}
-
 /** Issue 14 item 6. */
 export const vaultCa: Rule = {
   id: 'vault-ca',
@@ -186,7 +176,7 @@ export const vaultCa: Rule = {
       } catch {
         continue;
       }
-      if (!privateHost(host) && ctx.registry === undefined) continue;
+      if (!isPrivateName(host) && ctx.registry === undefined) continue;
       out.push({
         object: o,
         message: `Vault ${v.server} is a private host${ctx.registry !== undefined ? ' (air-gapped stack)' : ''} and the store names no CA: TLS to it fails and no ExternalSecret syncs`,
@@ -213,19 +203,7 @@ export const caIssuerIntermediate: Rule = {
   },
 };
 
-function range(cidr: string): [number, number] | undefined {
-  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(cidr);
-  if (!m) return undefined;
-  const n = ((Number(m[1]) * 256 + Number(m[2])) * 256 + Number(m[3])) * 256 + Number(m[4]);
-  const size = 2 ** (32 - Number(m[5]));
-  const start = n - (n % size);
-  return [start, start + size - 1];
-}
-const inside = (inner: string, outer: string): boolean => {
-  const a = range(inner);
-  const b = range(outer);
-  return a !== undefined && b !== undefined && b[0] <= a[0] && a[1] <= b[1];
-};
+const inside = (inner: string, outer: string): boolean => cidrContains(outer, inner);
 
 /** Issue 14 item 13. */
 export const ingressFromLoadBalancer: Rule = {
@@ -334,4 +312,72 @@ export const imagePolicySatisfiable: Rule = {
   },
 };
 
-export const PRODUCTION_RULES: readonly Rule[] = [imagePolicySatisfiable, albIngress, acmeHttp01Reachable, vaultCa, ingressFromLoadBalancer, caIssuerIntermediate];
+/** The declaration that keeps a Secret in an environment variable: `<VAR: why>` (policies/checkov.ts carries it to checkov). */
+export const SECRET_ENV_EXCEPTION = 'exception.stackbook.io/secret-env';
+/** Links an application workload to its contract (services/contract.ts CONTRACT_ANNOTATION; not imported: policies sit below services). */
+const CONTRACT = 'stackbook.io/contract';
+
+/** One Secret reaching a container through its environment. */
+export interface SecretEnvUse {
+  readonly container: string;
+  /** The variable, or `envFrom` for a whole Secret. */
+  readonly variable: string;
+  readonly secret: string;
+  /** The Secret key (`*` for envFrom). */
+  readonly key: string;
+}
+
+/** Every `valueFrom.secretKeyRef` env var and `envFrom.secretRef` of `o`'s containers (init containers included). */
+export function secretEnvUses(o: Obj): SecretEnvUse[] {
+  const pod = podSpecOf(o);
+  if (!pod) return [];
+  const out: SecretEnvUse[] = [];
+  for (const c of [...(pod.initContainers ?? []), ...(pod.containers ?? [])] as AnyRec[]) {
+    for (const e of (c.env ?? []) as AnyRec[]) {
+      const ref = e.valueFrom?.secretKeyRef;
+      if (ref) out.push({ container: c.name, variable: e.name, secret: ref.name, key: ref.key });
+    }
+    for (const f of (c.envFrom ?? []) as AnyRec[]) {
+      if (f.secretRef) out.push({ container: c.name, variable: `envFrom${f.prefix ? ` (prefix ${f.prefix})` : ''}`, secret: f.secretRef.name, key: '*' });
+    }
+  }
+  return out;
+}
+
+function templateAnnotations(o: Obj): Record<string, string> {
+  const s = spec(o);
+  return (o.kind === 'CronJob' ? s.jobTemplate?.spec?.template?.metadata?.annotations : s.template?.metadata?.annotations) ?? {};
+}
+
+/**
+ * Issue 14 item 17: key material of platform components and jobs is mounted as files, never put in
+ * the environment (visible to every process of the container, in `/proc/<pid>/environ`, crash
+ * dumps, `kubectl describe`-adjacent tooling and child processes). Application workloads (annotated
+ * with their contract) are judged by `app-contract` instead: their variables must be ones the app
+ * reads, with a citation; they declare which they keep with `exception.stackbook.io/secret-env`.
+ */
+export const secretEnv: Rule = {
+  id: 'secret-env',
+  description: 'Platform components and jobs take Secrets as mounted files, not environment variables, unless the object declares exception.stackbook.io/secret-env with a reason.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: Out = [];
+    for (const o of objects) {
+      const uses = secretEnvUses(o);
+      if (uses.length === 0) continue;
+      const annotations = { ...templateAnnotations(o), ...(o.metadata.annotations ?? {}) };
+      // Declared exceptions (`exception.stackbook.io/secret-env` on the object) are applied by evaluate().
+      if (annotations[CONTRACT] !== undefined) continue;
+      for (const u of uses) {
+        out.push({
+          object: o,
+          message: `container ${u.container} takes ${u.key === '*' ? `every key of Secret ${u.secret} (${u.variable})` : `Secret ${u.secret} key ${u.key} as environment variable ${u.variable}`}: key material in the environment`,
+          fix: `mount Secret ${u.secret} read-only as a file (a projected volume) and have the consumer read it from there (its *_FILE option or a config file an init container renders into a memory emptyDir); only where a runbook names the variable as the application's own interface, declare ${SECRET_ENV_EXCEPTION}: "<VARIABLE: why>" on the object`,
+        });
+      }
+    }
+    return out;
+  },
+};
+
+export const PRODUCTION_RULES: readonly Rule[] = [imagePolicySatisfiable, albIngress, acmeHttp01Reachable, vaultCa, ingressFromLoadBalancer, caIssuerIntermediate, secretEnv];

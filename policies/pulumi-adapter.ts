@@ -1,11 +1,11 @@
 /**
- * Pure adapter between the Pulumi policy SDK and policies/rules.ts: the resources of a
+ * Pure adapter between the Pulumi policy SDK and policies/manifest-rules.ts: the resources of a
  * `validateStack` call -> manifests -> `evaluate`, exactly the rules `stackbook synth` runs.
  * It never constructs a PolicyPack (that starts a gRPC server): ./pack.ts does, and only there.
  * Imports from @pulumi/policy are types only, so tests load this module cheaply.
  */
 import type { PolicyResource, ReportViolation, StackValidationArgs, StackValidationPolicy } from '@pulumi/policy';
-import { RULES, contextOf, evaluate, formatViolation, ref, type Obj, type Rule, type Violation } from './rules.js';
+import { RULES, contextOf, evaluate, formatViolation, ref, type Obj, type Rule, type Violation } from './manifest-rules.js';
 
 /**
  * Annotation the Pulumi program puts on the Secrets it owns (random or config values, encrypted in

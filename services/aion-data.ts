@@ -23,7 +23,7 @@
 import { ApiObject, type Chart } from 'cdk8s';
 import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import { backupAlerts, BackupCronJob, scheduleInterval, shellCommand, type BackupTarget } from '../components/backup.js';
+import { BACKUP_SECRETS_DIR, backupAlerts, BackupCronJob, credentialScript, scheduleInterval, shellCommand, type BackupTarget } from '../components/backup.js';
 import { ClickHouse, ExternalClickHouse, type ClickHouseConnection } from '../components/clickhouse.js';
 import { consumerLagAlert, Kafka, KAFKA_PORTS } from '../components/kafka.js';
 import { checksum, selectorLabels, trace } from '../components/meta.js';
@@ -182,7 +182,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   if (data.clickhouse.mode === 'in-cluster') minioClients.push(N.clickhouse); // BACKUP … TO S3 runs in the server
   // Issue 14 item 12: outside development, in-cluster PostgreSQL archives WAL and base backups to the object store.
   const pgArchive = data.postgres.mode === 'in-cluster' && tier !== 'development';
-  if (pgArchive) minioClients.push(N.postgres);
+  // the cluster archives, its point-in-time restore drill reads the archive back
+  if (pgArchive) minioClients.push(N.postgres, `${N.postgres}-pitr-drill`);
   let minio: MinioConnection;
   let minioSecret: SecretHandle;
   if (data.minio.mode === 'in-cluster') {
@@ -297,10 +298,12 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       database: N.postgresDatabase,
       owner: N.postgresDatabase,
       ownerSecret: S.postgres,
+      // Health alerts (PrometheusRule aion-pg-health): no primary, an instance down, replication lag, a standby not streaming.
+      runbookUrl: runbook('postgres'),
       clients: pgClients.map((c) => ({ pods: app(c) })),
       kubeApiCidrs: kubeApi(),
       ...(pgArchive
-        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups') } }
+        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups'), drill: { image: ctx.platformImage('postgres-pitr-drill'), minTables: 1 } } }
         : {}),
       ...monitoring,
       ...dns,
@@ -383,6 +386,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.qdrant.storageSize ? { storageSize: data.qdrant.storageSize } : {}),
       ...(data.qdrant.resources ? { resources: data.qdrant.resources } : {}),
       concerns: ['AION-2'],
+      // Alerts (PrometheusRule qdrant): down, recovery mode, REST server errors.
+      runbookUrl: runbook('qdrant'),
     }).connection();
   } else {
     qdrant = new ExternalQdrant(chart, 'Qdrant', {
@@ -421,6 +426,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.clickhouse.storageSize ? { storageSize: data.clickhouse.storageSize } : {}),
       ...(data.clickhouse.resources ? { resources: data.clickhouse.resources } : {}),
       concerns: ['AION-2'],
+      // Alerts (PrometheusRule clickhouse): down, too many parts, failing queries.
+      runbookUrl: runbook('clickhouse'),
     });
     clickhouse = ch.connection();
     // AION-10: `BACKUP … TO S3` is executed by the server itself: it needs a path to the object store.
@@ -684,7 +691,8 @@ interface BucketJobProps {
 
 export const BUCKET_SCRIPT = [
   'set -eu',
-  'printf \'%s\\n%s\\n\' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" | mc alias set target "$S3_URL" --api S3v4 >/dev/null',
+  // The keys from the mounted Secret files (issue 14 item 17) on mc's stdin: never env or argv.
+  'printf \'%s\\n%s\\n\' "$(cat /run/secrets/minio/access-key)" "$(cat /run/secrets/minio/secret-key)" | mc alias set target "$S3_URL" --api S3v4 >/dev/null',
   'for b in $BUCKETS; do mc mb --ignore-existing "target/$b"; done',
 ].join('\n');
 
@@ -700,9 +708,11 @@ class BucketJob extends Construct {
       MC_CONFIG_DIR: '/tmp/mc',
       BUCKETS: [...props.buckets].sort().join(' '),
       S3_URL: c.url,
-      S3_ACCESS_KEY: { secret: { name: c.accessKeySecret.name, key: c.accessKeySecret.key } },
-      S3_SECRET_KEY: { secret: { name: c.secretKeySecret.name, key: c.secretKeySecret.key } },
     };
+    const keys = [
+      { secret: c.accessKeySecret.name, key: c.accessKeySecret.key, path: 'access-key' },
+      { secret: c.secretKeySecret.name, key: c.secretKeySecret.key, path: 'secret-key' },
+    ];
     const command = ['/bin/sh', '-c', BUCKET_SCRIPT];
     const container = hardenedContainer(
       C,
@@ -713,15 +723,15 @@ class BucketJob extends Construct {
         command,
         env,
         resources: { cpuRequest: '50m', cpuLimit: '250m', memoryRequest: '64Mi', memoryLimit: '256Mi' },
-        mounts: [{ volume: 'tmp', path: '/tmp' }],
+        mounts: [{ volume: 'tmp', path: '/tmp' }, { volume: 'keys', path: '/run/secrets/minio', readOnly: true }],
       },
       'job',
-      podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }]),
+      podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi' }], ['keys']),
     );
     const labels = app(n);
     const sa = new k8s.KubeServiceAccount(this, 'ServiceAccount', { metadata: { name: n, namespace: props.namespace, labels }, automountServiceAccountToken: false });
     const job = new k8s.KubeJob(this, 'Job', {
-      metadata: { name: `${n}-${checksum({ image: props.image, command, env }).slice(0, 8)}`, namespace: props.namespace, labels },
+      metadata: { name: `${n}-${checksum({ image: props.image, command, env, keys }).slice(0, 8)}`, namespace: props.namespace, labels },
       spec: {
         backoffLimit: 6,
         ttlSecondsAfterFinished: 86400,
@@ -735,7 +745,7 @@ class BucketJob extends Construct {
             restartPolicy: 'Never',
             securityContext: restrictedPodSecurity(C, n, 10001),
             containers: [container],
-            volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], []),
+            volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], [], [{ name: 'keys', items: keys }]),
           },
         },
       },
@@ -780,9 +790,12 @@ export interface ClickHouseBackupProps {
   readonly dns: { readonly dnsNamespace: string; readonly dnsPodLabel: string };
 }
 
-/** Shell helpers shared by the ClickHouse scripts (after backup.ts's PREAMBLE: `set -eu`, `fail`): SQL-quote the S3 keys. */
+/**
+ * Shell helpers shared by the ClickHouse scripts (after backup.ts's PREAMBLE: `set -eu`, `fail`):
+ * SQL-quote the S3 keys, read from the mounted Secret files (issue 14 item 17; no Secret env).
+ */
 const CH_COMMON = String.raw`sq() { printf '%s' "$1" | sed -e 's/\\/\\\\/g' -e "s/'/\\\\'/g"; }
-S3_KEY=$(sq "$AWS_ACCESS_KEY_ID"); S3_SECRET=$(sq "$AWS_SECRET_ACCESS_KEY")
+S3_KEY=$(sq "$(cat "$BACKUP_SECRETS_DIR/AWS_ACCESS_KEY_ID")"); S3_SECRET=$(sq "$(cat "$BACKUP_SECRETS_DIR/AWS_SECRET_ACCESS_KEY")")
 BASE="$S3_ENDPOINT/$S3_BUCKET/$S3_PREFIX"
 umask 077
 `;
@@ -790,7 +803,7 @@ umask 077
 export const CLICKHOUSE_SCRIPTS = {
   /** Server-side BACKUP to S3, then verified: status BACKUP_CREATED and the `.backup` manifest read back from the bucket. */
   backup: CH_COMMON + String.raw`NAME="clickhouse-$(date -u +%Y%m%dT%H%M%SZ)"
-ch() { clickhouse-client --host "$CH_HOST" --port "$CH_PORT" --user "$CH_USER" $CH_SECURE --queries-file "$1"; }
+ch() { CLICKHOUSE_PASSWORD="$(cat "$BACKUP_SECRETS_DIR/CLICKHOUSE_PASSWORD")" clickhouse-client --host "$CH_HOST" --port "$CH_PORT" --user "$CH_USER" $CH_SECURE --queries-file "$1"; }
 printf "BACKUP DATABASE \`%s\` TO S3('%s/%s', '%s', '%s')" "$CH_DATABASE" "$BASE" "$NAME" "$S3_KEY" "$S3_SECRET" > /tmp/backup.sql
 RESULT=$(ch /tmp/backup.sql) || { rm -f /tmp/backup.sql; fail "BACKUP DATABASE $CH_DATABASE to $BASE/$NAME failed"; }
 rm -f /tmp/backup.sql
@@ -859,9 +872,14 @@ export class ClickHouseBackup extends Construct {
       S3_PREFIX: n,
       AWS_DEFAULT_REGION: 'us-east-1',
       AWS_EC2_METADATA_DISABLED: 'true',
-      AWS_ACCESS_KEY_ID: { secret: { name: tgt.accessKeySecret.name, key: tgt.accessKeySecret.key } },
-      AWS_SECRET_ACCESS_KEY: { secret: { name: tgt.secretKeySecret.name, key: tgt.secretKeySecret.key } },
+      BACKUP_SECRETS_DIR,
     };
+    // Secret keys as files (issue 14 item 17): one projected volume per container, at BACKUP_SECRETS_DIR.
+    const s3Files = [
+      { secret: tgt.accessKeySecret.name, key: tgt.accessKeySecret.key, path: 'AWS_ACCESS_KEY_ID' },
+      { secret: tgt.secretKeySecret.name, key: tgt.secretKeySecret.key, path: 'AWS_SECRET_ACCESS_KEY' },
+    ];
+    const secretsMount = (volume: string) => ({ volume, path: BACKUP_SECRETS_DIR, readOnly: true });
     const common = { HOME: '/tmp', WORK: '/work' };
     const res = { cpuRequest: '100m', cpuLimit: '1', memoryRequest: '256Mi', memoryLimit: '1Gi' };
     const saName = `${n}-backup`;
@@ -901,7 +919,7 @@ export class ClickHouseBackup extends Construct {
         },
       });
     };
-    const backupVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }]);
+    const backupVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], ['secrets-backup', 'secrets-prune']);
     this.backup = cron('Backup', `${n}-backup`, props.schedule, interval, {
       initContainers: [
         hardenedContainer(C, n, {
@@ -916,18 +934,21 @@ export class ClickHouseBackup extends Construct {
             CH_USER: src.user,
             CH_SECURE: src.secure ? '--secure' : '',
             CH_DATABASE: props.database,
-            CLICKHOUSE_PASSWORD: { secret: { name: src.passwordSecret.name, key: src.passwordSecret.key } },
           },
           resources: res,
-          mounts: tmpWork,
+          mounts: [...tmpWork, secretsMount('secrets-backup')],
         }, 'init', backupVolumes),
       ],
       containers: [
-        hardenedContainer(C, n, { name: 'prune', image: props.s3Image, command: shellCommand(CLICKHOUSE_SCRIPTS.prune), env: { ...common, ...s3Env, RETENTION: String(props.keep) }, resources: res, mounts: tmpWork }, 'job', backupVolumes),
+        // aws-cli reads AWS_SHARED_CREDENTIALS_FILE, rendered into the memory-backed /tmp.
+        hardenedContainer(C, n, { name: 'prune', image: props.s3Image, command: shellCommand(`${credentialScript(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'])}${CLICKHOUSE_SCRIPTS.prune}`), env: { ...common, ...s3Env, BACKUP_AUTH_DIR: '/tmp', RETENTION: String(props.keep) }, resources: res, mounts: [...tmpWork, secretsMount('secrets-prune')] }, 'job', backupVolumes),
       ],
-      volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], []),
+      volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], [], [
+        { name: 'secrets-backup', items: [...s3Files, { secret: src.passwordSecret.name, key: src.passwordSecret.key, path: 'CLICKHOUSE_PASSWORD' }] },
+        { name: 'secrets-prune', items: s3Files },
+      ]),
     });
-    const drillVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }]);
+    const drillVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }], ['secrets-restore']);
     this.drill = cron('Drill', `${n}-restore-drill`, props.drillSchedule, drillInterval, {
       containers: [
         hardenedContainer(C, n, {
@@ -936,10 +957,10 @@ export class ClickHouseBackup extends Construct {
           command: shellCommand(CLICKHOUSE_SCRIPTS.drill),
           env: { ...common, ...s3Env, CH_DATABASE: props.database, MIN_COUNT: '1' },
           resources: { cpuRequest: '250m', cpuLimit: '2', memoryRequest: '1Gi', memoryLimit: '2Gi' },
-          mounts: [...tmpWork, { volume: 'data', path: '/var/lib/clickhouse' }, { volume: 'logs', path: '/var/log/clickhouse-server' }],
+          mounts: [...tmpWork, { volume: 'data', path: '/var/lib/clickhouse' }, { volume: 'logs', path: '/var/log/clickhouse-server' }, secretsMount('secrets-restore')],
         }, 'job', drillVolumes),
       ],
-      volumes: podVolumes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }], []),
+      volumes: podVolumes([{ name: 'tmp', sizeLimit: '256Mi' }, { name: 'work', sizeLimit: '64Mi' }, { name: 'data', sizeLimit: '20Gi' }, { name: 'logs', sizeLimit: '256Mi' }], [], [{ name: 'secrets-restore', items: s3Files }]),
     });
     const dns = dnsRule(props.dns);
     const toMinio = egressTo(tgt.endpoint);

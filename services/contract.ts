@@ -141,5 +141,5 @@ export interface AppContract {
   readonly assumptions?: readonly string[];
 }
 
-/** Annotation that links a rendered object to its contract: `<service>/<workload>` or `<service>`. */
-export const CONTRACT_ANNOTATION = 'stackbook.io/contract';
+/** Annotation that links a rendered object to its contract: `<service>/<workload>` or `<service>` (kube/annotations.ts). */
+export { CONTRACT_ANNOTATION } from '../kube/annotations.js';

@@ -42,6 +42,7 @@ import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigi
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
 import { OUB_APP_PATHS, OUB_HOME } from './oub.contract.js';
+import { byteValue } from '../kube/quantity.js';
 
 /** OUB-1: oubliette.jsonc `server.address` (the app's default, services/oub.contract.ts). */
 export const OUB_PORT = 8080;
@@ -180,6 +181,8 @@ export function oubDaemonJson(registryHost: string | undefined): string {
 }
 
 /** Placeholders of oubliette.jsonc that the init container `config` replaces with Secret values. */
+/** Where the config container reads the Factory key and GitHub token (projected Secret files). */
+export const OUB_SECRETS_DIR = '/run/secrets/oubliette';
 export const OUB_SECRET_PLACEHOLDERS = { factory: '@@OUBLIETTE_FACTORY_API_KEY@@', github: '@@OUBLIETTE_GITHUB_TOKEN@@' } as const;
 
 /**
@@ -226,12 +229,14 @@ export function oubConfigJsonc(
  * with each placeholder replaced by its Secret's value as a JSON string body (`\\` and `"`
  * escaped; a value with a control character, or empty, is refused). awk's index/substr, not
  * gsub or sed: no character of a value is special. The file is 0600, read-only for the server.
+ * The values come from the Secrets mounted read-only as files (`$SECRETS_DIR/<NAME>`, issue 14
+ * item 17), never from environment variables.
  */
 export const OUB_CONFIG_SCRIPT = `set -eu
 umask 077
 fail() { echo "CONFIG FAILED: $*" >&2; exit 1; }
 json() {
-  v=$(printenv "$1") || fail "$1 is not set"
+  v=$(cat "$SECRETS_DIR/$1" 2>/dev/null) || fail "$1 is not mounted in $SECRETS_DIR"
   [ -n "$v" ] || fail "$1 is empty"
   case "$v" in *[[:cntrl:]]*) fail "$1 holds a control character or a line break";; esac
   printf '%s' "$v" | sed -e 's/\\\\/\\\\\\\\/g' -e 's/"/\\\\"/g'
@@ -524,8 +529,6 @@ export const oub: ServiceModule = {
       d.addJsonPatch(JsonPatch.add('/spec/template/spec/volumes/-', v));
     }
     d.addJsonPatch(JsonPatch.add('/spec/template/spec/containers/0/volumeMounts/-', { name: 'config', mountPath: OUB_PATHS.config, readOnly: true }));
-    const secretEnv = (name: string, v: EnvValue) =>
-      typeof v === 'object' && 'secret' in v ? { name, valueFrom: { secretKeyRef: { name: v.secret.name, key: v.secret.key } } } : { name, value: String(v) };
     const configContainer = {
       name: 'config',
       image: ctx.platformImage('backup-tools'),
@@ -534,8 +537,7 @@ export const oub: ServiceModule = {
       env: [
         { name: 'CONFIG_DIR', value: OUB_PATHS.config },
         { name: 'TEMPLATE', value: '/etc/oubliette-template/oubliette.jsonc' },
-        secretEnv('OUBLIETTE_FACTORY_API_KEY', factory.env('api-key')),
-        ...(github ? [secretEnv('OUBLIETTE_GITHUB_TOKEN', github.env('token'))] : []),
+        { name: 'SECRETS_DIR', value: OUB_SECRETS_DIR },
       ],
       resources: {
         requests: { cpu: '50m', memory: '32Mi', 'ephemeral-storage': '16Mi' },
@@ -545,8 +547,23 @@ export const oub: ServiceModule = {
       volumeMounts: [
         { name: 'config', mountPath: OUB_PATHS.config },
         { name: 'config-template', mountPath: '/etc/oubliette-template', readOnly: true },
+        { name: 'secrets', mountPath: OUB_SECRETS_DIR, readOnly: true },
       ],
     };
+    // The Secrets as files for the config container only (issue 14 item 17).
+    const secretFile = (path: string, v: EnvValue) => {
+      if (typeof v !== 'object' || !('secret' in v)) throw new Error(`oub: ${path} must come from a Secret`);
+      return { secret: { name: v.secret.name, items: [{ key: v.secret.key, path }] } };
+    };
+    d.addJsonPatch(
+      JsonPatch.add('/spec/template/spec/volumes/-', {
+        name: 'secrets',
+        projected: {
+          defaultMode: 0o440,
+          sources: [secretFile('OUBLIETTE_FACTORY_API_KEY', factory.env('api-key')), ...(github ? [secretFile('OUBLIETTE_GITHUB_TOKEN', github.env('token'))] : [])],
+        },
+      }),
+    );
     // Large claims: change their group ownership only when the root does not match.
     d.addJsonPatch(JsonPatch.add('/spec/template/spec/securityContext/fsGroupChangePolicy', 'OnRootMismatch'));
     // OUB-13: one node mounts ReadWriteOnce claims: stop the old pod before the new one starts.
@@ -876,9 +893,7 @@ export function registryPort(host: string): number {
 
 /** A byte quantity in whole GiB (rounded up). */
 function gibibytes(v: string): number {
-  const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(v);
-  const f: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
-  const bytes = m ? Number(m[1]) * f[m[2] ?? '']! : 2 ** 30;
+  const bytes = byteValue(v) ?? 2 ** 30;
   return Math.max(1, Math.ceil(bytes / 2 ** 30));
 }
 

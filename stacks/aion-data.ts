@@ -10,12 +10,11 @@
  * `aionDataRules`, called by stacks/aion.ts with the block's path.
  */
 import { z } from 'zod';
-import { retentionRange } from '../components/retention.js';
-import { postgresInstancesProblem } from '../components/postgres.js';
+import { postgresInstancesProblem, retentionRange } from '../kube/tier.js';
 import { byteQuantity, hostname, ipv4Cidr, port, resources } from './primitives.js';
-import { redisStorageProblem } from '../components/redis.js';
+import { redisStorageProblem } from '../kube/storage.js';
 import type { PathSegment } from './load.js';
-import type { RuleProblem, StackParts } from './rules.js';
+import type { RuleProblem, StackParts } from './rule-helpers.js';
 
 /** Where an external store is: host (for URLs and TLS names), port, and the CIDRs egress is opened to. */
 const externalOf = (defaultPort: number) => ({

@@ -9,17 +9,18 @@ import { z } from 'zod';
 import { aionData, aionDataRules } from './aion-data.js';
 import type { PathSegment } from './load.js';
 import { dnsLabel, imageRef, ipv4Cidr, resources, type ImageRef } from './primitives.js';
-import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rule-helpers.js';
+import { LABEL_KEY, LABEL_VALUE } from '../kube/names.js';
 
 /** A label key (`nvidia.com/gpu.present`, `node.kubernetes.io/pool`). */
 const labelKey = z
   .string()
   .max(253)
-  .regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+  .regex(LABEL_KEY, {
     error: 'must be a label key such as nvidia.com/gpu.present',
   });
 /** A label value: at most 63 characters, alphanumerics and `-_.` inside. */
-const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, { error: 'must be a label value (≤ 63 characters: letters, digits, - _ .)' });
+const labelValue = z.string().regex(LABEL_VALUE, { error: 'must be a label value (≤ 63 characters: letters, digits, - _ .)' });
 
 /** A node taint this pool's pods tolerate. */
 const toleration = z.strictObject({
@@ -140,9 +141,6 @@ export type AionService = z.infer<typeof aionService>;
 /** The Secrets whose source production may not take from Pulumi (AION-8: HMAC keys live in Vault). */
 export const AION_VAULT_ONLY_SECRETS = ['aion-hooks'] as const;
 
-function rangeRule(a: { minReplicas: number; maxReplicas: number }, path: readonly PathSegment[]): RuleProblem[] {
-  return a.minReplicas > a.maxReplicas ? [{ path: [...path, 'minReplicas'], message: `must be ≤ maxReplicas (${a.maxReplicas})` }] : [];
-}
 
 const tolerates = (pool: NodePool, t: NodePool['tolerations'][number]): boolean =>
   pool.tolerations.some((o) => o.key === t.key && (o.effect === t.effect) && (o.operator === 'Exists' || o.value === t.value));
@@ -155,8 +153,8 @@ export function aionRules(p: StackParts): RuleProblem[] {
   const out: RuleProblem[] = [];
 
   // AION-16: autoscaling ranges.
-  out.push(...rangeRule(svc.gateway.autoscaling, [...base, 'gateway', 'autoscaling']));
-  out.push(...rangeRule(svc.controlPlane.autoscaling, [...base, 'controlPlane', 'autoscaling']));
+  out.push(...autoscalingRange(svc.gateway.autoscaling, [...base, 'gateway', 'autoscaling']));
+  out.push(...autoscalingRange(svc.controlPlane.autoscaling, [...base, 'controlPlane', 'autoscaling']));
   out.push(...hostLengthRule(p, svc.gateway.host, [...base, 'gateway', 'host']));
 
   // AION-3 / AION-1: module hosts.

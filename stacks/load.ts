@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import * as yaml from 'js-yaml';
 import type { z } from 'zod';
 import { cluster as clusterSchema, secretSources as secretSourcesSchema, services as servicesSchema, stackSchema, tier as tierSchema, type Stack } from './schema.js';
-import { partRules, stackRules, type StackParts } from './rules.js';
+import { partRules, stackRules, type StackParts } from './config-rules.js';
 
 /** The Pulumi config namespace that holds stackbook's settings (`stackbook:<key>`). */
 export const CONFIG_NAMESPACE = 'stackbook';

@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 import { autoscaling, dnsLabel, hostname, httpsUrl, imageRef, ipv4Cidr, port, resources } from './primitives.js';
-import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rule-helpers.js';
 
 /** The app's own port in the licensed container. @default 8000 */
 export const OSC_DEFAULT_PORT = 8000;

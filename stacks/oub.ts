@@ -12,8 +12,10 @@
  */
 import { z } from 'zod';
 import { byteQuantity, dnsLabel, imageRef, ipv4Cidr, port, resources, type Resources } from './primitives.js';
-import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
-import { scheduleInterval } from '../components/backup.js';
+import { hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rule-helpers.js';
+import { scheduleInterval } from '../kube/schedule.js';
+import { cidrContains } from '../kube/network.js';
+import { LABEL_KEY, LABEL_VALUE } from '../kube/names.js';
 
 /** OUB-11: the runbook's capacity table. */
 export const OUB_CAPACITY = ['light', 'medium', 'heavy'] as const;
@@ -97,10 +99,10 @@ const cron = z
       ctx.addIssue({ code: 'custom', message: `is not a usable cron schedule: ${(e as Error).message}` });
     }
   });
-const labelKey = z.string().regex(/^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/, {
+const labelKey = z.string().regex(LABEL_KEY, {
   error: 'must be a label key such as node-pool or example.com/pool',
 });
-const labelValue = z.string().regex(/^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$/, { error: 'must be a label value' });
+const labelValue = z.string().regex(LABEL_VALUE, { error: 'must be a label value' });
 
 export const oubService = z.strictObject({
   /** @default true */
@@ -255,17 +257,7 @@ const PRIVATE_RANGE_WHY: Record<(typeof OUB_PRIVATE_RANGES)[number], string> = {
   '169.254.0.0/16': 'link-local: cloud metadata endpoints',
   '100.64.0.0/10': 'RFC 6598 shared space: pod ranges under EKS custom networking',
 };
-const ipv4 = (a: string): number => a.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-/** Whether CIDR `outer` contains all of CIDR `inner`. */
-export function cidrContains(outer: string, inner: string): boolean {
-  const [oa, ol] = outer.split('/');
-  const [ia, il] = inner.split('/');
-  const olen = Number(ol ?? 32);
-  const ilen = Number(il ?? 32);
-  if (ilen < olen) return false;
-  const size = 2 ** (32 - olen);
-  return Math.floor(ipv4(ia!) / size) === Math.floor(ipv4(oa!) / size);
-}
+export { cidrContains } from '../kube/network.js';
 
 /** Cross-field rules of `services.oub`. */
 export function oubRules(p: StackParts): RuleProblem[] {

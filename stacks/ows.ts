@@ -3,10 +3,10 @@
  * Imported by ./schema.ts (the `services.ows` block) and ./rules.ts.
  */
 import { z } from 'zod';
-import { quantityValue } from '../components/meta.js';
-import { redisStorageProblem } from '../components/redis.js';
+import { quantityValue } from '../kube/quantity.js';
+import { redisStorageProblem } from '../kube/storage.js';
 import { autoscaling, byteQuantity, dnsLabel, hostname, imageRef, ipv4Cidr, port, resources } from './primitives.js';
-import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rules.js';
+import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rule-helpers.js';
 
 const MiB = 1024 * 1024;
 

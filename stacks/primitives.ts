@@ -4,17 +4,22 @@
  * without an import cycle through schema.ts.
  */
 import { z } from 'zod';
+import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';
+import { IPV4_CIDR } from '../kube/network.js';
+import { BYTE_QUANTITY, CPU_QUANTITY } from '../kube/quantity.js';
+import type { ImageRef as KubeImageRef } from '../kube/image.js';
 
 /** RFC 1123 label: Kubernetes names, namespaces, environment names. */
 export const dnsLabel = z
   .string()
   .max(63)
-  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, { error: 'must be a DNS label (lowercase letters, digits, "-")' });
+  .regex(DNS_LABEL, { error: 'must be a DNS label (lowercase letters, digits, "-")' });
 
 export const hostname = z
   .string()
   .max(253)
-  .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]*[a-z0-9])?)(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/, {
+  // the length in the pattern too: a name over 253 characters fails both checks, as it always did
+  .regex(new RegExp(`^(?=.{1,253}$)${DNS_SUBDOMAIN.source.slice(1)}`), {
     error: 'must be a lowercase DNS name',
   });
 
@@ -23,7 +28,7 @@ export const httpsUrl = z
 
 export const ipv4Cidr = z
   .string()
-  .regex(/^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}\/(3[0-2]|[12]?\d)$/, {
+  .regex(IPV4_CIDR, {
     error: 'must be an IPv4 CIDR such as 10.0.0.0/8',
   });
 
@@ -34,11 +39,11 @@ export const labelPair = (example: string) =>
 export const port = z.int().min(1).max(65535);
 
 /** Kubernetes CPU quantity, e.g. `250m` or `2`. */
-export const cpuQuantity = z.string().regex(/^(\d+m|\d+(\.\d+)?)$/, { error: 'must be a CPU quantity such as 250m or 2' });
+export const cpuQuantity = z.string().regex(CPU_QUANTITY, { error: 'must be a CPU quantity such as 250m or 2' });
 /** Kubernetes memory/storage quantity, e.g. `512Mi`, `1Gi`. */
 export const byteQuantity = z
   .string()
-  .regex(/^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/, { error: 'must be a byte quantity such as 512Mi or 1Gi' });
+  .regex(BYTE_QUANTITY, { error: 'must be a byte quantity such as 512Mi or 1Gi' });
 
 /**
  * An image reference: repository + tag, pinned by digest where one is given.
@@ -57,6 +62,9 @@ export const imageRef = z.strictObject({
     .optional(),
 });
 export type ImageRef = z.infer<typeof imageRef>;
+/** The parsed config is exactly the ground floor's plain ImageRef (kube/image.ts), both ways. */
+const imageRefsAgree: [ImageRef extends KubeImageRef ? true : false, KubeImageRef extends ImageRef ? true : false] = [true, true];
+void imageRefsAgree;
 
 export const resources = z.strictObject({
   cpuRequest: cpuQuantity,

@@ -8,6 +8,7 @@
  * Every optional field carries its default here, next to the runbook line it comes from.
  */
 import { z } from 'zod';
+import { TIERS } from '../kube/tier.js';
 
 export {
   autoscaling,
@@ -278,7 +279,7 @@ export const services = z.strictObject({
   aion: aionService.optional(),
 });
 
-export const tier = z.enum(['development', 'staging', 'production']);
+export const tier = z.enum(TIERS);
 
 /**
  * Pulumi config secrets (`pulumi config set --secret --path 'stackbook:secrets.<name>' <value>`).

@@ -8,7 +8,7 @@
  */
 import { airgapProblems, formatAirgapProblem, type AirgapProblem } from './airgap.js';
 import { render, type Rendered } from './render.js';
-import { blocking, evaluate, formatViolation, type Violation } from '../policies/rules.js';
+import { blocking, evaluate, formatViolation, type Violation } from '../policies/manifest-rules.js';
 import type { ServiceModule } from '../services/types.js';
 import type { Stack } from '../stacks/schema.js';
 

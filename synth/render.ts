@@ -11,8 +11,12 @@ import { ALB_READINESS_GATE_CONTEXT } from '../components/namespace.js';
 import { isUpstream } from '../components/upstream.js';
 import { AllowList, LOAD_BALANCER_CIDRS_ANNOTATION } from '../components/network-policy.js';
 import { ingressPeers } from '../services/common.js';
-import { requiresDigests, signingMode } from '../stacks/rules.js';
+import { requiresDigests, signingMode } from '../stacks/config-rules.js';
 import { withCheckovSkips } from '../policies/checkov.js';
+import type { Obj } from '../policies/model.js';
+import { SECRET_ENV_EXCEPTION, secretEnvUses } from '../policies/production.js';
+import { CONTRACT_ANNOTATION } from '../services/contract.js';
+import { CONTRACTS } from '../services/contracts.js';
 import { SERVICES } from '../services/index.js';
 import { ManagedSecret, rotationAnnotations, VaultSecretStore } from '../components/secret.js';
 import type { BuildContext, ImageUse, SecretHandle, SecretRequirement, ServiceModule } from '../services/types.js';
@@ -421,6 +425,10 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
         m.metadata.annotations = { ...m.metadata.annotations, [LOAD_BALANCER_CIDRS_ANNOTATION]: stack.cluster.loadBalancerCidrs.join(',') };
       }
     }
+    // Application workloads keep the Secret-sourced variables their contract cites the app reading
+    // (issue 14 item 17): declared here, from the contract, so every checker sees one reason.
+    const kept = appSecretEnvReason(m as Obj);
+    if (kept) m.metadata.annotations = { ...m.metadata.annotations, [SECRET_ENV_EXCEPTION]: kept };
     // One declaration serves every checker: exception annotations are carried to checkov (policies/checkov.ts).
     objects.push(withCheckovSkips(m, { digestsRequired: requiresDigests(stack) }));
   }
@@ -438,4 +446,30 @@ export function render(stack: Stack, services: readonly ServiceModule[] = SERVIC
     secrets,
     images: [...images.values()].sort((a, b) => a.reference.localeCompare(b.reference)),
   };
+}
+
+/**
+ * The `exception.stackbook.io/secret-env` reason of an application workload (annotated with its
+ * contract) that takes Secrets through environment variables: each variable with the place its
+ * contract cites the app reading it (the runbook-named interface of the app). Undefined when the
+ * workload has none, or when any such variable lacks a citation (then nothing is declared and the
+ * checkers report it).
+ */
+export function appSecretEnvReason(o: Obj): string | undefined {
+  const spec = o.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined;
+  const id = o.metadata.annotations?.[CONTRACT_ANNOTATION] ?? spec?.template?.metadata?.annotations?.[CONTRACT_ANNOTATION];
+  if (!id || !id.includes('/')) return undefined;
+  const [service, workload] = id.split('/') as [string, string];
+  const contract = CONTRACTS[service];
+  const env = contract?.workloads[workload]?.env;
+  const uses = secretEnvUses(o);
+  if (!contract || !env || uses.length === 0) return undefined;
+  const parts: string[] = [];
+  for (const variable of [...new Set(uses.map((u) => u.variable))].sort()) {
+    const cite = env[variable]?.cite;
+    if (!cite) return undefined;
+    const commit = (cite.commit ?? contract.upstream.commit).slice(0, 7);
+    parts.push(`${variable} (${contract.upstream.repo}@${commit} ${cite.file}${cite.line !== undefined ? `:${cite.line}` : ''})`);
+  }
+  return `the application reads these Secret values from its environment, its own interface per its contract: ${parts.join(', ')}; no file option is wired for them yet`;
 }

@@ -16,14 +16,14 @@ import type { Construct } from 'constructs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Namespace } from '../components/namespace.js';
 import { DefaultDeny } from '../components/network-policy.js';
-import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../policies/rules.js';
+import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../policies/manifest-rules.js';
 import { AION_DATA_SECRETS, AION_TOPICS, buildAionData, CLICKHOUSE_SCRIPTS, type AionDataPlane } from '../services/aion-data.js';
 import type { BuildContext, ServiceModule } from '../services/types.js';
 import { aionData, aionDataRules } from '../stacks/aion-data.js';
 import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import type { Stack } from '../stacks/schema.js';
 import { airgapProblems } from '../synth/airgap.js';
-import { backupCronJobs, backupProblems, redisHaProblems, toleranceProblems, workloadsOf } from '../synth/failure-budget.js';
+import { backupCronJobs, backupProblems, redisHaProblems, toleranceProblems, workloadsOf } from '../reports/failure-budget.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
 import { concernsOf, ENVS, ROOT, type Env } from './helpers.js';
 import { alertsOf, coverageProblems, prepareUnitTest, promtool, readUnitTests, ruleSets, unitTestFileOf } from './promtool.js';
@@ -398,15 +398,22 @@ describe('AION-10: nightly pg_dump and mongodump to MinIO aion-backups, ClickHou
   it('AION-10: pg_dump of database aion goes to aion-backups/pg, mongodump to aion-backups/mongo', () => {
     const objects = objs(envData('dev'));
     const pg = containers(find(objects, 'CronJob', 'pg-backup'));
-    expect(envOf(pg[0]!)).toMatchObject({ PGHOST: { value: 'aion-pg-rw.aion.svc' }, PGDATABASE: { value: 'aion' }, PGPASSWORD: { valueFrom: { secretKeyRef: { name: 'aion-postgres', key: 'password' } } } });
+    expect(envOf(pg[0]!)).toMatchObject({ PGHOST: { value: 'aion-pg-rw.aion.svc' }, PGDATABASE: { value: 'aion' } });
+    // Credentials as mounted files (issue 14 item 17), never env.
+    const pgPod = find(objects, 'CronJob', 'pg-backup').spec.jobTemplate.spec.template.spec;
+    expect(pgPod.volumes.find((v: Json) => v.name === 'secrets-produce').projected.sources).toContainEqual({ secret: { name: 'aion-postgres', items: [{ key: 'password', path: 'PGPASSWORD' }] } });
+    expect(JSON.stringify(pg)).not.toContain('secretKeyRef');
     expect(envOf(pg[1]!)).toMatchObject({ S3_BUCKET: { value: 'aion-backups' }, S3_PREFIX: { value: 'pg' }, S3_ENDPOINT: { value: 'http://minio.aion.svc:9000' } });
     expect(pg[0]!.command[2]).toContain('pg_dump --format=custom');
     const mongo = containers(find(objects, 'CronJob', 'mongo-backup'));
-    expect(envOf(mongo[0]!).MONGODB_URI).toEqual({ name: 'MONGODB_URI', valueFrom: { secretKeyRef: { name: 'aion-mongodb', key: 'uri' } } });
+    expect(envOf(mongo[0]!).MONGODB_URI).toBeUndefined();
+    expect(find(objects, 'CronJob', 'mongo-backup').spec.jobTemplate.spec.template.spec.volumes.find((v: Json) => v.name === 'secrets-produce').projected.sources).toEqual([{ secret: { name: 'aion-mongodb', items: [{ key: 'uri', path: 'MONGODB_URI' }] } }]);
     expect(envOf(mongo[1]!).S3_PREFIX.value).toBe('mongo');
     // The bucket exists before the first backup: an idempotent Job creates it.
     const buckets = jobByPrefix(objects, 'minio-buckets');
     expect(envOf(containers(buckets)[0]!).BUCKETS.value).toBe('aion-backups');
+    expect(JSON.stringify(containers(buckets))).not.toContain('secretKeyRef');
+    expect(containers(buckets)[0]!.command[2]).toContain('"$(cat /run/secrets/minio/access-key)" "$(cat /run/secrets/minio/secret-key)" | mc alias set');
     expect(containers(buckets)[0]!.command[2]).toContain('mc mb --ignore-existing');
   });
 
@@ -425,10 +432,16 @@ describe('AION-10: nightly pg_dump and mongodump to MinIO aion-backups, ClickHou
     expect(backup!.command[2]).toContain("printf \"BACKUP DATABASE \\`%s\\` TO S3('%s/%s', '%s', '%s')\"");
     expect(backup!.command[2]).toContain('grep -q BACKUP_CREATED');
     expect(backup!.command[2]).toContain('/.backup');
-    expect(envOf(backup!)).toMatchObject({ CH_HOST: { value: 'clickhouse.aion.svc' }, CH_DATABASE: { value: 'aion' }, CLICKHOUSE_PASSWORD: { valueFrom: { secretKeyRef: { name: 'aion-clickhouse', key: 'password' } } } });
-    // The S3 keys reach the SQL through a 0600 file in /tmp (memory) written by the shell's printf builtin: no
-    // clickhouse-client command line carries them.
-    expect(envOf(backup!).AWS_SECRET_ACCESS_KEY).toEqual({ name: 'AWS_SECRET_ACCESS_KEY', valueFrom: { secretKeyRef: { name: 'aion-minio', key: 'password' } } });
+    expect(envOf(backup!)).toMatchObject({ CH_HOST: { value: 'clickhouse.aion.svc' }, CH_DATABASE: { value: 'aion' }, BACKUP_SECRETS_DIR: { value: '/run/secrets/backup' } });
+    // The S3 keys and the password are mounted Secret files (issue 14 item 17); the keys reach the SQL through
+    // a 0600 file in /tmp (memory) written by the shell's printf builtin: no clickhouse-client command line carries them.
+    const backupPod = find(objects, 'CronJob', 'clickhouse-backup').spec.jobTemplate.spec.template.spec;
+    expect(backupPod.volumes.find((v: Json) => v.name === 'secrets-backup').projected.sources).toEqual([
+      { secret: { name: 'aion-minio', items: [{ key: 'user', path: 'AWS_ACCESS_KEY_ID' }] } },
+      { secret: { name: 'aion-minio', items: [{ key: 'password', path: 'AWS_SECRET_ACCESS_KEY' }] } },
+      { secret: { name: 'aion-clickhouse', items: [{ key: 'password', path: 'CLICKHOUSE_PASSWORD' }] } },
+    ]);
+    expect(JSON.stringify([backup, prune])).not.toContain('secretKeyRef');
     for (const script of [backup!.command[2], drill0(objects).command[2]]) {
       expect(script).toContain('umask 077');
       expect(script.split('\n').filter((l: string) => /clickhouse-client/.test(l) && /S3_(KEY|SECRET)/.test(l))).toEqual([]);
@@ -543,7 +556,7 @@ describe('AION-6 AION-10 AION-18: promtool unit tests of the data plane Promethe
 
   it('AION-6 AION-10 AION-18: every alert has a FIRING and a QUIET case in test/alerts/aion.<rule>.test.yaml, and promtool passes', () => {
     const sets = ruleSets(ENVS.map((e) => envData(e).rendered)).filter((s) => s.namespace === NS);
-    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'pg-backup', 'redis', 'redis-replication']);
+    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'aion-pg-health', 'clickhouse', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'pg-backup', 'qdrant', 'redis', 'redis-replication']);
     for (const set of sets) {
       const file = unitTestFileOf(set);
       expect(file.endsWith(`aion.${set.name}.test.yaml`), file).toBe(true);

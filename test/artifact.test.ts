@@ -10,9 +10,9 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ArtifactError, artifactMembers, verifyArtifact, writeArtifact, type ArtifactMember } from '../synth/artifact.js';
-import { BundleError, bundleFiles, imageLines, loadSigningKey } from '../synth/bundle.js';
-import { parsePublicKey, verifyBlob } from '../synth/cosign-key.js';
+import { ArtifactError, artifactMembers, verifyArtifact, writeArtifact, type ArtifactMember } from '../bundle/artifact.js';
+import { BundleError, bundleFiles, imageLines, loadSigningKey } from '../bundle/bundle.js';
+import { parsePublicKey, verifyBlob } from '../bundle/cosign-key.js';
 import { ROOT, renderEnv, SHARED } from './helpers.js';
 
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-artifact-'));

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { bundleFiles, writeBundle } from '../synth/bundle.js';
+import { bundleFiles, writeBundle } from '../bundle/bundle.js';
 import { ENVS, renderEnv, ROOT } from './helpers.js';
 
 /** Makes the n-th file write into a bundle's temp directory fail like a full disk. */

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BundleError, bundleFiles, imageLines, loadSigningKey, phaseFiles, splitImage, writeBundle, type BundleFile } from '../synth/bundle.js';
-import { apiUses, cosignKeys, operatorNeeds, PLURALS, pluralOf, requiredCrds, requiredRuntimeClasses, requiredSecrets } from '../synth/prerequisites.js';
+import { BundleError, bundleFiles, imageLines, loadSigningKey, phaseFiles, splitImage, writeBundle, type BundleFile } from '../bundle/bundle.js';
+import { apiUses, cosignKeys, operatorNeeds, PLURALS, pluralOf, requiredCrds, requiredRuntimeClasses, requiredSecrets } from '../bundle/prerequisites.js';
 import type { Manifest, Rendered } from '../synth/render.js';
 import { HAND_CHECKED_CRDS } from './crd-hand-checked.js';
 import { ENVS, renderEnv, SHARED } from './helpers.js';
@@ -44,7 +44,7 @@ fi
 # prune tests: the previous inventory, the environment label of live objects, the inventory written
 case "$*" in
   *"get configmap"*) [ -n "\${KUBECTL_INVENTORY:-}" ] && cat "$KUBECTL_INVENTORY" ;;
-  *"get "*stackbook.io/environment*) case "$*" in *"\${KUBECTL_FOREIGN:-@none@}"*) ;; *) printf airgap ;; esac ;;
+  *"get "*'stackbook\\.io/environment'*) case "$*" in *"\${KUBECTL_FOREIGN:-@none@}"*) ;; *) printf airgap ;; esac ;;
   *"apply "*"-f -"*) [ -n "\${KUBECTL_STDIN:-}" ] && cat > "$KUBECTL_STDIN" ;;
 esac
 exit 0
@@ -262,6 +262,16 @@ describe('X-12: apply.sh', () => {
       const cm = yaml.load(readFileSync(written_, 'utf8')) as Manifest & { data: { objects: string } };
       expect(cm.metadata).toMatchObject({ name: 'stackbook-inventory-airgap', namespace: 'kube-system' });
       expect(cm.data.objects.trim().split('\n')).toEqual(current);
+    });
+
+    it("the owner check reads the label with kubectl's own jsonpath (dots in the key escaped)", () => {
+      // the supply-chain tier found this against a real API server: unescaped, `stackbook.io/environment`
+      // is read as nested keys, every owner came back empty and prune skipped everything
+      const expr = /-o '(jsonpath=\{\.metadata\.labels[^']*)'/.exec(readFileSync(join(dir, 'apply.sh'), 'utf8'))![1]!;
+      const obj = join(dir, '..', `labelled-${++n}.json`);
+      writeFileSync(obj, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x', namespace: 'ope', labels: { 'stackbook.io/environment': 'airgap' } } }));
+      const out = execFileSync('kubectl', ['annotate', '--local', '-f', obj, 'stackbook.io/probe=1', '-o', expr], { encoding: 'utf8' });
+      expect(out).toBe('airgap');
     });
 
     it('an object no longer labelled for this stack is left alone', () => {

@@ -1,10 +1,10 @@
 /**
- * Who can talk to whom (synth/connectivity.ts): flows from NetworkPolicies and pod labels, judged
+ * Who can talk to whom (review/connectivity.ts): flows from NetworkPolicies and pod labels, judged
  * the way Kubernetes enforces them, and the review diff of flows (issue 17).
  */
 import { describe, expect, it } from 'vitest';
-import { flowDiff, flowsOf, flowText, type Obj } from '../synth/connectivity.js';
-import { buildReport, formatText } from '../synth/diff.js';
+import { flowDiff, flowsOf, flowText, type Obj } from '../review/connectivity.js';
+import { buildReport, formatText } from '../review/diff.js';
 import { renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

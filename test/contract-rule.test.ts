@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { appContractRule, metricProblems, metricsOf } from '../policies/contract.js';
 import type { AppContract } from '../services/contract.js';
-import type { Obj } from '../policies/rules.js';
+import type { Obj } from '../policies/manifest-rules.js';
 
 const cite = { file: 'app.py', line: 1 };
 const contract: AppContract = {

@@ -1,5 +1,5 @@
 /**
- * `stackbook coverage` (synth/coverage.ts): every concern of ../shared/runbooks/CONCERNS.md is
+ * `stackbook coverage` (reports/coverage.ts): every concern of ../shared/runbooks/CONCERNS.md is
  * carried by rendered objects (or a config/program implementation, or an *(app)* note) and named
  * by a test; anything less fails the report.
  */
@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { coverageReport, formatCoverage, parseCatalog } from '../synth/coverage.js';
+import { coverageReport, formatCoverage, parseCatalog } from '../reports/coverage.js';
 import { SERVICES } from '../services/index.js';
 import { ROOT, SHARED } from './helpers.js';
 

@@ -256,7 +256,7 @@ export interface HandCheckedCrd {
 
 const STRIMZI = 'strimzi/strimzi-kafka-operator 1.x install/cluster-operator';
 
-/** `group/Kind` (as in synth/prerequisites.ts PLURALS) → the hand-checked definition. */
+/** `group/Kind` (as in bundle/prerequisites.ts PLURALS) → the hand-checked definition. */
 export const HAND_CHECKED_CRDS: Readonly<Record<string, HandCheckedCrd>> = {
   'kafka.strimzi.io/KafkaNodePool': {
     group: 'kafka.strimzi.io',

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../synth/diff.js';
+import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
 type J = Record<string, any>;
@@ -19,7 +19,7 @@ const REPO = join(TMP, 'project');
 const PROD = join(REPO, 'stacks', 'Pulumi.prod.yaml');
 let pristineProd = '';
 let head = '';
-// the base cache (synth/base.ts) of this test's repository, not the project's node_modules
+// the base cache (review/base.ts) of this test's repository, not the project's node_modules
 const CACHE = join(TMP, 'cache');
 process.env.STACKBOOK_DIFF_CACHE = CACHE;
 
@@ -190,6 +190,23 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
     expect(r.stdout).toContain('spec.maxReplicas: 99 → ');
     rmSync(join(CACHE, tree), { recursive: true, force: true });
   }, 120_000);
+});
+
+describe('how the base is rendered (issue 17, speed)', () => {
+  it('through its own headObjects (JSON) or, for a revision without it, its CLI synth: the same diff', async () => {
+    expect(pristineProd).toContain('minReplicas: 3');
+    const prod = pristineProd.replace('minReplicas: 3', 'minReplicas: 2');
+    const fast = commitWith({ 'stacks/Pulumi.prod.yaml': prod });
+    const baseTs = readFileSync(join(REPO, 'review', 'base.ts'), 'utf8');
+    expect(baseTs).toContain('export async function headObjects(');
+    const legacy = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'review/base.ts': baseTs.replace('export async function headObjects(', 'async function notExported(') });
+    const a = await stackbook('diff', '--base', fast, '--env', 'prod');
+    const b = await stackbook('diff', '--base', legacy, '--env', 'prod');
+    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([0, '', 0, '']);
+    expect(a.stdout).toMatch(/minReplicas: 2 → 3/);
+    const body = (s: string) => s.split('\n').slice(1).join('\n'); // the first line names the commit
+    expect(body(b.stdout)).toBe(body(a.stdout));
+  }, 240_000);
 });
 
 describe('stackbook diff failures: exit 2, one clear message, nothing left behind', () => {

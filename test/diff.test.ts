@@ -1,5 +1,5 @@
 /**
- * X-11: the semantic diff (`synth/diff.ts`) without git: identity, field paths, each
+ * X-11: the semantic diff (`review/diff.ts`) without git: identity, field paths, each
  * normalisation, each risk flag (raised, and not raised when it should not be), and the three
  * output formats including markdown truncation.
  */
@@ -24,8 +24,8 @@ import {
   toJson,
   type Obj,
   type RiskId,
-} from '../synth/diff.js';
-import { bundleFiles } from '../synth/bundle.js';
+} from '../review/diff.js';
+import { bundleFiles } from '../bundle/bundle.js';
 import { renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

@@ -1,6 +1,6 @@
 /**
  * Failure tolerance of what staging, prod and airgap deploy (issue 7), generic over whatever the
- * stacks render (synth/failure-budget.ts): every long-running workload with more than one replica
+ * stacks render (reports/failure-budget.ts): every long-running workload with more than one replica
  * (or an HPA minimum above one) has a PDB selecting it that lets drains through (and keeps quorum
  * for StatefulSets), spreads over zones and nodes, keeps capacity during rollouts, ends its preStop
  * sleep within the grace period, and has distinct liveness and readiness probes. Redis runs
@@ -24,7 +24,7 @@ import {
   redisHaProblems,
   toleranceProblems,
   workloadsOf,
-} from '../synth/failure-budget.js';
+} from '../reports/failure-budget.js';
 import type { Manifest } from '../synth/render.js';
 import { knownEnvironments } from '../synth/stacks.js';
 import { ENVS, renderEnv, ROOT } from './helpers.js';

@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import * as yaml from 'js-yaml';
 import { afterAll, describe, expect, it } from 'vitest';
-import { blocking, evaluate } from '../policies/rules.js';
+import { blocking, evaluate } from '../policies/manifest-rules.js';
 import { ConfigError, formatPath, parseStack, rawFromStackFile, type PathSegment } from '../stacks/load.js';
 import { stackSchema } from '../stacks/schema.js';
 import { render } from '../synth/render.js';

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { workloadsOf, type Obj } from '../synth/connectivity.js';
-import { parseCatalog } from '../synth/coverage.js';
-import { htmlReport } from '../synth/html-report.js';
+import { workloadsOf, type Obj } from '../review/connectivity.js';
+import { parseCatalog } from '../reports/coverage.js';
+import { htmlReport } from '../review/html-report.js';
 import { renderEnv } from './helpers.js';
 
 const CHROMIUM = process.env.STACKBOOK_CHROMIUM ?? '/usr/bin/chromium';

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest } from '../synth/render.js';
-import { clusterCapabilities } from '../synth/prerequisites.js';
+import { clusterCapabilities } from '../bundle/prerequisites.js';
 import { concernsOf, ENVS, find, loadEnv, renderEnv, ROOT, SHARED } from './helpers.js';
 import { appContractRule } from '../policies/contract.js';
 import { CONTRACTS } from '../services/contracts.js';

@@ -14,7 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
-import { blocking, evaluate, looksSecret } from '../policies/rules.js';
+import { blocking, evaluate, looksSecret } from '../policies/manifest-rules.js';
 import { airgapProblems, formatAirgapProblem } from '../synth/airgap.js';
 import { osc, metricsAuthConfig } from '../services/osc.js';
 import { OSC_METRICS_PORT } from '../stacks/osc.js';

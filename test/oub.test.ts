@@ -14,8 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import * as yaml from 'js-yaml';
 import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
-import { blocking, evaluate, looksSecret } from '../policies/rules.js';
-import { backupCronJobs, backupProblems } from '../synth/failure-budget.js';
+import { blocking, evaluate, looksSecret } from '../policies/manifest-rules.js';
+import { backupCronJobs, backupProblems } from '../reports/failure-budget.js';
 import { OUB_PRESETS } from '../stacks/oub.js';
 import { quantityValue } from '../components/meta.js';
 import {
@@ -201,9 +201,16 @@ describe('OUB — Oubliette', () => {
       const e = envOf(server(env));
       expect(e.FACTORY_API_KEY, env).toBeUndefined();
       expect(e.DEFAULT_GITHUB_TOKEN, env).toBeUndefined();
+      // issue 14 item 17: the init container reads both as mounted Secret files, never env
       const init = envOf(configInit(env));
-      expect(init.OUBLIETTE_FACTORY_API_KEY, env).toEqual({ name: 'OUBLIETTE_FACTORY_API_KEY', valueFrom: { secretKeyRef: { name: 'oubliette-factory', key: 'api-key' } } });
-      expect(init.OUBLIETTE_GITHUB_TOKEN, env).toEqual({ name: 'OUBLIETTE_GITHUB_TOKEN', valueFrom: { secretKeyRef: { name: 'oubliette-github', key: 'token' } } });
+      expect(init.OUBLIETTE_FACTORY_API_KEY, env).toBeUndefined();
+      expect(JSON.stringify(configInit(env).env), env).not.toContain('secretKeyRef');
+      expect(init.SECRETS_DIR, env).toEqual({ name: 'SECRETS_DIR', value: '/run/secrets/oubliette' });
+      expect(configInit(env).volumeMounts, env).toContainEqual({ name: 'secrets', mountPath: '/run/secrets/oubliette', readOnly: true });
+      expect(pod(env).volumes.find((v: J) => v.name === 'secrets').projected.sources, env).toEqual([
+        { secret: { name: 'oubliette-factory', items: [{ key: 'api-key', path: 'OUBLIETTE_FACTORY_API_KEY' }] } },
+        { secret: { name: 'oubliette-github', items: [{ key: 'token', path: 'OUBLIETTE_GITHUB_TOKEN' }] } },
+      ]);
       const cred = appConfig(env).credentials;
       expect(cred.factory, env).toEqual({ default: 'default', credentials: { default: { api_key: OUB_SECRET_PLACEHOLDERS.factory, description: 'Secret oubliette-factory/api-key' } } });
       expect(cred.github.credentials.default.token, env).toBe(OUB_SECRET_PLACEHOLDERS.github);
@@ -235,7 +242,7 @@ describe('OUB — Oubliette', () => {
     expect(pulumi.secrets.find((s) => s.name === 'oubliette-factory')).toMatchObject({ source: 'pulumi', pulumi: { 'api-key': { configKey: 'oubFactoryKey' } } });
     // the GitHub token is optional: without a source there is no github credential
     const noGithub = renderWith('dev', (o) => delete o.githubToken);
-    expect(envOf(configInit(noGithub)).OUBLIETTE_GITHUB_TOKEN).toBeUndefined();
+    expect(JSON.stringify(pod(noGithub).volumes)).not.toContain('oubliette-github');
     expect(appConfig(noGithub).credentials.github).toBeUndefined();
     expect(noGithub.secrets.map((s) => s.name)).toEqual(['oubliette-factory']);
   });
@@ -268,7 +275,12 @@ describe('OUB — Oubliette', () => {
     const template = join(tmp, 'oubliette.jsonc');
     writeFileSync(template, configText('dev'));
     const ugly = 'fk-"q"\\x&y/\\\\z\\1$HOME';
-    const ok = sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, OUBLIETTE_FACTORY_API_KEY: `${ugly}\n`, OUBLIETTE_GITHUB_TOKEN: 'ghp_abc' });
+    const secrets = (files: Record<string, string>) => {
+      const d = mkdtempSync(join(tmp, 'oub-secrets-'));
+      for (const [k, v] of Object.entries(files)) writeFileSync(join(d, k), v);
+      return d;
+    };
+    const ok = sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, SECRETS_DIR: secrets({ OUBLIETTE_FACTORY_API_KEY: `${ugly}\n`, OUBLIETTE_GITHUB_TOKEN: 'ghp_abc' }) });
     expect(ok.out).toMatch(/wrote .*oubliette\.jsonc/);
     expect(ok.out).not.toContain('ghp_abc');
     expect(ok.code).toBe(0);
@@ -277,8 +289,8 @@ describe('OUB — Oubliette', () => {
     expect(written.credentials.github.credentials.default.token).toBe('ghp_abc');
     expect(statSync(join(dir, 'oubliette.jsonc')).mode & 0o777).toBe(0o600);
     // a value with a line break, or none at all, is refused
-    expect(sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, OUBLIETTE_FACTORY_API_KEY: 'a\nb', OUBLIETTE_GITHUB_TOKEN: 'x' }).code).not.toBe(0);
-    expect(sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, OUBLIETTE_GITHUB_TOKEN: 'x' }).code).not.toBe(0);
+    expect(sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, SECRETS_DIR: secrets({ OUBLIETTE_FACTORY_API_KEY: 'a\nb', OUBLIETTE_GITHUB_TOKEN: 'x' }) }).code).not.toBe(0);
+    expect(sh(OUB_CONFIG_SCRIPT, { CONFIG_DIR: dir, TEMPLATE: template, SECRETS_DIR: secrets({ OUBLIETTE_GITHUB_TOKEN: 'x' }) }).code).not.toBe(0);
     // a change rolls the pods: the checksum annotation follows the content
     const before = deployment('dev').spec.template.metadata.annotations;
     const changed = renderWith('dev', (o) => (o.recursion = { maxDepth: 4 }));

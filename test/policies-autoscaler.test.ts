@@ -3,7 +3,7 @@
  * target the same workload. Blocking. Cases on the real prod objects (OPE's HPA) plus one ScaledObject.
  */
 import { describe, expect, it } from 'vitest';
-import { blocking, evaluate, RULES, type Obj } from '../policies/rules.js';
+import { blocking, evaluate, RULES, type Obj } from '../policies/manifest-rules.js';
 import { renderEnv } from './helpers.js';
 
 type J = Record<string, any>;

@@ -4,8 +4,9 @@
  * violation into an excepted, non-blocking one.
  */
 import { describe, expect, it } from 'vitest';
-import { blocking, contextOf, evaluate, formatViolation, ref, RULES, type Obj, type Violation } from '../policies/rules.js';
+import { blocking, contextOf, evaluate, formatViolation, ref, RULES, type Obj, type Violation } from '../policies/manifest-rules.js';
 import { ENVS, renderEnv } from './helpers.js';
+import { secretEnv, secretEnvUses } from '../policies/production.js';
 
 type J = Record<string, any>;
 
@@ -158,6 +159,13 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       o.splice(indexOf(o, 'NetworkPolicy', 'allow-acme-http01-solver'), 1);
     },
   },
+  'postgres-pitr-drill': {
+    env: 'prod',
+    why: 'the cluster archives WAL but its restore drill is gone',
+    breakIt: (o) => {
+      o.splice(o.findIndex((x) => x.kind === 'CronJob' && x.metadata.name === 'aion-pg-pitr-drill'), 1);
+    },
+  },
   'vault-ca': {
     env: 'airgap',
     why: 'the private Vault store names no CA',
@@ -178,6 +186,15 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
     why: 'the CA issuer signs with the corporate root key',
     breakIt: (o) => {
       o.find((x) => x.kind === 'ClusterIssuer')!.spec.ca.secretName = 'corp-root-ca';
+    },
+  },
+  'secret-env': {
+    env: 'prod',
+    why: 'a platform component (the Redis exporter) takes its password from a Secret as an environment variable again',
+    breakIt: (o) => {
+      const sts = o.find((x) => x.kind === 'StatefulSet' && x.spec.template.spec.containers.some((c: J) => c.name === 'exporter'))!;
+      const exporter = sts.spec.template.spec.containers.find((c: J) => c.name === 'exporter');
+      exporter.env = [...exporter.env, { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-auth', key: 'password' } } }];
     },
   },
   'trace-format': {
@@ -362,5 +379,22 @@ describe('rule details on real objects', () => {
     const objects = copy('prod');
     container(objects).env.push({ name: 'DEV_JWT_SECRET', value: 'd41d8cd98f00b204e9800998ecf8427e' });
     expect(newViolations('prod', objects).map((v) => v.rule)).toEqual(['no-secret-literal']);
+  });
+
+  it('secret-env (issue 14 item 17): envFrom of a whole Secret on a platform job is refused, naming object, container, Secret and fix; application workloads are left to app-contract', () => {
+    const objects = copy('prod');
+    const job = objects.find((x) => x.kind === 'CronJob')!;
+    const c = job.spec.jobTemplate.spec.template.spec.containers[0];
+    c.envFrom = [{ secretRef: { name: 'leaky' } }];
+    const vs = newViolations('prod', objects);
+    expect(vs.map((v) => v.rule)).toEqual(['secret-env']);
+    expect(vs[0]!.object).toBe(ref(job as Obj));
+    expect(vs[0]!.message).toContain(`container ${c.name} takes every key of Secret leaky (envFrom)`);
+    expect(vs[0]!.fix).toContain('mount Secret leaky read-only as a file');
+    // An application workload (annotated with its contract) keeps its runbook-named variables: not this rule's.
+    const app = objects.find((x) => x.kind === 'Deployment' && x.metadata.annotations?.['stackbook.io/contract'] && JSON.stringify(x).includes('secretKeyRef'));
+    expect(app, 'an application workload with a Secret-sourced variable').toBeDefined();
+    expect(secretEnvUses(app as Obj).length).toBeGreaterThan(0);
+    expect(secretEnv.check([app as Obj], { tier: 'production', registry: undefined } as never)).toEqual([]);
   });
 });

@@ -13,7 +13,7 @@ import {
   stackPolicies,
   type StackResource,
 } from '../policies/pulumi-adapter.js';
-import { RULES, blocking, evaluate } from '../policies/rules.js';
+import { RULES, blocking, evaluate } from '../policies/manifest-rules.js';
 import type { Manifest } from '../synth/render.js';
 import { ENVS, renderEnv } from './helpers.js';
 

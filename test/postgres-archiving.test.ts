@@ -5,7 +5,7 @@
  * The network path is checked on the rendered NetworkPolicies, and the bundles pass the policies.
  */
 import { describe, expect, it } from 'vitest';
-import { blocking, evaluate, formatViolation } from '../policies/rules.js';
+import { blocking, evaluate, formatViolation } from '../policies/manifest-rules.js';
 import { renderEnv } from './helpers.js';
 
 type Json = any; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -26,7 +26,7 @@ describe('issue 14 item 12: continuous PostgreSQL backup outside development', (
       s3Credentials: { accessKeyId: { name: 'aion-minio', key: 'user' }, secretAccessKey: { name: 'aion-minio', key: 'password' } },
     });
     expect(find(objects, 'ScheduledBackup', 'aion-pg-scheduled').spec).toMatchObject({ method: 'plugin', pluginConfiguration: { name: 'barman-cloud.cloudnative-pg.io' }, cluster: { name: 'aion-pg' } });
-    expect(find(objects, 'PrometheusRule', 'aion-pg-backup').spec.groups[0].rules.map((x: Json) => x.alert)).toEqual(['PostgresWalArchivingStuck', 'PostgresBaseBackupStale', 'PostgresBackupMetricsAbsent']);
+    expect(find(objects, 'PrometheusRule', 'aion-pg-backup').spec.groups[0].rules.map((x: Json) => x.alert)).toEqual(['PostgresWalArchivingStuck', 'PostgresBaseBackupStale', 'PostgresBackupMetricsAbsent', 'PostgresPitrDrillFailed', 'PostgresPitrDrillStale']);
     // The instances may reach the object store on its port ...
     const pgPolicy = find(objects, 'NetworkPolicy', 'aion-pg-postgres');
     expect(pgPolicy.spec.egress.some((e: Json) => (e.ports ?? []).some((p: Json) => p.port === 9000 || p.port === minio.port))).toBe(true);

@@ -16,10 +16,10 @@ import { globMatches, OPERATOR_IMAGES } from '../components/image-policy.js';
 import { PLATFORM_IMAGES } from '../components/images.js';
 import { ALB_CONTEXT, TlsIngress } from '../components/tls-ingress.js';
 import { isUpstream } from '../components/upstream.js';
-import { blocking, evaluate, type Obj } from '../policies/rules.js';
+import { blocking, evaluate, type Obj } from '../policies/manifest-rules.js';
 import { ConfigError, formatProblem, parseStack, rawFromStackFile } from '../stacks/load.js';
 import type { Stack } from '../stacks/schema.js';
-import { operatorSupplied } from '../synth/prerequisites.js';
+import { operatorSupplied } from '../bundle/prerequisites.js';
 import { render, type Manifest } from '../synth/render.js';
 import { ENVS, ROOT, renderEnv } from './helpers.js';
 

@@ -28,7 +28,7 @@ import { Workload } from '../components/workload.js';
 import { ConfigMap } from '../components/config-map.js';
 import type { ServiceModule } from '../services/types.js';
 import { SERVICES } from '../services/index.js';
-import { bundleFiles } from '../synth/bundle.js';
+import { bundleFiles } from '../bundle/bundle.js';
 import { render, type Rendered } from '../synth/render.js';
 import type { Stack } from '../stacks/schema.js';
 import { ENVS, ROOT, loadEnv, renderEnv } from './helpers.js';

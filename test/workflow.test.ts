@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import { MARKDOWN_MARKER } from '../synth/diff.js';
+import { MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
 type J = Record<string, any>;
@@ -95,6 +95,8 @@ function simpleCommands(script: string): string[][] {
 
 /** The words a command line invokes: its first word (after VAR=value), and what sudo/env run. */
 function invoked(words: readonly string[]): string[] {
+  // `for NAME in WORDS` / `case WORD in` name variables and values, not commands
+  if (words[0] === 'for' || words[0] === 'case') return [];
   const rest = words.filter((w, i) => !(i === 0 && SHELL_SYNTAX.has(w)));
   let i = 0;
   while (i < rest.length && (SHELL_SYNTAX.has(rest[i]!) || /^[A-Za-z_][A-Za-z0-9_]*=/.test(rest[i]!))) i++;
@@ -153,6 +155,7 @@ describe('the shell splitter used by these tests', () => {
     ]);
     expect(invoked(['sudo', 'DEBIAN_FRONTEND=noninteractive', 'apt-get', 'install'])).toEqual(['sudo', 'apt-get']);
     expect(invoked(['if', '!', 'command', '-v', 'x'])).toEqual(['command']);
+    expect(invoked(['for', 'stack', 'in', '$(ls stacks)'])).toEqual([]);
   });
 
   it('notices a command that does not exist', () => {
@@ -263,4 +266,56 @@ describe('.github/workflows/pr.yml', () => {
     expect(stacks).toEqual(expect.arrayContaining(['airgap', 'dev', 'prod', 'staging']));
     expect(JSON.stringify(job.steps)).toMatch(/pulumi preview --diff --stack/);
   });
+});
+
+describe('the PR comment links the HTML report of every stack (issue 17)', () => {
+  const [, job] = jobs.find(([, j]) => (j.steps as J[]).some((s) => /stackbook diff/.test(String(s.run ?? ''))))!;
+  const steps = job.steps as J[];
+  const stackFiles = () => (spawnSync('ls', [join(ROOT, 'stacks')], { encoding: 'utf8' }).stdout.match(/^Pulumi\.([a-z0-9-]+)\.yaml$/gm) ?? []).map((f) => f.replace(/^Pulumi\.|\.yaml$/g, '')).sort();
+  const bash = (script: string, env: Record<string, string>) => spawnSync('bash', ['-e', '-c', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
+
+  it('writes one page per stack, uploads them as one artifact, then links it in the comment file before the comment is posted', () => {
+    const reportStep = steps.findIndex((s) => /stackbook\.js report "\$\{stack\}" --html/.test(String(s.run ?? '')));
+    const upload = steps.findIndex((s) => String(s.uses).startsWith('actions/upload-artifact@') && String(s.with?.path).includes('reports'));
+    const link = steps.findIndex((s) => s.id === 'link-reports');
+    const post = steps.findIndex((s) => String(s.uses).startsWith('actions/github-script@'));
+    expect([reportStep, upload, link, post].every((i) => i >= 0)).toBe(true);
+    expect([reportStep, upload, link, post]).toEqual([reportStep, upload, link, post].sort((a, b) => a - b));
+    // each runs even when the tests failed (like the diff)
+    for (const i of [reportStep, upload, link]) expect(String(steps[i]!.if)).toContain('!cancelled()');
+    expect(steps[link]!.env.REPORTS_URL).toBe(`\${{ steps.${steps[upload]!.id}.outputs.artifact-url }}`);
+    expect(steps[link]!.env.RUN_URL).toBe('${{ github.server_url }}/${{ github.repository }}/actions/runs/${{ github.run_id }}');
+  });
+
+  it('the workflow\'s scripts, run here: a page per stack from stacks/, then a link to the artifact in diff.md', () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'stackbook-wf-reports-'));
+    const env = { RUNNER_TEMP: tmp, GITHUB_STEP_SUMMARY: join(tmp, 'summary.md') };
+    const reportStep = steps.find((s) => /stackbook\.js report/.test(String(s.run ?? '')))!;
+    const r = bash(String(reportStep.run), env);
+    expect(r.status, r.stderr).toBe(0);
+    const pages = spawnSync('ls', [join(tmp, 'reports')], { encoding: 'utf8' }).stdout.trim().split('\n');
+    expect(pages).toEqual(stackFiles().map((s) => `report-${s}.html`));
+    for (const p of pages) {
+      const html = readFileSync(join(tmp, 'reports', p), 'utf8');
+      expect(html, p).toMatch(/^<!DOCTYPE html>/i);
+      expect(html, p).toContain('<svg');
+    }
+    // the diff step wrote the comment; the link step appends to it
+    const linkStep = steps.find((s) => s.id === 'link-reports')!;
+    const diffMd = join(tmp, 'diff.md');
+    spawnSync('bash', ['-c', `printf '%s\\n' '${MARKDOWN_MARKER}' '### stackbook diff' > "${diffMd}"`]);
+    const run = 'https://github.com/o/r/actions/runs/42';
+    const withUrl = bash(String(linkStep.run), { ...env, RUN_URL: run, REPORTS_URL: 'https://github.com/o/r/actions/runs/42/artifacts/7' });
+    expect(withUrl.status, withUrl.stderr).toBe(0);
+    const md = readFileSync(diffMd, 'utf8');
+    expect(md.startsWith(`${MARKDOWN_MARKER}\n### stackbook diff\n`)).toBe(true);
+    const line = md.trimEnd().split('\n').at(-1)!;
+    expect(line).toContain('[stackbook-reports](https://github.com/o/r/actions/runs/42/artifacts/7)');
+    for (const s of stackFiles()) expect(line).toContain(`\`${s}\``);
+    expect(readFileSync(env.GITHUB_STEP_SUMMARY, 'utf8')).toContain(line);
+    // no artifact URL (an upload that gave none): the run's artifacts
+    const withoutUrl = bash(String(linkStep.run), { ...env, RUN_URL: run, REPORTS_URL: '' });
+    expect(withoutUrl.status, withoutUrl.stderr).toBe(0);
+    expect(readFileSync(diffMd, 'utf8').trimEnd().split('\n').at(-1)).toContain(`[stackbook-reports](${run}#artifacts)`);
+  }, 180_000);
 });

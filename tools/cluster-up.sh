@@ -11,7 +11,10 @@
 # Stop with tools/cluster-down.sh <dir>. Re-running on a healthy running <dir> only re-applies the
 # CRDs; a stale <dir> from an earlier run is torn down and started afresh. On failure everything
 # this script started is stopped and <dir> is removed (its logs are printed first).
-# Env: STACKBOOK_TOOLS_CACHE (binary cache), STACKBOOK_CRDS_DIR (default <repo>/../shared/crds).
+# Env: STACKBOOK_TOOLS_CACHE (binary cache), STACKBOOK_CRDS_DIR (default <repo>/../shared/crds),
+# STACKBOOK_APISERVER_ARGS (extra kube-apiserver flags, space-separated, appended; default none —
+# the supply-chain tier passes --enable-aggregator-routing=true so admission webhooks behind a
+# selector-less Service are called at their Endpoints address instead of the Service's DNS name).
 set -euo pipefail
 
 TOOLS_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -225,6 +228,7 @@ plugins:
         runtimeClasses: []
         namespaces: []
 EOF
+read -r -a APISERVER_EXTRA_ARGS <<<"${STACKBOOK_APISERVER_ARGS:-}"
 start kube-apiserver "$APISERVER" \
   --etcd-servers="http://127.0.0.1:$ETCD_CLIENT_PORT" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$APISERVER_PORT" \
@@ -237,7 +241,7 @@ start kube-apiserver "$APISERVER" \
   --disable-admission-plugins=ServiceAccount \
   --admission-control-config-file="$DIR/admission.yaml" \
   --endpoint-reconciler-type=none \
-  --allow-privileged=true --profiling=false --v=1
+  --allow-privileged=true --profiling=false --v=1 ${APISERVER_EXTRA_ARGS[@]+"${APISERVER_EXTRA_ARGS[@]}"}
 apiserver_ready() { alive kube-apiserver && [[ "$(k get --raw /readyz 2>/dev/null)" == ok ]]; }
 wait_for "kube-apiserver /readyz" 120 apiserver_ready
 log "kube-apiserver $(k get --raw /version | jq -r .gitVersion) ready on https://127.0.0.1:$APISERVER_PORT"

@@ -38,9 +38,14 @@ const BASE = mkdtempSync('/var/tmp/stackbook-backups-');
 chmodSync(BASE, 0o755);
 const KEEP = process.env.STACKBOOK_KEEP === '1';
 const log = (...a) => console.error('[backups]', ...a);
+// Every process the harness runs has a deadline and is SIGKILLed when it passes (spawnSync kills
+// the direct child; the pods run as PID 1 of their own PID namespace, so their whole tree dies with
+// it). stdin is /dev/null: nothing can wait on a terminal or an open pipe.
+const SH_TIMEOUT_MS = 180_000;
 const sh = (cmd, args, opts = {}) => {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', ...opts });
-  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr}${r.stdout}`);
+  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: SH_TIMEOUT_MS, killSignal: 'SIGKILL', ...(opts.input === undefined ? { stdio: ['ignore', 'pipe', 'pipe'] } : {}), ...opts });
+  if (r.error?.code === 'ETIMEDOUT') r.stderr = `${r.stderr ?? ''}\n[harness] killed after ${(opts.timeout ?? SH_TIMEOUT_MS) / 1000} s: ${cmd} ${args.join(' ')}`;
+  if (r.status !== 0 && !opts.allowFail) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}${r.stdout}`);
   return r;
 };
 
@@ -66,6 +71,24 @@ mkdirSync(POD_BIN);
 sh('cp', [MC, join(POD_BIN, 'mc')]);
 chmodSync(POD_BIN, 0o755);
 chmodSync(join(POD_BIN, 'mc'), 0o755);
+// barman-cloud (PyPI barman[cloud], pinned by tools/test-backups.sh) in a venv under the tools cache:
+// the PITR drill's tools, and the stand-in for the Barman Cloud plugin's archiver and base backup
+const BARMAN_VENV = process.env.BARMAN_VENV ?? '';
+if (!BARMAN_VENV || !existsSync(join(BARMAN_VENV, 'bin/barman-cloud-restore'))) throw new Error('BARMAN_VENV must point at a venv with barman[cloud] (tools/test-backups.sh installs it)');
+const BARMAN_VERSION = sh(join(BARMAN_VENV, 'bin/barman-cloud-restore'), ['--version']).stdout.trim() || sh(join(BARMAN_VENV, 'bin/barman-cloud-restore'), ['--version']).stderr.trim();
+const VENV_STAGE = join(BASE, 'venv-stage');
+mkdirSync(VENV_STAGE);
+/**
+ * Shell lines (in a private mount namespace) that make the venv readable by a pod's UID at its own
+ * absolute path (its scripts' #! lines name it): /root is 0700, so the venv is bind-mounted aside,
+ * a 0755 tmpfs covers /root, and the venv is mounted back at its path inside it.
+ */
+function venvLines() {
+  const q = (x) => `'${x}'`;
+  return [`mount --bind ${q(BARMAN_VENV)} ${q(VENV_STAGE)}`, 'mount -t tmpfs -o mode=0755 tmpfs /root', `mkdir -p ${q(BARMAN_VENV)}`, `mount --bind ${q(VENV_STAGE)} ${q(BARMAN_VENV)}`,
+    // botocore's own CA file, when the venv has one: trust the test CA as the system bundle does
+    ...sh('/bin/sh', ['-c', `ls ${BARMAN_VENV}/lib/python3*/site-packages/botocore/cacert.pem ${BARMAN_VENV}/lib/python3*/site-packages/certifi/cacert.pem 2>/dev/null || true`]).stdout.trim().split('\n').filter(Boolean).map((f) => `mount --bind ${q(CA_BUNDLE)} ${q(f)}`)];
+}
 const AWS = sh('/bin/sh', ['-c', 'command -v aws']).stdout.trim();
 const AWS_VERSION = sh(AWS, ['--version']).stdout.trim();
 const PATH = `${PG_BIN}:${POD_BIN}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
@@ -84,7 +107,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const started = [];
 function startDaemon(name, cmd, args, opts = {}) {
   const logFile = join(BASE, `${name}.log`);
-  const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  // setpriv --pdeathsig: the kernel kills the daemon when the harness dies, even by SIGKILL
+  const p = spawn('setpriv', ['--pdeathsig', 'KILL', '--', cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   let out = '';
   p.stdout.on('data', (d) => (out += d));
   p.stderr.on('data', (d) => (out += d));
@@ -92,12 +116,21 @@ function startDaemon(name, cmd, args, opts = {}) {
   started.push(p);
   return { proc: p, output: () => out };
 }
+/** Scratch PostgreSQL servers started with pg_ctl (daemonised: not children of the harness). */
+const scratchServers = new Set();
 function stopAll() {
-  for (const p of started) if (p.exitCode === null) p.kill('SIGTERM');
+  for (const p of started) if (p.exitCode === null) p.kill('SIGKILL');
+  for (const stop of scratchServers) stop();
+  scratchServers.clear();
 }
+// every exit path: normal end, uncaught error, Ctrl-C, the CI's timeout (SIGTERM), a lost terminal
 process.on('exit', () => {
   stopAll();
   if (!KEEP) rmSync(BASE, { recursive: true, force: true });
+});
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => {
+  console.error(`[backups] ${sig}: stopping the servers`);
+  process.exit(128 + ({ SIGINT: 2, SIGTERM: 15, SIGHUP: 1 })[sig]);
 });
 
 // ------------------------------------------------------------------------------------------------
@@ -178,9 +211,10 @@ async function startMoto(url) {
 }
 function awsHost(port, args, allowFail = false) {
   const run = (fail) =>
-    sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', '--cli-read-timeout', '300', ...args], {
+    sh(AWS, ['--endpoint-url', `http://127.0.0.1:${port}`, '--no-cli-pager', '--cli-connect-timeout', '10', '--cli-read-timeout', '60', ...args], {
       allowFail: fail,
-      env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true' },
+      timeout: 150_000,
+      env: { PATH: process.env.PATH, HOME: BASE, AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret, AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_RETRY_MODE: 'standard', AWS_MAX_ATTEMPTS: '2' },
     });
   // the harness's own calls (seeding, reading back) retry once: a loaded machine times out now and then
   const r = run(true);
@@ -244,6 +278,8 @@ const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
  * services: {"host:port": localPort}, emptyDirs?: {name: dir} }. Returns the per-container results
  * and the emptyDir directories (kept for inspection).
  */
+/** A container's deadline (the Jobs' own activeDeadlineSeconds are longer: this is the harness's). */
+const POD_TIMEOUT_MS = 300_000;
 function runPod(obj, ctx) {
   const pod = podSpec(obj);
   const sc = pod.securityContext ?? {};
@@ -265,6 +301,17 @@ function runPod(obj, ctx) {
       if (!dir) throw new Error(`${obj.metadata.name}: the test provides no directory for claim ${v.persistentVolumeClaim.claimName}`);
       sh('chgrp', ['-R', String(fsGroup), dir]);
       sh('chmod', ['-R', 'g+rwX', dir]);
+    } else if (v.secret) {
+      // a Secret volume: the items' keys as files with the local servers' values (ctx.secretFile)
+      dir = join(runDir, `secret-${v.name}`);
+      mkdirSync(dir);
+      for (const it of v.secret.items ?? []) {
+        if (!ctx.secretFile) throw new Error(`${obj.metadata.name}: no test values for Secret volume ${v.secret.secretName}`);
+        writeFileSync(join(dir, it.path), ctx.secretFile(v.secret.secretName, it.key));
+      }
+      chownSync(dir, 0, fsGroup);
+      sh('chmod', ['-R', 'u=rwX,g=rX,o=', dir]);
+      sh('chgrp', ['-R', String(fsGroup), dir]);
     } else if (v.configMap) {
       const cm = ctx.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name && o.metadata.namespace === obj.metadata.namespace);
       if (!cm) throw new Error(`${obj.metadata.name}: ConfigMap ${v.configMap.name} is not rendered`);
@@ -299,7 +346,7 @@ function runPod(obj, ctx) {
 
   const results = [];
   for (const [phase, c] of [...(pod.initContainers ?? []).map((c) => ['init', c]), ...pod.containers.map((c) => ['main', c])]) {
-    const env = { PATH };
+    const env = { PATH: ctx.venv ? `${BARMAN_VENV}/bin:${PATH}` : PATH };
     for (const e of c.env ?? []) {
       if (e.value !== undefined) env[e.name] = e.value;
       else if (e.valueFrom?.secretKeyRef) env[e.name] = ctx.secret(e.name, e.valueFrom.secretKeyRef, obj);
@@ -329,12 +376,17 @@ function runPod(obj, ctx) {
       lines.push(`mkdir -p ${q(m.mountPath)}`, `mount --bind ${q(src)} ${q(m.mountPath)}`);
       if (m.readOnly) lines.push(`mount -o remount,bind,ro ${q(m.mountPath)}`);
     }
+    if (ctx.venv) lines.push(...venvLines());
     lines.push(`cd /`, `exec setpriv --reuid=${uid} --regid=${gid} --groups=${fsGroup} --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"`);
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     if (argv.length === 0) throw new Error(`${obj.metadata.name}/${c.name}: no command (the image's entrypoint cannot be run here)`);
     const t0 = Date.now();
-    const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', lines.join('\n'), 'pod', ...argv], { encoding: 'utf8', env, cwd: '/', timeout: 300_000 });
-    results.push({ phase, container: c.name, code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? ''), seconds: (Date.now() - t0) / 1000 });
+    // a PID namespace of its own (--fork: the container is its PID 1; --kill-child: it gets SIGKILL
+    // when unshare dies): the deadline's SIGKILL of unshare takes the container's whole process tree
+    // down with it (aws, pg_restore, a scratch postgres), nothing survives the run.
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', '--pid', '--fork', '--kill-child', '--mount-proc', '--', '/bin/sh', '-c', lines.join('\n'), 'pod', ...argv], { encoding: 'utf8', env, cwd: '/', timeout: POD_TIMEOUT_MS, killSignal: 'SIGKILL', stdio: ['ignore', 'pipe', 'pipe'] });
+    const timedOut = r.error?.code === 'ETIMEDOUT' ? `\n[harness] container killed after ${POD_TIMEOUT_MS / 1000} s (its deadline)` : '';
+    results.push({ phase, container: c.name, code: r.status ?? -1, stdout: r.stdout ?? '', stderr: (r.stderr ?? String(r.error ?? '')) + timedOut, seconds: (Date.now() - t0) / 1000 });
     if (r.status !== 0) break;
   }
   const total = (pod.initContainers ?? []).length + pod.containers.length;
@@ -445,15 +497,15 @@ function getObject(t, dir, key) {
 // ------------------------------------------------------------------------------------------------
 // promtool: the rendered BackupRestoreDrillFailed rule on the series the runs produced
 
-function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt) {
+function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt, alertName = 'BackupRestoreDrillFailed', labelKey = 'backup') {
   const promtool = sh('/bin/sh', ['-c', 'command -v promtool'], { allowFail: true }).stdout.trim();
   if (!promtool) return { fired: 'promtool missing' };
   const dir = mkdtempSync(join(BASE, 'promtool-'));
   // the rule as rendered (expr, for, labels); annotations dropped: they do not decide whether it fires
   const groups = rule.spec.groups
-    .map((g) => ({ ...g, rules: g.rules.filter((r) => r.alert === 'BackupRestoreDrillFailed').map(({ annotations, ...r }) => r) }))
+    .map((g) => ({ ...g, rules: g.rules.filter((r) => r.alert === alertName).map(({ annotations, ...r }) => r) }))
     .filter((g) => g.rules.length);
-  if (groups.length !== 1 || groups[0].rules.length !== 1) return { fired: `expected one BackupRestoreDrillFailed rule in ${rule.metadata.name}` };
+  if (groups.length !== 1 || groups[0].rules.length !== 1) return { fired: `expected one ${alertName} rule in ${rule.metadata.name}` };
   const r = groups[0].rules[0];
   writeFileSync(join(dir, 'rules.yaml'), dump({ groups }));
   // minute 0: the drill that restored succeeded (last successful time = its end); minute okAt..: only that job;
@@ -480,8 +532,8 @@ function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt) {
           series(`kube_job_owner${sel(`job_name="${bad}", owner_kind="CronJob", owner_name="${drillName}", owner_is_controller="true"`)}`, repeat(failedAt, '1')),
         ],
         alert_rule_test: [
-          { eval_time: `${failedAt - 1}m`, alertname: 'BackupRestoreDrillFailed', exp_alerts: [] },
-          { eval_time: `${m}m`, alertname: 'BackupRestoreDrillFailed', exp_alerts: [{ exp_labels: { severity: r.labels.severity, namespace: ns, backup } }] },
+          { eval_time: `${failedAt - 1}m`, alertname: alertName, exp_alerts: [] },
+          { eval_time: `${m}m`, alertname: alertName, exp_alerts: [{ exp_labels: { severity: r.labels.severity, namespace: ns, [labelKey]: backup } }] },
         ],
       },
     ],
@@ -489,6 +541,180 @@ function drillAlertFires(rule, ns, backup, drillName, okAt, failedAt) {
   writeFileSync(join(dir, 'test.yaml'), dump(test));
   const res = sh(promtool, ['test', 'rules', 'test.yaml'], { cwd: dir, allowFail: true });
   return { fired: res.status === 0 ? 'fires' : `promtool: ${res.stdout}${res.stderr}`.trim() };
+}
+
+// ------------------------------------------------------------------------------------------------
+// PostgreSQL physical backups (issue 14 item 12): WAL archiving + a base backup with the real
+// barman-cloud tools, then the rendered point-in-time restore drill (CronJob `<cluster>-pitr-drill`)
+
+/** Debian's postgres as the `postgres` system user, in a mount namespace that sees the barman venv. */
+async function startArchivingSource(name, archiveCommand, s3env) {
+  const dir = join(BASE, name);
+  mkdirSync(dir);
+  const uid = Number(sh('id', ['-u', 'postgres']).stdout.trim());
+  const gid = Number(sh('id', ['-g', 'postgres']).stdout.trim());
+  chownSync(dir, uid, gid);
+  const as = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--'];
+  // CNPG clusters: superuser `postgres`, data checksums on (the rendered Cluster's initdb.dataChecksums)
+  sh(as[0], [...as.slice(1), join(PG_BIN, 'initdb'), '--pgdata', join(dir, 'data'), '--username', 'postgres', '--auth=trust', '--data-checksums', '--no-sync'], { cwd: '/' });
+  const run = join(dir, 'run');
+  mkdirSync(run);
+  chownSync(run, uid, gid);
+  const script = [...venvLines(), 'cd /', `exec setpriv --pdeathsig KILL --reuid=${uid} --regid=${gid} --clear-groups -- "$@"`].join('\n');
+  const args = [join(PG_BIN, 'postgres'), '-D', join(dir, 'data'), '-c', "listen_addresses=", '-c', `unix_socket_directories=${run}`, '-c', 'fsync=off', '-c', 'wal_level=replica', '-c', 'archive_mode=on', '-c', `archive_command=${archiveCommand}`];
+  const d = startDaemon(name, 'unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', script, 'pg', ...args], { cwd: '/', env: { PATH: `${BARMAN_VENV}/bin:${PATH}`, HOME: run, ...s3env } });
+  for (let i = 0; i < 150; i++) {
+    if (sh(join(PG_BIN, 'pg_isready'), ['-h', run, '-p', '5432'], { allowFail: true }).status === 0) {
+      const q = (db, sql) => sh(join(PG_BIN, 'psql'), ['-h', run, '-p', '5432', '-U', 'postgres', '-d', db, '-v', 'ON_ERROR_STOP=1', '-Atq', '-c', sql]).stdout.trim();
+      return { dir, run, uid, gid, q, stop: () => d.proc.kill('SIGKILL') };
+    }
+    if (d.proc.exitCode !== null) break;
+    await sleep(200);
+  }
+  throw new Error(`the archiving PostgreSQL did not start: ${d.output()}`);
+}
+
+/** Row counts + md5 of every row of the tables the PITR test writes (same query on source and restore). */
+const PITR_CHECKSUM = `SELECT string_agg(format('%s=%s:%s', t, c, h), ' ' ORDER BY t) FROM (
+  SELECT 'items' AS t, count(*) AS c, md5(coalesce(string_agg(x::text, '|' ORDER BY x.id), '')) AS h FROM items x
+  UNION ALL SELECT 'events', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.id), '')) FROM events x
+  UNION ALL SELECT 'settings', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.key), '')) FROM settings x
+  UNION ALL SELECT 'after_backup', count(*), md5(coalesce(string_agg(x::text, '|' ORDER BY x.id), '')) FROM after_backup x) s`;
+
+async function testPitrDrills(env, objects) {
+  for (const cj of objects.filter((o) => o.kind === 'CronJob' && o.metadata.labels?.['stackbook.io/pitr-drill-for'])) {
+    const ns = cj.metadata.namespace;
+    const cluster = cj.metadata.labels['stackbook.io/pitr-drill-for'];
+    const job = `${ns}/${cj.metadata.name}`;
+    try {
+      await testPitrDrill(env, objects, cj, ns, cluster, job);
+    } catch (e) {
+      row({ stack: env, job, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: `harness error: ${String(e.message ?? e).split('\n').slice(0, 3).join(' / ')}`, failed: true });
+    }
+  }
+}
+
+async function testPitrDrill(env, objects, cj, ns, cluster, job) {
+  const store = objects.find((o) => o.kind === 'ObjectStore' && o.metadata.namespace === ns && objects.some((c) => c.kind === 'Cluster' && c.metadata.name === cluster && c.spec.plugins?.some((p) => p.isWALArchiver && p.parameters?.barmanObjectName === o.metadata.name)));
+  if (!store) throw new Error(`no ObjectStore is the WAL archiver of Cluster ${ns}/${cluster}`);
+  const cfg = store.spec.configuration;
+  const serverName = cfg.serverName ?? cluster;
+  const dest = new URL(cfg.destinationPath);
+  const bucket = dest.hostname;
+  const prefix = dest.pathname.replace(/^\/|\/$/g, '');
+  const drillEnv = envOf(podSpec(cj).containers[0]);
+  const database = drillEnv.DATABASE.value;
+  // The plugin's commands, built from the rendered ObjectStore as github.com/cloudnative-pg/barman-cloud
+  // builds them (archiver/command.go BarmanCloudWalArchiveOptions, backup/backup.go
+  // GetBarmanCloudBackupOptions); only the endpoint is the local server (the archiver is a stand-in: the drill is under test)
+  const endpoint = `http://127.0.0.1:${S3.port}`;
+  const comp = (c) => (c?.compression ? [`--${c.compression}`] : []);
+  const walArchive = ['barman-cloud-wal-archive', ...comp(cfg.wal), '--endpoint-url', endpoint, '--cloud-provider', 'aws-s3', cfg.destinationPath, serverName, '%p'].join(' ');
+  const s3env = { AWS_ACCESS_KEY_ID: S3_ROOT.access, AWS_SECRET_ACCESS_KEY: S3_ROOT.secret };
+  if (awsHost(S3.port, ['s3api', 'head-bucket', '--bucket', bucket], true).status !== 0) throw new Error(`bucket ${bucket} not created by any rendered Job`);
+  rmSync(join(S3.dir, bucket, prefix, serverName), { recursive: true, force: true });
+  const src = await startArchivingSource(`pitr-source-${env}`, walArchive, s3env);
+  try {
+    src.q('postgres', `CREATE DATABASE "${database}"`);
+    src.q(database, `${PG_SEED} CREATE TABLE after_backup (id int PRIMARY KEY, note text);`);
+    src.q('postgres', 'SELECT pg_switch_wal()');
+    // base backup as the plugin takes it (as the postgres user, reading PGDATA)
+    // --immediate-checkpoint: the tier's only addition (the rendered ObjectStore leaves data.immediateCheckpoint
+    // off, and pg_backup_start would wait up to 4.5 min for a spread checkpoint of an idle test server)
+    const backupArgv = ['barman-cloud-backup', '--user', 'postgres', '--name', `stackbook-${env}`, ...comp(cfg.data), '--immediate-checkpoint', '--endpoint-url', endpoint, '--cloud-provider', 'aws-s3', '-h', src.run, '-p', '5432', cfg.destinationPath, serverName];
+    const bb = sh('unshare', ['-m', '--propagation', 'private', '--', '/bin/sh', '-c', [...venvLines(), 'cd /', `exec setpriv --reuid=${src.uid} --regid=${src.gid} --clear-groups -- "$@"`].join('\n'), 'bb', ...backupArgv], { allowFail: true, timeout: 300_000, env: { PATH: `${BARMAN_VENV}/bin:${PATH}`, HOME: src.run, ...s3env } });
+    if (bb.status !== 0) throw new Error(`barman-cloud-backup failed: ${bb.stderr.slice(-500)}`);
+    // after the base backup: writes that the recovery target includes, then a segment holding only a checkpoint
+    src.q(database, `INSERT INTO after_backup SELECT g, 'after ' || g FROM generate_series(1, 3000) g; UPDATE items SET name = name || '-v2' WHERE id % 10 = 0; DELETE FROM events WHERE id % 17 = 0; INSERT INTO settings VALUES ('after', '{"backup": true}')`);
+    const waitArchived = async (lsnSql) => {
+      const seg = src.q('postgres', `SELECT pg_walfile_name(${lsnSql})`);
+      for (let i = 0; i < 300; i++) {
+        if (src.q('postgres', `SELECT coalesce(last_archived_wal, '') >= '${seg}' FROM pg_stat_archiver`) === 't') return seg;
+        await sleep(200);
+      }
+      throw new Error(`WAL segment ${seg} was not archived: ${src.q('postgres', 'SELECT * FROM pg_stat_archiver')}`);
+    };
+    const segB = await waitArchived('pg_switch_wal()');
+    const atTarget = src.q(database, PITR_CHECKSUM);
+    src.q('postgres', 'CHECKPOINT');
+    const segC = await waitArchived('pg_switch_wal()');
+    // after the target: written, never archived (the open segment)
+    src.q(database, `INSERT INTO after_backup SELECT g, 'not archived ' || g FROM generate_series(3001, 3500) g`);
+    const latest = src.q(database, PITR_CHECKSUM);
+    if (latest === atTarget) throw new Error('the writes after the target did not change the checksum');
+    const walDir = join(S3.dir, bucket, prefix, serverName, 'wals');
+    const walFiles = sh('find', [walDir, '-type', 'f']).stdout.trim().split('\n').filter(Boolean).sort();
+    const stored = sh('du', ['-sb', join(S3.dir, bucket, prefix, serverName)]).stdout.split('\t')[0];
+
+    // the drill, as rendered
+    const services = {};
+    const u = new URL(drillEnv.ENDPOINT_URL?.value ?? 'https://s3.amazonaws.com');
+    services[`${u.hostname}:${u.port || (u.protocol === 'https:' ? 443 : 80)}`] = await s3Port(u.href);
+    const keys = { [drillEnv.ACCESS_KEY_ID_KEY.value]: S3_ROOT.access, [drillEnv.SECRET_ACCESS_KEY_KEY.value]: S3_ROOT.secret };
+    const ctx = { objects, claims: {}, services, venv: true, secret: (n) => { throw new Error(`no env secret expected (${n})`); }, secretFile: (_name, key) => { if (!(key in keys)) throw new Error(`no test value for key ${key}`); return keys[key]; } };
+    const d = runPod(cj, ctx);
+    const dOut = outputOf(d);
+    const okLine = lastLine(dOut, /pitr drill ok/);
+    let restore;
+    let restoredOk = false;
+    if (!d.ok) restore = `FAILED: ${dOut.trim().split('\n').slice(-4).join(' / ')}`;
+    else {
+      // start Debian's postgres on the drill's recovered data directory (left in its emptyDir) and compare
+      const work = d.volumes.work;
+      const sock = mkdtempSync(join(BASE, 'pitr-sock-'));
+      const uid = podSpec(cj).securityContext.runAsUser;
+      chownSync(sock, uid, uid);
+      writeFileSync(join(sock, 'hba'), 'local all all trust\n');
+      writeFileSync(join(sock, 'ident'), '');
+      const as = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
+      const pgdata = join(work, 'pgdata');
+      const stop = () => sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--mode', 'immediate', 'stop'], { allowFail: true, cwd: '/', timeout: 60_000 });
+      scratchServers.add(stop);
+      const st = sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--wait', '--log', join(sock, 'log'), '-o', `-c unix_socket_directories=${sock} -c hba_file=${sock}/hba -c ident_file=${sock}/ident`, 'start'], { allowFail: true, cwd: '/' });
+      const restored = st.status === 0 ? sh(as[0], [...as.slice(1), join(PG_BIN, 'psql'), '-h', sock, '-p', '5432', '-U', 'postgres', '-d', database, '-Atq', '-c', PITR_CHECKSUM], { allowFail: true, cwd: '/' }).stdout.trim() : `scratch server did not start: ${st.stderr}${readFileSync(join(sock, 'log'), 'utf8').slice(-300)}`;
+      stop();
+      scratchServers.delete(stop);
+      restoredOk = restored === atTarget;
+      const target = (/recovered to (\S+)/.exec(okLine) ?? [])[1];
+      restore = restoredOk
+        ? `ok: base backup + WAL to ${target} (start of ${segC}): ${atTarget.replace(/:[0-9a-f]{32}/g, '').replace(/ /g, ', ')} rows, checksums equal to the source at the target; the 500 rows written after it absent`
+        : `FAILED: drill said "${okLine}" but the recovered data differs (${restored.slice(0, 200)} vs at target ${atTarget.slice(0, 200)}${restored === latest ? ': it equals the source AFTER the target' : ''})`;
+    }
+
+    // corruption: (a) a WAL segment between the base backup and the target missing, (b) one byte flipped in it
+    const victim = walFiles.find((f) => f.includes(segB));
+    if (!victim) throw new Error(`archived segment ${segB} not found under ${walDir}`);
+    const original = readFileSync(victim);
+    rmSync(victim);
+    const c1 = runPod(cj, ctx);
+    const c1Out = outputOf(c1);
+    const flipped = Buffer.from(original);
+    flipped[Math.floor(flipped.length / 2)] ^= 0xff;
+    writeFileSync(victim, flipped);
+    const c2 = runPod(cj, ctx);
+    const c2Out = outputOf(c2);
+    writeFileSync(victim, original);
+    const loud = (r, out) => !r.ok && /PITR DRILL FAILED: /.test(out);
+    const c1ok = loud(c1, c1Out);
+    const c2ok = loud(c2, c2Out);
+    const why = (out) => `${lastLine(out, /PITR DRILL FAILED/).replace(/^.*PITR DRILL FAILED: /, '')}${/recovery ended before configured recovery target was reached/.test(out) ? ' — postgres: "recovery ended before configured recovery target was reached"' : ''}`;
+    const rule = objects.find((o) => o.kind === 'PrometheusRule' && o.metadata.namespace === ns && o.spec.groups.some((g) => g.rules.some((r) => r.alert === 'PostgresPitrDrillFailed')));
+    const alert = rule ? drillAlertFires(rule, ns, cluster, cj.metadata.name, 2, 8, 'PostgresPitrDrillFailed', 'cluster').fired : 'no PrometheusRule with PostgresPitrDrillFailed';
+    row({
+      stack: env,
+      job: `${job} (physical: base backup + WAL)`,
+      server: `postgres ${/\) (\d+\.\d+)/.exec(PG_VERSION)?.[1] ?? ''} + ${BARMAN_VERSION}`,
+      target: `${cfg.destinationPath}/${serverName}`,
+      bytes: Number(stored),
+      verify: `archived: ${walFiles.length} files (barman-cloud-wal-archive ${comp(cfg.wal).join(' ')}), 1 base backup (barman-cloud-backup)`,
+      restore,
+      corruption: `missing segment ${segB}: ${c1ok ? 'detected' : 'NOT DETECTED'} (${why(c1Out)}); flipped byte in it: ${c2ok ? 'detected' : 'NOT DETECTED'} (${why(c2Out)}); PostgresPitrDrillFailed: ${alert}`,
+      note: okLine.replace(/^.*pitr drill ok: /, 'drill: '),
+      failed: !(d.ok && restoredOk && c1ok && c2ok && alert === 'fires'),
+    });
+  } finally {
+    src.stop();
+  }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -542,7 +768,8 @@ for (const env of envs) {
     const ok = r1.ok && r2.ok && wanted.length > 0 && wanted.every((b) => have.includes(b));
     row({ stack: env, job: `${o.metadata.namespace}/${o.metadata.name} (buckets)`, server: 'versitygw', target: wanted.join(' '), verify: ok ? `ok: ${wanted.join(', ')} exist; 2nd run ok (idempotent)` : `FAILED: ${outputOf(r1).slice(-300)} ${outputOf(r2).slice(-300)}`, restore: '-', corruption: '-', failed: !ok });
   }
-  const backups = cronJobs.filter((o) => o.metadata.name.endsWith('-backup'));
+  // STACKBOOK_BACKUPS_ONLY=pitr: only the physical-backup drill (after the buckets Job), for quick iterations
+  const backups = process.env.STACKBOOK_BACKUPS_ONLY === 'pitr' ? [] : cronJobs.filter((o) => o.metadata.name.endsWith('-backup'));
   for (const bj of backups) {
     try {
       await testBackup(env, objects, cronJobs, bj);
@@ -550,7 +777,8 @@ for (const env of envs) {
       row({ stack: env, job: `${bj.metadata.namespace}/${bj.metadata.name}`, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: `harness error: ${String(e.message ?? e).split('\n')[0]}`, failed: true });
     }
   }
-  await testRetentionJobs(env, objects);
+  if (process.env.STACKBOOK_BACKUPS_ONLY !== 'pitr') await testRetentionJobs(env, objects);
+  await testPitrDrills(env, objects);
 }
 
 async function testBackup(env, objects, cronJobs, bj) {
@@ -564,7 +792,7 @@ async function testBackup(env, objects, cronJobs, bj) {
     const job = `${ns}/${bj.metadata.name}`;
     const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
     if (kind === 'mongodb' || kind === 'clickhouse' || kind === 'unknown') {
-      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no MongoDB server installable here (docs/backup-tests.md)' : kind === 'clickhouse' ? 'Debian clickhouse-server 18.16 has no BACKUP statement (docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
+      row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no mongod, mongodump or mongorestore obtainable here (module proxy 403 for mongo-tools; re-checked 2026-12-07, docs/backup-tests.md)' : kind === 'clickhouse' ? 'no clickhouse-server of the rendered features (Debian 18.16; chdb runs the BACKUP/RESTORE SQL but has no server; re-checked 2026-12-07, docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
       return;
     }
     const storeEnv = envOf(pod.containers[0]);
@@ -690,10 +918,14 @@ async function testBackup(env, objects, cronJobs, bj) {
         const as = ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', '--'];
         const pgdata = join(work, 'pgdata');
         const st = sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--wait', '--log', join(sock, 'log'), '-o', `-c listen_addresses='' -k ${sock} -p ${port}`, 'start'], { allowFail: true, cwd: '/' });
+        const stop = () => sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--mode', 'immediate', 'stop'], { allowFail: true, cwd: '/', timeout: 60_000 });
+        scratchServers.add(stop);
         if (st.status === 0) {
           restoredSum = sh(as[0], [...as.slice(1), join(PG_BIN, 'psql'), '-h', sock, '-p', String(port), '-U', 'drill', '-d', 'drill', '-Atq', '-c', PG_CHECKSUM], { allowFail: true, cwd: '/' }).stdout.trim();
-          sh(as[0], [...as.slice(1), join(PG_BIN, 'pg_ctl'), '--pgdata', pgdata, '--mode', 'fast', 'stop'], { allowFail: true, cwd: '/' });
-        } else restoredSum = `scratch server did not start: ${st.stderr}`;
+        }
+        else restoredSum = `scratch server did not start: ${st.stderr}`;
+        stop();
+        scratchServers.delete(stop);
       } else if (kind === 'sqlite') restoredSum = sqliteChecksum(join(work, 'restore.db'));
       else restoredSum = treeHashes(join(work, 'restore')).join('\n');
       const same = restoredSum === sourceSum;
@@ -800,7 +1032,8 @@ const md = `# Backup tier (tools/test-backups.mjs)
 Every backup and restore-drill CronJob of every stack, run as real processes with the rendered
 scripts, env and volume paths, against servers on 127.0.0.1: ${PG_VERSION} (source, and the drills'
 pg_dump/pg_restore/initdb), versitygw (${GW}) with a POSIX backend, ${AWS_VERSION}; the MinIO
-buckets Job with mc (${MC}) against versitygw, the lifecycle Job against moto (${MOTO}).
+buckets Job with mc (${MC}) against versitygw, the lifecycle Job against moto (${MOTO}); the
+PostgreSQL point-in-time restore drills with ${BARMAN_VERSION} (barman[cloud], ${BARMAN_VENV}).
 Result: ${failures === 0 ? 'all runs passed' : `${failures} FAILED`}.
 
 ${table}

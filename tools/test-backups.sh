@@ -17,6 +17,9 @@ declare -A PACKAGE=(
   [/usr/bin/promtool]=prometheus
   [/usr/bin/unshare]=util-linux
   [/usr/bin/setpriv]=util-linux
+  # barman-cloud-backup connects with psycopg2: Debian's, seen by the barman venv (--system-site-packages)
+  [/usr/lib/python3/dist-packages/psycopg2/__init__.py]=python3-psycopg2
+  [/usr/share/doc/python3-venv]=python3-venv
 )
 missing=()
 for f in "${!PACKAGE[@]}"; do [[ -x "$f" ]] || missing+=("${PACKAGE[$f]}"); done
@@ -54,6 +57,17 @@ if [[ ! -x "$MOTO_VENV/bin/moto_server" ]]; then
   "$MOTO_VENV/bin/pip" install -q "moto[server]==$MOTO_VERSION"
 fi
 export MOTO_SERVER="$MOTO_VENV/bin/moto_server"
+
+# barman[cloud] (PyPI), the tools of the PostgreSQL point-in-time restore drill and of the Barman
+# Cloud plugin's archiver: 3.19.1 is the version the CNPG operand images carry (postgres-containers
+# docker-bake.hcl barmanVersion at a949ae5). Debian's python3 (the pods' UIDs run it), own venv.
+BARMAN_VERSION=3.19.1
+export BARMAN_VENV="$CACHE/barman-$BARMAN_VERSION"
+if [[ ! -x "$BARMAN_VENV/bin/barman-cloud-restore" ]]; then
+  rm -rf "$BARMAN_VENV"
+  /usr/bin/python3 -m venv --system-site-packages "$BARMAN_VENV"
+  timeout 15m "$BARMAN_VENV/bin/pip" install -q "barman[cloud]==$BARMAN_VERSION"
+fi
 
 npx tsc -p tsconfig.json
 # Debian's aws first: the tier runs the scripts as the pods' UIDs, which cannot read a per-user install

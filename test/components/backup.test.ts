@@ -5,7 +5,8 @@
  * (sh, tar, gzip, sha256sum, sqlite3) against temporary directories standing in for the volumes.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import * as yaml from 'js-yaml';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import {
   BACKUP_IMAGES,
   BackupCronJob,
   SCRIPTS,
+  credentialScript,
   imageString,
   parseCron,
   scheduleInterval,
@@ -22,7 +24,7 @@ import {
   type BackupTarget,
 } from '../../components/backup.js';
 import { DefaultDeny } from '../../components/network-policy.js';
-import { evaluate, type Obj } from '../../policies/rules.js';
+import { evaluate, type Obj } from '../../policies/manifest-rules.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -219,37 +221,79 @@ describe('images: pinned upstream tags by default, resolved strings from the sta
   });
 });
 
-describe('credentials only from Secret references; the drill never sees the source', () => {
-  it('postgres: PGUSER/PGPASSWORD and the S3 keys are secretKeyRefs; connection details literals', () => {
+describe('credentials only as mounted Secret files (issue 14 item 17); the drill never sees the source', () => {
+  const projected = (pod: Json, name: string) => pod.volumes.find((v: Json) => v.name === name)?.projected;
+  it('postgres: PGUSER/PGPASSWORD and the S3 keys are files of per-container projected volumes; connection details literals; no secret env', () => {
     const { backup } = build();
-    const produce = envOf(podOf(backup).initContainers[0]);
-    expect(produce.PGPASSWORD).toEqual({ name: 'PGPASSWORD', valueFrom: { secretKeyRef: { name: 'aion-postgres', key: 'password' } } });
-    expect(produce.PGUSER).toEqual({ name: 'PGUSER', valueFrom: { secretKeyRef: { name: 'aion-postgres', key: 'username' } } });
+    const pod = podOf(backup);
+    const produce = envOf(pod.initContainers[0]);
+    expect(produce.PGPASSWORD).toBeUndefined();
+    expect(produce.PGUSER).toBeUndefined();
+    expect(projected(pod, 'secrets-produce').sources).toEqual([
+      { secret: { name: 'aion-postgres', items: [{ key: 'password', path: 'PGPASSWORD' }] } },
+      { secret: { name: 'aion-postgres', items: [{ key: 'username', path: 'PGUSER' }] } },
+    ]);
+    expect(projected(pod, 'secrets-produce').defaultMode).toBe(0o440);
+    expect(pod.initContainers[0].volumeMounts).toEqual(expect.arrayContaining([{ name: 'secrets-produce', mountPath: '/run/secrets/backup', readOnly: true }, { name: 'auth', mountPath: '/run/backup-auth' }]));
+    expect(pod.volumes).toContainEqual({ name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
     expect([produce.PGHOST!.value, produce.PGPORT!.value, produce.PGDATABASE!.value]).toEqual(['postgres.aion.svc', '5432', 'aion']);
-    const store = envOf(podOf(backup).containers[0]);
-    expect(store.AWS_ACCESS_KEY_ID!.valueFrom).toEqual({ secretKeyRef: { name: 'minio-backup', key: 'accessKey' } });
-    expect(store.AWS_SECRET_ACCESS_KEY!.valueFrom).toEqual({ secretKeyRef: { name: 'minio-backup', key: 'secretKey' } });
-    expect(store.PGPASSWORD).toBeUndefined();
+    const store = envOf(pod.containers[0]);
+    expect(store.AWS_ACCESS_KEY_ID).toBeUndefined();
+    expect(projected(pod, 'secrets-store').sources).toEqual([
+      { secret: { name: 'minio-backup', items: [{ key: 'accessKey', path: 'AWS_ACCESS_KEY_ID' }] } },
+      { secret: { name: 'minio-backup', items: [{ key: 'secretKey', path: 'AWS_SECRET_ACCESS_KEY' }] } },
+    ]);
+    // Least privilege: the store container mounts only its own secrets.
+    expect(pod.containers[0].volumeMounts.map((m: Json) => m.name)).not.toContain('secrets-produce');
     expect([store.S3_ENDPOINT!.value, store.S3_BUCKET!.value, store.S3_PREFIX!.value, store.RETENTION!.value]).toEqual(['http://minio.minio.svc:9000', 'aion-backups', 'pg', '7']);
   });
 
-  it('mongodb: the URI (which holds credentials) only as a secretKeyRef', () => {
-    const env = envOf(podOf(build({ source: SOURCES.mongodb }).backup).initContainers[0]);
-    expect(env.MONGODB_URI).toEqual({ name: 'MONGODB_URI', valueFrom: { secretKeyRef: { name: 'aion-mongodb', key: 'uri' } } });
+  it('mongodb: the URI (which holds credentials) only as a mounted file; mongodump reads it through --config', () => {
+    const pod = podOf(build({ source: SOURCES.mongodb }).backup);
+    expect(envOf(pod.initContainers[0]).MONGODB_URI).toBeUndefined();
+    expect(projected(pod, 'secrets-produce').sources).toEqual([{ secret: { name: 'aion-mongodb', items: [{ key: 'uri', path: 'MONGODB_URI' }] } }]);
+    expect(scriptOf(pod.initContainers[0])).toContain('mongodump --config="$BACKUP_AUTH_DIR/mongodump.yaml" --archive=');
   });
 
-  it.each(KINDS)('%s: no container env holds a literal that looks like a credential', (kind) => {
+  it.each(KINDS)('%s: no container has a Secret-sourced env var, envFrom, or a literal that looks like a credential', (kind) => {
     const { backup, drill } = build({ source: SOURCES[kind] });
     for (const c of [...containersOf(backup), ...containersOf(drill)]) {
-      for (const e of c.env) if (/PASSWORD|SECRET|URI|USER|KEY_ID/.test(e.name)) expect(e.valueFrom?.secretKeyRef, `${c.name} ${e.name}`).toBeDefined();
+      expect(JSON.stringify(c.env ?? []), c.name).not.toContain('secretKeyRef');
+      expect(c.envFrom, c.name).toBeUndefined();
+      for (const e of c.env) expect(/PASSWORD|SECRET_ACCESS|URI$|^PGUSER$|KEY_ID/.test(e.name), `${c.name} ${e.name}`).toBe(false);
     }
   });
+
+  it('credentialScript renders each consumer\'s own file from the mounted files (mode 0600): a pgpass line, mongodump YAML, and an AWS profile that aws-cli reads back', () => {
+    const d = mkdtempSync(join(tmp, 'creds-'));
+    const secrets = join(d, 'secrets');
+    const auth = join(d, 'auth');
+    mkdirSync(secrets);
+    mkdirSync(auth);
+    const password = 'p:a\\ss w"rd$HOME';
+    const uri = 'mongodb://u:p"w\\@mongo:27017/?authSource=admin';
+    writeFileSync(join(secrets, 'PGUSER'), 'aion\n');
+    writeFileSync(join(secrets, 'PGPASSWORD'), `${password}\n`);
+    writeFileSync(join(secrets, 'MONGODB_URI'), uri);
+    writeFileSync(join(secrets, 'AWS_ACCESS_KEY_ID'), 'AKIAEXAMPLE\n');
+    writeFileSync(join(secrets, 'AWS_SECRET_ACCESS_KEY'), 'se/cr+et%key\n');
+    const script = `${credentialScript(['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'MONGODB_URI', 'PGPASSWORD', 'PGUSER'])}echo "user=$PGUSER passfile=$PGPASSFILE aws=$AWS_SHARED_CREDENTIALS_FILE"\naws configure get aws_secret_access_key\naws configure get aws_access_key_id\n`;
+    const r = sh(script, { BACKUP_SECRETS_DIR: secrets, BACKUP_AUTH_DIR: auth, HOME: d });
+    expect(r.code, r.out).toBe(0);
+    expect(r.out.trim().split('\n')).toEqual([`user=aion passfile=${auth}/pgpass aws=${auth}/aws-credentials`, 'se/cr+et%key', 'AKIAEXAMPLE']);
+    // libpq's password file: host:port:database:user:password, `\\` and `:` escaped.
+    expect(readFileSync(join(auth, 'pgpass'), 'utf8')).toBe('*:*:*:*:p\\:a\\\\ss w"rd$HOME\n');
+    expect(yaml.load(readFileSync(join(auth, 'mongodump.yaml'), 'utf8'))).toEqual({ uri });
+    for (const f of ['pgpass', 'mongodump.yaml', 'aws-credentials']) expect((statSync(join(auth, f)).mode & 0o777).toString(8), f).toBe('600');
+  }, 30_000);
 
   it.each(KINDS)('%s: the drill gets no source credentials, volume or egress', (kind) => {
     const { drill, drillPolicy, backupPolicy } = build({ source: SOURCES[kind], target: S3 });
     const envNames = containersOf(drill).flatMap((c) => c.env.map((e: Json) => e.name));
     for (const n of ['PGPASSWORD', 'PGUSER', 'PGHOST', 'MONGODB_URI', 'DB_PATH', 'SOURCE_DIR']) expect(envNames).not.toContain(n);
-    expect(podOf(drill).volumes.map((v: Json) => v.name).sort()).toEqual(['tmp', 'work']);
+    // The fetch container's S3 keys only (no source secret file).
+    expect(podOf(drill).volumes.map((v: Json) => v.name).sort()).toEqual(['auth', 'secrets-fetch', 'tmp', 'work']);
+    expect(JSON.stringify(podOf(drill).volumes)).not.toMatch(/PGPASSWORD|PGUSER|MONGODB_URI/);
     const peersOf = (p: Json) => p.spec.egress.map((r: Json) => JSON.stringify(r.to));
     expect(peersOf(drillPolicy)).toHaveLength(2); // DNS + target
     if (kind === 'postgres' || kind === 'mongodb') expect(peersOf(backupPolicy)).toHaveLength(3);
@@ -306,7 +350,7 @@ describe('scripts: /bin/sh -ec with set -eu, verification per kind, volumes', ()
     const produce = (kind: BackupSource['kind']) => scriptOf(podOf(build({ source: SOURCES[kind] }).backup).initContainers[0]);
     expect(produce('postgres')).toContain('pg_dump --format=custom');
     expect(produce('postgres')).toContain('pg_restore --list');
-    expect(produce('mongodb')).toContain('mongodump --uri="$MONGODB_URI" --archive=');
+    expect(produce('mongodb')).toContain('mongodump --config="$BACKUP_AUTH_DIR/mongodump.yaml" --archive=');
     expect(produce('mongodb')).toContain('--gzip');
     expect(produce('mongodb')).toContain('gzip -t');
     expect(produce('pvc-tarball')).toContain('tar -tzf');

@@ -18,7 +18,7 @@ import { Namespace } from '../../components/namespace.js';
 import { ENVS, loadEnv, renderEnv } from '../helpers.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
-import { signingMode } from '../../stacks/rules.js';
+import { signingMode } from '../../stacks/config-rules.js';
 import { render } from '../../synth/render.js';
 
 const pem = (opts: Parameters<typeof generateKeyPairSync>[1] & object, type: 'ec' | 'rsa' | 'ed25519' = 'ec') =>

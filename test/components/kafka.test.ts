@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { Ajv } from 'ajv';
 import { KAFKA_IMAGE, KAFKA_METADATA_VERSION, KAFKA_VERSION, Kafka, topicResourceName, type KafkaProps, type KafkaTopicSpec } from '../../components/kafka.js';
-import { blocking, evaluate } from '../../policies/rules.js';
+import { blocking, evaluate } from '../../policies/manifest-rules.js';
 import { NODE_POOL_SCHEMA } from '../crd-hand-checked.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';

@@ -15,7 +15,7 @@ import {
 import { Workload } from '../../components/workload.js';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { Namespace } from '../../components/namespace.js';
-import { blocking, evaluate, type Obj } from '../../policies/rules.js';
+import { blocking, evaluate, type Obj } from '../../policies/manifest-rules.js';
 import { validateManifest } from '../schema.js';
 import { promtool } from '../promtool.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';

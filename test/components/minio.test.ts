@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { ExternalMinio, MC_IMAGE, MINIO_IMAGE, Minio, type MinioProps } from '../../components/minio.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { ExternalMongoDb, MONGODB_IMAGE, MongoDb, type MongoDbProps } from '../../components/mongodb.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

@@ -26,7 +26,7 @@ import { Redis, redisEnv } from '../../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../../components/retention.js';
 import { ManagedSecret, VaultSecretStore } from '../../components/secret.js';
 import { Workload } from '../../components/workload.js';
-import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../../policies/rules.js';
+import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../../policies/manifest-rules.js';
 import { validateManifest } from '../schema.js';
 import { newChart, objectsOf, type Json } from './util.js';
 
@@ -52,6 +52,7 @@ const IMAGES = {
   mc: pinned('minio/mc', 'RELEASE.2025-08-13T08-35-41Z'),
   clickhouse: pinned('clickhouse/clickhouse-server', '25.8.3.66'),
   postgres: pinned('cloudnative-pg/postgresql', '18.6-standard-trixie'),
+  postgresPitrDrill: pinned('cloudnative-pg/postgresql', '18.6-system-trixie'),
   kafka: pinned('strimzi/kafka', '1.2.0-kafka-4.3.1'),
   // The backup defaults, digest-pinned (pg_dump must be ≥ the server's major: checked below).
   backupPostgres: pinned('library/postgres', BACKUP_IMAGES.postgres.tag),
@@ -165,6 +166,7 @@ function buildPlatform(): Json[] {
       credentials: { secretName: 'aion-pg-s3' },
       egress: { peers: [{ cidr: '203.0.113.10/32' }], ports: [{ port: 443 }] },
       runbookUrl: 'https://runbooks.example.com/aion#backups',
+      drill: { image: IMAGES.postgresPitrDrill },
     },
   });
 
@@ -285,7 +287,7 @@ describe('the production stack can include every platform component (issue 3)', 
       expect(kinds.has(k), k).toBe(true);
     }
     expect(OBJECTS.filter((o) => o.kind === 'CronJob').map((o) => o.metadata.name).sort()).toEqual(
-      ['auth', 'mongo', 'pg', 'projects'].flatMap((n) => [`${n}-backup`, `${n}-restore-drill`]),
+      ['aion-pg-pitr-drill', ...['auth', 'mongo', 'pg', 'projects'].flatMap((n) => [`${n}-backup`, `${n}-restore-drill`])],
     );
     expect(OBJECTS.filter((o) => o.kind === 'KafkaTopic').map((o) => o.spec.topicName ?? o.metadata.name).sort()).toEqual(['aion.metrics.runtime', 'kernel.proposals']);
     expect(OBJECTS.find((o) => o.kind === 'Cluster')!.spec.instances).toBe(3);

@@ -10,7 +10,7 @@ import { componentAlertTests, promtoolWorkspace, ruleSetOf, type RuleSet } from 
 import { newChart, objectsOf, only } from './util.js';
 
 const BASE = 'https://runbooks.example.com/runbooks';
-const ALERTS = ['PostgresWalArchivingStuck', 'PostgresBaseBackupStale', 'PostgresBackupMetricsAbsent'];
+const ALERTS = ['PostgresWalArchivingStuck', 'PostgresBaseBackupStale', 'PostgresBackupMetricsAbsent', 'PostgresPitrDrillFailed', 'PostgresPitrDrillStale'];
 
 function ruleSet(): RuleSet {
   const chart = newChart();
@@ -27,6 +27,7 @@ function ruleSet(): RuleSet {
       credentials: { secretName: 'aion-minio', accessKeyIdKey: 'user', secretAccessKeyKey: 'password' },
       egress: { peers: [{ pods: { 'app.kubernetes.io/name': 'aion-minio' } }], ports: [{ port: 9000 }] },
       runbookUrl: `${BASE}/aion#backups`,
+      drill: { image: 'ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie' },
     },
   });
   return ruleSetOf(only(objectsOf(chart), 'PrometheusRule'), BASE);
@@ -46,7 +47,11 @@ describe('PostgreSQL continuous-backup alerts (issue 14 item 12, X-6, X-8)', () 
   });
 
   it('the alerts select the cluster\'s own pods by namespace and pod name only', () => {
-    for (const r of ruleSet().groups[0]!.rules) expect(r.expr, r.alert).toContain('namespace="aion",pod=~"aion-pg-[0-9]+"');
+    for (const r of ruleSet().groups[0]!.rules) {
+      // the restore drill's alerts read kube-state-metrics series of its own CronJob instead
+      if (r.alert.startsWith('PostgresPitrDrill')) expect(r.expr, r.alert).toContain('cronjob="aion-pg-pitr-drill"');
+      else expect(r.expr, r.alert).toContain('namespace="aion",pod=~"aion-pg-[0-9]+"');
+    }
   });
 
   componentAlertTests({ concerns: 'X-6 X-8', unitTest: 'aion.aion-pg-backup', alerts: ALERTS, set: ruleSet, runDir });

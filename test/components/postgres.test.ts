@@ -19,7 +19,7 @@ import {
   type PostgresBackupProps,
   type PostgresProps,
 } from '../../components/postgres.js';
-import { blocking, evaluate, RULES } from '../../policies/rules.js';
+import { blocking, evaluate, RULES } from '../../policies/manifest-rules.js';
 import { OBJECT_STORE_SCHEMA } from '../crd-hand-checked.js';
 import { validateManifest } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
@@ -39,13 +39,14 @@ const BACKUP: PostgresBackupProps = {
   credentials: { secretName: 'aion-pg-s3' },
   egress: { peers: [{ namespace: 'minio', pods: { 'app.kubernetes.io/name': 'minio' } }], ports: [{ port: 9000 }] },
   runbookUrl: 'https://runbooks.example.com/aion#backups',
+  drill: { image: 'ghcr.io/cloudnative-pg/postgresql:18.6-system-trixie@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa' },
 };
 
 function build(overrides: Partial<PostgresProps> = {}) {
   const chart = newChart();
   const pg = new Postgres(chart, 'PG', { ...BASE, ...overrides });
   const objects = objectsOf(chart);
-  return { pg, objects, cluster: only(objects, 'Cluster'), spec: only(objects, 'Cluster').spec as Json, policy: only(objects, 'NetworkPolicy') };
+  return { pg, objects, cluster: only(objects, 'Cluster'), spec: only(objects, 'Cluster').spec as Json, policy: only(objects, 'NetworkPolicy', 'aion-pg-postgres') };
 }
 
 function withBackup(backup: Partial<PostgresBackupProps> = {}, overrides: Partial<PostgresProps> = {}) {
@@ -335,13 +336,17 @@ describe('Postgres monitoring (X-8)', () => {
 describe('Postgres traceability', () => {
   it('by default only the cross-cutting IDs: X-1 on the Cluster, X-3 on the policy, X-8 on the PodMonitor, X-6 X-8 on the backup alerts, none on backup objects', () => {
     const { objects } = withBackup();
-    expect(Object.fromEntries(objects.map((o) => [o.kind, concernsOf(o)]))).toEqual({
-      Cluster: ['X-1'],
-      NetworkPolicy: ['X-3'],
-      PodMonitor: ['X-8'],
-      ObjectStore: [],
-      ScheduledBackup: [],
-      PrometheusRule: ['X-6', 'X-8'],
+    expect(Object.fromEntries(objects.map((o) => [`${o.kind}/${o.metadata.name}`, concernsOf(o)]))).toEqual({
+      'Cluster/aion-pg': ['X-1'],
+      'NetworkPolicy/aion-pg-postgres': ['X-3'],
+      'PodMonitor/aion-pg-postgres': ['X-8'],
+      'ObjectStore/aion-pg-backup': [],
+      'ScheduledBackup/aion-pg-scheduled': [],
+      'PrometheusRule/aion-pg-backup': ['X-6', 'X-8'],
+      // the point-in-time restore drill (components/postgres-drill.ts)
+      'ServiceAccount/aion-pg-pitr-drill': ['X-6'],
+      'CronJob/aion-pg-pitr-drill': ['X-6'],
+      'NetworkPolicy/aion-pg-pitr-drill': ['X-6'],
     });
   });
 
@@ -355,7 +360,7 @@ describe('Postgres manifests are valid and pass the policies', () => {
   it('Cluster, ScheduledBackup, NetworkPolicy, PodMonitor and PrometheusRule validate against the CNPG v1.30 / prometheus-operator CRDs and Kubernetes schemas', () => {
     const { objects } = withBackup({ endpointCa: { secretName: 'minio-ca', key: 'ca.crt' } }, { superuserSecret: 'su', storageClass: 'gp3' });
     const checked = objects.filter((o) => o.kind !== 'ObjectStore');
-    expect(checked.map((o) => o.kind).sort()).toEqual(['Cluster', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'ScheduledBackup']);
+    expect(checked.map((o) => o.kind).sort()).toEqual(['Cluster', 'CronJob', 'NetworkPolicy', 'NetworkPolicy', 'PodMonitor', 'PrometheusRule', 'ScheduledBackup', 'ServiceAccount']);
     for (const o of checked) expect(validateManifest(o), o.kind).toEqual([]);
   });
 

@@ -17,7 +17,7 @@
  * and HAProxy's `resolvers` section is dropped (the addresses are IP literals here, and a
  * localhost test must not query the machine's DNS server).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -167,6 +167,9 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
     const redisC = pod.containers.find((c: Json) => c.name === 'redis');
     const sentinelC = pod.containers.find((c: Json) => c.name === 'sentinel');
     const script: string = init.command[2];
+    const proxyPod = only(objects, 'Deployment', 'redis').spec.template.spec;
+    const haproxyC = proxyPod.containers.find((c: Json) => c.name === 'haproxy');
+    const haproxyInit = proxyPod.initContainers.find((c: Json) => c.name === 'auth');
     const literals: Record<string, string> = Object.fromEntries(init.env.filter((e: Json) => typeof e.value === 'string').map((e: Json) => [e.name, e.value]));
     const hosts = literals.REDIS_HA_HOSTS!.split(' ');
     expect(hosts).toEqual([0, 1, 2].map((i) => `redis-node-${i}.redis-node.aion.svc.cluster.local`));
@@ -174,6 +177,11 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
     expect(sentinelC.command).toEqual(['redis-server', '/run/redis/sentinel.conf', '--sentinel']);
 
     // ---------------------------------------------------------------- the local substitutions
+    // The Secret key as the pod sees it: a file (issue 14 item 17); no container gets it in env.
+    const secretFile = join(root, 'secret-password');
+    writeFileSync(secretFile, PASSWORD, { mode: 0o440 });
+    const atFile = (text: string) => text.split('/run/secrets/redis/password').join(secretFile);
+    expect(literals.REDIS_PASSWORD_FILE).toBe('/run/secrets/redis/password');
     const hostToIp = (text: string) => hosts.reduce((t, h, i) => t.split(h).join(ip(i)), text);
     const member = (i: number) => {
       const dir = join(root!, `redis-node-${i}`);
@@ -200,7 +208,7 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
           REDIS_HA_REDIS_PORT: String(P),
           REDIS_HA_SENTINEL_PORT: String(S),
           POD_NAME: `redis-node-${i}`,
-          REDIS_PASSWORD: PASSWORD,
+          REDIS_PASSWORD_FILE: secretFile,
         },
         encoding: 'utf8',
         timeout: 60_000,
@@ -213,9 +221,14 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
       const redis = start(`redis-${i}`, 'redis-server', [join(dirs[i]!.run, 'redis.conf')]);
       const sentinel = start(`sentinel-${i}`, 'redis-server', [join(dirs[i]!.run, 'sentinel.conf'), '--sentinel']);
       procs[i] = { redis, sentinel };
-      // The readiness checks, as the pod runs them (OrderedReady: the next member starts after).
-      await until(`redis-${i} ready\n${logs.get(`redis-${i}`)!.join('')}`, 10_000, () => (cli(ip(i), P, 'PING') === 'PONG' ? true : undefined));
-      await until(`sentinel-${i} ready\n${logs.get(`sentinel-${i}`)!.join('')}`, 10_000, () => (cli(ip(i), S, 'PING') === 'PONG' ? true : undefined));
+      // The readiness checks, as the pod runs them (OrderedReady: the next member starts after):
+      // the rendered probe commands, reading the password file, against this member's address.
+      const probe = (c: Json, port: number) => () => {
+        const cmd = atFile(c.readinessProbe.exec.command[2]).replace(`-p ${port === P ? 6379 : 26379} `, `-h ${ip(i)} -p ${port} `);
+        return spawnSync('/bin/sh', ['-c', cmd], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 3000 }).status === 0 ? true : undefined;
+      };
+      await until(`redis-${i} ready\n${logs.get(`redis-${i}`)!.join('')}`, 10_000, probe(redisC, P));
+      await until(`sentinel-${i} ready\n${logs.get(`sentinel-${i}`)!.join('')}`, 10_000, probe(sentinelC, S));
       return out;
     };
 
@@ -243,9 +256,14 @@ describe('replicated Redis fails over for real (X-5, AION-6)', () => {
     expect(localCfg).not.toMatch(/redis-node-|resolvers|:6379\b|:26379\b|330s/);
     const cfgPath = join(root, 'haproxy.cfg');
     writeFileSync(cfgPath, localCfg);
-    // haproxy.cfg holds no password: HAProxy reads it from REDIS_PASSWORD, as in the pod.
+    // haproxy.cfg holds no password: the init container renders auth.cfg (global setenv) from the
+    // mounted file, and HAProxy loads it first, as in the pod; HAProxy's environment has no password.
     expect(haproxyCfg).not.toContain(PASSWORD);
-    start('haproxy', 'haproxy', ['-f', cfgPath, '-db'], { REDIS_PASSWORD: PASSWORD });
+    const proxyRun = join(root, 'haproxy-run');
+    mkdirSync(proxyRun);
+    execFileSync('/bin/sh', ['-c', haproxyInit.command[2].split('/run/haproxy/').join(`${proxyRun}/`)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: secretFile } });
+    expect(haproxyC.command).toEqual(['haproxy', '-f', '/run/haproxy/auth.cfg', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db']);
+    start('haproxy', 'haproxy', ['-f', join(proxyRun, 'auth.cfg'), '-f', cfgPath, '-db']);
     const write = (key: string, value: string) => cli('127.0.0.1', Q, 'SET', key, value);
     await until(`HAProxy to route to the primary\n${logs.get('haproxy')!.join('')}`, 15_000, () => (write('probe', '1') === 'OK' ? true : undefined));
     // Readiness: /healthz answers 200 while a primary is routable.

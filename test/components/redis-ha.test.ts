@@ -13,10 +13,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
-import { HA_INIT_SCRIPT, Redis, haproxyConfig, redisConf, sentinelConf, type RedisProps } from '../../components/redis.js';
+import { HA_INIT_SCRIPT, HAPROXY_AUTH_SCRIPT, Redis, haproxyConfig, redisConf, sentinelConf, type RedisProps } from '../../components/redis.js';
 import { PLATFORM_IMAGES } from '../../components/images.js';
-import { evaluate } from '../../policies/rules.js';
-import { redisHaProblems, toleranceProblems, workloadsOf } from '../../synth/failure-budget.js';
+import { evaluate } from '../../policies/manifest-rules.js';
+import { redisHaProblems, toleranceProblems, workloadsOf } from '../../reports/failure-budget.js';
 import type { Manifest } from '../../synth/render.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
@@ -34,7 +34,6 @@ const BASE: RedisProps = {
   clients: [{ name: 'gateway' }, { name: 'oscillink', namespace: 'osc' }],
   runbookUrl: (a) => `https://runbooks.example.com/redis#${a}`,
 };
-const SECRET_REF = { secretKeyRef: { name: 'redis-auth', key: 'password' } };
 const HOSTS = [0, 1, 2].map((i) => `redis-node-${i}.redis-node.aion.svc.cluster.local`);
 
 function build(overrides: Partial<RedisProps> = {}) {
@@ -199,11 +198,11 @@ describe('replicated Redis: objects (X-5, AION-6)', () => {
     expect(init.command).toEqual(['/bin/sh', '-c', HA_INIT_SCRIPT]);
     expect(main.command).toEqual(['redis-server', '/run/redis/redis.conf']);
     expect(sentinel.command).toEqual(['redis-server', '/run/redis/sentinel.conf', '--sentinel']);
-    expect(haproxy.command).toEqual(['haproxy', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db']);
+    expect(haproxy.command).toEqual(['haproxy', '-f', '/run/haproxy/auth.cfg', '-f', '/usr/local/etc/haproxy/haproxy.cfg', '-db']);
     expect(main.livenessProbe.tcpSocket).toEqual({ port: 6379 });
-    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG']);
+    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis/password)" redis-cli -p 6379 ping | grep -q PONG']);
     expect(sentinel.livenessProbe.tcpSocket).toEqual({ port: 26379 });
-    expect(sentinel.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'redis-cli -p 26379 ping | grep -q PONG']);
+    expect(sentinel.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis/password)" redis-cli -p 26379 ping | grep -q PONG']);
     expect(exporter.env).toContainEqual({ name: 'REDIS_ADDR', value: 'redis://localhost:6379' });
     expect(haproxy.livenessProbe.tcpSocket).toEqual({ port: 6379 });
     expect(haproxy.readinessProbe.httpGet).toMatchObject({ path: '/healthz', port: 8404 });
@@ -234,17 +233,26 @@ describe('replicated Redis: security and secrets (X-1, X-5)', () => {
     }
   });
 
-  it('X-5: the password reaches redis, sentinel, HAProxy and the exporter only as a Secret reference; no ConfigMap, arg or literal holds it', () => {
+  it('X-5: the password reaches redis, sentinel, HAProxy and the exporter only as a mounted Secret file (issue 14 item 17); no env, ConfigMap, arg or literal holds it', () => {
     const { objects, pod, proxyPod, cm, cfg } = build();
-    for (const c of [...pod.initContainers, ...pod.containers, ...proxyPod.containers]) {
-      const secretEnv = c.env.filter((e: Json) => e.valueFrom?.secretKeyRef);
-      expect(secretEnv.map((e: Json) => e.valueFrom), c.name).toEqual(secretEnv.map(() => SECRET_REF));
-      expect(c.env.filter((e: Json) => /PASS|AUTH/.test(e.name)).every((e: Json) => e.value === undefined), c.name).toBe(true);
+    const fileVolume = { name: 'password', projected: { defaultMode: 0o440, sources: [{ secret: { name: 'redis-auth', items: [{ key: 'password', path: 'password' }] } }] } };
+    for (const p of [pod, proxyPod]) expect(p.volumes).toContainEqual(fileVolume);
+    for (const c of [...pod.initContainers, ...pod.containers, ...proxyPod.initContainers, ...proxyPod.containers]) {
+      expect(JSON.stringify(c.env ?? []), c.name).not.toContain('secretKeyRef');
+      expect(c.envFrom, c.name).toBeUndefined();
+      expect((c.env ?? []).filter((e: Json) => /PASSWORD$|AUTH/.test(e.name)), c.name).toEqual([]);
       expect(JSON.stringify([c.command ?? [], c.args ?? []]), c.name).not.toMatch(/--requirepass|--masterauth|-a /);
+      if (c.name !== 'exporter' && c.name !== 'haproxy') expect(c.volumeMounts, c.name).toContainEqual({ name: 'password', mountPath: '/run/secrets/redis', readOnly: true });
     }
+    // The exporter reads its JSON password map from the memory emptyDir (redis_exporter REDIS_PASSWORD_FILE).
+    const exporter = pod.containers.find((c: Json) => c.name === 'exporter');
+    expect(exporter.env).toContainEqual({ name: 'REDIS_PASSWORD_FILE', value: '/run/redis/exporter.json' });
+    expect(exporter.volumeMounts).toContainEqual({ name: 'run', mountPath: '/run/redis', readOnly: true });
     for (const text of [cm['redis.conf']!, cm['sentinel.conf']!, cfg]) expect(text).not.toMatch(/requirepass|masterauth|auth-pass|sentinel-pass/);
-    // HAProxy reads the password from its environment at run time.
+    // HAProxy reads the password from its environment at run time, set by the rendered auth.cfg.
     expect(cfg).toContain('%[env(REDIS_PASSWORD)]');
+    expect(proxyPod.initContainers.map((c: Json) => c.command)).toEqual([['/bin/sh', '-c', HAPROXY_AUTH_SCRIPT]]);
+    expect(proxyPod.volumes).toContainEqual({ name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
     expect(objects.some((o) => o.kind === 'Secret')).toBe(false);
     // The generated files with the password live in a memory-backed emptyDir.
     expect(pod.volumes).toContainEqual({ name: 'run', emptyDir: { medium: 'Memory', sizeLimit: '4Mi' } });
@@ -336,10 +344,24 @@ describe('replicated Redis: generated configuration (X-5)', () => {
   it('X-5: haproxy -c accepts the rendered haproxy.cfg (fails without the haproxy binary: apt-get install haproxy)', () => {
     const file = join(tmp, 'haproxy.cfg');
     writeFileSync(file, build().cfg);
-    const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8', env: { PATH: `${process.env.PATH ?? ''}:/usr/sbin`, REDIS_PASSWORD: 'x' } });
+    const r = spawnSync('haproxy', ['-c', '-f', file], { encoding: 'utf8', env: { PATH: `${process.env.PATH ?? ''}:/usr/sbin` } });
     expect(r.error, 'haproxy is not installed: apt-get install -y haproxy').toBeUndefined();
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     expect(`${r.stdout}${r.stderr}`).toContain('Configuration file is valid');
+  });
+
+  it('X-5 (issue 14 item 17): HAProxy\'s init script turns the mounted password file into `global setenv`, escaped for HAProxy, mode 0600; haproxy -c accepts auth.cfg + haproxy.cfg', () => {
+    const dir = mkdtempSync(join(tmp, 'haproxy-auth-'));
+    const password = 'pa"ss\\wo rd$HOME`x`#%';
+    writeFileSync(join(dir, 'password'), `${password}\n`);
+    const script = HAPROXY_AUTH_SCRIPT.split('/run/haproxy/').join(`${dir}/`);
+    const run = spawnSync('/bin/sh', ['-c', script], { encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: join(dir, 'password') } });
+    expect(run.status, `${run.stdout}${run.stderr}`).toBe(0);
+    expect(readFileSync(join(dir, 'auth.cfg'), 'utf8')).toBe('global\n  setenv REDIS_PASSWORD "pa\\"ss\\\\wo rd\\$HOME`x`#%"\n');
+    expect((statSync(join(dir, 'auth.cfg')).mode & 0o777).toString(8)).toBe('600');
+    writeFileSync(join(dir, 'haproxy.cfg'), build().cfg);
+    const r = spawnSync('haproxy', ['-c', '-f', join(dir, 'auth.cfg'), '-f', join(dir, 'haproxy.cfg')], { encoding: 'utf8', env: { PATH: `${process.env.PATH ?? ''}:/usr/sbin` } });
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
   });
 });
 
@@ -361,12 +383,14 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     );
     chmodSync(join(bin!, 'redis-cli'), 0o755);
     const script = HA_INIT_SCRIPT.split('/etc/redis/').join(`${etc}/`).split('/run/redis/').join(`${run}/`);
+    writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o440 });
     const r = spawnSync('/bin/sh', ['-c', script], {
       encoding: 'utf8',
       env: {
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
         POD_NAME: `redis-node-${ordinal}`,
-        REDIS_PASSWORD: password,
+        REDIS_PASSWORD_FILE: join(dir, 'password'),
+        REDIS_EXPORTER_ADDR: 'redis://localhost:6379',
         REDIS_HA_HOSTS: 'h0 h1 h2',
         REDIS_HA_MASTER: 'redis',
         REDIS_HA_QUORUM: '2',
@@ -385,7 +409,7 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
         return '';
       }
     };
-    return { code: r.status, out: `${r.stdout}${r.stderr}`, redis: read('redis.conf'), sentinel: read('sentinel.conf'), run: run! };
+    return { code: r.status, out: `${r.stdout}${r.stderr}`, redis: read('redis.conf'), sentinel: read('sentinel.conf'), exporter: read('exporter.json'), run: run! };
   }
 
   it('no sentinel answers: member 0 starts as the primary, the others as replicas of member 0', () => {
@@ -436,7 +460,9 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     const quoted = '"pa\\"ss\\\\wo rd$HOME`x`"';
     expect(r.redis.split('\n')).toEqual(expect.arrayContaining([`requirepass ${quoted}`, `masterauth ${quoted}`]));
     expect(r.sentinel.split('\n')).toEqual(expect.arrayContaining([`sentinel auth-pass redis ${quoted}`, `sentinel sentinel-pass ${quoted}`, `requirepass ${quoted}`]));
-    for (const f of ['redis.conf', 'sentinel.conf']) expect((statSync(join(r.run, f)).mode & 0o777).toString(8), f).toBe('600');
+    for (const f of ['redis.conf', 'sentinel.conf', 'exporter.json']) expect((statSync(join(r.run, f)).mode & 0o777).toString(8), f).toBe('600');
+    // The exporter's password map, keyed by its REDIS_ADDR (redis_exporter exporter/pwd_file.go: JSON object).
+    expect(JSON.parse(r.exporter)).toEqual({ 'redis://localhost:6379': password });
     // redis-server and sentinel parsing it back: the failover test runs with such a password.
   });
 

@@ -3,14 +3,14 @@
  * password from a Secret, optional AOF persistence, exporter + ServiceMonitor + alerts, clients-only
  * NetworkPolicy, PDB) and external (egress policies only), with a typed connection for consumers.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { AUTH_SCRIPT, ExternalRedis, Redis, REDIS_EXPORTER_IMAGE, REDIS_IMAGE, redisEnv, type RedisProps } from '../../components/redis.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -102,18 +102,31 @@ describe('Redis in-cluster (X-5)', () => {
     expect(Object.keys(only(objects, 'StatefulSet').spec.template.metadata.annotations)).toEqual([`checksum.stackbook.io/configmap-${cm.metadata.name}`]);
   });
 
-  it('the password reaches Redis only through a Secret reference and a memory-backed file, never args or literals', () => {
+  it('the password reaches Redis only as a mounted Secret file and a memory-backed file, never env, args or literals (issue 14 item 17)', () => {
     const { init, main, exporter, pod, objects } = build();
-    expect(init.env).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: SECRET_REF }]);
+    expect(pod.volumes).toContainEqual({ name: 'password', projected: { defaultMode: 0o440, sources: [{ secret: { name: SECRET_REF.secretKeyRef.name, items: [{ key: SECRET_REF.secretKeyRef.key, path: 'password' }] } }] } });
+    expect(init.env).toEqual([
+      { name: 'REDIS_EXPORTER_ADDR', value: 'redis://localhost:6379' },
+      { name: 'REDIS_PASSWORD_FILE', value: '/run/secrets/redis/password' },
+    ]);
     expect(init.command).toEqual(['/bin/sh', '-c', AUTH_SCRIPT]);
-    expect(init.volumeMounts).toEqual([{ name: 'auth', mountPath: '/run/redis-auth' }]);
+    expect(init.volumeMounts).toEqual([
+      { name: 'auth', mountPath: '/run/redis-auth' },
+      { name: 'password', mountPath: '/run/secrets/redis', readOnly: true },
+    ]);
     expect(pod.volumes).toContainEqual({ name: 'auth', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } });
     expect(main.volumeMounts).toContainEqual({ name: 'auth', mountPath: '/run/redis-auth', readOnly: true });
-    expect(main.env).toEqual([{ name: 'REDISCLI_AUTH', valueFrom: SECRET_REF }]);
-    expect(exporter.env).toContainEqual({ name: 'REDIS_PASSWORD', valueFrom: SECRET_REF });
+    expect(main.env ?? []).toEqual([]);
+    expect(main.readinessProbe.exec.command[2]).toBe('REDISCLI_AUTH="$(cat /run/secrets/redis/password)" redis-cli -p 6379 ping | grep -q PONG');
+    // redis_exporter v1.77.0 reads REDIS_PASSWORD_FILE (main.go:149): a JSON map keyed by REDIS_ADDR.
+    expect(exporter.env).toEqual([
+      { name: 'REDIS_ADDR', value: 'redis://localhost:6379' },
+      { name: 'REDIS_PASSWORD_FILE', value: '/run/redis-auth/exporter.json' },
+    ]);
+    expect(exporter.volumeMounts).toContainEqual({ name: 'auth', mountPath: '/run/redis-auth', readOnly: true });
     for (const c of [init, main, exporter]) {
+      expect(JSON.stringify(c.env ?? []), c.name).not.toContain('secretKeyRef');
       expect(JSON.stringify([c.command ?? [], c.args ?? []]), c.name).not.toMatch(/--requirepass|--pass|-a /);
-      for (const e of c.env) expect(e.value === undefined || !/PASS|AUTH/.test(e.name), `${c.name} ${e.name}`).toBe(true);
     }
     expect(objects.some((o) => o.kind === 'Secret')).toBe(false);
   });
@@ -123,10 +136,47 @@ describe('Redis in-cluster (X-5)', () => {
     try {
       const script = AUTH_SCRIPT.split('/run/redis-auth').join(dir);
       const password = 'pa"ss\\wo rd$HOME`x`';
-      execFileSync('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD: password } });
+      writeFileSync(join(dir, 'password'), `${password}\n`);
+      execFileSync('/bin/sh', ['-c', script], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: join(dir, 'password'), REDIS_EXPORTER_ADDR: 'redis://localhost:6379' } });
       expect(readFileSync(join(dir, 'auth.conf'), 'utf8')).toBe('requirepass "pa\\"ss\\\\wo rd$HOME`x`"\n');
       expect(execFileSync('stat', ['-c', '%a', join(dir, 'auth.conf')], { encoding: 'utf8' }).trim()).toBe('600');
+      // The exporter's password map: JSON keyed by its REDIS_ADDR (redis_exporter exporter/pwd_file.go).
+      expect(JSON.parse(readFileSync(join(dir, 'exporter.json'), 'utf8'))).toEqual({ 'redis://localhost:6379': password });
+      expect(execFileSync('stat', ['-c', '%a', join(dir, 'exporter.json')], { encoding: 'utf8' }).trim()).toBe('600');
     } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('issue 14 item 17, for real: redis-server takes the password from the rendered include file, and the rendered readiness probe authenticates from the mounted file (wrong file: not ready)', async () => {
+    const { conf, main } = build();
+    const dir = mkdtempSync(join(tmpdir(), 'stackbook-redis-file-'));
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const password = 'pa"ss\\wo rd$HOME`x`';
+    writeFileSync(join(dir, 'password'), `${password}\n`);
+    execFileSync('/bin/sh', ['-c', AUTH_SCRIPT.split('/run/redis-auth').join(dir)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_PASSWORD_FILE: join(dir, 'password'), REDIS_EXPORTER_ADDR: 'redis://localhost:6379' } });
+    // Only what needs a local path changes: the include, port, bind and dir.
+    const local = conf
+      .split('/run/redis-auth').join(dir)
+      .replace(/^port .*$/m, `port ${port}`)
+      .replace(/^bind .*$/m, 'bind 127.0.0.1')
+      .replace(/^dir .*$/m, `dir ${dir}`)
+      .replace(/^appendonly yes$/m, 'appendonly no');
+    writeFileSync(join(dir, 'redis.conf'), `${local}\nbind 127.0.0.1\nport ${port}\ndir ${dir}\n`);
+    const server = spawn('redis-server', [join(dir, 'redis.conf')], { stdio: 'ignore' });
+    const probe = (file: string) =>
+      spawnSync('/bin/sh', ['-c', main.readinessProbe.exec.command[2].split('/run/secrets/redis/password').join(file).replace('-p 6379', `-p ${port}`)], { env: { PATH: process.env.PATH ?? '/usr/bin:/bin' }, timeout: 3000 }).status;
+    try {
+      let ready = 1;
+      for (let i = 0; i < 50 && ready !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        ready = probe(join(dir, 'password'));
+      }
+      expect(ready, 'the readiness probe with the mounted password file').toBe(0);
+      writeFileSync(join(dir, 'wrong'), 'not-the-password\n');
+      expect(probe(join(dir, 'wrong')), 'a wrong password file must not be ready').not.toBe(0);
+    } finally {
+      server.kill('SIGKILL');
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -179,7 +229,7 @@ describe('Redis in-cluster (X-5)', () => {
   it('probes: liveness TCP 6379, readiness an authenticated PING; the exporter is probed on 9121', () => {
     const { main, exporter } = build();
     expect(main.livenessProbe.tcpSocket).toEqual({ port: 6379 });
-    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'redis-cli -p 6379 ping | grep -q PONG']);
+    expect(main.readinessProbe.exec.command).toEqual(['/bin/sh', '-c', 'REDISCLI_AUTH="$(cat /run/secrets/redis/password)" redis-cli -p 6379 ping | grep -q PONG']);
     expect(exporter.livenessProbe.tcpSocket).toEqual({ port: 9121 });
     expect(exporter.readinessProbe.httpGet).toMatchObject({ path: '/health', port: 9121 });
   });

@@ -28,7 +28,7 @@ import {
   type MinioLifecycleJobProps,
   type MongoTtlJobProps,
 } from '../../components/retention.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
@@ -151,15 +151,20 @@ describe('retention Jobs are hardened, traced and idempotent to re-apply (X-1)',
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
       expect(c.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
       expect(c.resources).toEqual({ requests: { cpu: '50m', memory: '64Mi', 'ephemeral-storage': '64Mi' }, limits: { cpu: '250m', memory: '256Mi', 'ephemeral-storage': '320Mi' } }); // 256Mi logs + tmp 64Mi
-      expect(c.volumeMounts).toEqual([{ name: 'config', mountPath: '/etc/retention', readOnly: true }, { name: 'tmp', mountPath: '/tmp' }]);
+      expect(c.volumeMounts).toEqual([
+        { name: 'config', mountPath: '/etc/retention', readOnly: true },
+        { name: 'secrets', mountPath: '/run/secrets/retention', readOnly: true },
+        { name: 'tmp', mountPath: '/tmp' },
+      ]);
     }
   });
 
-  it('credentials only as Secret references; no literal env looks like one', () => {
-    for (const { c } of all) {
-      for (const e of c.env as Json[]) {
-        if (/KEY|PASSWORD|URI/.test(e.name) && e.name !== 'S3_URL') expect(e.valueFrom?.secretKeyRef, e.name).toBeDefined();
-      }
+  it('issue 14 item 17: credentials only as mounted Secret files, never environment variables (no secretKeyRef, no envFrom, no literal that looks like one)', () => {
+    for (const { c, pod } of all) {
+      expect(JSON.stringify(c.env ?? []), c.name).not.toContain('secretKeyRef');
+      expect(c.envFrom).toBeUndefined();
+      for (const e of (c.env ?? []) as Json[]) expect(/KEY|PASSWORD|URI$/.test(e.name), e.name).toBe(false);
+      expect(pod.volumes.find((v: Json) => v.name === 'secrets').projected.defaultMode).toBe(0o440);
     }
   });
 
@@ -198,17 +203,19 @@ describe('MinIO lifecycle (AION-13)', () => {
     expect(JSON.parse(minioLifecycle(10, 2, 'chunks/')).Rules[0]).toMatchObject({ Filter: { Prefix: 'chunks/' }, Expiration: { Days: 10 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 2 } });
   });
 
-  it('the Job targets bucket memory by default, with keys from the MinIO Secret', () => {
-    const { c } = minioJob();
+  it('the Job targets bucket memory by default, with keys from the MinIO Secret mounted as files', () => {
+    const { c, pod } = minioJob();
     expect(c.image).toBe(MC);
     expect(c.command).toEqual(['/bin/sh', '-c', MINIO_LIFECYCLE_SCRIPT]);
     const env = Object.fromEntries(c.env.map((e: Json) => [e.name, e.value ?? e.valueFrom]));
     expect(env).toMatchObject({
       BUCKET: 'memory',
       S3_URL: 'http://minio.aion.svc:9000',
-      S3_ACCESS_KEY: { secretKeyRef: { name: 'minio-root', key: 'user' } },
-      S3_SECRET_KEY: { secretKeyRef: { name: 'minio-root', key: 'password' } },
     });
+    expect(pod.volumes.find((v: Json) => v.name === 'secrets').projected.sources).toEqual([
+      { secret: { name: 'minio-root', items: [{ key: 'user', path: 'access-key' }] } },
+      { secret: { name: 'minio-root', items: [{ key: 'password', path: 'secret-key' }] } },
+    ]);
     expect(Object.fromEntries(minioJob({ bucket: 'aion-memory' }).c.env.map((e: Json) => [e.name, e.value])).BUCKET).toBe('aion-memory');
   });
 
@@ -219,8 +226,10 @@ describe('MinIO lifecycle (AION-13)', () => {
       // A stub mc: logs its arguments and whatever it reads on stdin.
       writeFileSync(join(dir, 'mc'), `#!/bin/sh\necho "ARGS $*" >> "${dir}/log"\nif [ "$1 $2" = "alias set" ] || [ "$2 $3" = "rule import" ]; then cat | sed 's/^/STDIN /' >> "${dir}/log"; fi\n`);
       chmodSync(join(dir, 'mc'), 0o755);
-      const script = MINIO_LIFECYCLE_SCRIPT.split('/etc/retention').join(dir);
-      const env = { PATH: `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`, BUCKET: 'memory', S3_URL: 'http://minio.aion.svc:9000', S3_ACCESS_KEY: 'AKEXAMPLE', S3_SECRET_KEY: 's3cr3t/value' };
+      writeFileSync(join(dir, 'access-key'), 'AKEXAMPLE\n');
+      writeFileSync(join(dir, 'secret-key'), 's3cr3t/value');
+      const script = MINIO_LIFECYCLE_SCRIPT.split('/etc/retention').join(dir).split('/run/secrets/retention').join(dir);
+      const env = { PATH: `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}`, BUCKET: 'memory', S3_URL: 'http://minio.aion.svc:9000' };
       execFileSync('/bin/sh', ['-c', script], { env });
       execFileSync('/bin/sh', ['-c', script], { env }); // a re-run issues the same, idempotent commands
       const log = readFileSync(join(dir, 'log'), 'utf8').trim().split('\n');
@@ -264,10 +273,22 @@ describe('ClickHouse TTL (AION-14)', () => {
     expect(clickhouseTtlSql([{ database: 'd', table: 't', column: 'c' }], 7)).toContain('+ INTERVAL 7 DAY;');
   });
 
-  it('runs clickhouse-client on the script with the password from the Secret (not an argument)', () => {
+  it('runs clickhouse-client on the script with the password from the mounted Secret file, exported for its process only (not an argument, not in the pod spec)', () => {
     const { c, pod } = clickJob();
-    expect(c.command).toEqual(['clickhouse-client', '--host', 'clickhouse.aion.svc', '--port', '9000', '--user', 'default', '--multiquery', '--queries-file', '/etc/retention/retention.sql']);
-    expect(c.env).toContainEqual({ name: 'CLICKHOUSE_PASSWORD', valueFrom: { secretKeyRef: { name: 'clickhouse', key: 'password' } } });
+    const args = ['clickhouse-client', '--host', 'clickhouse.aion.svc', '--port', '9000', '--user', 'default', '--multiquery', '--queries-file', '/etc/retention/retention.sql'];
+    expect(c.command).toEqual(['/bin/sh', '-c', 'CLICKHOUSE_PASSWORD="$(cat /run/secrets/retention/clickhouse-password)" exec clickhouse-client "$@"', ...args]);
+    expect(pod.volumes.find((v: Json) => v.name === 'secrets').projected.sources).toEqual([{ secret: { name: 'clickhouse', items: [{ key: 'password', path: 'clickhouse-password' }] } }]);
+    // The wrapper hands clickhouse-client exactly its arguments and the password from the file.
+    const dir = mkdtempSync(join(tmpdir(), 'stackbook-ch-client-'));
+    try {
+      writeFileSync(join(dir, 'clickhouse-client'), `#!/bin/sh\nprintf '%s\\n' "PW=$CLICKHOUSE_PASSWORD" "$@" > "${dir}/seen"\n`);
+      chmodSync(join(dir, 'clickhouse-client'), 0o755);
+      writeFileSync(join(dir, 'clickhouse-password'), 'p a$s"s\n');
+      execFileSync(c.command[0], [c.command[1], c.command[2].split('/run/secrets/retention').join(dir), ...c.command.slice(3)], { env: { PATH: `${dir}:${process.env.PATH ?? '/usr/bin:/bin'}` } });
+      expect(readFileSync(join(dir, 'seen'), 'utf8').trim().split('\n')).toEqual(['PW=p a$s"s', ...args.slice(1)]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
     expect(pod.securityContext.runAsUser).toBe(101);
     const secure = clickJob({ connection: { ...CONN.ch, secure: true } }).c.command;
     expect(secure).toContain('--secure');
@@ -314,15 +335,22 @@ function fakeMongo() {
       };
     }
   }
-  const run = (script: string) => runInNewContext(script, { Mongo, print: (s: string) => calls.push(`print ${s}`), process: { env: { MONGODB_URI: 'mongodb://u:p@mongodb.aion.svc:27017/' } }, JSON });
+  // mongosh scripts may require Node built-ins; the URI file as mounted in the pod.
+  const require = (m: string) => {
+    if (m !== 'fs') throw new Error(`unexpected require ${m}`);
+    return { readFileSync: (path: string, enc: string) => (path === '/run/secrets/retention/mongodb-uri' && enc === 'utf8' ? 'mongodb://u:p@mongodb.aion.svc:27017/\n' : `no such file ${path}`) };
+  };
+  const run = (script: string) => runInNewContext(script, { Mongo, print: (s: string) => calls.push(`print ${s}`), require, process: { env: {} }, JSON });
   return { run, calls, dbs };
 }
 
 describe('Mongo TTL indexes (AION-14)', () => {
-  it('runs mongosh without a server argument; the URI comes from the Secret into process.env', () => {
+  it('runs mongosh without a server argument; the script reads the URI from the mounted Secret file', () => {
     const { c, pod, cm } = mongoJob();
     expect(c.command).toEqual(['mongosh', '--nodb', '--quiet', '--norc', '/etc/retention/mongo-ttl.js']);
-    expect(c.env).toContainEqual({ name: 'MONGODB_URI', valueFrom: { secretKeyRef: { name: 'mongo-client', key: 'uri' } } });
+    expect(pod.volumes.find((v: Json) => v.name === 'secrets').projected.sources).toEqual([{ secret: { name: 'mongo-client', items: [{ key: 'uri', path: 'mongodb-uri' }] } }]);
+    expect(cm.data['mongo-ttl.js']).toContain("require('fs').readFileSync(\"/run/secrets/retention/mongodb-uri\", 'utf8').trim()");
+    expect(cm.data['mongo-ttl.js']).not.toContain('process.env');
     expect(cm.data['mongo-ttl.js']).toBe(mongoTtlScript(MONGO_JOB.indexes, 7));
     expect(pod.securityContext.runAsUser).toBe(999);
   });

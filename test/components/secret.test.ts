@@ -14,7 +14,7 @@ import {
   type VaultStoreProps,
 } from '../../components/secret.js';
 import { Workload } from '../../components/workload.js';
-import { blocking, evaluate } from '../../policies/rules.js';
+import { blocking, evaluate } from '../../policies/manifest-rules.js';
 import { ope } from '../../services/ope.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from '../../services/types.js';
 import { ConfigError } from '../../stacks/load.js';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DefaultDeny } from '../../components/network-policy.js';
 import { ExternalService, StatefulStore, egressTo, parseBytes, type ExternalServiceProps, type StatefulProps } from '../../components/stateful.js';
-import { evaluate } from '../../policies/rules.js';
+import { evaluate } from '../../policies/manifest-rules.js';
 import { invalidManifests } from '../schema.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 

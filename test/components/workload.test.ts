@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Workload, type WorkloadProps } from '../../components/workload.js';
-import { evaluate, RULES } from '../../policies/rules.js';
+import { evaluate, RULES } from '../../policies/manifest-rules.js';
 import { concernsOf, errorOf, newChart, objectsOf, only, type Json } from './util.js';
 
 const DIGEST = `sha256:${'a'.repeat(64)}`;

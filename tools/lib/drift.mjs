@@ -21,38 +21,11 @@
 /** @typedef {{ path: string, expected: unknown, live: unknown }} Mismatch */
 /** @typedef {{ compared: number, mismatches: Mismatch[] }} DriftResult */
 
-const QUANTITY = /^([+-]?)(\d+(?:\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$/;
-const BINARY = { Ki: 1n, Mi: 2n, Gi: 3n, Ti: 4n, Pi: 5n, Ei: 6n };
-const DECIMAL = { n: -9, u: -6, m: -3, k: 3, M: 6, G: 9, T: 12, P: 15, E: 18 };
+// The one quantity parser is the package's (kube/quantity.ts), compiled by `npm run build` (which
+// `npm ci` runs as `prepare`): parseQuantity reads the API server's full grammar as an exact fraction.
+import { sameQuantity } from '../../build/kube/quantity.js';
 
-/**
- * Parses a Kubernetes quantity (`500m`, `1.5Gi`, `2e3`, 0.25) into an exact fraction.
- * @param {unknown} q
- * @returns {{ num: bigint, den: bigint } | undefined} undefined when q is not a quantity
- */
-export function parseQuantity(q) {
-  if (typeof q !== 'string' && typeof q !== 'number') return undefined;
-  const m = QUANTITY.exec(String(q));
-  if (!m) return undefined;
-  const [, sign, digits, suffix] = m;
-  const [int = '', frac = ''] = digits.split('.');
-  let num = BigInt(`${int}${frac}` || '0') * (sign === '-' ? -1n : 1n);
-  let den = 10n ** BigInt(frac.length);
-  if (suffix && suffix in BINARY) num *= 1024n ** BINARY[suffix];
-  else if (suffix) {
-    const exp = suffix in DECIMAL ? DECIMAL[suffix] : Number(suffix.slice(1));
-    if (exp >= 0) num *= 10n ** BigInt(exp);
-    else den *= 10n ** BigInt(-exp);
-  }
-  return { num, den };
-}
-
-/** @param {unknown} a @param {unknown} b @returns {boolean} both quantities with the same value */
-export function sameQuantity(a, b) {
-  const x = parseQuantity(a);
-  const y = parseQuantity(b);
-  return x !== undefined && y !== undefined && x.num * y.den === y.num * x.den;
-}
+export { parseQuantity, sameQuantity } from '../../build/kube/quantity.js';
 
 /**
  * Field paths of built-in kinds that are resource.Quantity: container/PVC/overhead

@@ -13,10 +13,11 @@
  * `STACKBOOK_DIFF_CACHE` (default `node_modules/.cache/stackbook-diff`): the next diff against the
  * same base reads it back instead of exporting and synthesizing again.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Rendered } from '../synth/render.js';
 import {
   buildReport,
   formatMarkdown,
@@ -83,9 +84,18 @@ export function resolveRef(root: string, ref: string): string {
 
 /**
  * Synthesize `wanted` environments (all of the base's when undefined) of a git revision with its
- * own CLI. Environments the base has no stack for are left out of `envs`.
+ * own code. Environments the base has no stack for are left out of `envs`. The work runs in a
+ * child process, so that the caller can render the working tree meanwhile (`diffAgainst`):
+ * `started` is called once the child runs (not at all on a cache hit).
  */
-export function synthesizeBase(root: string, ref: string, wanted: readonly string[] | undefined, log: (line: string) => void, progress: (line: string) => void = () => {}): BaseSynthesis {
+export async function synthesizeBase(
+  root: string,
+  ref: string,
+  wanted: readonly string[] | undefined,
+  log: (line: string) => void,
+  progress: (line: string) => void = () => {},
+  started: () => Promise<void> | void = () => {},
+): Promise<BaseSynthesis> {
   const commit = resolveRef(root, ref);
   const short = `${ref} (${commit.slice(0, 12)})`;
   const prefix = run('git', ['rev-parse', '--show-prefix'], root).stdout.trim().replace(/\/$/, '');
@@ -93,14 +103,15 @@ export function synthesizeBase(root: string, ref: string, wanted: readonly strin
   const cache = tree ? baseCache(root, tree) : undefined;
   const hit = cache?.read(wanted);
   if (hit) {
-    progress(`stackbook diff: ${short}: rendered objects from the cache (tree ${tree.slice(0, 12)})`);
+    progress(`${short}: rendered objects from the cache (tree ${tree.slice(0, 12)})`);
+    await started();
     return { commit, ...hit };
   }
-  progress(`stackbook diff: exporting and synthesizing ${short} with its own code…`);
-  const started = Date.now();
-  const result = synthesizeBaseUncached(root, commit, short, prefix, wanted, log);
+  progress(`exporting and synthesizing ${short} with its own code`);
+  const t0 = Date.now();
+  const result = await synthesizeBaseUncached(root, commit, short, prefix, wanted, log, started);
   cache?.write(result.known, result.envs);
-  progress(`stackbook diff: ${short} synthesized in ${((Date.now() - started) / 1000).toFixed(1)} s${cache ? ' (cached for the next diff)' : ''}`);
+  progress(`${short} synthesized in ${((Date.now() - t0) / 1000).toFixed(1)} s${cache ? ' (cached for the next diff)' : ''}`);
   return result;
 }
 
@@ -138,9 +149,67 @@ function baseCache(root: string, tree: string) {
   };
 }
 
-function synthesizeBaseUncached(root: string, commit: string, short: string, prefix: string, wanted: readonly string[] | undefined, log: (line: string) => void): BaseSynthesis {
+/**
+ * The child that renders the base: its own `headObjects(root, envs)` (review/base.ts, synth/base.ts before the move; the objects
+ * its bundle would hold, written as JSON: no policies, no bundle files, no YAML to parse back);
+ * a revision without it, or whose call fails otherwise than on its configuration, is synthesized
+ * through its CLI (`main(argv, root)`, its entry point since the first CLI) and its bundle read back.
+ */
+const DRIVER = `
+import { writeFileSync } from 'node:fs';
+const [src, out, ...envs] = process.argv.slice(2);
+let base;
+for (const at of ['/review/base.ts', '/synth/base.ts']) {
+  try { base = await import(src + at); break; } catch { base = undefined; }
+}
+if (typeof base?.headObjects === 'function') {
+  try {
+    const r = await base.headObjects(src, envs);
+    writeFileSync(out + '/objects.json', JSON.stringify(Object.fromEntries(r.envs)));
+    process.exit(0);
+  } catch (e) {
+    if (e?.name === 'ConfigError') { process.stderr.write(e.message + '\\n'); process.exit(2); }
+  }
+}
+const cli = await import(src + '/cli/main.ts');
+if (typeof cli.main !== 'function') { process.stderr.write('cli/main.ts exports no main()\\n'); process.exit(2); }
+process.exitCode = await cli.main(['synth', ...envs, '--out', out + '/dist'], src);
+`;
+
+/** A child process, awaited; killed after `timeoutMs`. */
+function runAsync(cmd: string, args: readonly string[], cwd: string, timeoutMs: number): { done: Promise<{ ok: boolean; status: number | null; stdout: string; stderr: string }>; kill: () => void } {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'STACKBOOK_BUNDLE_SIGNING_KEY'));
+  const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  const done = new Promise<{ ok: boolean; status: number | null; stdout: string; stderr: string }>((res) => {
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      res({ ok: false, status: null, stdout, stderr: `${stderr}${e.message}` });
+    });
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      res({ ok: status === 0, status, stdout, stderr });
+    });
+  });
+  return { done, kill: () => child.kill('SIGTERM') };
+}
+
+async function synthesizeBaseUncached(
+  root: string,
+  commit: string,
+  short: string,
+  prefix: string,
+  wanted: readonly string[] | undefined,
+  log: (line: string) => void,
+  started: () => Promise<void> | void,
+): Promise<BaseSynthesis> {
   const tmp = mkdtempSync(join(tmpdir(), 'stackbook-base-'));
   const src = join(tmp, 'src');
+  let kill = () => {};
   const cleanup = () => {
     try {
       if (lstatSync(join(src, 'node_modules')).isSymbolicLink()) unlinkSync(join(src, 'node_modules'));
@@ -150,6 +219,7 @@ function synthesizeBaseUncached(root: string, commit: string, short: string, pre
     rmSync(tmp, { recursive: true, force: true });
   };
   const onSignal = (signal: NodeJS.Signals) => {
+    kill();
     cleanup();
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
@@ -166,29 +236,42 @@ function synthesizeBaseUncached(root: string, commit: string, short: string, pre
     if (!existsSync(join(src, 'cli', 'main.ts'))) throw new DiffError(`${short} predates the stackbook CLI (no cli/main.ts): it cannot be synthesized`);
     const known = stacksIn(src);
     const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
-    if (envs.length === 0) return { commit, known, envs: new Map() };
+    if (envs.length === 0) {
+      await started();
+      return { commit, known, envs: new Map() };
+    }
 
     installDependencies(root, src, short, log);
-    // The base's own CLI, run from source: `main(argv, root)` has been its entry point since the first CLI.
     const driver = join(tmp, 'synth-base.mjs');
-    writeFileSync(
-      driver,
-      [
-        `const cli = await import(${JSON.stringify(join(src, 'cli', 'main.ts'))});`,
-        `if (typeof cli.main !== 'function') { process.stderr.write('cli/main.ts exports no main()\\n'); process.exit(2); }`,
-        `process.exitCode = await cli.main(process.argv.slice(2), process.cwd());`,
-      ].join('\n'),
-    );
-    const out = join(tmp, 'dist');
-    const synth = run(process.execPath, ['--import', 'tsx', driver, 'synth', ...envs, '--out', out], src, 300_000);
+    writeFileSync(driver, DRIVER);
+    const out = join(tmp, 'out');
+    mkdirSync(out);
+    const child = runAsync(process.execPath, ['--import', 'tsx', driver, src, out, ...envs], src, 300_000);
+    kill = child.kill;
+    try {
+      await started(); // the working tree renders meanwhile
+    } catch (e) {
+      child.kill();
+      await child.done;
+      throw e;
+    }
+    const synth = await child.done;
     if (!synth.ok) {
       throw new DiffError(`${short} could not be synthesized (its synth exited ${synth.status ?? 'on a signal'}):\n${tail(synth.stderr || synth.stdout)}`);
     }
     const objects = new Map<string, Obj[]>();
-    for (const env of envs) {
-      const dir = join(out, env);
-      if (!existsSync(dir)) throw new DiffError(`${short}: synth wrote no bundle for ${env}`);
-      objects.set(env, parseBundle(readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path), 'utf8') }))));
+    if (existsSync(join(out, 'objects.json'))) {
+      const got = JSON.parse(readFileSync(join(out, 'objects.json'), 'utf8')) as Record<string, Obj[]>;
+      for (const env of envs) {
+        if (!got[env]) throw new DiffError(`${short}: rendered no objects for ${env}`);
+        objects.set(env, got[env]);
+      }
+    } else {
+      for (const env of envs) {
+        const dir = join(out, 'dist', env);
+        if (!existsSync(dir)) throw new DiffError(`${short}: synth wrote no bundle for ${env}`);
+        objects.set(env, parseBundle(readdirSync(dir).map((path) => ({ path, content: readFileSync(join(dir, path), 'utf8') }))));
+      }
     }
     return { commit, known, envs: objects };
   } finally {
@@ -213,16 +296,28 @@ function installDependencies(root: string, src: string, short: string, log: (lin
   if (!ci.ok) throw new DiffError(`cannot install the dependencies of ${short} (npm ci exited ${ci.status ?? 'on a signal'}):\n${tail(ci.stderr)}`);
 }
 
-/** The working tree's objects per environment, through the same render and bundle path as `synth`. */
-export async function headObjects(root: string, wanted: readonly string[] | undefined): Promise<{ known: string[]; envs: Map<string, Obj[]> }> {
-  const { knownEnvironments, loadStacks } = await import('./stacks.js');
-  const { render } = await import('./render.js');
-  const { bundleFiles } = await import('./bundle.js');
+/**
+ * The objects a bundle's phase files hold, in file order, as plain data: what `parseBundle` reads
+ * back from `bundleFiles`, without writing and re-parsing the YAML (a JSON round trip: the
+ * rendered objects are JSON values; test/diff-speed.test.ts holds the two equal for every stack).
+ */
+export function bundleObjects(objects: Pick<Rendered, 'objects'>, phaseFiles: (r: Pick<Rendered, 'objects'>) => Array<{ objects: readonly unknown[] }>): Obj[] {
+  return phaseFiles(objects).flatMap((f) => JSON.parse(JSON.stringify(f.objects)) as Obj[]);
+}
+
+/** The working tree's objects per environment, as `synth` would write them into the bundle. */
+export async function headObjects(root: string, wanted: readonly string[] | undefined, progress: (line: string) => void = () => {}): Promise<{ known: string[]; envs: Map<string, Obj[]> }> {
+  const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { phaseFiles } = await import('../bundle/bundle.js');
   const known = knownEnvironments(root);
   const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
   const stacks = loadStacks(root, envs); // every config error of every stack at once (exit 2)
   const out = new Map<string, Obj[]>();
-  for (const [env, stack] of stacks) out.set(env, parseBundle(bundleFiles(render(stack))));
+  for (const [env, stack] of stacks) {
+    progress(`rendering ${env} (working tree)`);
+    out.set(env, bundleObjects(render(stack), phaseFiles));
+  }
   return { known, envs: out };
 }
 
@@ -244,21 +339,28 @@ export interface DiffOptions {
 /** Compute the report (no output). */
 export async function diffAgainst(root: string, opts: DiffOptions, log: (line: string) => void, progress: (line: string) => void = () => {}): Promise<DiffReport> {
   for (const e of opts.envs ?? []) if (!/^[a-z0-9][-a-z0-9]*$/.test(e)) throw new DiffError(`"${e}" is not an environment name`);
-  // The working tree first: its config errors are the likelier ones, and cheaper to find.
-  const head = await headObjects(root, opts.envs);
-  const base = synthesizeBase(root, opts.base, opts.envs, log, progress);
-  const unknown = (opts.envs ?? []).filter((e) => !head.known.includes(e) && !base.known.includes(e));
+  // The base renders in a child process while the working tree renders here (two cores: the
+  // cold diff costs about the slower of the two, not their sum). A config error of the working
+  // tree (the likelier one) stops the child.
+  let head: Awaited<ReturnType<typeof headObjects>> | undefined;
+  const base = await synthesizeBase(root, opts.base, opts.envs, log, progress, async () => {
+    head = await headObjects(root, opts.envs, progress);
+    progress('waiting for the base');
+  });
+  const rendered = head as Awaited<ReturnType<typeof headObjects>> | undefined;
+  if (!rendered) throw new DiffError('internal: the working tree was not rendered');
+  const unknown = (opts.envs ?? []).filter((e) => !rendered.known.includes(e) && !base.known.includes(e));
   if (unknown.length > 0) {
-    const all = [...new Set([...head.known, ...base.known])].sort();
+    const all = [...new Set([...rendered.known, ...base.known])].sort();
     throw new DiffError(`unknown environment ${unknown.map((e) => `"${e}"`).join(', ')} (known: ${all.join(', ') || 'none'})`);
   }
-  return buildReport({ ref: opts.base, commit: base.commit }, 'working tree', base.envs, head.envs);
+  return buildReport({ ref: opts.base, commit: base.commit }, 'working tree', base.envs, rendered.envs);
 }
 
 /** `stackbook diff`: print the report; exit 0 (or 1 with `exitCode` when something changed). */
 export async function runDiff(root: string, opts: DiffOptions, io: { out: (s: string) => void; err: (s: string) => void }): Promise<number> {
   // progress only on a terminal: quiet when piped (CI logs, the PR workflow)
-  const progress = process.stderr.isTTY ? (line: string) => io.err(`${line}\n`) : () => {};
+  const progress = process.stderr.isTTY ? (line: string) => io.err(`stackbook diff: ${line}\n`) : () => {};
   const report = await diffAgainst(root, opts, (line) => io.err(`${line}\n`), progress);
   const format = opts.format ?? 'text';
   if (format === 'json') io.out(`${JSON.stringify(toJson(report), null, 2)}\n`);

@@ -20,8 +20,8 @@ import { COSIGN_PASSWORD_ENV, KeyError, parseSigningKey, signBlob } from './cosi
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { PHASES, phaseOf, type Manifest, type Rendered } from './render.js';
-import { renderedImages } from './airgap.js';
+import { PHASES, phaseOf, type Manifest, type Rendered } from '../synth/render.js';
+import { renderedImages } from '../synth/airgap.js';
 import { OPERATOR_IMAGES_ANNOTATION } from '../components/image-policy.js';
 import {
   apiUses,
@@ -347,7 +347,7 @@ prune_stale() {
       step "prune: would delete $res\${nsarg[0]:+ (\${ns})} (in the previous bundle, not in this one)"
       continue
     fi
-    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\.io/environment}')" \
+    owner="$(k get "\${nsarg[@]}" "$res" --ignore-not-found -o 'jsonpath={.metadata.labels.stackbook\\.io/environment}')" \
       || die "prune: cannot read $res; nothing more deleted"
     if [ "$owner" != ${shWord(env)} ]; then
       step "prune: skipping $res\${nsarg[0]:+ (\${ns})}: gone, or no longer labelled stackbook.io/environment=${env}"
@@ -513,7 +513,7 @@ function prerequisitesMd(r: Rendered, a: {
 
 /**
  * Parse a signing key file: a cosign key (`cosign generate-key-pair`, encrypted; the password from
- * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (synth/cosign-key.ts).
+ * $COSIGN_PASSWORD) or an unencrypted PEM (PKCS#8 or SEC1/PKCS#1); EC or RSA (bundle/cosign-key.ts).
  */
 export function loadSigningKey(
   path: string,

@@ -4,35 +4,18 @@
  * defaulted values: on the whole stack, or, when the schema rejected some of it, on the
  * parts that did parse (so every problem is reported at once).
  */
-import { quantityValue } from '../components/meta.js';
+import { quantityValue } from '../kube/quantity.js';
+import { cidrOverlaps, isPrivateName } from '../kube/index.js';
 import type { PathSegment } from './load.js';
-import type { Autoscaling, Cluster, ImageRef, Stack } from './schema.js';
+import type { Cluster, Stack } from './schema.js';
+import { autoscalingRange, requiresDigests, type RuleProblem, type StackParts } from './rule-helpers.js';
 import { aionRules } from './aion.js';
 import { oscRules } from './osc.js';
 import { oubRules } from './oub.js';
 import { owsRules } from './ows.js';
 
-/** The parts of a stack that passed the schema; a rule runs only when its inputs are all here. */
-export interface StackParts {
-  readonly tier?: Stack['tier'];
-  readonly cluster?: Cluster;
-  /** Each service's settings, where they parsed. */
-  readonly services?: Partial<Stack['services']>;
-  /** Per-Secret sources (`stackbook:secretSources`), where they parsed. */
-  readonly secretSources?: Stack['secretSources'];
-}
-
-export interface RuleProblem {
-  readonly path: readonly PathSegment[];
-  readonly message: string;
-}
-
-/** X-2: 1 ≤ min ≤ max (the per-field bounds are in the schema). */
-export function autoscalingRange(a: Autoscaling, path: readonly PathSegment[]): RuleProblem[] {
-  return a.minReplicas > a.maxReplicas
-    ? [{ path: [...path, 'minReplicas'], message: `must be ≤ maxReplicas (${a.maxReplicas})` }]
-    : [];
-}
+export { autoscalingRange, hostLengthRule, imageDigestRule, requiresDigests, type RuleProblem, type StackParts } from './rule-helpers.js';
+export { cidrOverlaps, isPrivateName } from '../kube/index.js';
 
 /** A quantity as a number; NaN (never ordered) when it is not one the schema allows. */
 const amount = (q: string): number => quantityValue(q) ?? NaN;
@@ -66,25 +49,6 @@ function serviceResourceRules(p: StackParts): RuleProblem[] {
     if (svc !== undefined && (svc as { enabled?: boolean }).enabled !== false) walk(svc, ['services', name]);
   }
   return out;
-}
-
-/** True where the stack must pin every image by digest (staging, production, air-gapped). */
-export function requiresDigests(stack: Pick<Stack, 'tier' | 'cluster'>): boolean {
-  return stack.tier !== 'development' || stack.cluster.airgapped;
-}
-
-/** A service image without a digest where digests are required (staging, production, air-gapped). */
-export function imageDigestRule(p: StackParts, image: ImageRef, path: readonly PathSegment[]): RuleProblem[] {
-  const { tier, cluster } = p;
-  if (tier === undefined || cluster === undefined || !requiresDigests({ tier, cluster }) || image.digest !== undefined) return [];
-  return [{ path: [...path, 'digest'], message: `required in ${tier}${cluster.airgapped ? ' (air-gapped)' : ''} stacks: images are pinned by digest` }];
-}
-
-/** An Ingress host `<host>.<domain>`: the API server refuses a host name over 253 characters. */
-export function hostLengthRule(p: StackParts, host: string, path: readonly PathSegment[]): RuleProblem[] {
-  const domain = p.cluster?.domain;
-  if (domain === undefined || host.length + 1 + domain.length <= 253) return [];
-  return [{ path, message: `with cluster.domain makes a ${host.length + 1 + domain.length}-character host name: at most 253` }];
 }
 
 /** X-7: where unsigned images must be rejected, not just warned about (production tier, air-gapped). */
@@ -176,33 +140,6 @@ function clusterRules(c: Cluster): RuleProblem[] {
 
 /** A load-balancer subnet wider than this is taken for the VPC (AWS subnets behind an ALB are /28–/20 in practice). */
 export const MAX_LB_SUBNET_PREFIX = 20;
-
-function cidrRange(cidr: string): [number, number] {
-  const [ip, bits] = cidr.split('/');
-  const n = ip!.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-  const size = 2 ** (32 - Number(bits ?? 32));
-  const start = n - (n % size);
-  return [start, start + size - 1];
-}
-
-/** Whether two IPv4 CIDR blocks share an address. */
-export function cidrOverlaps(a: string, b: string): boolean {
-  const [a0, a1] = cidrRange(a);
-  const [b0, b1] = cidrRange(b);
-  return a0 <= b1 && b0 <= a1;
-}
-
-/** Names that never resolve publicly (RFC 6761/8375, ICANN `.internal`, cluster DNS, undelegated private TLDs) and private IPv4. */
-export function isPrivateName(host: string): boolean {
-  const h = host.toLowerCase().replace(/\.$/, '');
-  const v4 = /^(\d+)\.(\d+)\.\d+\.\d+$/.exec(h);
-  if (v4) {
-    const [a, b] = [Number(v4[1]), Number(v4[2])];
-    return a === 10 || a === 127 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168) || (a === 100 && b >= 64 && b <= 127);
-  }
-  if (!h.includes('.')) return true;
-  return ['internal', 'local', 'localhost', 'home.arpa', 'svc', 'cluster.local', 'corp', 'home', 'lan', 'intranet', 'private'].some((s) => h === s || h.endsWith(`.${s}`));
-}
 
 /** Issue 14 item 2: in production the ALB's certificate is named, not left to ACM discovery by host. */
 function acmRules(p: StackParts): RuleProblem[] {

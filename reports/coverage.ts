@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { CONCERNS_ANNOTATION } from '../components/meta.js';
 import { SERVICES } from '../services/index.js';
 import { ConfigError } from '../stacks/load.js';
-import { render } from './render.js';
-import { knownEnvironments, loadStacks } from './stacks.js';
+import { render } from '../synth/render.js';
+import { knownEnvironments, loadStacks } from '../synth/stacks.js';
 
 export interface CatalogEntry {
   readonly id: string;
@@ -21,11 +21,11 @@ export interface CatalogEntry {
 
 /** Concerns implemented by something other than rendered objects. */
 export const NON_OBJECT_CONCERNS: Readonly<Record<string, string>> = {
-  'X-9': 'stacks/Pulumi.{dev,staging,prod,airgap}.yaml, validated by stacks/schema.ts + stacks/rules.ts',
+  'X-9': 'stacks/Pulumi.{dev,staging,prod,airgap}.yaml, validated by stacks/schema.ts + stacks/config-rules.ts',
   'X-10': 'pulumi/index.ts: `pulumi up --stack <env>` registers the rendered objects plus Pulumi-owned Secrets',
-  'X-13': 'policies/rules.ts, run by `stackbook synth`, `stackbook check` and the policy pack policies/pack.ts',
-  'X-11': 'synth/diff.ts + synth/base.ts: `stackbook diff --base <ref>` (text/markdown/json, risk flags), .github/workflows/pr.yml posts it on every pull request',
-  'X-12': 'synth/bundle.ts + synth/airgap.ts: mirror-relocated digest-pinned images (synth refuses otherwise), images.txt, apply order files + apply.sh, kustomization.yaml, PREREQUISITES.md, SHA256SUMS',
+  'X-13': 'policies/manifest-rules.ts, run by `stackbook synth`, `stackbook check` and the policy pack policies/pack.ts',
+  'X-11': 'review/diff.ts + review/base.ts: `stackbook diff --base <ref>` (text/markdown/json, risk flags), .github/workflows/pr.yml posts it on every pull request',
+  'X-12': 'bundle/bundle.ts + synth/airgap.ts: mirror-relocated digest-pinned images (synth refuses otherwise), images.txt, apply order files + apply.sh, kustomization.yaml, PREREQUISITES.md, SHA256SUMS',
 };
 
 export function parseCatalog(text: string): CatalogEntry[] {

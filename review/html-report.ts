@@ -1,20 +1,20 @@
 /**
  * `stackbook report <env> --html <file>`: one self-contained HTML page per stack, for reviewers:
- * - the connectivity graph (synth/connectivity.ts), laid out by dagre (@dagrejs/dagre) and drawn
+ * - the connectivity graph (review/connectivity.ts), laid out by dagre (@dagrejs/dagre) and drawn
  *   as inline SVG: every workload a node (grouped by namespace), every allowed flow an edge
  *   labelled with its ports, outside peers (ingress controller, Prometheus, kube-dns, CIDRs) as
  *   grey nodes;
  * - the objects by namespace with the catalog concerns they carry, and the catalog's concerns of
  *   the stack's services linking to the objects that implement them;
  * - the policy exceptions with their reasons;
- * - the failure budget (synth/failure-budget.ts).
+ * - the failure budget (reports/failure-budget.ts).
  * No script, no external resource: it opens from a file, offline. Deterministic: same objects,
  * same bytes.
  */
 import dagre from '@dagrejs/dagre';
 import { flowsOf, workloadsOf, type Flow, type Obj } from './connectivity.js';
-import { budgetRows } from './failure-budget.js';
-import type { Manifest } from './render.js';
+import { budgetRows } from '../reports/failure-budget.js';
+import type { Manifest } from '../synth/render.js';
 
 export interface CatalogConcern {
   readonly id: string;

@@ -5,7 +5,7 @@
  * the cluster capabilities its built-in objects rely on; the cosign public keys of its
  * ClusterImagePolicies. `PREREQUISITES.md` and `apply.sh` are generated from these.
  */
-import type { Manifest, Rendered } from './render.js';
+import type { Manifest, Rendered } from '../synth/render.js';
 import type { SecretRequirement } from '../services/types.js';
 import { secretListing, type SecretListing } from '../components/secret.js';
 import { CONTRACT_ANNOTATION } from '../services/contract.js';

@@ -57,10 +57,10 @@ export async function bundleCommand(
   opts: { out?: string; keyPath?: string; withImages?: boolean; from?: string },
   io: Io,
 ): Promise<number> {
-  const { loadStacks } = await import('./stacks.js');
-  const { render } = await import('./render.js');
-  const { evaluate, blocking, formatViolation } = await import('../policies/rules.js');
-  const { airgapProblems, formatAirgapProblem } = await import('./airgap.js');
+  const { loadStacks } = await import('../synth/stacks.js');
+  const { render } = await import('../synth/render.js');
+  const { evaluate, blocking, formatViolation } = await import('../policies/manifest-rules.js');
+  const { airgapProblems, formatAirgapProblem } = await import('../synth/airgap.js');
   const stacks = loadStacks(root, envs);
   let failed = false;
   let refused = false;

@@ -8,7 +8,10 @@
 import { contextOf, podLabelsOf, podSpecOf, ref, type Context, type Obj, type Rule, type Violation } from './model.js';
 import { appContractRule } from './contract.js';
 import { PRODUCTION_RULES } from './production.js';
+import { postgresPitrDrill } from './postgres-drill.js';
 import { CONTRACTS } from '../services/contracts.js';
+import { SECRET_NAME } from '../kube/secrets.js';
+import { replicaRangeOk } from '../kube/replicas.js';
 
 export * from './model.js';
 
@@ -183,8 +186,8 @@ const networkPolicyPeers: Rule = {
   },
 };
 
-/** Env/ConfigMap key names that hold secrets: shared with the Workload component's literal-env guard. */
-export const SECRET_NAME = /(SECRET|TOKEN|PASSWORD|PASSWD|API_KEY|APIKEY|PRIVATE_KEY|CREDENTIALS?)$/i;
+/** Env/ConfigMap key names that hold secrets: shared with the Workload component's literal-env guard (kube/secrets.ts). */
+export { SECRET_NAME } from '../kube/secrets.js';
 const SECRET_VALUE = [
   /-----BEGIN [A-Z ]*PRIVATE KEY-----/,
   /\bgh[pousr]_[A-Za-z0-9]{20,}/,
@@ -300,7 +303,7 @@ const hpaPdb: Rule = {
       const spec = h.spec as AnyRec;
       const min: number = spec.minReplicas ?? 1;
       const max: number = spec.maxReplicas;
-      if (!(min >= 1 && min <= max)) out.push({ object: h, message: `range ${min}–${max} is invalid`, fix: 'use 1 ≤ minReplicas ≤ maxReplicas' });
+      if (!replicaRangeOk(min, max)) out.push({ object: h, message: `range ${min}–${max} is invalid`, fix: 'use 1 ≤ minReplicas ≤ maxReplicas' });
       for (const m of spec.metrics ?? []) {
         const u = m.resource?.target?.averageUtilization;
         if (u !== undefined && !(u >= 1 && u <= 100)) out.push({ object: h, message: `utilisation target ${u} is outside 1–100`, fix: 'use 1–100' });
@@ -406,6 +409,7 @@ export const RULES: readonly Rule[] = [
   singleAutoscaler,
   traceFormat,
   ...PRODUCTION_RULES,
+  postgresPitrDrill,
   appContractRule(CONTRACTS),
 ];
 

@@ -10,7 +10,7 @@
  *     may change between releases); the carried image archives are compressed layers already.
  * Members, all regular files under `stackbook-<env>/`, mode 0644 (apply.sh 0755), uid/gid 0, no
  * user names, mtime 0, in this order:
- *   SHA256SUMS, SHA256SUMS.sig (when signed), the bundle files in bundle order (synth/bundle.ts),
+ *   SHA256SUMS, SHA256SUMS.sig (when signed), the bundle files in bundle order (bundle/bundle.ts),
  *   then `images/<digest hex>.tar`: one OCI archive per image (`--with-images`), each followed by
  *   `images/<digest hex>.sig.tar`, its cosign signature image, when the source had one.
  * SHA256SUMS lists every member after the signature, so `verify` can check the signature first
@@ -24,7 +24,7 @@ import { closeSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmS
 import { basename, dirname, join } from 'node:path';
 import { bundleFiles, imageLines, BundleError, type BundleFile, type ImageLine } from './bundle.js';
 import { KeyError, parsePublicKey, signBlob, verifyBlob } from './cosign-key.js';
-import type { Rendered } from './render.js';
+import type { Rendered } from '../synth/render.js';
 
 /** A bad artifact or a refused operation on one: one line, exit 1. */
 export class ArtifactError extends Error {

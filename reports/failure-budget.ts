@@ -8,7 +8,7 @@
  * `npx stackbook report failure-budget` prints the table; `--write-readme` writes it into README.md
  * between the markers below (a test keeps that block equal to the generated table).
  */
-import type { Manifest, Rendered } from './render.js';
+import type { Manifest, Rendered } from '../synth/render.js';
 
 type AnyRec = Record<string, any>;
 
