@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
-//   node bench/run.js [--runs N] [--tests] [--no-pulumi]
+//   node bench/run.js [--runs N] [--tests] [--no-pulumi] [--only pulumi] [--stack <env>]...
+//   --only pulumi: only `synth <env>` and the real-engine pulumi preview/up (one stack: 20 min at a
+//   load of 30 on 2 cores, estimated 5 min on a quiet machine); --stack limits the stacks.
 //   node bench/run.js --diff [--runs N]   (only synth --all vs diff --base HEAD cold and warm)
 // Measures CLI start-up (`stackbook --help`), `synth <env>` per stack and `synth --all`,
 // peak RSS of synth --all, and a floor: parsing and re-serialising the same YAML with js-yaml
@@ -22,6 +24,12 @@ const RUNS = runsArg > 0 ? Number(process.argv[runsArg + 1]) : 5;
 const cli = join(root, 'bin', 'stackbook.js');
 const WITH_TESTS = process.argv.includes('--tests');
 const FLEET = [1, 10, 100, 1000];
+const onlyArg = process.argv.indexOf('--only');
+const ONLY = onlyArg > 0 ? process.argv[onlyArg + 1] : undefined;
+if (ONLY !== undefined && ONLY !== 'pulumi') throw new Error(`--only: unknown part "${ONLY}" (known: pulumi)`);
+const STACKS = process.argv.flatMap((a, i) => (process.argv[i - 1] === '--stack' ? [a] : []));
+// Targets of issue 13, on 2 cores: pulumi preview and pulumi up of one stack, real engine, median of 3.
+const PULUMI_TARGETS = { previewS: 10, upS: 45 };
 
 function timeOnce(args, cwd = root) {
   // /usr/bin/time is not always there: measure wall time here, peak RSS via node's own report.
@@ -41,6 +49,37 @@ function bench(name, args) {
   const times = [];
   for (let i = 0; i < RUNS; i++) times.push(timeOnce(args).ms);
   return { name, medianMs: Math.round(median(times)), minMs: Math.round(Math.min(...times)), runs: RUNS };
+}
+
+/**
+ * `pulumi preview` and `pulumi up` per stack on the real engine (tools/test-cluster.mjs --bench:
+ * median of 3 per stack, on a test cluster with kwok Nodes), beside synth of the same stack, with a
+ * pass/fail per target. Needs the tools/build.sh cache, else BLOCKED.
+ */
+function pulumiBenchOf(envs) {
+  const r = spawnSync(process.execPath, [join(root, 'tools', 'test-cluster.mjs'), '--bench', ...envs], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(line);
+  } catch {
+    return { blocked: `tools/test-cluster.mjs --bench gave no result (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` };
+  }
+}
+
+function pulumiTableOf(pulumiBench, synthOf) {
+  if (!pulumiBench) return '';
+  if (pulumiBench.blocked) return `pulumi: BLOCKED: ${pulumiBench.blocked}\n`;
+  const verdict = (x, target) => (x <= target ? 'pass' : 'FAIL');
+  return [
+    `pulumi (real engine, median of 3 runs; targets on 2 cores: preview <= ${PULUMI_TARGETS.previewS} s, up <= ${PULUMI_TARGETS.upS} s):`,
+    'stack      synth ms   preview s  target   up s     target   runs (preview | up, s)',
+    ...pulumiBench.bench.map((b) =>
+      b.error
+        ? `${b.stack.padEnd(8)} FAILED: ${b.error}`
+        : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(10)}  ${verdict(b.previewS, PULUMI_TARGETS.previewS).padEnd(6)} ${b.upS.toFixed(1).padStart(6)}   ${verdict(b.upS, PULUMI_TARGETS.upS).padEnd(6)}   ${b.times.preview.map((x) => x.toFixed(1)).join(' ')} | ${b.times.up.map((x) => x.toFixed(1)).join(' ')}`,
+    ),
+    `load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (the figures are wall seconds; compare runs under the same load)`,
+  ].join('\n') + '\n';
 }
 
 // `--diff`: only synth --all and `diff --base HEAD` cold and warm, interleaved run by run (synth,
@@ -80,7 +119,22 @@ if (process.argv.includes('--diff')) {
 
 const out = mkdtempSync(join(tmpdir(), 'stackbook-bench-'));
 try {
-  const envs = readdirSync(join(root, 'stacks')).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter(Boolean).sort();
+  const allEnvs = readdirSync(join(root, 'stacks')).map((f) => /^Pulumi\.(.+)\.yaml$/.exec(f)?.[1]).filter(Boolean).sort();
+  for (const s of STACKS) if (!allEnvs.includes(s)) throw new Error(`--stack ${s}: unknown (known: ${allEnvs.join(', ')})`);
+  const envs = STACKS.length > 0 ? STACKS : allEnvs;
+  if (ONLY === 'pulumi') {
+    const t0 = process.hrtime.bigint();
+    const synth = envs.map((env) => bench(`synth ${env}`, [cli, 'synth', env, '--out', out]));
+    const pulumiBench = pulumiBenchOf(envs);
+    const wallS = Number(process.hrtime.bigint() - t0) / 1e9;
+    console.log(`${pulumiTableOf(pulumiBench, (env) => synth.find((x) => x.name === `synth ${env}`)?.medianMs)}bench --only pulumi: ${wallS.toFixed(0)} s wall; machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), node ${process.version}`);
+    mkdirSync(join(root, 'dist'), { recursive: true });
+    writeFileSync(
+      join(root, 'dist', 'bench-pulumi.json'),
+      `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, node: process.version }, loadavg: loadavg(), wallS: Math.round(wallS), synth, pulumi: { targets: PULUMI_TARGETS, ...pulumiBench } }, null, 2)}\n`,
+    );
+    process.exitCode = pulumiBench.bench?.some((b) => b.error) ? 1 : 0;
+  } else {
   const results = [];
   results.push(bench('cli start-up (--help)', [cli, '--help']));
   for (const env of envs) results.push(bench(`synth ${env}`, [cli, 'synth', env, '--out', out]));
@@ -149,34 +203,9 @@ try {
   const memGrowth = last.kibPerObject / Math.max(1, prev.kibPerObject);
   const linear = timeGrowth <= 1.5 && memGrowth <= 1.5;
 
-  // Pulumi on the real engine (tools/test-cluster.mjs --bench: median of 3 per stack, on a test
-  // cluster with kwok Nodes), beside synth of the same stack. Needs the tools/build.sh cache.
-  const PULUMI_TARGETS = { previewS: 10, upS: 45 };
-  let pulumiBench;
-  if (!process.argv.includes('--no-pulumi')) {
-    const r = spawnSync(process.execPath, [join(root, 'tools', 'test-cluster.mjs'), '--bench', ...envs], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
-    const line = r.stdout.trim().split('\n').pop() ?? '';
-    try {
-      pulumiBench = JSON.parse(line);
-    } catch {
-      pulumiBench = { blocked: `tools/test-cluster.mjs --bench gave no result (exit ${r.status}): ${r.stderr.trim().split('\n').slice(-5).join(' | ')}` };
-    }
-  }
-  const synthOf = (env) => results.find((x) => x.name === `synth ${env}`)?.medianMs;
-  const pulumiTable = !pulumiBench
-    ? ''
-    : pulumiBench.blocked
-      ? `pulumi: BLOCKED: ${pulumiBench.blocked}\n`
-      : [
-          `pulumi (real engine, median of 3; targets preview <= ${PULUMI_TARGETS.previewS} s, up <= ${PULUMI_TARGETS.upS} s on 2 cores):`,
-          'stack      synth ms   preview s   up s',
-          ...pulumiBench.bench.map((b) =>
-            b.error
-              ? `${b.stack.padEnd(8)} FAILED: ${b.error}`
-              : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(11)}${b.previewS > PULUMI_TARGETS.previewS ? '!' : ' '} ${b.upS.toFixed(1).padStart(6)}${b.upS > PULUMI_TARGETS.upS ? '!' : ' '}`,
-          ),
-          '(! = over target)',
-        ].join('\n') + '\n';
+  // Pulumi on the real engine, beside synth of the same stack (pulumiBenchOf above).
+  const pulumiBench = process.argv.includes('--no-pulumi') ? undefined : pulumiBenchOf(envs);
+  const pulumiTable = pulumiTableOf(pulumiBench, (env) => results.find((x) => x.name === `synth ${env}`)?.medianMs);
 
   let npmTest;
   if (WITH_TESTS) {
@@ -230,6 +259,7 @@ try {
     join(root, 'dist', 'bench-results.json'),
     `${JSON.stringify({ date: new Date().toISOString(), machine: { cores: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }, results, synthAll: { objects, objectsPerSecond, maxRssMiB, ratioToFloor: Number(ratio) }, fleet, fleetGrowth: { time: Number(timeGrowth.toFixed(2)), memory: Number(memGrowth.toFixed(2)), linear }, pulumi: pulumiBench ? { targets: PULUMI_TARGETS, ...pulumiBench } : undefined, npmTest }, null, 2)}\n`,
   );
+  }
 } finally {
   rmSync(out, { recursive: true, force: true });
 }

@@ -163,11 +163,25 @@ export function applyTestSkipAwait(obj: Manifest, env: Readonly<Record<string, s
 }
 
 /**
- * Register a rendered stack. Apply order is synth's bundle order: every object depends on all
+ * The phase whose objects an object of `phase` depends on directly: the nearest earlier phase
+ * with any object (`occupied`: phase indexes that have one), or undefined when there is none.
+ */
+export function directPhaseDependency(phase: number, occupied: ReadonlySet<number>): number | undefined {
+  for (let i = phase - 1; i >= 0; i--) if (occupied.has(i)) return i;
+  return undefined;
+}
+
+/**
+ * Register a rendered stack. Apply order is synth's bundle order: every object waits for all
  * objects of earlier phases (`PHASES`: Namespaces and cluster-scoped objects such as the
  * ClusterIssuer first, then config, network, workloads, monitoring). The Pulumi-owned Secrets
  * belong to the config phase: they wait for the namespaces, and network/workloads/monitoring wait
  * for them. One ConfigGroup for all objects keeps every URN independent of the phase table.
+ *
+ * The wait is a chain: an object depends directly on the objects of the nearest earlier phase
+ * that has any (`directPhaseDependency`), which themselves waited for theirs, so the order is the
+ * same as depending on every earlier object, with fewer edges (prod: 11,372 instead of 20,631
+ * URNs in RegisterResource requests and in every checkpoint of the state; docs/real-cluster.md).
  */
 export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'file' | 'secretTopKeys'>): Deployment {
   const plans = planPulumiSecrets(rendered, loaded); // every config problem before any resource
@@ -185,16 +199,19 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
   const secretsReady = new Promise<readonly pulumi.Resource[]>((resolve) => {
     resolveSecrets = resolve;
   });
+  const occupied = new Set(phaseByKey.values());
+  if (plans.length > 0) occupied.add(configIndex);
   const before = new Map<number, Promise<pulumi.Resource[]>>();
   const dependenciesOf = (phase: number): Promise<pulumi.Resource[]> => {
     let p = before.get(phase);
     if (!p) {
-      p = Promise.all([children, phase > configIndex ? secretsReady : Promise.resolve([])]).then(([byKey, secrets]) => {
+      const direct = directPhaseDependency(phase, occupied);
+      p = Promise.all([children, direct === configIndex ? secretsReady : Promise.resolve([])]).then(([byKey, secrets]) => {
         const out: pulumi.Resource[] = [];
         for (const [key, r] of Object.entries(byKey)) {
           const i = phaseByKey.get(key);
           if (i === undefined) throw new Error(`ConfigGroup child ${key} is not a rendered object`);
-          if (i < phase) out.push(r);
+          if (i === direct) out.push(r);
         }
         return [...out, ...secrets];
       });

@@ -177,14 +177,39 @@ build_pulumi() {
   chmod 0755 "$out/pulumi-language-nodejs.tmp"
   mv -f "$out/pulumi-language-nodejs.tmp" "$out/pulumi-language-nodejs"
   # Policy packs: the v3.68 Node.js host cannot run one (`could not read plugin ... not supported`).
-  # When no language plugin has a pack's runtime name, the engine runs
-  # `pulumi-analyzer-policy-<runtime>` from PATH instead (pulumi v3.248 sdk/go/common/resource/plugin
-  # analyzer_plugin.go NewPolicyAnalyzer). The launcher of the same sdk (nodejs/dist/
-  # pulumi-analyzer-policy: node @pulumi/pulumi/cmd/run-policy-pack) installed under the runtime name
-  # `nodejspolicy`; the tier gives its copy of the pack that runtime.
-  local sdk68
+  # When no language plugin has a pack's runtime name, the engine runs the analyzer plugin
+  # `policy-<runtime>` instead (pulumi v3.248 sdk/go/common/resource/plugin/analyzer_plugin.go:159-171,
+  # NewPolicyAnalyzer). The launcher of the same sdk (nodejs/dist/pulumi-analyzer-policy: node
+  # @pulumi/pulumi/cmd/run-policy-pack) is registered in PULUMI_HOME as analyzer `policy-nodejspolicy`;
+  # the tier gives its copy of the pack that runtime. Not on $PATH: the engine would take it as an
+  # ambient plugin and warn "using pulumi-analyzer-policy-nodejspolicy from $PATH"
+  # (sdk/go/common/workspace/plugins.go:2138-2196; only PULUMI_HOME plugins are silent).
+  rm -f "$out/pulumi-analyzer-policy-nodejspolicy" # where build.sh put it before: on PATH
+  local sdk68 aout="$CACHE/pulumi-analyzer-policy-$PULUMI_LANGUAGE_NODEJS_SDK_VERSION"
   sdk68="$(go mod download -json "github.com/pulumi/pulumi/sdk/v3@$PULUMI_LANGUAGE_NODEJS_SDK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
-  install -m 0755 "$sdk68/nodejs/dist/pulumi-analyzer-policy" "$out/pulumi-analyzer-policy-nodejspolicy"
+  mkdir -p "$aout"
+  install -m 0755 "$sdk68/nodejs/dist/pulumi-analyzer-policy" "$aout/pulumi-analyzer-policy-nodejspolicy"
+  register_plugin analyzer policy-nodejspolicy "${PULUMI_LANGUAGE_NODEJS_SDK_VERSION#v}" "$aout/pulumi-analyzer-policy-nodejspolicy"
+}
+
+# register_plugin <kind> <name> <version> <file>: installs <file> into env.sh's PULUMI_HOME as that
+# plugin (offline, `pulumi plugin install --file`). Runs on every path, cached builds included, and
+# again when the registered copy differs from <file>.
+register_plugin() {
+  local kind="$1" name="$2" ver="$3" bin="$4"
+  local pulumi_bin="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
+  local dir="$PULUMI_HOME/plugins/$kind-$name-v$ver"
+  local dest="$dir/pulumi-$kind-$name"
+  if ! have "$pulumi_bin"; then
+    log "$kind $name: pulumi CLI not built yet, plugin not registered"; return 1
+  fi
+  if [[ -x "$dest" ]] && cmp -s "$bin" "$dest"; then
+    log "plugin $kind-$name v$ver registered ($dest)"; return 0
+  fi
+  rm -rf "$dir" "$dir.lock"
+  "$pulumi_bin" plugin install "$kind" "$name" "$ver" --file "$bin" >&2
+  [[ -x "$dest" ]] || { log "plugin $kind-$name v$ver: not found at $dest after pulumi plugin install"; return 1; }
+  log "registered plugin $kind-$name v$ver ($dest)"
 }
 
 # write_language_launcher <real host binary>: prints the launcher script
@@ -284,18 +309,7 @@ build_kube_provider() {
 # label the npm SDK asks for (exact version, offline). Runs on every path, cached build included,
 # and again when the registered copy differs from the binary (a rebuilt module version).
 register_kube_provider() {
-  local bin="$1" ver="${PULUMI_KUBERNETES_VERSION#v}"
-  local pulumi_bin="$CACHE/pulumi-$PULUMI_VERSION/bin/pulumi"
-  local dest="$PULUMI_HOME/plugins/resource-kubernetes-v$ver/pulumi-resource-kubernetes"
-  if ! have "$pulumi_bin"; then
-    log "pulumi-kubernetes: pulumi CLI not built yet, plugin not registered"; return 1
-  fi
-  if [[ -x "$dest" ]] && cmp -s "$bin" "$dest"; then
-    log "pulumi-kubernetes: plugin resource-kubernetes v$ver registered ($dest)"; return 0
-  fi
-  rm -rf "$PULUMI_HOME/plugins/resource-kubernetes-v$ver" "$PULUMI_HOME/plugins/resource-kubernetes-v$ver.lock"
-  "$pulumi_bin" plugin install resource kubernetes "$ver" --file "$bin" >&2
-  log "pulumi-kubernetes: registered $PULUMI_KUBERNETES_MODULE_VERSION as plugin resource-kubernetes v$ver"
+  register_plugin resource kubernetes "${PULUMI_KUBERNETES_VERSION#v}" "$1"
 }
 
 # ---------------------------------------------------------------- kwok

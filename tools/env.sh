@@ -12,7 +12,8 @@ export STACKBOOK_TOOLS_CACHE="${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-to
 
 # Not the pulumi-kubernetes provider: tools/build.sh registers it in PULUMI_HOME under the plugin
 # version the npm SDK asks for; on PATH the engine would also take it as an ambient plugin and warn
-# ("using pulumi-resource-kubernetes from $PATH").
+# ("using pulumi-resource-kubernetes from $PATH"). Same for the policy analyzer
+# (analyzer-policy-nodejspolicy, registered there too).
 for _stackbook_bin in \
   "kubernetes-$KUBERNETES_VERSION" \
   "etcd-$ETCD_VERSION" \

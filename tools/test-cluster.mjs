@@ -17,6 +17,10 @@
 //      destroy, nothing left. airgap also: a stack synth refuses fails preview with synth's lines.
 //      Without the provider the row says "blocked" (never a pass); a preview still proves the
 //      program runs under the real engine up to the provider load.
+// `--bench [stack...]` (npm run bench): only pulumi preview and up, STACKBOOK_BENCH_RUNS times each
+// (default 3), medians as JSON on stdout. STACKBOOK_PULUMI_TRACE_DIR=<dir> (with
+// PULUMI_DEBUG_COMMANDS=true) keeps an engine event log and a trace of every preview/up/refresh/
+// destroy there, to see where the seconds go (docs/real-cluster.md).
 // Prints a markdown results table and writes it to dist/cluster-test.md (+ .json).
 // Exit: 0 all ran and passed; 1 a failure; 3 only with STACKBOOK_CLUSTER_STRICT=1 when something
 // was blocked/unavailable. Every cluster is stopped and the temp dir removed on any exit
@@ -26,7 +30,7 @@ import { randomBytes } from 'node:crypto';
 import {
   copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -34,7 +38,7 @@ import * as yaml from 'js-yaml';
 import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
 import { compareObject, objectKey } from './lib/drift.mjs';
 import { classifyApplyWarnings, controlCases, namespacePolicies, policyProblems } from './lib/pod-security.mjs';
-import { canaryConfigKey, canaryHits, canaryValue, formatCounts, previewSteps, volumeFixtures } from './lib/pulumi-cycle.mjs';
+import { ambientPluginWarnings, canaryConfigKey, canaryHits, canaryValue, formatCounts, previewSteps, volumeFixtures } from './lib/pulumi-cycle.mjs';
 
 const TOOLS = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(TOOLS, '..');
@@ -280,7 +284,7 @@ async function installPrerequisites(row, kubeconfig, docs) {
   const { storageClasses, volumes } = volumeFixtures(docs);
   const objs = [...storageClasses, ...volumes];
   if (objs.length === 0) return;
-  const r = await kc(kubeconfig, ['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) });
+  const r = await kc(kubeconfig, ['apply', '--server-side', '--field-manager=stackbook-test-fixtures', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs }) });
   if (r.code !== 0) return fail(row, `storage fixtures: ${head(r.stderr)}`);
   const note = `${volumes.length} PersistentVolumes pre-bound to the claims${storageClasses.length ? `, StorageClass ${storageClasses.map((c) => c.metadata.name).join(', ')}` : ''} (storage fixture)`;
   if (!row.prerequisites.includes(note)) row.prerequisites.push(note);
@@ -486,13 +490,30 @@ function providerInstalled() {
 
 /** Every pulumi command's output, per stack: scanned for canaries (the logs). */
 const pulumiLogs = new Map();
+let traceN = 0;
 async function pulumi(args, env, stack) {
-  const r = await run('pulumi', [...args, '--non-interactive'], { env, cwd: join(WORK, 'proj'), timeoutSecs: 900 });
+  const extra = [];
+  const traceDir = process.env.STACKBOOK_PULUMI_TRACE_DIR;
+  if (traceDir && ['preview', 'up', 'destroy', 'refresh'].includes(args[0])) {
+    const n = `${String(++traceN).padStart(2, '0')}-${args[0]}`;
+    extra.push('--event-log', join(traceDir, `${n}.events.json`), '--tracing', `file:${join(traceDir, `${n}.trace`)}`);
+  }
+  const r = await run('pulumi', [...args, ...extra, '--non-interactive'], { env, cwd: join(WORK, 'proj'), timeoutSecs: 900 });
   if (stack) pulumiLogs.set(stack, `${pulumiLogs.get(stack) ?? ''}\n$ pulumi ${args.join(' ')}\n${r.stdout}\n${r.stderr}`);
   return r;
 }
 
-/** The policy pack as the real CLI runs it (tools/build.sh: pulumi-analyzer-policy-nodejspolicy). */
+/**
+ * The analyzer plugin that runs the policy pack (tools/build.sh registers sdk v3.68's launcher in
+ * PULUMI_HOME; on $PATH the engine would warn about an ambient plugin).
+ */
+const ANALYZER_PLUGIN = 'policy-nodejspolicy';
+function analyzerInstalled() {
+  const plugins = join(ENV.PULUMI_HOME ?? '', 'plugins');
+  return existsSync(plugins) && readdirSync(plugins).some((d) => d.startsWith(`analyzer-${ANALYZER_PLUGIN}-v`) && !d.endsWith('.lock'));
+}
+
+/** The policy pack as the real CLI runs it (analyzer plugin policy-nodejspolicy, see above). */
 function policyPackDir() {
   const dir = join(WORK, 'proj', 'policy-pack');
   if (existsSync(dir)) return dir;
@@ -623,9 +644,9 @@ async function pulumiStep(row, stack, phases, kubeconfigA) {
   const env = pulumiEnv(up.kubeconfig, skip);
   const t = row.pulumi.times;
   const docs = phases.flatMap((p) => p.docs);
-  const analyzer = which('pulumi-analyzer-policy-nodejspolicy', env);
+  const analyzer = analyzerInstalled();
   const pack = analyzer ? ['--policy-pack', policyPackDir()] : [];
-  if (!analyzer) row.blocked.push('pulumi policy pack: pulumi-analyzer-policy-nodejspolicy not in the tool cache (tools/build.sh pulumi)');
+  if (!analyzer) row.blocked.push(`pulumi policy pack: analyzer plugin ${ANALYZER_PLUGIN} not registered in PULUMI_HOME (tools/build.sh pulumi)`);
   row.blocked.push(BLOCKED_RANDOM);
   try {
     await installPrerequisites(row, up.kubeconfig, docs);
@@ -700,6 +721,9 @@ async function pulumiStep(row, stack, phases, kubeconfigA) {
       { name: `stacks/Pulumi.${stack}.yaml (private copy)`, text: readFileSync(stackFile, 'utf8') },
       { name: 'pulumi output', text: pulumiLogs.get(stack) ?? '' },
     ];
+    const ambient = ambientPluginWarnings(pulumiLogs.get(stack) ?? '');
+    row.pulumi.ambientWarnings = ambient.length;
+    for (const w of ambient) fail(row, `pulumi took a plugin from $PATH (register it in PULUMI_HOME, tools/build.sh): ${w}`);
     const hits = canaryHits(sources, [...canaries.values()]);
     row.pulumi.canaries = { values: canaries.size, sources: sources.length, hits: hits.length };
     for (const h of hits) fail(row, `canary leak: a Pulumi-owned secret value appears ${h.encoding} in ${h.source}`);
@@ -799,7 +823,7 @@ async function testStack(stack, exceptions, usedExceptions) {
 }
 
 // ------------------------------------------------------------------ bench (`--bench`, npm run bench)
-const BENCH_RUNS = 3;
+const BENCH_RUNS = Number(process.env.STACKBOOK_BENCH_RUNS ?? 3);
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /**
@@ -827,8 +851,17 @@ async function benchStack(stack) {
       const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
       if (u.code !== 0) return { stack, error: `up (exit ${u.code}): ${head(u.stdout + u.stderr, 10)}` };
       times.up.push(u.secs);
+      log(`bench ${stack} run ${i + 1}/${BENCH_RUNS}: preview ${secs(p.secs)}, up ${secs(u.secs)} (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
       if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
+      if (i + 1 < BENCH_RUNS && dataPlane) {
+        // The destroyed claims left their pre-bound volumes Released (Retain), which no new claim
+        // binds: fresh volumes for the next run, as a provisioner would give new claims.
+        const rm = await kc(up.kubeconfig, ['delete', 'pv', '-l', 'stackbook.io/test-fixture=storage', '--wait=true']);
+        if (rm.code !== 0) return { stack, error: `deleting the Released fixture volumes: ${head(rm.stderr)}` };
+        await installPrerequisites(row, up.kubeconfig, phases.flatMap((p) => p.docs));
+        if (row.failures.length > 0) return { stack, error: row.failures.join('; ') };
+      }
     }
     await pulumi(['stack', 'rm', '--stack', stack, '--yes'], env);
     return { stack, runs: BENCH_RUNS, dataPlane, previewS: median(times.preview), upS: median(times.up), times };
@@ -916,6 +949,7 @@ function report(rows, meta) {
     for (const x of r.pulumi.skipAwait) L.push(`- pulumi skipAwait: ${x}`);
     if (r.pulumi.update) L.push(`- pulumi update of one value: ${r.pulumi.update}`);
     if (r.pulumi.refusal) L.push(`- pulumi refusal on the real engine: ${r.pulumi.refusal}`);
+    if (r.pulumi.ambientWarnings === 0) L.push('- pulumi: no plugin taken from $PATH (no ambient-plugin warning in any command output)');
     for (const e of [...r.kubeScore.excepted, ...r.kubeLinter.excepted]) L.push(`- excepted ${e.checker} ${e.test} ${e.object}: ${e.message}`);
     for (const b of r.blocked) L.push(`- BLOCKED ${b}`);
     for (const x of r.failures) L.push(`- FAIL ${x.replaceAll('\n', '\n    ')}`);

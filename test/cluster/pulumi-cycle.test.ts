@@ -10,6 +10,7 @@ const volumeFixtures = cycle.volumeFixtures as (docs: unknown[]) => { storageCla
 const previewSteps = cycle.previewSteps as (t: string) => { steps: Array<{ op: string; urn: string }>; counts: Record<string, number>; same: number };
 const formatCounts = cycle.formatCounts as (c: Record<string, number>) => string;
 const canaryConfigKey = cycle.canaryConfigKey as (n: string, k: string) => string;
+const ambientPluginWarnings = cycle.ambientPluginWarnings as (t: string) => string[];
 
 const CANARY = 'SbCanaryprodoscredispassword0f3a9c';
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
@@ -64,5 +65,26 @@ describe('preview steps', () => {
     expect(formatCounts(p.counts)).toBe('delete 1, update 1');
     expect(formatCounts({ create: 3, replace: 1 })).toBe('replace 1, create 3');
     expect(formatCounts({})).toBe('no changes');
+  });
+});
+
+describe('ambientPluginWarnings', () => {
+  // Captured from `pulumi preview --policy-pack` (pulumi v3.248.0) with the analyzer launcher on
+  // $PATH, as tools/build.sh installed it before it registered the plugin in PULUMI_HOME.
+  const captured = [
+    'Previewing update (prod):',
+    '    pulumi:pulumi:Stack stackbook-prod  warning: using pulumi-analyzer-policy-nodejspolicy from $PATH at /tmp/x/pulumi-analyzer-policy-nodejspolicy',
+    '    pulumi:pulumi:Stack stackbook-prod running warning: using pulumi-analyzer-policy-nodejspolicy from $PATH at /tmp/x/pulumi-analyzer-policy-nodejspolicy',
+    '    warning: using pulumi-resource-kubernetes from $PATH at /tmp/y/pulumi-resource-kubernetes',
+    '    warning: config.stackbook:cluster is a Pulumi secret',
+  ].join('\n');
+  it('finds every plugin the engine took from $PATH, once per line text', () => {
+    const w = ambientPluginWarnings(captured);
+    expect(w).toHaveLength(3);
+    expect(w.filter((l) => l.includes('pulumi-analyzer-policy-nodejspolicy'))).toHaveLength(2);
+    expect(w.some((l) => l.includes('pulumi-resource-kubernetes'))).toBe(true);
+  });
+  it('finds nothing in output without such a line', () => {
+    expect(ambientPluginWarnings('Previewing update (prod):\n    warning: using the stack file\nResources:\n    + 238 to create')).toEqual([]);
   });
 });

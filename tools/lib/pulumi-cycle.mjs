@@ -114,3 +114,12 @@ export function formatCounts(counts) {
   });
   return ops.length === 0 ? 'no changes' : ops.map((op) => `${op} ${counts[op]}`).join(', ');
 }
+
+/**
+ * Lines where the engine says it took a plugin from $PATH ("using pulumi-<kind>-<name> from $PATH
+ * at ...", pulumi v3.248 sdk/go/common/workspace/plugins.go:2192): every plugin the tier uses is
+ * registered in PULUMI_HOME or ships beside the CLI, so any such line is a failure.
+ */
+export function ambientPluginWarnings(text) {
+  return [...new Set(text.split('\n').filter((l) => /using pulumi-[a-z]+-[-a-z0-9]+ from \$PATH/.test(l)).map((l) => l.trim()))];
+}
