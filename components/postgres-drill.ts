@@ -295,6 +295,8 @@ export class PostgresPitrDrill extends Construct {
       spec: { podSelector: { matchLabels: selectorLabels(n) }, policyTypes: ['Ingress', 'Egress'], egress: [...props.egress] },
     });
     trace([this.serviceAccount, this.cronJob, policy], 'X-6', ...(props.concerns ?? []));
+    trace([this.cronJob], 'X-1'); // a hardened pod (restricted contexts, read-only root FS, no token)
+    trace([policy], 'X-3'); // its own allow-list under the namespace's default deny
   }
 }
 

@@ -349,7 +349,9 @@ describe('render: declared Secrets, stack-chosen sources, rotation', () => {
     expect(req).toMatchObject({ source: 'vault', version: 3, vault: { path: 'secret/omertaos/hooks', properties: { hmacKey: 'hmac' }, refreshInterval: '1h' } });
     expect(req.pulumi).toBeUndefined();
     expect(invalidManifests(r.objects)).toEqual({});
-    expect(blocking(evaluate(r.objects))).toEqual([]);
+    // the fixture's hooks Deployment takes its keys as env on purpose (the consumer annotations under
+    // test); rule secret-env refuses exactly that and nothing else
+    expect(blocking(evaluate(r.objects)).map((v) => `${v.rule} ${v.object}`)).toEqual(['secret-env Deployment ope/hooks', 'secret-env Deployment ope/hooks']);
   });
 
   it('a version bump changes only the rotation annotations of that Secret (consumer pod template, ExternalSecret)', () => {
