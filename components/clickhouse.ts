@@ -238,7 +238,7 @@ export class ClickHouse extends Construct {
     this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
       name,
       namespace: props.namespace,
-      selector: this.store.selector,
+      selector: this.store.serviceSelector, // the client Service only: the headless one has the same port (one target per Pod)
       port: 'metrics',
       ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
       concerns: ['X-8', ...concerns],

@@ -193,7 +193,7 @@ export class Qdrant extends Construct {
     this.serviceMonitor = new ServiceMonitor(this, 'ServiceMonitor', {
       name,
       namespace: props.namespace,
-      selector: this.store.selector,
+      selector: this.store.serviceSelector, // the client Service only: the headless one has the same port (one target per Pod)
       port: 'http',
       bearerToken: { secretName: props.apiKeySecret.name, key: props.apiKeySecret.key },
       ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),

@@ -334,7 +334,7 @@ describe('Postgres monitoring (X-8)', () => {
 });
 
 describe('Postgres traceability', () => {
-  it('by default only the cross-cutting IDs: X-1 on the Cluster, X-3 on the policy, X-8 on the PodMonitor, X-6 X-8 on the backup alerts, none on backup objects', () => {
+  it('by default only the cross-cutting IDs: X-1 on the Cluster, X-3 on the policy, X-8 on the PodMonitor, X-6 X-8 on the backup alerts, none on the CNPG backup objects, X-6 on the drill (X-1/X-3 on its pod and policy)', () => {
     const { objects } = withBackup();
     expect(Object.fromEntries(objects.map((o) => [`${o.kind}/${o.metadata.name}`, concernsOf(o)]))).toEqual({
       'Cluster/aion-pg': ['X-1'],
@@ -345,8 +345,9 @@ describe('Postgres traceability', () => {
       'PrometheusRule/aion-pg-backup': ['X-6', 'X-8'],
       // the point-in-time restore drill (components/postgres-drill.ts)
       'ServiceAccount/aion-pg-pitr-drill': ['X-6'],
-      'CronJob/aion-pg-pitr-drill': ['X-6'],
-      'NetworkPolicy/aion-pg-pitr-drill': ['X-6'],
+      // a hardened pod (X-1) with its own allow-list (X-3), like every job
+      'CronJob/aion-pg-pitr-drill': ['X-1', 'X-6'],
+      'NetworkPolicy/aion-pg-pitr-drill': ['X-3', 'X-6'],
     });
   });
 

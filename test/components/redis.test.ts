@@ -240,7 +240,8 @@ describe('Redis in-cluster (X-5)', () => {
     expect(exporter.env).toContainEqual({ name: 'REDIS_ADDR', value: 'redis://localhost:6379' });
     expect(exporter.ports).toEqual([{ name: 'metrics', containerPort: 9121, protocol: 'TCP' }]);
     const sm = only(objects, 'ServiceMonitor');
-    expect(sm.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'redis' } });
+    // the client Service only (not redis-headless): one target per Pod
+    expect(sm.spec.selector).toEqual({ matchLabels: { 'app.kubernetes.io/name': 'redis', 'stackbook.io/service-role': 'client' } });
     expect(sm.spec.endpoints[0]).toMatchObject({ port: 'metrics', path: '/metrics' });
     expect(only(objects, 'Service', 'redis').spec.ports.map((p: Json) => p.name)).toEqual(['redis', 'metrics']);
     expect(only(objects, 'Service', 'redis-headless').spec.ports.map((p: Json) => p.name)).toEqual(['redis']);
