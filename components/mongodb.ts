@@ -10,9 +10,16 @@
  * - Probes: liveness is a TCP check on 27017 (restart only a wedged mongod), readiness runs
  *   `db.adminCommand("ping")` with mongosh (unauthenticated command: no credential in the probe).
  * - Consumers get a `MongoConnection`: the URI (with credentials) from a Secret key.
+ * - Alerts (with `runbookUrl`, PrometheusRule `<name>`; the component ships its own): the image has
+ *   no Prometheus endpoint and no exporter runs beside it, so they read what the cluster already
+ *   exports about the member: kube-state-metrics (`kube_statefulset_status_replicas_ready`,
+ *   `kube_pod_container_status_restarts_total`) and the kubelet's volume stats of its data claim
+ *   (`kubelet_volume_stats_{available,capacity}_bytes`). MongoDB-internal signals (replication,
+ *   WiredTiger cache, connections) need an exporter: not yet.
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
+import { PrometheusRules, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
@@ -51,6 +58,53 @@ export interface MongoDbProps {
   readonly cacheSizeGb?: number;
   /** Catalog concerns on every object (e.g. AION-2). @default none */
   readonly concerns?: readonly string[];
+  /** Runbook URL of the alerts (`mongoDbAlerts`, PrometheusRule `<name>`). @default none: no alerts */
+  readonly runbookUrl?: string;
+  /** `key=value` selecting the PrometheusRule into Prometheus. @default release=prometheus */
+  readonly prometheusSelector?: string;
+}
+
+/**
+ * MongoDB alerts from kube-state-metrics and the kubelet (see the file header): no ready member for
+ * 5 minutes (critical: every reader and writer fails); the mongod container restarting (more than 2
+ * restarts in 15 minutes: crash loop, OOM kill, a failing liveness check); the data volume under 10 %
+ * free (warning: WiredTiger stops writing when the disk is full).
+ */
+export function mongoDbAlerts(name: string, namespace: string, runbookUrl: string, concerns: readonly string[] = []): AlertRule[] {
+  const sts = `namespace="${namespace}",statefulset="${name}"`;
+  const pvc = `namespace="${namespace}",persistentvolumeclaim=~"data-${name}-[0-9]+"`;
+  return [
+    {
+      alert: 'MongoDbDown',
+      expr: `(max(kube_statefulset_status_replicas_ready{${sts}}) or vector(0)) < 1`,
+      for: '5m',
+      severity: 'critical',
+      summary: `MongoDB ${namespace}/${name} has no ready member`,
+      description: `No member of StatefulSet ${namespace}/${name} passes its readiness check (mongosh ping), or kube-state-metrics reports none: the control plane cannot read or write its documents. Check the pod, its events and its PVC.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'MongoDbRestarting',
+      expr: `sum(increase(kube_pod_container_status_restarts_total{namespace="${namespace}",pod=~"${name}-[0-9]+",container="mongod"}[15m])) > 2`,
+      for: '1m',
+      severity: 'warning',
+      summary: `MongoDB ${namespace}/${name} keeps restarting`,
+      description: `mongod restarted more than twice in 15 minutes: an OOM kill (WiredTiger cache above half the memory limit), a failing liveness check or a crash at start. Look at the previous container's log and the pod's last state.`,
+      runbookUrl,
+      concerns,
+    },
+    {
+      alert: 'MongoDbVolumeFilling',
+      expr: `min(kubelet_volume_stats_available_bytes{${pvc}} / kubelet_volume_stats_capacity_bytes{${pvc}}) < 0.10`,
+      for: '15m',
+      severity: 'warning',
+      summary: `MongoDB ${namespace}/${name}: data volume under 10 % free`,
+      description: `The data claim of ${namespace}/${name} has less than 10 % free space; WiredTiger stops accepting writes when it is full. Expand the claim (storageSize) or drop expired data (the TTL job).`,
+      runbookUrl,
+      concerns,
+    },
+  ];
 }
 
 /** Where the root credentials are mounted (read-only files). */
@@ -58,6 +112,8 @@ export const MONGO_SECRETS_DIR = '/run/secrets/mongodb';
 
 export class MongoDb extends Construct {
   readonly store: StatefulStore;
+  /** With `runbookUrl`. */
+  readonly rules?: PrometheusRules;
   private readonly uriSecret: SecretKeyRef;
   constructor(scope: Construct, id: string, props: MongoDbProps) {
     super(scope, id);
@@ -115,6 +171,17 @@ export class MongoDb extends Construct {
       },
       C,
     );
+    if (props.runbookUrl !== undefined) {
+      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+      const concerns = props.concerns ?? [];
+      this.rules = new PrometheusRules(this, 'Rules', {
+        name,
+        namespace: props.namespace,
+        rules: mongoDbAlerts(name, props.namespace, props.runbookUrl, concerns),
+        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+        concerns: ['X-8', ...concerns],
+      });
+    }
   }
 
   connection(): MongoConnection {

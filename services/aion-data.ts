@@ -350,6 +350,8 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
       ...(data.mongodb.storageSize ? { storageSize: data.mongodb.storageSize } : {}),
       ...(data.mongodb.resources ? { resources: data.mongodb.resources } : {}),
       concerns: ['AION-2'],
+      // Alerts (PrometheusRule mongodb): no ready member, restarts, data volume filling.
+      runbookUrl: runbook('mongodb'),
     }).connection();
   } else {
     mongoSecret = ctx.requireSecret({ name: S.mongodb, namespace: ns, keys: ['uri'], source: 'existing', consumers: mongoClients.sort() });

@@ -556,7 +556,7 @@ describe('AION-6 AION-10 AION-18: promtool unit tests of the data plane Promethe
 
   it('AION-6 AION-10 AION-18: every alert has a FIRING and a QUIET case in test/alerts/aion.<rule>.test.yaml, and promtool passes', () => {
     const sets = ruleSets(ENVS.map((e) => envData(e).rendered)).filter((s) => s.namespace === NS);
-    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'aion-pg-health', 'clickhouse', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'pg-backup', 'qdrant', 'redis', 'redis-replication']);
+    expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'aion-pg-health', 'clickhouse', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'mongodb', 'pg-backup', 'qdrant', 'redis', 'redis-replication']);
     for (const set of sets) {
       const file = unitTestFileOf(set);
       expect(file.endsWith(`aion.${set.name}.test.yaml`), file).toBe(true);
