@@ -118,10 +118,15 @@ function startDaemon(name, cmd, args, opts = {}) {
 }
 /** Scratch PostgreSQL servers started with pg_ctl (daemonised: not children of the harness). */
 const scratchServers = new Set();
+/** memory-backed emptyDirs: directories on /dev/shm (a tmpfs), removed at exit */
+const SHM = '/dev/shm';
+if (!/^tmpfs$/m.test(sh('stat', ['-f', '-c', '%T', SHM], { allowFail: true }).stdout.trim())) throw new Error(`${SHM} is not a tmpfs: the tier materialises emptyDir medium Memory there`);
+const memoryDirs = [];
 function stopAll() {
   for (const p of started) if (p.exitCode === null) p.kill('SIGKILL');
   for (const stop of scratchServers) stop();
   scratchServers.clear();
+  for (const d of memoryDirs.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 // every exit path: normal end, uncaught error, Ctrl-C, the CI's timeout (SIGTERM), a lost terminal
 process.on('exit', () => {
@@ -269,6 +274,16 @@ async function s3Port(url) {
 // ------------------------------------------------------------------------------------------------
 // Running a pod's containers as the kubelet would, one process each
 
+/**
+ * The test's value for a Secret key a pod mounts as a file: `ctx.secretFile(secretName, key, path)`
+ * when the test knows the Secrets by key, else `ctx.secret(path, {name, key})` by the file's name
+ * (the scripts name the files after the variable they used to be: PGPASSWORD, AWS_ACCESS_KEY_ID, ...).
+ */
+function secretValue(ctx, obj, name, key, path) {
+  if (ctx.secretFile) return ctx.secretFile(name, key, path);
+  if (ctx.secret) return ctx.secret(path.split('/').pop(), { name, key });
+  throw new Error(`${obj.metadata.name}: no test values for Secret ${name}`);
+}
 const podSpec = (o) => (o.kind === 'CronJob' ? o.spec.jobTemplate.spec.template.spec : o.spec.template.spec);
 const envOf = (c) => Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
 
@@ -292,8 +307,15 @@ function runPod(obj, ctx) {
   for (const v of pod.volumes ?? []) {
     let dir;
     if (v.emptyDir) {
-      dir = join(runDir, `emptyDir-${v.name}`);
-      mkdirSync(dir);
+      // medium: Memory -> a directory on the host's tmpfs (/dev/shm), shared by the pod's containers
+      // like the kubelet's tmpfs; removed with the run (memoryDirs, at exit)
+      if (v.emptyDir.medium === 'Memory') {
+        dir = mkdtempSync(join(SHM, `${obj.metadata.name}-${v.name}-`));
+        memoryDirs.push(dir);
+      } else {
+        dir = join(runDir, `emptyDir-${v.name}`);
+        mkdirSync(dir);
+      }
       chownSync(dir, 0, fsGroup);
       chmodSync(dir, 0o2777 & ~0o002 | 0o070); // group-writable with setgid, as fsGroup gives
     } else if (v.persistentVolumeClaim) {
@@ -301,17 +323,27 @@ function runPod(obj, ctx) {
       if (!dir) throw new Error(`${obj.metadata.name}: the test provides no directory for claim ${v.persistentVolumeClaim.claimName}`);
       sh('chgrp', ['-R', String(fsGroup), dir]);
       sh('chmod', ['-R', 'g+rwX', dir]);
-    } else if (v.secret) {
-      // a Secret volume: the items' keys as files with the local servers' values (ctx.secretFile)
-      dir = join(runDir, `secret-${v.name}`);
+    } else if (v.secret || v.projected) {
+      // a Secret or projected volume: each item's key as a file at its path, with the test's value for
+      // that Secret key (secretValue below), mode as the kubelet sets it (item mode, else defaultMode,
+      // else 0644; with fsGroup: group fsGroup and g+r added, as SetVolumeOwnership does for read-only volumes)
+      dir = join(runDir, `${v.secret ? 'secret' : 'projected'}-${v.name}`);
       mkdirSync(dir);
-      for (const it of v.secret.items ?? []) {
-        if (!ctx.secretFile) throw new Error(`${obj.metadata.name}: no test values for Secret volume ${v.secret.secretName}`);
-        writeFileSync(join(dir, it.path), ctx.secretFile(v.secret.secretName, it.key));
+      const sources = v.secret ? [{ secret: { name: v.secret.secretName, items: v.secret.items, optional: v.secret.optional } }] : v.projected.sources;
+      const defaultMode = (v.secret ?? v.projected).defaultMode ?? 0o644;
+      for (const src of sources) {
+        if (!src.secret) throw new Error(`${obj.metadata.name}: projected volume ${v.name} has a source the tier cannot materialise (${Object.keys(src).join(',')})`);
+        if (!src.secret.items?.length) throw new Error(`${obj.metadata.name}: Secret ${src.secret.name} in volume ${v.name} without items: the tier needs the rendered keys`);
+        for (const it of src.secret.items) {
+          const f = join(dir, it.path);
+          mkdirSync(dirname(f), { recursive: true });
+          writeFileSync(f, secretValue(ctx, obj, src.secret.name, it.key, it.path));
+          chownSync(f, 0, sc.fsGroup ?? 0);
+          chmodSync(f, (it.mode ?? defaultMode) | (sc.fsGroup !== undefined ? 0o440 : 0));
+        }
       }
-      chownSync(dir, 0, fsGroup);
-      sh('chmod', ['-R', 'u=rwX,g=rX,o=', dir]);
-      sh('chgrp', ['-R', String(fsGroup), dir]);
+      chownSync(dir, 0, sc.fsGroup ?? 0);
+      chmodSync(dir, 0o755);
     } else if (v.configMap) {
       const cm = ctx.objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === v.configMap.name && o.metadata.namespace === obj.metadata.namespace);
       if (!cm) throw new Error(`${obj.metadata.name}: ConfigMap ${v.configMap.name} is not rendered`);
@@ -734,10 +766,10 @@ const row = (r) => {
   log(`${bad ? 'FAIL' : 'ok  '} ${r.stack} ${r.job}: ${r.bytes ?? '-'} | ${r.verify} | ${r.restore} | ${r.corruption}${r.note ? ` | ${r.note}` : ''}`);
 };
 
-/** The mc Jobs' credentials (S3_ACCESS_KEY/S3_SECRET_KEY secretKeyRefs) and their S3_URL Service -> a local port. */
+/** The mc Jobs' credentials (the files access-key/secret-key of their Secret volume) and their S3_URL Service -> a local port. */
 const mcSecret = (secretFor) => (envName, ref) => {
-  if (envName === 'S3_ACCESS_KEY') return secretFor.access;
-  if (envName === 'S3_SECRET_KEY') return secretFor.secret;
+  if (envName === 'access-key') return secretFor.access;
+  if (envName === 'secret-key') return secretFor.secret;
   throw new Error(`no test value for ${envName} (secret ${ref.name}/${ref.key})`);
 };
 const s3Services = (c, port) => {
@@ -790,7 +822,9 @@ async function testBackup(env, objects, cronJobs, bj) {
     const all = [...(pod.initContainers ?? []), ...pod.containers];
     const produceEnv = envOf(all[0]);
     const job = `${ns}/${bj.metadata.name}`;
-    const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
+    // the Secret files the produce container mounts count as its variables (MONGODB_URI is one now)
+    const secretFiles = new Set((pod.volumes ?? []).filter((v) => (all[0].volumeMounts ?? []).some((m) => m.name === v.name)).flatMap((v) => (v.projected?.sources ?? []).concat(v.secret ? [{ secret: v.secret }] : []).flatMap((src) => (src.secret?.items ?? []).map((it) => it.path))));
+    const kind = produceEnv.PGHOST ? 'postgres' : produceEnv.MONGODB_URI || secretFiles.has('MONGODB_URI') ? 'mongodb' : produceEnv.DB_PATH ? 'sqlite' : produceEnv.SOURCE_DIR ? 'pvc-tarball' : produceEnv.CH_DATABASE || /clickhouse/.test(all[0].image) ? 'clickhouse' : 'unknown';
     if (kind === 'mongodb' || kind === 'clickhouse' || kind === 'unknown') {
       row({ stack: env, job, server: kind, verify: 'NOT RUN', restore: 'NOT RUN', corruption: 'NOT RUN', note: kind === 'mongodb' ? 'no mongod, mongodump or mongorestore obtainable here (module proxy 403 for mongo-tools; re-checked 2026-12-07, docs/backup-tests.md)' : kind === 'clickhouse' ? 'no clickhouse-server of the rendered features (Debian 18.16; chdb runs the BACKUP/RESTORE SQL but has no server; re-checked 2026-12-07, docs/backup-tests.md)' : 'unrecognised source: teach the tier to run it', failed: kind === 'unknown' });
       return;
