@@ -973,7 +973,16 @@ async function testBackup(env, objects, cronJobs, bj) {
     });
 
     // 1. backup
+    // STACKBOOK_S3_INJECT_STALL=script: the check that a script's own stalled S3 call fails its row,
+    // named, and is not retried (the gateway stopped during the first S3 backup's run, resumed after)
+    const stallScript = process.env.STACKBOOK_S3_INJECT_STALL === 'script' && tgt.kind === 's3' && !injectedStall ? gateways.filter((g) => Object.values(services).includes(g.port)) : [];
+    if (stallScript.length) {
+      injectedStall = true;
+      for (const g of stallScript) g.proc.kill('SIGSTOP');
+      log(`STACKBOOK_S3_INJECT_STALL=script: ${stallScript.map((g) => g.name).join(', ')} stopped (SIGSTOP) while ${job} runs`);
+    }
     const b = runPod(bj, ctx);
+    for (const g of stallScript) g.proc.kill('SIGCONT');
     const bOut = outputOf(b);
     const bytes = Number((/(?:produced|streamed, stored) and verified \S+ \((\d+) bytes/.exec(bOut) ?? [])[1] ?? NaN);
     const stored = lastLine(bOut, /stored and verified/);
