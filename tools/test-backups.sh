@@ -22,7 +22,7 @@ declare -A PACKAGE=(
   [/usr/share/doc/python3-venv]=python3-venv
 )
 missing=()
-for f in "${!PACKAGE[@]}"; do [[ -x "$f" ]] || missing+=("${PACKAGE[$f]}"); done
+for f in "${!PACKAGE[@]}"; do [[ -e "$f" ]] || missing+=("${PACKAGE[$f]}"); done
 if [[ ${#missing[@]} -gt 0 ]]; then
   IFS=$'\n' missing=($(sort -u <<<"${missing[*]}")); unset IFS
   echo "test-backups: installing ${missing[*]}" >&2
