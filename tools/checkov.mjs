@@ -13,7 +13,7 @@
 // installs it: python3 -m venv + pip install checkov). No network: BC_SKIP_MAPPING and
 // --skip-download keep it from fetching the Prisma Cloud mappings.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -84,7 +84,13 @@ async function main(argv) {
     console.error(`checkov: synth failed:\n${synth.stderr}`);
     return 2;
   }
-  const stacks = envs.length > 0 ? envs : synth.stdout.split('\n').map((l) => /^([a-z0-9-]+): \d+ objects/.exec(l)?.[1]).filter(Boolean);
+  // the bundles synth wrote (one directory per stack), not its console output: that is for people
+  // and changed shape once already (a table), which left this gate checking nothing
+  const stacks = envs.length > 0 ? envs : readdirSync(dist, { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(dist, d.name, 'SHA256SUMS'))).map((d) => d.name).sort();
+  if (stacks.length === 0) {
+    console.error(`checkov: synth wrote no bundle into ${dist}: nothing to check`);
+    return 2;
+  }
   const open = parseOpen(yaml.load(readFileSync(join(ROOT, 'tools', 'checkov-open.yaml'), 'utf8')));
   const used = new Set();
   const failures = [];
