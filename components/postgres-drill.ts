@@ -40,6 +40,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import type { AlertRule } from './monitoring.js';
 import type { WorkloadResources } from './workload.js';
+import { restrictedPodSecurity } from '../kube/security.js';
 
 /** The label every PITR drill CronJob carries, valued with its cluster's name (policies/postgres-drill.ts). */
 export const PITR_DRILL_LABEL = 'stackbook.io/pitr-drill-for';
@@ -266,7 +267,7 @@ export class PostgresPitrDrill extends Construct {
                 enableServiceLinks: false,
                 restartPolicy: 'Never',
                 // UID/GID 26 is `postgres` in the CNPG operand images (postgres-containers Dockerfile: usermod -u 26 postgres)
-                securityContext: { runAsNonRoot: true, runAsUser: 26, runAsGroup: 26, fsGroup: 26, fsGroupChangePolicy: 'OnRootMismatch', seccompProfile: { type: 'RuntimeDefault' } },
+                securityContext: restrictedPodSecurity(C, n, 26),
                 containers: [
                   {
                     name: 'drill',
