@@ -22,7 +22,7 @@ import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
-import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, secretRenderInit, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
 
@@ -196,17 +196,7 @@ export class ClickHouse extends Construct {
         configMaps: [{ name: 'config', configMap: this.config.name }],
         secrets: [{ name: 'password', items: [{ secret: props.passwordSecret.name, key: props.passwordSecret.key, path: 'password' }] }],
         initContainers: [
-          {
-            name: 'auth',
-            image: props.image,
-            command: ['/bin/sh', '-c', CLICKHOUSE_AUTH_SCRIPT],
-            env: { CLICKHOUSE_PASSWORD_FILE },
-            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
-            mounts: [
-              { volume: 'auth', path: '/run/clickhouse-auth' },
-              { volume: 'password', path: '/run/secrets/clickhouse', readOnly: true },
-            ],
-          },
+          secretRenderInit({ image: props.image, script: CLICKHOUSE_AUTH_SCRIPT, env: { CLICKHOUSE_PASSWORD_FILE }, outDir: '/run/clickhouse-auth', secretVolume: 'password', secretDir: '/run/secrets/clickhouse' }),
         ],
         volumeClaims: [{ name: 'data', size: props.storageSize ?? '20Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {

@@ -20,7 +20,7 @@
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
-import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
+import { ExternalStore, StatefulStore, secretRenderInit, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
 
@@ -144,17 +144,7 @@ export class Qdrant extends Construct {
         emptyDirs: [{ name: 'init', sizeLimit: '1Mi' }, { name: 'tmp', sizeLimit: '256Mi' }, { name: 'auth', sizeLimit: '1Mi', medium: 'Memory' }],
         secrets: [{ name: 'api-key', items: [{ secret: props.apiKeySecret.name, key: props.apiKeySecret.key, path: 'api-key' }] }],
         initContainers: [
-          {
-            name: 'auth',
-            image: props.image,
-            command: ['/bin/sh', '-c', QDRANT_AUTH_SCRIPT],
-            env: { QDRANT_API_KEY_FILE },
-            resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
-            mounts: [
-              { volume: 'auth', path: '/run/qdrant-auth' },
-              { volume: 'api-key', path: '/run/secrets/qdrant', readOnly: true },
-            ],
-          },
+          secretRenderInit({ image: props.image, script: QDRANT_AUTH_SCRIPT, env: { QDRANT_API_KEY_FILE }, outDir: '/run/qdrant-auth', secretVolume: 'api-key', secretDir: '/run/secrets/qdrant' }),
         ],
         volumeClaims: [{ name: 'storage', size: props.storageSize ?? '10Gi', ...(props.storageClassName ? { storageClassName: props.storageClassName } : {}) }],
         container: {

@@ -99,6 +99,28 @@ export interface ContainerSpec {
   readonly mounts?: readonly Mount[];
 }
 
+/**
+ * The init container that renders a store's mounted Secret into the file the store reads (issue 14
+ * item 17: key material as files, never env): `script` runs with `sh -c` in the store's own image,
+ * reads the Secret from `secretDir` (volume `secretVolume`, read-only) and writes into the memory
+ * emptyDir `auth` mounted at `outDir`. Declare the `auth` emptyDir (medium Memory) and the Secret
+ * volume on the store.
+ */
+export function secretRenderInit(o: { readonly image: string; readonly script: string; readonly env: Readonly<Record<string, string>>; readonly outDir: string; readonly secretVolume: string; readonly secretDir: string }): ContainerSpec {
+  return {
+    name: 'auth',
+    image: o.image,
+    command: ['/bin/sh', '-c', o.script],
+    env: o.env,
+    resources: { cpuRequest: '10m', cpuLimit: '50m', memoryRequest: '8Mi', memoryLimit: '16Mi' },
+    mounts: [
+      { volume: 'auth', path: o.outDir },
+      { volume: o.secretVolume, path: o.secretDir, readOnly: true },
+    ],
+  };
+}
+
+
 export interface EmptyDir {
   readonly name: string;
   /** @default 256Mi */
