@@ -1,6 +1,6 @@
 /**
  * Kubernetes CronJob schedules: the standard 5-field grammar as the CronJob controller reads it
- * (robfig/cron), and the longest gap between two runs, which config rules (stacks/oub.ts) and
+ * (robfig/cron), and the longest gap between two runs, which config rules (stacks/oub-config.ts) and
  * components (components/backup.ts) both check backups against.
  */
 interface CronField {

@@ -37,7 +37,7 @@ import { redisEnv } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
 import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
 import type { EnvValue, FileMount } from '../components/workload.js';
-import { aionData, retentionDays, type AionData } from '../stacks/aion-data.js';
+import { aionData, retentionDays, type AionData } from '../stacks/aion-data-config.js';
 import type { BuildContext, SecretHandle } from './types.js';
 import { serviceRedis } from './common.js';
 
@@ -152,7 +152,7 @@ const secretFile = (rel: string, secret: string, key: string): FileMount => ({ p
 
 /**
  * Build the data plane into `chart` (namespace `services.aion.namespace`) from
- * `services.aion.data` (see stacks/aion-data.ts), and return what each workload kind needs.
+ * `services.aion.data` (see stacks/aion-data-config.ts), and return what each workload kind needs.
  */
 export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClients): AionDataPlane {
   const stack = ctx.stack;

@@ -46,7 +46,7 @@ import { ServiceMonitor } from '../components/monitoring.js';
 import { ScaledObject, cpuTrigger, labelMatchers } from '../components/keda.js';
 import { restrictedContainerSecurity, trace } from '../components/meta.js';
 import { JsonPatch } from 'cdk8s';
-import type { AionService, NodePool } from '../stacks/aion.js';
+import type { AionService, NodePool } from '../stacks/aion-config.js';
 import { buildAionData } from './aion-data.js';
 import type { BuildContext, SecretHandle, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';

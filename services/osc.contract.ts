@@ -123,7 +123,7 @@ export const OSC_CONTRACT: AppContract = {
         runbookSays: 'the image entrypoint /app/entrypoint.sh (Dockerfile.licensed:37), which exits 90/91/92 before the app and sources the entitlements: not run, see the header',
       },
       ports: {
-        http: { port: 8000, cite: c(ENTRY, 32, 'the port is whatever --port says; 8000 is the stack default (stacks/osc.ts)') },
+        http: { port: 8000, cite: c(ENTRY, 32, 'the port is whatever --port says; 8000 is the stack default (stacks/osc-config.ts)') },
         'image-default': { port: 8080, cite: c('cloud/Dockerfile.licensed', 31, 'PORT=8080; also the Helm chart, deployment.yaml:27') },
       },
       probes: [

@@ -1,6 +1,6 @@
 /**
  * Oscillink (licensed API) — runbook `000_4eed07ff97eda6d9.txt` (concerns OSC-1 … OSC-19).
- * Settings: stacks/osc.ts (`stackbook:services.osc`); env names are the app's own.
+ * Settings: stacks/osc-config.ts (`stackbook:services.osc`); env names are the app's own.
  *
  * | runbook section                       | where it lands                                                                  |
  * |---------------------------------------|---------------------------------------------------------------------------------|
@@ -36,7 +36,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { ServiceMonitor } from '../components/monitoring.js';
 import { egressTo } from '../components/stateful.js';
 import { imagePullPolicy, restrictedContainerSecurity, trace } from '../components/meta.js';
-import { OSC_METRICS_PORT, oscLicenseRequired, oscRedisReplicas, type OscService } from '../stacks/osc.js';
+import { OSC_METRICS_PORT, oscLicenseRequired, oscRedisReplicas, type OscService } from '../stacks/osc-config.js';
 import type { Stack } from '../stacks/schema.js';
 import type { BuildContext, ServiceModule } from './types.js';
 import { ingressPeers, serviceRedis } from './common.js';

@@ -15,9 +15,9 @@
  * | Log rotation (logrotate policy)          | ConfigMap `oubliette-logrotate` + daily CronJob `oubliette-logrotate` (OUB-8)  |
  * | Graceful shutdown (SIGTERM)              | grace = preStop + `drainSeconds` + runtime stop margin (OUB-9)                  |
  * | Container runtime (docker)               | rootful Docker-in-Docker native sidecar `runtime` under RuntimeClass sysbox-runc (privileged only without it), socket in `/tmp/oubliette-sockets`, reasoned exceptions, node pool (OUB-10) |
- * | Capacity planning (light/medium/heavy)   | presets in stacks/oub.ts: resources and claim sizes (sessions are 4G / 4 CPUs in the app) (OUB-11) |
+ * | Capacity planning (light/medium/heavy)   | presets in stacks/oub-config.ts: resources and claim sizes (sessions are 4G / 4 CPUs in the app) (OUB-11) |
  * | rate_limit, cleanup; database maintenance | compiled into the app at the runbook values (services/oub.contract.ts); weekly CronJob `oubliette-vacuum` (OUB-12) |
- * | Scaling: multiple instances, shared storage | replicas > 1 only with ReadWriteMany (stacks/oub.ts rules), PDB (OUB-13)     |
+ * | Scaling: multiple instances, shared storage | replicas > 1 only with ReadWriteMany (stacks/oub-config.ts rules), PDB (OUB-13)     |
  * | Common commands: token create            | one-off Job `oubliette-admin-token-<hash>`, token written to the data volume, never logged (OUB-14) |
  * | Security incident: rotate FACTORY_API_KEY | rotation annotations of both Secrets on the pod template (OUB-15)              |
  *
@@ -38,7 +38,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { BackupCronJob, scheduleInterval } from '../components/backup.js';
 import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from '../components/meta.js';
-import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub.js';
+import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub-config.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
 import { OUB_APP_PATHS, OUB_HOME } from './oub.contract.js';

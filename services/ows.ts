@@ -36,7 +36,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { egressTo } from '../components/stateful.js';
 import { trace } from '../components/meta.js';
-import type { OwsService } from '../stacks/ows.js';
+import type { OwsService } from '../stacks/ows-config.js';
 import type { BuildContext, ServiceModule } from './types.js';
 import { ingressPeers, serviceRedis } from './common.js';
 import { OWS_APP_FACTORY, OWS_CONTRACT_PORT, OWS_LOG_CLASSES, OWS_LOG_CONFIG_PATH, OWS_MESSAGE_SIZE_BUCKETS } from './ows.contract.js';
@@ -357,6 +357,6 @@ export const ows: ServiceModule = {
       prometheusSelector: cluster.prometheusSelector,
       contract: 'ows',
     });
-    // OWS-15: no worker Deployment: the app has no worker program (stacks/ows.ts refuses `worker`).
+    // OWS-15: no worker Deployment: the app has no worker program (stacks/ows-config.ts refuses `worker`).
   },
 };

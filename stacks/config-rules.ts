@@ -9,10 +9,10 @@ import { cidrOverlaps, isPrivateName } from '../kube/index.js';
 import type { PathSegment } from './load.js';
 import type { Cluster, Stack } from './schema.js';
 import { autoscalingRange, requiresDigests, type RuleProblem, type StackParts } from './rule-helpers.js';
-import { aionRules } from './aion.js';
-import { oscRules } from './osc.js';
-import { oubRules } from './oub.js';
-import { owsRules } from './ows.js';
+import { aionRules } from './aion-config.js';
+import { oscRules } from './osc-config.js';
+import { oubRules } from './oub-config.js';
+import { owsRules } from './ows-config.js';
 
 export { autoscalingRange, hostLengthRule, imageDigestRule, requiresDigests, type RuleProblem, type StackParts } from './rule-helpers.js';
 export { cidrOverlaps, isPrivateName } from '../kube/index.js';

@@ -1,7 +1,7 @@
 /**
  * Schema building blocks shared by the stack schema (./schema.ts) and the per-service schemas
- * (./osc.ts, ./ows.ts, ./oub.ts, ./aion.ts). Kept apart so that those files can import them
- * without an import cycle through schema.ts.
+ * (./osc-config.ts, ./ows-config.ts, ./oub-config.ts, ./aion-config.ts, ./aion-data-config.ts).
+ * Kept apart so that those files can import them without an import cycle through schema.ts.
  */
 import { z } from 'zod';
 import { DNS_LABEL, DNS_SUBDOMAIN } from '../kube/names.js';

@@ -27,10 +27,10 @@ export {
   type Resources,
 } from './primitives.js';
 import { autoscaling, dnsLabel, hostname, httpsUrl, imageRef, ipv4Cidr, labelPair, resources } from './primitives.js';
-import { aionService } from './aion.js';
-import { oscService } from './osc.js';
-import { oubService } from './oub.js';
-import { owsService } from './ows.js';
+import { aionService } from './aion-config.js';
+import { oscService } from './osc-config.js';
+import { oubService } from './oub-config.js';
+import { owsService } from './ows-config.js';
 
 const issuer = z.discriminatedUnion('kind', [
   z.strictObject({

@@ -1,5 +1,5 @@
 /**
- * The AION data plane (services/aion-data.ts, stacks/aion-data.ts): AION-2, 5, 6, 9, 10, 13, 14, 18.
+ * The AION data plane (services/aion-data.ts, stacks/aion-data-config.ts): AION-2, 5, 6, 9, 10, 13, 14, 18.
  *
  * Each real stack file is read with only its `services.aion` block (and the AION Secret sources), so
  * these tests judge the data plane alone, and `buildAionData` renders into a chart with the AION
@@ -19,7 +19,7 @@ import { DefaultDeny } from '../components/network-policy.js';
 import { blocking, evaluate, formatViolation, podSpecOf, type Obj } from '../policies/manifest-rules.js';
 import { AION_DATA_SECRETS, AION_TOPICS, buildAionData, CLICKHOUSE_SCRIPTS, type AionDataPlane } from '../services/aion-data.js';
 import type { BuildContext, ServiceModule } from '../services/types.js';
-import { aionData, aionDataRules } from '../stacks/aion-data.js';
+import { aionData, aionDataRules } from '../stacks/aion-data-config.js';
 import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import type { Stack } from '../stacks/schema.js';
 import { airgapProblems } from '../synth/airgap.js';

@@ -1,6 +1,6 @@
 /**
  * AION / OmertaOS application side (runbook 004_dada5245eb69c1ad.txt): gateway, control plane,
- * module hosts (services/aion.ts, stacks/aion.ts). One block per concern AION-1, 3, 4, 7, 8, 11, 12,
+ * module hosts (services/aion.ts, stacks/aion-config.ts). One block per concern AION-1, 3, 4, 7, 8, 11, 12,
  * 15, 16, 17 (the data plane's concerns are tested in test/aion-data.test.ts).
  *
  * Each stack is the real stack file with only `services.aion` enabled (and only the `aion-*`

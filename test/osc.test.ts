@@ -17,7 +17,7 @@ import { render, type Manifest, type Rendered } from '../synth/render.js';
 import { blocking, evaluate, looksSecret } from '../policies/manifest-rules.js';
 import { airgapProblems, formatAirgapProblem } from '../synth/airgap.js';
 import { osc, metricsAuthConfig } from '../services/osc.js';
-import { OSC_METRICS_PORT } from '../stacks/osc.js';
+import { OSC_METRICS_PORT } from '../stacks/osc-config.js';
 import { CONTRACTS } from '../services/contracts.js';
 import { workloadProblems } from '../policies/contract.js';
 import { concernsOf, ENVS, find, ROOT, SHARED } from './helpers.js';

@@ -16,7 +16,7 @@ import { ConfigError, parseStack, rawFromStackFile } from '../stacks/load.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
 import { blocking, evaluate, looksSecret } from '../policies/manifest-rules.js';
 import { backupCronJobs, backupProblems } from '../reports/failure-budget.js';
-import { OUB_PRESETS } from '../stacks/oub.js';
+import { OUB_PRESETS } from '../stacks/oub-config.js';
 import { quantityValue } from '../components/meta.js';
 import {
   OUB_ADMIN_TOKEN_SCRIPT,

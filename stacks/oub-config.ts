@@ -1,7 +1,7 @@
 /**
  * Stack schema and cross-field rules of the OUB service (Oubliette, runbook
  * `002_6b4e0b06bc314619.txt`; what each knob becomes is in services/oub.ts).
- * Imported by ./schema.ts (the `services.oub` block) and ./rules.ts.
+ * Imported by ./schema.ts (the `services.oub` block) and ./config-rules.ts.
  *
  * The app (HyphaGroup/oubliette f19a278, services/oub.contract.ts) compiles in its rate limit,
  * cleanup intervals and session size: the stack has no knobs for them. Defaults are the runbook's

@@ -1,12 +1,12 @@
 /**
  * Stack schema and cross-field rules of the AION service (runbook: see services/aion.ts).
- * Imported by ./schema.ts (the `services.aion` block) and ./rules.ts.
+ * Imported by ./schema.ts (the `services.aion` block) and ./config-rules.ts.
  *
  * The application side (gateway, control plane, module hosts, node pools, scaling, release) is
- * here; the data plane (`data:`) is ./aion-data.ts, judged by `aionDataRules` from `aionRules`.
+ * here; the data plane (`data:`) is ./aion-data-config.ts, judged by `aionDataRules` from `aionRules`.
  */
 import { z } from 'zod';
-import { aionData, aionDataRules } from './aion-data.js';
+import { aionData, aionDataRules } from './aion-data-config.js';
 import type { PathSegment } from './load.js';
 import { dnsLabel, imageRef, ipv4Cidr, resources, type ImageRef } from './primitives.js';
 import { autoscalingRange, hostLengthRule, imageDigestRule, type RuleProblem, type StackParts } from './rule-helpers.js';

@@ -1,6 +1,6 @@
 /**
  * Stack schema and cross-field rules of the OWS service (runbook: see services/ows.ts).
- * Imported by ./schema.ts (the `services.ows` block) and ./rules.ts.
+ * Imported by ./schema.ts (the `services.ows` block) and ./config-rules.ts.
  */
 import { z } from 'zod';
 import { quantityValue } from '../kube/quantity.js';

@@ -1,7 +1,7 @@
 /**
  * Stack schema and cross-field rules of the OSC service (Oscillink, runbook
  * `000_4eed07ff97eda6d9.txt`; what each knob becomes is in services/osc.ts).
- * Imported by ./schema.ts (the `services.osc` block) and ./rules.ts.
+ * Imported by ./schema.ts (the `services.osc` block) and ./config-rules.ts.
  *
  * Env names are the app's own (Oscillink `cloud/app`, licensed container README): rate limits
  * `OSCILLINK_RATE_*` / `OSCILLINK_IP_RATE_*` / `OSCILLINK_EPRL_<ENDPOINT>_*`, JWKS

@@ -7,7 +7,7 @@
  *
  * The whole block has a default (`{}`: every store in-cluster, single instance, the runbook's
  * values), so `services.aion` works without it. Cross-field rules (per tier) are in
- * `aionDataRules`, called by stacks/aion.ts with the block's path.
+ * `aionDataRules`, called by stacks/aion-config.ts with the block's path.
  */
 import { z } from 'zod';
 import { postgresInstancesProblem, retentionRange } from '../kube/tier.js';
