@@ -35,6 +35,7 @@ import { ApiObject } from 'cdk8s';
 import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
+import { restrictedJobPod } from '../kube/security.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { Toleration, WorkloadResources } from './workload.js';
@@ -672,18 +673,7 @@ export class BackupCronJob extends Construct {
               template: {
                 metadata: { labels },
                 spec: {
-                  serviceAccountName: saName,
-                  automountServiceAccountToken: false,
-                  enableServiceLinks: false,
-                  restartPolicy: 'Never',
-                  securityContext: {
-                    runAsNonRoot: true,
-                    runAsUser,
-                    runAsGroup: runAsUser,
-                    fsGroup: runAsUser,
-                    fsGroupChangePolicy: 'OnRootMismatch',
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
+                  ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: runAsUser }),
                   ...(affinity ? { affinity } : {}),
                   ...(props.tolerations && props.tolerations.length > 0 ? { tolerations: props.tolerations.map((t) => ({ ...t })) } : {}),
                   ...pod,

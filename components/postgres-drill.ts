@@ -40,7 +40,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, quantityValue, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import type { AlertRule } from './monitoring.js';
 import type { WorkloadResources } from './workload.js';
-import { restrictedPodSecurity } from '../kube/security.js';
+import { restrictedJobPod } from '../kube/security.js';
 
 /** The label every PITR drill CronJob carries, valued with its cluster's name (policies/postgres-drill.ts). */
 export const PITR_DRILL_LABEL = 'stackbook.io/pitr-drill-for';
@@ -262,12 +262,8 @@ export class PostgresPitrDrill extends Construct {
             template: {
               metadata: { labels },
               spec: {
-                serviceAccountName: n,
-                automountServiceAccountToken: false,
-                enableServiceLinks: false,
-                restartPolicy: 'Never',
                 // UID/GID 26 is `postgres` in the CNPG operand images (postgres-containers Dockerfile: usermod -u 26 postgres)
-                securityContext: restrictedPodSecurity(C, n, 26),
+                ...restrictedJobPod(C, n, { serviceAccountName: n, uid: 26 }),
                 containers: [
                   {
                     name: 'drill',

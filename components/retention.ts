@@ -30,11 +30,11 @@ import { k8s } from 'cdk8s-plus-27';
 import { ConfigMap } from './config-map.js';
 import { ComponentError, checksum, selectorLabels, trace } from './meta.js';
 import { AllowList } from './network-policy.js';
+import { restrictedJobPod } from '../kube/security.js';
 import {
   egressTo,
   hardenedContainer,
   podVolumes,
-  restrictedPodSecurity,
   type Endpoint,
   type Tier,
   podVolumeSizes,
@@ -149,11 +149,7 @@ class RetentionJob extends Construct {
         template: {
           metadata: { labels, annotations: this.config.annotation },
           spec: {
-            serviceAccountName: n,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            restartPolicy: 'Never',
-            securityContext: restrictedPodSecurity(C, n, spec.uid),
+            ...restrictedJobPod(C, n, { serviceAccountName: n, uid: spec.uid }),
             containers: [container],
             volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], [{ name: 'config', configMap: n }], [
               { name: 'secrets', items: spec.secretFiles.map((f) => ({ secret: f.ref.name, key: f.ref.key, path: f.path })) },

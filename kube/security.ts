@@ -33,3 +33,24 @@ export function restrictedPodSecurity(C: string, id: string, uid: number): k8s.P
     seccompProfile: { type: 'RuntimeDefault' },
   };
 }
+
+/**
+ * What every Job and CronJob pod of ours starts from: its own service account with no API token
+ * mounted, no service-link environment variables, `restartPolicy: Never` (a failed run is a new pod,
+ * counted against the Job's backoffLimit, never a silent in-place restart) and the restricted pod
+ * security context for `uid`.
+ * Spread it first and add containers, volumes, affinity after.
+ */
+export function restrictedJobPod(
+  C: string,
+  id: string,
+  pod: { readonly serviceAccountName: string; readonly uid: number },
+): Pick<k8s.PodSpec, 'serviceAccountName' | 'automountServiceAccountToken' | 'enableServiceLinks' | 'restartPolicy' | 'securityContext'> {
+  return {
+    serviceAccountName: pod.serviceAccountName,
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    restartPolicy: 'Never',
+    securityContext: restrictedPodSecurity(C, id, pod.uid),
+  };
+}

@@ -35,7 +35,8 @@ import { Postgres } from '../components/postgres.js';
 import { ExternalQdrant, Qdrant, type QdrantConnection } from '../components/qdrant.js';
 import { redisEnv } from '../components/redis.js';
 import { ClickHouseTtlJob, MinioLifecycleJob, MongoTtlJob } from '../components/retention.js';
-import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, restrictedPodSecurity, type Endpoint } from '../components/stateful.js';
+import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolumes, type Endpoint } from '../components/stateful.js';
+import { restrictedJobPod } from '../kube/security.js';
 import type { EnvValue, FileMount } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data-config.js';
 import type { BuildContext, SecretHandle } from './types.js';
@@ -741,11 +742,7 @@ class BucketJob extends Construct {
         template: {
           metadata: { labels },
           spec: {
-            serviceAccountName: n,
-            automountServiceAccountToken: false,
-            enableServiceLinks: false,
-            restartPolicy: 'Never',
-            securityContext: restrictedPodSecurity(C, n, 10001),
+            ...restrictedJobPod(C, n, { serviceAccountName: n, uid: 10001 }),
             containers: [container],
             volumes: podVolumes([{ name: 'tmp', sizeLimit: '64Mi' }], [], [{ name: 'keys', items: keys }]),
           },
@@ -908,11 +905,7 @@ export class ClickHouseBackup extends Construct {
               template: {
                 metadata: { labels },
                 spec: {
-                  serviceAccountName: saName,
-                  automountServiceAccountToken: false,
-                  enableServiceLinks: false,
-                  restartPolicy: 'Never',
-                  securityContext: restrictedPodSecurity(C, name, 101),
+                  ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: 101 }),
                   ...pod,
                 },
               },

@@ -38,6 +38,7 @@ import { ConfigMap } from '../components/config-map.js';
 import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/monitoring.js';
 import { BackupCronJob, scheduleInterval } from '../components/backup.js';
 import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from '../components/meta.js';
+import { restrictedJobPod } from '../kube/security.js';
 import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub-config.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
@@ -750,19 +751,8 @@ export const oub: ServiceModule = {
     });
     trace(maintenanceSa, 'X-1', 'OUB-8', 'OUB-12', 'OUB-14');
     const dnsPods = parseLabel('oub', ns, 'cluster.dns.podLabel', cluster.dns.podLabel);
-    const podSpec = (p: JobPod, restartPolicy: 'Never' | 'OnFailure'): k8s.PodSpec => ({
-      serviceAccountName: maintenanceSa.name,
-      automountServiceAccountToken: false,
-      enableServiceLinks: false,
-      restartPolicy,
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: OUB_UID,
-        runAsGroup: OUB_UID,
-        fsGroup: OUB_UID,
-        fsGroupChangePolicy: 'OnRootMismatch',
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+    const podSpec = (p: JobPod): k8s.PodSpec => ({
+      ...restrictedJobPod('oub', p.name, { serviceAccountName: maintenanceSa.name, uid: OUB_UID }),
       ...(affinity ? { affinity } : {}),
       ...(tolerations.length > 0 ? { tolerations: tolerations.map((t) => ({ ...t })) } : {}),
       containers: [
@@ -809,7 +799,7 @@ export const oub: ServiceModule = {
               backoffLimit: 2,
               activeDeadlineSeconds: 1800,
               ttlSecondsAfterFinished: 172800,
-              template: { metadata: { labels }, spec: podSpec(p, 'Never') },
+              template: { metadata: { labels }, spec: podSpec(p) },
             },
           },
         },
@@ -874,7 +864,6 @@ export const oub: ServiceModule = {
                 mounts: [{ volume: 'data', path: OUB_PATHS.data }],
                 volumes: [{ name: 'data', persistentVolumeClaim: { claimName: claimName('data') } }],
               },
-              'Never',
             ),
           },
         },
