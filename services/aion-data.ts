@@ -39,6 +39,7 @@ import { egressTo, ExternalService, hardenedContainer, podVolumeSizes, podVolume
 import { restrictedJobPod } from '../kube/security.js';
 import type { EnvValue, FileMount } from '../components/workload.js';
 import { aionData, retentionDays, type AionData } from '../stacks/aion-data-config.js';
+import type { Cluster, Stack } from '../stacks/schema.js';
 import type { BuildContext, SecretHandle } from './types.js';
 import { serviceRedis } from './common.js';
 
@@ -151,110 +152,175 @@ const app = (name: string) => selectorLabels(name);
 export const AION_SECRETS_DIR = '/var/run/secrets/aion';
 const secretFile = (rel: string, secret: string, key: string): FileMount => ({ path: `${AION_SECRETS_DIR}/${rel}`, secret, key, mode: 0o440 });
 
+/** Object names, Secret names (short aliases inside this file). */
+const NAME = AION_DATA_NAMES;
+const SECRET = AION_DATA_SECRETS;
+
+/** The backup CronJob and its restore drill, the two pods of one store's backup that reach the object store. */
+const backupClients = (name: string) => [`${name}-backup`, `${name}-restore-drill`];
+
+/** What every store's builder reads: the stack's `services.aion` block, where objects go, and the grants it adds to. */
+interface DataPlaneScope {
+  readonly chart: Chart;
+  readonly ctx: BuildContext;
+  readonly data: AionData;
+  readonly ns: string;
+  readonly tier: Stack['tier'];
+  readonly cluster: Cluster;
+  readonly grants: Grants;
+  readonly gateway: string;
+  readonly controlPlane: string;
+  /** The module hosts' names, sorted. */
+  readonly modules: readonly string[];
+  readonly monitoring: { readonly monitoringNamespace: string; readonly prometheusSelector: Cluster['prometheusSelector'] };
+  readonly dns: { readonly dnsNamespace: string; readonly dnsPodLabel: string };
+  /** `<base>/aion#<anchor>` for alert runbook links. */
+  runbook(anchor: string): string;
+  /** The API server's CIDRs (operator-managed PostgreSQL and Kafka pods call it). */
+  kubeApi(): readonly string[];
+}
+
+/** Client pods in the store's own namespace, by name (in-cluster stores). */
+const localClients = (...names: string[]) => names.map((name) => ({ name }));
+
 /**
  * Build the data plane into `chart` (namespace `services.aion.namespace`) from
  * `services.aion.data` (see stacks/aion-data-config.ts), and return what each workload kind needs.
+ * One builder per store, MinIO first (the backups and PostgreSQL's archive target it), then the
+ * backups and retention jobs that read the stores' connections.
  */
 export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClients): AionDataPlane {
   const stack = ctx.stack;
   const cfg = stack.services.aion!;
-  const data: AionData = (cfg as { data?: AionData }).data ?? aionData.parse(undefined);
-  const ns = cfg.namespace;
-  const tier = stack.tier;
   const cluster = stack.cluster;
-  const runbook = (anchor: string) => ctx.runbookUrl('aion', anchor);
-  const monitoring = { monitoringNamespace: cluster.monitoringNamespace, prometheusSelector: cluster.prometheusSelector };
-  const dns = { dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel };
-  const g = new Grants();
-  const { gateway, controlPlane } = clients;
-  const modules = [...clients.modules].sort();
-  const kubeApi = (): readonly string[] => {
-    if (cluster.kubeApiCidrs === undefined) throw new Error('services.aion.data: cluster.kubeApiCidrs is required for in-cluster PostgreSQL/Kafka (checked by aionDataRules)');
-    return cluster.kubeApiCidrs;
+  const scope: DataPlaneScope = {
+    chart,
+    ctx,
+    data: (cfg as { data?: AionData }).data ?? aionData.parse(undefined),
+    ns: cfg.namespace,
+    tier: stack.tier,
+    cluster,
+    grants: new Grants(),
+    gateway: clients.gateway,
+    controlPlane: clients.controlPlane,
+    modules: [...clients.modules].sort(),
+    monitoring: { monitoringNamespace: cluster.monitoringNamespace, prometheusSelector: cluster.prometheusSelector },
+    dns: { dnsNamespace: cluster.dns.namespace, dnsPodLabel: cluster.dns.podLabel },
+    runbook: (anchor) => ctx.runbookUrl('aion', anchor),
+    kubeApi: () => {
+      if (cluster.kubeApiCidrs === undefined) throw new Error('services.aion.data: cluster.kubeApiCidrs is required for in-cluster PostgreSQL/Kafka (checked by aionDataRules)');
+      return cluster.kubeApiCidrs;
+    },
   };
-  const local = (...names: string[]) => names.map((name) => ({ name }));
-  const inNs = (...names: string[]) => names.map((name) => ({ name, namespace: ns }));
-  const N = AION_DATA_NAMES;
-  const S = AION_DATA_SECRETS;
-  const backupClients = (name: string) => [`${name}-backup`, `${name}-restore-drill`];
+  const minio = buildMinio(scope);
+  buildRedis(scope);
+  const postgres = buildPostgres(scope, minio);
+  const mongo = buildMongoDb(scope);
+  buildQdrant(scope);
+  const clickhouse = buildClickHouse(scope, minio);
+  buildKafka(scope);
+  buildBackups(scope, { minio, postgres, mongo, clickhouse });
+  buildRetention(scope, { minio, mongo, clickhouse });
 
-  // ------------------------------------------------------------------ MinIO (first: backups target it)
+  for (const kind of KINDS) scope.grants.egress[kind].sort((a, b) => stableKey(a).localeCompare(stableKey(b)));
+  return scope.grants.plane();
+}
+
+/** Client pods in the AION namespace, by name (external stores: their egress policies select these). */
+function namespacedClients(scope: DataPlaneScope, ...names: string[]) {
+  return names.map((name) => ({ name, namespace: scope.ns }));
+}
+
+/** Issue 14 item 12: outside development, in-cluster PostgreSQL archives WAL and base backups to the object store. */
+function archivesPostgres(scope: DataPlaneScope): boolean {
+  return scope.data.postgres.mode === 'in-cluster' && scope.tier !== 'development';
+}
+
+/** MinIO (in-cluster or external), the module hosts' S3 settings, and the backup bucket. */
+function buildMinio(scope: DataPlaneScope): MinioConnection {
+  const { chart, ctx, data, ns, grants, controlPlane, modules } = scope;
   const minioClients = [controlPlane, ...modules, ...backupClients('pg'), ...backupClients('mongo'), ...backupClients('clickhouse'), 'minio-lifecycle', 'minio-buckets'];
-  if (data.clickhouse.mode === 'in-cluster') minioClients.push(N.clickhouse); // BACKUP … TO S3 runs in the server
-  // Issue 14 item 12: outside development, in-cluster PostgreSQL archives WAL and base backups to the object store.
-  const pgArchive = data.postgres.mode === 'in-cluster' && tier !== 'development';
+  if (data.clickhouse.mode === 'in-cluster') minioClients.push(NAME.clickhouse); // BACKUP … TO S3 runs in the server
   // the cluster archives, its point-in-time restore drill reads the archive back
-  if (pgArchive) minioClients.push(N.postgres, `${N.postgres}-pitr-drill`);
+  if (archivesPostgres(scope)) minioClients.push(NAME.postgres, `${NAME.postgres}-pitr-drill`);
   let minio: MinioConnection;
   let minioSecret: SecretHandle;
   if (data.minio.mode === 'in-cluster') {
     minioSecret = ctx.requireSecret({
-      name: S.minio,
+      name: SECRET.minio,
       namespace: ns,
       keys: ['password', 'user'],
       source: 'pulumi',
       pulumi: { user: { randomLength: 20 }, password: { randomLength: 40 } },
-      consumers: [N.minio, ...minioClients].sort(),
+      consumers: [NAME.minio, ...minioClients].sort(),
     });
     minio = new Minio(chart, 'Minio', {
-      name: N.minio,
+      name: NAME.minio,
       namespace: ns,
       image: ctx.platformImage('minio'),
-      rootUser: { name: S.minio, key: 'user' },
-      rootPassword: { name: S.minio, key: 'password' },
-      clients: local(...minioClients),
+      rootUser: { name: SECRET.minio, key: 'user' },
+      rootPassword: { name: SECRET.minio, key: 'password' },
+      clients: localClients(...minioClients),
       ...(data.minio.storageSize ? { storageSize: data.minio.storageSize } : {}),
       ...(data.minio.resources ? { resources: data.minio.resources } : {}),
       abortIncompleteUploadsAfterHours: 72,
-      ...monitoring,
-      runbookUrl: runbook('minio'),
+      ...scope.monitoring,
+      runbookUrl: scope.runbook('minio'),
       concerns: ['AION-2', 'AION-13'],
     }).connection();
   } else {
-    minioSecret = ctx.requireSecret({ name: S.minio, namespace: ns, keys: ['password', 'user'], source: 'existing', consumers: minioClients.sort() });
+    // (sorts minioClients in place: the external policy lists its clients in that order)
+    minioSecret = ctx.requireSecret({ name: SECRET.minio, namespace: ns, keys: ['password', 'user'], source: 'existing', consumers: minioClients.sort() });
     minio = new ExternalMinio(chart, 'Minio', {
-      name: N.minio,
+      name: NAME.minio,
       host: data.minio.host,
       port: data.minio.port,
       tls: data.minio.tls,
       cidrs: data.minio.cidrs,
-      accessKeySecret: { name: S.minio, key: 'user' },
-      secretKeySecret: { name: S.minio, key: 'password' },
-      clients: inNs(...minioClients),
+      accessKeySecret: { name: SECRET.minio, key: 'user' },
+      secretKeySecret: { name: SECRET.minio, key: 'password' },
+      clients: namespacedClients(scope, ...minioClients),
       concerns: ['AION-2'],
     }).connection();
   }
   // The control plane at 947c840 keeps memory uploads on disk and reads no MinIO setting
   // (services/aion.contract.ts): the S3 keys go to the module hosts only.
-  g.give(['controlPlane'], { egress: [egressTo(minio.endpoint)] });
-  g.give(['modules'], {
+  grants.give(['controlPlane'], { egress: [egressTo(minio.endpoint)] });
+  grants.give(['modules'], {
     env: { AION_MINIO_ENDPOINT: minio.url, AION_MINIO_MEMORY_BUCKET: MEMORY_BUCKET },
     files: {
-      AION_MINIO_ACCESS_KEY: secretFile('minio/access-key', S.minio, 'user'),
-      AION_MINIO_SECRET_KEY: secretFile('minio/secret-key', S.minio, 'password'),
+      AION_MINIO_ACCESS_KEY: secretFile('minio/access-key', SECRET.minio, 'user'),
+      AION_MINIO_SECRET_KEY: secretFile('minio/secret-key', SECRET.minio, 'password'),
     },
     egress: [egressTo(minio.endpoint)],
     secret: minioSecret,
   });
-  const s3Target = (name: string): BackupTarget => ({
+  new BucketJob(chart, 'Buckets', { namespace: ns, image: ctx.platformImage('minio-mc'), connection: minio, buckets: [BACKUP_BUCKET], dns: scope.dns });
+  return minio;
+}
+
+/** Where a store's backups go: `aion-backups/<prefix>` on MinIO. */
+function backupTarget(minio: MinioConnection, prefix: string): BackupTarget {
+  return {
     kind: 's3',
     endpoint: minio.url,
     bucket: BACKUP_BUCKET,
-    prefix: name,
-    accessKeyId: { secretName: S.minio, key: 'user' },
-    secretAccessKey: { secretName: S.minio, key: 'password' },
+    prefix,
+    accessKeyId: { secretName: SECRET.minio, key: 'user' },
+    secretAccessKey: { secretName: SECRET.minio, key: 'password' },
     peer: minio.endpoint.peers[0]!,
-  });
-  new BucketJob(chart, 'Buckets', { namespace: ns, image: ctx.platformImage('minio-mc'), connection: minio, buckets: [BACKUP_BUCKET], dns });
+  };
+}
 
-  // ------------------------------------------------------------------ Redis (AION-6, AION-9)
-  const redisClients = [gateway, controlPlane];
+/** Redis (AION-6, AION-9): rate limits and idempotency keys for the gateway, the control plane's Redis. */
+function buildRedis(scope: DataPlaneScope): void {
+  const { chart, ctx, data, ns, grants, gateway, controlPlane } = scope;
   const { source: redis, secret: redisSecret } = serviceRedis(chart, ctx, {
     config: data.redis,
     namespace: ns,
-    name: N.redis,
-    secretName: S.redis,
-    clients: redisClients,
+    name: NAME.redis,
+    secretName: SECRET.redis,
+    clients: [gateway, controlPlane],
     service: 'aion',
     // AION-9: the gateway has one Redis client and takes the logical DB from the URL (gateway/src/redis.ts:4).
     urlPath: `/${data.idempotency.db}`,
@@ -263,7 +329,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
   });
   const idempotency = redis.connection(data.idempotency.db);
   const redisUrl = redisEnv(idempotency, { url: 'AION_REDIS_URL' }).AION_REDIS_URL!;
-  g.give(['gateway'], {
+  grants.give(['gateway'], {
     env: {
       // AION-6, AION-9: rate-limit counters and idempotency keys share the URL's DB (runbook: DB 3);
       // the gateway answers 503 when Redis is down (middleware/idempotency.ts:25).
@@ -274,307 +340,357 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     egress: [egressTo(idempotency.endpoint)],
     secret: redisSecret,
   });
-  g.give(['controlPlane'], { env: { AION_CONTROL_REDIS_URL: redisUrl }, egress: [egressTo(idempotency.endpoint)], secret: redisSecret });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_REDIS_URL: redisUrl }, egress: [egressTo(idempotency.endpoint)], secret: redisSecret });
+}
 
-  // ------------------------------------------------------------------ PostgreSQL
+/** PostgreSQL (CloudNativePG in-cluster, with its archive and PITR drill outside development; or external). */
+function buildPostgres(scope: DataPlaneScope, minio: MinioConnection): Endpoint {
+  const { chart, ctx, data, ns, grants, controlPlane } = scope;
   // CloudNativePG reads the owner from a `kubernetes.io/basic-auth` Secret labelled
   // `cnpg.io/reload: "true"` (a Pulumi-created Opaque Secret is neither): created by the operator.
   const pgClients = [controlPlane, 'pg-backup'];
   const pgSecret = ctx.requireSecret({
-    name: S.postgres,
+    name: SECRET.postgres,
     namespace: ns,
     keys: ['password', 'url', 'username'],
     source: 'existing',
-    consumers: [...(data.postgres.mode === 'in-cluster' ? [N.postgres] : []), ...pgClients].sort(),
+    consumers: [...(data.postgres.mode === 'in-cluster' ? [NAME.postgres] : []), ...pgClients].sort(),
   });
   let pgEndpoint: Endpoint;
   if (data.postgres.mode === 'in-cluster') {
-    const pg = new Postgres(chart, 'Postgres', {
-      name: N.postgres,
+    const postgres = new Postgres(chart, 'Postgres', {
+      name: NAME.postgres,
       namespace: ns,
       instances: data.postgres.instances,
       imageName: ctx.platformImage('postgres'),
       ...(data.postgres.storageSize ? { storageSize: data.postgres.storageSize } : {}),
       ...(data.postgres.resources ? { resources: data.postgres.resources } : {}),
-      database: N.postgresDatabase,
-      owner: N.postgresDatabase,
-      ownerSecret: S.postgres,
+      database: NAME.postgresDatabase,
+      owner: NAME.postgresDatabase,
+      ownerSecret: SECRET.postgres,
       // Health alerts (PrometheusRule aion-pg-health): no primary, an instance down, replication lag, a standby not streaming.
-      runbookUrl: runbook('postgres'),
-      clients: pgClients.map((c) => ({ pods: app(c) })),
-      kubeApiCidrs: kubeApi(),
-      ...(pgArchive
-        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: S.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: runbook('backups'), drill: { image: ctx.platformImage('postgres-pitr-drill'), minTables: 1 } } }
+      runbookUrl: scope.runbook('postgres'),
+      clients: pgClients.map((client) => ({ pods: app(client) })),
+      kubeApiCidrs: scope.kubeApi(),
+      ...(archivesPostgres(scope)
+        ? { backup: { destinationPath: `s3://${BACKUP_BUCKET}/pg-cnpg`, endpointUrl: minio.url, credentials: { secretName: SECRET.minio, accessKeyIdKey: 'user', secretAccessKeyKey: 'password' }, egress: egressTo(minio.endpoint), runbookUrl: scope.runbook('backups'), drill: { image: ctx.platformImage('postgres-pitr-drill'), minTables: 1 } } }
         : {}),
-      ...monitoring,
-      ...dns,
+      ...scope.monitoring,
+      ...scope.dns,
       concerns: ['AION-2'],
     });
-    pgEndpoint = { host: `${pg.serviceName}.${ns}.svc`, port: 5432, peers: [{ pods: { 'cnpg.io/cluster': N.postgres } }] };
+    pgEndpoint = { host: `${postgres.serviceName}.${ns}.svc`, port: 5432, peers: [{ pods: { 'cnpg.io/cluster': NAME.postgres } }] };
   } else {
     pgEndpoint = new ExternalService(chart, 'Postgres', {
       name: 'postgres',
       host: data.postgres.host,
       port: data.postgres.port,
       cidrs: data.postgres.cidrs,
-      clients: inNs(...pgClients),
+      clients: namespacedClients(scope, ...pgClients),
       concerns: ['AION-2'],
     }).endpoint;
   }
-  g.give(['controlPlane'], { env: { AION_CONTROL_POSTGRES_DSN: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_POSTGRES_DSN: pgSecret.env('url') }, egress: [egressTo(pgEndpoint)], secret: pgSecret });
+  return pgEndpoint;
+}
 
-  // ------------------------------------------------------------------ MongoDB
+/** MongoDB (in-cluster or external): the control plane's store, backed up and given TTL indexes. */
+function buildMongoDb(scope: DataPlaneScope): { readonly connection: MongoConnection; readonly secret: SecretHandle } {
+  const { chart, ctx, data, ns, grants, controlPlane } = scope;
   const mongoClients = [controlPlane, 'mongo-backup', 'mongo-ttl'];
   let mongo: MongoConnection;
   let mongoSecret: SecretHandle;
   if (data.mongodb.mode === 'in-cluster') {
     mongoSecret = ctx.requireSecret({
-      name: S.mongodb,
+      name: SECRET.mongodb,
       namespace: ns,
       keys: ['password', 'uri', 'username'],
       source: 'pulumi',
       pulumi: {
         username: { randomLength: 16 },
         password: { randomLength: 32 },
-        uri: { template: `mongodb://{username}:{password}@${N.mongodb}.${ns}.svc:27017/?authSource=admin` },
+        uri: { template: `mongodb://{username}:{password}@${NAME.mongodb}.${ns}.svc:27017/?authSource=admin` },
       },
-      consumers: [N.mongodb, ...mongoClients].sort(),
+      consumers: [NAME.mongodb, ...mongoClients].sort(),
     });
     mongo = new MongoDb(chart, 'MongoDb', {
-      name: N.mongodb,
+      name: NAME.mongodb,
       namespace: ns,
       image: ctx.platformImage('mongodb'),
-      rootUsername: { name: S.mongodb, key: 'username' },
-      rootPassword: { name: S.mongodb, key: 'password' },
-      uriSecret: { name: S.mongodb, key: 'uri' },
-      clients: local(...mongoClients),
+      rootUsername: { name: SECRET.mongodb, key: 'username' },
+      rootPassword: { name: SECRET.mongodb, key: 'password' },
+      uriSecret: { name: SECRET.mongodb, key: 'uri' },
+      clients: localClients(...mongoClients),
       ...(data.mongodb.storageSize ? { storageSize: data.mongodb.storageSize } : {}),
       ...(data.mongodb.resources ? { resources: data.mongodb.resources } : {}),
       concerns: ['AION-2'],
       // Alerts (PrometheusRule mongodb): no ready member, restarts, data volume filling.
-      runbookUrl: runbook('mongodb'),
+      runbookUrl: scope.runbook('mongodb'),
     }).connection();
   } else {
-    mongoSecret = ctx.requireSecret({ name: S.mongodb, namespace: ns, keys: ['uri'], source: 'existing', consumers: mongoClients.sort() });
+    // (sorts mongoClients in place: the external policy lists its clients in that order)
+    mongoSecret = ctx.requireSecret({ name: SECRET.mongodb, namespace: ns, keys: ['uri'], source: 'existing', consumers: mongoClients.sort() });
     mongo = new ExternalMongoDb(chart, 'MongoDb', {
-      name: N.mongodb,
+      name: NAME.mongodb,
       host: data.mongodb.host,
       port: data.mongodb.port,
       cidrs: data.mongodb.cidrs,
-      uriSecret: { name: S.mongodb, key: 'uri' },
-      clients: inNs(...mongoClients),
+      uriSecret: { name: SECRET.mongodb, key: 'uri' },
+      clients: namespacedClients(scope, ...mongoClients),
       concerns: ['AION-2'],
     }).connection();
   }
-  g.give(['controlPlane'], { env: { AION_CONTROL_MONGO_DSN: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_MONGO_DSN: mongoSecret.env('uri') }, egress: [egressTo(mongo.endpoint)], secret: mongoSecret });
+  return { connection: mongo, secret: mongoSecret };
+}
 
-  // ------------------------------------------------------------------ Qdrant
+/** Qdrant (in-cluster or external): vectors for the control plane and the module hosts. */
+function buildQdrant(scope: DataPlaneScope): void {
+  const { chart, ctx, data, ns, grants, controlPlane, modules } = scope;
   const qdrantClients = [controlPlane, ...modules];
   let qdrant: QdrantConnection;
   const qdrantSecret = ctx.requireSecret({
-    name: S.qdrant,
+    name: SECRET.qdrant,
     namespace: ns,
     keys: ['api-key'],
     source: data.qdrant.mode === 'in-cluster' ? 'pulumi' : 'existing',
     ...(data.qdrant.mode === 'in-cluster' ? { pulumi: { 'api-key': { randomLength: 40 } } } : {}),
-    consumers: [...(data.qdrant.mode === 'in-cluster' ? [N.qdrant] : []), ...qdrantClients].sort(),
+    consumers: [...(data.qdrant.mode === 'in-cluster' ? [NAME.qdrant] : []), ...qdrantClients].sort(),
   });
   if (data.qdrant.mode === 'in-cluster') {
     qdrant = new Qdrant(chart, 'Qdrant', {
-      name: N.qdrant,
+      name: NAME.qdrant,
       namespace: ns,
       image: ctx.platformImage('qdrant'),
-      apiKeySecret: { name: S.qdrant, key: 'api-key' },
-      clients: local(...qdrantClients),
+      apiKeySecret: { name: SECRET.qdrant, key: 'api-key' },
+      clients: localClients(...qdrantClients),
       ...(data.qdrant.storageSize ? { storageSize: data.qdrant.storageSize } : {}),
       ...(data.qdrant.resources ? { resources: data.qdrant.resources } : {}),
       concerns: ['AION-2'],
       // Alerts (PrometheusRule qdrant): down, recovery mode, REST server errors.
-      runbookUrl: runbook('qdrant'),
+      runbookUrl: scope.runbook('qdrant'),
     }).connection();
   } else {
     qdrant = new ExternalQdrant(chart, 'Qdrant', {
-      name: N.qdrant,
+      name: NAME.qdrant,
       host: data.qdrant.host,
       port: data.qdrant.port,
       tls: data.qdrant.tls,
       cidrs: data.qdrant.cidrs,
-      apiKeySecret: { name: S.qdrant, key: 'api-key' },
-      clients: inNs(...qdrantClients),
+      apiKeySecret: { name: SECRET.qdrant, key: 'api-key' },
+      clients: namespacedClients(scope, ...qdrantClients),
       concerns: ['AION-2'],
     }).connection();
   }
   // The control plane's settings have a Qdrant URL but no API key (config.py:14).
-  g.give(['controlPlane'], { env: { AION_CONTROL_QDRANT_URL: qdrant.url }, egress: [egressTo(qdrant.endpoint)] });
-  g.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url }, files: { AION_QDRANT_API_KEY: secretFile('qdrant/api-key', S.qdrant, 'api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_QDRANT_URL: qdrant.url }, egress: [egressTo(qdrant.endpoint)] });
+  grants.give(['modules'], { env: { AION_QDRANT_URL: qdrant.url }, files: { AION_QDRANT_API_KEY: secretFile('qdrant/api-key', SECRET.qdrant, 'api-key') }, egress: [egressTo(qdrant.endpoint)], secret: qdrantSecret });
+}
 
-  // ------------------------------------------------------------------ ClickHouse
+/** ClickHouse (in-cluster, with egress to MinIO for `BACKUP … TO S3`; or external). */
+function buildClickHouse(scope: DataPlaneScope, minio: MinioConnection): ClickHouseConnection {
+  const { chart, ctx, data, ns, grants, controlPlane } = scope;
   const chClients = [controlPlane, 'clickhouse-ttl', 'clickhouse-backup'];
   let clickhouse: ClickHouseConnection;
-  const chSecret = ctx.requireSecret({
-    name: S.clickhouse,
+  // Declared for its consumers (the TTL and backup jobs mount it); no workload kind gets it.
+  ctx.requireSecret({
+    name: SECRET.clickhouse,
     namespace: ns,
     keys: ['password'],
     source: data.clickhouse.mode === 'in-cluster' ? 'pulumi' : 'existing',
     ...(data.clickhouse.mode === 'in-cluster' ? { pulumi: { password: { randomLength: 32 } } } : {}),
-    consumers: [...(data.clickhouse.mode === 'in-cluster' ? [N.clickhouse] : []), ...chClients].sort(),
+    consumers: [...(data.clickhouse.mode === 'in-cluster' ? [NAME.clickhouse] : []), ...chClients].sort(),
   });
   if (data.clickhouse.mode === 'in-cluster') {
-    const ch = new ClickHouse(chart, 'ClickHouse', {
-      name: N.clickhouse,
+    const server = new ClickHouse(chart, 'ClickHouse', {
+      name: NAME.clickhouse,
       namespace: ns,
       image: ctx.platformImage('clickhouse'),
-      passwordSecret: { name: S.clickhouse, key: 'password' },
-      clients: local(...chClients),
+      passwordSecret: { name: SECRET.clickhouse, key: 'password' },
+      clients: localClients(...chClients),
       ...(data.clickhouse.storageSize ? { storageSize: data.clickhouse.storageSize } : {}),
       ...(data.clickhouse.resources ? { resources: data.clickhouse.resources } : {}),
       concerns: ['AION-2'],
       // Alerts (PrometheusRule clickhouse): down, too many parts, failing queries.
-      runbookUrl: runbook('clickhouse'),
+      runbookUrl: scope.runbook('clickhouse'),
     });
-    clickhouse = ch.connection();
+    clickhouse = server.connection();
     // AION-10: `BACKUP … TO S3` is executed by the server itself: it needs a path to the object store.
     const serverEgress = new AllowList(chart, 'ClickHouseBackupEgress', {
-      name: `${N.clickhouse}-backup-target`,
+      name: `${NAME.clickhouse}-backup-target`,
       namespace: ns,
-      pods: app(N.clickhouse),
+      pods: app(NAME.clickhouse),
       egress: [egressTo(minio.endpoint)],
       concerns: ['AION-10'],
     });
     trace(serverEgress.policy, 'AION-10');
   } else {
     clickhouse = new ExternalClickHouse(chart, 'ClickHouse', {
-      name: N.clickhouse,
+      name: NAME.clickhouse,
       host: data.clickhouse.host,
       port: data.clickhouse.port,
       secure: data.clickhouse.secure,
       cidrs: data.clickhouse.cidrs,
-      passwordSecret: { name: S.clickhouse, key: 'password' },
-      clients: inNs(...chClients),
+      passwordSecret: { name: SECRET.clickhouse, key: 'password' },
+      clients: namespacedClients(scope, ...chClients),
       concerns: ['AION-2'],
     }).connection();
   }
   // The control plane at 947c840 reads no ClickHouse setting (services/aion.contract.ts): no
   // connection env or password; ClickHouse is written by the bigdata pipelines and the TTL/backup jobs.
-  g.give(['controlPlane'], { egress: [egressTo(clickhouse.endpoint)] });
-  void chSecret;
+  grants.give(['controlPlane'], { egress: [egressTo(clickhouse.endpoint)] });
+  return clickhouse;
+}
 
-  // ------------------------------------------------------------------ Kafka (AION-5, AION-18)
-  const kafkaClients = [controlPlane, ...modules];
-  const topicEnv = {
-    AION_KAFKA_TOPIC_METRICS_RUNTIME: AION_TOPICS.metricsRuntime,
-    AION_KAFKA_TOPIC_KERNEL_PROPOSALS: AION_TOPICS.kernelProposals,
-    AION_KAFKA_SECURITY_PROTOCOL: 'SSL',
-  };
-  if (data.kafka.mode === 'in-cluster') {
-    const kafka = new Kafka(chart, 'Kafka', {
-      name: N.kafka,
-      namespace: ns,
-      brokers: data.kafka.brokers,
-      runbookUrl: runbook('kafka'),
-      image: ctx.platformImage('kafka'),
-      ...(data.kafka.storageSize ? { storageSize: data.kafka.storageSize } : {}),
-      ...(data.kafka.resources ? { resources: data.kafka.resources } : {}),
-      clients: kafkaClients.map((c) => ({ pods: app(c) })),
-      kubeApiCidrs: kubeApi(),
-      ...monitoring,
-      ...dns,
-      topics: [
-        // Runtime metrics: high volume, read soon after (the latency-spike runbook entry).
-        { name: AION_TOPICS.metricsRuntime, partitions: 6, retentionDays: 3, concerns: ['AION-5'] },
-        // Kernel proposal audit records: kept longer.
-        { name: AION_TOPICS.kernelProposals, partitions: 3, retentionDays: 30, concerns: ['AION-5'] },
-      ],
-      concerns: ['AION-2'],
-    });
-    const ca = { secret: { name: `${N.kafka}-cluster-ca-cert`, key: 'ca.crt' } };
-    const users: [Kind, string, readonly Acl[]][] = [
+/** The topic names and protocol every Kafka client of AION gets (AION-5). */
+const KAFKA_TOPIC_ENV = {
+  AION_KAFKA_TOPIC_METRICS_RUNTIME: AION_TOPICS.metricsRuntime,
+  AION_KAFKA_TOPIC_KERNEL_PROPOSALS: AION_TOPICS.kernelProposals,
+  AION_KAFKA_SECURITY_PROTOCOL: 'SSL',
+};
+
+/** Kafka (AION-5, AION-18): Strimzi in-cluster (topics, mTLS users, lag alert) or external. */
+function buildKafka(scope: DataPlaneScope): void {
+  const kafka = scope.data.kafka;
+  if (kafka.mode === 'in-cluster') buildInClusterKafka(scope, kafka);
+  else buildExternalKafka(scope, kafka);
+}
+
+type KafkaConfig = AionData['kafka'];
+
+/** Strimzi Kafka: the cluster and its topics, mTLS users, bootstrap env and egress, the consumer-lag alert. */
+function buildInClusterKafka(scope: DataPlaneScope, config: Extract<KafkaConfig, { mode: 'in-cluster' }>): void {
+  const { chart, ctx, data, ns, grants, controlPlane, modules } = scope;
+  const kafka = new Kafka(chart, 'Kafka', {
+    name: NAME.kafka,
+    namespace: ns,
+    brokers: config.brokers,
+    runbookUrl: scope.runbook('kafka'),
+    image: ctx.platformImage('kafka'),
+    ...(config.storageSize ? { storageSize: config.storageSize } : {}),
+    ...(config.resources ? { resources: config.resources } : {}),
+    clients: [controlPlane, ...modules].map((client) => ({ pods: app(client) })),
+    kubeApiCidrs: scope.kubeApi(),
+    ...scope.monitoring,
+    ...scope.dns,
+    topics: [
+      // Runtime metrics: high volume, read soon after (the latency-spike runbook entry).
+      { name: AION_TOPICS.metricsRuntime, partitions: 6, retentionDays: 3, concerns: ['AION-5'] },
+      // Kernel proposal audit records: kept longer.
+      { name: AION_TOPICS.kernelProposals, partitions: 3, retentionDays: 30, concerns: ['AION-5'] },
+    ],
+    concerns: ['AION-2'],
+  });
+  buildKafkaUsers(scope);
+  const bootstrap = `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`;
+  const kafkaEgress = [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }];
+  grants.give(['modules'], { env: { AION_KAFKA_BOOTSTRAP: bootstrap, ...KAFKA_TOPIC_ENV }, egress: kafkaEgress });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: bootstrap }, egress: kafkaEgress });
+  // AION-18: the runbook's `kafka-consumer-groups.sh --group control-plane --describe`, as an alert.
+  new PrometheusRules(chart, 'KafkaLag', {
+    name: 'kafka-consumer-lag',
+    namespace: ns,
+    rules: [
+      consumerLagAlert({
+        group: CONTROL_PLANE_GROUP,
+        runbookUrl: scope.runbook('kafka-consumer-lag'),
+        threshold: data.consumerLagThreshold,
+        matchers: { namespace: ns },
+        concerns: ['AION-18'],
+      }),
+    ],
+    prometheusSelector: scope.cluster.prometheusSelector,
+    concerns: ['AION-18'],
+  });
+}
+
+/** One `KafkaUser` (mTLS, simple ACLs) per client kind; the module hosts get their key files. */
+function buildKafkaUsers(scope: DataPlaneScope): void {
+  const { chart, ns, grants, controlPlane, modules } = scope;
+  const clusterCa = { name: `${NAME.kafka}-cluster-ca-cert`, key: 'ca.crt' };
+  const users: [Kind, string, readonly Acl[]][] = [
+    [
+      'controlPlane',
+      `aion-${controlPlane}`,
       [
-        'controlPlane',
-        `aion-${controlPlane}`,
-        [
-          acl('topic', AION_TOPICS.kernelProposals, 'Describe', 'Read', 'Write'),
-          acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Read'),
-          acl('group', CONTROL_PLANE_GROUP, 'Read'),
-        ],
+        acl('topic', AION_TOPICS.kernelProposals, 'Describe', 'Read', 'Write'),
+        acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Read'),
+        acl('group', CONTROL_PLANE_GROUP, 'Read'),
       ],
-    ];
-    if (modules.length > 0) users.push(['modules', 'aion-modules', [acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Write')]]);
-    for (const [kind, user, acls] of users) {
-      const u = new ApiObject(chart, `KafkaUser-${user}`, {
-        apiVersion: 'kafka.strimzi.io/v1',
-        kind: 'KafkaUser',
-        metadata: { name: user, namespace: ns, labels: { 'strimzi.io/cluster': N.kafka } },
-        spec: { authentication: { type: 'tls' }, authorization: { type: 'simple', acls } },
-      });
-      trace(u, 'AION-2', 'AION-5');
-      // The control plane has no Kafka TLS settings at 947c840 (config.py:13): its client key is not handed to it.
-      if (kind !== 'modules') continue;
-      g.give([kind], {
-        files: {
-          AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', ca.secret.name, ca.secret.key),
-          AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', user, 'user.crt'),
-          AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', user, 'user.key'),
-        },
-      });
-    }
-    const bootstrap = `${kafka.name}-kafka-bootstrap.${ns}.svc:${KAFKA_PORTS.tls}`;
-    const kafkaEgress = [{ peers: [{ pods: { 'strimzi.io/name': `${kafka.name}-kafka` } }], ports: [{ port: KAFKA_PORTS.tls }] }];
-    g.give(['modules'], { env: { AION_KAFKA_BOOTSTRAP: bootstrap, ...topicEnv }, egress: kafkaEgress });
-    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: bootstrap }, egress: kafkaEgress });
-    // AION-18: the runbook's `kafka-consumer-groups.sh --group control-plane --describe`, as an alert.
-    new PrometheusRules(chart, 'KafkaLag', {
-      name: 'kafka-consumer-lag',
-      namespace: ns,
-      rules: [
-        consumerLagAlert({
-          group: CONTROL_PLANE_GROUP,
-          runbookUrl: runbook('kafka-consumer-lag'),
-          threshold: data.consumerLagThreshold,
-          matchers: { namespace: ns },
-          concerns: ['AION-18'],
-        }),
-      ],
-      prometheusSelector: cluster.prometheusSelector,
-      concerns: ['AION-18'],
+    ],
+  ];
+  if (modules.length > 0) users.push(['modules', 'aion-modules', [acl('topic', AION_TOPICS.metricsRuntime, 'Describe', 'Write')]]);
+  for (const [kind, user, acls] of users) {
+    const kafkaUser = new ApiObject(chart, `KafkaUser-${user}`, {
+      apiVersion: 'kafka.strimzi.io/v1',
+      kind: 'KafkaUser',
+      metadata: { name: user, namespace: ns, labels: { 'strimzi.io/cluster': NAME.kafka } },
+      spec: { authentication: { type: 'tls' }, authorization: { type: 'simple', acls } },
     });
-  } else {
-    // External Kafka: topics are not Kubernetes resources here (no Strimzi operator owns that cluster).
-    const kafkaSecret = ctx.requireSecret({ name: S.kafkaExternal, namespace: ns, keys: ['ca.crt', 'user.crt', 'user.key'], source: 'existing', consumers: kafkaClients.sort() });
-    const ext = new ExternalService(chart, 'Kafka', {
-      name: 'kafka',
-      host: data.kafka.host,
-      port: data.kafka.port,
-      cidrs: data.kafka.cidrs,
-      clients: inNs(...kafkaClients),
-      concerns: ['AION-2'],
-    });
-    g.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}` }, egress: [egressTo(ext.endpoint)] });
-    g.give(['modules'], {
-      env: {
-        AION_KAFKA_BOOTSTRAP: `${data.kafka.host}:${data.kafka.port}`,
-        ...topicEnv,
-      },
+    trace(kafkaUser, 'AION-2', 'AION-5');
+    // The control plane has no Kafka TLS settings at 947c840 (config.py:13): its client key is not handed to it.
+    if (kind !== 'modules') continue;
+    grants.give([kind], {
       files: {
-        AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', S.kafkaExternal, 'ca.crt'),
-        AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', S.kafkaExternal, 'user.crt'),
-        AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', S.kafkaExternal, 'user.key'),
+        AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', clusterCa.name, clusterCa.key),
+        AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', user, 'user.crt'),
+        AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', user, 'user.key'),
       },
-      egress: [egressTo(ext.endpoint)],
-      secret: kafkaSecret,
     });
   }
+}
 
-  // ------------------------------------------------------------------ Backups (AION-10)
+/** External Kafka: topics are not Kubernetes resources here (no Strimzi operator owns that cluster). */
+function buildExternalKafka(scope: DataPlaneScope, kafka: Extract<KafkaConfig, { mode: 'external' }>): void {
+  const { chart, ctx, ns, grants, controlPlane, modules } = scope;
+  const kafkaClients = [controlPlane, ...modules];
+  // (sorts kafkaClients in place: the external policy lists its clients in that order)
+  const kafkaSecret = ctx.requireSecret({ name: SECRET.kafkaExternal, namespace: ns, keys: ['ca.crt', 'user.crt', 'user.key'], source: 'existing', consumers: kafkaClients.sort() });
+  const external = new ExternalService(chart, 'Kafka', {
+    name: 'kafka',
+    host: kafka.host,
+    port: kafka.port,
+    cidrs: kafka.cidrs,
+    clients: namespacedClients(scope, ...kafkaClients),
+    concerns: ['AION-2'],
+  });
+  grants.give(['controlPlane'], { env: { AION_CONTROL_KAFKA_BOOTSTRAP: `${kafka.host}:${kafka.port}` }, egress: [egressTo(external.endpoint)] });
+  grants.give(['modules'], {
+    env: {
+      AION_KAFKA_BOOTSTRAP: `${kafka.host}:${kafka.port}`,
+      ...KAFKA_TOPIC_ENV,
+    },
+    files: {
+      AION_KAFKA_SSL_CA: secretFile('kafka/ca.crt', SECRET.kafkaExternal, 'ca.crt'),
+      AION_KAFKA_SSL_CERT: secretFile('kafka/user.crt', SECRET.kafkaExternal, 'user.crt'),
+      AION_KAFKA_SSL_KEY: secretFile('kafka/user.key', SECRET.kafkaExternal, 'user.key'),
+    },
+    egress: [egressTo(external.endpoint)],
+    secret: kafkaSecret,
+  });
+}
+
+/** The stores the backups and retention jobs read. */
+interface StoreConnections {
+  readonly minio: MinioConnection;
+  readonly postgres: Endpoint;
+  readonly mongo: { readonly connection: MongoConnection; readonly secret: SecretHandle };
+  readonly clickhouse: ClickHouseConnection;
+}
+
+/** Backups (AION-10): pg_dump and mongodump to `aion-backups/<store>`, ClickHouse `BACKUP … TO S3`, with drills. */
+function buildBackups(scope: DataPlaneScope, stores: StoreConnections): void {
+  const { chart, ctx, data, ns, cluster } = scope;
+  const { minio, postgres, mongo, clickhouse } = stores;
   const backupCommon = {
     namespace: ns,
     schedule: data.backups.schedule,
     drillSchedule: DRILL_SCHEDULE,
     retention: data.backups.keep,
-    runbookUrl: runbook('backups'),
+    runbookUrl: scope.runbook('backups'),
     images: { postgres: ctx.platformImage('backup-postgres'), mongodb: ctx.platformImage('backup-mongodb'), s3: ctx.platformImage('backup-s3') },
     prometheusSelector: cluster.prometheusSelector,
-    ...dns,
+    ...scope.dns,
     concerns: ['AION-10'],
   };
   new BackupCronJob(chart, 'BackupPg', {
@@ -582,20 +698,20 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     name: 'pg',
     source: {
       kind: 'postgres',
-      host: pgEndpoint.host,
-      port: pgEndpoint.port,
-      database: N.postgresDatabase,
-      username: { secretName: S.postgres, key: 'username' },
-      password: { secretName: S.postgres, key: 'password' },
-      peer: pgEndpoint.peers[0]!,
+      host: postgres.host,
+      port: postgres.port,
+      database: NAME.postgresDatabase,
+      username: { secretName: SECRET.postgres, key: 'username' },
+      password: { secretName: SECRET.postgres, key: 'password' },
+      peer: postgres.peers[0]!,
     },
-    target: s3Target('pg'),
+    target: backupTarget(minio, 'pg'),
   });
   new BackupCronJob(chart, 'BackupMongo', {
     ...backupCommon,
     name: 'mongo',
-    source: { kind: 'mongodb', uri: { secretName: mongoSecret.requirement.name, key: 'uri' }, port: mongo.endpoint.port, peer: mongo.endpoint.peers[0]! },
-    target: s3Target('mongo'),
+    source: { kind: 'mongodb', uri: { secretName: mongo.secret.requirement.name, key: 'uri' }, port: mongo.connection.endpoint.port, peer: mongo.connection.endpoint.peers[0]! },
+    target: backupTarget(minio, 'mongo'),
   });
   new ClickHouseBackup(chart, 'BackupClickHouse', {
     namespace: ns,
@@ -605,22 +721,25 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     image: ctx.platformImage('clickhouse'),
     s3Image: ctx.platformImage('backup-s3'),
     source: clickhouse,
-    database: N.clickhouseDatabase,
+    database: NAME.clickhouseDatabase,
     target: minio,
     bucket: BACKUP_BUCKET,
-    runbookUrl: runbook('backups'),
+    runbookUrl: scope.runbook('backups'),
     prometheusSelector: cluster.prometheusSelector,
-    dns,
+    dns: scope.dns,
   });
   // Backup pods reach every address of an external store (BackupCronJob takes one peer).
-  for (const [name, endpoint] of [['pg', pgEndpoint], ['mongo', mongo.endpoint]] as const) {
+  for (const [name, endpoint] of [['pg', postgres], ['mongo', mongo.connection.endpoint]] as const) {
     if (endpoint.peers.length > 1) extraEgress(chart, ns, `${name}-backup`, endpoint);
   }
   if (minio.endpoint.peers.length > 1) {
-    for (const name of ['pg', 'mongo']) for (const c of backupClients(name)) extraEgress(chart, ns, c, minio.endpoint);
+    for (const name of ['pg', 'mongo']) for (const client of backupClients(name)) extraEgress(chart, ns, client, minio.endpoint);
   }
+}
 
-  // ------------------------------------------------------------------ Retention (AION-13, AION-14)
+/** Retention (AION-13, AION-14): MinIO lifecycle, ClickHouse TTL, Mongo TTL indexes, and the TTL env of the control plane. */
+function buildRetention(scope: DataPlaneScope, stores: Omit<StoreConnections, 'postgres'>): void {
+  const { chart, ctx, data, ns, tier, grants } = scope;
   const days = retentionDays(data, tier);
   new MinioLifecycleJob(chart, 'MinioLifecycle', {
     name: 'minio-lifecycle',
@@ -628,7 +747,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     tier,
     retentionDays: days.memory,
     image: ctx.platformImage('minio-mc'),
-    connection: minio,
+    connection: stores.minio,
     bucket: MEMORY_BUCKET,
     abortIncompleteUploadsAfterHours: 72,
     concerns: ['AION-13'],
@@ -639,7 +758,7 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     tier,
     retentionDays: days.clickhouse,
     image: ctx.platformImage('clickhouse'),
-    connection: clickhouse,
+    connection: stores.clickhouse,
     tables: data.retention.clickhouseTables,
     concerns: ['AION-14'],
   });
@@ -649,14 +768,11 @@ export function buildAionData(chart: Chart, ctx: BuildContext, clients: AionClie
     tier,
     retentionDays: days.log,
     image: ctx.platformImage('mongodb'),
-    connection: mongo,
+    connection: stores.mongo.connection,
     indexes: data.retention.mongoCollections,
     concerns: ['AION-14'],
   });
-  g.give(['controlPlane'], { env: { AION_LOG_TTL_DAYS: String(days.log), AION_CLICKHOUSE_TTL_DAYS: String(days.clickhouse) } });
-
-  for (const k of KINDS) g.egress[k].sort((a, b) => stableKey(a).localeCompare(stableKey(b)));
-  return g.plane();
+  grants.give(['controlPlane'], { env: { AION_LOG_TTL_DAYS: String(days.log), AION_CLICKHOUSE_TTL_DAYS: String(days.clickhouse) } });
 }
 
 const stableKey = (r: Rule): string => JSON.stringify([r.ports.map((p) => p.port), r.peers]);
