@@ -36,6 +36,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
 import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
+import { clusterDown as stopCluster, clusterUp as startCluster, installExitHandlers } from './lib/cluster.mjs';
 import { compareObject, objectKey } from './lib/drift.mjs';
 import { classifyApplyWarnings, controlCases, namespacePolicies, policyProblems } from './lib/pod-security.mjs';
 import { ambientPluginWarnings, canaryConfigKey, canaryHits, canaryValue, formatCounts, previewSteps, volumeFixtures } from './lib/pulumi-cycle.mjs';
@@ -122,23 +123,6 @@ function cleanupSync() {
   if (WORK && existsSync(WORK)) rmSync(WORK, { recursive: true, force: true });
 }
 
-function installHandlers() {
-  process.on('exit', cleanupSync);
-  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
-    process.on(sig, () => {
-      log(`${sig}: stopping clusters and removing ${WORK || 'temp files'}`);
-      process.exit(128 + n);
-    });
-  }
-  process.on('uncaughtException', (e) => {
-    log(`crashed: ${e?.stack ?? e}`);
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (e) => {
-    log(`crashed: ${e?.stack ?? e}`);
-    process.exit(1);
-  });
-}
 
 /** PIDs of live (non-zombie) processes whose command line mentions `needle`. */
 function processesMentioning(needle) {
@@ -234,20 +218,17 @@ const fail = (row, msg) => {
 
 // ------------------------------------------------------------------ clusters
 async function clusterUp(row, dir) {
-  liveClusters.add(dir);
-  const r = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs: 300 });
-  if (r.code !== 0) {
-    liveClusters.delete(dir); // cluster-up.sh tears itself down on failure
+  const r = await startCluster(run, liveClusters, dir, { timeoutSecs: 300 });
+  if (!r.ok) {
     fail(row, `cluster-up.sh failed (exit ${r.code}):\n${r.stderr.trim().split('\n').slice(-25).join('\n')}`);
     return undefined;
   }
-  return { kubeconfig: join(dir, 'kubeconfig'), secs: r.secs };
+  return { kubeconfig: r.kubeconfig, secs: r.secs };
 }
 
 async function clusterDown(row, dir) {
-  const r = await run('bash', [join(TOOLS, 'cluster-down.sh'), dir], { timeoutSecs: 120 });
+  const r = await stopCluster(run, liveClusters, dir);
   if (r.code !== 0) fail(row, `cluster-down.sh ${dir} failed: ${head(r.stderr)}`);
-  else liveClusters.delete(dir);
   const stray = processesMentioning(dir);
   if (stray.length > 0) fail(row, `processes left after cluster-down: ${stray.map((p) => `${p.pid} ${p.cmd}`).join('; ')}`);
   return r.secs;
@@ -961,7 +942,7 @@ function report(rows, meta) {
 
 // ------------------------------------------------------------------ main
 async function main() {
-  installHandlers();
+  installExitHandlers({ cleanup: cleanupSync, log, stopping: () => `stopping clusters and removing ${WORK || 'temp files'}` });
   const known = readdirSync(join(ROOT, 'stacks'))
     .map((n) => /^Pulumi\.([a-z0-9][-a-z0-9]*)\.yaml$/.exec(n)?.[1])
     .filter(Boolean)

@@ -33,6 +33,7 @@ import { dirname, join, resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
+import { clusterDown, clusterUp, installExitHandlers } from './lib/cluster.mjs';
 import { ingressAllowed } from './lib/netpol.mjs';
 import { volumeFixtures } from './lib/pulumi-cycle.mjs';
 import { CONTROLLER_BUILDS, buildBudget, decide } from './lib/build-budget.mjs';
@@ -166,23 +167,6 @@ function cleanupSync() {
   if (WORK && existsSync(WORK)) rmSync(WORK, { recursive: true, force: true });
 }
 
-function installHandlers() {
-  process.on('exit', cleanupSync);
-  for (const [sig, n] of [['SIGINT', 2], ['SIGTERM', 15], ['SIGHUP', 1]]) {
-    process.on(sig, () => {
-      log(`${sig}: stopping controllers and clusters`);
-      process.exit(128 + n);
-    });
-  }
-  process.on('uncaughtException', (e) => {
-    log(`crashed: ${e?.stack ?? e}`);
-    process.exit(1);
-  });
-  process.on('unhandledRejection', (e) => {
-    log(`crashed: ${e?.stack ?? e}`);
-    process.exit(1);
-  });
-}
 
 const kc = (kubeconfig, args, opts = {}) => run('kubectl', [`--kubeconfig=${kubeconfig}`, ...args], opts);
 async function getJson(kubeconfig, args) {
@@ -1226,16 +1210,14 @@ async function testStack(stack, bundles) {
   const logs = join(LOGS, stack);
   rmSync(logs, { recursive: true, force: true });
   mkdirSync(logs, { recursive: true });
-  liveClusters.add(dir);
-  const up = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs: 400 });
+  const up = await clusterUp(run, liveClusters, dir, { timeoutSecs: 400 });
   writeFileSync(join(logs, 'cluster-up.log'), up.stderr);
-  if (up.code !== 0) {
-    liveClusters.delete(dir);
+  if (!up.ok) {
     row.error = `cluster-up.sh failed: ${head(up.stderr.split('\n').slice(-10).join('\n'), 10)}`;
     log(row.error);
     return row;
   }
-  const kubeconfig = join(dir, 'kubeconfig');
+  const { kubeconfig } = up;
   // what a real cluster provides, as the real-cluster tier does (tools/test-cluster.mjs): the
   // RuntimeClasses the Pods name and one pre-bound PersistentVolume per claim, so the Pods exist,
   // run (kwok) and fill the EndpointSlices Prometheus discovers
@@ -1262,8 +1244,7 @@ async function testStack(stack, bundles) {
     for (const d of [...daemons.keys()]) await stopDaemon(d);
   }
   blockedRows(row, docs);
-  await run('bash', [join(TOOLS, 'cluster-down.sh'), dir], { timeoutSecs: 120 });
-  liveClusters.delete(dir);
+  await clusterDown(run, liveClusters, dir);
   return row;
 }
 
@@ -1376,7 +1357,7 @@ function report(rows) {
 }
 
 async function main() {
-  installHandlers();
+  installExitHandlers({ cleanup: cleanupSync, log, stopping: () => 'stopping controllers and clusters' });
   const args = process.argv.slice(2);
   ONLY = args.filter((a) => a.startsWith('--only=')).flatMap((a) => a.slice(7).split(','));
   const known = readdirSync(join(ROOT, 'stacks')).map((n) => /^Pulumi\.([a-z0-9-]+)\.yaml$/.exec(n)?.[1]).filter(Boolean).sort();
