@@ -36,6 +36,7 @@ import { Construct } from 'constructs';
 import { k8s } from 'cdk8s-plus-27';
 import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from './meta.js';
 import { restrictedJobPod } from '../kube/security.js';
+import { scheduledJob } from './cron-job.js';
 import { AllowList, type Peer, type Rule } from './network-policy.js';
 import { PrometheusRules, type AlertRule } from './monitoring.js';
 import type { Toleration, WorkloadResources } from './workload.js';
@@ -654,33 +655,23 @@ export class BackupCronJob extends Construct {
       : undefined;
 
     const cronJob = (cid: string, name: string, schedule: string, interval: number, labels: Record<string, string>, pod: Pick<k8s.PodSpec, 'initContainers' | 'containers' | 'volumes'>) =>
-      new k8s.KubeCronJob(this, cid, {
-        metadata: { name, namespace: props.namespace, labels },
-        spec: {
-          schedule,
-          timeZone,
-          concurrencyPolicy: 'Forbid',
-          startingDeadlineSeconds,
-          successfulJobsHistoryLimit: successful,
-          failedJobsHistoryLimit: failed,
-          suspend: false,
-          jobTemplate: {
-            metadata: { labels },
-            spec: {
-              backoffLimit,
-              activeDeadlineSeconds,
-              ttlSecondsAfterFinished: ttlFor(interval),
-              template: {
-                metadata: { labels },
-                spec: {
-                  ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: runAsUser }),
-                  ...(affinity ? { affinity } : {}),
-                  ...(props.tolerations && props.tolerations.length > 0 ? { tolerations: props.tolerations.map((t) => ({ ...t })) } : {}),
-                  ...pod,
-                },
-              },
-            },
-          },
+      scheduledJob(this, cid, {
+        name,
+        namespace: props.namespace,
+        labels,
+        schedule,
+        timeZone,
+        startingDeadlineSeconds,
+        successfulJobsHistoryLimit: successful,
+        failedJobsHistoryLimit: failed,
+        backoffLimit,
+        activeDeadlineSeconds,
+        ttlSecondsAfterFinished: ttlFor(interval),
+        pod: {
+          ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: runAsUser }),
+          ...(affinity ? { affinity } : {}),
+          ...(props.tolerations && props.tolerations.length > 0 ? { tolerations: props.tolerations.map((t) => ({ ...t })) } : {}),
+          ...pod,
         },
       });
 

@@ -41,6 +41,7 @@ import { ComponentError, EPHEMERAL_STORAGE_REQUEST, ephemeralStorageLimit, image
 import type { AlertRule } from './monitoring.js';
 import type { WorkloadResources } from './workload.js';
 import { restrictedJobPod } from '../kube/security.js';
+import { scheduledJob } from './cron-job.js';
 
 /** The label every PITR drill CronJob carries, valued with its cluster's name (policies/postgres-drill.ts). */
 export const PITR_DRILL_LABEL = 'stackbook.io/pitr-drill-for';
@@ -242,48 +243,38 @@ export class PostgresPitrDrill extends Construct {
       { name: 's3-credentials', mountPath: CREDENTIALS, readOnly: true },
       ...(props.endpointCa ? [{ name: 'endpoint-ca', mountPath: CA_DIR, readOnly: true }] : []),
     ];
-    this.cronJob = new k8s.KubeCronJob(this, 'CronJob', {
-      metadata: { name: n, namespace: props.namespace, labels },
-      spec: {
-        schedule,
-        timeZone: 'Etc/UTC',
-        concurrencyPolicy: 'Forbid',
-        startingDeadlineSeconds: 3600,
-        successfulJobsHistoryLimit: 1,
-        failedJobsHistoryLimit: 3,
-        suspend: false,
-        jobTemplate: {
-          metadata: { labels },
-          spec: {
-            // a failed drill is a finding, not a flake to retry: the alert reads the failed Job
-            backoffLimit: 0,
-            activeDeadlineSeconds: timeout + 3 * 3600,
-            ttlSecondsAfterFinished: 2 * props.interval,
-            template: {
-              metadata: { labels },
-              spec: {
-                // UID/GID 26 is `postgres` in the CNPG operand images (postgres-containers Dockerfile: usermod -u 26 postgres)
-                ...restrictedJobPod(C, n, { serviceAccountName: n, uid: 26 }),
-                containers: [
-                  {
-                    name: 'drill',
-                    image: props.image,
-                    imagePullPolicy: imagePullPolicy(props.image),
-                    command: ['/bin/sh', '-ec', PITR_DRILL_SCRIPT],
-                    env: Object.keys(env).sort().map((k) => literalEnv(k, env[k]!)),
-                    resources: {
-                      requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(EPHEMERAL_STORAGE_REQUEST) },
-                      limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(ephemeralStorageLimit(['64Mi', props.workSize])) },
-                    },
-                    securityContext: restrictedContainerSecurity(),
-                    volumeMounts: mounts,
-                  },
-                ],
-                volumes,
-              },
+    this.cronJob = scheduledJob(this, 'CronJob', {
+      name: n,
+      namespace: props.namespace,
+      labels,
+      schedule,
+      timeZone: 'Etc/UTC',
+      startingDeadlineSeconds: 3600,
+      successfulJobsHistoryLimit: 1,
+      failedJobsHistoryLimit: 3,
+      // a failed drill is a finding, not a flake to retry: the alert reads the failed Job
+      backoffLimit: 0,
+      activeDeadlineSeconds: timeout + 3 * 3600,
+      ttlSecondsAfterFinished: 2 * props.interval,
+      pod: {
+        // UID/GID 26 is `postgres` in the CNPG operand images (postgres-containers Dockerfile: usermod -u 26 postgres)
+        ...restrictedJobPod(C, n, { serviceAccountName: n, uid: 26 }),
+        containers: [
+          {
+            name: 'drill',
+            image: props.image,
+            imagePullPolicy: imagePullPolicy(props.image),
+            command: ['/bin/sh', '-ec', PITR_DRILL_SCRIPT],
+            env: Object.keys(env).sort().map((k) => literalEnv(k, env[k]!)),
+            resources: {
+              requests: { cpu: q(res.cpuRequest), memory: q(res.memoryRequest), 'ephemeral-storage': q(EPHEMERAL_STORAGE_REQUEST) },
+              limits: { cpu: q(res.cpuLimit), memory: q(res.memoryLimit), 'ephemeral-storage': q(ephemeralStorageLimit(['64Mi', props.workSize])) },
             },
+            securityContext: restrictedContainerSecurity(),
+            volumeMounts: mounts,
           },
-        },
+        ],
+        volumes,
       },
     });
     // no ingress; egress only to DNS and the object store

@@ -25,6 +25,7 @@ import { k8s } from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import { BACKUP_SECRETS_DIR, backupAlerts, BackupCronJob, credentialScript, scheduleInterval, shellCommand, type BackupTarget } from '../components/backup.js';
 import { ClickHouse, ExternalClickHouse, type ClickHouseConnection } from '../components/clickhouse.js';
+import { scheduledJob } from '../components/cron-job.js';
 import { consumerLagAlert, Kafka, KAFKA_PORTS } from '../components/kafka.js';
 import { checksum, selectorLabels, trace } from '../components/meta.js';
 import { ExternalMinio, Minio, type MinioConnection } from '../components/minio.js';
@@ -1002,32 +1003,19 @@ export class ClickHouseBackup extends Construct {
     const tmpWork = [{ volume: 'tmp', path: '/tmp' }, { volume: 'work', path: '/work' }];
     const cron = (cid: string, name: string, schedule: string, every: number, pod: Pick<k8s.PodSpec, 'initContainers' | 'containers' | 'volumes'>) => {
       const labels = { ...app(name), 'stackbook.io/backup': n };
-      return new k8s.KubeCronJob(this, cid, {
-        metadata: { name, namespace: props.namespace, labels },
-        spec: {
-          schedule,
-          timeZone: 'Etc/UTC',
-          concurrencyPolicy: 'Forbid',
-          startingDeadlineSeconds: 600,
-          successfulJobsHistoryLimit: 3,
-          failedJobsHistoryLimit: 3,
-          suspend: false,
-          jobTemplate: {
-            metadata: { labels },
-            spec: {
-              backoffLimit: 2,
-              activeDeadlineSeconds: 3600,
-              ttlSecondsAfterFinished: Math.max(86400, 2 * every),
-              template: {
-                metadata: { labels },
-                spec: {
-                  ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: 101 }),
-                  ...pod,
-                },
-              },
-            },
-          },
-        },
+      return scheduledJob(this, cid, {
+        name,
+        namespace: props.namespace,
+        labels,
+        schedule,
+        timeZone: 'Etc/UTC',
+        startingDeadlineSeconds: 600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        backoffLimit: 2,
+        activeDeadlineSeconds: 3600,
+        ttlSecondsAfterFinished: Math.max(86400, 2 * every),
+        pod: { ...restrictedJobPod(C, name, { serviceAccountName: saName, uid: 101 }), ...pod },
       });
     };
     const backupVolumes = podVolumeSizes([{ name: 'tmp', sizeLimit: '64Mi', medium: 'Memory' }, { name: 'work', sizeLimit: '64Mi' }], ['secrets-backup', 'secrets-prune']);

@@ -39,6 +39,7 @@ import { PrometheusRules, ServiceMonitor, type AlertRule } from '../components/m
 import { BackupCronJob, scheduleInterval } from '../components/backup.js';
 import { checksum, exception, imagePullPolicy, literalEnv, parseLabel, restrictedContainerSecurity, selectorLabels, trace } from '../components/meta.js';
 import { restrictedJobPod } from '../kube/security.js';
+import { scheduledJob } from '../components/cron-job.js';
 import { OUB_FACTORY_SECRET, OUB_GITHUB_SECRET, OUB_PRESETS, type OubSecretOrigin, type OubService } from '../stacks/oub-config.js';
 import type { BuildContext, SecretHandle, SecretRequirement, ServiceModule } from './types.js';
 import { ingressPeers } from './common.js';
@@ -783,26 +784,19 @@ export const oub: ServiceModule = {
     };
     const maintenanceCronJob = (id: string, name: string, schedule: string, p: JobPod, concerns: string[]) => {
       const labels = selectorLabels(name);
-      const cj = new k8s.KubeCronJob(chart, id, {
-        metadata: { name, namespace: ns, labels },
-        spec: {
-          schedule,
-          timeZone: 'Etc/UTC',
-          concurrencyPolicy: 'Forbid',
-          startingDeadlineSeconds: 600,
-          successfulJobsHistoryLimit: 3,
-          failedJobsHistoryLimit: 3,
-          suspend: false,
-          jobTemplate: {
-            metadata: { labels },
-            spec: {
-              backoffLimit: 2,
-              activeDeadlineSeconds: 1800,
-              ttlSecondsAfterFinished: 172800,
-              template: { metadata: { labels }, spec: podSpec(p) },
-            },
-          },
-        },
+      const cj = scheduledJob(chart, id, {
+        name,
+        namespace: ns,
+        labels,
+        schedule,
+        timeZone: 'Etc/UTC',
+        startingDeadlineSeconds: 600,
+        successfulJobsHistoryLimit: 3,
+        failedJobsHistoryLimit: 3,
+        backoffLimit: 2,
+        activeDeadlineSeconds: 1800,
+        ttlSecondsAfterFinished: 172800,
+        pod: podSpec(p),
       });
       trace(cj, 'X-1', ...concerns);
       podPolicy(name, ...concerns);
