@@ -21,7 +21,7 @@
 import { Construct } from 'constructs';
 import { ConfigMap } from './config-map.js';
 import { ComponentError } from './meta.js';
-import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
+import { PrometheusRules, ServiceMonitor, storeAlertRules, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, secretRenderInit, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
@@ -233,16 +233,7 @@ export class ClickHouse extends Construct {
       ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
       concerns: ['X-8', ...concerns],
     });
-    if (props.runbookUrl !== undefined) {
-      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
-      this.rules = new PrometheusRules(this, 'Rules', {
-        name,
-        namespace: props.namespace,
-        rules: clickhouseAlerts(name, props.namespace, props.runbookUrl, concerns),
-        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
-        concerns: ['X-8', ...concerns],
-      });
-    }
+    this.rules = storeAlertRules(this, C, { ...props, name, concerns }, (runbookUrl) => clickhouseAlerts(name, props.namespace, runbookUrl, concerns));
   }
 
   connection(): ClickHouseConnection {

@@ -19,7 +19,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
-import { PrometheusRules, type AlertRule } from './monitoring.js';
+import { PrometheusRules, storeAlertRules, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
@@ -171,17 +171,8 @@ export class MongoDb extends Construct {
       },
       C,
     );
-    if (props.runbookUrl !== undefined) {
-      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
-      const concerns = props.concerns ?? [];
-      this.rules = new PrometheusRules(this, 'Rules', {
-        name,
-        namespace: props.namespace,
-        rules: mongoDbAlerts(name, props.namespace, props.runbookUrl, concerns),
-        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
-        concerns: ['X-8', ...concerns],
-      });
-    }
+    const concerns = props.concerns ?? [];
+    this.rules = storeAlertRules(this, C, { ...props, name, concerns }, (runbookUrl) => mongoDbAlerts(name, props.namespace, runbookUrl, concerns));
   }
 
   connection(): MongoConnection {

@@ -130,3 +130,26 @@ export class PrometheusRules extends Construct {
     trace(this.object, 'X-8', ...(props.concerns ?? []), ...props.rules.flatMap((r) => r.concerns ?? []));
   }
 }
+
+/**
+ * A data store's own alerts (ClickHouse, Qdrant, MongoDB): PrometheusRule `<name>` with the rules
+ * `alerts(runbookUrl)` returns, traced to X-8 and the store's concerns. Without `runbookUrl` a
+ * store ships no alerts (undefined); with one it must be an absolute URL (`component` names the
+ * store in the error).
+ */
+export function storeAlertRules(
+  scope: Construct,
+  component: string,
+  props: { readonly name: string; readonly namespace: string; readonly runbookUrl?: string; readonly prometheusSelector?: string; readonly concerns: readonly string[] },
+  alerts: (runbookUrl: string) => AlertRule[],
+): PrometheusRules | undefined {
+  if (props.runbookUrl === undefined) return undefined;
+  if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(component, props.name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
+  return new PrometheusRules(scope, 'Rules', {
+    name: props.name,
+    namespace: props.namespace,
+    rules: alerts(props.runbookUrl),
+    ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
+    concerns: ['X-8', ...props.concerns],
+  });
+}

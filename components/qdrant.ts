@@ -19,7 +19,7 @@
  */
 import { Construct } from 'constructs';
 import { ComponentError } from './meta.js';
-import { PrometheusRules, ServiceMonitor, type AlertRule } from './monitoring.js';
+import { PrometheusRules, ServiceMonitor, storeAlertRules, type AlertRule } from './monitoring.js';
 import { ExternalStore, StatefulStore, secretRenderInit, type ClientRef, type ExternalStoreProps, type Endpoint, type SecretKeyRef } from './stateful.js';
 import type { WorkloadResources } from './workload.js';
 import type { ImageRef } from '../kube/image.js';
@@ -189,16 +189,7 @@ export class Qdrant extends Construct {
       ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
       concerns: ['X-8', ...concerns],
     });
-    if (props.runbookUrl !== undefined) {
-      if (!/^https?:\/\/\S+$/.test(props.runbookUrl)) throw new ComponentError(C, name, 'runbookUrl', 'must be an absolute URL', props.runbookUrl);
-      this.rules = new PrometheusRules(this, 'Rules', {
-        name,
-        namespace: props.namespace,
-        rules: qdrantAlerts(name, props.namespace, props.runbookUrl, concerns),
-        ...(props.prometheusSelector ? { prometheusSelector: props.prometheusSelector } : {}),
-        concerns: ['X-8', ...concerns],
-      });
-    }
+    this.rules = storeAlertRules(this, C, { ...props, name, concerns }, (runbookUrl) => qdrantAlerts(name, props.namespace, runbookUrl, concerns));
   }
 
   connection(): QdrantConnection {
