@@ -417,24 +417,19 @@ export const aion: ServiceModule = {
     // -------------------------------------------------------------------------- scaling (AION-16)
     // The app exposes no metric (services/aion.contract.ts missingMetrics): the runbook's latency
     // and queue-depth triggers fall back to KEDA's CPU scaler, one ScaledObject per workload.
-    const ga = cfg.gateway.autoscaling;
-    new ScaledObject(chart, 'GatewayScaling', {
-      target: { name: gateway.name, namespace: ns, selector: gateway.selector },
-      minReplicas: ga.minReplicas,
-      maxReplicas: ga.maxReplicas,
-      triggers: [cpuTrigger(ga.cpuUtilization)],
-      contract: 'aion',
-      concerns: ['AION-16'],
-    });
-    const ca = cfg.controlPlane.autoscaling;
-    new ScaledObject(chart, 'ControlPlaneScaling', {
-      target: { name: control.name, namespace: ns, selector: control.selector },
-      minReplicas: ca.minReplicas,
-      maxReplicas: ca.maxReplicas,
-      triggers: [cpuTrigger(ca.cpuUtilization)],
-      contract: 'aion',
-      concerns: ['AION-16'],
-    });
+    for (const [id, workload, scaling] of [
+      ['GatewayScaling', gateway, cfg.gateway.autoscaling],
+      ['ControlPlaneScaling', control, cfg.controlPlane.autoscaling],
+    ] as const) {
+      new ScaledObject(chart, id, {
+        target: { name: workload.name, namespace: ns, selector: workload.selector },
+        minReplicas: scaling.minReplicas,
+        maxReplicas: scaling.maxReplicas,
+        triggers: [cpuTrigger(scaling.cpuUtilization)],
+        contract: 'aion',
+        concerns: ['AION-16'],
+      });
+    }
 
     // -------------------------------------------------------------------- network (AION-3, X-3)
     const toModules: Rule = { peers: [{ pods: moduleSelector }], ports: [{ port: PORTS.module }] };
