@@ -8,7 +8,7 @@
  *
  * and set `injected.objects` in a test (cleared by `afterEach` in the test file).
  */
-import type { Manifest } from '../synth/render.js';
+import type { Manifest, Rendered } from '../synth/render.js';
 
 type RenderModule = typeof import('../synth/render.js');
 
@@ -25,3 +25,31 @@ export async function renderInjecting(importOriginal: () => Promise<unknown>): P
     },
   };
 }
+
+/**
+ * A `render` that renders each distinct stack once per test file (keyed by the stack's JSON) and
+ * hands every caller its own deep copy: for files that run the CLI in process many times over the
+ * same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn). `render` is
+ * a function of the stack and the service list; a call with its own service list is not cached.
+ */
+export async function renderOncePerStack(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
+  const real = (await importOriginal()) as RenderModule;
+  const cache = new Map<string, Omit<Rendered, 'stack'>>();
+  return {
+    ...real,
+    render: (...args: Parameters<RenderModule['render']>) => {
+      if (args.length > 1) return real.render(...args);
+      const [stack] = args;
+      const key = JSON.stringify(stack);
+      let hit = cache.get(key);
+      if (!hit) {
+        const { stack: _, ...rest } = real.render(stack);
+        cache.set(key, (hit = rest));
+        renderCalls.real++;
+      } else renderCalls.cached++;
+      return { stack, ...structuredClone(hit) };
+    },
+  };
+}
+/** How many renders `renderOncePerStack` ran and how many it answered from its cache. */
+export const renderCalls = { real: 0, cached: 0 };
