@@ -29,7 +29,7 @@ export async function renderInjecting(importOriginal: () => Promise<unknown>): P
 /**
  * A `render` that renders each distinct stack once per test file (keyed by the stack's JSON) and
  * hands every caller its own deep copy: for files that run the CLI in process many times over the
- * same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn). `render` is
+ * same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn; cli.test.ts). `render` is
  * a function of the stack and the service list; a call with its own service list is not cached.
  */
 export async function renderOncePerStack(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
