@@ -12,14 +12,19 @@ const INCLUDE = 'test/**/*.test.ts';
  * common is pure: the rendered real stacks (test/helpers.ts `renderEnv`, deep-frozen) and the
  * validators' caches in test/schema.ts. A file stays isolated when it does any of:
  *  - replace modules or globals (`vi.mock`, `vi.doMock`, `vi.stubGlobal`, `vi.stubEnv`, fake timers),
- *  - read or write `process.env`, or change directory,
+ *  - write `process.env` (assign, delete, Object.assign), or change directory; reading it (a seed, a
+ *    PATH handed to a child process) leaves nothing behind for the next file,
  *  - use the Pulumi runtime (its mocks and config are process-wide),
  *  - spy (`vi.spyOn`) without restoring the spy in the same file.
  * A new file is classified the same way; `// vitest: isolate` in a file forces isolation.
+ * (vitest 4.1.12: with `isolate: false` a worker is handed the next file of its project without
+ * restarting, dist/chunks/cli-api.*.js `schedule` ~l.3543, and its module graph is reset only when
+ * `config.isolate`, dist/chunks/base.*.js ~l.83.)
  */
 const NEEDS_ISOLATION = [
   /\bvi\.(mock|doMock|stubGlobal|stubEnv|useFakeTimers)\(/,
-  /\bprocess\.env\b/,
+  /\bprocess\.env(\.\w+|\[[^\]]+\])?\s*(=(?!=)|\+=|\?\?=|\|\|=|&&=)/,
+  /\bdelete\s+process\.env\b|\bObject\.assign\(\s*process\.env\b/,
   /\bprocess\.chdir\(/,
   /@pulumi\/pulumi|setMocks/,
   /\/\/ vitest: isolate\b/,

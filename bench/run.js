@@ -240,6 +240,8 @@ try {
       assertions: files.reduce((n, f) => n + f.assertions, 0),
       status: r.status,
       summary: (r.stdout.match(/\d+ passed, \d+ failed, \d+ skipped/) ?? ['?'])[0],
+      // the ten files that cost most CPU (a long file at the tail keeps one core busy alone)
+      topFiles: [...files].sort((a, b) => b.cpuMs - a.cpuMs).slice(0, 10).map((f) => ({ file: f.file, tests: f.tests, assertions: f.assertions, cpuS: Math.round(f.cpuMs / 100) / 10, wallS: Math.round(f.wallMs / 100) / 10 })),
     };
   }
 
@@ -253,7 +255,7 @@ try {
   const objectsPerSecond = Math.round(objects / (all.medianMs / 1000));
   const summary = `synth --all: ${objects} objects, ${objectsPerSecond} objects/s, peak RSS ${maxRssMiB} MiB, ${ratio}x the floor\n` +
     `diff --base HEAD: warm ${(diffWarm.medianMs / all.medianMs).toFixed(2)}x synth --all (target <= 1.5), cold ${(diffCold.medianMs / all.medianMs).toFixed(2)}x (target <= 3)`;
-  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${pulumiTable}${npmTest ? `npm test: ${npmTest.wallMs} ms wall, ${npmTest.cpuS} s CPU, load ${npmTest.loadAtStart} at start (${npmTest.summary}; ${npmTest.tests} tests ran, ${npmTest.assertions} expect calls; exit ${npmTest.status})\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(`${table}\n${summary}\n\nfleet (bench/fleet.js: N copies of OPE in one prod stack, render + serialise):\n${fleetTable}\n${pulumiTable}${npmTest ? `npm test: ${npmTest.wallMs} ms wall, ${npmTest.cpuS} s CPU, load ${npmTest.loadAtStart} at start (${npmTest.summary}; ${npmTest.tests} tests ran, ${npmTest.assertions} expect calls; exit ${npmTest.status})\n${npmTest.topFiles.map((f) => `  ${f.file.padEnd(44)} ${String(f.cpuS).padStart(6)} s CPU ${String(f.wallS).padStart(6)} s wall ${String(f.tests).padStart(4)} tests ${String(f.assertions).padStart(6)} expects`).join('\n')}\n` : ''}machine: ${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, node ${process.version}`);
   mkdirSync(join(root, 'dist'), { recursive: true });
   writeFileSync(
     join(root, 'dist', 'bench-results.json'),

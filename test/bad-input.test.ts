@@ -31,6 +31,9 @@ vi.mock('node:fs', async (importOriginal) => {
   return { ...real, writeFileSync, default: { ...real, writeFileSync } };
 });
 
+/** The CLI runs here many times over the same stacks: each distinct stack is rendered once (test/render-inject.ts). */
+vi.mock('../synth/render.js', async (orig) => (await import('./render-inject.js')).renderOncePerStack(orig));
+
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-bad-input-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));
 afterEach(() => {

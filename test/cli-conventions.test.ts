@@ -1,15 +1,17 @@
 /**
- * Issue 17, item 6: the CLI behaves as users expect. Every case runs the real command
- * (`bin/stackbook.js`, the built CLI) as a child process: per-command `--help`, `--version`,
- * `--out=dir` and `--out dir`, an unknown option, progress on a terminal only (a real pseudo-terminal
- * from util-linux `script`), and the short `synth --all` table.
+ * Issue 17, item 6: the CLI behaves as users expect. The real command (`bin/stackbook.js`, the
+ * built CLI) runs as a child process for each command's `--help`, `--version`, `--out=dir` and
+ * `--out dir`, an unknown option and an unknown command, progress on a terminal only (a real
+ * pseudo-terminal from util-linux `script`), and the short `synth --all` table; the other spellings
+ * of a page (`-h`, `help <command>`) and the other usage errors run the same `main` in process.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli/main.js';
 import { ENVS, ROOT } from './helpers.js';
 
 const BIN = join(ROOT, 'bin', 'stackbook.js');
@@ -20,6 +22,23 @@ const cli = (...args: string[]) => {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, COLUMNS: '200' } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 };
+
+/**
+ * The same command in process (cli/main.ts, what bin/stackbook.js runs): for the pages and errors
+ * of a command whose real child process is run by `cli` in this file too (each command's --help,
+ * an unknown command, synth --all), so that each child process proves something only it can.
+ */
+async function inProcess(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = { stdout: '', stderr: '' };
+  const capture = (stream: 'stdout' | 'stderr') => (chunk: string | Uint8Array) => ((out[stream] += String(chunk)), true);
+  vi.spyOn(process.stdout, 'write').mockImplementation(capture('stdout'));
+  vi.spyOn(process.stderr, 'write').mockImplementation(capture('stderr'));
+  try {
+    return { code: await main(args, ROOT), ...out };
+  } finally {
+    vi.restoreAllMocks();
+  }
+}
 
 /**
  * Every command with the flags the project's own invocations use (README, docs, .ci/run,
@@ -44,7 +63,7 @@ describe('stackbook --help, --version, <command> --help', () => {
     expect(r).toEqual({ code: 0, stdout: `stackbook ${pkg.version}\n`, stderr: '' });
   });
 
-  it('--help lists every command (and no help or usage line is wider than 160 characters)', () => {
+  it('--help lists every command (and no help or usage line is wider than 160 characters)', async () => {
     const r = cli('--help');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -52,11 +71,11 @@ describe('stackbook --help, --version, <command> --help', () => {
     expect(r.stdout).toMatch(/exit codes: 0 ok, 1 .*, 2 usage or configuration error/);
     for (const l of r.stdout.split('\n')) expect(l.length, l).toBeLessThanOrEqual(160);
     // `help` and no command at all are the same page
-    expect(cli('help').stdout).toBe(r.stdout);
-    expect(cli().stdout).toBe(r.stdout);
+    expect((await inProcess('help')).stdout).toBe(r.stdout);
+    expect((await inProcess()).stdout).toBe(r.stdout);
   });
 
-  it.each(Object.entries(COMPAT))('%s --help: usage, every option (with its defaults), examples, exit codes', (command, flags) => {
+  it.each(Object.entries(COMPAT))('%s --help: usage, every option (with its defaults), examples, exit codes', async (command, flags) => {
     const r = cli(command, '--help');
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
@@ -67,14 +86,14 @@ describe('stackbook --help, --version, <command> --help', () => {
     expect(r.stdout).toMatch(/^examples:\n  stackbook /m);
     expect(r.stdout).toMatch(/^exit codes:\n  0  ok\n(  [12]  .+\n)+$/m);
     // -h and `stackbook help <command>` are the same page
-    expect(cli(command, '-h').stdout).toBe(r.stdout);
-    expect(cli('help', command).stdout).toBe(r.stdout);
+    expect((await inProcess(command, '-h')).stdout).toBe(r.stdout);
+    expect((await inProcess('help', command)).stdout).toBe(r.stdout);
   });
 
-  it('the documented defaults are the ones the commands use (synth --out, coverage --catalog, diff --format)', () => {
-    expect(cli('synth', '--help').stdout).toMatch(/^  --out <dir> .*\(default: dist\)$/m);
-    expect(cli('coverage', '--help').stdout).toMatch(/^  --catalog <file> .*\(default: \.\.\/shared\/runbooks\/CONCERNS\.md\)$/m);
-    expect(cli('diff', '--help').stdout).toMatch(/^  --format text\|markdown\|json .*\(default: text\)$/m);
+  it('the documented defaults are the ones the commands use (synth --out, coverage --catalog, diff --format)', async () => {
+    expect((await inProcess('synth', '--help')).stdout).toMatch(/^  --out <dir> .*\(default: dist\)$/m);
+    expect((await inProcess('coverage', '--help')).stdout).toMatch(/^  --catalog <file> .*\(default: \.\.\/shared\/runbooks\/CONCERNS\.md\)$/m);
+    expect((await inProcess('diff', '--help')).stdout).toMatch(/^  --format text\|markdown\|json .*\(default: text\)$/m);
   });
 });
 
@@ -87,8 +106,9 @@ describe('usage errors: one line naming the problem, the command\'s usage, exit 
     [['synth', '--all', '--out'], '--out needs a value', 'synth'],
     [['synth', '--all=yes'], '--all takes no value', 'synth'],
     [['coverage', 'prod'], 'coverage takes no environment (got prod)', 'coverage'],
-  ])('%j', (argv, message, command) => {
-    const r = cli(...argv);
+  ].map(([argv, message, command], i) => [argv, message, command, i === 0] as const))('%j', async (argv, message, command, child) => {
+    // the first as a child process (exit status and streams as users see them), the rest in process
+    const r = child ? cli(...argv) : await inProcess(...argv);
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');

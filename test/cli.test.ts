@@ -13,10 +13,14 @@ import { bundleFiles, writeBundle } from '../bundle/bundle.js';
 import { PHASES } from '../synth/render.js';
 import { ENVS, renderEnv, ROOT, SHARED } from './helpers.js';
 
-/** X-13: lets one test make `render` produce a violating object, as a buggy component would. */
+/**
+ * X-13: lets one test make `render` produce a violating object, as a buggy component would. The
+ * CLI runs here many times over the same four stacks: each distinct stack is rendered once
+ * (test/render-inject.ts), every caller gets its own copy.
+ */
 const sabotage = vi.hoisted(() => ({ on: false }));
 vi.mock('../synth/render.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../synth/render.js')>();
+  const real = await (await import('./render-inject.js')).renderOncePerStack(importOriginal);
   return {
     ...real,
     render: (stack: Parameters<typeof real.render>[0]) => {

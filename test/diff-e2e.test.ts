@@ -22,6 +22,12 @@ let head = '';
 // the base cache (review/base.ts) of this test's repository, not the project's node_modules
 const CACHE = join(TMP, 'cache');
 process.env.STACKBOOK_DIFF_CACHE = CACHE;
+// The base's temp directories (os.tmpdir(), which reads TMPDIR at each call) in a directory of this
+// test's own: "nothing left behind" then sees only this test's diffs, not those of another process
+// on the machine (another checkout's diff or bench, whose stackbook-base-* dirs failed this test).
+const OWN_TMP = join(TMP, 'tmp');
+mkdirSync(OWN_TMP);
+process.env.TMPDIR = OWN_TMP;
 
 function git(args: readonly string[], opts: { env?: NodeJS.ProcessEnv; input?: string } = {}): string {
   return execFileSync('git', ['-c', 'user.name=stackbook test', '-c', 'user.email=test@stackbook.invalid', '-c', 'commit.gpgsign=false', ...args], {

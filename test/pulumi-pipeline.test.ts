@@ -14,19 +14,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../cli/main.js';
 import type { Manifest } from '../synth/render.js';
 import { ROOT } from './helpers.js';
+import { injected as inject } from './render-inject.js';
 
-/** Lets a test make `render` produce extra objects, as a new (buggy) component would. */
-const inject = vi.hoisted(() => ({ objects: [] as unknown[] }));
-vi.mock('../synth/render.js', async (importOriginal) => {
-  const real = await importOriginal<typeof import('../synth/render.js')>();
-  return {
-    ...real,
-    render: (...args: Parameters<typeof real.render>) => {
-      const r = real.render(...args);
-      return inject.objects.length === 0 ? r : { ...r, objects: [...r.objects, ...(structuredClone(inject.objects) as Manifest[])] };
-    },
-  };
-});
+/** `render` with objects a test injects, as a new (buggy) component would (test/render-inject.ts). */
+vi.mock('../synth/render.js', async (orig) => (await import('./render-inject.js')).renderInjecting(orig));
 
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-pipeline-'));
 afterAll(() => rmSync(TMP, { recursive: true, force: true }));

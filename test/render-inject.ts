@@ -1,0 +1,55 @@
+/**
+ * A `render` that appends extra objects, as a new (buggy) component would: for test files that
+ * check what the pipeline does with such objects (test/airgap.test.ts, test/pulumi-pipeline.test.ts).
+ * Use it as the factory of a module mock, importing this file inside the factory (vi.mock is
+ * hoisted above the file's imports; a dynamic import inside the factory is left in place):
+ *
+ *   vi.mock('../synth/render.js', async (orig) => (await import('./render-inject.js')).renderInjecting(orig));
+ *
+ * and set `injected.objects` in a test (cleared by `afterEach` in the test file).
+ */
+import type { Manifest, Rendered } from '../synth/render.js';
+
+type RenderModule = typeof import('../synth/render.js');
+
+/** Objects the next renders append (deep-copied per render, so a test can reuse them). */
+export const injected = { objects: [] as unknown[] };
+
+export async function renderInjecting(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
+  const real = (await importOriginal()) as RenderModule;
+  return {
+    ...real,
+    render: (...args: Parameters<RenderModule['render']>) => {
+      const r = real.render(...args);
+      return injected.objects.length === 0 ? r : { ...r, objects: [...r.objects, ...(structuredClone(injected.objects) as Manifest[])] };
+    },
+  };
+}
+
+/**
+ * A `render` that renders each distinct stack once per test file (keyed by the stack's JSON) and
+ * hands every caller its own deep copy: for files that run the CLI in process many times over the
+ * same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn; cli.test.ts). `render` is
+ * a function of the stack and the service list; a call with its own service list is not cached.
+ */
+export async function renderOncePerStack(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
+  const real = (await importOriginal()) as RenderModule;
+  const cache = new Map<string, Omit<Rendered, 'stack'>>();
+  return {
+    ...real,
+    render: (...args: Parameters<RenderModule['render']>) => {
+      if (args.length > 1) return real.render(...args);
+      const [stack] = args;
+      const key = JSON.stringify(stack);
+      let hit = cache.get(key);
+      if (!hit) {
+        const { stack: _, ...rest } = real.render(stack);
+        cache.set(key, (hit = rest));
+        renderCalls.real++;
+      } else renderCalls.cached++;
+      return { stack, ...structuredClone(hit) };
+    },
+  };
+}
+/** How many renders `renderOncePerStack` ran and how many it answered from its cache. */
+export const renderCalls = { real: 0, cached: 0 };
