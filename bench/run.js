@@ -76,7 +76,7 @@ function pulumiTableOf(pulumiBench, synthOf) {
     ...pulumiBench.bench.map((b) =>
       b.error
         ? `${b.stack.padEnd(8)} FAILED: ${b.error}`
-        : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(10)}  ${verdict(b.previewS, PULUMI_TARGETS.previewS).padEnd(6)} ${b.upS.toFixed(1).padStart(6)}   ${verdict(b.upS, PULUMI_TARGETS.upS).padEnd(6)}   ${b.times.preview.map((x) => x.toFixed(1)).join(' ')} | ${b.times.up.map((x) => x.toFixed(1)).join(' ')}`,
+        : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(10)}  ${verdict(b.previewS, PULUMI_TARGETS.previewS).padEnd(6)} ${b.upS.toFixed(1).padStart(6)}   ${verdict(b.upS, PULUMI_TARGETS.upS).padEnd(6)}   ${b.times.preview.map((x) => x.toFixed(1)).join(' ')} | ${b.times.up.map((x) => x.toFixed(1)).join(' ')}${b.times.previewCpu ? `; CPU s ${b.times.previewCpu.map((x) => x.toFixed(1)).join(' ')} | ${b.times.upCpu.map((x) => x.toFixed(1)).join(' ')}; load ${b.times.load.map((x) => x.toFixed(1)).join(' ')}` : ''}`,
     ),
     `load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (the figures are wall seconds; compare runs under the same load)`,
   ].join('\n') + '\n';

@@ -69,9 +69,23 @@ let ENV = { ...process.env };
  * Runs a command; resolves (never rejects) with its exit code, output and duration.
  * @returns {Promise<{ code: number, stdout: string, stderr: string, secs: number }>}
  */
+/**
+ * CPU seconds (user + sys) of every child this process has waited for (/proc/self/stat cutime +
+ * cstime, 10 ms ticks): the delta across a command run alone is that command and its descendants.
+ */
+function childCpuSecs() {
+  try {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+    return (Number(f[13]) + Number(f[14])) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 function run(cmd, args, { env = ENV, cwd = ROOT, input, timeoutSecs = 600, echo = false } = {}) {
   return new Promise((done) => {
     const t0 = now();
+    const cpu0 = childCpuSecs();
     let stdout = '';
     let stderr = '';
     const child = spawn(cmd, args, { env, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -94,7 +108,7 @@ function run(cmd, args, { env = ENV, cwd = ROOT, input, timeoutSecs = 600, echo 
     child.on('close', (code) => {
       clearTimeout(timer);
       children.delete(child);
-      done({ code: code ?? 128, stdout, stderr, secs: now() - t0 });
+      done({ code: code ?? 128, stdout, stderr, secs: now() - t0, cpuSecs: childCpuSecs() - cpu0 });
     });
     child.stdin.on('error', () => {});
     child.stdin.end(input ?? '');
@@ -838,7 +852,8 @@ async function benchStack(stack) {
   const phases = loadPhases(join(WORK, 'bundles', stack));
   const dataPlane = existsSync(join(dir, 'data-plane'));
   const env = pulumiEnv(up.kubeconfig, dataPlane ? Object.keys(SKIP_AWAIT_WITH_DATA_PLANE).join(',') : 'true');
-  const times = { preview: [], up: [] };
+  // cpu: seconds of the pulumi CLI, its plugins and the program (not the cluster's processes)
+  const times = { preview: [], up: [], previewCpu: [], upCpu: [], load: [] };
   try {
     await installPrerequisites(row, up.kubeconfig, phases.flatMap((p) => p.docs));
     const init = await pulumi(['stack', 'init', stack], env);
@@ -848,10 +863,13 @@ async function benchStack(stack) {
       const p = await pulumi(['preview', '--stack', stack], env);
       if (p.code !== 0) return { stack, error: `preview (exit ${p.code}): ${head(p.stdout + p.stderr, 10)}` };
       times.preview.push(p.secs);
+      times.previewCpu.push(p.cpuSecs);
       const u = await pulumi(['up', '--stack', stack, '--yes', '--skip-preview'], env);
       if (u.code !== 0) return { stack, error: `up (exit ${u.code}): ${head(u.stdout + u.stderr, 10)}` };
       times.up.push(u.secs);
-      log(`bench ${stack} run ${i + 1}/${BENCH_RUNS}: preview ${secs(p.secs)}, up ${secs(u.secs)} (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
+      times.upCpu.push(u.cpuSecs);
+      times.load.push(loadavg()[0]);
+      log(`bench ${stack} run ${i + 1}/${BENCH_RUNS}: preview ${secs(p.secs)} (${p.cpuSecs.toFixed(1)} CPU s), up ${secs(u.secs)} (${u.cpuSecs.toFixed(1)} CPU s) (load ${loadavg().map((x) => x.toFixed(1)).join(' ')})`);
       const d = await pulumi(['destroy', '--stack', stack, '--yes', '--skip-preview'], env);
       if (d.code !== 0) return { stack, error: `destroy (exit ${d.code}): ${head(d.stdout + d.stderr, 10)}` };
       if (i + 1 < BENCH_RUNS && dataPlane) {
