@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Benchmarks (not timed tests): medians over fresh processes.
-//   node bench/run.js [--runs N] [--tests] [--no-pulumi] [--only pulumi] [--stack <env>]...
+//   node bench/run.js [--runs N] [--tests] [--no-pulumi] [--only pulumi] [--stack <env>]... [--parallel N]
+//   --parallel N: each pulumi run also times `up --parallel N` beside the default (the target figure).
 //   --only pulumi: only `synth <env>` and the real-engine pulumi preview/up (one stack: 20 min at a
 //   load of 30 on 2 cores, estimated 5 min on a quiet machine); --stack limits the stacks.
 //   node bench/run.js --diff [--runs N]   (only synth --all vs diff --base HEAD cold and warm)
@@ -56,8 +57,12 @@ function bench(name, args) {
  * median of 3 per stack, on a test cluster with kwok Nodes), beside synth of the same stack, with a
  * pass/fail per target. Needs the tools/build.sh cache, else BLOCKED.
  */
+// --parallel N: each run also times `up --parallel N`, printed beside the default (the target figure).
+const parallelArg = process.argv.indexOf('--parallel');
+const PARALLEL = parallelArg > 0 ? process.argv[parallelArg + 1] : undefined;
 function pulumiBenchOf(envs) {
-  const r = spawnSync(process.execPath, [join(root, 'tools', 'test-cluster.mjs'), '--bench', ...envs], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  const env = PARALLEL ? { ...process.env, STACKBOOK_BENCH_PARALLEL: PARALLEL } : process.env;
+  const r = spawnSync(process.execPath, [join(root, 'tools', 'test-cluster.mjs'), '--bench', ...envs], { cwd: root, env, encoding: 'utf8', maxBuffer: 64 << 20 });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   try {
     return JSON.parse(line);
@@ -76,7 +81,7 @@ function pulumiTableOf(pulumiBench, synthOf) {
     ...pulumiBench.bench.map((b) =>
       b.error
         ? `${b.stack.padEnd(8)} FAILED: ${b.error}`
-        : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(10)}  ${verdict(b.previewS, PULUMI_TARGETS.previewS).padEnd(6)} ${b.upS.toFixed(1).padStart(6)}   ${verdict(b.upS, PULUMI_TARGETS.upS).padEnd(6)}   ${b.times.preview.map((x) => x.toFixed(1)).join(' ')} | ${b.times.up.map((x) => x.toFixed(1)).join(' ')}`,
+        : `${b.stack.padEnd(8)} ${String(synthOf(b.stack)).padStart(10)} ${b.previewS.toFixed(1).padStart(10)}  ${verdict(b.previewS, PULUMI_TARGETS.previewS).padEnd(6)} ${b.upS.toFixed(1).padStart(6)}   ${verdict(b.upS, PULUMI_TARGETS.upS).padEnd(6)}   ${b.times.preview.map((x) => x.toFixed(1)).join(' ')} | ${b.times.up.map((x) => x.toFixed(1)).join(' ')}${b.times.previewCpu ? `; CPU s ${b.times.previewCpu.map((x) => x.toFixed(1)).join(' ')} | ${b.times.upCpu.map((x) => x.toFixed(1)).join(' ')}; load ${b.times.load.map((x) => x.toFixed(1)).join(' ')}` : ''}${b.upParallelS !== undefined ? `\n         recommendation, not the target figure: up --parallel ${b.times.parallel} median ${b.upParallelS.toFixed(1)} s (runs ${b.times.upParallel.map((x) => x.toFixed(1)).join(' ')}; CPU s ${b.times.upParallelCpu.map((x) => x.toFixed(1)).join(' ')})` : ''}`,
     ),
     `load average at the end: ${loadavg().map((x) => x.toFixed(1)).join(' ')} (the figures are wall seconds; compare runs under the same load)`,
   ].join('\n') + '\n';

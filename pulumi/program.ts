@@ -298,6 +298,32 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
   };
 }
 
+/** The SDK's switch for promise-leak diagnostics, which print each promise's captured stack (@pulumi/pulumi 3.248 runtime/debuggable.js:30). */
+export const DEBUG_PROMISE_LEAKS_ENV = 'PULUMI_DEBUG_PROMISE_LEAKS';
+/** `Error.stackTraceLimit` while the program registers resources: the throwing frame only. */
+export const REGISTRATION_STACK_TRACE_LIMIT = 1;
+
+/**
+ * Lower `Error.stackTraceLimit` to `REGISTRATION_STACK_TRACE_LIMIT`; returns the function that
+ * restores the previous limit (a no-op if someone else changed it meanwhile).
+ *
+ * Why: the SDK's `debuggablePromise` (@pulumi/pulumi 3.248 runtime/debuggable.js:79) reads
+ * `new Error().stack` for every promise it creates, thousands per stack, and the language host
+ * registers source-map-support (cmd/run/index.js:30), which formats and source-maps every frame
+ * of each such stack on the spot: ~15 % of the program's CPU (docs/pulumi-speed.md). The stacks
+ * are only ever printed by the leak report behind `PULUMI_DEBUG_PROMISE_LEAKS`, left untouched
+ * when that is set. An error thrown while the limit is low keeps its message and the frame
+ * that threw it.
+ */
+export function shortStackTraces(env: Readonly<Record<string, string | undefined>> = process.env): () => void {
+  if (env[DEBUG_PROMISE_LEAKS_ENV]) return () => {};
+  const previous = Error.stackTraceLimit;
+  Error.stackTraceLimit = REGISTRATION_STACK_TRACE_LIMIT;
+  return () => {
+    if (Error.stackTraceLimit === REGISTRATION_STACK_TRACE_LIMIT) Error.stackTraceLimit = previous;
+  };
+}
+
 /**
  * A stack the pipeline refuses (blocking policy violation, air-gap problem): the same lines
  * `stackbook synth` prints, one per problem. The entry turns it into a RunError (no stack trace).
@@ -330,7 +356,17 @@ export function program(): Deployment {
     if (refused.length > 0) throw new RefusedStackError(refused);
     // advisory findings: as `synth` prints them (excepted ones are listed by `stackbook check`)
     for (const line of violationLines(checked, { withExcepted: false })) pulumi.log.warn(line);
-    return deployRendered(checked.rendered, loaded);
+    // Config, render and policy errors above keep full stacks; registration runs with short ones
+    // until every resource is registered (a failed registration ends the program anyway).
+    const restore = shortStackTraces();
+    try {
+      const deployment = deployRendered(checked.rendered, loaded);
+      deployment.settled().then(restore, restore);
+      return deployment;
+    } catch (e) {
+      restore();
+      throw e;
+    }
   } catch (e) {
     if (e instanceof ConfigError || e instanceof RefusedStackError) throw new pulumi.RunError(e.message);
     throw e;

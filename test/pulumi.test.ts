@@ -531,6 +531,51 @@ describe('program errors and preview', () => {
     expect(() => prog.program()).not.toThrow(/top-secret-tier/);
   });
 
+  it('registers with one-frame stack traces (the SDK captures one per promise) and restores the limit once every resource is registered', async () => {
+    await useStack('dev', true);
+    pulumi.runtime.setAllConfig(pulumiConfigOf('dev'), []);
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: unknown, cb: unknown): unknown };
+    const registering = monitor.registerResource.bind(monitor);
+    const limits: number[] = [];
+    monitor.registerResource = (req, cb) => {
+      limits.push(Error.stackTraceLimit);
+      return registering(req, cb);
+    };
+    const before = Error.stackTraceLimit;
+    expect(before).toBeGreaterThan(1);
+    const d = prog.program();
+    await d.settled();
+    expect(limits.length).toBe(registered.length);
+    expect(limits.length).toBeGreaterThan(100);
+    expect(new Set(limits)).toEqual(new Set([1]));
+    await new Promise((r) => setTimeout(r, 0));
+    expect(Error.stackTraceLimit).toBe(before);
+  });
+
+  it('short stack traces: an error keeps its message and the frame that threw it; PULUMI_DEBUG_PROMISE_LEAKS (its stacks are printed) keeps the limit', () => {
+    const before = Error.stackTraceLimit;
+    const restore = prog.shortStackTraces({});
+    let stack: string;
+    try {
+      const obj = JSON.parse('{}') as { spec: { replicas: number } };
+      stack = String(obj.spec.replicas);
+    } catch (e) {
+      stack = (e as Error).stack ?? '';
+    } finally {
+      restore();
+    }
+    const lines = stack.split('\n');
+    expect(lines[0]).toMatch(/^TypeError: Cannot read properties of undefined \(reading 'replicas'\)$/);
+    expect(lines.slice(1)).toHaveLength(1);
+    expect(lines[1]).toContain('pulumi.test.ts');
+    expect(Error.stackTraceLimit).toBe(before);
+
+    const untouched = prog.shortStackTraces({ PULUMI_DEBUG_PROMISE_LEAKS: 'true' });
+    expect(Error.stackTraceLimit).toBe(before);
+    untouched();
+    expect(Error.stackTraceLimit).toBe(before);
+  });
+
   it('completes a preview (dry run) of a real stack', async () => {
     await useStack('airgap', true);
     pulumi.runtime.setAllConfig(pulumiConfigOf('airgap'), []);
