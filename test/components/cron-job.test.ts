@@ -3,6 +3,7 @@
 // Judged by the Kubernetes CronJob model (test/schema.ts), the policy engine's view of the pod
 // (its labels are what NetworkPolicies select; Pod Security "restricted"), and the spec fields.
 import { describe, expect, it } from 'vitest';
+import { k8s } from 'cdk8s-plus-27';
 import { scheduledJob, type ScheduledJobProps } from '../../components/cron-job.js';
 import { restrictedContainerSecurity, restrictedJobPod } from '../../kube/security.js';
 import { evaluate, podLabelsOf, podSpecOf, RULES, type Obj } from '../../policies/manifest-rules.js';
@@ -29,7 +30,10 @@ const props: ScheduledJobProps = {
         name: 'backup',
         image: 'registry.example.com/backup@sha256:' + 'b'.repeat(64),
         securityContext: restrictedContainerSecurity(),
-        resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
+        resources: {
+          requests: { cpu: k8s.Quantity.fromString('100m'), memory: k8s.Quantity.fromString('64Mi') },
+          limits: { cpu: k8s.Quantity.fromString('500m'), memory: k8s.Quantity.fromString('256Mi') },
+        },
       },
     ],
   },

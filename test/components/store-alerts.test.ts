@@ -9,7 +9,7 @@ import { storeAlertRules } from '../../components/monitoring.js';
 import { MongoDb } from '../../components/mongodb.js';
 import { Qdrant } from '../../components/qdrant.js';
 import { ComponentError } from '../../kube/errors.js';
-import { promtool, promtoolWorkspace, writeRuleFile, type RuleGroup } from '../promtool.js';
+import { promtool, promtoolWorkspace, writeRuleFile, type AlertingRule, type RuleGroup } from '../promtool.js';
 import { concernsOf, errorOf, newChart, objectsOf, type Json } from './util.js';
 
 const URL_OK = 'https://runbooks.example.com/runbooks/aion#stores';
@@ -72,7 +72,7 @@ describe.each(Object.keys(STORES))('%s alerts', (store) => {
     const groups = rules[0]!.spec.groups as RuleGroup[];
     const r = checkRules(store, groups);
     expect(r.code, r.output).toBe(0);
-    const alerts = groups.flatMap((g) => g.rules);
+    const alerts = groups.flatMap((g) => g.rules).filter((r): r is AlertingRule => 'alert' in r);
     expect(alerts.length).toBeGreaterThan(0);
     for (const a of alerts) expect(a.annotations?.runbook_url, a.alert).toMatch(/^https:\/\/runbooks\.example\.com\/runbooks\/aion/);
     expect(concernsOf(rules[0]!)).toContain('X-8');
