@@ -35,7 +35,7 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as yaml from 'js-yaml';
-import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions } from './lib/checkers.mjs';
+import { applyExceptions, kubeLinterFindings, kubeScoreFindings, parseExceptions, staleExceptions } from './lib/checkers.mjs';
 import { clusterDown as stopCluster, clusterUp as startCluster, installExitHandlers } from './lib/cluster.mjs';
 import { compareObject, objectKey } from './lib/drift.mjs';
 import { classifyApplyWarnings, controlCases, namespacePolicies, policyProblems } from './lib/pod-security.mjs';
@@ -1067,10 +1067,9 @@ async function main() {
 
   // an exception that could have applied in this run and matched nothing is stale
   const linterRan = rows.some((r) => r.kubeLinter.status === 'ran');
-  exceptions.forEach((e, i) => {
-    const applies = (!e.stacks || e.stacks.some((s) => stacks.includes(s))) && (e.checker === 'kube-score' || linterRan);
-    if (applies && !used.has(i)) metaFailures.push(`stale exception in tools/checker-exceptions.yaml: ${e.checker} ${e.test} ${e.object} matched no finding`);
-  });
+  for (const e of staleExceptions(exceptions, used, stacks, { linterRan })) {
+    metaFailures.push(`stale exception in tools/checker-exceptions.yaml: ${e.checker} ${e.test} ${e.object} matched no finding`);
+  }
 
   const version = async (cmd, args) => (await run(cmd, args, { timeoutSecs: 30 })).stdout.trim().split('\n')[0] ?? '?';
   const meta = {

@@ -130,3 +130,18 @@ export function applyExceptions(findings, exceptions, stack) {
   }
   return { open, excepted, used };
 }
+
+/**
+ * The exceptions a run leaves stale: those that could have applied in it (their `stacks`, default
+ * all, include a stack of the run; a kube-linter one only when kube-linter ran) and matched no finding.
+ * @param {CheckerException[]} exceptions
+ * @param {Set<number>} used indexes into `exceptions` that matched a finding in some stack of the run
+ * @param {string[]} stacks the stacks of the run
+ * @param {{ linterRan: boolean }} opts
+ * @returns {CheckerException[]}
+ */
+export function staleExceptions(exceptions, used, stacks, { linterRan }) {
+  return exceptions.filter(
+    (e, i) => (!e.stacks || e.stacks.some((s) => stacks.includes(s))) && (e.checker === 'kube-score' || linterRan) && !used.has(i),
+  );
+}
