@@ -592,7 +592,7 @@ run_step() {
 # fails does. The per-tier verdict goes to STACKBOOK_BUILD_TIERS (tier, RUN|NOT BUILT, reason).
 ci_builds() {
   local budget="$TOOLS_DIR/lib/build-budget.mjs" t g secs rc start
-  local reasons="${STACKBOOK_BUILD_REASONS:-$CACHE/ci-build-reasons.tsv}"
+  local reasons="${STACKBOOK_BUILD_REASONS:-$(mktemp)}"
   : >"$reasons"
   export STACKBOOK_BUILD_FAILED=""
   for t in $(node "$budget" order); do
