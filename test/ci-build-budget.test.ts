@@ -55,7 +55,27 @@ describe('planCi: one budget for every tier', () => {
   it('a target that failed this run is not planned again and its tier says so', () => {
     const p = planCi({ tiers, targets, cached: only('a'), left: 10000, failed: new Set(['b']) });
     expect(p.tiers.get('two')).toEqual({ runs: false, reason: 'b failed to build' });
-    expect(p.build).toEqual(['c']);
+    expect(p.build).toEqual([]);
+  });
+
+  it('a tier of less value is not built while one of more value is incomplete, else its run, reserved on every later run, would starve the big builds', () => {
+    // big: x1 300 + x2 300 + run 50 never fits 450 at once; small: y 10 + run 200
+    const t2 = { x1: { cold: 300, bins: () => [] }, x2: { cold: 300, bins: () => [] }, y: { cold: 10, bins: () => [] } };
+    const tiers2 = [
+      { tier: 'big', needs: ['x1', 'x2'], optional: [], run: 50 },
+      { tier: 'small', needs: ['y'], optional: [], run: 200 },
+    ];
+    const have = new Set<string>();
+    const runs: string[][] = [];
+    for (let i = 0; i < 3; i++) {
+      const p = planCi({ tiers: tiers2, targets: t2, cached: (t: string) => have.has(t), left: 450 });
+      runs.push(p.build);
+      if (i === 0) expect(p.skipped.get('y')).toBe('the big tier (of more value) is built first');
+      p.build.forEach((t: string) => have.add(t));
+    }
+    // run 1: x1 only; run 2: x2 completes big (300 + 50), small does not fit the 100 s left; run 3: y (10 + 200 of 400)
+    expect(runs).toEqual([['x1'], ['x2'], ['y']]);
+    expect(have).toEqual(new Set(['x1', 'x2', 'y']));
   });
 
   it('no deadline: everything', () => {
@@ -143,7 +163,8 @@ describe('tools/build.sh ci with a tiny budget on an empty scratch cache', () =>
     expect(r.status, r.stderr).toBe(0);
     const tiersOut = readFileSync(tiersFile, 'utf8').trim().split('\n').map((l) => l.split('\t'));
     expect(tiersOut.map((l) => [l[0], l[1]])).toEqual(CI_TIERS.map((t) => [t.tier, 'NOT BUILT']));
-    expect(tiersOut.find((l) => l[0] === 'backups')?.[2]).toMatch(/^s3: cold build ~\d+ s \+ the run of backups ~\d+ s it completes does not fit the 1?\d s left before the CI deadline$/);
+    expect(tiersOut.find((l) => l[0] === 'cluster')?.[2]).toMatch(/^apiserver: cold build ~\d+ s does not fit the 1?\d s left before the CI deadline \(also missing: kwok, pulumi, kube-provider, checkers\)$/);
+    expect(tiersOut.find((l) => l[0] === 'backups')?.[2]).toBe('s3: the cluster tier (of more value) is built first');
     expect(r.stderr).toMatch(/\[build\] kube-provider: BLOCKED — NOT BUILT: cold build ~\d+ s does not fit the \d+ s left/);
     expect(r.stderr).toMatch(/etcd\s+ok/);
     expect(r.stderr).toMatch(/supply-chain\s+ok/);

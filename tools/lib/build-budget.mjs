@@ -89,17 +89,20 @@ export const CI_TARGETS = {
 for (const { target, cold } of CONTROLLER_BUILDS) if (CI_TARGETS[target]) CI_TARGETS[target].cold = cold;
 
 /**
- * The tiers .ci/run runs after the builds, in order of value per cold minute. `needs`: every target
+ * The tiers .ci/run runs after the builds, in order of value: the cluster tier first (the real
+ * `pulumi up` of every stack, what issue 13 asks of CI; also the largest cold builds, which would
+ * never fit once the cheaper tiers' runs are reserved), then supply chain, backups, controllers
+ * (which runs with stand-ins and BLOCKED rows for what is missing). `needs`: every target
  * must be cached or the tier is not run; `optional`: built when they fit once the tier runs (the
  * controllers tier reports each missing controller BLOCKED itself). `run`: the tier's own run with
  * a warm cache, reserved before the deadline (docs/ci.md). Vault is not in CI's plan: no release
  * builds from the proxy's modules (tools/build.sh build_vault), the tier uses its stand-in.
  */
 export const CI_TIERS = [
-  { tier: 'backups', needs: ['s3'], optional: [], run: 900 },
-  { tier: 'supply-chain', needs: ['apiserver', 'etcd', 'kwok', 'supply-chain', 'policy-controller'], optional: [], run: 240 },
   { tier: 'cluster', needs: ['apiserver', 'etcd', 'kwok', 'pulumi', 'kube-provider', 'checkers'], optional: [], run: 900 },
-  { tier: 'controllers', needs: ['apiserver', 'etcd', 'kwok'], optional: ['prometheus-operator', 'pebble', 'cert-manager', 'prometheus', 'external-secrets', 'keda'], run: 1500 },
+  { tier: 'supply-chain', needs: ['apiserver', 'etcd', 'kwok', 'supply-chain', 'policy-controller'], optional: [], run: 240 },
+  { tier: 'backups', needs: ['s3'], optional: [], run: 600 },
+  { tier: 'controllers', needs: ['apiserver', 'etcd', 'kwok', 'prometheus-operator', 'pebble'], optional: ['cert-manager', 'prometheus', 'external-secrets', 'keda'], run: 600 },
 ];
 
 /**
@@ -108,8 +111,10 @@ export const CI_TIERS = [
  * 1. tiers whose needs are all cached run: their run time is reserved first;
  * 2. in order of value, a tier whose missing needs (cold builds) plus its run fit what is left is
  *    built and run, then its optional targets that fit;
- * 3. what is still left goes to the missing needs of the tiers that did not fit, in the same order
- *    (so the next run, on a warmer cache, gets further), each only if its cold build fits.
+ * 3. the first tier that does not fit gets what is left for its missing needs, each only if its
+ *    cold build fits (so the next run, on a warmer cache, gets further); nothing of lower value is
+ *    built in this run (else the cheaper tiers, once cached, reserve their runs every time and the
+ *    expensive tier's builds never fit: docs/ci.md).
  * Returns the targets to build in order, every skipped target with its reason, and per tier
  * whether it runs (else the reason), plus the seconds left unplanned.
  */
@@ -130,43 +135,50 @@ export function planCi({ tiers = CI_TIERS, targets = CI_TARGETS, cached, left, f
     skipped.delete(target);
     left -= targets[target].cold;
   };
+  const skip = (n, reason) => {
+    if (!skipped.has(n)) skipped.set(n, reason);
+  };
+  let blockedBy; // the first tier, in order of value, that does not fit: nothing of lower value is built
   for (const t of tiers) {
     if (!tierPlan.has(t.tier)) {
       const missing = t.needs.filter((n) => !have(n));
       const bad = missing.filter((n) => failed.has(n));
       const cold = missing.reduce((s, n) => s + targets[n].cold, 0);
       if (bad.length) tierPlan.set(t.tier, { runs: false, reason: `${bad.join(', ')} failed to build` });
-      else if (cold + t.run <= left) {
+      else if (!blockedBy && cold + t.run <= left) {
         missing.forEach(take);
         left -= t.run;
         tierPlan.set(t.tier, { runs: true });
+      } else if (blockedBy) {
+        tierPlan.set(t.tier, { runs: false, reason: `the ${blockedBy} tier (of more value) is built first` });
+        for (const n of missing) skip(n, `the ${blockedBy} tier (of more value) is built first`);
+        continue;
       } else {
         tierPlan.set(t.tier, {
           runs: false,
           reason: `cold build ~${cold} s (${missing.map((n) => `${n} ${targets[n].cold} s`).join(', ')}) + its run ~${t.run} s do not fit the ${fmt(left)} left before the CI deadline`,
         });
+        blockedBy = t.tier;
+        // what is left goes to its builds (the next run, on this cache, gets further); a build that
+        // would complete a tier makes that tier run too (.ci/run runs every tier whose tools exist)
+        for (const n of missing) {
+          if (have(n) || failed.has(n)) continue;
+          const completes = tiers.filter((x) => !tierPlan.get(x.tier)?.runs && x.needs.includes(n) && x.needs.every((m) => m === n || have(m)));
+          const run = completes.reduce((s, x) => s + x.run, 0);
+          if (targets[n].cold + run <= left) {
+            take(n);
+            left -= run;
+            for (const x of completes) tierPlan.set(x.tier, { runs: true });
+          } else skip(n, `cold build ~${targets[n].cold} s${run ? ` + the run of ${completes.map((x) => x.tier).join(', ')} ~${run} s it completes` : ''} does not fit the ${fmt(left)} left before the CI deadline`);
+        }
         continue;
       }
     }
     if (!tierPlan.get(t.tier).runs) continue;
     for (const o of t.optional) {
       if (have(o) || failed.has(o)) continue;
-      if (targets[o].cold <= left) take(o);
-      else skipped.set(o, `cold build ~${targets[o].cold} s does not fit the ${fmt(left)} left before the CI deadline`);
-    }
-  }
-  for (const t of tiers) {
-    if (tierPlan.get(t.tier).runs) continue;
-    for (const n of t.needs) {
-      if (have(n) || failed.has(n) || skipped.has(n)) continue;
-      // a build that completes a tier makes it run (.ci/run runs every tier whose tools exist)
-      const completes = tiers.filter((x) => !tierPlan.get(x.tier).runs && x.needs.includes(n) && x.needs.every((m) => m === n || have(m)));
-      const run = completes.reduce((s, x) => s + x.run, 0);
-      if (targets[n].cold + run <= left) {
-        take(n);
-        left -= run;
-        for (const x of completes) tierPlan.set(x.tier, { runs: true });
-      } else skipped.set(n, `cold build ~${targets[n].cold} s${run ? ` + the run of ${completes.map((x) => x.tier).join(', ')} ~${run} s it completes` : ''} does not fit the ${fmt(left)} left before the CI deadline`);
+      if (!blockedBy && targets[o].cold <= left) take(o);
+      else skip(o, blockedBy ? `the ${blockedBy} tier (of more value) is built first` : `cold build ~${targets[o].cold} s does not fit the ${fmt(left)} left before the CI deadline`);
     }
   }
   return { build, skipped, tiers: tierPlan, left };
