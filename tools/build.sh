@@ -4,8 +4,9 @@
 # Go modules into a cache outside the repo, keyed by version:
 #   ${STACKBOOK_TOOLS_CACHE:-$HOME/.cache/stackbook-tools}/<tool>-<version>/bin/...
 # Only missing binaries are built; throwaway Go modules live under <cache>/src (never the repo).
-# Usage: tools/build.sh [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>|prometheus]...
-#   (default: all; supply-chain, policy-controller, s3 and the controllers only when named)
+# Usage: tools/build.sh [all|ci|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>|prometheus]...
+#   (default: all; supply-chain, policy-controller, s3 and the controllers only when named;
+#   ci: what every tier of .ci/run needs, within STACKBOOK_CI_DEADLINE, see ci_builds)
 # Works non-interactively (CI=true, no stdin).
 set -euo pipefail
 
@@ -582,6 +583,50 @@ run_step() {
   SUMMARY+=("$(printf '%-14s %-22s %5ss' "$name" "$what" "$took")")
 }
 
+# ci_builds: every tier's tools within one budget (.ci/run, docs/ci.md). Walks the targets in the
+# order tools/lib/build-budget.mjs plans them; before each build the plan is made again with the
+# clock and the cache as they are now, and the target is built only if it is still in the plan, each
+# in its own build.sh process under `timeout` (GNU timeout signals its whole process group, so the
+# go compilers it started stop too) until the time the builds may use. A skipped or stopped target
+# is recorded as NOT BUILT with its reason (STACKBOOK_BUILD_REASONS) and does not fail; a build that
+# fails does. The per-tier verdict goes to STACKBOOK_BUILD_TIERS (tier, RUN|NOT BUILT, reason).
+ci_builds() {
+  local budget="$TOOLS_DIR/lib/build-budget.mjs" t g secs rc start
+  local reasons="${STACKBOOK_BUILD_REASONS:-$(mktemp)}"
+  : >"$reasons"
+  export STACKBOOK_BUILD_FAILED=""
+  for t in $(node "$budget" order); do
+    g="$(node "$budget" gate "$t")"
+    start=$SECONDS
+    case "$g" in
+      cached) set +e; bash "$0" "$t"; rc=$?; set -e ;;
+      build\ *)
+        secs="${g#build }"
+        log "$t: building (cold estimate in tools/lib/build-budget.mjs; the builds may use ${secs:-?} s more)"
+        set +e
+        if [[ "$secs" == 0 ]]; then bash "$0" "$t"; else timeout -k 30 "$secs" bash "$0" "$t"; fi
+        rc=$?; set -e ;;
+      skip\ *)
+        log "$t: BLOCKED — NOT BUILT: ${g#skip }"
+        printf '%s\t%s\n' "$t" "${g#skip }" >>"$reasons"
+        SUMMARY+=("$(printf '%-14s %-22s %5ss' "$t" "NOT BUILT" 0)"); continue ;;
+      *) log "$t: build-budget.mjs answered '$g'"; FAILED=1; continue ;;
+    esac
+    local what=ok
+    case "$rc" in
+      0) ;;
+      3) what=UNAVAILABLE; UNAVAILABLE=1 ;;
+      124|137) what="NOT BUILT"
+         printf '%s\t%s\n' "$t" "build stopped at the CI deadline after $((SECONDS - start)) s" >>"$reasons" ;;
+      *) what="FAILED (exit $rc)"; FAILED=1; STACKBOOK_BUILD_FAILED+=" $t"
+         printf '%s\t%s\n' "$t" "build failed (exit $rc)" >>"$reasons" ;;
+    esac
+    SUMMARY+=("$(printf '%-14s %-22s %5ss' "$t" "$what" "$((SECONDS - start))")")
+  done
+  log "tiers (tools/lib/build-budget.mjs CI_TIERS):"
+  node "$budget" report "$reasons" | tee "${STACKBOOK_BUILD_TIERS:-/dev/null}" | sed 's/^/[build]   /' >&2
+}
+
 main() {
   local targets=("$@") t
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
@@ -590,6 +635,7 @@ main() {
       all) run_step apiserver build_apiserver; run_step etcd build_etcd; run_step pulumi build_pulumi
            run_step kube-provider build_kube_provider; run_step kwok build_kwok
            run_step checkers build_checkers ;;
+      ci) ci_builds ;;
       supply-chain) run_step supply-chain build_supply_chain ;;
       policy-controller) run_step policy-controller build_policy_controller ;;
       apiserver) run_step apiserver build_apiserver ;;
@@ -611,7 +657,7 @@ main() {
       cert-manager) run_step cert-manager build_cert_manager ;;
       pebble) run_step pebble build_pebble ;;
       prometheus) run_step prometheus build_prometheus ;;
-      *) echo "usage: $0 [all|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>]..." >&2; exit 2 ;;
+      *) echo "usage: $0 [all|ci|apiserver|etcd|pulumi|kube-provider|kwok|checkers|supply-chain|policy-controller|s3|controllers|<controller>]..." >&2; exit 2 ;;
     esac
   done
   log "summary (cache: $CACHE):"
