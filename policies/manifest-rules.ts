@@ -395,6 +395,41 @@ const traceFormat: Rule = {
   },
 };
 
+/** Kinds whose pod template a Service's selector can reach (CronJob: through its Job template). */
+const POD_TEMPLATE_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet', 'ReplicaSet', 'Job', 'CronJob']);
+
+/**
+ * Every Service with a selector selects the pods of some workload in its namespace. The Pulumi
+ * program does not wait for a Service's Endpoints (pulumi/program.ts `serviceReadiness`: Services
+ * are created before the workloads, so the provider's own wait only ever saw an empty Endpoints
+ * object and could not catch a selector that matches nothing); this rule catches it for every stack
+ * and output, before anything is applied.
+ */
+const serviceSelectsPods: Rule = {
+  id: 'service-selects-pods',
+  description: 'A Service with a selector selects the pod template of some workload in its namespace.',
+  enforcement: 'mandatory',
+  check(objects) {
+    const out: ReturnType<Rule['check']> = [];
+    const templates: Array<{ namespace?: string; labels: Record<string, string> }> = [];
+    for (const o of objects) {
+      if (!POD_TEMPLATE_KINDS.has(o.kind)) continue;
+      const spec = o.spec as AnyRec | undefined;
+      const t = o.kind === 'CronJob' ? spec?.jobTemplate?.spec?.template : spec?.template;
+      templates.push({ namespace: o.metadata.namespace, labels: t?.metadata?.labels ?? {} });
+    }
+    for (const o of objects) {
+      if (o.kind !== 'Service') continue;
+      const selector: Record<string, string> | undefined = (o.spec as AnyRec | undefined)?.selector;
+      if (!selector || Object.keys(selector).length === 0) continue;
+      if (!templates.some((t) => t.namespace === o.metadata.namespace && selects({ matchLabels: selector }, t.labels))) {
+        out.push({ object: o, message: `selector ${JSON.stringify(selector)} matches no workload's pods in namespace ${o.metadata.namespace}`, fix: "use the labels of the workload's pod template" });
+      }
+    }
+    return out;
+  },
+};
+
 export const RULES: readonly Rule[] = [
   podSecurity,
   probes,
@@ -408,6 +443,7 @@ export const RULES: readonly Rule[] = [
   hpaPdb,
   singleAutoscaler,
   traceFormat,
+  serviceSelectsPods,
   ...PRODUCTION_RULES,
   postgresPitrDrill,
   appContractRule(CONTRACTS),

@@ -74,6 +74,15 @@ const BREAKERS: Record<string, { env: string; why: string; breakIt: (objects: J[
       o.splice(indexOf(o, 'NetworkPolicy', 'allow-dns'), 1);
     },
   },
+  'service-selects-pods': {
+    env: 'prod',
+    why: 'a Service selector with a typo in a label value selects no pods',
+    breakIt: (o) => {
+      const svc = o.find((x) => x.kind === 'Service' && x.spec?.selector && x.spec.clusterIP !== 'None')!;
+      const [k] = Object.keys(svc.spec.selector);
+      svc.spec.selector[k!] = `${svc.spec.selector[k!]}-typo`;
+    },
+  },
   'network-policy-peers': {
     env: 'prod',
     why: 'namespace-only peer beside a pod-only peer (OR instead of AND)',

@@ -115,6 +115,16 @@ const idOf = (m: { apiVersion: string; kind: string; metadata: { namespace?: str
 const k8sObjects = () => registered.filter((r) => r.custom && r.type.startsWith('kubernetes:'));
 const SECRET_TYPE = 'kubernetes:core/v1:Secret';
 /** A Secret the program creates itself (render never emits a Secret: values never enter the bundle). */
+/**
+ * The one difference the program makes to a rendered object, written out here rather than taken
+ * from pulumi/program.ts: a ClusterIP Service with a selector waits for its cluster IP
+ * (`pulumi.com/waitFor`, docs/pulumi-speed.md) instead of the provider's Endpoints wait.
+ */
+function pulumiOnlyReadiness(m: Manifest): Manifest {
+  const spec = (m as { spec?: { selector?: Record<string, string>; clusterIP?: string; type?: string } }).spec;
+  if (m.kind !== 'Service' || !spec?.selector || Object.keys(spec.selector).length === 0 || spec.clusterIP === 'None' || (spec.type ?? 'ClusterIP') !== 'ClusterIP') return m;
+  return { ...m, metadata: { ...m.metadata, annotations: { ...m.metadata.annotations, 'pulumi.com/waitFor': 'jsonpath={.spec.clusterIP}' } } };
+}
 const isOwnedSecret = (r: Registered) => r.type === SECRET_TYPE && r.inputs.metadata?.annotations?.['stackbook.io/secret-source'] === 'pulumi';
 /** The registered Kubernetes object `namespace/name` of a kind. */
 const k8sObject = (kind: string, namespace: string | undefined, name: string): Registered => {
@@ -182,8 +192,10 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
       const r = actual.get(id)!;
       expect(r, id).toBeDefined();
       expect(r.type, id).toBe(typeToken(m));
-      expect(r.inputs, id).toEqual(plainJson(m));
+      expect(r.inputs, id).toEqual(plainJson(pulumiOnlyReadiness(m)));
     }
+    // every stack has ClusterIP Services with selectors: the readiness difference above is exercised
+    expect(k8sObjects().filter((r) => (r.inputs as Manifest).metadata.annotations?.['pulumi.com/waitFor'] === 'jsonpath={.spec.clusterIP}').length).toBeGreaterThan(0);
     // Each Pulumi-owned Secret: the requirement's name, namespace and keys, marked as Pulumi's, no stringData.
     const secrets = k8sObjects().filter(isOwnedSecret);
     expect(secrets).toHaveLength(owned.length);
@@ -485,7 +497,7 @@ describe('a stack with vault, pulumi and existing Secrets and rotated consumers:
     for (const m of fixture.objects) {
       const r = actual.get(idOf(m))!;
       expect(r.type, idOf(m)).toBe(typeToken(m));
-      expect(r.inputs, idOf(m)).toEqual(plainJson(m));
+      expect(r.inputs, idOf(m)).toEqual(plainJson(pulumiOnlyReadiness(m)));
     }
   });
 
