@@ -65,6 +65,12 @@ export const CONTROLLER_BUILDS = [
  * policy-controller, s3 and the controllers: earlier (loaded, partly warm) or estimated figures. A figure too low cannot make CI overrun: every build is stopped at the time the
  * builds may use; it only wastes that build. Too high only skips a build that would have fitted.
  */
+/** A controller's cold figure: CONTROLLER_BUILDS is its one source (the controllers tier reads it too). */
+const controllerCold = (target) => {
+  const b = CONTROLLER_BUILDS.find((x) => x.target === target);
+  if (!b) throw new Error(`no cold figure for ${target} in CONTROLLER_BUILDS`);
+  return b.cold;
+};
 export const CI_TARGETS = {
   // measured 2026-12-07 on empty scratch caches at nice 19, load 3-16: 1297 s wall, 605 CPU s
   apiserver: { cold: 360, bins: (v) => ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map((b) => `kubernetes-${v.KUBERNETES_VERSION}/bin/${b}`) },
@@ -81,15 +87,14 @@ export const CI_TARGETS = {
   'supply-chain': { cold: 160, bins: (v) => [`cosign-${v.COSIGN_VERSION}/bin/cosign`, `ggcr-${v.GGCR_VERSION}/bin/crane`, `ggcr-${v.GGCR_VERSION}/bin/registry`] },
   'policy-controller': { cold: 900, bins: (v) => [`policy-controller-${v.POLICY_CONTROLLER_VERSION}/bin/policy-controller-webhook`, `policy-controller-${v.POLICY_CONTROLLER_VERSION}/bin/policy-tester`] },
   s3: { cold: 900, bins: (v) => [`versitygw-${v.VERSITYGW_VERSION}/bin/versitygw`, `mc-${v.MC_MODULE_VERSION}/bin/mc`] },
-  'prometheus-operator': { cold: 533, bins: (v) => [`prometheus-operator-${v.PROMETHEUS_OPERATOR_VERSION}/bin/operator`] },
-  pebble: { cold: 32, bins: (v) => [`pebble-${v.PEBBLE_VERSION}/bin/pebble`] },
+  'prometheus-operator': { cold: controllerCold('prometheus-operator'), bins: (v) => [`prometheus-operator-${v.PROMETHEUS_OPERATOR_VERSION}/bin/operator`] },
+  pebble: { cold: controllerCold('pebble'), bins: (v) => [`pebble-${v.PEBBLE_VERSION}/bin/pebble`] },
   // the fallback release: the pinned one's cmd/controller module is not served (tools/build.sh)
-  'cert-manager': { cold: 715, bins: (v) => [`cert-manager-${v.CERT_MANAGER_FALLBACK_VERSION}/bin/controller`, `acmesolver-${v.CERT_MANAGER_FALLBACK_VERSION}/bin/acmesolver`] },
-  prometheus: { cold: 1985, bins: (v) => [`prometheus-${v.PROMETHEUS_VERSION}/bin/prometheus`, `prometheus-${v.PROMETHEUS_VERSION}/bin/promtool`] },
-  'external-secrets': { cold: 1191, bins: (v) => [`external-secrets-${v.EXTERNAL_SECRETS_VERSION}/bin/external-secrets`] },
-  keda: { cold: 1523, bins: (v) => [`keda-${v.KEDA_VERSION}/bin/operator`] },
+  'cert-manager': { cold: controllerCold('cert-manager'), bins: (v) => [`cert-manager-${v.CERT_MANAGER_FALLBACK_VERSION}/bin/controller`, `acmesolver-${v.CERT_MANAGER_FALLBACK_VERSION}/bin/acmesolver`] },
+  prometheus: { cold: controllerCold('prometheus'), bins: (v) => [`prometheus-${v.PROMETHEUS_VERSION}/bin/prometheus`, `prometheus-${v.PROMETHEUS_VERSION}/bin/promtool`] },
+  'external-secrets': { cold: controllerCold('external-secrets'), bins: (v) => [`external-secrets-${v.EXTERNAL_SECRETS_VERSION}/bin/external-secrets`] },
+  keda: { cold: controllerCold('keda'), bins: (v) => [`keda-${v.KEDA_VERSION}/bin/operator`] },
 };
-for (const { target, cold } of CONTROLLER_BUILDS) if (CI_TARGETS[target]) CI_TARGETS[target].cold = cold;
 
 /**
  * The tiers .ci/run runs after the builds, in order of value: the cluster tier first (the real
