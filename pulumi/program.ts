@@ -223,29 +223,39 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
   const children = new Promise<Record<string, pulumi.CustomResource>>((resolve) => {
     resolveChildren = resolve;
   });
+  const occupied = new Set(phaseByKey.values());
+  if (plans.length > 0) occupied.add(configIndex);
+  const keysByPhase = new Map<number, string[]>();
+  for (const [key, i] of phaseByKey) keysByPhase.set(i, [...(keysByPhase.get(i) ?? []), key]);
+  // The Pulumi-owned Secrets are created below, after the group: one promise each for their dependents.
   let resolveSecrets!: (rs: readonly pulumi.Resource[]) => void;
   const secretsReady = new Promise<readonly pulumi.Resource[]>((resolve) => {
     resolveSecrets = resolve;
   });
-  const occupied = new Set(phaseByKey.values());
-  if (plans.length > 0) occupied.add(configIndex);
-  const before = new Map<number, Promise<pulumi.Resource[]>>();
-  const dependenciesOf = (phase: number): Promise<pulumi.Resource[]> => {
+  const before = new Map<number, Array<Promise<pulumi.Resource>>>();
+  /**
+   * What an object of `phase` depends on: one promise per object of the nearest earlier occupied
+   * phase (and the Pulumi-owned Secrets, when that phase is config). An array of per-object promises
+   * rather than one promise of an array: the SDK wraps a promise-valued `dependsOn` into Outputs
+   * (@pulumi/pulumi 3.248 resource.js `merge` l.783, runtime/dependsOn.js l.37), and each Output
+   * walks its whole resolved value (output.js `containsUnknowns` l.598), here every resource of the
+   * phase with what hangs off it: prod walked ~900,000 objects for it, a third of the program's CPU.
+   * Array elements are awaited one by one (dependsOn.js l.25-33), with no Output; the engine gets the
+   * same dependency URNs.
+   */
+  const dependenciesOf = (phase: number): Array<Promise<pulumi.Resource>> => {
     let p = before.get(phase);
     if (!p) {
       const direct = directPhaseDependency(phase, occupied);
-      p = Promise.all([children, direct === configIndex ? secretsReady : Promise.resolve([])]).then(([byKey, secrets]) => {
-        const out: pulumi.Resource[] = [];
-        for (const [key, r] of Object.entries(byKey)) {
-          const i = phaseByKey.get(key);
-          if (i === undefined) throw new Error(`ConfigGroup child ${key} is not a rendered object`);
-          if (i === direct) out.push(r);
-        }
-        return [...out, ...secrets];
-      });
+      p = direct === undefined ? [] : (keysByPhase.get(direct) ?? []).map((key) => children.then((byKey) => {
+        const r = byKey[key];
+        if (!r) throw new Error(`rendered object ${key} is not a ConfigGroup child`);
+        return r;
+      }));
+      if (direct === configIndex) p.push(...plans.map((_, i) => secretsReady.then((rs) => rs[i]!)));
       before.set(phase, p);
     }
-    return p;
+    return [...p];
   };
 
   const group = new k8s.yaml.ConfigGroup('stackbook', {
@@ -268,7 +278,7 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
   const labels = commonLabels(rendered.stack);
   const passwords: random.RandomPassword[] = [];
   const secretData: Array<Record<string, pulumi.Output<string>>> = [];
-  const secrets = plans.map(({ requirement: req, keys }) => {
+  const owned = plans.map(({ requirement: req, keys }) => {
     const data: Record<string, pulumi.Output<string>> = {};
     secretData.push(data);
     for (const k of keys) {
@@ -312,16 +322,16 @@ export function deployRendered(rendered: Rendered, loaded: Pick<LoadedStack, 'fi
       { dependsOn: dependenciesOf(configIndex), additionalSecretOutputs: ['data', 'stringData'] },
     );
   });
-  resolveSecrets(secrets);
+  resolveSecrets(owned);
 
   return {
     outputs: outputsOf(rendered),
     group,
-    secrets,
+    secrets: owned,
     secretData,
     passwords,
     async settled() {
-      const all = [group, ...Object.values(await children), ...secrets, ...passwords];
+      const all = [group, ...Object.values(await children), ...owned, ...passwords];
       await Promise.all(all.map(urnRegistered));
     },
   };
