@@ -80,12 +80,19 @@ const VENV_STAGE = join(BASE, 'venv-stage');
 mkdirSync(VENV_STAGE);
 /**
  * Shell lines (in a private mount namespace) that make the venv readable by a pod's UID at its own
- * absolute path (its scripts' #! lines name it): /root is 0700, so the venv is bind-mounted aside,
- * a 0755 tmpfs covers /root, and the venv is mounted back at its path inside it.
+ * absolute path (its scripts' #! lines name it): /root is 0700, so the venv is bind-mounted aside
+ * (`stage`), a 0755 tmpfs covers /root, and the venv is mounted back at its path inside it
+ * (`restore`). A pod puts its own volumes between the two: one of them may cover the directory the
+ * tools cache is in (an emptyDir at /tmp, with STACKBOOK_TOOLS_CACHE under /tmp), so the venv is
+ * staged before they are mounted.
  */
+const venvStage = () => [`mount --bind '${BARMAN_VENV}' '${VENV_STAGE}'`];
 function venvLines() {
+  return [...venvStage(), ...venvRestore()];
+}
+function venvRestore() {
   const q = (x) => `'${x}'`;
-  return [`mount --bind ${q(BARMAN_VENV)} ${q(VENV_STAGE)}`, 'mount -t tmpfs -o mode=0755 tmpfs /root', `mkdir -p ${q(BARMAN_VENV)}`, `mount --bind ${q(VENV_STAGE)} ${q(BARMAN_VENV)}`,
+  return ['mount -t tmpfs -o mode=0755 tmpfs /root', `mkdir -p ${q(BARMAN_VENV)}`, `mount --bind ${q(VENV_STAGE)} ${q(BARMAN_VENV)}`,
     // botocore's own CA file, when the venv has one: trust the test CA as the system bundle does
     ...sh('/bin/sh', ['-c', `ls ${BARMAN_VENV}/lib/python3*/site-packages/botocore/cacert.pem ${BARMAN_VENV}/lib/python3*/site-packages/certifi/cacert.pem 2>/dev/null || true`]).stdout.trim().split('\n').filter(Boolean).map((f) => `mount --bind ${q(CA_BUNDLE)} ${q(f)}`)];
 }
@@ -452,13 +459,13 @@ function runPod(obj, ctx) {
     }
     const mounts = [...(c.volumeMounts ?? [])].sort((a, b) => a.mountPath.length - b.mountPath.length);
     const q = (s) => `'${String(s).replace(/'/g, `'\\''`)}'`;
-    const lines = ['set -e', `mount --bind ${q(hostsFile)} /etc/hosts`, `mount --bind ${q(passwdFile)} /etc/passwd`, `mount --bind ${q(groupFile)} /etc/group`, `mount --bind ${q(CA_BUNDLE)} /etc/ssl/certs/ca-certificates.crt`, ...AWS_CA_FILES.map((f) => `mount --bind ${q(CA_BUNDLE)} ${q(f)}`)];
+    const lines = ['set -e', ...(ctx.venv ? venvStage() : []), `mount --bind ${q(hostsFile)} /etc/hosts`, `mount --bind ${q(passwdFile)} /etc/passwd`, `mount --bind ${q(groupFile)} /etc/group`, `mount --bind ${q(CA_BUNDLE)} /etc/ssl/certs/ca-certificates.crt`, ...AWS_CA_FILES.map((f) => `mount --bind ${q(CA_BUNDLE)} ${q(f)}`)];
     for (const m of mounts) {
       const src = volumes[m.name] + (m.subPath ? `/${m.subPath}` : '');
       lines.push(`mkdir -p ${q(m.mountPath)}`, `mount --bind ${q(src)} ${q(m.mountPath)}`);
       if (m.readOnly) lines.push(`mount -o remount,bind,ro ${q(m.mountPath)}`);
     }
-    if (ctx.venv) lines.push(...venvLines());
+    if (ctx.venv) lines.push(...venvRestore());
     lines.push(`cd /`, `exec setpriv --reuid=${uid} --regid=${gid} --groups=${fsGroup} --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"`);
     const argv = [...(c.command ?? []), ...(c.args ?? [])];
     if (argv.length === 0) throw new Error(`${obj.metadata.name}/${c.name}: no command (the image's entrypoint cannot be run here)`);
