@@ -44,9 +44,12 @@ import { clusterDown, clusterUp, installExitHandlers } from ${JSON.stringify(LIB
 const [work, mode] = process.argv.slice(2);
 const live = new Set();
 // the tier's runner: resolves with { code, stdout, stderr }, never rejects
+let ups = 0;
 const run = (cmd, args) => new Promise((resolve) => {
   const script = basename(args[0]);
+  if (script === 'cluster-up.sh') ups++;
   if (script === 'cluster-up.sh' && mode === 'up-fails') return resolve({ code: 1, stdout: '', stderr: '' });
+  if (script === 'cluster-up.sh' && (mode === 'up-port-taken' || (mode === 'up-port-race' && ups === 1))) return resolve({ code: 1, stdout: '', stderr: 'E1207 run.go:72] "command failed" err="failed to create listener: failed to listen on 127.0.0.1:31067: listen tcp 127.0.0.1:31067: bind: address already in use"' });
   if (script === 'cluster-down.sh' && mode === 'down-fails') return resolve({ code: 1, stdout: '', stderr: '' });
   const argv = script === 'cluster-up.sh' ? [${JSON.stringify(FAKE_UP)}, ...args.slice(1)] : args;
   const c = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] });
@@ -63,7 +66,7 @@ installExitHandlers({
 const dir = join(work, 'cluster');
 const up = await clusterUp(run, live, dir, { timeoutSecs: 30 });
 const pidFile = join(dir, 'etcd.pid');
-const report = { ok: up.ok, kubeconfig: up.kubeconfig, live: [...live], etcdPid: existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined };
+const report = { ok: up.ok, kubeconfig: up.kubeconfig, live: [...live], ups, retried: up.retried === true, etcdPid: existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : undefined };
 if (mode === 'down-ok' || mode === 'down-fails') {
   const down = await clusterDown(run, live, dir);
   Object.assign(report, { downCode: down.code, liveAfterDown: [...live] });
@@ -175,9 +178,18 @@ describe('tools/lib/cluster.mjs clusterUp / clusterDown and the live set', () =>
     expect(existsSync(o.work)).toBe(false);
   });
 
-  it('a failed start is not live (cluster-up.sh tears itself down)', async () => {
+  it('a failed start is not live (cluster-up.sh tears itself down), and is not retried', async () => {
     const o = await drive('up-fails');
-    expect(o.report).toMatchObject({ ok: false, live: [] });
+    expect(o.report).toMatchObject({ ok: false, live: [], ups: 1, retried: false });
     expect(o.code).toBe(0);
+  });
+
+  it('a start that lost one of its ports before binding it is retried once, on new ports', async () => {
+    const o = await drive('up-port-race');
+    const dir = join(o.work, 'cluster');
+    expect(o.report).toMatchObject({ ok: true, live: [dir], ups: 2, retried: true });
+    expect(o.code).toBe(0);
+    const taken = await drive('up-port-taken');
+    expect(taken.report).toMatchObject({ ok: false, live: [], ups: 2, retried: true });
   });
 });

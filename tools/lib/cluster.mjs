@@ -16,10 +16,18 @@ const TOOLS = dirname(dirname(fileURLToPath(import.meta.url)));
  */
 export async function clusterUp(run, live, dir, { timeoutSecs }) {
   live.add(dir);
-  const r = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs });
+  let r = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs });
+  // cluster-up.sh picks its five ports when it starts and binds them over the next seconds, so a
+  // port can be taken in between (seen once, 2026-12-07: kube-scheduler "bind: address already in
+  // use" on a port free when chosen). It has torn itself down: one more start, on new ports.
+  if (r.code !== 0 && PORT_TAKEN.test(`${r.stdout ?? ''}${r.stderr ?? ''}`)) {
+    const again = await run('bash', [join(TOOLS, 'cluster-up.sh'), dir], { timeoutSecs });
+    r = { ...again, stderr: `[cluster] retried once, on new ports: a port chosen by the first start was taken before it was bound\n${again.stderr ?? ''}`, retried: true };
+  }
   if (r.code !== 0) live.delete(dir);
   return { ...r, ok: r.code === 0, kubeconfig: join(dir, 'kubeconfig') };
 }
+const PORT_TAKEN = /bind: address already in use/;
 
 /** Stops the test cluster in `dir` (tools/cluster-down.sh); on success `dir` leaves `live`, else the exit cleanup tries again. */
 export async function clusterDown(run, live, dir, { timeoutSecs = 120 } = {}) {
