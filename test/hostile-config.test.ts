@@ -285,11 +285,16 @@ function wrongTypeCase(base: Base, pick: number, which: number): Case | undefine
 
 const BAD_STRINGS = ['', ' ', 'UPPER Case', 'x'.repeat(300), 'http://insecure.example.com/x', '-leading-dash', '10.0.0.0/33', 'sha256:xyz', '☃', 'a_b', '../etc/passwd'];
 
+/** Sites holding a number, string, enum or list: where a value out of range or malformed goes. */
+const outOfRangeSites = (base: Base) => sitesOf(base.raw).filter((s) => {
+  const t = unwrap(s.schema).node?.def.type;
+  return (t === 'number' && typeof s.value === 'number') || ((t === 'string' || t === 'enum') && typeof s.value === 'string') || (t === 'array' && Array.isArray(s.value));
+});
+/** Required fields of strict objects: what deleting leaves a stack without. */
+const deletableSites = (base: Base) => sitesOf(base.raw).filter((s) => s.parent === 'object' && !unwrap(s.schema).omittable);
+
 function outOfRangeCase(base: Base, pick: number, which: number, extra: string): Case | undefined {
-  const sites = sitesOf(base.raw).filter((s) => {
-    const t = unwrap(s.schema).node?.def.type;
-    return (t === 'number' && typeof s.value === 'number') || ((t === 'string' || t === 'enum') && typeof s.value === 'string') || (t === 'array' && Array.isArray(s.value));
-  });
+  const sites = outOfRangeSites(base);
   const site = sites[pick % sites.length]!;
   const node = unwrap(site.schema).node;
   let candidates: unknown[];
@@ -343,7 +348,7 @@ function unknownKeyCase(base: Base, pick: number, keyPick: number, op: number, a
 }
 
 function missingRequiredCase(base: Base, pick: number): Case | undefined {
-  const sites = sitesOf(base.raw).filter((s) => s.parent === 'object' && !unwrap(s.schema).omittable);
+  const sites = deletableSites(base);
   if (sites.length === 0) return undefined;
   const site = sites[pick % sites.length]!;
   const raw = clone(base.raw);
@@ -513,11 +518,6 @@ function targetsBy<T>(items: (base: Base) => T[], pathOf: (t: T) => readonly Pat
 }
 
 const siteIndex = (base: Base, site: Site) => sitesOf(base.raw).indexOf(site);
-const outOfRangeSites = (base: Base) => sitesOf(base.raw).filter((s) => {
-  const t = unwrap(s.schema).node?.def.type;
-  return (t === 'number' && typeof s.value === 'number') || ((t === 'string' || t === 'enum') && typeof s.value === 'string') || (t === 'array' && Array.isArray(s.value));
-});
-const deletableSites = (base: Base) => sitesOf(base.raw).filter((s) => s.parent === 'object' && !unwrap(s.schema).omittable);
 
 const TARGETS: Record<string, Target[]> = {
   'wrong type': targetsBy((b) => sitesOf(b.raw), (s) => s.path, (b, s, [w]) => wrongTypeCase(b, siteIndex(b, s), w!)),
