@@ -456,15 +456,17 @@ function contradictionCase(base: Base, name: string, n: number, m: number): Case
 }
 
 const nat = fc.nat({ max: 1_000_000 });
-const ARBS: Record<string, fc.Arbitrary<Case | undefined>> = {
-  'wrong type': fc.tuple(baseArb, nat, nat).map(([b, p, w]) => wrongTypeCase(b, p, w)),
-  'out of range': fc.tuple(baseArb, nat, nat, fc.string({ maxLength: 12 })).map(([b, p, w, s]) => outOfRangeCase(b, p, w, s)),
+/** Each category's generator, its base drawn from `bases`. */
+const arbsOn = (bases: fc.Arbitrary<Base>): Record<string, fc.Arbitrary<Case | undefined>> => ({
+  'wrong type': fc.tuple(bases, nat, nat).map(([b, p, w]) => wrongTypeCase(b, p, w)),
+  'out of range': fc.tuple(bases, nat, nat, fc.string({ maxLength: 12 })).map(([b, p, w, s]) => outOfRangeCase(b, p, w, s)),
   'unknown key': fc
-    .tuple(baseArb, nat, nat, nat, nat, fc.oneof(fc.integer({ min: -5, max: 500 }), fc.string({ maxLength: 10 }), fc.boolean()))
+    .tuple(bases, nat, nat, nat, nat, fc.oneof(fc.integer({ min: -5, max: 500 }), fc.string({ maxLength: 10 }), fc.boolean()))
     .map(([b, p, k, op, at, v]) => unknownKeyCase(b, p, k, op, at, v)),
-  'required deleted': fc.tuple(baseArb, nat).map(([b, p]) => missingRequiredCase(b, p)),
-  contradiction: fc.tuple(baseArb, fc.constantFrom(...Object.keys(CONTRADICTIONS)), nat, nat).map(([b, k, n, m]) => contradictionCase(b, k, n, m)),
-};
+  'required deleted': fc.tuple(bases, nat).map(([b, p]) => missingRequiredCase(b, p)),
+  contradiction: fc.tuple(bases, fc.constantFrom(...Object.keys(CONTRADICTIONS)), nat, nat).map(([b, k, n, m]) => contradictionCase(b, k, n, m)),
+});
+const ARBS = arbsOn(baseArb);
 
 // ----------------------------------------------------------------------------- the properties
 
@@ -573,10 +575,15 @@ describe('the judge itself', () => {
 // ----------------------------------------------------------------------------- the built command
 
 describe('the built command on a sample of hostile configs (child processes)', () => {
-  const SAMPLE = 24;
+  const CLI_CASES = 2 * ENVS.length;
   const SOURCES = ['cli', 'stacks', 'components', 'services', 'policies', 'synth'];
   const tmp = mkdtempSync(join(tmpdir(), 'stackbook-hostile-'));
-  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  let cliProcesses = 0;
+  let cliCases: string[] = [];
+  afterAll(() => {
+    rmSync(tmp, { recursive: true, force: true });
+    console.log(`hostile-config: CLI sample judged in ${cliProcesses} process(es): ${cliCases.join('; ')}`);
+  });
 
   /** True when some source file is newer than its compiled output under build/. */
   function buildIsStale(): boolean {
@@ -590,36 +597,71 @@ describe('the built command on a sample of hostile configs (child processes)', (
     );
   }
 
-  it(`one hostile stack per category among ${SAMPLE} sampled: exit 2, one line per problem naming the file, no stack trace, no dist/ written`, () => {
+  it(`${CLI_CASES} hostile stacks, one per category (contradictions: per rule): exit 2, one line per problem naming the file, no stack trace, no dist/ written`, () => {
     // Emits even when another part of the project does not type-check at the moment.
     if (buildIsStale()) spawnSync('npx', ['tsc', '-p', '.'], { cwd: ROOT, encoding: 'utf8' });
-    // One case of each category first, then the rest from the mixed stream.
-    const mixed = fc.oneof(...Object.values(ARBS)).filter((c): c is Case => c !== undefined);
-    const firsts = Object.values(ARBS).map((a) => fc.sample(a.filter((c): c is Case => c !== undefined), { seed: SEED, numRuns: 1 })[0]!);
-    // Each child process costs ~0.5 s of CPU: of the sample, run one case per distinct category
-    // (a contradiction counts by its name); a second case of a category already run exercises the
-    // same code path of the CLI (its in-process twin is checked 700 times above).
-    const sample = [...firsts, ...fc.sample(mixed, { seed: SEED + 1, numRuns: SAMPLE - firsts.length })];
-    const cases = sample.filter((c, i) => sample.findIndex((d) => d.category === c.category) === i);
+    // One case of each category, then contradictions of other rules up to two full CLI processes
+    // (below: cases on different environments share one). The bases take turns (each environment
+    // as written, then each with its defaults explicit) instead of being drawn: fast-check's first
+    // draws favour the first base. A second case of a category already run exercises the same code
+    // path of the CLI (its in-process twin is checked at every location above).
+    const defined = (c: Case | undefined): c is Case => c !== undefined;
+    const baseFor = (i: number) => BASES[(2 * i + Math.floor(i / ENVS.length)) % BASES.length]!;
+    const firsts = Object.keys(ARBS).map((name, i) => fc.sample(arbsOn(fc.constant(baseFor(i)))[name]!.filter(defined), { seed: SEED, numRuns: 1 })[0]!);
+    const names = fc.sample(fc.shuffledSubarray(Object.keys(CONTRADICTIONS), { minLength: Object.keys(CONTRADICTIONS).length }), { seed: SEED, numRuns: 1 })[0]!;
+    const more = names
+      .filter((name) => firsts.every((c) => c.category !== `contradiction: ${name}`))
+      .map((name, j) => {
+        const [n, m] = fc.sample(fc.tuple(nat, nat), { seed: SEED + j, numRuns: 1 })[0]!;
+        return contradictionCase(baseFor(firsts.length + j), name, n, m);
+      })
+      .filter(defined);
+    const cases = [...firsts, ...more].slice(0, CLI_CASES);
     expect(new Set(cases.map((c) => c.category)).size).toBe(cases.length);
-    expect(cases.length).toBeGreaterThanOrEqual(firsts.length);
-    cases.forEach((c, i) => {
-      const root = join(tmp, `case-${i}`);
+    expect(cases.length).toBe(CLI_CASES);
+    // One CLI process judges one stack file per environment: `synth <env...>` loads every stack it
+    // is given and reports all their problems at once (synth/stacks.ts loadStacks), so cases on
+    // different environments share a process (each process costs ~0.5 s of CPU, mostly start-up).
+    const batches: Case[][] = [];
+    for (const c of cases) {
+      const batch = batches.find((b) => b.every((d) => d.base.env !== c.base.env));
+      if (batch) batch.push(c);
+      else batches.push([c]);
+    }
+    batches.forEach((batch, i) => {
+      const root = join(tmp, `batch-${i}`);
       mkdirSync(join(root, 'stacks'), { recursive: true });
       cpSync(join(ROOT, 'stacks'), join(root, 'stacks'), { recursive: true, filter: (src) => !src.endsWith('.ts') });
-      writeFileSync(join(root, 'stacks', `Pulumi.${c.base.env}.yaml`), yamlOf(c.raw));
-      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'stackbook.js'), 'synth', c.base.env, '--out', 'dist'], { cwd: root, encoding: 'utf8' });
-      const label = `${c.category}: ${c.what}`;
+      for (const c of batch) writeFileSync(join(root, 'stacks', `Pulumi.${c.base.env}.yaml`), yamlOf(c.raw));
+      const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'stackbook.js'), 'synth', ...batch.map((c) => c.base.env), '--out', 'dist'], { cwd: root, encoding: 'utf8' });
+      const label = batch.map((c) => `${c.base.env}: ${c.category}: ${c.what}`).join('; ');
       expect(r.status, `${label}\n${r.stderr}`).toBe(2);
       expect(r.stdout, label).toBe('');
       const lines = r.stderr.trimEnd().split('\n');
-      for (const l of lines) expect(l, label).toMatch(new RegExp(`^stacks/Pulumi\\.${c.base.env}\\.yaml: `));
+      const fileOf = (env: string) => `stacks/Pulumi.${env}.yaml`;
+      // every line names one of the files (each file has its own problems: checked below)
+      for (const l of lines) expect(batch.some((c) => l.startsWith(`${fileOf(c.base.env)}: `)), `${label}\n${l}`).toBe(true);
       expect(r.stderr, label).not.toMatch(/^\s+at /m);
       expect(r.stderr, label).not.toContain(SECRET_PLAIN);
       expect(r.stderr, label).not.toContain(SECRET_CIPHER);
-      for (const x of c.expect) expect(r.stderr, label).toContain(`stacks/Pulumi.${c.base.env}.yaml: ${formatPath(x.path)}: `);
+      for (const c of batch) {
+        const what = `${c.category}: ${c.what}`;
+        for (const x of c.expect) expect(r.stderr, what).toContain(`${fileOf(c.base.env)}: ${formatPath(x.path)}: `);
+        // its file's lines are exactly the problems the stack-file door reports in process (judged
+        // above: one line per problem, each with its path and value), each once, in that order
+        const mine = lines.filter((l) => l.startsWith(`${fileOf(c.base.env)}: `));
+        let inProcess: string[] = [];
+        try {
+          viaStackFile(c).run();
+        } catch (e) {
+          inProcess = (e as Error).message.split('\n');
+        }
+        expect(mine, what).toEqual(inProcess);
+        count('CLI sample: exit 2, no trace, no output', true);
+      }
       expect(existsSync(join(root, 'dist')), label).toBe(false);
-      count('CLI sample: exit 2, no trace, no output', true);
     });
+    cliProcesses = batches.length;
+    cliCases = batches.map((b) => b.map((c) => `${c.base.label}: ${c.category}`).join(', '));
   }, 120_000);
 });
