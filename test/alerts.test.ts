@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump } from 'js-yaml';
+import { dump, load } from 'js-yaml';
 import { ENVS, renderEnv } from './helpers.js';
 import { opeAlerts } from '../services/ope.js';
 import {
@@ -175,13 +175,18 @@ describe('the alert harness can fail (X-8)', () => {
     return s;
   };
 
+  // Both mutations below keep only the test groups they change: promtool evaluates each group on its
+  // own (its input_series, its cases), so the untouched groups cannot make the changed case pass or fail.
   it('OPE-6: promtool test rules fails when a FIRING expectation is turned QUIET', () => {
     const { doc } = readUnitTests(unitTestFile('ope'));
-    const firing = (doc.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => (c.exp_alerts ?? []).length > 0);
-    if (!firing) throw new Error('no FIRING case in test/alerts/ope.test.yaml');
+    const isFiring = (c: { exp_alerts?: unknown[] | null }) => (c.exp_alerts ?? []).length > 0;
+    // the first FIRING case of the file, in its group
+    const group = (doc.tests ?? []).find((t) => (t.alert_rule_test ?? []).some(isFiring));
+    if (!group) throw new Error('no FIRING case in test/alerts/ope.test.yaml');
+    const firing = group.alert_rule_test!.find(isFiring)!;
     firing.exp_alerts = [];
     const dir = runDir('flipped');
-    const testFile = prepareUnitTest(dir, ope(), dump(doc));
+    const testFile = prepareUnitTest(dir, ope(), dump({ ...doc, tests: [group] }));
     const r = promtool(['test', 'rules', testFile], dir);
     expect(r.code, r.output).not.toBe(0);
     // It fails on the flipped case, not on, say, a YAML error.
@@ -189,9 +194,11 @@ describe('the alert harness can fail (X-8)', () => {
   });
 
   it('OPE-6: promtool test rules fails when an expected annotation is wrong', () => {
-    const text = readUnitTests(unitTestFile('ope')).text.replace('#opehighhttperrorrate', '#wrong-anchor');
+    const doc = load(readUnitTests(unitTestFile('ope')).text.replace('#opehighhttperrorrate', '#wrong-anchor')) as { tests?: unknown[] };
+    const changed = (doc.tests ?? []).filter((t) => JSON.stringify(t).includes('#wrong-anchor'));
+    if (changed.length === 0) throw new Error('no expected annotation with #opehighhttperrorrate in test/alerts/ope.test.yaml');
     const dir = runDir('annotation');
-    const r = promtool(['test', 'rules', prepareUnitTest(dir, ope(), text)], dir);
+    const r = promtool(['test', 'rules', prepareUnitTest(dir, ope(), dump({ ...doc, tests: changed }))], dir);
     expect(r.code, r.output).not.toBe(0);
     expect(r.output).toMatch(/FAILED:[\s\S]*wrong-anchor/);
   });
