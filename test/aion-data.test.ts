@@ -25,7 +25,7 @@ import { airgapProblems } from '../synth/airgap.js';
 import { backupCronJobs, backupProblems, redisHaProblems, toleranceProblems, workloadsOf } from '../reports/failure-budget.js';
 import { render, type Manifest, type Rendered } from '../synth/render.js';
 import { concernsOf, ENVS, renderEnv, ROOT, type Env } from './helpers.js';
-import { alertsOf, coverageProblems, readUnitTests, ruleSets, unitTestFileOf } from './promtool.js';
+import { alertsOf, coverageProblems, findPromtool, PROMTOOL_MISSING, readUnitTests, ruleSets, unitTestFileOf } from './promtool.js';
 import { validateManifest } from './schema.js';
 
 type Json = Record<string, any>;
@@ -551,6 +551,8 @@ describe('AION-18: consumer lag of group control-plane alerted', () => {
 
 describe('AION-6 AION-10 AION-18: promtool unit tests of the data plane PrometheusRules', () => {
   it('AION-6 AION-10 AION-18: every alert has a FIRING and a QUIET case in test/alerts/aion.<rule>.test.yaml, and promtool passes (each set is one the full stacks render: test/alerts.test.ts runs it)', () => {
+    // without promtool this fails, never passes on the strength of a run that cannot happen
+    expect(findPromtool(), PROMTOOL_MISSING).toBeDefined();
     const sets = ruleSets(ENVS.map((e) => envData(e).rendered)).filter((s) => s.namespace === NS);
     expect([...new Set(sets.map((s) => s.name))].sort()).toEqual(['aion-brokers', 'aion-pg-backup', 'aion-pg-health', 'clickhouse', 'clickhouse-backup', 'kafka-consumer-lag', 'minio', 'mongo-backup', 'mongodb', 'pg-backup', 'qdrant', 'redis', 'redis-replication']);
     for (const set of sets) {
