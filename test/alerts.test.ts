@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { dump } from 'js-yaml';
+import { dump, load } from 'js-yaml';
 import { ENVS, renderEnv } from './helpers.js';
 import { opeAlerts } from '../services/ope.js';
 import {
@@ -22,6 +22,7 @@ import {
   prepareUnitTest,
   prometheusRules,
   promtool,
+  promtoolSections,
   readUnitTests,
   ruleSets,
   unitTestFile,
@@ -89,13 +90,24 @@ describe('alert rules (X-8)', () => {
   });
 
   it('X-8: promtool check rules accepts every PrometheusRule of every stack', () => {
-    for (const set of sets) {
-      const dir = runDir(`check-${set.name}`);
-      writeRuleFile(join(dir, 'rules.yaml'), set.groups);
-      const r = promtool(['check', 'rules', 'rules.yaml'], dir);
-      expect(r.code, `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${r.output}`).toBe(0);
-      expect(r.output).toMatch(new RegExp(`SUCCESS: ${alertsOf(set.groups).length} rules found`));
-    }
+    // One promtool run over every set's rule file (each in its own directory), one "Checking
+    // <file>" section per file: each set's own section must report SUCCESS with its rule count.
+    const files = sets.map((set) => {
+      const file = join(runDir(`check-${set.name}`), 'rules.yaml');
+      writeRuleFile(file, set.groups);
+      return file;
+    });
+    const r = promtool(['check', 'rules', ...files], tmp, 60_000);
+    const sections = promtoolSections(r, 'check');
+    expect(sections.size, r.output).toBe(sets.length);
+    sets.forEach((set, i) => {
+      const section = sections.get(files[i]!);
+      const label = `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${section ?? r.output}`;
+      expect(section, label).toBeDefined();
+      expect(section, label).toMatch(new RegExp(`^\\s*SUCCESS: ${alertsOf(set.groups).length} rules found\\s*$`, 'm'));
+      expect(section, label).not.toContain('FAILED');
+    });
+    expect(r.code, r.output).toBe(0);
   });
 
   it('X-8: every alert in every stack is covered by a promtool test file with a FIRING and a QUIET case', () => {
@@ -143,9 +155,7 @@ describe('alert rules (X-8)', () => {
       return join(dir, prepareUnitTest(dir, set, readUnitTests(unitTestFileOf(set)).text));
     });
     const r = promtool(['test', 'rules', ...files], tmp, 180_000);
-    const sections = new Map(
-      r.output.split(/^Unit Testing: +/m).slice(1).map((s) => [s.slice(0, s.indexOf('\n')).trim(), s] as const),
-    );
+    const sections = promtoolSections(r, 'test');
     expect(sections.size, r.output).toBe(sets.length);
     sets.forEach((set, i) => {
       const section = sections.get(files[i]!);
@@ -165,13 +175,18 @@ describe('the alert harness can fail (X-8)', () => {
     return s;
   };
 
+  // Both mutations below keep only the test groups they change: promtool evaluates each group on its
+  // own (its input_series, its cases), so the untouched groups cannot make the changed case pass or fail.
   it('OPE-6: promtool test rules fails when a FIRING expectation is turned QUIET', () => {
     const { doc } = readUnitTests(unitTestFile('ope'));
-    const firing = (doc.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => (c.exp_alerts ?? []).length > 0);
-    if (!firing) throw new Error('no FIRING case in test/alerts/ope.test.yaml');
+    const isFiring = (c: { exp_alerts?: unknown[] | null }) => (c.exp_alerts ?? []).length > 0;
+    // the first FIRING case of the file, in its group
+    const group = (doc.tests ?? []).find((t) => (t.alert_rule_test ?? []).some(isFiring));
+    if (!group) throw new Error('no FIRING case in test/alerts/ope.test.yaml');
+    const firing = group.alert_rule_test!.find(isFiring)!;
     firing.exp_alerts = [];
     const dir = runDir('flipped');
-    const testFile = prepareUnitTest(dir, ope(), dump(doc));
+    const testFile = prepareUnitTest(dir, ope(), dump({ ...doc, tests: [group] }));
     const r = promtool(['test', 'rules', testFile], dir);
     expect(r.code, r.output).not.toBe(0);
     // It fails on the flipped case, not on, say, a YAML error.
@@ -179,9 +194,11 @@ describe('the alert harness can fail (X-8)', () => {
   });
 
   it('OPE-6: promtool test rules fails when an expected annotation is wrong', () => {
-    const text = readUnitTests(unitTestFile('ope')).text.replace('#opehighhttperrorrate', '#wrong-anchor');
+    const doc = load(readUnitTests(unitTestFile('ope')).text.replace('#opehighhttperrorrate', '#wrong-anchor')) as { tests?: unknown[] };
+    const changed = (doc.tests ?? []).filter((t) => JSON.stringify(t).includes('#wrong-anchor'));
+    if (changed.length === 0) throw new Error('no expected annotation with #opehighhttperrorrate in test/alerts/ope.test.yaml');
     const dir = runDir('annotation');
-    const r = promtool(['test', 'rules', prepareUnitTest(dir, ope(), text)], dir);
+    const r = promtool(['test', 'rules', prepareUnitTest(dir, ope(), dump({ ...doc, tests: changed }))], dir);
     expect(r.code, r.output).not.toBe(0);
     expect(r.output).toMatch(/FAILED:[\s\S]*wrong-anchor/);
   });

@@ -4,7 +4,7 @@
  * tally which alerts those files cover.
  */
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { accessSync, closeSync, constants, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,14 +42,56 @@ export function requirePromtool(): string {
 
 export interface ToolResult {
   readonly code: number;
-  /** stdout and stderr together, for assertion messages. */
+  /** stdout and stderr together, interleaved as promtool wrote them, for assertion messages and `promtoolSections`. */
   readonly output: string;
 }
 
+/**
+ * The environment promtool runs in. `promtool test rules` opens a fresh TSDB (with its WAL) in
+ * $TMPDIR for every test group and removes it after: on a disk-backed /tmp that is file-system
+ * work and fsync waits per group. In memory (/dev/shm, where there is one) the same 47 unit-test
+ * files take ~20 % less CPU and half the wall (6.2 -> 4.9 s CPU, 6-15 -> 5.3 s wall, three runs
+ * each on a loaded 2-core machine). Only promtool's scratch space moves; what it evaluates does not.
+ */
+function promtoolEnv(): NodeJS.ProcessEnv {
+  try {
+    accessSync('/dev/shm', constants.W_OK | constants.X_OK);
+    return { ...process.env, TMPDIR: '/dev/shm' };
+  } catch {
+    return process.env;
+  }
+}
+
 export function promtool(args: readonly string[], cwd: string, timeoutMs = 30_000): ToolResult {
-  const r = spawnSync(requirePromtool(), args, { cwd, encoding: 'utf8', timeout: timeoutMs });
-  if (r.error) throw r.error;
-  return { code: r.status ?? -1, output: `$ promtool ${args.join(' ')}\n${r.stdout}${r.stderr}` };
+  // stdout and stderr go to ONE file: promtool prints "Unit Testing: <file>" / "Checking <file>" and
+  // SUCCESS on stdout but FAILED and its reasons on stderr, so only a shared descriptor keeps each
+  // failure inside the section of the file it belongs to when one run checks several files.
+  const outDir = mkdtempSync(join(tmpdir(), 'stackbook-promtool-out-'));
+  const outFile = join(outDir, 'output');
+  const fd = openSync(outFile, 'w');
+  try {
+    const r = spawnSync(requirePromtool(), args, { cwd, env: promtoolEnv(), stdio: ['ignore', fd, fd], timeout: timeoutMs });
+    if (r.error) throw r.error;
+    return { code: r.status ?? -1, output: `$ promtool ${args.join(' ')}\n${readFileSync(outFile, 'utf8')}` };
+  } finally {
+    closeSync(fd);
+    rmSync(outDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The output of one promtool run over several files, per file as named on its command line:
+ * `promtool test rules a b ...` opens a section "Unit Testing: <file>" per file, `promtool check
+ * rules a b ...` a section "Checking <file>" (promtool 2.42). A file named twice keeps its last section.
+ */
+export function promtoolSections(r: ToolResult, command: 'test' | 'check'): Map<string, string> {
+  const header = command === 'test' ? /^Unit Testing: +/m : /^Checking +/m;
+  return new Map(
+    r.output
+      .split(header)
+      .slice(1)
+      .map((s) => [s.slice(0, s.indexOf('\n')).trim(), s] as const),
+  );
 }
 
 export interface AlertingRule {
@@ -323,15 +365,32 @@ export function componentAlertTests(o: {
 
   it(`${o.concerns}: promtool test rules fails when a FIRING expectation of any alert is turned QUIET`, () => {
     const { doc } = unitTests();
-    for (const alert of o.alerts) {
-      const copy = structuredClone(doc);
-      const firing = (copy.tests ?? []).flatMap((t) => t.alert_rule_test ?? []).find((c) => c.alertname === alert && (c.exp_alerts ?? []).length > 0);
-      if (!firing) throw new Error(`no FIRING ${alert} case in ${unitTestFile(o.unitTest)}`);
+    // Per alert, a copy of the unit-test file with that alert's first FIRING case turned QUIET,
+    // holding only the test group of that case (promtool evaluates each group on its own: its
+    // input_series, its cases), so the other groups, which cannot make the flipped case pass or
+    // fail, are not evaluated again per alert. All copies go to ONE promtool run, one
+    // "Unit Testing: <file>" section each; every section must fail on its own flipped case.
+    const isFiring = (alert: string) => (c: { alertname: string; exp_alerts?: unknown[] | null }) => c.alertname === alert && (c.exp_alerts ?? []).length > 0;
+    const flips = o.alerts.map((alert) => {
+      const group = (doc.tests ?? []).find((t) => (t.alert_rule_test ?? []).some(isFiring(alert)));
+      if (!group) throw new Error(`no FIRING ${alert} case in ${unitTestFile(o.unitTest)}`);
+      const flippedGroup = structuredClone(group);
+      const firing = flippedGroup.alert_rule_test!.find(isFiring(alert))!;
       firing.exp_alerts = [];
       const dir = o.runDir(`flipped-${alert}`);
-      const r = promtool(['test', 'rules', prepareUnitTest(dir, o.set(), dump(copy))], dir);
-      expect(r.code, r.output).not.toBe(0);
-      expect(r.output).toContain(`alertname: ${alert}, time: ${firing.eval_time},`);
+      return { alert, firing, file: join(dir, prepareUnitTest(dir, o.set(), dump({ ...doc, tests: [flippedGroup] }))) };
+    });
+    const r = promtool(['test', 'rules', ...flips.map((f) => f.file)], o.runDir('flipped'), 60_000);
+    const sections = promtoolSections(r, 'test');
+    for (const { alert, firing, file } of flips) {
+      const section = sections.get(file);
+      const label = `${alert}: its FIRING case at ${firing.eval_time} turned QUIET\n${section ?? r.output}`;
+      expect(section, label).toBeDefined();
+      expect(section, label).toContain('FAILED');
+      // It fails on the flipped case, not on, say, a YAML error.
+      expect(section, label).toContain(`alertname: ${alert}, time: ${firing.eval_time},`);
     }
+    expect(sections.size, r.output).toBe(flips.length);
+    expect(r.code, r.output).not.toBe(0);
   });
 }
