@@ -2,16 +2,22 @@
  * The Pulumi program registers exactly what `stackbook synth` renders, under Pulumi mocks:
  * same kinds, names, namespaces and full bodies for every real stack; nothing else but the
  * Secrets Pulumi owns; those Secrets keep their values secret; config errors read like the CLI's.
+ * Each real stack runs once, with a canary in every secret input (test/leak-canaries.ts): the same
+ * run serves the registration checks and secret-leakage's scan of it (issue 7; the bundle and CLI
+ * parts of that scan are in test/secret-leakage.test.ts).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import * as pulumi from '@pulumi/pulumi';
-import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SERVICES } from '../services/index.js';
 import type { SecretRequirement, ServiceModule } from '../services/types.js';
+import type { Stack } from '../stacks/schema.js';
 import { ConfigError } from '../stacks/load.js';
 import { PHASES, phaseOf, render, type Manifest, type Rendered } from '../synth/render.js';
 import { ENVS, ROOT, loadEnv, renderEnv } from './helpers.js';
+import { FIXTURE_CONFIG_KEY, canary, captureOutput, checked, checkedSummary, configCanaries, expectNoCanary, fixture as leakFixture, made, stackWithCanaries } from './leak-canaries.js';
 
 // --------------------------------------------------------------------------- mocks
 
@@ -22,19 +28,38 @@ interface Registered {
   inputs: Record<string, any>;
   urn?: string;
   dependencies?: string[];
+  /** The outputs it asks the engine to keep secret (`additionalSecretOutputs`; the engine honours it, mocks do not). */
+  secretOutputs?: string[];
 }
 
 let registered: Registered[] = [];
+/**
+ * Registrations the monitor has sent whose mock `newResource` has not run yet, by type and name
+ * (a queue: the first sent is the first answered, as the former `registered.find` over every
+ * registration chose it).
+ */
+let pending = new Map<string, Registered[]>();
+const pendingKey = (type: string, name: string) => `${type}\0${name}`;
 const PASSWORD_TYPE = 'random:index/randomPassword:RandomPassword';
 /** Mock random value with characters a URL must encode: for RandomPasswords of the template fixture (`ope/ope-tpl/…`). */
 const URL_HOSTILE = 'Tpl p@ss:w/rd?#%&+=';
 /** The mock "random" value of a RandomPassword: distinctive, so a leak is easy to find. */
 const passwordOf = (name: string, length: number) =>
   (name.startsWith('ope/ope-tpl/') ? URL_HOSTILE : `MockPw${name.replace(/[^A-Za-z0-9]/g, '')}`).padEnd(length, 'Q').slice(0, length);
+/** The random value every RandomPassword gets under the canary runs of the real stacks: a canary per resource. */
+const randomCanaries = new Map<string, string>();
+const canaryOf = (name: string) => {
+  const value = randomCanaries.get(name) ?? canary(`random${name}`);
+  randomCanaries.set(name, value);
+  return value;
+};
+/** How the current run's mock RandomPasswords get their value (`useStack`). */
+let randomValue: (name: string, length: number) => string = passwordOf;
 
 const mocks: pulumi.runtime.Mocks = {
   newResource(args) {
-    const rec = registered.find((r) => r.type === args.type && r.name === args.name && r.inputs === undefined);
+    const queue = pending.get(pendingKey(args.type, args.name));
+    const rec = queue?.shift();
     if (rec) {
       rec.custom = args.custom ?? true;
       rec.inputs = args.inputs;
@@ -42,7 +67,8 @@ const mocks: pulumi.runtime.Mocks = {
       registered.push({ type: args.type, name: args.name, custom: args.custom ?? true, inputs: args.inputs });
     }
     if (args.type === PASSWORD_TYPE) {
-      return { id: args.name, state: { ...args.inputs, result: passwordOf(args.name, Number(args.inputs.length)) } };
+      const value = randomValue(args.name, Number(args.inputs.length));
+      return { id: args.name, state: { ...args.inputs, result: value, bcryptHash: `$2a$10$${value}` } };
     }
     return { id: `${args.name}-id`, state: args.inputs };
   },
@@ -51,9 +77,11 @@ const mocks: pulumi.runtime.Mocks = {
   },
 };
 
-/** Mocks for one stack; also records each registration's URN and explicit dependencies. */
-async function useStack(stack: string, preview = false): Promise<void> {
+/** Mocks for one stack; also records each registration's URN, explicit dependencies and secret outputs. */
+async function useStack(stack: string, preview = false, random: typeof randomValue = passwordOf): Promise<void> {
   registered = [];
+  pending = new Map();
+  randomValue = random;
   await pulumi.runtime.setMocks(mocks, 'stackbook', stack, preview);
   const monitor = pulumi.runtime.getMonitor() as unknown as {
     registerResource(req: any, cb: (err: unknown, resp: any) => void): unknown;
@@ -66,8 +94,13 @@ async function useStack(stack: string, preview = false): Promise<void> {
       custom: req.getCustom(),
       inputs: undefined as unknown as Record<string, any>,
       dependencies: req.getDependenciesList(),
+      secretOutputs: req.getAdditionalsecretoutputsList(),
     };
     registered.push(rec);
+    const key = pendingKey(rec.type, rec.name);
+    const queue = pending.get(key);
+    if (queue) queue.push(rec);
+    else pending.set(key, [rec]);
     return original(req, (err, resp) => {
       if (resp) rec.urn = resp.getUrn();
       cb(err, resp);
@@ -162,16 +195,106 @@ beforeAll(async () => {
 
 // --------------------------------------------------------------------------- real stacks
 
+afterAll(() => {
+  console.log(checkedSummary('pulumi (secret canaries)'));
+});
+
+/** Every Output property of a resource that is NOT secret (in state, as the engine would store it), with its value. */
+async function plainOutputs(r: pulumi.Resource, secret: readonly string[]): Promise<Array<[string, unknown]>> {
+  const out: Array<[string, unknown]> = [];
+  for (const [k, v] of Object.entries(r)) {
+    if (!pulumi.Output.isInstance(v) || k === 'urn') continue;
+    if (secret.includes(k) || (await pulumi.isSecret(v))) continue;
+    out.push([k, await valueOf(v as pulumi.Output<unknown>)]);
+  }
+  return out;
+}
+
+/**
+ * One mock run per real stack, for the registration checks below and the secret-leakage scan
+ * (issue 7): the stack file's config as the engine hands it over, plus `stackbook:secrets` as a
+ * Pulumi secret holding a canary per config key the stack's pulumi Secrets read and two spares
+ * (they do not change what is rendered: values never enter the bundle, so the registrations
+ * still equal `renderEnv(env)`, the render of the stack file as written). Every RandomPassword
+ * gets a canary too. Then, on the same config, the program's `deployRendered` with the leak
+ * fixture service (a Secret of every source, test/leak-canaries.ts), scanned only for leaks.
+ */
 describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
   let expected: Rendered;
   let deployment: Awaited<ReturnType<ProgramModule['program']>>;
+  const leak = {} as {
+    secrets: Record<string, string>;
+    captured: { text: () => string };
+    real: Registered[];
+    fixture: Registered[];
+    deployment: ReturnType<ProgramModule['deployRendered']>;
+  };
 
   beforeAll(async () => {
     expected = renderEnv(env); // cached, read only
-    await useStack(env);
-    pulumi.runtime.setAllConfig(pulumiConfigOf(env), []);
+    leak.secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}pulumifixture`), ...configCanaries(env, expected) };
+    // the program's log lines, until the leak test below has scanned them (or afterAll)
+    leak.captured = captureOutput();
+    // 1. the program as `pulumi up` runs it: real services, config secrets marked secret
+    await useStack(env, false, canaryOf);
+    pulumi.runtime.setAllConfig({ ...pulumiConfigOf(env), 'stackbook:secrets': JSON.stringify(leak.secrets) }, ['stackbook:secrets']);
     deployment = prog.program();
     await deployment.settled();
+    leak.real = registered;
+    // 2. the same config with the fixture service: Pulumi-owned Secrets from config and random values
+    registered = [];
+    const loaded = cfg.loadStackFromPulumiConfig();
+    const withVault = { ...loaded.stack, cluster: stackWithCanaries(env, {}).cluster } as Stack;
+    // short stack traces, as program() registers (the SDK's per-promise stacks cost ~1 s here and
+    // are never looked at)
+    const restore = prog.shortStackTraces();
+    try {
+      leak.deployment = prog.deployRendered(render(withVault, [...SERVICES, leakFixture]), loaded);
+      await leak.deployment.settled();
+    } finally {
+      restore();
+    }
+    leak.fixture = registered;
+    registered = leak.real;
+  }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources), twice
+  afterAll(() => vi.restoreAllMocks());
+
+  it('no canary in a registered input that is not secret, in the stack outputs, in non-secret outputs or in log lines', async () => {
+    try {
+      const { secrets, deployment: withFixture } = leak;
+      expect(withFixture.secrets.length).toBeGreaterThan(0);
+      expect(randomCanaries.size).toBeGreaterThan(0);
+      const canaries = [...Object.values(secrets), ...randomCanaries.values()];
+      const registrations = [...leak.real, ...leak.fixture];
+      expect(registrations.length).toBeGreaterThan(deployment.group ? 10 : 0);
+      for (const r of registrations) {
+        checked.pulumiInputs++;
+        expectNoCanary(`input of ${r.type} ${r.name}`, JSON.stringify(withoutSecrets(r.inputs)), canaries);
+      }
+      // the canaries were really there, secret-wrapped (so the scan above is not vacuous)
+      expect(registrations.some((r) => JSON.stringify(r.inputs).includes(Buffer.from(secrets[FIXTURE_CONFIG_KEY]!).toString('base64')))).toBe(true);
+      for (const d of [deployment, withFixture]) expectNoCanary('stack outputs', JSON.stringify(d.outputs), canaries);
+      const secretOutputs = new Map(leak.fixture.map((r) => [r.name, r.secretOutputs ?? []]));
+      for (const r of [...withFixture.secrets, ...withFixture.passwords]) {
+        const name = (await valueOf(r.urn)).split('::').pop()!;
+        expect(secretOutputs.has(name), name).toBe(true);
+        for (const [k, v] of await plainOutputs(r, secretOutputs.get(name)!)) {
+          checked.pulumiOutputs++;
+          expectNoCanary(`non-secret output ${k}`, JSON.stringify(v ?? null), canaries);
+        }
+      }
+      // the random value itself is kept secret in state (mocks do not apply additionalSecretOutputs; the engine does)
+      for (const p of withFixture.passwords) {
+        const name = (await valueOf(p.urn)).split('::').pop()!;
+        expect(secretOutputs.get(name)).toEqual(expect.arrayContaining(['result', 'bcryptHash']));
+      }
+      const logged = leak.captured.text();
+      checked.logLines += logged.split('\n').length;
+      expectNoCanary('program log lines', logged, canaries);
+      expect(made.length).toBe(new Set(made).size);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it('reads the same typed Stack from Pulumi config as the CLI from the stack file', () => {
@@ -212,7 +335,9 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
   });
 
   it('never carries a generated value in plain text in any registered input or in the outputs', () => {
-    const passwords = registered.filter((r) => r.type === PASSWORD_TYPE).map((r) => passwordOf(r.name, Number(r.inputs.length)));
+    // the mock value of each (a canary, see the describe's run)
+    const passwords = registered.filter((r) => r.type === PASSWORD_TYPE).map((r) => randomCanaries.get(r.name)!);
+    expect(passwords.every((p) => typeof p === 'string')).toBe(true);
     const leaks = passwords.flatMap((p) => [p, b64(p)]);
     // every leak form searched in every input; one expect per input naming what was found
     for (const r of registered) {
