@@ -351,10 +351,13 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
 
   it('orders the apply like the bundles: each object waits for every object of earlier phases, through a chain', () => {
     const objs = k8sObjects();
-    const phase = phaseIndexOf;
+    const phases = new Map(objs.map((r) => [r, phaseIndexOf(r)]));
+    const phase = (r: Registered) => phases.get(r)!;
     expect(objs.some((r) => phase(r) === 0)).toBe(true);
     const byUrn = new Map(objs.map((o) => [o.urn, o]));
-    const direct = (r: Registered) => (r.dependencies ?? []).filter((u) => byUrn.has(u)).sort();
+    // computed once per object (the walk below visits each object's list many times)
+    const directOf = new Map(objs.map((r) => [r, (r.dependencies ?? []).filter((u) => byUrn.has(u)).sort()]));
+    const direct = (r: Registered) => directOf.get(r)!;
     const occupied = [...new Set(objs.map(phase))].sort((a, b) => a - b);
     for (const r of objs) {
       // direct: exactly the objects of the nearest earlier phase that has any
@@ -362,7 +365,7 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
       expect(direct(r), `${r.type} ${r.name}`).toEqual(objs.filter((o) => phase(o) === prev).map((o) => o.urn).sort());
       // transitively: every object of every earlier phase, as the bundles apply them
       const seen = new Set<string>();
-      const todo = direct(r);
+      const todo = [...direct(r)];
       while (todo.length > 0) {
         const u = todo.pop()!;
         if (!seen.has(u)) {
