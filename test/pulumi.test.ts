@@ -70,7 +70,10 @@ const mocks: pulumi.runtime.Mocks = {
       const value = randomValue(args.name, Number(args.inputs.length));
       return { id: args.name, state: { ...args.inputs, result: value, bcryptHash: `$2a$10$${value}` } };
     }
-    return { id: `${args.name}-id`, state: args.inputs };
+    // The engine would answer with the live object. The program reads outputs of its own Secrets
+    // only (and of the RandomPasswords, above); the ConfigGroup's children are answered with no
+    // state, which spares the mock monitor serialising every body back and the SDK parsing it.
+    return { id: `${args.name}-id`, state: args.type === SECRET_TYPE ? args.inputs : {} };
   },
   call(args) {
     throw new Error(`unexpected invoke ${args.token}`);
