@@ -189,6 +189,22 @@ type ConfigModule = typeof import('../pulumi/config.js');
 let prog: ProgramModule;
 let cfg: ConfigModule;
 
+/**
+ * A fixture's `deployRendered`, settled, with the short stack traces program() registers with:
+ * the SDK captures (and vitest source-maps) a stack per promise, thousands per stack, that no
+ * test looks at.
+ */
+async function withShortStackTraces(deploy: () => ReturnType<ProgramModule['deployRendered']>): Promise<ReturnType<ProgramModule['deployRendered']>> {
+  const restore = prog.shortStackTraces();
+  try {
+    const d = deploy();
+    await d.settled();
+    return d;
+  } finally {
+    restore();
+  }
+}
+
 beforeAll(async () => {
   // Mocks first, then @pulumi/kubernetes (imported by the program).
   await useStack('dev');
@@ -248,15 +264,7 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
     registered = [];
     const loaded = cfg.loadStackFromPulumiConfig();
     const withVault = { ...loaded.stack, cluster: stackWithCanaries(env, {}).cluster } as Stack;
-    // short stack traces, as program() registers (the SDK's per-promise stacks cost ~1 s here and
-    // are never looked at)
-    const restore = prog.shortStackTraces();
-    try {
-      leak.deployment = prog.deployRendered(render(withVault, [...SERVICES, leakFixture]), loaded);
-      await leak.deployment.settled();
-    } finally {
-      restore();
-    }
+    leak.deployment = await withShortStackTraces(() => prog.deployRendered(render(withVault, [...SERVICES, leakFixture]), loaded));
     leak.fixture = registered;
     registered = leak.real;
   }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources), twice
@@ -442,8 +450,7 @@ describe('Secrets owned by Pulumi (fixture: dev plus two secret requirements)', 
     expect(loaded.secretTopKeys.has('secrets')).toBe(true);
     const base = render(loaded.stack);
     fixture = { ...base, secrets: [...base.secrets, owned, external] };
-    deployment = prog.deployRendered(fixture, loaded);
-    await deployment.settled();
+    deployment = await withShortStackTraces(() => prog.deployRendered(fixture, loaded));
   });
 
   /** The fixture's own Secret, among the real dev stack's Pulumi-owned ones. */
@@ -607,8 +614,7 @@ describe('a stack with vault, pulumi and existing Secrets and rotated consumers:
     fixture = render(stack, [ope, module]);
     await useStack('prod');
     pulumi.runtime.setAllConfig(pulumiConfigOf('prod'), []);
-    deployment = prog.deployRendered(fixture, { file: 'stacks/Pulumi.prod.yaml', secretTopKeys: new Set() });
-    await deployment.settled();
+    deployment = await withShortStackTraces(() => prog.deployRendered(fixture, { file: 'stacks/Pulumi.prod.yaml', secretTopKeys: new Set() }));
   });
 
   it('the bundle carries the ExternalSecret, the ClusterSecretStore and the rotation annotations; Pulumi registers them unchanged', () => {
@@ -641,7 +647,7 @@ describe('a stack with vault, pulumi and existing Secrets and rotated consumers:
 
 // --------------------------------------------------------------------------- errors and preview
 
-describe('program errors and preview', () => {
+describe('program errors and short stack traces', () => {
   beforeEach(() => {
     registered = [];
   });
@@ -674,27 +680,6 @@ describe('program errors and preview', () => {
     expect(() => prog.program()).not.toThrow(/top-secret-tier/);
   });
 
-  it('registers with one-frame stack traces (the SDK captures one per promise) and restores the limit once every resource is registered', async () => {
-    await useStack('dev', true);
-    pulumi.runtime.setAllConfig(pulumiConfigOf('dev'), []);
-    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: unknown, cb: unknown): unknown };
-    const registering = monitor.registerResource.bind(monitor);
-    const limits: number[] = [];
-    monitor.registerResource = (req, cb) => {
-      limits.push(Error.stackTraceLimit);
-      return registering(req, cb);
-    };
-    const before = Error.stackTraceLimit;
-    expect(before).toBeGreaterThan(1);
-    const d = prog.program();
-    await d.settled();
-    expect(limits.length).toBe(registered.length);
-    expect(limits.length).toBeGreaterThan(100);
-    expect(new Set(limits)).toEqual(new Set([1]));
-    await new Promise((r) => setTimeout(r, 0));
-    expect(Error.stackTraceLimit).toBe(before);
-  });
-
   it('short stack traces: an error keeps its message and the frame that threw it; PULUMI_DEBUG_PROMISE_LEAKS (its stacks are printed) keeps the limit', () => {
     const before = Error.stackTraceLimit;
     const restore = prog.shortStackTraces({});
@@ -718,12 +703,44 @@ describe('program errors and preview', () => {
     untouched();
     expect(Error.stackTraceLimit).toBe(before);
   });
+});
 
-  it('completes a preview (dry run) of a real stack', async () => {
+/**
+ * One preview of a real stack (airgap) through program(), for two properties: it completes and
+ * registers what synth renders, and it registers with one-frame stack traces (each registration
+ * sees `Error.stackTraceLimit` 1), restoring the limit once every resource is registered.
+ */
+describe('a preview (dry run) of a real stack', () => {
+  const seen = {} as { before: number; limits: number[]; registered: number; after: number };
+
+  beforeAll(async () => {
     await useStack('airgap', true);
     pulumi.runtime.setAllConfig(pulumiConfigOf('airgap'), []);
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: unknown, cb: unknown): unknown };
+    const registering = monitor.registerResource.bind(monitor);
+    const limits: number[] = [];
+    monitor.registerResource = (req, cb) => {
+      limits.push(Error.stackTraceLimit);
+      return registering(req, cb);
+    };
+    const before = Error.stackTraceLimit;
     const d = prog.program();
     await d.settled();
+    seen.registered = registered.length;
+    await new Promise((r) => setTimeout(r, 0));
+    Object.assign(seen, { before, limits, after: Error.stackTraceLimit });
+  });
+
+  it('registers with one-frame stack traces (the SDK captures one per promise) and restores the limit once every resource is registered', () => {
+    const { before, limits } = seen;
+    expect(before).toBeGreaterThan(1);
+    expect(limits.length).toBe(seen.registered);
+    expect(limits.length).toBeGreaterThan(100);
+    expect(new Set(limits)).toEqual(new Set([1]));
+    expect(seen.after).toBe(before);
+  });
+
+  it('completes a preview (dry run) of a real stack', () => {
     // Every rendered object, plus the Secrets Pulumi owns (by design), and nothing else.
     const want = renderEnv('airgap');
     const owned = pulumiRequirements(want).map((s) => `v1 Secret ${s.namespace}/${s.name}`);
