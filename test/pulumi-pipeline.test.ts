@@ -33,7 +33,10 @@ const mocks: pulumi.runtime.Mocks = {
     if (args.type === 'random:index/randomPassword:RandomPassword') {
       return { id: args.name, state: { ...args.inputs, result: 'R'.repeat(Number(args.inputs.length)) } };
     }
-    return { id: `${args.name}-id`, state: args.inputs };
+    // The engine would answer with the live object. The program reads outputs of its own Secrets
+    // only (and of the RandomPasswords, above); the ConfigGroup's children are answered with no
+    // state, which spares the mock monitor serialising every body back and the SDK parsing it.
+    return { id: `${args.name}-id`, state: args.type === 'kubernetes:core/v1:Secret' ? args.inputs : {} };
   },
   call(args) {
     throw new Error(`unexpected invoke ${args.token}`);
