@@ -13,6 +13,13 @@ import { main } from '../cli/main.js';
 import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../review/diff.js';
 import { ROOT } from './helpers.js';
 
+/**
+ * The working tree side of each diff renders in this process: each distinct stack once per file
+ * (test/render-inject.ts; `render` is a function of the stack, and a test that edits a stack file
+ * gets that stack rendered). The base side is a child process running the base's own code, untouched.
+ */
+vi.mock('../synth/render.js', async (orig) => (await import('./render-inject.js')).renderOncePerStack(orig));
+
 type J = Record<string, any>;
 const TMP = mkdtempSync(join(tmpdir(), 'stackbook-diff-e2e-'));
 const REPO = join(TMP, 'project');
