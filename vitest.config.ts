@@ -55,6 +55,8 @@ export default defineConfig({
     maxWorkers: Math.max(2, availableParallelism()) + 1,
     // off unless STACKBOOK_TEST_STATS is set: per-file tests, expect calls and CPU (bench --tests)
     setupFiles: ['test/setup/stats.ts'],
+    // scratch files in memory where the machine has /dev/shm (test/setup/tmpdir.ts)
+    globalSetup: ['test/setup/tmpdir.ts'],
     projects: [
       { extends: true, test: { name: 'isolated', include: [INCLUDE], exclude: SHARED } },
       { extends: true, test: { name: 'shared', include: SHARED, isolate: false } },
