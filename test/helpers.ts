@@ -5,6 +5,7 @@ import { loadStackFile } from '../stacks/load.js';
 import { knownEnvironments } from '../synth/stacks.js';
 import { render, type Rendered, type Manifest } from '../synth/render.js';
 import type { Stack } from '../stacks/schema.js';
+import { deepFreeze } from './freeze.js';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SHARED = join(ROOT, '..', 'shared');
@@ -24,14 +25,6 @@ export const ENVS: readonly string[] = knownEnvironments(ROOT)
   .map((x) => x.env);
 export type Env = string;
 
-/** Freeze `v` and everything reachable from it (plain data: objects and arrays). */
-function deepFreeze<T>(v: T): T {
-  if (v !== null && typeof v === 'object' && !Object.isFrozen(v)) {
-    Object.freeze(v);
-    for (const x of Object.values(v as object)) deepFreeze(x);
-  }
-  return v;
-}
 
 const cache = new Map<string, Rendered>();
 /**

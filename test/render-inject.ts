@@ -9,6 +9,7 @@
  * and set `injected.objects` in a test (cleared by `afterEach` in the test file).
  */
 import type { Manifest, Rendered } from '../synth/render.js';
+import { deepFreeze } from './freeze.js';
 
 type RenderModule = typeof import('../synth/render.js');
 
@@ -28,9 +29,13 @@ export async function renderInjecting(importOriginal: () => Promise<unknown>): P
 
 /**
  * A `render` that renders each distinct stack once per test file (keyed by the stack's JSON) and
- * hands every caller its own deep copy: for files that run the CLI in process many times over the
- * same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn; cli.test.ts). `render` is
- * a function of the stack and the service list; a call with its own service list is not cached.
+ * hands every caller the same deep-frozen result: for files that run the CLI in process many times
+ * over the same stack (test/bad-input.test.ts fails a write at every file of a bundle in turn;
+ * cli.test.ts, diff-e2e.test.ts). The pipeline only reads what `render` returns, and frozen, a
+ * write anywhere in it would throw (ES modules are strict) instead of leaking into the next caller:
+ * no copy per call (a `structuredClone` of a whole stack per call was ~2 s of CPU in bad-input
+ * alone). `render` is a function of the stack and the service list; a call with its own service
+ * list is not cached.
  */
 export async function renderOncePerStack(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
   const real = (await importOriginal()) as RenderModule;
@@ -44,10 +49,10 @@ export async function renderOncePerStack(importOriginal: () => Promise<unknown>)
       let hit = cache.get(key);
       if (!hit) {
         const { stack: _, ...rest } = real.render(stack);
-        cache.set(key, (hit = rest));
+        cache.set(key, (hit = deepFreeze(rest)));
         renderCalls.real++;
       } else renderCalls.cached++;
-      return { stack, ...structuredClone(hit) };
+      return { stack, ...hit };
     },
   };
 }
