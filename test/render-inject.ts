@@ -1,5 +1,6 @@
 /**
- * A `render` that appends extra objects, as a new (buggy) component would: for test files that
+ * A `render` that appends extra objects, as a new (buggy) component would (each distinct stack
+ * rendered once, as `renderOncePerStack`): for test files that
  * check what the pipeline does with such objects (test/airgap.test.ts, test/pulumi-pipeline.test.ts).
  * Use it as the factory of a module mock, importing this file inside the factory (vi.mock is
  * hoisted above the file's imports; a dynamic import inside the factory is left in place):
@@ -17,11 +18,12 @@ type RenderModule = typeof import('../synth/render.js');
 export const injected = { objects: [] as unknown[] };
 
 export async function renderInjecting(importOriginal: () => Promise<unknown>): Promise<RenderModule> {
-  const real = (await importOriginal()) as RenderModule;
+  // each distinct stack rendered once (below); the injected objects appended to that render
+  const once = await renderOncePerStack(importOriginal);
   return {
-    ...real,
+    ...once,
     render: (...args: Parameters<RenderModule['render']>) => {
-      const r = real.render(...args);
+      const r = once.render(...args);
       return injected.objects.length === 0 ? r : { ...r, objects: [...r.objects, ...(structuredClone(injected.objects) as Manifest[])] };
     },
   };
