@@ -26,7 +26,11 @@ function tmpDir(label: string): string {
   return d;
 }
 
-function written(env: string, files: readonly BundleFile[] = bundleFiles(renderEnv(env))): string {
+/** The unsigned bundle of a real stack, built once per file (bundleFiles is deterministic: the test "X-12: bundle files" below holds two builds equal). */
+const unsigned = new Map<string, readonly BundleFile[]>();
+const filesOf = (env: string): readonly BundleFile[] => unsigned.get(env) ?? unsigned.set(env, bundleFiles(renderEnv(env))).get(env)!;
+
+function written(env: string, files: readonly BundleFile[] = filesOf(env)): string {
   const dir = join(tmpDir(env), env);
   writeBundle(dir, files);
   return dir;
@@ -70,7 +74,7 @@ describe('X-12: bundle files', () => {
   it('every stack gets phase files, kustomization.yaml, apply.sh, PREREQUISITES.md, secrets.json, images.txt, then SHA256SUMS last', () => {
     for (const env of ENVS) {
       const r = renderEnv(env);
-      const paths = bundleFiles(r).map((f) => f.path);
+      const paths = filesOf(env).map((f) => f.path);
       const keys = cosignKeys(r.objects).map((k) => k.file);
       expect(paths, env).toEqual([
         ...phaseFiles(r).map((f) => f.path),
@@ -308,13 +312,12 @@ describe('X-12: apply.sh', () => {
 
 describe('X-12: the bundle is a Kustomize base', () => {
   it('kustomization.yaml lists the phase files in apply order, with fifo order', () => {
-    const r = renderEnv('airgap');
-    const k = yaml.load(bundleFiles(r).find((f) => f.path === 'kustomization.yaml')!.content) as Record<string, unknown>;
+    const k = yaml.load(filesOf('airgap').find((f) => f.path === 'kustomization.yaml')!.content) as Record<string, unknown>;
     expect(k).toEqual({
       apiVersion: 'kustomize.config.k8s.io/v1beta1',
       kind: 'Kustomization',
       sortOptions: { order: 'fifo' },
-      resources: phaseFiles(r).map((f) => f.path),
+      resources: phaseFiles(renderEnv('airgap')).map((f) => f.path),
     });
   });
 
@@ -360,8 +363,8 @@ describe('X-12: SHA256SUMS.sig', () => {
     const signed = bundleFiles(renderEnv('airgap'), { signingKey: loadSigningKey(good.key) }).find((f) => f.path === 'PREREQUISITES.md')!.content;
     expect(signed).toContain(`\`${fp}\``);
     expect(signed).toContain('cosign verify-blob --key bundle.pub --signature SHA256SUMS.sig --insecure-ignore-tlog SHA256SUMS');
-    const unsigned = bundleFiles(renderEnv('airgap')).find((f) => f.path === 'PREREQUISITES.md')!.content;
-    expect(unsigned).toContain('No signing key was configured (`STACKBOOK_BUNDLE_SIGNING_KEY`): this bundle has no SHA256SUMS.sig.');
+    const unsignedMd = filesOf('airgap').find((f) => f.path === 'PREREQUISITES.md')!.content;
+    expect(unsignedMd).toContain('No signing key was configured (`STACKBOOK_BUNDLE_SIGNING_KEY`): this bundle has no SHA256SUMS.sig.');
   });
 
   it('apply.sh --verify-key checks the signature before anything is applied', () => {
@@ -397,7 +400,7 @@ describe('X-12: images.txt', () => {
 
   it('air-gapped: source by digest, mirror by tag under the registry, the digest; comments explain usage', () => {
     const r = renderEnv('airgap');
-    const text = bundleFiles(r).find((f) => f.path === 'images.txt')!.content;
+    const text = filesOf('airgap').find((f) => f.path === 'images.txt')!.content;
     const data = text.split('\n').filter((l) => l && !l.startsWith('#'));
     // the stack's images, plus the operator-injected ones its ClusterImagePolicy names (issue 16)
     const injected = r.objects.flatMap((o) => (o.kind === 'ClusterImagePolicy' ? (o.metadata.annotations?.['stackbook.io/operator-images'] ?? '').split(',').filter(Boolean) : []));
@@ -578,7 +581,7 @@ describe('X-12: PREREQUISITES.md and secrets.json', () => {
   it('secrets.json equals requiredSecrets and carries no values', () => {
     for (const env of ENVS) {
       const r = renderEnv(env);
-      const json = JSON.parse(bundleFiles(r).find((f) => f.path === 'secrets.json')!.content) as object[];
+      const json = JSON.parse(filesOf(env).find((f) => f.path === 'secrets.json')!.content) as object[];
       expect(json, env).toEqual(requiredSecrets(r));
       // Names, keys, source, consumers; declared Secrets also their rotation `version` (a number) and,
       // for Vault, the path and key -> field map. Nothing else, so no value can slip in.
