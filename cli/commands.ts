@@ -86,15 +86,16 @@ export const COMMANDS: readonly CommandSpec[] = [
   },
   {
     name: 'report',
-    usage: ['report failure-budget [--write-readme]', 'report <env> --html <file>'],
-    summary: 'failure-budget: replicas, PDB, spread, grace of every workload; <env> --html: one self-contained page (connectivity graph, concerns, exceptions)',
+    usage: ['report failure-budget [--write-readme]', 'report <env...> | --all --html <file>'],
+    summary: 'failure-budget: replicas, PDB, spread, grace of every workload; <env> --html: a self-contained page per stack (connectivity, concerns, exceptions)',
     options: {
       'write-readme': { type: 'boolean', help: 'failure-budget: write the table into README.md between its markers' },
-      html: { type: 'string', value: '<file>', help: 'write the HTML page of <env> there' },
+      all: ALL,
+      html: { type: 'string', value: '<file>', help: 'write the HTML page of each <env> there; with several stacks the name holds {env}' },
       help: HELP,
     },
-    examples: ['stackbook report failure-budget', 'stackbook report prod --html=report-prod.html'],
-    exitCodes: [[2, 'usage or configuration error (an unknown environment or report), or the output cannot be written']],
+    examples: ['stackbook report failure-budget', 'stackbook report prod --html=report-prod.html', "stackbook report --all --html 'reports/report-{env}.html'"],
+    exitCodes: [[2, 'usage or configuration error (an unknown environment or report), or a page cannot be written (the other stacks\' pages are still written)']],
   },
   {
     name: 'bundle',

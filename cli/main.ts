@@ -192,7 +192,7 @@ async function coverage(root: string, args: Args): Promise<number> {
 async function report(root: string, args: Args): Promise<number> {
   const html = str(args, 'html');
   if (html !== undefined) return htmlReport(root, args, html);
-  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or an environment and --html <file>', 'report');
+  if (args.positional.length !== 1 || args.positional[0] !== 'failure-budget') throw new UsageError('report needs one report name: failure-budget, or environments (or --all) and --html <file>', 'report');
   const { knownEnvironments, loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
   const { failureBudgetTable, withFailureBudget } = await import('../reports/failure-budget.js');
@@ -221,36 +221,60 @@ async function report(root: string, args: Args): Promise<number> {
   return 0;
 }
 
-/** `report <env> --html <file>`: the reviewer's page of one stack (review/html-report.ts). */
+/**
+ * `report <env...> | --all --html <file>`: the reviewer's page of each stack (review/html-report.ts),
+ * all in one process (CI writes every stack's page: one start-up instead of one per stack). With
+ * several stacks the file name holds `{env}`. A stack whose page fails is named on stderr and the
+ * others are still written (exit 2); with one stack its error is the command's error.
+ */
 async function htmlReport(root: string, args: Args, file: string): Promise<number> {
-  if (args.positional.length !== 1) throw new UsageError('report --html needs exactly one environment', 'report');
+  const envs = await environments(root, args);
+  if (envs.length > 1 && !file.includes('{env}')) {
+    throw new UsageError(`report --html with several environments needs {env} in the file name, e.g. report-{env}.html (got "${file}")`, 'report');
+  }
   const { loadStacks } = await import('../synth/stacks.js');
   const { render } = await import('../synth/render.js');
   const { htmlReport: page } = await import('../review/html-report.js');
   const { parseCatalog } = await import('../reports/coverage.js');
+  const { ConfigError } = await import('../stacks/load.js');
   const { writeFileSync } = await import('node:fs');
-  const env = args.positional[0]!;
-  const stack = loadStacks(root, [env]).get(env)!;
   let catalog: ReturnType<typeof parseCatalog> = [];
   try {
     catalog = parseCatalog(readFileSync(resolve(root, '..', 'shared', 'runbooks', 'CONCERNS.md'), 'utf8'));
   } catch {
     /* the catalog is optional: the page then lists objects and their concern IDs only */
   }
-  const p = progress();
-  p.step(`rendering ${env} and laying out its connectivity graph`);
-  let text: string;
-  try {
-    text = page(env, render(stack).objects, catalog);
-  } finally {
-    p.done();
+  const failed: string[] = [];
+  for (const env of envs) {
+    const target = file.split('{env}').join(env);
+    try {
+      const stack = loadStacks(root, [env]).get(env)!;
+      const p = progress();
+      p.step(`rendering ${env} and laying out its connectivity graph`);
+      let text: string;
+      try {
+        text = page(env, render(stack).objects, catalog);
+      } finally {
+        p.done();
+      }
+      try {
+        writeFileSync(resolve(target), text);
+      } catch (e) {
+        throw new OutputError(`cannot write ${target}: ${(e as Error).message}`);
+      }
+      process.stdout.write(`${env}: report written to ${target}\n`);
+    } catch (e) {
+      if (envs.length === 1) throw e;
+      const named = e instanceof ConfigError ? e.message : e instanceof UsageError || e instanceof OutputError || (e instanceof Error && e.name === 'ComponentError') ? `stackbook: ${e.message}` : undefined;
+      if (named === undefined) throw e;
+      process.stderr.write(`${named}\n`);
+      failed.push(env);
+    }
   }
-  try {
-    writeFileSync(resolve(file), text);
-  } catch (e) {
-    throw new OutputError(`cannot write ${file}: ${(e as Error).message}`);
+  if (failed.length > 0) {
+    process.stderr.write(`stackbook: report: written: ${envs.filter((e) => !failed.includes(e)).join(', ') || 'none'}; not written: ${failed.join(', ')}\n`);
+    return 2;
   }
-  process.stdout.write(`${env}: report written to ${file}\n`);
   return 0;
 }
 

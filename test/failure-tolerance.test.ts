@@ -223,7 +223,7 @@ describe('the failure-budget table', () => {
         expect(readFileSync(join(tmp, 'README.md'), 'utf8')).toBe('# no markers\n');
         out = '';
         expect(await main(['report', 'nonsense'], tmp)).toBe(2);
-        expect(out).toMatch(/^stackbook: report needs one report name: failure-budget, or an environment and --html <file>\nusage:/);
+        expect(out).toMatch(/^stackbook: report needs one report name: failure-budget, or environments \(or --all\) and --html <file>\nusage:/);
       } finally {
         vi.restoreAllMocks();
       }

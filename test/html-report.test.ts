@@ -4,15 +4,20 @@
  * flow is drawn as an edge with a visible path, concern links land on objects, and a screenshot is
  * kept as an artifact (dist/report-<env>.png).
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../cli/main.js';
 import { workloadsOf, type Obj } from '../review/connectivity.js';
 import { parseCatalog } from '../reports/coverage.js';
 import { htmlReport } from '../review/html-report.js';
-import { renderEnv } from './helpers.js';
+import { ENVS, renderEnv, ROOT } from './helpers.js';
+import { knownEnvironments } from '../synth/stacks.js';
+
+/** The stacks in the order `--all` takes them (stacks/ listing order). */
+const knownOrder = () => knownEnvironments(ROOT);
 
 const CHROMIUM = process.env.STACKBOOK_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('dist');
@@ -69,4 +74,51 @@ describe('HTML report in a real browser', () => {
       await page.close();
     }, 60_000);
   }
+});
+
+describe('stackbook report --html: every stack in one process (the PR workflow writes them all)', () => {
+  /** `stackbook <argv>` in process in `root`: exit code and what it printed. */
+  async function cli(argv: string[], root: string): Promise<{ code: number; stdout: string; stderr: string }> {
+    const out = { stdout: '', stderr: '' };
+    vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out.stdout += String(c)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((out.stderr += String(c)), true));
+    try {
+      return { code: await main(argv, root), ...out };
+    } finally {
+      vi.restoreAllMocks();
+    }
+  }
+
+  it('--all with {env} in the file name: one page per stack, each the page of that stack', async () => {
+    const out = join(dir, 'all');
+    mkdirSync(out);
+    const r = await cli(['report', '--all', '--html', join(out, 'report-{env}.html')], ROOT);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(readdirSync(out).sort()).toEqual(ENVS.map((e) => `report-${e}.html`).sort());
+    for (const env of ENVS) expect(readFileSync(join(out, `report-${env}.html`), 'utf8'), env).toBe(htmlReport(env, renderEnv(env).objects, catalog));
+    expect(r.stdout.trim().split('\n')).toEqual(knownOrder().map((e) => `${e}: report written to ${join(out, `report-${e}.html`)}`));
+  });
+
+  it('several stacks and no {env}: a usage error, nothing written', async () => {
+    const out = join(dir, 'no-placeholder');
+    mkdirSync(out);
+    const r = await cli(['report', 'dev', 'prod', '--html', join(out, 'page.html')], ROOT);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/^stackbook: report --html with several environments needs \{env\} in the file name, e\.g\. report-\{env\}\.html \(got ".*page\.html"\)\nusage:/);
+    expect(readdirSync(out)).toEqual([]);
+  });
+
+  it('a stack that fails is named, the others are still written, exit 2', async () => {
+    const root = join(dir, 'project');
+    cpSync(join(ROOT, 'stacks'), join(root, 'stacks'), { recursive: true, filter: (src) => !src.endsWith('.ts') });
+    writeFileSync(join(root, 'stacks', 'Pulumi.staging.yaml'), 'config:\n  stackbook:tier: [oops\n');
+    const out = join(dir, 'partial');
+    mkdirSync(out);
+    const r = await cli(['report', '--all', '--html', join(out, 'report-{env}.html')], root);
+    expect(r.code).toBe(2);
+    expect(readdirSync(out).sort()).toEqual(ENVS.filter((e) => e !== 'staging').map((e) => `report-${e}.html`).sort());
+    expect(r.stderr).toMatch(/^stacks\/Pulumi\.staging\.yaml: not valid YAML: /m);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('stackbook: report: written: airgap, dev, prod; not written: staging');
+  });
 });

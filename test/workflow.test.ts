@@ -275,7 +275,7 @@ describe('the PR comment links the HTML report of every stack (issue 17)', () =>
   const bash = (script: string, env: Record<string, string>) => spawnSync('bash', ['-e', '-c', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env } });
 
   it('writes one page per stack, uploads them as one artifact, then links it in the comment file before the comment is posted', () => {
-    const reportStep = steps.findIndex((s) => /stackbook\.js report "\$\{stack\}" --html/.test(String(s.run ?? '')));
+    const reportStep = steps.findIndex((s) => /stackbook\.js report --all --html "[^"]*\{env\}/.test(String(s.run ?? '')));
     const upload = steps.findIndex((s) => String(s.uses).startsWith('actions/upload-artifact@') && String(s.with?.path).includes('reports'));
     const link = steps.findIndex((s) => s.id === 'link-reports');
     const post = steps.findIndex((s) => String(s.uses).startsWith('actions/github-script@'));
