@@ -23,6 +23,10 @@ const CHROMIUM = process.env.STACKBOOK_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = resolve('dist');
 const catalog = parseCatalog(readFileSync(resolve('..', 'shared', 'runbooks', 'CONCERNS.md'), 'utf8'));
 
+/** The page of a real stack, laid out once per file (a layout is ~0.3 s of CPU). */
+const pages = new Map<string, string>();
+const pageOf = (env: string): string => pages.get(env) ?? pages.set(env, htmlReport(env, renderEnv(env).objects, catalog)).get(env)!;
+
 let browser: Browser;
 let dir: string;
 beforeAll(async () => {
@@ -43,7 +47,7 @@ describe('HTML report in a real browser', () => {
     it(`${env}: every workload is a node, a known flow is an edge, concerns link to objects; screenshot kept`, async () => {
       const objects = renderEnv(env).objects;
       const file = join(dir, `${env}.html`);
-      const html = htmlReport(env, objects, catalog);
+      const html = pageOf(env);
       expect(htmlReport(env, objects, catalog)).toBe(html); // deterministic
       expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org\/2000\/svg)/); // self-contained
       writeFileSync(file, html);
@@ -96,7 +100,7 @@ describe('stackbook report --html: every stack in one process (the PR workflow w
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(readdirSync(out).sort()).toEqual(ENVS.map((e) => `report-${e}.html`).sort());
-    for (const env of ENVS) expect(readFileSync(join(out, `report-${env}.html`), 'utf8'), env).toBe(htmlReport(env, renderEnv(env).objects, catalog));
+    for (const env of ENVS) expect(readFileSync(join(out, `report-${env}.html`), 'utf8'), env).toBe(pageOf(env));
     expect(r.stdout.trim().split('\n')).toEqual(knownOrder().map((e) => `${e}: report written to ${join(out, `report-${e}.html`)}`));
   });
 
@@ -115,10 +119,11 @@ describe('stackbook report --html: every stack in one process (the PR workflow w
     writeFileSync(join(root, 'stacks', 'Pulumi.staging.yaml'), 'config:\n  stackbook:tier: [oops\n');
     const out = join(dir, 'partial');
     mkdirSync(out);
-    const r = await cli(['report', '--all', '--html', join(out, 'report-{env}.html')], root);
+    const r = await cli(['report', 'staging', 'dev', '--html', join(out, 'report-{env}.html')], root);
     expect(r.code).toBe(2);
-    expect(readdirSync(out).sort()).toEqual(ENVS.filter((e) => e !== 'staging').map((e) => `report-${e}.html`).sort());
+    expect(readdirSync(out)).toEqual(['report-dev.html']);
+    expect(readFileSync(join(out, 'report-dev.html'), 'utf8')).toBe(pageOf('dev'));
     expect(r.stderr).toMatch(/^stacks\/Pulumi\.staging\.yaml: not valid YAML: /m);
-    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('stackbook: report: written: airgap, dev, prod; not written: staging');
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('stackbook: report: written: dev; not written: staging');
   });
 });
