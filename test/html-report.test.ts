@@ -122,7 +122,8 @@ describe('stackbook report --html: every stack in one process (the PR workflow w
     const r = await cli(['report', 'staging', 'dev', '--html', join(out, 'report-{env}.html')], root);
     expect(r.code).toBe(2);
     expect(readdirSync(out)).toEqual(['report-dev.html']);
-    expect(readFileSync(join(out, 'report-dev.html'), 'utf8')).toBe(pageOf('dev'));
+    // (this copy of the project has no ../shared/runbooks catalog beside it: the page without one)
+    expect(readFileSync(join(out, 'report-dev.html'), 'utf8')).toBe(htmlReport('dev', renderEnv('dev').objects, []));
     expect(r.stderr).toMatch(/^stacks\/Pulumi\.staging\.yaml: not valid YAML: /m);
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('stackbook: report: written: dev; not written: staging');
   });
