@@ -6,7 +6,9 @@
  * into a temporary directory, which is always removed, also on failure or Ctrl-C. It reuses this
  * project's `node_modules` through a symlink when the base's `package-lock.json` is identical;
  * otherwise it runs `npm ci --ignore-scripts` there (slower, and said so on stderr). The base's
- * own CLI then runs `synth` through tsx, and its bundle files are read back.
+ * own CLI then runs `synth` through tsx, and its bundle files are read back. A base whose code is
+ * the working tree's (only stack files differ: `codeMatchesWorkingTree`) has just its stack files
+ * exported and rendered in this process: what its own code would render.
  *
  * The result is cached per environment under the base's tree hash (`git rev-parse <commit>:<dir>`:
  * the revision's code, stacks and lockfile, which alone determine what it renders), in
@@ -107,12 +109,62 @@ export async function synthesizeBase(
     await started();
     return { commit, ...hit };
   }
-  progress(`exporting and synthesizing ${short} with its own code`);
   const t0 = Date.now();
-  const result = await synthesizeBaseUncached(root, commit, short, prefix, wanted, log, started);
+  const sameCode = codeMatchesWorkingTree(root, commit);
+  progress(sameCode ? `${short} has the working tree's code (only stack files differ): rendering its stacks here` : `exporting and synthesizing ${short} with its own code`);
+  const result = sameCode ? await synthesizeStacksOnly(root, commit, short, prefix, wanted, started) : await synthesizeBaseUncached(root, commit, short, prefix, wanted, log, started);
   cache?.write(result.known, result.envs);
   progress(`${short} synthesized in ${((Date.now() - t0) / 1000).toFixed(1)} s${cache ? ' (cached for the next diff)' : ''}`);
   return result;
+}
+
+/**
+ * Whether the base revision's code is the working tree's: every tracked file under this directory
+ * but the stack files (`stacks/Pulumi.<env>.yaml`) identical (`git diff --quiet <commit>`, which
+ * also sees uncommitted and deleted files; an untracked file changes nothing unless a tracked one
+ * that imports it changed too). Then the base's stacks render with this process's code, exactly as
+ * its own code would render them: no export of the code, no dependencies, no child process (a
+ * stack-only pull request, the common case). Anything git cannot tell takes the child.
+ */
+export function codeMatchesWorkingTree(root: string, commit: string): boolean {
+  return run('git', ['diff', '--quiet', '--no-ext-diff', commit, '--', '.', ':(exclude,glob)stacks/Pulumi.*.yaml'], root).ok;
+}
+
+/** The base's stack files rendered here (`codeMatchesWorkingTree`); its config errors read like its synth's. */
+async function synthesizeStacksOnly(
+  root: string,
+  commit: string,
+  short: string,
+  prefix: string,
+  wanted: readonly string[] | undefined,
+  started: () => Promise<void> | void,
+): Promise<BaseSynthesis> {
+  // The working tree first, as with the child: its config error (the likelier one) is the one shown.
+  await started();
+  const tmp = mkdtempSync(join(tmpdir(), 'stackbook-base-'));
+  try {
+    const src = join(tmp, 'src');
+    mkdirSync(src);
+    const tar = join(tmp, 'stacks.tar');
+    // a revision without stacks/ has no stack: git archive refuses the path, nothing to unpack
+    if (run('git', ['archive', '--format=tar', '-o', tar, prefix ? `${commit}:${prefix}` : commit, '--', 'stacks'], root).ok) {
+      const untar = run('tar', ['-x', '-f', tar, '-C', src], tmp);
+      if (!untar.ok) throw new DiffError(`cannot unpack ${short}:\n${tail(untar.stderr)}`);
+    }
+    const known = stacksIn(src);
+    const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
+    if (envs.length === 0) return { commit, known, envs: new Map() };
+    const { ConfigError } = await import('../stacks/load.js');
+    try {
+      return { commit, known, envs: (await headObjects(src, envs)).envs };
+    } catch (e) {
+      // what the base's own synth prints before it exits 2
+      if (e instanceof ConfigError) throw new DiffError(`${short} could not be synthesized (its synth exited 2):\n${tail(e.message)}`);
+      throw e;
+    }
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
 }
 
 /** Per-environment objects of one base tree, as JSON files; unreadable entries are misses. */

@@ -11,6 +11,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
 import { JSON_SCHEMA_ID, MARKDOWN_MARKER } from '../review/diff.js';
+import { codeMatchesWorkingTree } from '../review/base.js';
 import { ROOT } from './helpers.js';
 
 /**
@@ -208,20 +209,43 @@ describe('stackbook diff --base HEAD, as a new user would run it', () => {
 });
 
 describe('how the base is rendered (issue 17, speed)', () => {
-  it('through its own headObjects (JSON) or, for a revision without it, its CLI synth: the same diff', async () => {
+  it('three ways, the same diff: stacks only (same code, rendered here), its own headObjects (JSON) and, for a revision without it, its CLI synth', async () => {
     expect(pristineProd).toContain('minReplicas: 3');
     const prod = pristineProd.replace('minReplicas: 3', 'minReplicas: 2');
-    const fast = commitWith({ 'stacks/Pulumi.prod.yaml': prod });
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    const stacksOnly = commitWith({ 'stacks/Pulumi.prod.yaml': prod });
+    // any other file changed: the base's own code runs in a child
+    const fast = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'README.md': `${readme}\nchanged\n` });
     const baseTs = readFileSync(join(REPO, 'review', 'base.ts'), 'utf8');
     expect(baseTs).toContain('export async function headObjects(');
     const legacy = commitWith({ 'stacks/Pulumi.prod.yaml': prod, 'review/base.ts': baseTs.replace('export async function headObjects(', 'async function notExported(') });
-    const a = await stackbook('diff', '--base', fast, '--env', 'prod');
-    const b = await stackbook('diff', '--base', legacy, '--env', 'prod');
-    expect([a.code, a.stderr, b.code, b.stderr]).toEqual([0, '', 0, '']);
-    expect(a.stdout).toMatch(/minReplicas: 2 → 3/);
+    expect([stacksOnly, fast, legacy].map((c) => codeMatchesWorkingTree(REPO, c))).toEqual([true, false, false]);
+    const runs = [];
+    for (const c of [stacksOnly, fast, legacy]) runs.push(await stackbook('diff', '--base', c, '--env', 'prod'));
+    expect(runs.map((r) => [r.code, r.stderr])).toEqual([[0, ''], [0, ''], [0, '']]);
+    expect(runs[0]!.stdout).toMatch(/minReplicas: 2 → 3/);
     const body = (s: string) => s.split('\n').slice(1).join('\n'); // the first line names the commit
-    expect(body(b.stdout)).toBe(body(a.stdout));
+    expect(body(runs[1]!.stdout)).toBe(body(runs[0]!.stdout));
+    expect(body(runs[2]!.stdout)).toBe(body(runs[0]!.stdout));
   }, 240_000);
+
+  it('the base has the same code only when every tracked file but the stack files is the working tree\'s, uncommitted changes included', () => {
+    expect(codeMatchesWorkingTree(REPO, head)).toBe(true);
+    const ope = join(REPO, 'services', 'ope.ts');
+    const text = readFileSync(ope, 'utf8');
+    try {
+      writeFileSync(ope, `${text}\n// an uncommitted edit\n`);
+      expect(codeMatchesWorkingTree(REPO, head)).toBe(false);
+    } finally {
+      writeFileSync(ope, text);
+    }
+    expect(codeMatchesWorkingTree(REPO, head)).toBe(true);
+    // a stack file edited in the working tree is not code
+    writeFileSync(PROD, `${pristineProd}\n# edited\n`);
+    expect(codeMatchesWorkingTree(REPO, head)).toBe(true);
+    // a deleted tracked file is
+    expect(codeMatchesWorkingTree(REPO, commitWith({ 'docs/extra.md': 'x\n' }))).toBe(false);
+  });
 });
 
 describe('stackbook diff failures: exit 2, one clear message, nothing left behind', () => {
