@@ -29,6 +29,7 @@ import {
   unitTestFileOf,
   writeRuleFile,
   type RuleSet,
+  type ToolResult,
 } from './promtool.js';
 
 const OPE_ALERTS = ['OPEHighHttpErrorRate', 'OPEHighLatencyP95', 'OPEThreadPoolRejections', 'OPERateLimitSpike', 'OPEPayloadRejections', 'OPEPersistentQueueBacklog'];
@@ -43,6 +44,23 @@ beforeAll(() => {
 afterAll(() => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
+
+/**
+ * One promtool run over `files` (the i-th holding `sets[i]`): each set's own section is there,
+ * matches `success` and shows no FAILED, and the run exits 0.
+ */
+function expectEverySetPasses(r: ToolResult, command: 'test' | 'check', files: readonly string[], success: (set: RuleSet) => RegExp): void {
+  const sections = promtoolSections(r, command);
+  expect(sections.size, r.output).toBe(sets.length);
+  sets.forEach((set, i) => {
+    const section = sections.get(files[i]!);
+    const label = `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${section ?? r.output}`;
+    expect(section, label).toBeDefined();
+    expect(section, label).toMatch(success(set));
+    expect(section, label).not.toContain('FAILED');
+  });
+  expect(r.code, r.output).toBe(0);
+}
 
 /** A fresh directory per promtool run: rule and test files of different sets never mix. */
 function runDir(label: string): string {
@@ -98,16 +116,7 @@ describe('alert rules (X-8)', () => {
       return file;
     });
     const r = promtool(['check', 'rules', ...files], tmp, 60_000);
-    const sections = promtoolSections(r, 'check');
-    expect(sections.size, r.output).toBe(sets.length);
-    sets.forEach((set, i) => {
-      const section = sections.get(files[i]!);
-      const label = `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${section ?? r.output}`;
-      expect(section, label).toBeDefined();
-      expect(section, label).toMatch(new RegExp(`^\\s*SUCCESS: ${alertsOf(set.groups).length} rules found\\s*$`, 'm'));
-      expect(section, label).not.toContain('FAILED');
-    });
-    expect(r.code, r.output).toBe(0);
+    expectEverySetPasses(r, 'check', files, (set) => new RegExp(`^\\s*SUCCESS: ${alertsOf(set.groups).length} rules found\\s*$`, 'm'));
   });
 
   it('X-8: every alert in every stack is covered by a promtool test file with a FIRING and a QUIET case', () => {
@@ -155,16 +164,7 @@ describe('alert rules (X-8)', () => {
       return join(dir, prepareUnitTest(dir, set, readUnitTests(unitTestFileOf(set)).text));
     });
     const r = promtool(['test', 'rules', ...files], tmp, 180_000);
-    const sections = promtoolSections(r, 'test');
-    expect(sections.size, r.output).toBe(sets.length);
-    sets.forEach((set, i) => {
-      const section = sections.get(files[i]!);
-      const label = `${set.namespace}/${set.name} (${set.stacks.join(', ')})\n${section ?? r.output}`;
-      expect(section, label).toBeDefined();
-      expect(section, label).toMatch(/^\s*SUCCESS\s*$/m);
-      expect(section, label).not.toContain('FAILED');
-    });
-    expect(r.code, r.output).toBe(0);
+    expectEverySetPasses(r, 'test', files, () => /^\s*SUCCESS\s*$/m);
   }, 240_000);
 });
 
