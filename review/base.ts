@@ -130,6 +130,22 @@ export function codeMatchesWorkingTree(root: string, commit: string): boolean {
   return run('git', ['diff', '--quiet', '--no-ext-diff', commit, '--', '.', ':(exclude,glob)stacks/Pulumi.*.yaml'], root).ok;
 }
 
+/**
+ * `git archive` of the revision (this directory of it; only `paths` when given) unpacked into `src`
+ * (created), read-only for the repository. Returns git's verdict; an archive that cannot be unpacked
+ * is a DiffError.
+ */
+function exportRevision(root: string, commit: string, prefix: string, short: string, tmp: string, src: string, paths: readonly string[]): { ok: boolean; stderr: string } {
+  mkdirSync(src);
+  const tar = join(tmp, 'base.tar');
+  const archive = run('git', ['archive', '--format=tar', '-o', tar, prefix ? `${commit}:${prefix}` : commit, ...(paths.length > 0 ? ['--', ...paths] : [])], root);
+  if (!archive.ok) return archive;
+  const untar = run('tar', ['-x', '-f', tar, '-C', src], tmp);
+  if (!untar.ok) throw new DiffError(`cannot unpack ${short}:\n${tail(untar.stderr)}`);
+  rmSync(tar);
+  return archive;
+}
+
 /** The base's stack files rendered here (`codeMatchesWorkingTree`); its config errors read like its synth's. */
 async function synthesizeStacksOnly(
   root: string,
@@ -144,13 +160,8 @@ async function synthesizeStacksOnly(
   const tmp = mkdtempSync(join(tmpdir(), 'stackbook-base-'));
   try {
     const src = join(tmp, 'src');
-    mkdirSync(src);
-    const tar = join(tmp, 'stacks.tar');
     // a revision without stacks/ has no stack: git archive refuses the path, nothing to unpack
-    if (run('git', ['archive', '--format=tar', '-o', tar, prefix ? `${commit}:${prefix}` : commit, '--', 'stacks'], root).ok) {
-      const untar = run('tar', ['-x', '-f', tar, '-C', src], tmp);
-      if (!untar.ok) throw new DiffError(`cannot unpack ${short}:\n${tail(untar.stderr)}`);
-    }
+    exportRevision(root, commit, prefix, short, tmp, src, ['stacks']);
     const known = stacksIn(src);
     const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
     if (envs.length === 0) return { commit, known, envs: new Map() };
@@ -278,13 +289,8 @@ async function synthesizeBaseUncached(
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    const tar = join(tmp, 'base.tar');
-    const archive = run('git', ['archive', '--format=tar', '-o', tar, prefix ? `${commit}:${prefix}` : commit], root);
+    const archive = exportRevision(root, commit, prefix, short, tmp, src, []);
     if (!archive.ok) throw new DiffError(`cannot export ${short}${prefix ? ` (does ${prefix}/ exist there?)` : ''}:\n${tail(archive.stderr)}`);
-    mkdirSync(src);
-    const untar = run('tar', ['-x', '-f', tar, '-C', src], tmp);
-    if (!untar.ok) throw new DiffError(`cannot unpack ${short}:\n${tail(untar.stderr)}`);
-    rmSync(tar);
     if (!existsSync(join(src, 'cli', 'main.ts'))) throw new DiffError(`${short} predates the stackbook CLI (no cli/main.ts): it cannot be synthesized`);
     const known = stacksIn(src);
     const envs = wanted ? wanted.filter((e) => known.includes(e)) : known;
