@@ -11,6 +11,7 @@
  */
 import * as yaml from 'js-yaml';
 import { flowDiff } from './connectivity.js';
+import { manifestYaml } from '../bundle/yaml.js';
 import { parseQuantity } from '../kube/quantity.js';
 
 /** A plain manifest as found in a bundle (the shape `synth/render.ts` produces). */
@@ -1263,7 +1264,7 @@ const code = (s: string) => {
 const html = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 function objectYaml(o: Obj, max: number): string {
-  const text = yaml.dump(o, { sortKeys: true, noRefs: true, lineWidth: -1 });
+  const text = manifestYaml(o);
   return text.length > max ? `${text.slice(0, max)}\n# … ${text.length - max} more characters` : text.replace(/\n$/, '');
 }
 
