@@ -75,23 +75,59 @@ export function renderedImages(objects: readonly Manifest[]): RenderedImage[] {
         });
       }
     }
-    walkStrings(o, (path, value, key) => {
-      if ((key === 'image' || key === 'imageName') && !seen.has(path)) out.push({ object: objectRef(o), path, image: value });
+    visitStrings(o, (value, key, pathOf) => {
+      if (key !== 'image' && key !== 'imageName') return;
+      const path = pathOf();
+      if (!seen.has(path)) out.push({ object: objectRef(o), path, image: value });
     });
   }
   return out;
 }
 
-/** Calls `visit` for every string value (not keys) inside `v`, with its dotted path and field name. */
-export function walkStrings(v: unknown, visit: (path: string, value: string, key: string | undefined) => void, path = '', key?: string): void {
-  if (typeof v === 'string') visit(path, v, key);
-  else if (Array.isArray(v)) v.forEach((x, i) => walkStrings(x, visit, `${path}[${i}]`, key));
-  else if (v !== null && typeof v === 'object') {
-    for (const [k, x] of Object.entries(v as AnyRec)) {
-      const p = /^[A-Za-z_][A-Za-z0-9_-]*$/.test(k) ? `${path ? `${path}.` : ''}${k}` : `${path}[${JSON.stringify(k)}]`;
-      walkStrings(x, visit, p, k);
-    }
+/** A step into a value: an object key or an array index. */
+type Segment = string | number;
+const PLAIN_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** The dotted path of a list of steps: `spec.containers[0].env`, `data["config.yaml"]`. */
+function pathOf(segments: readonly Segment[]): string {
+  let p = '';
+  for (const s of segments) {
+    if (typeof s === 'number') p = `${p}[${s}]`;
+    else p = PLAIN_KEY.test(s) ? `${p ? `${p}.` : ''}${s}` : `${p}[${JSON.stringify(s)}]`;
   }
+  return p;
+}
+
+/**
+ * Calls `visit` for every string value (not keys) inside `v`, with the field name it sits under
+ * (an array's items sit under the array's field) and its path, built only when asked for: most
+ * strings are judged on their value alone. `path()` is valid during that `visit` call only.
+ */
+function visitStrings(v: unknown, visit: (value: string, key: string | undefined, path: () => string) => void): void {
+  const segments: Segment[] = [];
+  const path = () => pathOf(segments);
+  const walk = (x: unknown, key: string | undefined): void => {
+    if (typeof x === 'string') visit(x, key, path);
+    else if (Array.isArray(x)) {
+      for (let i = 0; i < x.length; i++) {
+        segments.push(i);
+        walk(x[i], key);
+        segments.pop();
+      }
+    } else if (x !== null && typeof x === 'object') {
+      for (const k of Object.keys(x)) {
+        segments.push(k);
+        walk((x as AnyRec)[k], k);
+        segments.pop();
+      }
+    }
+  };
+  walk(v, undefined);
+}
+
+/** Calls `visit` for every string value (not keys) inside `v`, with its dotted path and field name. */
+export function walkStrings(v: unknown, visit: (path: string, value: string, key: string | undefined) => void): void {
+  visitStrings(v, (value, key, path) => visit(path(), value, key));
 }
 
 export const DIGEST_PINNED = /@sha256:[a-f0-9]{64}$/;
@@ -148,15 +184,18 @@ export function ownHosts(cluster: Stack['cluster']): string[] {
   return own.map((h) => h.toLowerCase());
 }
 
-/** Whether a host is reachable without the public internet for this stack. */
-export function isPrivateHost(host: string, cluster: Stack['cluster']): boolean {
+/**
+ * Whether a host is reachable without the public internet for this stack.
+ * @param own @default ownHosts(cluster) (a caller judging many strings computes it once)
+ */
+export function isPrivateHost(host: string, cluster: Stack['cluster'], own: readonly string[] = ownHosts(cluster)): boolean {
   const h = host.toLowerCase().replace(/\.$/, '').replace(/:\d+$/, '');
   const v6 = privateIpv6(h);
   if (v6 !== undefined) return v6;
   const v4 = privateIpv4(h);
   if (v4 !== undefined) return v4;
   if (!h.includes('.')) return true; // a cluster-local short name (`ope`, `ope.ope` resolves via search domains)
-  if (ownHosts(cluster).some((own) => under(h, own))) return true;
+  if (own.some((o) => under(h, o))) return true;
   return PRIVATE_SUFFIXES.some((s) => under(h, s));
 }
 
@@ -168,18 +207,23 @@ const HOST_FIELDS = new Set(['host', 'hosts', 'hostname', 'dnsNames', 'commonNam
 /** Fields that name an API or a type, never a host (`cert-manager.io/v1`); the value is not echoed (it may hold credentials). */
 const SKIP_FIELDS = new Set(['apiVersion', 'kind']);
 
-/** The public hosts one string references, per the rules above. */
-export function publicHostsIn(value: string, key: string | undefined, cluster: Stack['cluster']): string[] {
+/**
+ * The public hosts one string references, per the rules above.
+ * @param own @default ownHosts(cluster) (a caller judging many strings computes it once)
+ */
+export function publicHostsIn(value: string, key: string | undefined, cluster: Stack['cluster'], own: readonly string[] = ownHosts(cluster)): string[] {
+  // Every rule needs a dot (a host name, an IPv4 address) or a colon (`://`, an IPv6 address):
+  // a string with neither (most label values, names, numbers) references no host.
+  if (!value.includes('.') && !value.includes(':')) return [];
   const found = new Set<string>();
   for (const m of value.matchAll(URL_RE)) {
     const host = m[2]!;
-    if (!isPrivateHost(host, cluster)) found.add(host.toLowerCase());
+    if (!isPrivateHost(host, cluster, own)) found.add(host.toLowerCase());
   }
   if (key !== undefined && HOST_FIELDS.has(key)) {
     const host = value.replace(/^\*\./, '');
-    if (/^[A-Za-z0-9.-]+$/.test(host) && !isPrivateHost(host, cluster)) found.add(host.toLowerCase());
+    if (/^[A-Za-z0-9.-]+$/.test(host) && !isPrivateHost(host, cluster, own)) found.add(host.toLowerCase());
   }
-  const own = ownHosts(cluster);
   for (const m of value.matchAll(HOST_TOKEN_RE)) {
     const host = m[1]!.toLowerCase();
     if (own.some((o) => under(host, o))) continue;
@@ -215,12 +259,16 @@ export function airgapProblems(r: Rendered): AirgapProblem[] {
     }
   });
   const imagePaths = new Set(images.map((i) => `${i.object}\0${i.path}`));
+  const own = ownHosts(cluster);
   for (const o of r.objects) {
     const ref = objectRef(o);
-    walkStrings(o, (path, value, key) => {
+    visitStrings(o, (value, key, pathOf) => {
       if (key !== undefined && SKIP_FIELDS.has(key)) return;
+      const hosts = publicHostsIn(value, key, cluster, own);
+      if (hosts.length === 0) return;
+      const path = pathOf();
       if (imagePaths.has(`${ref}\0${path}`)) return; // judged above, with a better message
-      for (const host of publicHostsIn(value, key, cluster)) {
+      for (const host of hosts) {
         out.push({
           object: ref,
           path,
