@@ -12,7 +12,8 @@ import * as yaml from 'js-yaml';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../cli/main.js';
-import type { Manifest } from '../synth/render.js';
+import { loadStackFromPulumiConfig } from '../pulumi/config.js';
+import { render, type Manifest } from '../synth/render.js';
 import { ROOT } from './helpers.js';
 import { injected as inject } from './render-inject.js';
 
@@ -130,51 +131,78 @@ describe('a stack synth refuses is refused by the Pulumi program, with the same 
   });
 
   it('a stack synth accepts registers (control: the same mocks, nothing injected)', async () => {
-    registered = [];
-    await pulumi.runtime.setMocks(mocks, 'stackbook', 'dev', true);
-    pulumi.runtime.setAllConfig(pulumiConfigOf('dev'), []);
-    await prog.program().settled();
-    expect(registered.length).toBeGreaterThan(100);
+    // the dev stack with one more secretSources entry, run once for this control and for the
+    // secretSources checks below (each full run of the program under mocks costs ~1 s of CPU)
+    const { registrations } = await devWithOscRedisValues();
+    expect(registrations.length).toBeGreaterThan(100);
+    expect(registrations.filter((r) => r.startsWith('kubernetes:apps/v1:Deployment::'))).not.toEqual([]);
   });
 });
 
 // --------------------------------------------------------------------------- secretSources values
 
-describe('secretSources.<name>.values merge over what the service declares, key by key (template keys kept)', () => {
-  /** The dev stack config with more `secretSources`. */
-  const devWith = (sources: Record<string, unknown>, secrets: Record<string, string> = {}) => {
-    const config = pulumiConfigOf('dev');
-    config['stackbook:secretSources'] = JSON.stringify({ ...(JSON.parse(config['stackbook:secretSources'] ?? '{}') as object), ...sources });
-    if (Object.keys(secrets).length > 0) config['stackbook:secrets'] = JSON.stringify(secrets);
-    return config;
-  };
-  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
-  const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
-  const valueOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply((v) => (resolve(v), v)));
-
-  it('a stack taking osc-redis\'s password from config keeps the service\'s url template, filled with that value (URL-encoded)', async () => {
-    const password = 'Canary p@ss/1';
+/** The dev stack config with more `secretSources`. */
+const devWith = (sources: Record<string, unknown>, secrets: Record<string, string> = {}) => {
+  const config = pulumiConfigOf('dev');
+  config['stackbook:secretSources'] = JSON.stringify({ ...(JSON.parse(config['stackbook:secretSources'] ?? '{}') as object), ...sources });
+  if (Object.keys(secrets).length > 0) config['stackbook:secrets'] = JSON.stringify(secrets);
+  return config;
+};
+const valueOf = <T>(o: pulumi.Output<T>): Promise<T> => new Promise((resolve) => o.apply((v) => (resolve(v), v)));
+/** osc-redis's password from config, and its url from a template of the stack's own (database 3, not the service's 0). */
+const OSC_REDIS_PASSWORD = 'Canary p@ss/1';
+const OSC_REDIS_TEMPLATE = 'redis://:{password}@redis.osc.svc:6379/3';
+let devRun: Promise<{ deployment: ReturnType<ProgramModule['program']>; registrations: string[] }> | undefined;
+/** One `pulumi up` of dev (mocks) with osc-redis's values set by the stack, shared by the tests that read it. */
+function devWithOscRedisValues(): NonNullable<typeof devRun> {
+  devRun ??= (async () => {
     registered = [];
     await pulumi.runtime.setMocks(mocks, 'stackbook', 'dev', false);
-    pulumi.runtime.setAllConfig(devWith({ 'osc-redis': { source: 'pulumi', values: { password: { configKey: 'oscRedisPassword' } } } }, { oscRedisPassword: password }), ['stackbook:secrets']);
-    const d = prog.program();
-    await d.settled();
+    pulumi.runtime.setAllConfig(
+      devWith(
+        { 'osc-redis': { source: 'pulumi', values: { password: { configKey: 'oscRedisPassword' }, url: { template: OSC_REDIS_TEMPLATE } } } },
+        { oscRedisPassword: OSC_REDIS_PASSWORD },
+      ),
+      ['stackbook:secrets'],
+    );
+    const deployment = prog.program();
+    await deployment.settled();
+    return { deployment, registrations: registered };
+  })();
+  return devRun;
+}
+
+describe('secretSources.<name>.values merge over what the service declares, key by key (template keys kept)', () => {
+  const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  const unb64 = (s: string) => Buffer.from(s, 'base64').toString('utf8');
+
+  it('a stack taking osc-redis\'s password from config and its url from its own template: the template filled with that value (URL-encoded)', async () => {
+    const { deployment: d, registrations } = await devWithOscRedisValues();
     const names = await Promise.all(d.secrets.map((s) => valueOf(s.metadata.name)));
     const at = names.indexOf('osc-redis');
     expect(at).toBeGreaterThanOrEqual(0);
     const data = d.secretData[at]!;
     expect(Object.keys(data).sort()).toEqual(['password', 'url']);
-    expect(unb64(await valueOf(data.password!))).toBe(password);
-    expect(await valueOf(data.url!)).toBe(b64(`redis://:${encodeURIComponent(password)}@redis.osc.svc:6379/0`));
+    expect(unb64(await valueOf(data.password!))).toBe(OSC_REDIS_PASSWORD);
+    expect(await valueOf(data.url!)).toBe(b64(OSC_REDIS_TEMPLATE.replace('{password}', encodeURIComponent(OSC_REDIS_PASSWORD))));
     // taken from config: no RandomPassword for it
-    expect(registered.filter((r) => r.startsWith('random:') && r.includes('osc/osc-redis'))).toEqual([]);
+    expect(registrations.filter((r) => r.startsWith('random:') && r.includes('osc/osc-redis'))).toEqual([]);
   });
 
-  it('accepts a template in values, and refuses one naming a key the Secret lacks as a config error naming the path', async () => {
+  it('a stack that sets only the password keeps the service\'s own url template (database 0)', async () => {
+    // the merge, without running the program: the plan it registers from
     await pulumi.runtime.setMocks(mocks, 'stackbook', 'dev', true);
-    pulumi.runtime.setAllConfig(devWith({ 'osc-redis': { source: 'pulumi', values: { url: { template: 'redis://:{password}@redis.osc.svc:6379/3' } } } }), []);
-    const d = prog.program();
-    await d.settled();
+    pulumi.runtime.setAllConfig(devWith({ 'osc-redis': { source: 'pulumi', values: { password: { configKey: 'oscRedisPassword' } } } }, { oscRedisPassword: OSC_REDIS_PASSWORD }), ['stackbook:secrets']);
+    const loaded = loadStackFromPulumiConfig();
+    const plan = prog.planPulumiSecrets(render(loaded.stack), loaded).find((p) => p.requirement.namespace === 'osc' && p.requirement.name === 'osc-redis');
+    expect(plan?.keys).toEqual([
+      { key: 'password', from: 'config', configKey: 'oscRedisPassword', value: OSC_REDIS_PASSWORD },
+      { key: 'url', from: 'template', template: 'redis://:{password}@redis.osc.svc:6379/0', refs: ['password'] },
+    ]);
+  });
+
+  it('refuses a template naming a key the Secret lacks as a config error naming the path', async () => {
+    await pulumi.runtime.setMocks(mocks, 'stackbook', 'dev', true);
     pulumi.runtime.setAllConfig(
       devWith({ 'osc-redis': { source: 'pulumi', values: { url: { template: 'redis://{user}:{password}@redis.osc.svc:6379/3' }, extra: { randomLength: 32 } } } }),
       [],
