@@ -49,6 +49,23 @@ export type OperatorImageName = keyof typeof OPERATOR_IMAGES;
 /** ClusterImagePolicy annotation: the operator-injected image references the policy covers (comma-separated). */
 export const OPERATOR_IMAGES_ANNOTATION = 'stackbook.io/operator-images';
 
+/** Each glob's compiled form (the policy check asks for the same few globs for every image); null: not a valid glob. */
+const compiledGlobs = new Map<string, RegExp | null>();
+function globRegExp(glob: string): RegExp | null {
+  let re = compiledGlobs.get(glob);
+  if (re === undefined) {
+    let g = glob === '*/*' ? 'index.docker.io/*/*' : glob === '*' ? 'index.docker.io/library/*' : glob;
+    if (!/^[a-zA-Z0-9\-_:/*.@]+$/.test(g)) re = null;
+    else {
+      g = g.replace(/\./g, '\\.').replace(/\*\*/g, '#').replace(/\*/g, '[^/]*').replace(/#/g, '.*');
+      re = new RegExp(`^${g}$`);
+    }
+    if (compiledGlobs.size >= 10_000) compiledGlobs.clear(); // a long-lived process judging many stacks
+    compiledGlobs.set(glob, re);
+  }
+  return re;
+}
+
 /**
  * policy-controller's glob match (pkg/apis/glob/glob.go `Compile`/`Match`, v0.13.1 = ccbb37f3):
  * `*` is any run of characters but `/`, `**` any run at all, anchored at both ends; the glob is tried
@@ -56,10 +73,8 @@ export const OPERATOR_IMAGES_ANNOTATION = 'stackbook.io/operator-images';
  * and then against the reference as written. A bare `*` / `*` + `/*` mean Docker Hub, as there.
  */
 export function globMatches(glob: string, reference: string): boolean {
-  let g = glob === '*/*' ? 'index.docker.io/*/*' : glob === '*' ? 'index.docker.io/library/*' : glob;
-  if (!/^[a-zA-Z0-9\-_:/*.@]+$/.test(g)) return false;
-  g = g.replace(/\./g, '\\.').replace(/\*\*/g, '#').replace(/\*/g, '[^/]*').replace(/#/g, '.*');
-  const re = new RegExp(`^${g}$`);
+  const re = globRegExp(glob);
+  if (re === null) return false;
   const at = reference.indexOf('@');
   const base = at < 0 ? reference : reference.slice(0, at);
   const slash = base.lastIndexOf('/');
