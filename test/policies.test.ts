@@ -29,8 +29,15 @@ const indexOf = (objects: J[], kind: string, name?: string) => objects.indexOf(g
  * exceptions, see below): a multiset difference on the formatted lines. Breaking one object must
  * not make any of the real stack's violations disappear either.
  */
+/** The real stack's own violations, formatted: judged once per stack (its render is cached and frozen). */
+const ownLines = new Map<string, readonly string[]>();
+function realStackLines(env: string): readonly string[] {
+  let lines = ownLines.get(env);
+  if (!lines) ownLines.set(env, (lines = evaluate(renderEnv(env).objects).map(formatViolation)));
+  return lines;
+}
 function newViolations(env: string, objects: J[]): Violation[] {
-  const pool = evaluate(renderEnv(env).objects).map(formatViolation);
+  const pool = [...realStackLines(env)];
   const added = evaluate(objects as Obj[]).filter((v) => {
     const i = pool.indexOf(formatViolation(v));
     if (i < 0) return true;
