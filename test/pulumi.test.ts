@@ -30,8 +30,6 @@ interface Registered {
   dependencies?: string[];
   /** The outputs it asks the engine to keep secret (`additionalSecretOutputs`; the engine honours it, mocks do not). */
   secretOutputs?: string[];
-  /** `Error.stackTraceLimit` when the monitor received it (program() registers with short stack traces). */
-  stackTraceLimit?: number;
 }
 
 let registered: Registered[] = [];
@@ -100,7 +98,6 @@ async function useStack(stack: string, preview = false, random: typeof randomVal
       inputs: undefined as unknown as Record<string, any>,
       dependencies: req.getDependenciesList(),
       secretOutputs: req.getAdditionalsecretoutputsList(),
-      stackTraceLimit: Error.stackTraceLimit,
     };
     registered.push(rec);
     const key = pendingKey(rec.type, rec.name);
@@ -240,70 +237,15 @@ async function plainOutputs(r: pulumi.Resource, secret: readonly string[]): Prom
   return out;
 }
 
-/** The real stack whose run 1 is a preview (dry run), as `pulumi preview` runs it; the others run as `pulumi up`. */
-const PREVIEW_ENV = 'airgap';
-
-interface RealStackRun {
-  readonly expected: Rendered;
-  readonly deployment: ReturnType<ProgramModule['program']>;
-  readonly secrets: Record<string, string>;
-  /** Run 1's registrations: the real services. */
-  readonly real: Registered[];
-  /** Run 2's registrations: the leak fixture alone. */
-  readonly fixture: Registered[];
-  readonly fixtureDeployment: ReturnType<ProgramModule['deployRendered']>;
-  /** For PREVIEW_ENV: `Error.stackTraceLimit` before run 1 and once it settled. */
-  readonly preview?: { readonly before: number; readonly after: number; readonly dryRun: boolean };
-}
-const realStackRuns = new Map<string, Promise<RealStackRun>>();
-
 /**
  * One mock run per real stack, for the registration checks below and the secret-leakage scan
  * (issue 7): the stack file's config as the engine hands it over, plus `stackbook:secrets` as a
  * Pulumi secret holding a canary per config key the stack's pulumi Secrets read and two spares
  * (they do not change what is rendered: values never enter the bundle, so the registrations
  * still equal `renderEnv(env)`, the render of the stack file as written). Every RandomPassword
- * gets a canary too. PREVIEW_ENV's run is a preview, which the preview checks further down read
- * too. Then, on the same config, the program's `deployRendered` with the leak fixture service (a
- * Secret of every source, test/leak-canaries.ts) as `pulumi up` runs it, scanned only for leaks.
+ * gets a canary too. Then, on the same config, the program's `deployRendered` with the leak
+ * fixture service (a Secret of every source, test/leak-canaries.ts), scanned only for leaks.
  */
-function runRealStack(env: string): Promise<RealStackRun> {
-  let run = realStackRuns.get(env);
-  if (!run) realStackRuns.set(env, (run = runRealStackOnce(env)));
-  return run;
-}
-async function runRealStackOnce(env: string): Promise<RealStackRun> {
-  const expected = renderEnv(env); // cached, read only
-  const secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}pulumifixture`), ...configCanaries(env, expected) };
-  const config = { ...pulumiConfigOf(env), 'stackbook:secrets': JSON.stringify(secrets) };
-  // 1. the program as `pulumi up` (or, for PREVIEW_ENV, `pulumi preview`) runs it: real services, config secrets marked secret
-  const isPreview = env === PREVIEW_ENV;
-  await useStack(env, isPreview, canaryOf);
-  pulumi.runtime.setAllConfig(config, ['stackbook:secrets']);
-  const before = Error.stackTraceLimit;
-  const deployment = prog.program();
-  await deployment.settled();
-  const real = registered;
-  let preview: RealStackRun['preview'];
-  if (isPreview) {
-    await new Promise((r) => setTimeout(r, 0));
-    preview = { before, after: Error.stackTraceLimit, dryRun: pulumi.runtime.isDryRun() };
-    // run 2 reads values of outputs, which a preview leaves unknown
-    await useStack(env, false, canaryOf);
-    pulumi.runtime.setAllConfig(config, ['stackbook:secrets']);
-  }
-  // 2. the same config with the fixture service alone: Pulumi-owned Secrets from config and
-  // random values (the real services' registrations on this config are run 1's; the stack's
-  // secretSources name their Secrets, not the fixture's, so they are left out here)
-  registered = [];
-  const loaded = cfg.loadStackFromPulumiConfig();
-  const withVault = { ...loaded.stack, secretSources: {}, cluster: stackWithCanaries(env, {}).cluster } as Stack;
-  const fixtureDeployment = await withShortStackTraces(() => prog.deployRendered(render(withVault, [leakFixture]), loaded));
-  const fixture = registered;
-  registered = real;
-  return { expected, deployment, secrets, real, fixture, fixtureDeployment, ...(preview ? { preview } : {}) };
-}
-
 describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
   let expected: Rendered;
   let deployment: Awaited<ReturnType<ProgramModule['program']>>;
@@ -316,12 +258,25 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
   };
 
   beforeAll(async () => {
+    expected = renderEnv(env); // cached, read only
+    leak.secrets = { [FIXTURE_CONFIG_KEY]: canary(`${env}pulumifixture`), ...configCanaries(env, expected) };
     // the program's log lines, until the leak test below has scanned them (or afterAll)
     leak.captured = captureOutput();
-    const run = await runRealStack(env);
-    ({ expected, deployment } = run);
-    Object.assign(leak, { secrets: run.secrets, real: run.real, fixture: run.fixture, deployment: run.fixtureDeployment });
-    registered = run.real;
+    // 1. the program as `pulumi up` runs it: real services, config secrets marked secret
+    await useStack(env, false, canaryOf);
+    pulumi.runtime.setAllConfig({ ...pulumiConfigOf(env), 'stackbook:secrets': JSON.stringify(leak.secrets) }, ['stackbook:secrets']);
+    deployment = prog.program();
+    await deployment.settled();
+    leak.real = registered;
+    // 2. the same config with the fixture service alone: Pulumi-owned Secrets from config and
+    // random values (the real services' registrations on this config are run 1's; the stack's
+    // secretSources name their Secrets, not the fixture's, so they are left out here)
+    registered = [];
+    const loaded = cfg.loadStackFromPulumiConfig();
+    const withVault = { ...loaded.stack, secretSources: {}, cluster: stackWithCanaries(env, {}).cluster } as Stack;
+    leak.deployment = await withShortStackTraces(() => prog.deployRendered(render(withVault, [leakFixture]), loaded));
+    leak.fixture = registered;
+    registered = leak.real;
   }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources), twice
   afterAll(() => vi.restoreAllMocks());
 
@@ -776,27 +731,38 @@ describe('program errors and short stack traces', () => {
  * sees `Error.stackTraceLimit` 1), restoring the limit once every resource is registered.
  */
 describe('a preview (dry run) of a real stack', () => {
-  const seen = {} as { before: number; limits: number[]; after: number; dryRun: boolean };
+  const seen = {} as { before: number; limits: number[]; registered: number; after: number };
 
   beforeAll(async () => {
-    // PREVIEW_ENV's run 1 (shared with its X-10 checks above) is the preview
-    const run = await runRealStack(PREVIEW_ENV);
-    registered = run.real;
-    Object.assign(seen, { ...run.preview, limits: run.real.map((r) => r.stackTraceLimit!) });
-  }, 240_000);
+    await useStack('airgap', true);
+    pulumi.runtime.setAllConfig(pulumiConfigOf('airgap'), []);
+    const monitor = pulumi.runtime.getMonitor() as unknown as { registerResource(req: unknown, cb: unknown): unknown };
+    const registering = monitor.registerResource.bind(monitor);
+    const limits: number[] = [];
+    monitor.registerResource = (req, cb) => {
+      limits.push(Error.stackTraceLimit);
+      return registering(req, cb);
+    };
+    const before = Error.stackTraceLimit;
+    const d = prog.program();
+    await d.settled();
+    seen.registered = registered.length;
+    await new Promise((r) => setTimeout(r, 0));
+    Object.assign(seen, { before, limits, after: Error.stackTraceLimit });
+  });
 
   it('registers with one-frame stack traces (the SDK captures one per promise) and restores the limit once every resource is registered', () => {
     const { before, limits } = seen;
     expect(before).toBeGreaterThan(1);
+    expect(limits.length).toBe(seen.registered);
     expect(limits.length).toBeGreaterThan(100);
     expect(new Set(limits)).toEqual(new Set([1]));
     expect(seen.after).toBe(before);
   });
 
   it('completes a preview (dry run) of a real stack', () => {
-    expect(seen.dryRun).toBe(true);
     // Every rendered object, plus the Secrets Pulumi owns (by design), and nothing else.
-    const want = renderEnv(PREVIEW_ENV);
+    const want = renderEnv('airgap');
     const owned = pulumiRequirements(want).map((s) => `v1 Secret ${s.namespace}/${s.name}`);
     expect(owned.length).toBeGreaterThan(0);
     expect(k8sObjects().map((r) => idOf(r.inputs as Manifest)).sort()).toEqual([...want.objects.map(idOf), ...owned].sort());
