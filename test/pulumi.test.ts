@@ -295,19 +295,23 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
       // the canaries were really there, secret-wrapped (so the scan above is not vacuous)
       expect(registrations.some((r) => JSON.stringify(r.inputs).includes(Buffer.from(secrets[FIXTURE_CONFIG_KEY]!).toString('base64')))).toBe(true);
       for (const d of [deployment, withFixture]) expectNoCanary('stack outputs', JSON.stringify(d.outputs), canaries);
-      const secretOutputs = new Map(leak.fixture.map((r) => [r.name, r.secretOutputs ?? []]));
-      for (const r of [...withFixture.secrets, ...withFixture.passwords]) {
-        const name = (await valueOf(r.urn)).split('::').pop()!;
-        expect(secretOutputs.has(name), name).toBe(true);
-        for (const [k, v] of await plainOutputs(r, secretOutputs.get(name)!)) {
-          checked.pulumiOutputs++;
-          expectNoCanary(`non-secret output ${k}`, JSON.stringify(v ?? null), canaries);
+      // the resource outputs of both runs: the real services' Pulumi-owned Secrets and
+      // RandomPasswords (run 1, as `pulumi up` runs it), the fixture's (run 2)
+      for (const [d, regs] of [[deployment, leak.real], [withFixture, leak.fixture]] as const) {
+        const secretOutputs = new Map(regs.map((r) => [r.name, r.secretOutputs ?? []]));
+        for (const r of [...d.secrets, ...d.passwords]) {
+          const name = (await valueOf(r.urn)).split('::').pop()!;
+          expect(secretOutputs.has(name), name).toBe(true);
+          for (const [k, v] of await plainOutputs(r, secretOutputs.get(name)!)) {
+            checked.pulumiOutputs++;
+            expectNoCanary(`non-secret output ${k}`, JSON.stringify(v ?? null), canaries);
+          }
         }
-      }
-      // the random value itself is kept secret in state (mocks do not apply additionalSecretOutputs; the engine does)
-      for (const p of withFixture.passwords) {
-        const name = (await valueOf(p.urn)).split('::').pop()!;
-        expect(secretOutputs.get(name)).toEqual(expect.arrayContaining(['result', 'bcryptHash']));
+        // the random value itself is kept secret in state (mocks do not apply additionalSecretOutputs; the engine does)
+        for (const p of d.passwords) {
+          const name = (await valueOf(p.urn)).split('::').pop()!;
+          expect(secretOutputs.get(name)).toEqual(expect.arrayContaining(['result', 'bcryptHash']));
+        }
       }
       const logged = leak.captured.text();
       checked.logLines += logged.split('\n').length;
