@@ -7,7 +7,7 @@
  * `haproxy -c`) and the init script's role decision (with a stand-in redis-cli). The real failover
  * is test/components/redis-ha-failover.test.ts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -365,12 +365,29 @@ describe('replicated Redis: generated configuration (X-5)', () => {
   });
 });
 
+/** `sh -c script` as a child process, awaited (spawnSync would keep this worker from running anything else meanwhile). */
+function shell(script: string, opts: { env: NodeJS.ProcessEnv; timeout: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('/bin/sh', ['-c', script], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
+
 describe('replicated Redis: the init script decides the role (X-5)', () => {
   /**
    * Run HA_INIT_SCRIPT as member `ordinal` with a stand-in redis-cli that answers
    * `SENTINEL get-master-addr-by-name` from `answers` (one line per call; empty = no sentinel reachable).
    */
-  function runInit(ordinal: number, answers: readonly string[], password = 'pw') {
+  async function runInit(ordinal: number, answers: readonly string[], password = 'pw') {
     const dir = mkdtempSync(join(tmp, `init-${ordinal}-`));
     const [etc, run, bin] = ['etc', 'run', 'bin'].map((d) => join(dir, d));
     for (const d of [etc, run, bin]) mkdirSync(d!);
@@ -384,8 +401,7 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     chmodSync(join(bin!, 'redis-cli'), 0o755);
     const script = HA_INIT_SCRIPT.split('/etc/redis/').join(`${etc}/`).split('/run/redis/').join(`${run}/`);
     writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o440 });
-    const r = spawnSync('/bin/sh', ['-c', script], {
-      encoding: 'utf8',
+    const r = await shell(script, {
       env: {
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
         POD_NAME: `redis-node-${ordinal}`,
@@ -412,13 +428,13 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     return { code: r.status, out: `${r.stdout}${r.stderr}`, redis: read('redis.conf'), sentinel: read('sentinel.conf'), exporter: read('exporter.json'), run: run! };
   }
 
-  it('no sentinel answers: member 0 starts as the primary, the others as replicas of member 0', () => {
-    const first = runInit(0, []);
+  it('no sentinel answers: member 0 starts as the primary, the others as replicas of member 0', async () => {
+    const first = await runInit(0, []);
     expect(first.code, first.out).toBe(0);
     expect(first.out).toContain('h0 starts as the primary');
     expect(first.redis).not.toContain('replicaof');
     expect(first.sentinel.split('\n')).toContain('sentinel monitor redis h0 6379 2');
-    const second = runInit(1, ['', '']);
+    const second = await runInit(1, ['', '']);
     expect(second.out).toContain('h1 starts as a replica of h0');
     expect(second.redis.split('\n')).toEqual(expect.arrayContaining(['port 6379', 'replica-announce-ip h1', 'replicaof h0 6379']));
     expect(second.sentinel.split('\n')).toEqual(
@@ -433,31 +449,31 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     );
   });
 
-  it('a sentinel names the primary: the member follows it; answers that name no member are ignored', () => {
+  it('a sentinel names the primary: the member follows it; answers that name no member are ignored', async () => {
     // Member 0 asks the sentinels of h1 and h2 (its own is not running yet).
-    const r = runInit(0, ['(error) NOAUTH', 'h2']);
+    const r = await runInit(0, ['(error) NOAUTH', 'h2']);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('h0 starts as a replica of h2');
     expect(r.redis.split('\n')).toContain('replicaof h2 6379');
     expect(r.sentinel.split('\n')).toContain('sentinel monitor redis h2 6379 2');
-    expect(runInit(2, ['10.1.2.3', '']).out).toContain('h2 starts as a replica of h0');
+    expect((await runInit(2, ['10.1.2.3', ''])).out).toContain('h2 starts as a replica of h0');
   });
 
-  it('the sentinels still name this member: it waits for their failover instead of coming back as an empty primary', () => {
+  it('the sentinels still name this member: it waits for their failover instead of coming back as an empty primary', async () => {
     // Member 1 asks the sentinels (the first that names a member answers): still h1, a second later
     // still h1, then h0 was promoted.
-    const r = runInit(1, ['h1', 'h1', 'h0']);
+    // (both runs at once: each spends its seconds asleep in the script's wait loop)
+    const [r, stuck] = await Promise.all([runInit(1, ['h1', 'h1', 'h0']), runInit(1, Array.from({ length: 20 }, () => 'h1'))]);
     expect(r.code, r.out).toBe(0);
     expect(r.out).toContain('the sentinels still name h1 the primary: waiting up to 2s');
     expect(r.out).toContain('h1 starts as a replica of h0');
     // No failover within REDIS_HA_WAIT_SECONDS: it starts as the primary the sentinels know.
-    const stuck = runInit(1, Array.from({ length: 20 }, () => 'h1'));
     expect(stuck.out).toContain('h1 starts as the primary');
   });
 
-  it('X-5: the password is written quoted and escaped, only into files readable by the owner', () => {
+  it('X-5: the password is written quoted and escaped, only into files readable by the owner', async () => {
     const password = 'pa"ss\\wo rd$HOME`x`';
-    const r = runInit(2, [], password);
+    const r = await runInit(2, [], password);
     const quoted = '"pa\\"ss\\\\wo rd$HOME`x`"';
     expect(r.redis.split('\n')).toEqual(expect.arrayContaining([`requirepass ${quoted}`, `masterauth ${quoted}`]));
     expect(r.sentinel.split('\n')).toEqual(expect.arrayContaining([`sentinel auth-pass redis ${quoted}`, `sentinel sentinel-pass ${quoted}`, `requirepass ${quoted}`]));
@@ -467,8 +483,8 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     // redis-server and sentinel parsing it back: the failover test runs with such a password.
   });
 
-  it('a pod whose ordinal has no host fails with a clear message', () => {
-    const r = runInit(7, []);
+  it('a pod whose ordinal has no host fails with a clear message', async () => {
+    const r = await runInit(7, []);
     expect(r.code).toBe(1);
     expect(r.out).toContain('redis-ha: pod redis-node-7 has no host in REDIS_HA_HOSTS');
   });
