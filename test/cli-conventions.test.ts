@@ -1,9 +1,10 @@
 /**
  * Issue 17, item 6: the CLI behaves as users expect. The real command (`bin/stackbook.js`, the
- * built CLI) runs as a child process for each command's `--help`, `--version`, `--out=dir` and
- * `--out dir`, an unknown option and an unknown command, progress on a terminal only (a real
- * pseudo-terminal from util-linux `script`), and the short `synth --all` table; the other spellings
- * of a page (`-h`, `help <command>`) and the other usage errors run the same `main` in process.
+ * built CLI) runs as a child process for each command's `--help`, `--version`, `--out dir`, an
+ * unknown option and an unknown command, and progress on a terminal only (a real pseudo-terminal
+ * from util-linux `script`); `--out=dir` with the short `synth --all` table (streams not a
+ * terminal, as when piped), the other spellings of a page (`-h`, `help <command>`) and the other
+ * usage errors run the same `main` in process.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -132,12 +133,14 @@ describe('usage errors: one line naming the problem, the command\'s usage, exit 
 describe('synth --all: --out=dir and --out dir, a short table, progress on a terminal only', () => {
   const piped = join(TMP, 'piped');
   const tty = join(TMP, 'tty');
-  let pipedRun: ReturnType<typeof cli>;
+  let pipedRun: Awaited<ReturnType<typeof inProcess>>;
   let ttyOut: string;
   let ttyCode: number | null;
 
-  beforeAll(() => {
-    pipedRun = cli('synth', '--all', `--out=${piped}`);
+  beforeAll(async () => {
+    // `--out=dir` in process, its streams not a terminal (as when piped); the real command on a
+    // real terminal below, the one thing only a child process can show
+    pipedRun = await inProcess('synth', '--all', `--out=${piped}`);
     // a real pseudo-terminal: util-linux `script` runs the command with stdout and stderr on a pty
     const command = [process.execPath, BIN, 'synth', '--all', '--out', tty].map((a) => `'${a}'`).join(' ');
     const r = spawnSync('script', ['-qec', command, '/dev/null'], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, COLUMNS: '200' } });
