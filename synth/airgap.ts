@@ -125,11 +125,6 @@ function visitStrings(v: unknown, visit: (value: string, key: string | undefined
   walk(v, undefined);
 }
 
-/** Calls `visit` for every string value (not keys) inside `v`, with its dotted path and field name. */
-export function walkStrings(v: unknown, visit: (path: string, value: string, key: string | undefined) => void): void {
-  visitStrings(v, (value, key, path) => visit(path(), value, key));
-}
-
 export const DIGEST_PINNED = /@sha256:[a-f0-9]{64}$/;
 
 /**
