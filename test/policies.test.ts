@@ -24,11 +24,6 @@ function get(objects: J[], kind: string, name = 'ope', namespace: string | undef
 
 const indexOf = (objects: J[], kind: string, name?: string) => objects.indexOf(get(objects, kind, name));
 
-/**
- * What a broken copy reports beyond the real stack's own violations (which are all reasoned
- * exceptions, see below): a multiset difference on the formatted lines. Breaking one object must
- * not make any of the real stack's violations disappear either.
- */
 /** The real stack's own violations, formatted: judged once per stack (its render is cached and frozen). */
 const ownLines = new Map<string, readonly string[]>();
 function realStackLines(env: string): readonly string[] {
@@ -36,6 +31,12 @@ function realStackLines(env: string): readonly string[] {
   if (!lines) ownLines.set(env, (lines = evaluate(renderEnv(env).objects).map(formatViolation)));
   return lines;
 }
+
+/**
+ * What a broken copy reports beyond the real stack's own violations (which are all reasoned
+ * exceptions, see below): a multiset difference on the formatted lines. Breaking one object must
+ * not make any of the real stack's violations disappear either.
+ */
 function newViolations(env: string, objects: J[]): Violation[] {
   const pool = [...realStackLines(env)];
   const added = evaluate(objects as Obj[]).filter((v) => {

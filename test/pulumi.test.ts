@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import * as yaml from 'js-yaml';
 import * as pulumi from '@pulumi/pulumi';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SERVICES } from '../services/index.js';
 import type { SecretRequirement, ServiceModule } from '../services/types.js';
 import type { Stack } from '../stacks/schema.js';
 import { ConfigError } from '../stacks/load.js';
@@ -277,7 +276,7 @@ describe.each(ENVS)('X-10: pulumi program for stack %s', (env) => {
     leak.deployment = await withShortStackTraces(() => prog.deployRendered(render(withVault, [leakFixture]), loaded));
     leak.fixture = registered;
     registered = leak.real;
-  }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources), twice
+  }, 240_000); // the Pulumi program under mocks for a whole stack (~250 resources), then for the fixture
   afterAll(() => vi.restoreAllMocks());
 
   it('no canary in a registered input that is not secret, in the stack outputs, in non-secret outputs or in log lines', async () => {
