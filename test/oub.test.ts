@@ -7,6 +7,7 @@
  * (logrotate policy, VACUUM, admin token) are run for real with sh and sqlite3 in temp directories.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { shAsync } from './shell.js';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,15 +117,6 @@ function sh(script: string, env: Record<string, string>, cwd = tmp) {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
-function shAsync(script: string, env: Record<string, string>): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn('/bin/sh', ['-ec', script], { cwd: tmp, env: { PATH: process.env.PATH!, ...env } });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.stderr.on('data', (d) => (out += d));
-    c.on('close', (code) => resolve({ code, out }));
-  });
-}
 
 // ----------------------------------------------------------------------------- OUB-1 … OUB-15
 
@@ -694,7 +686,7 @@ describe('OUB — Oubliette', () => {
     expect(busy.code).not.toBe(0);
     expect(busy.out).toMatch(/VACUUM (FAILED|SKIPPED)/);
     // with the busy timeout it waits for the writer to commit, then vacuums
-    const waiting = shAsync(OUB_VACUUM_SCRIPT, { DATA_DIR: data, BUSY_TIMEOUT_MS: '20000', SQLITE_TMPDIR: tmp });
+    const waiting = shAsync(OUB_VACUUM_SCRIPT, { flags: '-ec', cwd: tmp, env: { PATH: process.env.PATH!, DATA_DIR: data, BUSY_TIMEOUT_MS: '20000', SQLITE_TMPDIR: tmp } });
     await new Promise((r) => setTimeout(r, 700));
     const exited = new Promise((r) => locker.on('exit', r));
     locker.stdin.end('COMMIT;\n');

@@ -7,7 +7,8 @@
  * `haproxy -c`) and the init script's role decision (with a stand-in redis-cli). The real failover
  * is test/components/redis-ha-failover.test.ts.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import { shAsync } from '../shell.js';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -365,23 +366,6 @@ describe('replicated Redis: generated configuration (X-5)', () => {
   });
 });
 
-/** `sh -c script` as a child process, awaited (spawnSync would keep this worker from running anything else meanwhile). */
-function shell(script: string, opts: { env: NodeJS.ProcessEnv; timeout: number }): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('/bin/sh', ['-c', script], { env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeout);
-    child.on('error', reject);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolve({ status, stdout, stderr });
-    });
-  });
-}
-
 describe('replicated Redis: the init script decides the role (X-5)', () => {
   /**
    * Run HA_INIT_SCRIPT as member `ordinal` with a stand-in redis-cli that answers
@@ -401,7 +385,7 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
     chmodSync(join(bin!, 'redis-cli'), 0o755);
     const script = HA_INIT_SCRIPT.split('/etc/redis/').join(`${etc}/`).split('/run/redis/').join(`${run}/`);
     writeFileSync(join(dir, 'password'), `${password}\n`, { mode: 0o440 });
-    const r = await shell(script, {
+    const r = await shAsync(script, {
       env: {
         PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
         POD_NAME: `redis-node-${ordinal}`,
@@ -416,7 +400,7 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
         REDIS_HA_FAILOVER_TIMEOUT_MS: '10000',
         REDIS_HA_WAIT_SECONDS: '2', // two retry rounds (each waited second is a test worker asleep)
       },
-      timeout: 20_000,
+      timeoutMs: 20_000,
     });
     const read = (f: string) => {
       try {
@@ -425,7 +409,7 @@ describe('replicated Redis: the init script decides the role (X-5)', () => {
         return '';
       }
     };
-    return { code: r.status, out: `${r.stdout}${r.stderr}`, redis: read('redis.conf'), sentinel: read('sentinel.conf'), exporter: read('exporter.json'), run: run! };
+    return { code: r.code, out: r.out, redis: read('redis.conf'), sentinel: read('sentinel.conf'), exporter: read('exporter.json'), run: run! };
   }
 
   it('no sentinel answers: member 0 starts as the primary, the others as replicas of member 0', async () => {
